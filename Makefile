@@ -1,0 +1,98 @@
+# Sluice — one non-recursive Makefile.
+#   make               build every binary into build/
+#   make test          unit tests (Criterion) + integration tests
+#   make run           build, start a sluice-sink on :2526 and sluiced on :2525
+#   make bench         benchmarks against Postfix on the same machine
+#   make SAN=address|undefined|thread   sanitizer build into build-$(SAN)/
+#   make fuzz          libFuzzer targets (clang) into build-fuzz/
+#   make deps          install the Debian packages (run automatically when missing)
+
+SAN     ?=
+BUILD   := build$(if $(SAN),-$(SAN))
+CC      ?= gcc
+PKGS    := liburing wolfssl libcares yaml-0.1 jansson
+TOOLS   ?= /opt/sluice-tools
+
+OPT     ?= -O2
+WERROR  ?= -Werror
+CFLAGS  := -std=gnu11 $(OPT) -g -pipe -fno-strict-aliasing -D_GNU_SOURCE \
+           -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter $(WERROR) -I. -msse4.2 -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+MALLOC  :=
+else
+MALLOC  := -ljemalloc
+endif
+
+# Everything in the module folders is library code, except the programs' mains.
+MAINS     := core/sluiced.c core/sluicectl.c
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard core/*.c net/*.c tls/*.c queue/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+BENCH_COMMON := $(filter-out bench/sluice_bench.c bench/sluice_sink.c bench/wheel_bench.c,$(wildcard bench/*.c))
+BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+BINS := $(BUILD)/sluiced $(BUILD)/sluice-bench $(BUILD)/sluice-sink
+BINS += $(if $(wildcard core/sluicectl.c),$(BUILD)/sluicectl)
+BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
+
+.PHONY: all test unit integration run bench clean deps fuzz
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libsluice.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sluiced: $(BUILD)/core/sluiced.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
+$(BUILD)/sluicectl: $(BUILD)/core/sluicectl.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sluice-bench: $(BUILD)/bench/sluice_bench.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
+$(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
+$(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+# Install the Debian packages when something is missing (cheap when all is there).
+deps:
+	@./scripts/deps.sh
+
+unit: $(UNIT_BINS)
+	@./tests/run-unit.sh $(UNIT_BINS)
+
+integration: $(BINS)
+	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+run: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@BUILD=$(BUILD) ./scripts/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BINS)
+	@BUILD=$(BUILD) TOOLS=$(TOOLS) ./bench/run.sh
+
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+clean:
+	rm -rf build build-address build-undefined build-thread build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

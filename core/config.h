@@ -1,0 +1,143 @@
+/*
+ * config — the relay's configuration: YAML file (libyaml) or the built-in
+ * default, validated into one immutable struct config.
+ *
+ * A loaded config is never modified.  Reload builds a new one and publishes
+ * it (core/sluiced.c); workers switch to it at a loop boundary and the old one
+ * is freed once every worker has let go.  Any thread may read a config it
+ * holds.  Loading happens on the main thread only.
+ */
+#ifndef SLUICE_CORE_CONFIG_H
+#define SLUICE_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Outbound TLS policy of a connector (tls/ fills in the behaviour). */
+enum cfg_tls_policy {
+	CFG_TLS_NONE,		/* never STARTTLS */
+	CFG_TLS_OPPORTUNISTIC,	/* STARTTLS when offered, plaintext fallback */
+	CFG_TLS_REQUIRED,	/* STARTTLS or fail; any certificate */
+	CFG_TLS_VERIFY,		/* STARTTLS, chain and name verified */
+};
+
+/* How recipients of an accepted domain are checked. */
+enum cfg_domain_mode {
+	CFG_DOMAIN_INTERNAL_RELAY,	/* accept every recipient, relay it */
+	CFG_DOMAIN_AUTHORITATIVE,	/* only recipients in the directory */
+};
+
+struct cfg_listener {
+	struct sockaddr_storage addr;	/* bind address */
+	socklen_t addrlen;		/* length of addr */
+	char *text;			/* "127.0.0.1:2525" as written */
+	bool require_tls;		/* 530 5.7.0 before STARTTLS */
+};
+
+struct cfg_net {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* network address, masked to prefix */
+	uint8_t prefix;		/* prefix length in bits */
+};
+
+struct cfg_host {
+	char *name;		/* host name or IP literal (no brackets) */
+	uint16_t port;		/* TCP port, default 25 */
+};
+
+struct cfg_connector {
+	char *name;			/* unique name, used in logs and stats */
+	bool mx;			/* route by the recipient domain's MX */
+	struct cfg_host *hosts;		/* smart hosts in order (if !mx) */
+	size_t nhosts;			/* number of hosts */
+	uint32_t retry_initial;		/* first retry after this many s (60) */
+	uint32_t retry_max;		/* backoff cap in s (900) */
+	uint32_t retry_jitter;		/* +- percent of jitter (10) */
+	uint32_t expiry;		/* give up this many s after arrival (86400) */
+	uint32_t delay_warning;		/* "delayed" DSN after s, 0 = off (0) */
+	uint32_t max_connections;	/* per destination, all workers (20) */
+	uint32_t max_msgs_per_conn;	/* messages per connection (100) */
+	uint32_t down_after;		/* consecutive failures -> down (3) */
+	uint32_t connect_timeout;	/* s (30) */
+	uint32_t command_timeout;	/* s per SMTP reply (300) */
+	enum cfg_tls_policy tls;	/* outbound TLS policy (none) */
+	char *tls_domain;		/* name to verify, NULL = smart host */
+	char *tls_ca;			/* CA bundle path, NULL = system */
+	bool enabled;			/* false: queue, do not deliver */
+};
+
+struct cfg_domain {
+	char *name;			/* lower-case domain, or "*" */
+	struct cfg_connector *connector;/* where its mail goes */
+	enum cfg_domain_mode mode;	/* recipient checking */
+	char *tenant;			/* owning tenant name or NULL */
+};
+
+struct cfg_limits {
+	uint64_t message_size;		/* bytes (10 MiB); 552 5.3.4 above */
+	uint32_t recipients;		/* per message (500); 452 4.5.3 */
+	uint32_t errors;		/* per session (10); 421 and close */
+	uint32_t command_line;		/* bytes incl. CRLF (512) */
+	uint32_t text_line;		/* bytes incl. CRLF (1000) */
+	uint32_t idle_timeout;		/* s waiting for a command (300) */
+	uint32_t data_timeout;		/* s without bytes inside DATA (180) */
+	uint32_t send_timeout;		/* s for a reply to be taken (60) */
+	uint32_t drain_timeout;		/* s given to sessions on SIGTERM (10) */
+	uint32_t max_sessions;		/* per worker (20000) */
+};
+
+struct config {
+	char *path;			/* file it came from, "(built-in)" */
+	uint32_t workers;		/* worker threads, 0 = one per core */
+	char *hostname;			/* our name in banner and Received */
+	char *spool_dir;		/* spool root */
+	uint64_t segment_size;		/* rotate spool segments at (64 MiB) */
+	char *control_socket;		/* unix socket path */
+	struct cfg_listener *listeners;	/* SMTP listeners */
+	size_t nlisteners;
+	struct cfg_net *trusted;	/* may relay to any routed domain */
+	size_t ntrusted;
+	struct cfg_limits limits;	/* session limits */
+	struct cfg_connector *connectors;
+	size_t nconnectors;
+	struct cfg_domain *domains;	/* accepted domains (not "*") */
+	size_t ndomains;
+	struct cfg_domain *default_route;	/* the "*" entry or NULL */
+	void *domain_index;		/* private lookup table */
+};
+
+/* The YAML of the built-in default (printed by `sluiced -d`). */
+extern const char config_default_yaml[];
+
+/*
+ * Parse and validate the YAML file at path.  On success *out is a new config
+ * (caller frees with config_free) and 0 is returned.  On failure returns
+ * -EINVAL (or -errno if the file cannot be read) and writes one line into
+ * err: "FILE:LINE: what was expected" (at most errlen bytes, NUL-terminated).
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+/* Same from a string; name is used in error messages in place of a file. */
+int config_load_string(const char *name, const char *yaml, struct config **out,
+		       char *err, size_t errlen);
+
+/* Free a config from config_load*.  NULL is fine. */
+void config_free(struct config *cfg);
+
+/*
+ * Accepted domain for a (lower- or mixed-case) domain, exact match, O(1);
+ * NULL when the domain is not accepted.  Does not fall back to "*".
+ */
+const struct cfg_domain *config_domain_find(const struct config *cfg,
+					    const char *domain, size_t len);
+
+/* Connector by name, or NULL. */
+const struct cfg_connector *config_connector_find(const struct config *cfg,
+						  const char *name);
+
+/* True when addr (AF_INET/AF_INET6 sockaddr) is inside trusted_networks. */
+bool config_is_trusted(const struct config *cfg, const struct sockaddr *addr);
+
+#endif

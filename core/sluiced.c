@@ -1,0 +1,173 @@
+/*
+ * sluiced — the relay daemon: load the config, start one worker per core,
+ * then wait for signals.  SIGHUP reloads the config (a bad file is reported
+ * and the running config stays); SIGTERM or SIGINT drain and exit.
+ *
+ * The main thread never touches a worker's ring or sessions; it hands a new
+ * config over through the worker's atomics and frees the old one only after
+ * every worker has switched.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/worker.h"
+
+#define SLUICE_VERSION "0.1.0"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sluiced [-c FILE] [-w WORKERS] [-t] [-d] [-v]\n"
+		"  -c FILE     configuration (YAML); default: the built-in config\n"
+		"  -w N        worker threads (overrides the config; 0 = one per core)\n"
+		"  -t          check the configuration and exit\n"
+		"  -d          print the built-in configuration and exit\n"
+		"  -v          verbose (debug) logging\n");
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+load(const char *path, struct config **cfg, char *err, size_t errlen)
+{
+	if (path != NULL)
+		return config_load(path, cfg, err, errlen);
+	return config_load_string("(built-in)", config_default_yaml, cfg, err, errlen);
+}
+
+/* Configs replaced by a reload, freed once every worker has moved on. */
+struct retired {
+	struct config *cfg[8];		/* waiting to be freed */
+	unsigned n;			/* how many */
+};
+
+static void
+retire_sweep(struct retired *r, struct worker *ws, unsigned n, const struct config *cur)
+{
+	if (r->n > 0 && workers_have(ws, n, cur)) {
+		for (unsigned i = 0; i < r->n; i++)
+			config_free(r->cfg[i]);
+		r->n = 0;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct config *cfg, *ncfg;
+	struct worker *ws;
+	struct retired ret = { .n = 0 };
+	char err[1024];
+	int opt, workers = -1, check = 0;
+	unsigned n;
+	sigset_t set;
+
+	while ((opt = getopt(argc, argv, "c:w:tdvh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'w':
+			workers = atoi(optarg);
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'd':
+			fputs(config_default_yaml, stdout);
+			return 0;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("sluiced: configuration %s is valid\n", cfg->path);
+		config_free(cfg);
+		return 0;
+	}
+	n = workers >= 0 ? (unsigned)workers : cfg->workers;
+	if (n == 0)
+		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n == 0 || n > 256)
+		fatal("worker count %u out of range 1..256", n);
+
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG, not a death */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
+
+	if (workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
+		 SLUICE_VERSION, n, cfg->path, cfg->spool_dir, cfg->listeners[0].text,
+		 cfg->nlisteners > 1 ? " (and more)" : "");
+
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		int sig = sigtimedwait(&set, NULL, &ts);
+
+		retire_sweep(&ret, ws, n, cfg);
+		if (sig < 0)
+			continue;
+		if (sig == SIGHUP) {
+			if (load(path, &ncfg, err, sizeof(err)) < 0) {
+				log_err("reload failed, keeping the running configuration: %s", err);
+				continue;
+			}
+			if (ret.n == sizeof(ret.cfg) / sizeof(ret.cfg[0])) {
+				log_err("reload refused: previous reloads still in use");
+				config_free(ncfg);
+				continue;
+			}
+			ret.cfg[ret.n++] = cfg;
+			cfg = ncfg;
+			workers_reload(ws, n, cfg);
+			log_info("configuration %s reloaded (listeners and spool keep "
+				 "their start-up values)", cfg->path);
+			continue;
+		}
+		log_info("signal %d: draining (at most %us)", sig, cfg->limits.drain_timeout);
+		break;
+	}
+	workers_stop(ws, n);
+	for (unsigned i = 0; i < ret.n; i++)
+		config_free(ret.cfg[i]);
+	config_free(cfg);
+	log_info("sluiced stopped");
+	return 0;
+}

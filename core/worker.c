@@ -1,0 +1,381 @@
+/*
+ * worker — thread start-up (ring, provided buffers, spool recovery,
+ * listeners), the event loop, and the drain on stop.
+ *
+ * Start-up is the only place a worker blocks on purpose: it reports to the
+ * main thread through a mutex and condition variable, which are never
+ * touched again once it serves.
+ */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/smtp_server.h"
+
+#define RING_ENTRIES 4096
+#define CQ_ENTRIES 65536
+#define NBUFS 4096		/* provided recv buffers per worker */
+#define BUFSIZE 4096		/* bytes each */
+
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+static unsigned start_pending;	/* workers still starting */
+
+static uint64_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+char *
+worker_buf(struct worker *w, unsigned bid)
+{
+	return w->bufs + (size_t)bid * w->bufsize;
+}
+
+void
+worker_buf_put(struct worker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, worker_buf(w, bid), w->bufsize, (unsigned short)bid,
+			      io_uring_buf_ring_mask(w->nbufs), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+const char *
+worker_date(struct worker *w)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t != w->date_sec) {
+		gmtime_r(&t, &tm);
+		strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+		w->date_sec = t;
+	}
+	return w->date;
+}
+
+/*
+ * Register the provided-buffer ring by hand: liburing 2.3 has no
+ * io_uring_setup_buf_ring.  The ring memory must be page aligned.
+ */
+static int
+bufring_init(struct worker *w)
+{
+	struct io_uring_buf_reg reg = { 0 };
+	size_t ringsz = NBUFS * sizeof(struct io_uring_buf);
+	void *mem;
+	int rc;
+
+	w->nbufs = NBUFS;
+	w->bufsize = BUFSIZE;
+	mem = mmap(NULL, ringsz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	w->br = mem;
+	w->bufs = malloc((size_t)NBUFS * BUFSIZE);
+	if (w->bufs == NULL)
+		return -ENOMEM;
+	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
+	reg.ring_entries = NBUFS;
+	reg.bgid = 0;
+	rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (rc < 0)
+		return rc;
+	io_uring_buf_ring_init(w->br);
+	for (unsigned i = 0; i < NBUFS; i++)
+		io_uring_buf_ring_add(w->br, worker_buf(w, i), BUFSIZE, (unsigned short)i,
+				      io_uring_buf_ring_mask(NBUFS), (int)i);
+	io_uring_buf_ring_advance(w->br, NBUFS);
+	return 0;
+}
+
+static void
+arm_tick(struct worker *w)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&w->ring);
+
+	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+	op_set(sqe, &w->tick_op);
+}
+
+static void
+tick_done(struct op *op, int res, uint32_t flags)
+{
+	struct worker *w = container_of(op, struct worker, tick_op);
+
+	smtp_server_tick(w);
+	arm_tick(w);
+}
+
+static void
+arm_event(struct worker *w)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&w->ring);
+
+	io_uring_prep_read(sqe, w->evfd, &w->ev_val, sizeof(w->ev_val), 0);
+	op_set(sqe, &w->ev_op);
+}
+
+static void
+event_done(struct op *op, int res, uint32_t flags)
+{
+	struct worker *w = container_of(op, struct worker, ev_op);
+
+	/* the work itself (config, stop) is picked up at the turn's start */
+	arm_event(w);
+}
+
+/* Recovery hands every live message here.  Delivery takes them later. */
+static void
+recovered(void *arg, struct envelope *env, const struct spool_loc *loc)
+{
+	struct worker *w = arg;
+
+	w->st.queued++;
+	free(env);
+}
+
+static int
+worker_setup(struct worker *w)
+{
+	struct io_uring_params p = { 0 };
+	int rc;
+
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p.cq_entries = CQ_ENTRIES;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (rc < 0) {
+		snprintf(w->start_err, sizeof(w->start_err),
+			 "worker %u: io_uring_setup: %s (SINGLE_ISSUER|DEFER_TASKRUN "
+			 "needs Linux 6.1)", w->id, strerror(-rc));
+		return rc;
+	}
+	rc = bufring_init(w);
+	if (rc < 0) {
+		snprintf(w->start_err, sizeof(w->start_err),
+			 "worker %u: provided buffer ring: %s", w->id, strerror(-rc));
+		return rc;
+	}
+	rc = spool_open(&w->spool, w->cfg->spool_dir, w->id, w->cfg->segment_size,
+			recovered, w, &w->recovery, w->start_err, sizeof(w->start_err));
+	if (rc < 0)
+		return rc;
+	w->evfd = eventfd(0, EFD_CLOEXEC);
+	if (w->evfd < 0) {
+		snprintf(w->start_err, sizeof(w->start_err), "eventfd: %s", strerror(errno));
+		return -errno;
+	}
+	list_init(&w->idle);
+	list_init(&w->data);
+	list_init(&w->dirty);
+	w->now = mono_now();
+	w->tick_ts.tv_sec = 1;
+	w->send_ts.tv_sec = w->cfg->limits.send_timeout;
+	w->tick_op.cb = tick_done;
+	w->ev_op.cb = event_done;
+	rc = smtp_server_listen(w, w->start_err, sizeof(w->start_err));
+	if (rc < 0)
+		return rc;
+	arm_tick(w);
+	arm_event(w);
+	return 0;
+}
+
+/* Start of a turn: pick up a new config or a stop request. */
+static void
+worker_control(struct worker *w)
+{
+	const struct config *cfg = atomic_load_explicit(&w->next_cfg, memory_order_acquire);
+
+	if (cfg != w->cfg) {
+		w->cfg = cfg;
+		w->send_ts.tv_sec = cfg->limits.send_timeout;
+		atomic_store_explicit(&w->acked_cfg, cfg, memory_order_release);
+	}
+	if (!w->draining && atomic_load_explicit(&w->stop, memory_order_acquire)) {
+		w->draining = true;
+		w->drain_deadline = w->now + w->cfg->limits.drain_timeout;
+		smtp_server_drain(w);
+	}
+	if (w->draining && w->now >= w->drain_deadline)
+		smtp_server_abort(w);
+}
+
+static void
+worker_loop(struct worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n;
+
+	for (;;) {
+		w->now = mono_now();
+		worker_control(w);
+		if (w->draining && smtp_server_idle(w) && !spool_busy(w->spool))
+			break;
+		int rc = io_uring_submit_and_wait(&w->ring, 1);
+		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+			log_err("worker %u: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
+			break;
+		}
+		w->now = mono_now();
+		n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			op_dispatch(cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+		/* end of the turn */
+		spool_flush(w->spool, &w->ring);
+		smtp_server_flush(w);
+		log_batch_flush();
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int rc = worker_setup(w);
+
+	pthread_mutex_lock(&start_mu);
+	w->start_rc = rc;
+	start_pending--;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
+	if (rc < 0)
+		return NULL;
+	log_batch_begin();
+	worker_loop(w);
+	log_batch_end();
+	return NULL;
+}
+
+static void
+worker_free(struct worker *w)
+{
+	smtp_server_fini(w);
+	if (w->ring.ring_fd > 0)
+		io_uring_queue_exit(&w->ring);
+	if (w->br != NULL)
+		munmap(w->br, NBUFS * sizeof(struct io_uring_buf));
+	free(w->bufs);
+	spool_close(w->spool);
+	if (w->evfd > 0)
+		close(w->evfd);
+}
+
+int
+workers_start(struct worker **out, unsigned n, const struct config *cfg, char *err,
+	      size_t errlen)
+{
+	struct worker *ws = calloc(n, sizeof(*ws));
+	unsigned started = 0;
+	int rc = 0;
+
+	if (ws == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&start_mu);
+	start_pending = n;
+	for (unsigned i = 0; i < n; i++) {
+		ws[i].id = i;
+		ws[i].cfg = cfg;
+		ws[i].evfd = -1;
+		atomic_init(&ws[i].next_cfg, cfg);
+		atomic_init(&ws[i].acked_cfg, cfg);
+		if ((rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) != 0) {
+			snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+			start_pending -= n - i;
+			rc = -rc;
+			break;
+		}
+		started++;
+	}
+	while (start_pending > 0)
+		pthread_cond_wait(&start_cv, &start_mu);
+	pthread_mutex_unlock(&start_mu);
+	for (unsigned i = 0; i < started && rc == 0; i++) {
+		if (ws[i].start_rc < 0) {
+			rc = ws[i].start_rc;
+			snprintf(err, errlen, "%s", ws[i].start_err);
+		}
+	}
+	if (rc < 0) {
+		for (unsigned i = 0; i < started; i++) {
+			atomic_store(&ws[i].stop, true);
+			if (ws[i].start_rc == 0 && write(ws[i].evfd, &(uint64_t){ 1 }, 8) < 0)
+				log_warn("worker %u: wake-up failed", i);
+		}
+		for (unsigned i = 0; i < started; i++) {
+			pthread_join(ws[i].thread, NULL);
+			worker_free(&ws[i]);
+		}
+		free(ws);
+		return rc;
+	}
+	for (unsigned i = 0; i < n; i++)
+		log_info("worker %u: spool %s/w%u: %llu segments, %llu records, "
+			 "%llu messages recovered, %llu damaged, %llu torn bytes cut, "
+			 "%llu segments freed", i, cfg->spool_dir, i,
+			 (unsigned long long)ws[i].recovery.segments,
+			 (unsigned long long)ws[i].recovery.records,
+			 (unsigned long long)ws[i].recovery.messages,
+			 (unsigned long long)ws[i].recovery.bad_records,
+			 (unsigned long long)ws[i].recovery.torn_bytes,
+			 (unsigned long long)ws[i].recovery.deleted);
+	*out = ws;
+	return 0;
+}
+
+static void
+worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->evfd, &one, sizeof(one)) < 0)
+		log_warn("worker %u: wake-up: %s", w->id, strerror(errno));
+}
+
+void
+workers_reload(struct worker *ws, unsigned n, const struct config *cfg)
+{
+	for (unsigned i = 0; i < n; i++) {
+		atomic_store_explicit(&ws[i].next_cfg, cfg, memory_order_release);
+		worker_wake(&ws[i]);
+	}
+}
+
+bool
+workers_have(struct worker *ws, unsigned n, const struct config *cfg)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load_explicit(&ws[i].acked_cfg, memory_order_acquire) != cfg)
+			return false;
+	return true;
+}
+
+void
+workers_stop(struct worker *ws, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		atomic_store_explicit(&ws[i].stop, true, memory_order_release);
+		worker_wake(&ws[i]);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(ws[i].thread, NULL);
+		worker_free(&ws[i]);
+	}
+	free(ws);
+}

@@ -1,0 +1,103 @@
+/*
+ * worker — one thread, one io_uring, one spool directory: everything a
+ * connection or a message needs lives in exactly one worker and is touched
+ * only by its thread.
+ *
+ * The loop: submit and wait for at least one CQE, dispatch every ready CQE
+ * to its op, then end the turn: group-commit the spool, send the replies
+ * produced during the turn, flush the turn's log lines.  The main thread
+ * talks to a worker through the atomics below and a wake-up eventfd.
+ */
+#ifndef SLUICE_CORE_WORKER_H
+#define SLUICE_CORE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/list.h"
+#include "net/ring.h"
+#include "queue/spool.h"
+
+/* Counters owned by the worker; others read them as a snapshot. */
+struct worker_stats {
+	uint64_t sessions;		/* SMTP sessions accepted */
+	uint64_t sessions_refused;	/* refused: over max_sessions */
+	uint64_t messages_in;		/* messages acknowledged with 250 */
+	uint64_t bytes_in;		/* their size */
+	uint64_t rcpts_in;		/* their recipients */
+	uint64_t rejected;		/* messages refused at end of data */
+	uint64_t spool_errors;		/* messages answered 452 4.3.1 */
+	uint64_t queued;		/* messages in this worker's queue */
+};
+
+struct smtp_listener;
+
+struct worker {
+	unsigned id;			/* 0..n-1, names the spool directory */
+	pthread_t thread;		/* the thread running worker_main */
+	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN */
+	const struct config *cfg;	/* config in use this turn */
+	_Atomic(const struct config *) next_cfg; /* set by main on reload */
+	_Atomic(const struct config *) acked_cfg; /* last config taken */
+	struct spool *spool;		/* this worker's spool */
+	struct spool_recovery recovery;	/* what start-up recovered */
+
+	struct io_uring_buf_ring *br;	/* provided buffers for recv */
+	char *bufs;			/* their memory, nbufs * bufsize */
+	unsigned nbufs;			/* buffer count (power of two) */
+	unsigned bufsize;		/* bytes per buffer */
+
+	struct smtp_listener *listeners;/* one per configured listener */
+	size_t nlisteners;		/* their number */
+	struct list idle;		/* sessions awaiting a command, LRU */
+	struct list data;		/* sessions inside DATA, LRU */
+	struct list dirty;		/* sessions with replies to send */
+	unsigned nsessions;		/* live sessions */
+
+	uint64_t now;			/* CLOCK_MONOTONIC seconds, per turn */
+	struct op tick_op;		/* 1 s timeout driving timers */
+	struct __kernel_timespec tick_ts;	/* its interval */
+	struct __kernel_timespec send_ts;	/* send_timeout for replies */
+	char date[40];			/* RFC 5322 date of date_sec */
+	int64_t date_sec;		/* wall-clock second date is for */
+
+	int evfd;			/* main writes here to wake us */
+	struct op ev_op;		/* read of evfd */
+	uint64_t ev_val;		/* its buffer */
+	atomic_bool stop;		/* main asks for a drain and exit */
+	bool draining;			/* drain started */
+	uint64_t drain_deadline;	/* now + drain_timeout */
+
+	struct worker_stats st;		/* counters */
+	int start_rc;			/* 0, or -errno when start-up failed */
+	char start_err[512];		/* why start-up failed */
+};
+
+/*
+ * Start n workers for cfg.  Blocks until each has opened its spool
+ * (recovering it) and its listeners; returns 0, or -errno after joining
+ * any started thread, with the first failure in err.
+ */
+int workers_start(struct worker **out, unsigned n, const struct config *cfg,
+		  char *err, size_t errlen);
+
+/* Hand a new config to every worker (main thread). */
+void workers_reload(struct worker *w, unsigned n, const struct config *cfg);
+
+/* True once every worker has taken cfg (the previous one may be freed). */
+bool workers_have(struct worker *w, unsigned n, const struct config *cfg);
+
+/* Ask every worker to drain and exit, wait for them, free them. */
+void workers_stop(struct worker *w, unsigned n);
+
+/* Pointer to provided buffer bid; give it back with worker_buf_put. */
+char *worker_buf(struct worker *w, unsigned bid);
+void worker_buf_put(struct worker *w, unsigned bid);
+
+/* Wall-clock date for headers, cached per second. */
+const char *worker_date(struct worker *w);
+
+#endif

@@ -1,0 +1,548 @@
+/*
+ * smtp_proto — command, path and parameter parsing and the DATA reader.
+ *
+ * Parsers are strict where strictness protects the queue (address syntax,
+ * lengths, parameter values) and lenient where real clients differ without
+ * harm (case of verbs and keywords, a space after "FROM:").
+ */
+#include "net/smtp_proto.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* RFC 5321 4.5.3.1 size limits. */
+#define SMTP_MAX_LOCAL	64
+#define SMTP_MAX_DOMAIN	255
+#define SMTP_MAX_PATH	256
+#define SMTP_MAX_ENVID	100
+#define SMTP_MAX_ORCPT	500
+
+static const struct {
+	const char *name;
+	enum smtp_verb verb;
+} smtp_verbs[] = {
+	{ "HELO", SMTP_HELO }, { "EHLO", SMTP_EHLO }, { "MAIL", SMTP_MAIL },
+	{ "RCPT", SMTP_RCPT }, { "DATA", SMTP_DATA }, { "RSET", SMTP_RSET },
+	{ "NOOP", SMTP_NOOP }, { "QUIT", SMTP_QUIT }, { "VRFY", SMTP_VRFY },
+	{ "EXPN", SMTP_EXPN }, { "HELP", SMTP_HELP }, { "STARTTLS", SMTP_STARTTLS },
+	{ "BDAT", SMTP_BDAT }, { "AUTH", SMTP_AUTH },
+};
+
+void
+smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
+{
+	size_t v = 0, a;
+
+	while (v < len && line[v] != ' ')
+		v++;
+	cmd->verb = SMTP_UNKNOWN;
+	for (size_t i = 0; i < sizeof(smtp_verbs) / sizeof(smtp_verbs[0]); i++) {
+		if (strlen(smtp_verbs[i].name) == v &&
+		    strncasecmp(line, smtp_verbs[i].name, v) == 0) {
+			cmd->verb = smtp_verbs[i].verb;
+			break;
+		}
+	}
+	a = v;
+	while (a < len && line[a] == ' ')
+		a++;
+	while (len > a && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	cmd->arg = line + a;
+	cmd->arglen = len - a;
+}
+
+static bool
+is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static bool
+is_let_dig(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * Domain of a mailbox: dot-separated labels of letters, digits and hyphens
+ * (UTF-8 bytes allowed when utf8), or an address literal in brackets.
+ * Returns the length consumed, 0 if the syntax is wrong.  *eight is set when
+ * a byte >= 0x80 was seen.
+ */
+static size_t
+scan_domain(const char *p, size_t n, bool *eight)
+{
+	size_t i = 0, label = 0;
+
+	if (n > 0 && p[0] == '[') {
+		while (i < n && p[i] != ']') {
+			unsigned char c = (unsigned char)p[i];
+			if (c <= ' ' || c >= 127 || (i > 0 && (c == '[' || c == '\\')))
+				return 0;
+			i++;
+		}
+		return (i < n && i >= 3) ? i + 1 : 0;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '.') {
+			if (label == 0 || p[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (is_let_dig(c) || c >= 0x80 || (c == '-' && label > 0)) {
+			if (c >= 0x80)
+				*eight = true;
+			if (++label > 63)
+				return 0;
+		} else {
+			break;
+		}
+	}
+	if (label == 0 || p[i - 1] == '-')
+		return 0;
+	return i;
+}
+
+/* Local part: dot-string or quoted-string.  Returns length or 0. */
+static size_t
+scan_local(const char *p, size_t n, bool *eight)
+{
+	size_t i = 0;
+
+	if (n > 0 && p[0] == '"') {
+		for (i = 1; i < n; i++) {
+			unsigned char c = (unsigned char)p[i];
+			if (c == '"')
+				return i + 1;
+			if (c == '\\') {
+				if (++i >= n || (unsigned char)p[i] < 32)
+					return 0;
+				continue;
+			}
+			if (c < 32 || c == 127)
+				return 0;
+			if (c >= 0x80)
+				*eight = true;
+		}
+		return 0;
+	}
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '.') {
+			if (i == 0 || p[i - 1] == '.')
+				return 0;
+		} else if (c >= 0x80) {
+			*eight = true;
+		} else if (!is_atext(c)) {
+			break;
+		}
+	}
+	if (i == 0 || p[i - 1] == '.')
+		return 0;
+	return i;
+}
+
+/*
+ * "<...>" at p.  Skips a source route ("@a,@b:"), accepts "<>" when
+ * null_ok and "<postmaster>" when pm_ok.  Returns bytes consumed or 0.
+ */
+static size_t
+scan_path(const char *p, size_t n, bool null_ok, bool pm_ok,
+	  struct smtp_path *path, bool *eight)
+{
+	size_t i = 1, l, d, start;
+
+	if (n < 2 || p[0] != '<')
+		return 0;
+	if (p[1] == '>') {
+		if (!null_ok)
+			return 0;
+		path->addr = "";
+		path->len = 0;
+		path->domain = NULL;
+		path->domainlen = 0;
+		return 2;
+	}
+	if (p[1] == '@') {		/* obsolete source route: ignore it */
+		while (i < n && p[i] != ':' && p[i] != '>')
+			i++;
+		if (i >= n || p[i] != ':')
+			return 0;
+		i++;
+	}
+	start = i;
+	if (pm_ok && n - i >= 11 && strncasecmp(p + i, "postmaster>", 11) == 0) {
+		path->addr = p + i;
+		path->len = 10;
+		path->domain = NULL;
+		path->domainlen = 0;
+		return i + 11;
+	}
+	l = scan_local(p + i, n - i, eight);
+	if (l == 0 || l > SMTP_MAX_LOCAL || i + l >= n || p[i + l] != '@')
+		return 0;
+	i += l + 1;
+	d = scan_domain(p + i, n - i, eight);
+	if (d == 0 || d > SMTP_MAX_DOMAIN || i + d >= n || p[i + d] != '>')
+		return 0;
+	path->addr = p + start;
+	path->len = i + d - start;
+	path->domain = p + i;
+	path->domainlen = d;
+	if (path->len > SMTP_MAX_PATH)
+		return 0;
+	return i + d + 1;
+}
+
+/* xtext (RFC 3461 4): printable ASCII except '=', '+' only as "+HH". */
+static bool
+valid_xtext(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '+') {
+			if (i + 2 >= n)
+				return false;
+			for (int k = 1; k <= 2; k++) {
+				unsigned char h = (unsigned char)p[i + (size_t)k];
+				if (!((h >= '0' && h <= '9') || (h >= 'A' && h <= 'F')))
+					return false;
+			}
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Next "KEYWORD[=value]" parameter; returns false when none is left. */
+static bool
+next_param(const char **pp, const char *end, const char **key, size_t *klen,
+	   const char **val, size_t *vlen)
+{
+	const char *p = *pp, *e;
+
+	while (p < end && p[0] == ' ')
+		p++;
+	if (p >= end)
+		return false;
+	e = p;
+	while (e < end && *e != ' ')
+		e++;
+	*key = p;
+	*val = memchr(p, '=', (size_t)(e - p));
+	if (*val != NULL) {
+		*klen = (size_t)(*val - p);
+		(*val)++;
+		*vlen = (size_t)(e - *val);
+	} else {
+		*klen = (size_t)(e - p);
+		*vlen = 0;
+	}
+	*pp = e;
+	return true;
+}
+
+static bool
+kw(const char *key, size_t klen, const char *name)
+{
+	return strlen(name) == klen && strncasecmp(key, name, klen) == 0;
+}
+
+static bool
+val_is(const char *v, size_t vlen, const char *name)
+{
+	return v != NULL && strlen(name) == vlen && strncasecmp(v, name, vlen) == 0;
+}
+
+/* Skip "FROM:" / "TO:" and optional spaces; returns offset or 0. */
+static size_t
+skip_keyword(const char *arg, size_t len, const char *word)
+{
+	size_t w = strlen(word), i;
+
+	if (len < w || strncasecmp(arg, word, w) != 0)
+		return 0;
+	for (i = w; i < len && arg[i] == ' '; i++)
+		;
+	return i;
+}
+
+const char *
+smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
+		struct smtp_mail_params *mp)
+{
+	const char *p, *end = arg + len, *key, *val;
+	size_t off, n, klen, vlen;
+	bool eight = false;
+
+	memset(mp, 0, sizeof(*mp));
+	off = skip_keyword(arg, len, "FROM:");
+	if (off == 0)
+		return "501 5.5.4 Syntax: MAIL FROM:<address>";
+	n = scan_path(arg + off, len - off, true, false, path, &eight);
+	if (n == 0)
+		return "501 5.1.7 Bad sender address syntax";
+	p = arg + off + n;
+	if (p < end && *p != ' ')
+		return "501 5.1.7 Bad sender address syntax";
+	while (next_param(&p, end, &key, &klen, &val, &vlen)) {
+		if (kw(key, klen, "SIZE")) {
+			uint64_t s = 0;
+			if (val == NULL || vlen == 0 || vlen > 19)
+				return "501 5.5.4 Bad SIZE parameter";
+			for (size_t i = 0; i < vlen; i++) {
+				if (val[i] < '0' || val[i] > '9')
+					return "501 5.5.4 Bad SIZE parameter";
+				s = s * 10 + (uint64_t)(val[i] - '0');
+			}
+			mp->size = s;
+		} else if (kw(key, klen, "BODY")) {
+			if (val_is(val, vlen, "7BIT"))
+				mp->body = SMTP_BODY_7BIT;
+			else if (val_is(val, vlen, "8BITMIME"))
+				mp->body = SMTP_BODY_8BITMIME;
+			else
+				return "501 5.5.4 Bad BODY parameter (7BIT or 8BITMIME)";
+		} else if (kw(key, klen, "SMTPUTF8")) {
+			if (val != NULL)
+				return "501 5.5.4 SMTPUTF8 takes no value";
+			mp->smtputf8 = true;
+		} else if (kw(key, klen, "RET")) {
+			if (val_is(val, vlen, "FULL"))
+				mp->ret = SMTP_RET_FULL;
+			else if (val_is(val, vlen, "HDRS"))
+				mp->ret = SMTP_RET_HDRS;
+			else
+				return "501 5.5.4 Bad RET parameter (FULL or HDRS)";
+		} else if (kw(key, klen, "ENVID")) {
+			if (val == NULL || vlen == 0 || vlen > SMTP_MAX_ENVID ||
+			    !valid_xtext(val, vlen))
+				return "501 5.5.4 Bad ENVID parameter";
+			mp->envid = val;
+			mp->envidlen = vlen;
+		} else if (kw(key, klen, "AUTH")) {
+			/* RFC 4954 5: accepted and ignored without AUTH. */
+		} else {
+			return "555 5.5.4 Unsupported MAIL parameter";
+		}
+	}
+	if (eight && !mp->smtputf8)
+		return "553 5.6.7 Non-ASCII address requires SMTPUTF8";
+	return NULL;
+}
+
+const char *
+smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
+		struct smtp_path *path, struct smtp_rcpt_params *rp)
+{
+	const char *p, *end = arg + len, *key, *val;
+	size_t off, n, klen, vlen;
+	bool eight = false;
+
+	memset(rp, 0, sizeof(*rp));
+	off = skip_keyword(arg, len, "TO:");
+	if (off == 0)
+		return "501 5.5.4 Syntax: RCPT TO:<address>";
+	n = scan_path(arg + off, len - off, false, true, path, &eight);
+	if (n == 0)
+		return "501 5.1.3 Bad recipient address syntax";
+	if (eight && !smtputf8)
+		return "553 5.6.7 Non-ASCII address requires SMTPUTF8";
+	p = arg + off + n;
+	if (p < end && *p != ' ')
+		return "501 5.1.3 Bad recipient address syntax";
+	while (next_param(&p, end, &key, &klen, &val, &vlen)) {
+		if (kw(key, klen, "NOTIFY")) {
+			const char *v = val, *ve = val + vlen;
+			if (val == NULL || vlen == 0)
+				return "501 5.5.4 Bad NOTIFY parameter";
+			while (v < ve) {
+				const char *c = memchr(v, ',', (size_t)(ve - v));
+				size_t l = (size_t)((c ? c : ve) - v);
+				if (val_is(v, l, "NEVER"))
+					rp->notify |= SMTP_NOTIFY_NEVER;
+				else if (val_is(v, l, "SUCCESS"))
+					rp->notify |= SMTP_NOTIFY_SUCCESS;
+				else if (val_is(v, l, "FAILURE"))
+					rp->notify |= SMTP_NOTIFY_FAILURE;
+				else if (val_is(v, l, "DELAY"))
+					rp->notify |= SMTP_NOTIFY_DELAY;
+				else
+					return "501 5.5.4 Bad NOTIFY parameter";
+				v += l + (c ? 1 : 0);
+				if (c && v == ve)
+					return "501 5.5.4 Bad NOTIFY parameter";
+			}
+			if ((rp->notify & SMTP_NOTIFY_NEVER) && rp->notify != SMTP_NOTIFY_NEVER)
+				return "501 5.5.4 NOTIFY=NEVER cannot be combined";
+		} else if (kw(key, klen, "ORCPT")) {
+			const char *semi = val ? memchr(val, ';', vlen) : NULL;
+			if (semi == NULL || semi == val || vlen > SMTP_MAX_ORCPT ||
+			    !valid_xtext(semi + 1, vlen - (size_t)(semi + 1 - val)) ||
+			    semi + 1 == val + vlen)
+				return "501 5.5.4 Bad ORCPT parameter";
+			rp->orcpt = val;
+			rp->orcptlen = vlen;
+		} else {
+			return "555 5.5.4 Unsupported RCPT parameter";
+		}
+	}
+	return NULL;
+}
+
+bool
+smtp_valid_helo(const char *s, size_t len)
+{
+	if (len == 0 || len > 255)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 127)
+			return false;
+	}
+	return true;
+}
+
+enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };
+
+void
+smtp_data_init(struct smtp_data *d, uint32_t max_line, uint64_t max_size)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = D_BOL;
+	d->max_line = max_line;
+	d->max_size = max_size;
+}
+
+static inline void
+data_emit(struct smtp_data *d, struct buf *out, const char *p, size_t n)
+{
+	d->size += n;
+	if (d->flags & SMTP_DATA_TOO_BIG)
+		return;
+	if (d->max_size && d->size > d->max_size) {
+		d->flags |= SMTP_DATA_TOO_BIG;
+		return;
+	}
+	buf_append(out, p, n);
+}
+
+static inline void
+data_line(struct smtp_data *d, size_t n)
+{
+	d->linelen += (uint32_t)n;
+	if (d->max_line && d->linelen > d->max_line)
+		d->flags |= SMTP_DATA_LONG_LINE;
+}
+
+size_t
+smtp_data_feed(struct smtp_data *d, const char *p, size_t n, struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		char c = p[i];
+
+		switch (d->state) {
+		case D_MID: {
+			size_t j = i;
+			while (j < n && p[j] != '\r' && p[j] != '\n')
+				j++;
+			if (j > i) {
+				/* cap the line counter so it cannot wrap */
+				data_line(d, j - i > 0x10000 ? 0x10000 : j - i);
+				data_emit(d, out, p + i, j - i);
+				i = j;
+				continue;
+			}
+			i++;
+			data_line(d, 1);
+			if (c == '\r') {
+				d->state = D_CR;
+			} else {
+				d->flags |= SMTP_DATA_BARE_LF;
+				data_emit(d, out, "\n", 1);
+			}
+			continue;
+		}
+		case D_BOL:
+			i++;
+			d->linelen = 0;
+			data_line(d, 1);
+			if (c == '.') {
+				d->state = D_DOT;
+			} else if (c == '\r') {
+				d->state = D_CR;
+			} else {
+				if (c == '\n')
+					d->flags |= SMTP_DATA_BARE_LF;
+				data_emit(d, out, &c, 1);
+				d->state = D_MID;
+			}
+			continue;
+		case D_CR:
+			i++;
+			data_line(d, 1);
+			if (c == '\n') {
+				data_emit(d, out, "\r\n", 2);
+				d->state = D_BOL;
+			} else {
+				d->flags |= SMTP_DATA_BARE_CR;
+				data_emit(d, out, "\r", 1);
+				if (c != '\r') {
+					data_emit(d, out, &c, 1);
+					d->state = D_MID;
+				}
+			}
+			continue;
+		case D_DOT:
+			i++;
+			data_line(d, 1);
+			if (c == '\r') {
+				d->state = D_DOTCR;
+			} else {
+				if (c == '\n')
+					d->flags |= SMTP_DATA_BARE_LF;
+				data_emit(d, out, &c, 1);
+				d->state = D_MID;
+			}
+			continue;
+		case D_DOTCR:
+			i++;
+			if (c == '\n') {
+				d->done = true;
+				return i;
+			}
+			data_line(d, 1);
+			d->flags |= SMTP_DATA_BARE_CR;
+			data_emit(d, out, "\r", 1);
+			if (c == '\r') {
+				d->state = D_CR;
+			} else {
+				data_emit(d, out, &c, 1);
+				d->state = D_MID;
+			}
+			continue;
+		}
+	}
+	return i;
+}
+
+const char *
+smtp_data_reject(const struct smtp_data *d)
+{
+	if (d->flags & SMTP_DATA_TOO_BIG)
+		return "552 5.3.4 Message size exceeds fixed maximum message size";
+	if (d->flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR))
+		return "550 5.6.0 Message contains a bare CR or LF; lines must end "
+		       "with CRLF (RFC 5321 2.3.8)";
+	if (d->flags & SMTP_DATA_LONG_LINE)
+		return "550 5.6.0 Message has a line over the text-line limit "
+		       "(RFC 5321 4.5.3.1.6)";
+	return NULL;
+}

@@ -1,0 +1,930 @@
+/*
+ * smtp_server — listeners and sessions of one worker.
+ *
+ * A session is fed bytes from multishot recv completions.  Complete command
+ * lines are answered at once into s->out; the replies of one loop turn go
+ * out in one send at the end of the turn (smtp_server_flush), which is what
+ * makes PIPELINING cheap.  DATA bytes go through the smtp_data reader
+ * straight into s->msg, which already holds the spool record header and
+ * the envelope, so the finished message is one iovec for the group commit.
+ * While that record waits for its fdatasync the session is paused: later
+ * pipelined input stays in s->in and is processed after the 250 is queued,
+ * so replies keep their order.
+ *
+ * Lifetime: session_close() only marks a session and cancels its recv;
+ * the memory is released by session_release() at the end of a callback,
+ * once no recv, send or spool write refers to it any more.
+ */
+#include "net/smtp_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "net/smtp_proto.h"
+#include "queue/envelope.h"
+#include "queue/spool.h"
+
+#define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
+#define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
+#define SMTP_MSG_KEEP (256u << 10)	/* keep a message buffer this big */
+#define BUFGROUP 0
+
+struct smtp_listener {
+	struct op op;			/* multishot accept */
+	struct worker *w;		/* owner */
+	int fd;				/* listening socket */
+	bool armed;			/* accept is in flight */
+	bool stopped;			/* no re-arm (draining) */
+	const char *text;		/* address as configured, for logs */
+};
+
+enum session_state {
+	SS_CMD,		/* reading commands */
+	SS_DATA,	/* reading the message */
+	SS_SPOOL,	/* message handed to the spool, waiting for the sync */
+};
+
+struct session {
+	struct op recv_op;		/* multishot recv */
+	struct op send_op;		/* send of s->flight */
+	struct worker *w;		/* owner */
+	int fd;				/* the connection */
+	uint8_t state;			/* enum session_state */
+	bool recv_armed;		/* multishot recv in flight */
+	bool send_busy;			/* send in flight */
+	bool closing;			/* being torn down */
+	bool quit;			/* close once the output is sent */
+	bool skip_line;			/* discarding an over-long line */
+	bool esmtp;			/* EHLO (not HELO) was used */
+	bool trusted;			/* client in trusted_networks */
+	bool on_dirty;			/* linked on w->dirty */
+	uint16_t errors;		/* bad commands so far */
+	struct list link;		/* on w->idle or w->data */
+	struct list dirty;		/* on w->dirty */
+	uint64_t last;			/* w->now of the last input */
+	struct buf in;			/* input not yet processed */
+	struct buf out;			/* replies not yet sent */
+	struct buf flight;		/* replies being sent */
+	size_t flight_off;		/* bytes of flight already taken */
+	char *helo;			/* EHLO/HELO argument */
+	char peer[48];			/* client IP as text */
+
+	/* the transaction (MAIL .. end of data) */
+	bool in_txn;			/* MAIL accepted */
+	char *sender;			/* reverse path */
+	char *envid;			/* ENVID or NULL */
+	uint8_t ret;			/* RET */
+	uint8_t body;			/* BODY */
+	bool smtputf8;			/* SMTPUTF8 */
+	struct env_rcpt *rcpt;		/* accepted recipients */
+	uint32_t nrcpt;			/* their number */
+	uint32_t caprcpt;		/* allocated */
+	uint64_t id;			/* queue id, from DATA on */
+	struct smtp_data data;		/* DATA reader */
+	struct buf msg;			/* spool record being built */
+	size_t rec_start;		/* record header offset in msg */
+	size_t env_len;			/* encoded envelope length */
+	struct spool_write sw;		/* the record in the group commit */
+};
+
+static void session_process(struct session *s);
+static void session_arm_recv(struct session *s);
+
+/* ---- replies -------------------------------------------------------- */
+
+static void
+session_dirty(struct session *s)
+{
+	if (!s->on_dirty) {
+		s->on_dirty = true;
+		list_add_tail(&s->w->dirty, &s->dirty);
+	}
+}
+
+/* Queue one reply line (without CRLF). */
+static void
+reply(struct session *s, const char *line)
+{
+	buf_puts(&s->out, line);
+	buf_append(&s->out, "\r\n", 2);
+	session_dirty(s);
+}
+
+static void
+replyf(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+replyf(struct session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	reply(s, line);
+}
+
+/* ---- lifetime ------------------------------------------------------- */
+
+static void
+txn_reset(struct session *s)
+{
+	free(s->sender);
+	free(s->envid);
+	for (uint32_t i = 0; i < s->nrcpt; i++) {
+		free(s->rcpt[i].addr);
+		free(s->rcpt[i].orcpt);
+	}
+	s->sender = s->envid = NULL;
+	s->nrcpt = 0;
+	s->in_txn = false;
+	s->smtputf8 = false;
+	s->id = 0;
+	if (s->msg.cap > SMTP_MSG_KEEP)
+		buf_free(&s->msg);
+	s->msg.len = 0;
+}
+
+static void
+session_timer(struct session *s)
+{
+	struct worker *w = s->w;
+
+	if (s->closing)
+		return;
+	s->last = w->now;
+	if (s->state == SS_DATA)
+		list_move_tail(&w->data, &s->link);
+	else if (s->state == SS_CMD)
+		list_move_tail(&w->idle, &s->link);
+	else
+		list_del(&s->link);
+}
+
+static void
+session_close(struct session *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (s->closing)
+		return;
+	s->closing = true;
+	list_del(&s->link);
+	if (s->on_dirty) {
+		list_del(&s->dirty);
+		s->on_dirty = false;
+	}
+	if (s->recv_armed) {
+		sqe = ring_sqe(&s->w->ring);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&s->recv_op, 0);
+		op_set(sqe, NULL);
+	}
+	shutdown(s->fd, SHUT_RDWR);
+}
+
+/* Free the session if nothing refers to it any more; call at callback end. */
+static void
+session_release(struct session *s)
+{
+	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL)
+		return;
+	close(s->fd);
+	txn_reset(s);
+	buf_free(&s->msg);
+	buf_free(&s->in);
+	buf_free(&s->out);
+	buf_free(&s->flight);
+	free(s->rcpt);
+	free(s->helo);
+	s->w->nsessions--;
+	free(s);
+}
+
+/* Send what is queued, then close. */
+static void
+session_end(struct session *s)
+{
+	s->quit = true;
+	if (s->out.len == 0 && !s->send_busy)
+		session_close(s);
+}
+
+/* Count a bad command; past the limit the session ends with a 421. */
+static void
+session_error(struct session *s)
+{
+	if (++s->errors >= s->w->cfg->limits.errors) {
+		reply(s, "421 4.7.0 Too many errors, closing connection");
+		session_end(s);
+	}
+}
+
+/* ---- sending -------------------------------------------------------- */
+
+static void
+session_send(struct session *s)
+{
+	struct worker *w = s->w;
+	struct io_uring_sqe *sqe;
+
+	sqe = ring_sqe(&w->ring);
+	io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
+			   s->flight.len - s->flight_off, MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_IO_LINK;
+	op_set(sqe, &s->send_op);
+	sqe = ring_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, &w->send_ts, 0);
+	op_set(sqe, NULL);
+	s->send_busy = true;
+}
+
+static void
+session_send_done(struct op *op, int res, uint32_t flags)
+{
+	struct session *s = container_of(op, struct session, send_op);
+
+	s->send_busy = false;
+	if (res <= 0) {
+		if (res == -ECANCELED && !s->closing)
+			log_info("session %s: client did not read replies for %us, closed",
+				 s->peer, s->w->cfg->limits.send_timeout);
+		session_close(s);
+	} else if ((s->flight_off += (size_t)res) < s->flight.len) {
+		if (!s->closing)
+			session_send(s);
+	} else {
+		s->flight.len = 0;
+		s->flight_off = 0;
+		if (s->out.len > 0)
+			session_dirty(s);
+		else if (s->quit)
+			session_close(s);
+	}
+	session_release(s);
+}
+
+void
+smtp_server_flush(struct worker *w)
+{
+	while (!list_empty(&w->dirty)) {
+		struct session *s = container_of(w->dirty.next, struct session, dirty);
+		struct buf t;
+
+		list_del(&s->dirty);
+		s->on_dirty = false;
+		if (s->send_busy || s->out.len == 0 || s->closing)
+			continue;
+		t = s->flight;
+		s->flight = s->out;
+		s->out = t;
+		s->out.len = 0;
+		s->flight_off = 0;
+		session_send(s);
+	}
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static char *
+xstrndup(const char *p, size_t n)
+{
+	char *s = strndup(p, n);
+
+	if (s == NULL)
+		abort();
+	return s;
+}
+
+static void
+cmd_helo(struct session *s, const struct smtp_cmd *c, bool esmtp)
+{
+	const struct config *cfg = s->w->cfg;
+
+	if (!smtp_valid_helo(c->arg, c->arglen)) {
+		replyf(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		session_error(s);
+		return;
+	}
+	txn_reset(s);
+	free(s->helo);
+	s->helo = xstrndup(c->arg, c->arglen);
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		replyf(s, "250 %s", cfg->hostname);
+		return;
+	}
+	replyf(s, "250-%s Hello %s [%s]", cfg->hostname, s->helo, s->peer);
+	reply(s, "250-PIPELINING");
+	replyf(s, "250-SIZE %llu", (unsigned long long)cfg->limits.message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250 DSN");
+}
+
+static void
+cmd_mail(struct session *s, const struct smtp_cmd *c)
+{
+	struct smtp_mail_params mp;
+	struct smtp_path path;
+	const char *err;
+
+	if (s->helo == NULL) {
+		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		session_error(s);
+		return;
+	}
+	if (s->in_txn) {
+		reply(s, "503 5.5.1 Error: nested MAIL command");
+		session_error(s);
+		return;
+	}
+	err = smtp_parse_mail(c->arg, c->arglen, &path, &mp);
+	if (err != NULL) {
+		reply(s, err);
+		session_error(s);
+		return;
+	}
+	if (mp.size > s->w->cfg->limits.message_size) {
+		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	s->in_txn = true;
+	s->sender = xstrndup(path.addr, path.len);
+	s->envid = mp.envidlen ? xstrndup(mp.envid, mp.envidlen) : NULL;
+	s->ret = (uint8_t)mp.ret;
+	s->body = (uint8_t)mp.body;
+	s->smtputf8 = mp.smtputf8;
+	reply(s, "250 2.1.0 Ok");
+}
+
+/* May this client send to this domain?  NULL if so, else the reply. */
+static const char *
+rcpt_route(struct session *s, const struct smtp_path *p)
+{
+	const struct config *cfg = s->w->cfg;
+
+	if (p->domain == NULL)
+		return "550 5.1.1 This relay has no local mailboxes";
+	if (config_domain_find(cfg, p->domain, p->domainlen) != NULL)
+		return NULL;
+	if (!s->trusted)
+		return "550 5.7.1 Relay access denied";
+	if (cfg->default_route == NULL)
+		return "550 5.4.4 Unable to route: no connector for this domain";
+	return NULL;
+}
+
+static void
+cmd_rcpt(struct session *s, const struct smtp_cmd *c)
+{
+	struct smtp_rcpt_params rp;
+	struct smtp_path path;
+	struct env_rcpt *r;
+	const char *err;
+
+	if (!s->in_txn) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		session_error(s);
+		return;
+	}
+	err = smtp_parse_rcpt(c->arg, c->arglen, s->smtputf8, &path, &rp);
+	if (err == NULL)
+		err = rcpt_route(s, &path);
+	if (err != NULL) {
+		reply(s, err);
+		session_error(s);
+		return;
+	}
+	if (s->nrcpt >= s->w->cfg->limits.recipients) {
+		reply(s, "452 4.5.3 Too many recipients");
+		return;
+	}
+	if (s->nrcpt == s->caprcpt) {
+		uint32_t cap = s->caprcpt ? s->caprcpt * 2 : 4;
+		r = realloc(s->rcpt, cap * sizeof(*r));
+		if (r == NULL)
+			abort();
+		s->rcpt = r;
+		s->caprcpt = cap;
+	}
+	r = &s->rcpt[s->nrcpt++];
+	r->addr = xstrndup(path.addr, path.len);
+	r->orcpt = rp.orcptlen ? xstrndup(rp.orcpt, rp.orcptlen) : NULL;
+	r->notify = rp.notify;
+	r->state = ENV_RCPT_PENDING;
+	reply(s, "250 2.1.5 Ok");
+}
+
+/* DATA: start the spool record with the envelope and our Received: line. */
+static void
+cmd_data(struct session *s)
+{
+	struct worker *w = s->w;
+	const struct config *cfg = w->cfg;
+	struct envelope env;
+	char id[17];
+	const char *proto;
+
+	if (!s->in_txn) {
+		reply(s, "503 5.5.1 Error: need MAIL command");
+		session_error(s);
+		return;
+	}
+	if (s->nrcpt == 0) {
+		reply(s, "554 5.5.1 Error: no valid recipients");
+		session_error(s);
+		return;
+	}
+	s->id = spool_new_id(w->spool);
+	envelope_id_str(s->id, id);
+	env = (struct envelope){
+		.id = s->id, .arrival = time(NULL), .sender = s->sender,
+		.envid = s->envid, .helo = s->helo, .client = s->peer,
+		.ret = s->ret, .body = s->body, .smtputf8 = s->smtputf8,
+		.nrcpt = s->nrcpt, .rcpt = s->rcpt,
+	};
+	s->msg.len = 0;
+	s->rec_start = spool_rec_begin(&s->msg, SPOOL_REC_MSG, s->id);
+	envelope_encode(&env, &s->msg);
+	s->env_len = s->msg.len - s->rec_start - SPOOL_HDR_SIZE;
+	proto = s->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(&s->msg, "Received: from %s ([%s])\r\n\tby %s (Sluice) with %s id %s",
+		   s->helo, s->peer, cfg->hostname, proto, id);
+	if (s->nrcpt == 1)
+		buf_printf(&s->msg, "\r\n\tfor <%s>", s->rcpt[0].addr);
+	buf_printf(&s->msg, "; %s\r\n", worker_date(w));
+	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
+	s->state = SS_DATA;
+	session_timer(s);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+data_spooled(struct spool_write *sw, int res)
+{
+	struct session *s = container_of(sw, struct session, sw);
+	struct worker *w = s->w;
+	char id[17];
+
+	envelope_id_str(s->id, id);
+	s->state = SS_CMD;
+	if (res == 0) {
+		w->st.messages_in++;
+		w->st.rcpts_in += s->nrcpt;
+		w->st.bytes_in += s->data.size;
+		w->st.queued++;
+		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
+			 s->sender, s->nrcpt, (unsigned long long)s->data.size, s->peer);
+		if (!s->closing)
+			replyf(s, "250 2.0.0 Ok: queued as %s", id);
+	} else {
+		w->st.spool_errors++;
+		log_warn("id=%s not queued from=<%s> client=%s: spool write failed: %s",
+			 id, s->sender, s->peer, strerror(-res));
+		if (!s->closing)
+			reply(s, "452 4.3.1 Insufficient system storage, try again later");
+	}
+	txn_reset(s);
+	if (!s->closing) {
+		session_timer(s);
+		if (w->draining) {
+			reply(s, "421 4.3.2 Service shutting down, closing connection");
+			session_end(s);
+		} else {
+			session_process(s);
+		}
+	}
+	session_release(s);
+}
+
+/* End of DATA: reject, or hand the record to the group commit. */
+static void
+data_end(struct session *s)
+{
+	const char *err = smtp_data_reject(&s->data);
+
+	if (err != NULL) {
+		char id[17];
+		envelope_id_str(s->id, id);
+		s->w->st.rejected++;
+		log_info("rejected id=%s from=<%s> client=%s: %s", id, s->sender,
+			 s->peer, err);
+		reply(s, err);
+		txn_reset(s);
+		s->state = SS_CMD;
+		session_timer(s);
+		return;
+	}
+	spool_rec_end(&s->msg, s->rec_start, s->env_len);
+	s->sw.iov.iov_base = s->msg.p + s->rec_start;
+	s->sw.iov.iov_len = s->msg.len - s->rec_start;
+	s->sw.cb = data_spooled;
+	s->state = SS_SPOOL;
+	session_timer(s);
+	spool_append(s->w->spool, &s->sw);
+}
+
+static void
+command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd c;
+
+	smtp_cmd_parse(line, len, &c);
+	switch (c.verb) {
+	case SMTP_EHLO:
+		cmd_helo(s, &c, true);
+		break;
+	case SMTP_HELO:
+		cmd_helo(s, &c, false);
+		break;
+	case SMTP_MAIL:
+		cmd_mail(s, &c);
+		break;
+	case SMTP_RCPT:
+		cmd_rcpt(s, &c);
+		break;
+	case SMTP_DATA:
+		if (c.arglen > 0) {
+			reply(s, "501 5.5.4 Syntax: DATA takes no argument");
+			session_error(s);
+		} else {
+			cmd_data(s);
+		}
+		break;
+	case SMTP_RSET:
+		txn_reset(s);
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_NOOP:
+		reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTP_QUIT:
+		reply(s, "221 2.0.0 Bye");
+		session_end(s);
+		break;
+	case SMTP_VRFY:
+		reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
+			 "attempt delivery");
+		break;
+	case SMTP_EXPN:
+		reply(s, "502 5.5.1 EXPN not available");
+		break;
+	case SMTP_HELP:
+		reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP "
+			 "QUIT VRFY HELP");
+		break;
+	case SMTP_STARTTLS:
+	case SMTP_BDAT:
+	case SMTP_AUTH:
+		reply(s, "502 5.5.1 Command not implemented");
+		session_error(s);
+		break;
+	case SMTP_UNKNOWN:
+		reply(s, "500 5.5.2 Error: command not recognized");
+		session_error(s);
+		break;
+	}
+}
+
+/*
+ * Process input at p: whole lines in command state, anything in DATA.
+ * Stops when the session pauses (spool) or ends.  Returns bytes consumed.
+ */
+static size_t
+session_feed(struct session *s, const char *p, size_t n)
+{
+	const uint32_t maxline = s->w->cfg->limits.command_line;
+	size_t off = 0;
+
+	while (off < n && !s->quit && !s->closing) {
+		if (s->state == SS_SPOOL)
+			break;
+		if (s->state == SS_DATA) {
+			off += smtp_data_feed(&s->data, p + off, n - off, &s->msg);
+			if (s->data.done)
+				data_end(s);
+			continue;
+		}
+		const char *nl = memchr(p + off, '\n', n - off);
+		if (nl == NULL) {
+			if (n - off > maxline) {	/* too long already: drop it */
+				s->skip_line = true;
+				off = n;
+			}
+			break;
+		}
+		size_t len = (size_t)(nl - (p + off));
+		const char *line = p + off;
+		off += len + 1;
+		if (s->skip_line || len + 1 > maxline) {
+			s->skip_line = false;
+			reply(s, "500 5.5.2 Error: line too long");
+			session_error(s);
+			continue;
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		command(s, line, len);
+	}
+	return off;
+}
+
+/* Process whatever s->in holds (after a pause or a partial line). */
+static void
+session_process(struct session *s)
+{
+	size_t used;
+
+	if (s->in.len == 0)
+		return;
+	used = session_feed(s, s->in.p, s->in.len);
+	buf_consume(&s->in, used);
+}
+
+/* New bytes from the network. */
+static void
+session_input(struct session *s, const char *p, size_t n)
+{
+	size_t used = 0;
+
+	session_timer(s);
+	if (s->in.len == 0 && s->state != SS_SPOOL)
+		used = session_feed(s, p, n);
+	if (used < n && !s->closing && !s->quit) {
+		buf_append(&s->in, p + used, n - used);
+		if (s->in.len > 0 && s->state != SS_SPOOL)
+			session_process(s);
+		if (s->in.len > SMTP_IN_MAX) {
+			log_info("session %s: %zu bytes of unprocessed input, closed",
+				 s->peer, s->in.len);
+			session_close(s);
+		}
+	}
+	if (s->out.len > SMTP_OUT_MAX) {
+		log_info("session %s: client does not read its replies, closed", s->peer);
+		session_close(s);
+	}
+}
+
+static void
+session_recv_done(struct op *op, int res, uint32_t flags)
+{
+	struct session *s = container_of(op, struct session, recv_op);
+	struct worker *w = s->w;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		s->recv_armed = false;
+	if (res > 0) {
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		if (!s->closing)
+			session_input(s, worker_buf(w, bid), (size_t)res);
+		worker_buf_put(w, bid);
+	} else if (res == 0) {
+		session_close(s);
+	} else if (res != -ENOBUFS) {
+		if (res != -ECANCELED && res != -ECONNRESET)
+			log_info("session %s: recv: %s", s->peer, strerror(-res));
+		session_close(s);
+	}
+	if (!s->recv_armed && !s->closing)
+		session_arm_recv(s);
+	session_release(s);
+}
+
+static void
+session_arm_recv(struct session *s)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&s->w->ring);
+
+	io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BUFGROUP;
+	op_set(sqe, &s->recv_op);
+	s->recv_armed = true;
+}
+
+/* ---- accepting ------------------------------------------------------ */
+
+static void
+session_new(struct worker *w, int fd)
+{
+	const struct config *cfg = w->cfg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct session *s;
+	int one = 1;
+
+	if (w->nsessions >= cfg->limits.max_sessions || w->draining) {
+		static const char busy[] = "421 4.7.0 Too many connections, try again later\r\n";
+		w->st.sessions_refused++;
+		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			/* nothing to do: the client is gone as well */
+		}
+		close(fd);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		close(fd);
+		return;
+	}
+	s->w = w;
+	s->fd = fd;
+	s->recv_op.cb = session_recv_done;
+	s->send_op.cb = session_send_done;
+	list_init(&s->link);
+	list_init(&s->dirty);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, s->peer,
+				  sizeof(s->peer));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, s->peer,
+				  sizeof(s->peer));
+		s->trusted = config_is_trusted(cfg, (struct sockaddr *)&ss);
+	}
+	if (s->peer[0] == '\0')
+		strcpy(s->peer, "unknown");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	w->nsessions++;
+	w->st.sessions++;
+	s->state = SS_CMD;
+	session_timer(s);
+	replyf(s, "220 %s ESMTP Sluice", cfg->hostname);
+	session_arm_recv(s);
+}
+
+static void
+listener_arm(struct smtp_listener *l)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&l->w->ring);
+
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	op_set(sqe, &l->op);
+	l->armed = true;
+}
+
+static void
+listener_done(struct op *op, int res, uint32_t flags)
+{
+	struct smtp_listener *l = container_of(op, struct smtp_listener, op);
+
+	if (!(flags & IORING_CQE_F_MORE))
+		l->armed = false;
+	if (res >= 0)
+		session_new(l->w, res);
+	else if (res != -ECANCELED)
+		log_warn("listener %s: accept: %s", l->text, strerror(-res));
+	/* EMFILE and friends: re-arm from the next tick, not in a hot loop */
+	if (!l->armed && !l->stopped && (res >= 0 || res == -ECANCELED))
+		listener_arm(l);
+}
+
+static int
+listener_open(const struct cfg_listener *cl, char *err, size_t errlen)
+{
+	int fd, one = 1;
+
+	fd = socket(cl->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "listen %s: socket: %s", cl->text, strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (cl->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) < 0 ||
+	    listen(fd, 4096) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "listen %s: %s", cl->text, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int
+smtp_server_listen(struct worker *w, char *err, size_t errlen)
+{
+	const struct config *cfg = w->cfg;
+
+	w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+	if (w->listeners == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		struct smtp_listener *l = &w->listeners[i];
+		int fd = listener_open(&cfg->listeners[i], err, errlen);
+		if (fd < 0)
+			return fd;
+		l->op.cb = listener_done;
+		l->w = w;
+		l->fd = fd;
+		l->text = cfg->listeners[i].text;
+		w->nlisteners++;
+		listener_arm(l);
+	}
+	return 0;
+}
+
+/* ---- timers and shutdown -------------------------------------------- */
+
+static void
+expire(struct list *head, uint64_t now, uint32_t timeout, const char *what)
+{
+	while (!list_empty(head)) {
+		struct session *s = container_of(head->next, struct session, link);
+		if (s->last + timeout > now)
+			break;
+		log_info("session %s: %s timeout after %us", s->peer, what, timeout);
+		list_del(&s->link);
+		reply(s, "421 4.4.2 Timeout exceeded, closing connection");
+		session_end(s);
+	}
+}
+
+void
+smtp_server_tick(struct worker *w)
+{
+	const struct cfg_limits *lim = &w->cfg->limits;
+
+	expire(&w->idle, w->now, lim->idle_timeout, "idle");
+	expire(&w->data, w->now, lim->data_timeout, "data");
+	for (size_t i = 0; i < w->nlisteners; i++)
+		if (!w->listeners[i].armed && !w->listeners[i].stopped)
+			listener_arm(&w->listeners[i]);
+}
+
+void
+smtp_server_drain(struct worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct smtp_listener *l = &w->listeners[i];
+		l->stopped = true;
+		if (l->armed) {
+			sqe = ring_sqe(&w->ring);
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&l->op, 0);
+			op_set(sqe, NULL);
+		}
+	}
+	/* sessions between transactions go now; the others after their 250 */
+	while (!list_empty(&w->idle)) {
+		struct session *s = container_of(w->idle.next, struct session, link);
+		list_del(&s->link);
+		if (s->in_txn) {
+			list_add_tail(&w->data, &s->link);	/* keep its timer */
+			continue;
+		}
+		reply(s, "421 4.3.2 Service shutting down, closing connection");
+		session_end(s);
+	}
+}
+
+int
+smtp_server_idle(const struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].armed)
+			return 0;
+	return w->nsessions == 0;
+}
+
+void
+smtp_server_abort(struct worker *w)
+{
+	struct list *heads[] = { &w->idle, &w->data };
+
+	for (size_t i = 0; i < 2; i++) {
+		while (!list_empty(heads[i])) {
+			struct session *s = container_of(heads[i]->next, struct session, link);
+			session_close(s);	/* unlinks it */
+			session_release(s);
+		}
+	}
+}
+
+void
+smtp_server_fini(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		close(w->listeners[i].fd);
+	free(w->listeners);
+	w->listeners = NULL;
+	w->nlisteners = 0;
+}

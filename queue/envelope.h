@@ -1,0 +1,56 @@
+/*
+ * envelope — what the SMTP transaction said about a message (sender,
+ * recipients, DSN parameters, where it came from) and its compact binary
+ * form inside spool records.
+ *
+ * Pure: encode into a struct buf, decode into one heap block.  Any thread.
+ */
+#ifndef SLUICE_QUEUE_ENVELOPE_H
+#define SLUICE_QUEUE_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+/* Per-recipient delivery state, as recorded in the spool. */
+enum env_rcpt_state {
+	ENV_RCPT_PENDING,	/* still to deliver */
+	ENV_RCPT_DELIVERED,	/* accepted by the destination */
+	ENV_RCPT_FAILED,	/* permanently failed, NDR owed or sent */
+};
+
+struct env_rcpt {
+	char *addr;		/* "local@domain", NUL-terminated */
+	char *orcpt;		/* ORCPT value "type;xtext" or NULL */
+	uint8_t notify;		/* SMTP_NOTIFY_* bits */
+	uint8_t state;		/* enum env_rcpt_state */
+};
+
+struct envelope {
+	uint64_t id;		/* queue id */
+	int64_t arrival;	/* unix seconds when the 250 was given */
+	char *sender;		/* reverse path, "" for <> */
+	char *envid;		/* ENVID or NULL */
+	char *helo;		/* client's EHLO/HELO name */
+	char *client;		/* client IP address as text */
+	uint8_t ret;		/* enum smtp_ret */
+	uint8_t body;		/* enum smtp_body */
+	uint8_t smtputf8;	/* SMTPUTF8 given */
+	uint32_t nrcpt;		/* number of recipients */
+	struct env_rcpt *rcpt;	/* the recipients */
+};
+
+/* Append the binary form of env to out. */
+void envelope_encode(const struct envelope *env, struct buf *out);
+
+/*
+ * Decode n bytes into a new envelope allocated as one block (free() it).
+ * Returns NULL if the bytes are malformed or memory ran out.
+ */
+struct envelope *envelope_decode(const void *p, size_t n);
+
+/* Format a queue id as 16 upper-case hex digits plus NUL. */
+void envelope_id_str(uint64_t id, char out[17]);
+
+#endif

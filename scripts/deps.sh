@@ -1,0 +1,33 @@
+#!/bin/sh
+# Install every Debian package Sluice needs to build, test and benchmark.
+# Idempotent: does nothing when everything is present.  Run as root or with sudo.
+# smtp-source/smtp-sink come from the postfix .deb, extracted privately into
+# $SLUICE_TOOLS (default /opt/sluice-tools) so that the postfix package itself
+# (installed only by the Postfix benchmark) is not needed for the tests.
+set -eu
+TOOLS=${SLUICE_TOOLS:-/opt/sluice-tools}
+PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
+libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
+swaks python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
+libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc"
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "deps: installing:$missing"
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+if [ ! -x "$TOOLS/root/usr/sbin/smtp-source" ]; then
+  echo "deps: extracting smtp-source/smtp-sink from the postfix .deb into $TOOLS"
+  $SUDO mkdir -p "$TOOLS"
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get download postfix >/dev/null && $SUDO dpkg-deb -x postfix_*.deb "$TOOLS/root" )
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,257 @@
+/*
+ * smtp_proto unit tests: command splitting, MAIL/RCPT paths and parameters,
+ * and the DATA reader (dot-stuffing, the end marker, smuggling variants,
+ * limits), table driven.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "net/smtp_proto.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+Test(smtp_proto, cmd_parse)
+{
+	static const struct {
+		const char *line;
+		enum smtp_verb verb;
+		const char *arg;
+	} t[] = {
+		{ "EHLO client.test", SMTP_EHLO, "client.test" },
+		{ "ehlo   client.test  ", SMTP_EHLO, "client.test" },
+		{ "MAIL FROM:<a@b.c>", SMTP_MAIL, "FROM:<a@b.c>" },
+		{ "rcpt TO:<a@b.c>", SMTP_RCPT, "TO:<a@b.c>" },
+		{ "DATA", SMTP_DATA, "" },
+		{ "QUIT", SMTP_QUIT, "" },
+		{ "StartTLS", SMTP_STARTTLS, "" },
+		{ "EHLOX a", SMTP_UNKNOWN, "a" },
+		{ "", SMTP_UNKNOWN, "" },
+		{ "GET / HTTP/1.1", SMTP_UNKNOWN, "/ HTTP/1.1" },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct smtp_cmd c;
+		smtp_cmd_parse(t[i].line, strlen(t[i].line), &c);
+		cr_expect_eq(c.verb, t[i].verb, "verb of '%s'", t[i].line);
+		cr_expect_eq(c.arglen, strlen(t[i].arg), "arg of '%s'", t[i].line);
+		cr_expect(strncmp(c.arg, t[i].arg, c.arglen) == 0, "arg of '%s'", t[i].line);
+	}
+}
+
+Test(smtp_proto, mail)
+{
+	static const struct {
+		const char *arg;
+		const char *err;	/* NULL: accepted; else reply prefix */
+		const char *addr;
+	} t[] = {
+		{ "FROM:<a@b.test>", NULL, "a@b.test" },
+		{ "from: <a@b.test>", NULL, "a@b.test" },
+		{ "FROM:<>", NULL, "" },
+		{ "FROM:<a.b+c@sub.b-c.test> SIZE=1000 BODY=8BITMIME", NULL, "a.b+c@sub.b-c.test" },
+		{ "FROM:<\"a b\"@b.test>", NULL, "\"a b\"@b.test" },
+		{ "FROM:<@relay.test:a@b.test>", NULL, "a@b.test" },
+		{ "FROM:<a@[127.0.0.1]>", NULL, "a@[127.0.0.1]" },
+		{ "FROM:<a@b.test> RET=HDRS ENVID=abc+2Bdef", NULL, "a@b.test" },
+		{ "FROM:<a@b.test> AUTH=<>", NULL, "a@b.test" },
+		{ "FROM:<\xc3\xa9@b.test> SMTPUTF8", NULL, "\xc3\xa9@b.test" },
+		{ "FROM:<\xc3\xa9@b.test>", "553 5.6.7", NULL },
+		{ "FROM:a@b.test", "501 5.1.7", NULL },
+		{ "FROM:<a@b.test", "501 5.1.7", NULL },
+		{ "FROM:<a@>", "501 5.1.7", NULL },
+		{ "FROM:<@b.test>", "501 5.1.7", NULL },
+		{ "FROM:<a..b@b.test>", "501 5.1.7", NULL },
+		{ "FROM:<a@b..test>", "501 5.1.7", NULL },
+		{ "FROM:<a@-b.test>", "501 5.1.7", NULL },
+		{ "FROM:<a b@b.test>", "501 5.1.7", NULL },
+		{ "FROM:<a@b.test>x", "501 5.1.7", NULL },
+		{ "TO:<a@b.test>", "501 5.5.4", NULL },
+		{ "", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> SIZE=", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> SIZE=12x", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> SIZE=99999999999999999999", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> BODY=BINARYMIME", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> RET=ALL", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> ENVID=a=b", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> ENVID=a+4", "501 5.5.4", NULL },
+		{ "FROM:<a@b.test> XFOO=1", "555 5.5.4", NULL },
+		{ "FROM:<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@b.test>",
+		  "501 5.1.7", NULL },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct smtp_path p;
+		struct smtp_mail_params mp;
+		const char *err = smtp_parse_mail(t[i].arg, strlen(t[i].arg), &p, &mp);
+		if (t[i].err == NULL) {
+			cr_expect_null(err, "'%s' rejected: %s", t[i].arg, err);
+			if (err == NULL)
+				cr_expect(p.len == strlen(t[i].addr) &&
+					  memcmp(p.addr, t[i].addr, p.len) == 0,
+					  "address of '%s'", t[i].arg);
+		} else {
+			cr_expect(err != NULL && strncmp(err, t[i].err, strlen(t[i].err)) == 0,
+				  "'%s': want %s, got %s", t[i].arg, t[i].err, err ? err : "ok");
+		}
+	}
+}
+
+Test(smtp_proto, mail_params)
+{
+	const char *a = "FROM:<a@b.test> SIZE=2048 BODY=8BITMIME RET=FULL ENVID=x1 SMTPUTF8";
+	struct smtp_path p;
+	struct smtp_mail_params mp;
+
+	cr_assert_null(smtp_parse_mail(a, strlen(a), &p, &mp));
+	cr_expect_eq(mp.size, 2048);
+	cr_expect_eq(mp.body, SMTP_BODY_8BITMIME);
+	cr_expect_eq(mp.ret, SMTP_RET_FULL);
+	cr_expect(mp.smtputf8);
+	cr_expect(mp.envidlen == 2 && memcmp(mp.envid, "x1", 2) == 0);
+	cr_expect(p.domainlen == 6 && memcmp(p.domain, "b.test", 6) == 0);
+}
+
+Test(smtp_proto, rcpt)
+{
+	static const struct {
+		const char *arg;
+		const char *err;
+		uint8_t notify;
+	} t[] = {
+		{ "TO:<a@b.test>", NULL, 0 },
+		{ "TO:<Postmaster>", NULL, 0 },
+		{ "TO:<a@b.test> NOTIFY=SUCCESS,FAILURE", NULL,
+		  SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
+		{ "TO:<a@b.test> NOTIFY=NEVER", NULL, SMTP_NOTIFY_NEVER },
+		{ "TO:<a@b.test> NOTIFY=delay ORCPT=rfc822;a+40b.test", NULL, SMTP_NOTIFY_DELAY },
+		{ "TO:<a@b.test> NOTIFY=NEVER,DELAY", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> NOTIFY=SOMETIMES", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> NOTIFY=FAILURE,", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> ORCPT=a@b.test", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> ORCPT=rfc822;", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> FOO", "555 5.5.4", 0 },
+		{ "TO:<>", "501 5.1.3", 0 },
+		{ "TO:<a>", "501 5.1.3", 0 },
+		{ "FROM:<a@b.test>", "501 5.5.4", 0 },
+		{ "TO:<\xc3\xa9@b.test>", "553 5.6.7", 0 },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct smtp_path p;
+		struct smtp_rcpt_params rp;
+		const char *err = smtp_parse_rcpt(t[i].arg, strlen(t[i].arg), false, &p, &rp);
+		if (t[i].err == NULL) {
+			cr_expect_null(err, "'%s' rejected: %s", t[i].arg, err);
+			cr_expect_eq(rp.notify, t[i].notify, "notify of '%s'", t[i].arg);
+		} else {
+			cr_expect(err != NULL && strncmp(err, t[i].err, strlen(t[i].err)) == 0,
+				  "'%s': want %s, got %s", t[i].arg, t[i].err, err ? err : "ok");
+		}
+	}
+}
+
+/* ---- DATA reader ---------------------------------------------------- */
+
+struct data_case {
+	const char *name;
+	const char *in;		/* input after the DATA command's 354 */
+	const char *body;	/* expected body (when done) */
+	bool done;		/* end of data found */
+	const char *rest;	/* input left for the next command */
+	uint8_t flags;		/* expected SMTP_DATA_* */
+};
+
+static const struct data_case data_cases[] = {
+	{ "simple", "a\r\nb\r\n.\r\n", "a\r\nb\r\n", true, "", 0 },
+	{ "empty", ".\r\n", "", true, "", 0 },
+	{ "stuffed", "..x\r\n..\r\n.\r\n", ".x\r\n.\r\n", true, "", 0 },
+	{ "pipelined", "a\r\n.\r\nQUIT\r\n", "a\r\n", true, "QUIT\r\n", 0 },
+	{ "not yet", "a\r\n.", "a\r\n", false, "", 0 },
+	{ "dot in line", "a.b\r\n.\r\n", "a.b\r\n", true, "", 0 },
+	/* smuggling: only CRLF.CRLF ends the message */
+	{ "LF.LF", "a\n.\nMAIL FROM:<x@y.z>\r\n.\r\n", "a\n.\nMAIL FROM:<x@y.z>\r\n",
+	  true, "", SMTP_DATA_BARE_LF },
+	{ "CR.CRLF", "a\r.\r\nMAIL FROM:<x@y.z>\r\n.\r\n", "a\r.\r\nMAIL FROM:<x@y.z>\r\n",
+	  true, "", SMTP_DATA_BARE_CR },
+	{ "LF.CRLF", "a\n.\r\nMAIL FROM:<x@y.z>\r\n.\r\n", "a\n.\r\nMAIL FROM:<x@y.z>\r\n",
+	  true, "", SMTP_DATA_BARE_LF },
+	{ "CRLF.CR", "a\r\n.\rMAIL FROM:<x@y.z>\r\n.\r\n", "a\r\n\rMAIL FROM:<x@y.z>\r\n",
+	  true, "", SMTP_DATA_BARE_CR },
+	{ "CRLF.LF", "a\r\n.\nMAIL\r\n.\r\n", "a\r\n\nMAIL\r\n", true, "", SMTP_DATA_BARE_LF },
+	{ "bare LF line", "a\nb\r\n.\r\n", "a\nb\r\n", true, "", SMTP_DATA_BARE_LF },
+	{ "CRCRLF", "a\r\r\n.\r\n", "a\r\r\n", true, "", SMTP_DATA_BARE_CR },
+};
+
+static void
+data_check(const struct data_case *c, size_t chunk)
+{
+	struct smtp_data d;
+	struct buf out = { 0 };
+	size_t n = strlen(c->in), off = 0;
+
+	smtp_data_init(&d, 1000, 0);
+	while (off < n && !d.done) {
+		size_t k = chunk && n - off > chunk ? chunk : n - off;
+		off += smtp_data_feed(&d, c->in + off, k, &out);
+	}
+	cr_expect_eq(d.done, c->done, "%s (chunk %zu): done", c->name, chunk);
+	cr_expect_eq(d.flags, c->flags, "%s (chunk %zu): flags %x", c->name, chunk, d.flags);
+	cr_expect(out.len == strlen(c->body) && (out.len == 0 || memcmp(out.p, c->body, out.len) == 0),
+		  "%s (chunk %zu): body '%.*s'", c->name, chunk, (int)out.len, out.p);
+	if (c->done)
+		cr_expect_str_eq(c->in + off, c->rest, "%s (chunk %zu): rest", c->name, chunk);
+	buf_free(&out);
+}
+
+Test(smtp_proto, data_reader)
+{
+	/* whole, byte by byte, and in odd chunks: all must agree */
+	for (size_t i = 0; i < N(data_cases); i++) {
+		data_check(&data_cases[i], 0);
+		data_check(&data_cases[i], 1);
+		data_check(&data_cases[i], 3);
+	}
+}
+
+Test(smtp_proto, data_limits)
+{
+	struct smtp_data d;
+	struct buf out = { 0 };
+	char line[2100];
+
+	/* a 1001-byte line (with CRLF) is over the 1000 limit; 1000 is fine */
+	memset(line, 'x', 998);
+	memcpy(line + 998, "\r\n.\r\n", 6);
+	smtp_data_init(&d, 1000, 0);
+	smtp_data_feed(&d, line, strlen(line), &out);
+	cr_expect(d.done);
+	cr_expect_eq(d.flags, 0);
+	cr_expect_null(smtp_data_reject(&d));
+
+	memset(line, 'x', 999);
+	memcpy(line + 999, "\r\n.\r\n", 6);
+	smtp_data_init(&d, 1000, 0);
+	out.len = 0;
+	smtp_data_feed(&d, line, strlen(line), &out);
+	cr_expect(d.done);
+	cr_expect_eq(d.flags, SMTP_DATA_LONG_LINE);
+	cr_expect_str_eq(smtp_data_reject(&d),
+			 "550 5.6.0 Message has a line over the text-line limit "
+			 "(RFC 5321 4.5.3.1.6)");
+
+	/* size: body stops growing, reader still finds the end */
+	smtp_data_init(&d, 0, 10);
+	out.len = 0;
+	smtp_data_feed(&d, "0123456789abc\r\n.\r\nNOOP\r\n", 24, &out);
+	cr_expect(d.done);
+	cr_expect(d.flags & SMTP_DATA_TOO_BIG);
+	cr_expect(out.len <= 10);
+	cr_expect(strncmp(smtp_data_reject(&d), "552 5.3.4", 9) == 0);
+	buf_free(&out);
+}
+
+Test(smtp_proto, helo)
+{
+	cr_expect(smtp_valid_helo("client.test", 11));
+	cr_expect(smtp_valid_helo("[127.0.0.1]", 11));
+	cr_expect(!smtp_valid_helo("", 0));
+	cr_expect(!smtp_valid_helo("a b", 3));
+	cr_expect(!smtp_valid_helo("a\x01", 2));
+}

@@ -1,0 +1,364 @@
+/*
+ * spool unit tests: append through the ring, group commit, recovery,
+ * DONE records, a torn tail, a damaged record in the middle, segment
+ * rotation and deletion.  Each test has its own ring and directory.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/envelope.h"
+#include "queue/spool.h"
+
+struct rec {
+	struct spool_write sw;	/* in the group commit */
+	struct buf b;		/* the record bytes */
+	int res;		/* callback result, 1 = not called yet */
+	uint64_t id;		/* its id */
+};
+
+static struct io_uring ring;
+static char root[64];
+static struct buf *made[64];	/* record buffers to free at teardown */
+static size_t nmade;
+
+static void
+setup(void)
+{
+	strcpy(root, "/tmp/sluice-spool-test.XXXXXX");
+	cr_assert_not_null(mkdtemp(root));
+	cr_assert_eq(io_uring_queue_init(64, &ring, 0), 0);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	io_uring_queue_exit(&ring);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* Free the record buffers a test made (they live on its stack). */
+static void
+free_made(void)
+{
+	for (size_t i = 0; i < nmade; i++)
+		buf_free(made[i]);
+	nmade = 0;
+}
+
+/* Recovered messages are collected here. */
+struct found {
+	uint64_t ids[64];	/* recovered ids */
+	uint8_t state0[64];	/* state of their first recipient */
+	size_t n;		/* how many */
+};
+
+static void
+collect(void *arg, struct envelope *env, const struct spool_loc *loc)
+{
+	struct found *f = arg;
+
+	if (f->n < 64) {
+		f->state0[f->n] = env->rcpt[0].state;
+		f->ids[f->n++] = env->id;
+	}
+	free(env);
+}
+
+static void
+done_cb(struct spool_write *w, int res)
+{
+	((struct rec *)w)->res = res;
+}
+
+static void
+make_msg(struct spool *sp, struct rec *r, const char *body)
+{
+	struct env_rcpt rc = { .addr = "to@example.test" };
+	struct envelope env = { .sender = "from@client.test", .helo = "client.test",
+				.client = "127.0.0.1", .nrcpt = 1, .rcpt = &rc };
+	size_t start, envlen;
+
+	memset(r, 0, sizeof(*r));
+	made[nmade++] = &r->b;
+	r->id = env.id = spool_new_id(sp);
+	start = spool_rec_begin(&r->b, SPOOL_REC_MSG, r->id);
+	envelope_encode(&env, &r->b);
+	envlen = r->b.len - start - SPOOL_HDR_SIZE;
+	buf_puts(&r->b, body);
+	spool_rec_end(&r->b, start, envlen);
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = done_cb;
+	r->res = 1;
+}
+
+static void
+make_rec(struct rec *r, enum spool_rec_type type, uint64_t id, uint64_t aux)
+{
+	size_t start;
+
+	memset(r, 0, sizeof(*r));
+	made[nmade++] = &r->b;
+	r->id = id;
+	start = spool_rec_begin(&r->b, type, id);
+	spool_rec_end(&r->b, start, aux);
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = done_cb;
+	r->res = 1;
+}
+
+/* Flush and run the ring until the spool is idle; returns batches issued. */
+static int
+run(struct spool *sp)
+{
+	int batches = 0;
+
+	while (spool_busy(sp)) {
+		struct io_uring_cqe *cqe;
+		spool_flush(sp, &ring);
+		batches++;
+		cr_assert_geq(io_uring_submit_and_wait(&ring, 2), 0);
+		for (int k = 0; k < 2; k++) {
+			cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+			op_dispatch(cqe);
+			io_uring_cqe_seen(&ring, cqe);
+		}
+	}
+	return batches;
+}
+
+static struct spool *
+open_sp(struct found *f, struct spool_recovery *st, uint64_t segsize)
+{
+	struct spool *sp = NULL;
+	char err[256];
+
+	memset(f, 0, sizeof(*f));
+	cr_assert_eq(spool_open(&sp, root, 0, segsize, collect, f, st, err, sizeof(err)),
+		     0, "%s", err);
+	return sp;
+}
+
+static bool
+has(const struct found *f, uint64_t id)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->ids[i] == id)
+			return true;
+	return false;
+}
+
+TestSuite(spool, .init = setup, .fini = teardown);
+
+Test(spool, group_commit_and_recover)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec r[20];
+	struct spool *sp = open_sp(&f, &st, 0);
+
+	cr_expect_eq(st.messages, 0);
+	for (int i = 0; i < 20; i++) {
+		make_msg(sp, &r[i], "Subject: hi\r\n\r\nbody\r\n");
+		spool_append(sp, &r[i].sw);
+	}
+	/* one turn's records: one writev + one fdatasync */
+	cr_expect_eq(run(sp), 1);
+	for (int i = 0; i < 20; i++) {
+		cr_expect_eq(r[i].res, 0);
+		if (i > 0)
+			cr_expect_eq(r[i].sw.loc.off, r[i - 1].sw.loc.off + r[i - 1].b.len);
+	}
+	struct buf data = { 0 };
+	cr_expect_eq(spool_read_data(sp, &r[3].sw.loc, &data), 0);
+	cr_expect(data.len == 21 && memcmp(data.p, "Subject: hi\r\n\r\nbody\r\n", 21) == 0);
+	buf_free(&data);
+	spool_close(sp);
+
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(st.messages, 20);
+	cr_expect_eq(f.n, 20);
+	for (int i = 0; i < 20; i++)
+		cr_expect(has(&f, r[i].id));
+	/* new ids stay unique after a restart */
+	cr_expect_gt(spool_new_id(sp), r[19].id);
+	spool_close(sp);
+	free_made();
+}
+
+Test(spool, done_and_rcpt_records)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[3], d, rc;
+	struct spool *sp = open_sp(&f, &st, 0);
+
+	for (int i = 0; i < 3; i++) {
+		make_msg(sp, &m[i], "x\r\n");
+		spool_append(sp, &m[i].sw);
+	}
+	run(sp);
+	make_rec(&d, SPOOL_REC_DONE, m[1].id, 0);
+	make_rec(&rc, SPOOL_REC_RCPT, m[2].id, (0 << 8) | ENV_RCPT_DELIVERED);
+	spool_append(sp, &d.sw);
+	spool_append(sp, &rc.sw);
+	run(sp);
+	spool_close(sp);
+
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 2);
+	cr_expect(has(&f, m[0].id));
+	cr_expect(!has(&f, m[1].id));
+	for (size_t i = 0; i < f.n; i++)
+		if (f.ids[i] == m[2].id)
+			cr_expect_eq(f.state0[i], ENV_RCPT_DELIVERED);
+	spool_close(sp);
+	free_made();
+}
+
+static void
+seg_path(char *out, size_t n, unsigned seq)
+{
+	snprintf(out, n, "%s/w0/%08x.seg", root, seq);
+}
+
+Test(spool, torn_tail)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[5];
+	struct spool *sp = open_sp(&f, &st, 0);
+	char path[256];
+	struct stat sb;
+	int fd;
+
+	for (int i = 0; i < 5; i++) {
+		make_msg(sp, &m[i], "torn tail test\r\n");
+		spool_append(sp, &m[i].sw);
+	}
+	run(sp);
+	spool_close(sp);
+	/* a crash in the middle of the next record: half a record at the end */
+	seg_path(path, sizeof(path), 1);
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, m[4].b.p, m[4].b.len / 2), (ssize_t)(m[4].b.len / 2));
+	close(fd);
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 5);
+	cr_expect_eq(st.torn_bytes, m[4].b.len / 2);
+	cr_expect_eq(st.bad_records, 0);
+	spool_close(sp);
+	/* the tail was cut: the newest segment holds exactly the five */
+	cr_assert_eq(stat(path, &sb), 0);
+	size_t want = 0;
+	for (int i = 0; i < 5; i++)
+		want += m[i].b.len;
+	cr_expect_eq((size_t)sb.st_size, want);
+	free_made();
+}
+
+Test(spool, crc_mismatch_in_the_middle)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[5];
+	struct spool *sp = open_sp(&f, &st, 0);
+	char path[256], c;
+	int fd;
+
+	for (int i = 0; i < 5; i++) {
+		make_msg(sp, &m[i], "crc test body\r\n");
+		spool_append(sp, &m[i].sw);
+	}
+	run(sp);
+	spool_close(sp);
+	/* flip one body byte of the third record */
+	seg_path(path, sizeof(path), 1);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	off_t off = (off_t)(m[2].sw.loc.off + m[2].b.len - 3);
+	cr_assert_eq(pread(fd, &c, 1, off), 1);
+	c ^= 0x20;
+	cr_assert_eq(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 4);
+	cr_expect_eq(st.bad_records, 1);
+	cr_expect(!has(&f, m[2].id));
+	cr_expect(has(&f, m[3].id) && has(&f, m[4].id));
+	spool_close(sp);
+	free_made();
+}
+
+Test(spool, rotation_and_deletion)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[4], d[4];
+	struct spool *sp = open_sp(&f, &st, 200);	/* tiny segments */
+	char path[256];
+
+	/* one message per batch: each batch goes to a new segment */
+	for (int i = 0; i < 4; i++) {
+		make_msg(sp, &m[i], "rotation rotation rotation rotation rotation\r\n");
+		spool_append(sp, &m[i].sw);
+		run(sp);
+		cr_expect_eq(m[i].sw.loc.seg, (uint32_t)(i + 1));
+	}
+	/* finish them all: DONE records, then release the segments */
+	for (int i = 0; i < 4; i++) {
+		make_rec(&d[i], SPOOL_REC_DONE, m[i].id, 0);
+		spool_append(sp, &d[i].sw);
+	}
+	run(sp);
+	for (int i = 0; i < 4; i++)
+		spool_release(sp, m[i].sw.loc.seg);
+	/* old segments are gone; the current one (holding the DONEs) stays */
+	seg_path(path, sizeof(path), 1);
+	cr_expect_neq(access(path, F_OK), 0);
+	seg_path(path, sizeof(path), 3);
+	cr_expect_neq(access(path, F_OK), 0);
+	spool_close(sp);
+	sp = open_sp(&f, &st, 200);
+	cr_expect_eq(f.n, 0);
+	spool_close(sp);
+	free_made();
+}
+
+Test(spool, envelope_roundtrip)
+{
+	struct env_rcpt rc[2] = { { .addr = "a@b.test", .orcpt = "rfc822;a@b.test",
+				    .notify = 6, .state = 0 },
+				  { .addr = "c@d.test", .orcpt = NULL, .notify = 0, .state = 2 } };
+	struct envelope env = { .id = 42, .arrival = 1700000000, .sender = "",
+				.envid = "E1", .helo = "h", .client = "::1", .ret = 2,
+				.body = 2, .smtputf8 = 1, .nrcpt = 2, .rcpt = rc };
+	struct buf b = { 0 };
+	struct envelope *e;
+
+	envelope_encode(&env, &b);
+	e = envelope_decode(b.p, b.len);
+	cr_assert_not_null(e);
+	cr_expect_eq(e->id, 42);
+	cr_expect_str_eq(e->sender, "");
+	cr_expect_str_eq(e->envid, "E1");
+	cr_expect_str_eq(e->rcpt[0].orcpt, "rfc822;a@b.test");
+	cr_expect_null(e->rcpt[1].orcpt);
+	cr_expect_eq(e->rcpt[1].state, 2);
+	cr_expect_eq(e->rcpt[0].notify, 6);
+	free(e);
+	/* every truncation is refused, never read past the end */
+	for (size_t n = 0; n < b.len; n++)
+		cr_expect_null(envelope_decode(b.p, n), "truncated at %zu", n);
+	buf_free(&b);
+}
