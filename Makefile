@@ -32,7 +32,8 @@ endif
 MAINS     := core/sluiced.c core/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(wildcard core/*.c net/*.c tls/*.c queue/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-BENCH_COMMON := $(filter-out bench/sluice_bench.c bench/sluice_sink.c bench/wheel_bench.c,$(wildcard bench/*.c))
+BENCH_MAINS := bench/sluice_bench.c bench/sluice_sink.c bench/wheel_bench.c bench/spoolgen.c
+BENCH_COMMON := $(filter-out $(BENCH_MAINS),$(wildcard bench/*.c))
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -40,6 +41,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-bench $(BUILD)/sluice-sink
 BINS += $(if $(wildcard core/sluicectl.c),$(BUILD)/sluicectl)
 BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
+BINS += $(BUILD)/sluice-spoolgen
 
 .PHONY: all test unit integration run bench clean deps fuzz
 all: $(BINS) $(UNIT_BINS)
@@ -61,6 +63,8 @@ $(BUILD)/sluice-bench: $(BUILD)/bench/sluice_bench.o $(BENCH_COMMON_OBJS) $(BUIL
 $(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/sluice-spoolgen: $(BUILD)/bench/spoolgen.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)

@@ -86,6 +86,8 @@ rd_str(struct env_rd *r, char **dst)
 		r->heap[n] = '\0';
 		*dst = r->heap;
 		r->heap += n + 1;
+	} else {
+		*dst = (char *)r->p;	/* sizing pass: non-NULL, never used */
 	}
 	r->need += n + 1u;
 	r->p += n;

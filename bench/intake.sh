@@ -1,0 +1,64 @@
+#!/bin/bash
+# Durable intake: sluice-bench (and smtp-source) -> relay, 1 KiB, 50 sessions,
+# 10 messages per session, against sluiced and Postfix in the same run.
+# The sink runs for both so Postfix relays as it normally would.
+# Also: 10,000 idle sessions (RSS, time to serve a new one) and recovery
+# of 1,000,000 spooled messages.  Knobs: N, N_POSTFIX, REPEAT, SKIP_POSTFIX,
+# RECOVER_N, IDLE_N.
+cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
+enter_netns "$@"
+N=${N:-50000}; N_POSTFIX=${N_POSTFIX:-10000}; REPEAT=${REPEAT:-3}
+RECOVER_N=${RECOVER_N:-1000000}; IDLE_N=${IDLE_N:-10000}
+WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+OUT=$RESULTS/intake-$(date +%Y%m%d-%H%M%S).txt
+trap 'sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
+say() { echo "$*" | tee -a "$OUT"; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+say "# intake $(date -Is) $(uname -r) $(nproc) cpus; disk: $(df -T "$WORK" | awk 'NR==2{print $2}')"
+say "# sync latency now: $(dd if=/dev/zero of=$WORK/dd bs=4k count=200 oflag=dsync 2>&1 | awk '/copied/{printf "%.2f ms per 4k dsync write", $(NF-3)*1000/200}')"; rm -f "$WORK/dd"
+sink_start
+sluiced_start
+bench_client 2000 10 10 1024 >/dev/null                 # warm-up
+for i in $(seq "$REPEAT"); do
+  r=$(bench_client "$N" 50 10 1024); say "sluiced sluice-bench: $r (msg/s p50 p99 p999 ok)"
+  echo "$r" | awk '{print $1}' >> "$WORK/s.bench"
+  r=$(source_client "$N" 50 1024); say "sluiced smtp-source: $r msg/s"; echo "$r" >> "$WORK/s.source"
+done
+sluiced_stop
+
+if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
+  postfix_install; postfix_config; PF=1
+  postfix_start
+  bench_client 2000 10 10 1024 >/dev/null
+  for i in $(seq "$REPEAT"); do
+    r=$(bench_client "$N_POSTFIX" 50 10 1024); say "postfix sluice-bench: $r (msg/s p50 p99 p999 ok)"
+    echo "$r" | awk '{print $1}' >> "$WORK/p.bench"
+    r=$(source_client "$N_POSTFIX" 50 1024); say "postfix smtp-source: $r msg/s"; echo "$r" >> "$WORK/p.source"
+    postsuper -d ALL >/dev/null 2>&1
+  done
+  postfix_stop; PF=
+  sb=$(median < "$WORK/s.bench"); pb=$(median < "$WORK/p.bench")
+  ss=$(median < "$WORK/s.source"); ps=$(median < "$WORK/p.source")
+  say "RESULT intake (median of $REPEAT, 1 KiB, 50 sessions): sluice-bench: sluiced $sb msg/s, postfix $pb msg/s, ratio $(awk -v a="$sb" -v b="$pb" 'BEGIN{printf "%.1f", a/b}')x; smtp-source: sluiced $ss, postfix $ps, ratio $(awk -v a="$ss" -v b="$ps" 'BEGIN{printf "%.1f", a/b}')x"
+fi
+
+# 10,000 idle sessions held; RSS and the time to serve one more
+sluiced_start
+python3 bench/idle.py "$IDLE_N" $RELAY_PORT "$SLUICED_PID" | tee -a "$OUT"
+sluiced_stop
+
+# recovery of a spool of RECOVER_N 1 KiB messages, page cache dropped
+mkdir -p "$WORK/var"
+"$B/sluice-spoolgen" "$WORK/var/spool" "$(nproc)" "$RECOVER_N" 1024 >/dev/null
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+t0=$(now)
+( cd "$WORK" && exec "$OLDPWD/$B/sluiced" ) > "$WORK/sluiced.log" 2>&1 &
+SLUICED_PID=$!
+wait_banner $RELAY_PORT 120
+t1=$(now)
+rec=$(grep -o '[0-9]* messages recovered' "$WORK/sluiced.log" | awk '{s+=$1} END{print s}')
+say "RESULT recovery: $rec messages recovered, ready to serve after $(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}') s (cold page cache); RSS $(awk '/VmRSS/{print $2/1024 " MiB"}' /proc/$SLUICED_PID/status)"
+sluiced_stop
+log "results in $OUT"

@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Run every tests/integration/test_*.py (unittest) and print a final
+"N passed, N failed" line.  TESTS=substring limits which tests run."""
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    loader = unittest.TestLoader()
+    suite = loader.discover(HERE, pattern="test_*.py")
+    only = os.environ.get("TESTS")
+    flat = []
+
+    def walk(s):
+        for t in s:
+            if isinstance(t, unittest.TestSuite):
+                walk(t)
+            elif not only or only in t.id():
+                flat.append(t)
+    walk(suite)
+    t0 = time.time()
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(unittest.TestSuite(flat))
+    failed = len(result.failures) + len(result.errors)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    print("integration: %d passed, %d failed, %d skipped in %.0fs"
+          % (passed, failed, skipped, time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
