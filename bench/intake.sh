@@ -7,6 +7,10 @@
 # RECOVER_N, IDLE_N.
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
+# Postfix is installed (network needed) before entering the loopback-only namespace
+if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ] && [ "${BENCH_NETNS:-}" != 1 ]; then
+  postfix_install || { log "cannot install postfix: set SKIP_POSTFIX=1 to skip it"; exit 1; }
+fi
 enter_netns "$@"
 N=${N:-50000}; N_POSTFIX=${N_POSTFIX:-10000}; REPEAT=${REPEAT:-3}
 RECOVER_N=${RECOVER_N:-1000000}; IDLE_N=${IDLE_N:-10000}
@@ -29,7 +33,7 @@ done
 sluiced_stop
 
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
-  postfix_install; postfix_config; PF=1
+  postfix_config || exit 1; PF=1
   postfix_start
   bench_client 2000 10 10 1024 >/dev/null
   for i in $(seq "$REPEAT"); do

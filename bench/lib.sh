@@ -71,6 +71,7 @@ sluiced_stop() { [ -n "$SLUICED_PID" ] && kill "$SLUICED_PID" 2>/dev/null && wai
 
 # Postfix, installed on demand, configured from bench/postfix/main.cf.
 postfix_install() {
+  command -v debconf-set-selections >/dev/null || return 1
   if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'install ok installed'; then
     log "installing postfix (the baseline)"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
@@ -109,9 +110,9 @@ print("%.0f %.2f %.2f %.2f %d" % (r["msg_per_s"], l["p50"], l["p99"], l["p999"],
 source_client() { # $1 N, $2 sessions, $3 size; prints msg/s
   local t0 t1
   t0=$(now)
-  LD_LIBRARY_PATH=$TOOLS/root/usr/lib/postfix timeout 600 "$TOOLS/root/usr/sbin/smtp-source" \
+  if ! LD_LIBRARY_PATH=$TOOLS/root/usr/lib/postfix timeout 600 "$TOOLS/root/usr/sbin/smtp-source" \
     -s "$2" -m "$1" -l "$3" -d -N -M client.test -f s@client.test -t r@example.test \
-    127.0.0.1:$RELAY_PORT >/dev/null 2>&1 || log "smtp-source failed"
+    127.0.0.1:$RELAY_PORT >/dev/null 2>&1; then log "smtp-source failed"; echo 0; return; fi
   t1=$(now)
   echo "$1 $t0 $t1" | awk '{printf "%.0f\n", $1/($3-$2)}'
 }

@@ -40,7 +40,7 @@
  * its size, so while one flight waits the next turn's records go out in
  * another instead of queueing behind it: a message waits about one flush.
  */
-#define SPOOL_FLIGHTS 4
+#define SPOOL_FLIGHTS 2
 
 struct spool_seg {
 	uint32_t seq;		/* file name number */
