@@ -1,0 +1,118 @@
+/*
+ * dsn — delivery status notifications (RFC 3464, 3461, 3462, 3834): the
+ * non-delivery report sent to the sender when recipients fail or expire,
+ * and the "delayed" warning sent while they are still being retried.
+ *
+ * dsn_build() writes one complete RFC 5322 message, CRLF throughout, lines
+ * <= 998 bytes: a multipart/report with a human-readable part (which, for a
+ * mail-flow-intelligence code, says what happened, the fix and who should
+ * act), the machine-readable message/delivery-status part, and the original
+ * message or its headers as RET asked.  The caller queues it with a null
+ * reverse path (MAIL FROM:<>) to the original sender, which is what keeps
+ * reports from ever bouncing in a loop.
+ *
+ * Not for: deciding which recipients are reported (dsn_wanted() answers
+ * the NOTIFY part of that), sending, or reading a clock: "now" is a field.
+ * Every string from the envelope, the original message or a remote server
+ * is sanitised here, so no header can be injected through them.  Pure:
+ * any thread; no allocation except into the caller's struct buf.
+ */
+#ifndef SLUICE_QUEUE_DSN_H
+#define SLUICE_QUEUE_DSN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/mfi.h"
+
+/* Most of the original message returned; beyond it only its headers go. */
+#define DSN_ORIG_MAX	(10u * 1024 * 1024)
+
+/* Longest original Subject carried into the report's Subject. */
+#define DSN_SUBJECT_MAX	200
+
+/* What happened to one recipient (RFC 3464 2.3.3 Action). */
+enum dsn_action {
+	DSN_ACTION_FAILED,	/* returned: rejected, or expired */
+	DSN_ACTION_DELAYED,	/* still queued and being retried */
+};
+
+/* One recipient in a report.  Strings are borrowed; NULL means absent. */
+struct dsn_rcpt {
+	const char *addr;	/* final recipient "local@domain" (UTF-8 ok) */
+	const char *orcpt;	/* ORCPT as received ("rfc822;a+2Bb@c", xtext) */
+	enum dsn_action action;	/* failed or delayed */
+	const char *status;	/* RFC 3463 "5.1.1"; NULL (or malformed):
+				   from the reply, the MFI code, else 4.4.7
+				   (failed: expired) or 4.0.0 (delayed) */
+	enum mfi_code code;	/* classification of the last attempt */
+	int reply_code;		/* the destination's reply code, 0 if none */
+	const char *reply_text;	/* its reply text (with or without code) */
+	const char *remote_mta;	/* destination host name, or its IP */
+	const char *detail;	/* one-line mfi_detail() of the last attempt */
+	int64_t last_attempt;	/* unix seconds of the last attempt, 0 none */
+};
+
+/* Everything one report says.  Strings are borrowed; NULL means absent. */
+struct dsn_report {
+	const char *reporting_mta;	/* our host name (From:, Reporting-MTA) */
+	const char *envid;	/* ENVID as received (xtext), or NULL */
+	const char *queue_id;	/* our queue id, shown to humans, or NULL */
+	int64_t arrival;	/* unix seconds the message was accepted */
+	int64_t now;		/* unix seconds: the report's Date */
+	int64_t retry_until;	/* for delayed recipients: when we give up */
+	const char *orig_sender; /* the original reverse path: the report's To */
+	uint8_t ret;		/* enum smtp_ret: FULL returns the whole
+				   message, HDRS or NONE only its headers */
+	const struct dsn_rcpt *rcpts;	/* recipients reported */
+	size_t nrcpt;		/* how many */
+	const char *orig;	/* original message, headers + body, CRLF */
+	size_t origlen;		/* its length in bytes */
+	const char *message_id_host;	/* right side of Message-ID; NULL:
+					   reporting_mta */
+	uint64_t unique;	/* random per report: Message-ID, boundary */
+};
+
+/* dsn_build() result bits: what the transmission of the report needs. */
+#define DSN_8BIT	0x01	/* 8-bit body data (incl. message/global parts):
+				   send with BODY=8BITMIME */
+#define DSN_SMTPUTF8	0x02	/* the recipient (original sender) is a UTF-8
+				   address, so is To:: needs SMTPUTF8 */
+
+/*
+ * Append the report r to out as a complete message (headers, blank line,
+ * MIME body), CRLF line endings, no line over 998 bytes.  A report with at
+ * least one failed recipient is a non-delivery report ("Undeliverable:");
+ * one with only delayed recipients is a delay warning ("Delayed:").  With
+ * RET=FULL the whole original is returned if it is at most DSN_ORIG_MAX
+ * bytes, else (and for RET=HDRS or no RET) only its header section.
+ * Returns DSN_8BIT / DSN_SMTPUTF8 bits.
+ */
+unsigned dsn_build(const struct dsn_report *r, struct buf *out);
+
+/*
+ * Whether a recipient's NOTIFY (SMTP_NOTIFY_* bits, 0 if absent) asks for
+ * a report of this kind (delayed: a delay warning; else a failure).
+ * Absent: failures and delays both; NEVER: nothing; an explicit list: only
+ * what it lists.
+ */
+bool dsn_wanted(uint8_t notify, bool delayed);
+
+/*
+ * True for the null reverse path ("" or "<>", or NULL): its messages get
+ * no report (they are reports themselves, RFC 5321 4.5.5).
+ */
+bool dsn_is_null_sender(const char *sender);
+
+/*
+ * The Subject of the original message (len bytes, header section read up
+ * to the first empty line): unfolded, control characters as '?', tabs as
+ * spaces, invalid UTF-8 as '?', surrounding blanks trimmed, truncated to
+ * buflen - 1 bytes on a character boundary.  Writes "" if there is none.
+ * Returns buf.
+ */
+const char *dsn_subject(const char *orig, size_t len, char *buf, size_t buflen);
+
+#endif
