@@ -1,0 +1,80 @@
+/*
+ * bench_common.h - helpers shared by sluice-bench and sluice-sink.
+ *
+ * The two bench programs are standalone: they link nothing from core/, net/
+ * or queue/, so that they keep working (and keep measuring the same thing)
+ * while the relay's own code changes. This header holds what they share:
+ * the op record every SQE's user_data points at, a ring set-up and event
+ * dispatch loop, address and number parsing, and a monotonic clock.
+ *
+ * Threading: every function here is called from the one thread that owns
+ * the ring. Nothing is allocated; nothing here keeps global state.
+ */
+#ifndef BENCH_BENCH_COMMON_H
+#define BENCH_BENCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <liburing.h>
+
+struct bench_op;
+
+/* Completion callback: res and flags are cqe->res and cqe->flags. The
+ * dispatcher never touches op after the call, so the callback may free the
+ * op's owner. */
+typedef void bench_op_cb(struct bench_op *op, int res, unsigned flags);
+
+/* One in-flight operation. SQE user_data points at it; it usually sits
+ * inside its owner (a session) so that no allocation happens per op. */
+struct bench_op {
+	bench_op_cb *cb;	/* called once per CQE of this op */
+	void *owner;		/* the session or program state the op serves */
+	int kind;		/* owner-defined tag, for logs and asserts */
+};
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/* Parse "host:port", "[v6]:port" or "host" (port then default_port) into
+ * *ss and *len. Names are resolved with getaddrinfo (start-up only).
+ * Returns 0 or -EINVAL. */
+int bench_parse_addr(const char *spec, int default_port,
+		     struct sockaddr_storage *ss, socklen_t *len);
+
+/* Format *ss as "host:port" / "[v6]:port" into buf. Returns buf. */
+const char *bench_addr_str(const struct sockaddr_storage *ss, char *buf,
+			   size_t size);
+
+/* Parse a decimal unsigned integer in [min, max] from s, the whole string.
+ * Returns 0 or -EINVAL. */
+int bench_parse_ull(const char *s, unsigned long long min,
+		    unsigned long long max, unsigned long long *out);
+
+/* Raise RLIMIT_NOFILE's soft limit to its hard limit. Returns the new soft
+ * limit, or a negative errno. */
+long bench_raise_nofile(void);
+
+/* Set up ring with sq_entries SQEs and cq_entries CQEs, asking for
+ * SINGLE_ISSUER | DEFER_TASKRUN and falling back to older set-ups on older
+ * kernels. Returns 0 or a negative errno. */
+int bench_ring_init(struct io_uring *ring, unsigned sq_entries,
+		    unsigned cq_entries);
+
+/* Next free SQE, submitting what is queued when the SQ is full. The SQE's
+ * user_data is set to op (NULL: a CQE nobody waits for, e.g. a cancel).
+ * Returns NULL only if the ring is broken (the caller then treats the
+ * operation as failed). */
+struct io_uring_sqe *bench_sqe(struct io_uring *ring, struct bench_op *op);
+
+/* Submit what is queued, wait for at least one completion, then dispatch
+ * every available CQE to its op's callback. EINTR, EAGAIN and EBUSY from
+ * the kernel are not errors: they return 0 and the caller loops. Returns 0
+ * or a negative errno for a broken ring. */
+int bench_ring_step(struct io_uring *ring);
+
+/* Set a socket option, ignoring failures that do not matter for a
+ * benchmark (TCP_NODELAY on a socket the peer already reset). */
+void bench_sockopt_int(int fd, int level, int name, int value);
+
+#endif
