@@ -546,3 +546,124 @@ smtp_data_reject(const struct smtp_data *d)
 		       "(RFC 5321 4.5.3.1.6)";
 	return NULL;
 }
+
+/* ---- replies (client side) ------------------------------------------ */
+
+#define REPLY_MAX_LINE 4096
+#define REPLY_MAX (64u << 10)
+
+static int
+reply_code(const char *p)
+{
+	if (p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
+		return -1;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+long
+smtp_reply_parse(const char *p, size_t n, struct smtp_reply *r)
+{
+	size_t off = 0;
+	int code = -1;
+
+	for (;;) {
+		const char *nl = memchr(p + off, '\n', n - off);
+		size_t len;
+		int c;
+
+		if (nl == NULL)
+			return (n - off > REPLY_MAX_LINE || n > REPLY_MAX) ? -1 : 0;
+		len = (size_t)(nl - (p + off));
+		if (len < 3 || len > REPLY_MAX_LINE)
+			return -1;
+		c = reply_code(p + off);
+		if (c < 0 || (code >= 0 && c != code))
+			return -1;
+		code = c;
+		if (len > 3 && p[off + 3] != ' ' && p[off + 3] != '-' && p[off + 3] != '\r')
+			return -1;
+		if (len == 3 || p[off + 3] != '-') {	/* last line */
+			r->code = code;
+			r->text = p;
+			r->len = off + len;
+			if (r->len > 0 && p[r->len - 1] == '\r')
+				r->len--;
+			return (long)(nl - p) + 1;
+		}
+		off += len + 1;
+		if (off > REPLY_MAX)
+			return -1;
+	}
+}
+
+bool
+smtp_reply_has(const struct smtp_reply *r, const char *keyword, const char **param,
+	       size_t *paramlen)
+{
+	size_t kl = strlen(keyword), off = 0;
+
+	while (off < r->len) {
+		const char *line = r->text + off;
+		const char *nl = memchr(line, '\n', r->len - off);
+		size_t len = nl ? (size_t)(nl - line) : r->len - off;
+		size_t l = len;
+
+		if (l > 0 && line[l - 1] == '\r')
+			l--;
+		/* skip "250-" and compare the first word */
+		if (l >= 4 + kl && strncasecmp(line + 4, keyword, kl) == 0 &&
+		    (l == 4 + kl || line[4 + kl] == ' ' || line[4 + kl] == '=')) {
+			if (param != NULL) {
+				*param = line + 4 + kl + (l > 4 + kl ? 1 : 0);
+				*paramlen = l > 4 + kl ? l - 5 - kl : 0;
+			}
+			return true;
+		}
+		off += len + 1;
+	}
+	return false;
+}
+
+void
+smtp_reply_flat(const struct smtp_reply *r, char *out, size_t max)
+{
+	size_t o = 0;
+
+	if (max == 0)
+		return;
+	for (size_t i = 0; i < r->len && o + 1 < max; i++) {
+		unsigned char c = (unsigned char)r->text[i];
+		if (c == '\r')
+			continue;
+		if (c == '\n') {
+			/* "250-x\n250 y" -> "250-x / y": drop the repeated code */
+			if (o + 4 >= max)
+				break;
+			memcpy(out + o, " / ", 3);
+			o += 3;
+			i += 4 < r->len - i ? 4 : r->len - i - 1;
+			continue;
+		}
+		out[o++] = (c < 32 || c == 127) ? '?' : (char)c;
+	}
+	out[o] = '\0';
+}
+
+void
+smtp_stuff(const char *data, size_t n, struct buf *out)
+{
+	size_t off = 0;
+
+	buf_reserve(out, n + n / 64 + 8);
+	while (off < n) {
+		const char *nl = memchr(data + off, '\n', n - off);
+		size_t end = nl ? (size_t)(nl - data) + 1 : n;
+		if (data[off] == '.')
+			buf_append(out, ".", 1);
+		buf_append(out, data + off, end - off);
+		off = end;
+	}
+	if (n < 2 || data[n - 2] != '\r' || data[n - 1] != '\n')
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
+}

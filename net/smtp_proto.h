@@ -132,4 +132,40 @@ size_t smtp_data_feed(struct smtp_data *d, const char *p, size_t n, struct buf *
 /* The reply to an ended DATA whose flags are set (NULL if flags == 0). */
 const char *smtp_data_reject(const struct smtp_data *d);
 
+/* One server reply, possibly multi-line ("250-a CRLF 250 b CRLF"). */
+struct smtp_reply {
+	int code;		/* 3-digit code, e.g. 250 */
+	const char *text;	/* the whole reply, first line's code included */
+	size_t len;		/* its length without the final CRLF */
+};
+
+/*
+ * Parse one complete reply at p.  Returns the bytes it spans (including the
+ * final CRLF), 0 when more input is needed, or -1 when the input is not an
+ * SMTP reply (bad code, mixed codes, a line over 4 KiB, or a reply over
+ * 64 KiB): the caller treats that as a protocol failure.
+ */
+long smtp_reply_parse(const char *p, size_t n, struct smtp_reply *r);
+
+/*
+ * True if an EHLO reply advertises keyword (case-insensitive, whole word,
+ * e.g. "PIPELINING"); *param gets the rest of that line (e.g. SIZE's
+ * number) when param is not NULL.
+ */
+bool smtp_reply_has(const struct smtp_reply *r, const char *keyword,
+		    const char **param, size_t *paramlen);
+
+/*
+ * Copy a reply into out as one line for logs and DSNs: continuation lines
+ * joined with " / ", control bytes replaced by '?', at most max bytes.
+ */
+void smtp_reply_flat(const struct smtp_reply *r, char *out, size_t max);
+
+/*
+ * Append data to out with SMTP dot-stuffing (RFC 5321 4.5.2): a '.' that
+ * starts a line gets a second '.'; then the end marker.  data is the
+ * un-stuffed message; a missing final CRLF is added.
+ */
+void smtp_stuff(const char *data, size_t n, struct buf *out);
+
 #endif

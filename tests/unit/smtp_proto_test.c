@@ -255,3 +255,72 @@ Test(smtp_proto, helo)
 	cr_expect(!smtp_valid_helo("a b", 3));
 	cr_expect(!smtp_valid_helo("a\x01", 2));
 }
+
+Test(smtp_proto, reply_parse)
+{
+	static const struct {
+		const char *in;
+		long ret;	/* bytes, 0 need more, -1 bad */
+		int code;
+		const char *flat;
+	} t[] = {
+		{ "250 ok\r\n", 8, 250, "250 ok" },
+		{ "250-a\r\n250-b\r\n250 c\r\nNEXT", 21, 250, "250-a / b / c" },
+		{ "220\r\n", 5, 220, "220" },
+		{ "421 4.3.2 busy\n", 15, 421, "421 4.3.2 busy" },
+		{ "250-a\r\n250 b", 0, 0, NULL },
+		{ "25", 0, 0, NULL },
+		{ "250-a\r\n251 b\r\n", -1, 0, NULL },
+		{ "hello\r\n", -1, 0, NULL },
+		{ "600 x\r\n", -1, 0, NULL },
+		{ "250x\r\n", -1, 0, NULL },
+		{ "550 5.1.1 <a\x01>\r\n", 16, 550, "550 5.1.1 <a?>" },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct smtp_reply r;
+		char flat[256];
+		long got = smtp_reply_parse(t[i].in, strlen(t[i].in), &r);
+		cr_expect_eq(got, t[i].ret, "'%s': %ld", t[i].in, got);
+		if (got > 0) {
+			cr_expect_eq(r.code, t[i].code);
+			smtp_reply_flat(&r, flat, sizeof(flat));
+			cr_expect_str_eq(flat, t[i].flat);
+		}
+	}
+}
+
+Test(smtp_proto, reply_ext)
+{
+	const char *ehlo = "250-sink.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+			   "250 STARTTLS\r\n";
+	struct smtp_reply r;
+	const char *p;
+	size_t pl;
+
+	cr_assert_gt(smtp_reply_parse(ehlo, strlen(ehlo), &r), 0);
+	cr_expect(smtp_reply_has(&r, "pipelining", NULL, NULL));
+	cr_expect(smtp_reply_has(&r, "STARTTLS", NULL, NULL));
+	cr_expect(!smtp_reply_has(&r, "SMTPUTF8", NULL, NULL));
+	cr_expect(!smtp_reply_has(&r, "PIPE", NULL, NULL));
+	cr_expect(smtp_reply_has(&r, "SIZE", &p, &pl));
+	cr_expect(pl == 4 && memcmp(p, "1000", 4) == 0);
+}
+
+Test(smtp_proto, stuff)
+{
+	static const struct {
+		const char *in, *out;
+	} t[] = {
+		{ "a\r\nb\r\n", "a\r\nb\r\n.\r\n" },
+		{ ".a\r\n..b\r\n.\r\n", "..a\r\n...b\r\n..\r\n.\r\n" },
+		{ "no newline", "no newline\r\n.\r\n" },
+		{ "", "\r\n.\r\n" },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct buf b = { 0 };
+		smtp_stuff(t[i].in, strlen(t[i].in), &b);
+		cr_expect(b.len == strlen(t[i].out) && memcmp(b.p, t[i].out, b.len) == 0,
+			  "stuff '%s' -> '%.*s'", t[i].in, (int)b.len, b.p);
+		buf_free(&b);
+	}
+}
