@@ -849,11 +849,10 @@ static int
 f_socket_path(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 {
 	struct sockaddr_un sun;
-	struct qbuf q;
 
 	if (is_scalar(v) && slen(v) >= sizeof(sun.sun_path))
-		return fail(ld, v, "%s: expected a path of at most %zu bytes, got %s",
-			    ld->ctx, sizeof(sun.sun_path) - 1, describe(&q, v));
+		return fail(ld, v, "%s: expected a path of at most %zu bytes, got "
+			    "%zu bytes", ld->ctx, sizeof(sun.sun_path) - 1, slen(v));
 	return f_path(ld, f, v, base);
 }
 
@@ -1206,6 +1205,45 @@ bad:
 	return 0;
 }
 
+/* resolvers: ["127.0.0.1:5353", "[::1]"]: IP literals, optional port */
+static int
+f_resolvers(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	struct config *cfg = base;
+	yaml_node_item_t one = 0, *it;
+	struct hostport hp;
+	struct qbuf q;
+	uint8_t addr[16];
+	size_t n;
+
+	if (v->type == YAML_MAPPING_NODE)
+		return fail(ld, v, "resolvers: expected a list of DNS server addresses "
+			    "like 127.0.0.1:53, got %s", describe(&q, v));
+	it = items(v, &one, &n);
+	if (n == 0)
+		return fail(ld, v, "resolvers: expected at least one DNS server");
+	cfg->resolvers = calloc(n, sizeof(*cfg->resolvers));
+	if (cfg->resolvers == NULL)
+		return fail_nomem(ld);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
+
+		if (e == NULL)
+			return fail(ld, v, "YAML syntax error: broken list");
+		if (!is_scalar(e) ||
+		    parse_hostport(sval(e), slen(e), 53, false, &hp) != HP_OK ||
+		    parse_ip(hp.host, hp.hostlen, addr) == 0)
+			return fail(ld, e, "resolvers: expected an IP address with an "
+				    "optional port like 127.0.0.1:53 or [::1]:53, got %s",
+				    describe(&q, e));
+		cfg->resolvers[i] = pool_strndup(ld->ix, sval(e), slen(e));
+		if (cfg->resolvers[i] == NULL)
+			return fail_nomem(ld);
+		cfg->nresolvers = i + 1;
+	}
+	return 0;
+}
+
 /* retry: {initial, max, jitter} */
 static int
 f_retry(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
@@ -1234,6 +1272,7 @@ static const struct field connector_fields[] = {
 	{ "max_messages_per_connection", f_u32, C(max_msgs_per_conn), 1, 1000000,
 	  NULL },
 	{ "down_after", f_u32, C(down_after), 1, 1000, NULL },
+	{ "mx_port", f_u32, C(mx_port), 1, 65535, "a port from 1 to 65535" },
 	{ "connect_timeout", f_duration, C(connect_timeout), 1, HOUR, NULL },
 	{ "command_timeout", f_duration, C(command_timeout), 1, DAY, NULL },
 	{ "tls", f_tls, C(tls), 0, 0, NULL },
@@ -1254,6 +1293,7 @@ connector_defaults(struct cfg_connector *c)
 	c->max_connections = 20;
 	c->max_msgs_per_conn = 100;
 	c->down_after = 3;
+	c->mx_port = 25;
 	c->connect_timeout = 30;
 	c->command_timeout = 300;
 	c->tls = CFG_TLS_NONE;
@@ -1547,6 +1587,8 @@ static const struct field top_fields[] = {
 	{ "spool", f_path, T(spool_dir), 0, 0, NULL },
 	{ "spool_segment_size", f_size, T(segment_size), MIB, GIB, NULL },
 	{ "control_socket", f_socket_path, T(control_socket), 0, 0, NULL },
+	{ "resolvers", f_resolvers, 0, 0, 0, NULL },
+	{ "dns_timeout_ms", f_u32, T(dns_timeout_ms), 10, 60000, NULL },
 	{ "listen", f_listen, 0, 0, 0, NULL },
 	{ "trusted_networks", f_trusted, 0, 0, 0, NULL },
 	{ "limits", f_limits, 0, 0, 0, NULL },
@@ -1559,6 +1601,7 @@ static void
 config_defaults(struct config *cfg)
 {
 	cfg->workers = 0;
+	cfg->dns_timeout_ms = 2000;
 	cfg->segment_size = 64 * MIB;
 	cfg->limits = (struct cfg_limits){
 		.message_size = 10 * MIB,
@@ -1819,6 +1862,7 @@ config_free(struct config *cfg)
 	ix = cfg->domain_index;
 	free(cfg->listeners);
 	free(cfg->trusted);
+	free(cfg->resolvers);
 	for (size_t i = 0; i < cfg->nconnectors; i++)
 		free(cfg->connectors[i].hosts);
 	free(cfg->connectors);

@@ -60,6 +60,7 @@ struct cfg_connector {
 	uint32_t max_connections;	/* per destination, all workers (20) */
 	uint32_t max_msgs_per_conn;	/* messages per connection (100) */
 	uint32_t down_after;		/* consecutive failures -> down (3) */
+	uint32_t mx_port;		/* port of MX hosts (25) */
 	uint32_t connect_timeout;	/* s (30) */
 	uint32_t command_timeout;	/* s per SMTP reply (300) */
 	enum cfg_tls_policy tls;	/* outbound TLS policy (none) */
@@ -95,6 +96,9 @@ struct config {
 	char *spool_dir;		/* spool root */
 	uint64_t segment_size;		/* rotate spool segments at (64 MiB) */
 	char *control_socket;		/* unix socket path */
+	char **resolvers;		/* DNS servers "ip[:port]", NULL = resolv.conf */
+	size_t nresolvers;		/* their number */
+	uint32_t dns_timeout_ms;	/* first try's timeout per server (2000) */
 	struct cfg_listener *listeners;	/* SMTP listeners */
 	size_t nlisteners;
 	struct cfg_net *trusted;	/* may relay to any routed domain */

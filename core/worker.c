@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/smtp_client.h"
 #include "net/smtp_server.h"
+#include "queue/queue.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES 65536
@@ -116,6 +118,7 @@ tick_done(struct op *op, int res, uint32_t flags)
 	struct worker *w = container_of(op, struct worker, tick_op);
 
 	smtp_server_tick(w);
+	queue_tick(w);
 	arm_tick(w);
 }
 
@@ -137,14 +140,11 @@ event_done(struct op *op, int res, uint32_t flags)
 	arm_event(w);
 }
 
-/* Recovery hands every live message here.  Delivery takes them later. */
+/* Recovery hands every live message here; delivery starts after set-up. */
 static void
 recovered(void *arg, struct envelope *env, const struct spool_loc *loc)
 {
-	struct worker *w = arg;
-
-	w->st.queued++;
-	free(env);
+	queue_recovered(arg, env, loc);
 }
 
 static int
@@ -169,6 +169,8 @@ worker_setup(struct worker *w)
 			 "worker %u: provided buffer ring: %s", w->id, strerror(-rc));
 		return rc;
 	}
+	w->now = mono_now();
+	queue_init(w);
 	rc = spool_open(&w->spool, w->cfg->spool_dir, w->id, w->cfg->segment_size,
 			recovered, w, &w->recovery, w->start_err, sizeof(w->start_err));
 	if (rc < 0)
@@ -186,11 +188,20 @@ worker_setup(struct worker *w)
 	w->send_ts.tv_sec = w->cfg->limits.send_timeout;
 	w->tick_op.cb = tick_done;
 	w->ev_op.cb = event_done;
+	rc = dns_init(&w->dns, &w->ring, (const char *const *)w->cfg->resolvers,
+		      w->cfg->nresolvers, w->cfg->dns_timeout_ms, 2);
+	if (rc < 0) {
+		snprintf(w->start_err, sizeof(w->start_err), "worker %u: resolver set-up "
+			 "failed: %s", w->id, strerror(-rc));
+		return rc;
+	}
+	w->dns_ok = true;
 	rc = smtp_server_listen(w, w->start_err, sizeof(w->start_err));
 	if (rc < 0)
 		return rc;
 	arm_tick(w);
 	arm_event(w);
+	queue_start(w);
 	return 0;
 }
 
@@ -209,6 +220,7 @@ worker_control(struct worker *w)
 		w->draining = true;
 		w->drain_deadline = w->now + w->cfg->limits.drain_timeout;
 		smtp_server_drain(w);
+		smtp_client_drain(w);
 	}
 	if (w->draining && w->now >= w->drain_deadline)
 		smtp_server_abort(w);
@@ -223,7 +235,8 @@ worker_loop(struct worker *w)
 	for (;;) {
 		w->now = mono_now();
 		worker_control(w);
-		if (w->draining && smtp_server_idle(w) && !spool_busy(w->spool))
+		if (w->draining && smtp_server_idle(w) && !spool_busy(w->spool) &&
+		    (smtp_client_count(w) == 0 || w->now >= w->drain_deadline + 2))
 			break;
 		int rc = io_uring_submit_and_wait(&w->ring, 1);
 		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
@@ -267,6 +280,10 @@ static void
 worker_free(struct worker *w)
 {
 	smtp_server_fini(w);
+	if (w->dns_ok)
+		dns_fini(&w->dns);
+	if (w->q.msgs != NULL)
+		queue_fini(w);
 	if (w->ring.ring_fd > 0)
 		io_uring_queue_exit(&w->ring);
 	if (w->br != NULL)

@@ -18,7 +18,9 @@
 
 #include "core/config.h"
 #include "core/list.h"
+#include "net/dns.h"
 #include "net/ring.h"
+#include "queue/queue_types.h"
 #include "queue/spool.h"
 
 /* Counters owned by the worker; others read them as a snapshot. */
@@ -70,6 +72,10 @@ struct worker {
 	atomic_bool stop;		/* main asks for a drain and exit */
 	bool draining;			/* drain started */
 	uint64_t drain_deadline;	/* now + drain_timeout */
+
+	struct queue q;			/* messages, jobs, destinations */
+	struct dns dns;			/* resolver on this ring */
+	bool dns_ok;			/* dns was set up */
 
 	struct worker_stats st;		/* counters */
 	int start_rc;			/* 0, or -errno when start-up failed */

@@ -34,6 +34,7 @@
 #include "core/worker.h"
 #include "net/smtp_proto.h"
 #include "queue/envelope.h"
+#include "queue/queue.h"
 #include "queue/spool.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
@@ -486,11 +487,11 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.messages_in++;
 		w->st.rcpts_in += s->nrcpt;
 		w->st.bytes_in += s->data.size;
-		w->st.queued++;
 		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
 			 s->sender, s->nrcpt, (unsigned long long)s->data.size, s->peer);
 		if (!s->closing)
 			replyf(s, "250 2.0.0 Ok: queued as %s", id);
+		queue_accept(w, &s->msg, s->rec_start, &sw->loc);
 	} else {
 		w->st.spool_errors++;
 		log_warn("id=%s not queued from=<%s> client=%s: spool write failed: %s",

@@ -50,6 +50,15 @@ def banner(port, host="127.0.0.1", timeout=5.0):
         return None
 
 
+def listening(port, host="127.0.0.1"):
+    """True when something accepts TCP connections on port."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 class Proc:
     """A child process with its output in a file."""
 
@@ -224,8 +233,7 @@ class Sink:
             argv += ["--out", self.out]
         argv += list(args)
         self.proc = Proc(argv, self.dir, "sink.log")
-        wait_for(lambda: banner(self.port) is not None or not self.proc.alive(),
-                 what="sluice-sink")
+        wait_for(lambda: listening(self.port) or not self.proc.alive(), what="sluice-sink")
 
     def counts(self):
         try:

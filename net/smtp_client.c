@@ -1,0 +1,1017 @@
+/*
+ * smtp_client — one struct smtp_conn per outbound connection.
+ *
+ * A connection has at most one network op in flight (connect, send or
+ * recv, each linked to a timeout), so closing it is simple: it is only ever
+ * closed from that op's callback, or while idle.  Replies are matched to
+ * the commands sent in order through a small expectation list; with
+ * PIPELINING a whole transaction (RSET, MAIL, every RCPT, DATA) goes out in
+ * one send, without it one command at a time.
+ *
+ * Before a connection is ready it works through its targets: the smart
+ * hosts in order (or the MX hosts by preference), each host's addresses in
+ * order.  A failure there moves on to the next address; when none is left
+ * the job gets the last failure, classified by core/mfi.c.  A cached
+ * connection that turns out to be dead when reused is not held against the
+ * destination: its job gets a fresh connection.
+ */
+#include "net/smtp_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mfi.h"
+#include "core/worker.h"
+#include "net/dns.h"
+#include "net/smtp_proto.h"
+#include "queue/gate.h"
+#include "queue/queue.h"
+
+#define CONN_IDLE_MAX 5		/* s a cached connection may stay idle */
+#define CONN_MAX_ADDRS 16	/* addresses tried per host */
+#define CONN_MAX_HOSTS 16	/* hosts tried per connection */
+
+enum conn_state {
+	CS_RESOLVE,	/* DNS in progress */
+	CS_CONNECT,	/* TCP connect in flight */
+	CS_GREET,	/* banner, EHLO/HELO */
+	CS_IDLE,	/* cached, no job */
+	CS_TXN,		/* a transaction is running */
+	CS_QUIT,	/* QUIT sent, closing */
+};
+
+/* What a reply answers. */
+enum expect {
+	EX_BANNER, EX_EHLO, EX_HELO, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BODY,
+};
+
+#define MAX_EXPECT 1024
+
+struct smtp_conn {
+	struct op op;			/* the one network op in flight */
+	struct worker *w;		/* owner */
+	struct dest *d;			/* destination */
+	struct list link;		/* on d->idle while cached */
+	int fd;				/* socket, -1 before connect */
+	uint8_t state;			/* enum conn_state */
+	bool busy;			/* op in flight */
+	bool sending;			/* that op is a send */
+	bool pipelining;		/* server offers PIPELINING */
+	bool eightbit;			/* 8BITMIME */
+	bool smtputf8;			/* SMTPUTF8 */
+	bool dsn;			/* DSN */
+	bool reused;			/* taken from the idle cache */
+	bool need_rset;			/* last transaction failed: RSET first */
+	uint64_t size_max;		/* SIZE limit, 0 if none */
+	uint32_t msgs;			/* transactions done on it */
+	uint64_t idle_since;		/* w->now when it became idle */
+	struct dns_query *dq;		/* pending lookup */
+
+	char *hosts[CONN_MAX_HOSTS];	/* target host names */
+	uint16_t ports[CONN_MAX_HOSTS];	/* and ports */
+	uint32_t nhosts, hi;		/* count, current */
+	struct dns_addr addrs[CONN_MAX_ADDRS]; /* current host's addresses */
+	uint32_t naddrs, ai;		/* count, current */
+	char host[256];			/* current host name */
+	char ip[64];			/* current address as text */
+	uint16_t port;			/* current port */
+	struct mfi_attempt fail;	/* last failure before ready */
+	char fail_text[512];		/* its reply text */
+
+	struct buf in;			/* received, not yet parsed */
+	struct buf out;			/* to send */
+	size_t out_off;			/* bytes of out already sent */
+	struct __kernel_timespec ts;	/* the linked timeout of the op */
+	size_t send_end;		/* the send in flight ends here in out */
+	struct sockaddr_storage sa;	/* address being connected to */
+
+	uint8_t expect[MAX_EXPECT];	/* replies awaited, in order */
+	uint32_t nexpect, ex;		/* count, next to match */
+	uint32_t unsent;		/* commands built but not yet sent
+					   (no PIPELINING: one at a time) */
+	size_t cmd_end[MAX_EXPECT];	/* end offset in out of each command */
+
+	struct qjob *job;		/* current job */
+	struct mfi_attempt *res;	/* per recipient outcome */
+	char **res_text;		/* their reply texts (owned) */
+	uint32_t nres;			/* job recipients */
+	uint32_t rcpt_ok;		/* recipients accepted so far */
+	uint32_t rcpt_i;		/* next RCPT reply's recipient */
+	bool mail_ok;			/* MAIL accepted */
+	uint64_t t0;			/* ms when the job started */
+	struct buf tmp;			/* message data read from the spool */
+};
+
+static void conn_next_target(struct smtp_conn *c);
+static void conn_recv(struct smtp_conn *c);
+static void conn_run_job(struct smtp_conn *c);
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const struct cfg_connector *
+conn_cfg(struct smtp_conn *c)
+{
+	return config_connector_find(c->w->cfg, c->d->connector);
+}
+
+static uint32_t
+conn_timeout(struct smtp_conn *c, bool connecting)
+{
+	const struct cfg_connector *cc = conn_cfg(c);
+
+	if (cc == NULL)
+		return 30;
+	return connecting ? cc->connect_timeout : cc->command_timeout;
+}
+
+/* ---- teardown ------------------------------------------------------- */
+
+static void
+job_results_free(struct smtp_conn *c)
+{
+	for (uint32_t i = 0; i < c->nres; i++)
+		free(c->res_text[i]);
+	free(c->res);
+	free(c->res_text);
+	c->res = NULL;
+	c->res_text = NULL;
+	c->nres = 0;
+}
+
+/* Free c; no op may be in flight.  Its gate slot goes back. */
+static void
+conn_free(struct smtp_conn *c)
+{
+	struct worker *w = c->w;
+	struct dest *d = c->d;
+
+	if (c->dq != NULL)
+		dns_cancel(&w->dns, c->dq);
+	if (c->state == CS_IDLE) {
+		list_del(&c->link);
+		d->nidle--;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	for (uint32_t i = 0; i < c->nhosts; i++)
+		free(c->hosts[i]);
+	job_results_free(c);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->tmp);
+	d->nconns--;
+	w->q.nconns--;
+	free(c);
+	queue_conn_gone(w, d);
+}
+
+/* ---- job outcome ------------------------------------------------------ */
+
+static void
+job_begin(struct smtp_conn *c, struct qjob *j)
+{
+	c->job = j;
+	c->nres = j->nrcpt;
+	c->res = calloc(j->nrcpt, sizeof(*c->res));
+	c->res_text = calloc(j->nrcpt, sizeof(*c->res_text));
+	if (c->res == NULL || c->res_text == NULL)
+		abort();
+	c->rcpt_ok = 0;
+	c->rcpt_i = 0;
+	c->mail_ok = false;
+	c->t0 = now_ms();
+}
+
+/* True if recipient i has no outcome yet. */
+static bool
+res_empty(const struct smtp_conn *c, uint32_t i)
+{
+	const struct mfi_attempt *a = &c->res[i];
+
+	return a->stage == 0 && a->reply_code == 0 && a->err == 0 && a->dns_status == 0;
+}
+
+/*
+ * Every recipient without a final outcome (none yet, or accepted at RCPT
+ * and waiting for the end of data) gets a; its text is copied.
+ */
+static void
+job_fill(struct smtp_conn *c, const struct mfi_attempt *a)
+{
+	for (uint32_t i = 0; i < c->nres; i++) {
+		if (!res_empty(c, i) &&
+		    !(c->res[i].stage == MFI_STAGE_RCPT && c->res[i].reply_code / 100 == 2))
+			continue;
+		free(c->res_text[i]);
+		c->res_text[i] = a->reply_text ? strdup(a->reply_text) : NULL;
+		c->res[i] = *a;
+		c->res[i].reply_text = c->res_text[i];
+	}
+}
+
+/* Hand the job's outcome to the queue. */
+static void
+job_report(struct smtp_conn *c)
+{
+	struct qjob *j = c->job;
+
+	if (j == NULL)
+		return;
+	c->job = NULL;
+	for (uint32_t i = 0; i < c->nres; i++) {
+		c->res[i].host = c->host[0] ? c->host : NULL;
+		c->res[i].ip = c->ip[0] ? c->ip : NULL;
+		c->res[i].port = c->port;
+	}
+	queue_job_done(c->w, j, c->res, now_ms() - c->t0);
+	job_results_free(c);
+}
+
+/*
+ * The connection failed at stage with err (or a reply): the job gets it
+ * and the connection goes.  Called from op callbacks only.
+ */
+static void
+conn_fail(struct smtp_conn *c, enum mfi_stage stage, int err, const struct smtp_reply *r)
+{
+	struct mfi_attempt a = { .stage = stage, .err = err };
+	char text[512];
+
+	if (r != NULL) {
+		smtp_reply_flat(r, text, sizeof(text));
+		a.reply_code = r->code;
+		a.reply_text = text;
+	}
+	if (c->job != NULL) {
+		job_fill(c, &a);
+		job_report(c);
+	}
+	conn_free(c);
+}
+
+/* ---- I/O ------------------------------------------------------------ */
+
+static void conn_io_done(struct op *op, int res, uint32_t flags);
+
+static void
+conn_link_timeout(struct smtp_conn *c, uint32_t secs)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
+
+	c->ts.tv_sec = secs;
+	c->ts.tv_nsec = 0;
+	io_uring_prep_link_timeout(sqe, &c->ts, 0);
+	op_set(sqe, NULL);
+}
+
+/* Send out[out_off, end). */
+static void
+conn_send_to(struct smtp_conn *c, size_t end)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
+
+	c->send_end = end;
+	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
+			   MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_IO_LINK;
+	op_set(sqe, &c->op);
+	conn_link_timeout(c, conn_timeout(c, false));
+	c->busy = true;
+	c->sending = true;
+}
+
+static void
+conn_send(struct smtp_conn *c)
+{
+	conn_send_to(c, c->out.len);
+}
+
+static void
+conn_recv(struct smtp_conn *c)
+{
+	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
+
+	buf_reserve(&c->in, 4096);
+	io_uring_prep_recv(sqe, c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	op_set(sqe, &c->op);
+	conn_link_timeout(c, conn_timeout(c, c->state == CS_GREET && c->ex == 0 &&
+					  c->expect[0] == EX_BANNER));
+	c->busy = true;
+	c->sending = false;
+}
+
+/* Queue a command line (without CRLF) and what its reply answers. */
+static void
+conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	memcpy(line + n, "\r\n", 2);
+	buf_append(&c->out, line, (size_t)n + 2);
+	c->cmd_end[c->nexpect] = c->out.len;
+	c->expect[c->nexpect++] = (uint8_t)ex;
+	c->unsent++;
+}
+
+/* Send what the protocol allows now: everything, or one command. */
+static void
+conn_flush(struct smtp_conn *c)
+{
+	size_t end;
+
+	if (c->unsent == 0)
+		return;
+	if (c->pipelining) {
+		end = c->out.len;
+		c->unsent = 0;
+	} else {
+		end = c->cmd_end[c->nexpect - c->unsent];
+		c->unsent--;
+	}
+	conn_send_to(c, end);
+}
+
+/* ---- targets and connecting ----------------------------------------- */
+
+static void
+conn_set_fail(struct smtp_conn *c, enum mfi_stage stage, int err, enum mfi_dns dns,
+	      const struct smtp_reply *r)
+{
+	c->fail = (struct mfi_attempt){ .stage = stage, .err = err, .dns_status = dns };
+	if (r != NULL) {
+		smtp_reply_flat(r, c->fail_text, sizeof(c->fail_text));
+		c->fail.reply_code = r->code;
+		c->fail.reply_text = c->fail_text;
+	}
+}
+
+/* Nothing left to try: the job gets the last failure. */
+static void
+conn_exhausted(struct smtp_conn *c)
+{
+	struct mfi_attempt a = c->fail;
+
+	if (c->job != NULL) {
+		job_fill(c, &a);
+		job_report(c);
+	}
+	conn_free(c);
+}
+
+static enum mfi_dns
+dns_to_mfi(enum dns_status st)
+{
+	switch (st) {
+	case DNS_NXDOMAIN: return MFI_DNS_NXDOMAIN;
+	case DNS_NODATA: return MFI_DNS_NODATA;
+	case DNS_SERVFAIL: return MFI_DNS_SERVFAIL;
+	case DNS_REFUSED: return MFI_DNS_REFUSED;
+	case DNS_TIMEOUT: return MFI_DNS_TIMEOUT;
+	case DNS_NULL_MX: return MFI_DNS_NULL_MX;
+	case DNS_BADNAME: return MFI_DNS_BADRESP;
+	default: return MFI_DNS_OTHER;
+	}
+}
+
+static void
+conn_connect_done(struct op *op, int res, uint32_t flags);
+
+/* Connect to the current address. */
+static void
+conn_connect(struct smtp_conn *c)
+{
+	const struct dns_addr *a = &c->addrs[c->ai];
+	struct io_uring_sqe *sqe;
+	socklen_t sl;
+	int one = 1;
+
+	struct sockaddr_storage *ss = &c->sa;
+
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->port);
+		memcpy(&sin->sin_addr, a->addr, 4);
+		inet_ntop(AF_INET, a->addr, c->ip, sizeof(c->ip));
+		sl = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->port);
+		memcpy(&sin6->sin6_addr, a->addr, 16);
+		inet_ntop(AF_INET6, a->addr, c->ip, sizeof(c->ip));
+		sl = sizeof(*sin6);
+	}
+	c->fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_set_fail(c, MFI_STAGE_CONNECT, -errno, MFI_DNS_NONE, NULL);
+		c->ai++;
+		conn_next_target(c);
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->state = CS_CONNECT;
+	sqe = ring_sqe(&c->w->ring);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)ss, sl);
+	sqe->flags |= IOSQE_IO_LINK;
+	c->op.cb = conn_connect_done;
+	op_set(sqe, &c->op);
+	conn_link_timeout(c, conn_timeout(c, true));
+	c->busy = true;
+}
+
+static void
+host_resolved(void *arg, enum dns_status st, const struct dns_addr *addrs, size_t n)
+{
+	struct smtp_conn *c = arg;
+
+	c->dq = NULL;
+	if (st != DNS_OK || n == 0) {
+		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
+		c->ip[0] = '\0';
+		c->hi++;
+		conn_next_target(c);
+		return;
+	}
+	c->naddrs = n < CONN_MAX_ADDRS ? (uint32_t)n : CONN_MAX_ADDRS;
+	memcpy(c->addrs, addrs, c->naddrs * sizeof(*addrs));
+	c->ai = 0;
+	conn_connect(c);
+}
+
+/* Try the next address, or the next host, or give up. */
+static void
+conn_next_target(struct smtp_conn *c)
+{
+	if (c->ai < c->naddrs) {
+		conn_connect(c);
+		return;
+	}
+	if (c->naddrs > 0) {	/* this host's addresses are used up */
+		c->naddrs = 0;
+		c->hi++;
+	}
+	if (c->hi >= c->nhosts) {
+		conn_exhausted(c);
+		return;
+	}
+	snprintf(c->host, sizeof(c->host), "%s", c->hosts[c->hi]);
+	c->port = c->ports[c->hi];
+	c->state = CS_RESOLVE;
+	c->dq = dns_resolve_host(&c->w->dns, c->host, host_resolved, c);
+}
+
+static void
+mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
+{
+	struct smtp_conn *c = arg;
+
+	c->dq = NULL;
+	if ((st != DNS_OK && st != DNS_NODATA) || n == 0) {
+		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
+		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
+		conn_exhausted(c);
+		return;
+	}
+	for (size_t i = 0; i < n && c->nhosts < CONN_MAX_HOSTS; i++) {
+		c->hosts[c->nhosts] = strdup(mx[i].host);
+		c->ports[c->nhosts++] = conn_cfg(c) && conn_cfg(c)->mx_port ? conn_cfg(c)->mx_port : 25;
+	}
+	c->hi = 0;
+	conn_next_target(c);
+}
+
+/* ---- the SMTP dialogue ------------------------------------------------ */
+
+static void
+ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
+{
+	const char *p;
+	size_t pl;
+
+	c->pipelining = smtp_reply_has(r, "PIPELINING", NULL, NULL);
+	c->eightbit = smtp_reply_has(r, "8BITMIME", NULL, NULL);
+	c->smtputf8 = smtp_reply_has(r, "SMTPUTF8", NULL, NULL);
+	c->dsn = smtp_reply_has(r, "DSN", NULL, NULL);
+	c->size_max = 0;
+	if (smtp_reply_has(r, "SIZE", &p, &pl))
+		for (size_t i = 0; i < pl && p[i] >= '0' && p[i] <= '9'; i++)
+			c->size_max = c->size_max * 10 + (uint64_t)(p[i] - '0');
+}
+
+/* Ready after EHLO: health is good; run the job or go idle. */
+static void
+conn_ready(struct smtp_conn *c)
+{
+	queue_dest_result(c->w, c->d, true);
+	conn_run_job(c);
+}
+
+/* Build and send the transaction of c->job (RSET first when needed). */
+static void
+conn_start_txn(struct smtp_conn *c)
+{
+	struct qjob *j = c->job;
+	const struct envelope *env = j->msg->env;
+	const char *data;
+	size_t len;
+	char params[512];
+	int pn = 0;
+
+	c->state = CS_TXN;
+	c->out.len = c->out_off = 0;
+	c->nexpect = c->ex = c->unsent = 0;
+	if (queue_msg_data(c->w, j->msg, &c->tmp, &data, &len) < 0) {
+		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 451,
+					 .reply_text = "451 4.3.0 Message data unreadable in the local spool" };
+		job_fill(c, &a);
+		job_report(c);
+		conn_run_job(c);
+		return;
+	}
+	if (env->smtputf8 && !c->smtputf8) {
+		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 553,
+					 .reply_text = "553 5.6.7 The destination does not support "
+						       "SMTPUTF8, which this message needs" };
+		job_fill(c, &a);
+		job_report(c);
+		conn_run_job(c);
+		return;
+	}
+	if (c->need_rset || c->reused)
+		conn_cmd(c, EX_RSET, "RSET");
+	c->need_rset = false;
+	if (c->size_max > 0)
+		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " SIZE=%zu", len);
+	if (env->body == SMTP_BODY_8BITMIME && c->eightbit)
+		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " BODY=8BITMIME");
+	if (env->smtputf8)
+		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " SMTPUTF8");
+	if (c->dsn && env->ret != SMTP_RET_NONE)
+		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " RET=%s",
+			       env->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+	if (c->dsn && env->envid != NULL)
+		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " ENVID=%.100s",
+			       env->envid);
+	conn_cmd(c, EX_MAIL, "MAIL FROM:<%s>%s", env->sender, params);
+	for (uint32_t i = 0; i < j->nrcpt && c->nexpect + 2 < MAX_EXPECT; i++) {
+		const struct env_rcpt *r = &env->rcpt[j->rcpt[i]];
+		char rp[600];
+		int rn = 0;
+		rp[0] = '\0';
+		if (c->dsn && r->notify != 0) {
+			rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, " NOTIFY=");
+			if (r->notify & SMTP_NOTIFY_NEVER)
+				rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, "NEVER");
+			else
+				rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, "%s%s%s",
+					       (r->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
+					       (r->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
+					       (r->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
+			if (rp[rn - 1] == ',')
+				rp[--rn] = '\0';
+		}
+		if (c->dsn && r->orcpt != NULL)
+			rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, " ORCPT=%.500s", r->orcpt);
+		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp);
+	}
+	conn_cmd(c, EX_DATA, "DATA");
+	/* the body is built now and sent after the 354 */
+	c->tmp.len = 0;
+	struct buf body = { 0 };
+	smtp_stuff(data, len, &body);
+	buf_free(&c->tmp);
+	c->tmp = body;
+	conn_flush(c);
+}
+
+/* Next job from the destination, or idle, or QUIT. */
+static void
+conn_run_job(struct smtp_conn *c)
+{
+	const struct cfg_connector *cc = conn_cfg(c);
+	struct worker *w = c->w;
+
+	if (c->job == NULL && cc != NULL && c->msgs < cc->max_msgs_per_conn)
+		c->job = queue_next_job(w, c->d);
+	if (c->job != NULL && c->res == NULL)
+		job_begin(c, c->job);
+	if (c->job != NULL) {
+		c->msgs++;
+		conn_start_txn(c);
+		return;
+	}
+	if (w->draining || cc == NULL || c->msgs >= cc->max_msgs_per_conn) {
+		c->state = CS_QUIT;
+		c->out.len = c->out_off = 0;
+		c->nexpect = c->ex = c->unsent = 0;
+		buf_append(&c->out, "QUIT\r\n", 6);
+		conn_send(c);
+		return;
+	}
+	c->nexpect = c->ex = c->unsent = 0;
+	c->in.len = 0;
+	c->state = CS_IDLE;
+	c->idle_since = w->now;
+	c->reused = false;
+	list_add_tail(&c->d->idle, &c->link);
+	c->d->nidle++;
+}
+
+/* What conn_reply did with the connection. */
+enum reply_act {
+	R_NEXT,		/* reply used; more buffered replies may follow */
+	R_IO,		/* new I/O started (or idle): stop parsing */
+	R_GONE,		/* c was freed or restarted: do not touch it */
+};
+
+/* Record reply text r as recipient i's outcome at stage. */
+static void
+res_set(struct smtp_conn *c, uint32_t i, enum mfi_stage stage, const struct smtp_reply *r,
+	const char *flat)
+{
+	c->res[i].stage = stage;
+	c->res[i].reply_code = r->code;
+	free(c->res_text[i]);
+	c->res_text[i] = strdup(flat);
+	c->res[i].reply_text = c->res_text[i];
+}
+
+/* True if recipient i was accepted and is still waiting for DATA's fate. */
+static bool
+res_accepted(const struct smtp_conn *c, uint32_t i)
+{
+	return c->res[i].stage == MFI_STAGE_RCPT && c->res[i].reply_code / 100 == 2;
+}
+
+/* The transaction is over: report, then the next job (or idle, or QUIT). */
+static enum reply_act
+txn_done(struct smtp_conn *c)
+{
+	job_report(c);
+	conn_run_job(c);
+	return R_IO;
+}
+
+/* A failure before the connection was ready: try the next address. */
+static enum reply_act
+greet_failed(struct smtp_conn *c, enum mfi_stage stage, const struct smtp_reply *r)
+{
+	conn_set_fail(c, stage, 0, MFI_DNS_NONE, r);
+	c->ai++;
+	conn_next_target(c);
+	return R_GONE;
+}
+
+/* One reply, matched against what it answers. */
+static enum reply_act
+conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
+{
+	enum expect ex = (enum expect)c->expect[c->ex++];
+	char text[512];
+
+	smtp_reply_flat(r, text, sizeof(text));
+	switch (ex) {
+	case EX_BANNER:
+		if (r->code != 220)
+			return greet_failed(c, MFI_STAGE_BANNER, r);
+		c->nexpect = c->ex = c->unsent = 0;
+		c->out.len = c->out_off = 0;
+		conn_cmd(c, EX_EHLO, "EHLO %s", c->w->cfg->hostname);
+		conn_flush(c);
+		return R_IO;
+	case EX_EHLO:
+	case EX_HELO:
+		if (r->code / 100 == 2) {
+			if (ex == EX_EHLO) {
+				ehlo_parse(c, r);
+			} else {
+				c->pipelining = c->eightbit = c->smtputf8 = c->dsn = false;
+				c->size_max = 0;
+			}
+			c->nexpect = c->ex = c->unsent = 0;
+			c->out.len = c->out_off = 0;
+			conn_ready(c);
+			return R_IO;
+		}
+		if (ex == EX_EHLO && (r->code == 500 || r->code == 502)) {
+			c->nexpect = c->ex = c->unsent = 0;
+			c->out.len = c->out_off = 0;
+			conn_cmd(c, EX_HELO, "HELO %s", c->w->cfg->hostname);
+			conn_flush(c);
+			return R_IO;
+		}
+		return greet_failed(c, MFI_STAGE_EHLO, r);
+	case EX_RSET:
+		if (r->code / 100 != 2) {
+			conn_fail(c, MFI_STAGE_MAIL, 0, r);
+			return R_GONE;
+		}
+		c->reused = false;	/* the cached connection is alive */
+		return R_NEXT;
+	case EX_MAIL:
+		if (r->code / 100 == 2) {
+			c->mail_ok = true;
+		} else {
+			for (uint32_t i = 0; i < c->nres; i++)
+				res_set(c, i, MFI_STAGE_MAIL, r, text);
+			c->need_rset = true;
+		}
+		return R_NEXT;
+	case EX_RCPT: {
+		uint32_t i = c->rcpt_i++;
+		if (i >= c->nres || !c->mail_ok)
+			return R_NEXT;
+		res_set(c, i, MFI_STAGE_RCPT, r, text);
+		if (r->code / 100 == 2)
+			c->rcpt_ok++;
+		return R_NEXT;
+	}
+	case EX_DATA:
+		if (r->code == 354) {
+			/* send the body (or, with no recipient left, an empty one) */
+			c->out.len = c->out_off = 0;
+			if (c->mail_ok && c->rcpt_ok > 0) {
+				buf_append(&c->out, c->tmp.p, c->tmp.len);
+			} else {
+				buf_append(&c->out, ".\r\n", 3);
+				c->need_rset = true;
+			}
+			c->expect[c->nexpect++] = EX_BODY;
+			conn_send(c);
+			return R_IO;
+		}
+		for (uint32_t i = 0; i < c->nres; i++)
+			if (res_accepted(c, i))
+				res_set(c, i, MFI_STAGE_DATA, r, text);
+		c->need_rset = true;
+		return txn_done(c);
+	case EX_BODY:
+		for (uint32_t i = 0; i < c->nres; i++)
+			if (res_accepted(c, i))
+				res_set(c, i, MFI_STAGE_BODY, r, text);
+		if (r->code / 100 != 2)
+			c->need_rset = true;
+		return txn_done(c);
+	}
+	return R_NEXT;
+}
+
+/* Parse the replies c->in holds; then read or send what comes next. */
+static void
+conn_input(struct smtp_conn *c)
+{
+	while (c->ex < c->nexpect) {
+		struct smtp_reply r;
+		long n = smtp_reply_parse(c->in.p, c->in.len, &r);
+		enum reply_act act;
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (c->state == CS_GREET) {
+				conn_set_fail(c, MFI_STAGE_BANNER, -EPROTO, MFI_DNS_NONE, NULL);
+				c->ai++;
+				conn_next_target(c);
+			} else {
+				conn_fail(c, MFI_STAGE_MAIL, -EPROTO, NULL);
+			}
+			return;
+		}
+		act = conn_reply(c, &r);
+		if (act == R_GONE)
+			return;
+		buf_consume(&c->in, (size_t)n);
+		if (act == R_IO)
+			return;
+	}
+	if (!c->busy && c->ex < c->nexpect) {
+		if (c->unsent > 0)
+			conn_flush(c);
+		else
+			conn_recv(c);
+	}
+}
+
+/* The stage a failure at this point of the dialogue belongs to. */
+static enum mfi_stage
+conn_stage(const struct smtp_conn *c)
+{
+	if (c->ex >= c->nexpect)
+		return MFI_STAGE_MAIL;
+	switch (c->expect[c->ex]) {
+	case EX_BANNER: return MFI_STAGE_BANNER;
+	case EX_EHLO:
+	case EX_HELO: return MFI_STAGE_EHLO;
+	case EX_RCPT: return MFI_STAGE_RCPT;
+	case EX_DATA: return MFI_STAGE_DATA;
+	case EX_BODY: return MFI_STAGE_BODY;
+	default: return MFI_STAGE_MAIL;
+	}
+}
+
+/* A cached connection died while idle: its job gets a fresh connection. */
+static void
+conn_reopen(struct smtp_conn *c)
+{
+	struct worker *w = c->w;
+	struct dest *d = c->d;
+	struct qjob *j = c->job;
+
+	c->job = NULL;
+	/* keep the gate slot for the new connection: undo what conn_free gives back */
+	gate_enter(d->gate, 0);
+	conn_free(c);
+	smtp_client_open(w, d, j);
+}
+
+static void
+conn_io_done(struct op *op, int res, uint32_t flags)
+{
+	struct smtp_conn *c = container_of(op, struct smtp_conn, op);
+
+	c->busy = false;
+	if (c->state == CS_QUIT) {
+		conn_free(c);
+		return;
+	}
+	if (res == -ECANCELED)
+		res = -ETIMEDOUT;	/* the linked timeout fired */
+	if (res <= 0) {
+		if (c->reused && c->state == CS_TXN && c->job != NULL && c->ex == 0) {
+			conn_reopen(c);
+			return;
+		}
+		if (c->state == CS_GREET) {
+			conn_set_fail(c, conn_stage(c), res, MFI_DNS_NONE, NULL);
+			c->ai++;
+			conn_next_target(c);
+			return;
+		}
+		conn_fail(c, conn_stage(c), res, NULL);
+		return;
+	}
+	if (c->sending) {
+		c->out_off += (size_t)res;
+		if (c->out_off < c->send_end) {
+			conn_send_to(c, c->send_end);
+			return;
+		}
+		conn_input(c);	/* replies may already be buffered */
+		return;
+	}
+	c->in.len += (size_t)res;
+	conn_input(c);
+}
+
+static void
+conn_connect_done(struct op *op, int res, uint32_t flags)
+{
+	struct smtp_conn *c = container_of(op, struct smtp_conn, op);
+
+	c->busy = false;
+	c->op.cb = conn_io_done;
+	if (res == -ECANCELED)
+		res = -ETIMEDOUT;
+	if (res < 0) {
+		conn_set_fail(c, MFI_STAGE_CONNECT, res, MFI_DNS_NONE, NULL);
+		c->ai++;
+		conn_next_target(c);
+		return;
+	}
+	c->state = CS_GREET;
+	c->in.len = 0;
+	c->out.len = c->out_off = 0;
+	c->nexpect = c->ex = c->unsent = 0;
+	c->expect[c->nexpect++] = EX_BANNER;
+	conn_recv(c);
+}
+
+/* ---- API ------------------------------------------------------------ */
+
+void
+smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
+{
+	const struct cfg_connector *cc = config_connector_find(w->cfg, d->connector);
+	struct smtp_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		abort();
+	c->w = w;
+	c->d = d;
+	c->fd = -1;
+	c->op.cb = conn_io_done;
+	list_init(&c->link);
+	d->nconns++;
+	w->q.nconns++;
+	job_begin(c, j);
+	if (cc == NULL) {
+		conn_set_fail(c, MFI_STAGE_DNS, 0, MFI_DNS_OTHER, NULL);
+		conn_exhausted(c);
+		return;
+	}
+	if (cc->mx) {
+		snprintf(c->host, sizeof(c->host), "%s", d->domain);
+		c->state = CS_RESOLVE;
+		c->dq = dns_resolve_mx(&w->dns, d->domain, mx_resolved, c);
+		return;
+	}
+	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
+		c->hosts[c->nhosts] = strdup(cc->hosts[i].name);
+		c->ports[c->nhosts++] = cc->hosts[i].port;
+	}
+	conn_next_target(c);
+}
+
+bool
+smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
+{
+	struct smtp_conn *c;
+
+	if (list_empty(&d->idle))
+		return false;
+	c = container_of(d->idle.prev, struct smtp_conn, link);	/* most recent */
+	list_del(&c->link);
+	d->nidle--;
+	c->reused = true;
+	c->job = j;
+	job_begin(c, j);
+	c->msgs++;
+	conn_start_txn(c);
+	return true;
+}
+
+/* QUIT an idle connection (it is on d->idle). */
+static void
+conn_quit_idle(struct smtp_conn *c)
+{
+	list_del(&c->link);
+	c->d->nidle--;
+	c->state = CS_QUIT;
+	c->out.len = c->out_off = 0;
+	buf_append(&c->out, "QUIT\r\n", 6);
+	conn_send(c);
+}
+
+static void
+close_idle(struct worker *w, bool all)
+{
+	for (uint32_t i = 0; i < w->q.ndestslots; i++)
+		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext)
+			while (!list_empty(&d->idle)) {
+				struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
+				if (!all && c->idle_since + CONN_IDLE_MAX > w->now)
+					break;
+				conn_quit_idle(c);
+			}
+}
+
+void
+smtp_client_tick(struct worker *w)
+{
+	close_idle(w, false);
+}
+
+void
+smtp_client_drain(struct worker *w)
+{
+	close_idle(w, true);
+}
+
+unsigned
+smtp_client_count(const struct worker *w)
+{
+	return w->q.nconns;
+}

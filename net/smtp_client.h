@@ -1,0 +1,36 @@
+/*
+ * smtp_client — outbound SMTP on a worker's ring: resolve the destination
+ * (smart hosts or MX, then A/AAAA), connect with a linked timeout, banner,
+ * EHLO (HELO fallback), then transactions with PIPELINING, SIZE, 8BITMIME,
+ * SMTPUTF8 and DSN parameters, per-recipient results, connection reuse
+ * (an idle cache per destination, RSET before reuse) and QUIT.
+ *
+ * Every network op carries a linked timeout.  A connection reports each
+ * job's outcome to the queue (queue_job_done) and asks it for the next one.
+ * Everything runs on the owning worker's thread.
+ */
+#ifndef SLUICE_NET_SMTP_CLIENT_H
+#define SLUICE_NET_SMTP_CLIENT_H
+
+#include <stdbool.h>
+
+struct worker;
+struct dest;
+struct qjob;
+
+/* Open a new connection to d that starts with job j (already active). */
+void smtp_client_open(struct worker *w, struct dest *d, struct qjob *j);
+
+/* Give j to an idle cached connection of d; false if there is none. */
+bool smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j);
+
+/* Once a second: close cached connections idle for too long. */
+void smtp_client_tick(struct worker *w);
+
+/* Draining: close idle connections now; busy ones after their job. */
+void smtp_client_drain(struct worker *w);
+
+/* Connections still open on this worker. */
+unsigned smtp_client_count(const struct worker *w);
+
+#endif

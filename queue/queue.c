@@ -1,0 +1,1057 @@
+/*
+ * queue — messages, jobs and destinations of one worker, and what happens
+ * after each delivery attempt.
+ *
+ * A message is split into one job per destination.  A job waits on its
+ * destination's ready list until a connection takes it; the connection
+ * reports per-recipient outcomes to queue_job_done(), which records the
+ * delivered and returned recipients in the spool, returns failed ones in an
+ * NDR, and puts the rest back on the deferred list with a wheel timer
+ * (backoff from queue/retry.c, clamped so the last try is at expiry).
+ *
+ * Durability order: an NDR is spooled before the recipients it reports are
+ * recorded as failed, and a message's DONE record is written only when no
+ * recipient, job or NDR of it is left; the segment holding it is released
+ * after that record is synced.  A crash in between repeats an attempt (or
+ * an NDR), never loses one.
+ */
+#include "queue/queue.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "net/smtp_client.h"
+#include "net/smtp_proto.h"
+#include "queue/dsn.h"
+#include "queue/gate.h"
+#include "queue/retry.h"
+
+#define QUEUE_MEM_MAX (256u << 20)	/* message data kept in memory per worker */
+
+/* A spool record the queue writes: RCPT, DONE or an NDR's MSG. */
+struct qrec {
+	struct spool_write sw;		/* in the group commit */
+	struct worker *w;		/* owner */
+	struct buf b;			/* the record bytes */
+	struct qmsg *m;			/* message concerned */
+	uint32_t *fail;			/* NDR: recipients to mark failed after */
+	uint32_t nfail;			/* how many */
+};
+
+static void dest_kick(struct worker *w, struct dest *d);
+static struct dest *route(struct worker *w, const char *addr);
+static struct qjob *job_new(struct worker *w, struct qmsg *m, struct dest *d,
+			    const uint32_t *idx, uint32_t n);
+static void job_timer(struct wheel_timer *t, void *arg);
+static void msg_finish(struct worker *w, struct qmsg *m);
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t
+hash_id(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdull;
+	return id ^ (id >> 33);
+}
+
+static const struct cfg_connector *
+dest_cfg(struct worker *w, const struct dest *d)
+{
+	return config_connector_find(w->cfg, d->connector);
+}
+
+/* ---- tables --------------------------------------------------------- */
+
+static void
+msgs_grow(struct queue *q)
+{
+	uint32_t n = q->nmsgslots ? q->nmsgslots * 2 : 1024;
+	struct qmsg **t = calloc(n, sizeof(*t));
+
+	if (t == NULL)
+		abort();
+	for (uint32_t i = 0; i < q->nmsgslots; i++) {
+		struct qmsg *m = q->msgs[i], *next;
+		for (; m != NULL; m = next) {
+			next = m->hnext;
+			m->hnext = t[hash_id(m->id) & (n - 1)];
+			t[hash_id(m->id) & (n - 1)] = m;
+		}
+	}
+	free(q->msgs);
+	q->msgs = t;
+	q->nmsgslots = n;
+}
+
+static void
+msgs_del(struct queue *q, struct qmsg *m)
+{
+	struct qmsg **pp = &q->msgs[hash_id(m->id) & (q->nmsgslots - 1)];
+
+	while (*pp != m)
+		pp = &(*pp)->hnext;
+	*pp = m->hnext;
+	q->nmsgs--;
+}
+
+static struct dest *
+dest_get(struct worker *w, const char *connector, const char *domain)
+{
+	struct queue *q = &w->q;
+	char name[512];
+	struct dest *d;
+	uint64_t h;
+
+	snprintf(name, sizeof(name), "%s%s%s", connector, domain ? "/" : "",
+		 domain ? domain : "");
+	h = hash_str(name);
+	if (q->ndestslots > 0)
+		for (d = q->dests[h & (q->ndestslots - 1)]; d != NULL; d = d->hnext)
+			if (strcmp(d->name, name) == 0)
+				return d;
+	if (q->ndests + 1 > q->ndestslots) {
+		uint32_t n = q->ndestslots ? q->ndestslots * 2 : 64;
+		struct dest **t = calloc(n, sizeof(*t));
+		if (t == NULL)
+			abort();
+		for (uint32_t i = 0; i < q->ndestslots; i++) {
+			struct dest *e = q->dests[i], *next;
+			for (; e != NULL; e = next) {
+				next = e->hnext;
+				e->hnext = t[hash_str(e->name) & (n - 1)];
+				t[hash_str(e->name) & (n - 1)] = e;
+			}
+		}
+		free(q->dests);
+		q->dests = t;
+		q->ndestslots = n;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		abort();
+	d->name = xstrdup(name);
+	d->connector = xstrdup(connector);
+	d->domain = domain ? xstrdup(domain) : NULL;
+	list_init(&d->ready);
+	list_init(&d->deferred);
+	list_init(&d->idle);
+	wheel_timer_init(&d->probe, NULL);
+	d->gate = gate_get(name);
+	d->hnext = q->dests[h & (q->ndestslots - 1)];
+	q->dests[h & (q->ndestslots - 1)] = d;
+	q->ndests++;
+	return d;
+}
+
+/* ---- spool records ---------------------------------------------------- */
+
+static void
+qrec_free(struct qrec *r)
+{
+	buf_free(&r->b);
+	free(r->fail);
+	free(r);
+}
+
+static struct qrec *
+qrec_new(struct worker *w, struct qmsg *m, enum spool_rec_type type, uint64_t id,
+	 uint64_t aux, void (*cb)(struct spool_write *, int))
+{
+	struct qrec *r = calloc(1, sizeof(*r));
+	size_t start;
+
+	if (r == NULL)
+		abort();
+	r->w = w;
+	r->m = m;
+	start = spool_rec_begin(&r->b, type, id);
+	spool_rec_end(&r->b, start, aux);
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = cb;
+	return r;
+}
+
+static void
+rcpt_rec_done(struct spool_write *sw, int res)
+{
+	struct qrec *r = container_of(sw, struct qrec, sw);
+
+	if (res < 0)
+		log_warn("RCPT record not written: %s (a restart may retry that "
+			 "recipient)", strerror(-res));
+	qrec_free(r);
+}
+
+/* Record a recipient's final state; skipped when DONE will say it all. */
+static void
+rcpt_final(struct worker *w, struct qmsg *m, uint32_t i, enum env_rcpt_state st)
+{
+	struct qrec *r;
+
+	m->env->rcpt[i].state = (uint8_t)st;
+	m->pending--;
+	if (m->pending == 0)
+		return;
+	r = qrec_new(w, m, SPOOL_REC_RCPT, m->id, ((uint64_t)i << 8) | st, rcpt_rec_done);
+	spool_append(w->spool, &r->sw);
+}
+
+static void
+done_rec_done(struct spool_write *sw, int res)
+{
+	struct qrec *r = container_of(sw, struct qrec, sw);
+	struct worker *w = r->w;
+	struct qmsg *m = r->m;
+
+	if (res < 0)
+		log_warn("DONE record for %016llX not written: %s (a restart "
+			 "retries it)", (unsigned long long)m->id, strerror(-res));
+	else
+		spool_release(w->spool, m->loc.seg);
+	msgs_del(&w->q, m);
+	list_del(&m->link);
+	w->st.queued--;
+	if (m->rec.cap > 0)
+		w->q.mem -= m->rec.cap;
+	buf_free(&m->rec);
+	free(m->env);
+	free(m);
+	qrec_free(r);
+}
+
+/* The message has nothing left to do: write DONE, free it after the sync. */
+static void
+msg_finish(struct worker *w, struct qmsg *m)
+{
+	struct qrec *r;
+
+	if (m->pending > 0 || m->njobs > 0 || m->ndr_inflight > 0 || m->finishing)
+		return;
+	m->finishing = true;
+	r = qrec_new(w, m, SPOOL_REC_DONE, m->id, 0, done_rec_done);
+	spool_append(w->spool, &r->sw);
+}
+
+/* ---- jobs ------------------------------------------------------------- */
+
+static void
+job_free(struct worker *w, struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+
+	wheel_cancel(&w->q.wheel, &j->timer);
+	free(j->rcpt);
+	free(j->last_error);
+	free(j->last_detail);
+	free(j->last_host);
+	free(j->last_ip);
+	free(j);
+	m->njobs--;
+	msg_finish(w, m);
+}
+
+static void
+job_ready(struct worker *w, struct qjob *j)
+{
+	struct dest *d = j->dest;
+
+	if (j->state == QJOB_DEFERRED || j->state == QJOB_HELD) {
+		list_del(&j->link);
+		d->ndeferred--;
+	}
+	wheel_cancel(&w->q.wheel, &j->timer);
+	j->state = QJOB_READY;
+	list_add_tail(&d->ready, &j->link);
+	d->nready++;
+}
+
+/* Put j on its destination's deferred list with a timer at when (mono s). */
+static void
+job_defer(struct worker *w, struct qjob *j, uint64_t when)
+{
+	struct dest *d = j->dest;
+
+	if (j->state == QJOB_READY) {
+		list_del(&j->link);
+		d->nready--;
+	}
+	if (j->state != QJOB_DEFERRED && j->state != QJOB_HELD) {
+		list_add_tail(&d->deferred, &j->link);
+		d->ndeferred++;
+	}
+	j->state = QJOB_DEFERRED;
+	wheel_insert(&w->q.wheel, &j->timer, when);
+}
+
+static uint64_t
+job_expires(struct worker *w, const struct qmsg *m, const struct cfg_connector *c)
+{
+	int64_t left = m->env->arrival + (int64_t)(c ? c->expiry : RETRY_DEFAULT_EXPIRY) -
+		       (int64_t)time(NULL);
+
+	return w->now + (uint64_t)(left > 0 ? left : 0);
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s ? xstrdup(s) : NULL;
+}
+
+/* ---- NDRs and delay notices ------------------------------------------- */
+
+static void ndr_rec_done(struct spool_write *sw, int res);
+
+/*
+ * Return recipients idx[0..n) of m to the sender: spool an NDR (or, when
+ * none is wanted or possible, just record them as failed).  info[k] says
+ * why recipient idx[k] failed.
+ */
+static void
+ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
+	 const struct dsn_rcpt *info, size_t n, bool delayed, int64_t retry_until)
+{
+	const struct config *cfg = w->cfg;
+	struct envelope *env = m->env;
+	struct dsn_rcpt *dr;
+	struct dsn_report rep;
+	struct buf tmp = { 0 }, body = { 0 };
+	const char *orig = "";
+	size_t origlen = 0, nd = 0;
+	struct qrec *r;
+	char qid[17];
+
+	envelope_id_str(m->id, qid);
+	dr = calloc(n ? n : 1, sizeof(*dr));
+	if (dr == NULL)
+		abort();
+	for (size_t k = 0; k < n; k++)
+		if (dsn_wanted(env->rcpt[idx[k]].notify, delayed))
+			dr[nd++] = info[k];
+	if (dsn_is_null_sender(env->sender) || nd == 0) {
+		if (!delayed) {
+			log_info("id=%s: %zu recipient(s) returned, no NDR (%s)", qid, n,
+				 dsn_is_null_sender(env->sender) ? "null sender"
+								  : "NOTIFY says no");
+			for (size_t k = 0; k < n; k++)
+				rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
+		}
+		free(dr);
+		return;
+	}
+	if (queue_msg_data(w, m, &tmp, &orig, &origlen) < 0) {
+		orig = "";
+		origlen = 0;
+	}
+	rep = (struct dsn_report){
+		.reporting_mta = cfg->hostname, .envid = env->envid, .queue_id = qid,
+		.arrival = env->arrival, .now = time(NULL),
+		.retry_until = retry_until,
+		.orig_sender = env->sender, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
+		.orig = orig, .origlen = origlen,
+		.unique = retry_rng_next(&w->q.rng),
+	};
+	unsigned bits = dsn_build(&rep, &body);
+	buf_free(&tmp);
+
+	/* the report is a new message from <> to the original sender */
+	struct env_rcpt to = { .addr = env->sender, .notify = SMTP_NOTIFY_NEVER };
+	struct envelope ne = {
+		.id = spool_new_id(w->spool), .arrival = time(NULL), .sender = "",
+		.helo = cfg->hostname, .client = "local",
+		.body = (bits & DSN_8BIT) ? SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
+		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &to,
+	};
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		abort();
+	r->w = w;
+	r->m = m;
+	size_t start = spool_rec_begin(&r->b, SPOOL_REC_MSG, ne.id);
+	envelope_encode(&ne, &r->b);
+	size_t envlen = r->b.len - start - SPOOL_HDR_SIZE;
+	buf_append(&r->b, body.p, body.len);
+	spool_rec_end(&r->b, start, envlen);
+	buf_free(&body);
+	if (!delayed) {
+		r->fail = malloc(n * sizeof(*r->fail));
+		if (r->fail == NULL)
+			abort();
+		memcpy(r->fail, idx, n * sizeof(*idx));
+		r->nfail = (uint32_t)n;
+	}
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = ndr_rec_done;
+	m->ndr_inflight++;
+	char nid[17];
+	envelope_id_str(ne.id, nid);
+	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid,
+		 delayed ? "delay notice" : "NDR", nd, env->sender, nid);
+	free(dr);
+	spool_append(w->spool, &r->sw);
+}
+
+static void
+ndr_rec_done(struct spool_write *sw, int res)
+{
+	struct qrec *r = container_of(sw, struct qrec, sw);
+	struct worker *w = r->w;
+	struct qmsg *m = r->m;
+
+	m->ndr_inflight--;
+	if (res == 0) {
+		struct spool_loc loc = sw->loc;
+		for (uint32_t k = 0; k < r->nfail; k++)
+			rcpt_final(w, m, r->fail[k], ENV_RCPT_FAILED);
+		queue_accept(w, &r->b, 0, &loc);
+	} else {
+		/* not durable: the recipients stay queued and are tried again */
+		log_err("id=%016llX: NDR not spooled: %s; its recipients stay queued",
+			(unsigned long long)m->id, strerror(-res));
+		for (uint32_t k = 0; k < r->nfail; k++) {
+			struct dest *d = route(w, m->env->rcpt[r->fail[k]].addr);
+			if (d != NULL) {
+				struct qjob *j = job_new(w, m, d, &r->fail[k], 1);
+				job_defer(w, j, w->now + RETRY_DEFAULT_INITIAL);
+			}
+		}
+	}
+	qrec_free(r);
+	msg_finish(w, m);
+}
+
+/*
+ * A job for recipients idx[0..n) of m, all routed to d, made ready (or held).
+ * Returns it.
+ */
+static struct qjob *
+job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *idx, uint32_t n)
+{
+	struct qjob *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || (j->rcpt = malloc(n * sizeof(*j->rcpt))) == NULL)
+		abort();
+	memcpy(j->rcpt, idx, n * sizeof(*idx));
+	j->nrcpt = n;
+	j->msg = m;
+	j->dest = d;
+	wheel_timer_init(&j->timer, job_timer);
+	j->expires = job_expires(w, m, dest_cfg(w, d));
+	j->state = QJOB_HELD;	/* so that job_ready/job_defer link it */
+	list_add_tail(&d->deferred, &j->link);
+	d->ndeferred++;
+	m->njobs++;
+	if (!m->held)
+		job_ready(w, j);
+	return j;
+}
+
+/* ---- routing and adding messages -------------------------------------- */
+
+/* The destination of address addr, or NULL when nothing routes it. */
+static struct dest *
+route(struct worker *w, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const struct cfg_domain *dom = NULL;
+	const struct cfg_connector *c;
+	char lower[256];
+	size_t n;
+
+	if (at != NULL)
+		dom = config_domain_find(w->cfg, at + 1, strlen(at + 1));
+	if (dom == NULL)
+		dom = w->cfg->default_route;
+	if (dom == NULL)
+		return NULL;
+	c = dom->connector;
+	if (!c->mx)
+		return dest_get(w, c->name, NULL);
+	n = at ? strlen(at + 1) : 0;
+	if (n == 0 || n >= sizeof(lower))
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)((at[1 + i] >= 'A' && at[1 + i] <= 'Z') ? at[1 + i] + 32 : at[1 + i]);
+	return dest_get(w, c->name, lower);
+}
+
+static struct qmsg *
+msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
+{
+	struct queue *q = &w->q;
+	struct qmsg *m = calloc(1, sizeof(*m));
+	uint32_t h;
+
+	if (m == NULL)
+		abort();
+	m->id = env->id;
+	m->env = env;
+	m->loc = *loc;
+	for (uint32_t i = 0; i < env->nrcpt; i++)
+		if (env->rcpt[i].state == ENV_RCPT_PENDING)
+			m->pending++;
+	if ((q->nmsgs + 1) * 2 > q->nmsgslots)
+		msgs_grow(q);
+	h = (uint32_t)(hash_id(m->id) & (q->nmsgslots - 1));
+	m->hnext = q->msgs[h];
+	q->msgs[h] = m;
+	q->nmsgs++;
+	list_add_tail(&q->all, &m->link);
+	return m;
+}
+
+/* Split the pending recipients of m into jobs, one per destination. */
+static void
+msg_route(struct worker *w, struct qmsg *m, bool kick)
+{
+	struct envelope *env = m->env;
+	struct dest **rd = calloc(env->nrcpt, sizeof(*rd));
+	uint32_t noroute[64], nnoroute = 0;
+
+	if (rd == NULL)
+		abort();
+	for (uint32_t i = 0; i < env->nrcpt; i++)
+		if (env->rcpt[i].state == ENV_RCPT_PENDING)
+			rd[i] = route(w, env->rcpt[i].addr);
+	for (uint32_t i = 0; i < env->nrcpt; i++) {
+		if (env->rcpt[i].state != ENV_RCPT_PENDING)
+			continue;
+		if (rd[i] == NULL) {
+			if (nnoroute < 64)
+				noroute[nnoroute++] = i;
+			continue;
+		}
+		if (rd[i] == (struct dest *)m)	/* already placed in a job */
+			continue;
+		struct dest *d = rd[i];
+		uint32_t *idx = malloc(env->nrcpt * sizeof(*idx)), n = 0;
+		if (idx == NULL)
+			abort();
+		for (uint32_t k = i; k < env->nrcpt; k++)
+			if (rd[k] == d) {
+				idx[n++] = k;
+				rd[k] = (struct dest *)m;
+			}
+		job_new(w, m, d, idx, n);
+		free(idx);
+		if (kick && !m->held)
+			dest_kick(w, d);
+	}
+	free(rd);
+	/* nothing routes these any more (config changed): return them */
+	if (nnoroute > 0) {
+		struct dsn_rcpt info[64];
+		for (uint32_t k = 0; k < nnoroute; k++)
+			info[k] = (struct dsn_rcpt){
+				.addr = env->rcpt[noroute[k]].addr,
+				.orcpt = env->rcpt[noroute[k]].orcpt,
+				.action = DSN_ACTION_FAILED, .status = "5.4.4",
+				.reply_text = "550 5.4.4 No connector routes this domain",
+				.reply_code = 550, .last_attempt = time(NULL),
+			};
+		ndr_send(w, m, noroute, info, nnoroute, false, 0);
+	}
+	msg_finish(w, m);
+}
+
+void
+queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool_loc *loc)
+{
+	const struct spool_rec_hdr *h = (const void *)(rec->p + start);
+	struct envelope *env = envelope_decode(rec->p + start + SPOOL_HDR_SIZE, h->aux);
+	struct qmsg *m;
+
+	if (env == NULL) {	/* cannot happen: we just encoded it */
+		log_err("queue: spooled record %016llX does not decode",
+			(unsigned long long)h->id);
+		return;
+	}
+	m = msg_new(w, env, loc);
+	w->st.queued++;
+	if (w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
+		m->rec = *rec;
+		m->data_off = start + SPOOL_HDR_SIZE + h->aux;
+		w->q.mem += rec->cap;
+		*rec = (struct buf){ 0 };
+	}
+	msg_route(w, m, true);
+}
+
+void
+queue_recovered(struct worker *w, struct envelope *env, const struct spool_loc *loc)
+{
+	struct qmsg *m = msg_new(w, env, loc);
+
+	w->st.queued++;
+	(void)m;
+}
+
+void
+queue_start(struct worker *w)
+{
+	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next)
+		msg_route(w, container_of(l, struct qmsg, link), false);
+	for (uint32_t i = 0; i < w->q.ndestslots; i++)
+		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext)
+			dest_kick(w, d);
+}
+
+int
+queue_msg_data(struct worker *w, struct qmsg *m, struct buf *tmp, const char **p,
+	       size_t *n)
+{
+	int rc;
+
+	if (m->rec.len > 0) {
+		*p = m->rec.p + m->data_off;
+		*n = m->rec.len - m->data_off;
+		return 0;
+	}
+	tmp->len = 0;
+	rc = spool_read_data(w->spool, &m->loc, tmp);
+	if (rc < 0) {
+		log_err("id=%016llX: cannot read its data from the spool: %s",
+			(unsigned long long)m->id, strerror(-rc));
+		return rc;
+	}
+	*p = tmp->p;
+	*n = tmp->len;
+	return 0;
+}
+
+/* ---- destinations ----------------------------------------------------- */
+
+/* Jobs waiting at a down destination wait for the probe or their expiry. */
+static void
+dest_park(struct worker *w, struct dest *d)
+{
+	while (!list_empty(&d->ready)) {
+		struct qjob *j = container_of(d->ready.next, struct qjob, link);
+		job_defer(w, j, j->expires);
+	}
+}
+
+static void
+dest_probe_timer(struct wheel_timer *t, void *arg)
+{
+	struct worker *w = arg;
+	struct dest *d = container_of(t, struct dest, probe);
+
+	/* the probe needs a job: the oldest deferred one goes first */
+	if (d->down && list_empty(&d->ready) && !list_empty(&d->deferred)) {
+		struct qjob *j = container_of(d->deferred.next, struct qjob, link);
+		if (j->state == QJOB_DEFERRED)
+			job_ready(w, j);
+	}
+	dest_kick(w, d);
+}
+
+static void
+dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
+{
+	uint32_t step = d->failures - (c ? c->down_after : 3) + 1;
+	uint32_t delay = retry_delay(step, c ? c->retry_initial : 60, c ? c->retry_max : 900,
+				     c ? c->retry_jitter : 10, &w->q.rng);
+
+	if (!d->down)
+		log_warn("destination %s marked down after %u consecutive connection "
+			 "failures (%s); probing every backoff step", d->name, d->failures,
+			 d->st.last_error);
+	d->down = true;
+	d->probe_at = w->now + delay;
+	d->probe.cb = dest_probe_timer;
+	wheel_insert(&w->q.wheel, &d->probe, d->probe_at);
+	dest_park(w, d);
+}
+
+void
+queue_dest_result(struct worker *w, struct dest *d, bool ok)
+{
+	const struct cfg_connector *c = dest_cfg(w, d);
+
+	if (!ok) {
+		d->failures++;
+		if (d->down || d->failures >= (c ? c->down_after : 3))
+			dest_down(w, d, c);
+		return;
+	}
+	d->failures = 0;
+	if (!d->down)
+		return;
+	/* the first success releases the whole backlog at once */
+	d->down = false;
+	wheel_cancel(&w->q.wheel, &d->probe);
+	log_info("destination %s is up again: releasing %u deferred jobs", d->name,
+		 d->ndeferred);
+	struct list *l = d->deferred.next;
+	while (l != &d->deferred) {
+		struct qjob *j = container_of(l, struct qjob, link);
+		l = l->next;
+		if (j->state == QJOB_DEFERRED)
+			job_ready(w, j);
+	}
+	dest_kick(w, d);
+}
+
+static void
+job_take(struct dest *d, struct qjob *j)
+{
+	list_del(&j->link);
+	d->nready--;
+	d->nactive++;
+	j->state = QJOB_ACTIVE;
+}
+
+static void
+dest_kick(struct worker *w, struct dest *d)
+{
+	const struct cfg_connector *c;
+
+	if (w->draining || list_empty(&d->ready))
+		return;
+	c = dest_cfg(w, d);
+	if (c == NULL || !c->enabled)
+		return;		/* removed or disabled connector: mail waits */
+	while (!list_empty(&d->ready)) {
+		struct qjob *j = container_of(d->ready.next, struct qjob, link);
+		if (d->down) {
+			if (d->probing || w->now < d->probe_at) {
+				dest_park(w, d);
+				break;
+			}
+			if (!gate_enter(d->gate, c->max_connections))
+				break;
+			d->probing = true;
+			job_take(d, j);
+			smtp_client_open(w, d, j);
+			continue;
+		}
+		if (d->nidle > 0) {
+			job_take(d, j);
+			if (smtp_client_reuse(w, d, j))
+				continue;
+			/* no usable cached connection after all: back in front */
+			d->nactive--;
+			j->state = QJOB_READY;
+			list_add_tail(d->ready.next, &j->link);
+			d->nready++;
+		}
+		if (!gate_enter(d->gate, c->max_connections))
+			break;
+		job_take(d, j);
+		smtp_client_open(w, d, j);
+	}
+}
+
+struct qjob *
+queue_next_job(struct worker *w, struct dest *d)
+{
+	struct qjob *j;
+
+	if (w->draining || list_empty(&d->ready) || d->down)
+		return NULL;
+	j = container_of(d->ready.next, struct qjob, link);
+	job_take(d, j);
+	return j;
+}
+
+void
+queue_conn_gone(struct worker *w, struct dest *d)
+{
+	gate_leave(d->gate);
+	dest_kick(w, d);
+}
+
+/* ---- outcomes --------------------------------------------------------- */
+
+static void
+log_attempt(struct worker *w, const struct qjob *j, const char *result,
+	    const struct mfi_attempt *a, enum mfi_code code, const char *detail,
+	    json_t *rcpts, uint64_t ms)
+{
+	char qid[17], *line;
+	json_t *o;
+
+	envelope_id_str(j->msg->id, qid);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:o, s:s, s:s, s:s, s:I, s:i}",
+		      "event", "attempt", "id", qid, "connector", j->dest->connector,
+		      "result", result, "host", a->host, "ip", a->ip, "rcpts", rcpts,
+		      "code", code == MFI_NONE ? "" : code == MFI_REMOTE ? "remote" : mfi_status(code),
+		      "mfi", mfi_name(code), "detail", detail ? detail : "",
+		      "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1);
+	if (o == NULL)
+		return;
+	line = json_dumps(o, JSON_COMPACT);
+	if (line != NULL) {
+		log_line(line, strlen(line));
+		free(line);
+	}
+	json_decref(o);
+}
+
+void
+queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_rcpt,
+	       uint64_t elapsed_ms)
+{
+	struct qmsg *m = j->msg;
+	struct dest *d = j->dest;
+	const struct cfg_connector *c = dest_cfg(w, d);
+	uint32_t *fail = malloc(j->nrcpt * sizeof(*fail));
+	struct dsn_rcpt *finfo = calloc(j->nrcpt, sizeof(*finfo));
+	char **texts = calloc(j->nrcpt, sizeof(*texts));
+	char **details = calloc(j->nrcpt, sizeof(*details));
+	uint32_t nall = j->nrcpt;
+	uint32_t nfail = 0, nkeep = 0, ndeliv = 0;
+	bool conn_level = false, reached = false;
+	struct buf detail = { 0 };
+	int64_t now = time(NULL);
+	json_t *ok_r = json_array(), *def_r = json_array(), *fail_r = json_array();
+	const struct mfi_attempt *last_fail = NULL;
+	enum mfi_code last_code = MFI_NONE;
+
+	if (fail == NULL || finfo == NULL || texts == NULL || details == NULL)
+		abort();
+	d->nactive--;
+	d->st.attempts++;
+	j->last_attempt = now;
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		const struct mfi_attempt *a = &per_rcpt[i];
+		struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+		if (a->stage >= MFI_STAGE_MAIL)
+			reached = true;
+		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
+			json_array_append_new(ok_r, json_string(r->addr));
+			rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
+			d->st.delivered++;
+			ndeliv++;
+			continue;
+		}
+		enum mfi_code code = mfi_classify(a);
+		if (code == MFI_NONE)
+			code = MFI_REMOTE;
+		if (code != MFI_REMOTE)
+			conn_level = true;
+		d->st.codes[code < QUEUE_NCODES ? code : 0]++;
+		detail.len = 0;
+		mfi_detail(a, code, &detail);
+		buf_append(&detail, "", 1);
+		if (code == MFI_REMOTE && a->reply_text != NULL) {
+			char flat[512];
+			struct smtp_reply rp = { a->reply_code, a->reply_text, strlen(a->reply_text) };
+			smtp_reply_flat(&rp, flat, sizeof(flat));
+			texts[i] = xstrdup(flat);
+		} else {
+			texts[i] = xstrdup(mfi_reply(code));
+		}
+		details[i] = xstrdup(detail.p);
+		set_str(&j->last_error, texts[i]);
+		set_str(&j->last_detail, detail.p);
+		set_str(&j->last_host, a->host);
+		set_str(&j->last_ip, a->ip);
+		j->last_code = (uint8_t)code;
+		j->last_reply = a->reply_code;
+		d->st.last_code = (uint8_t)code;
+		d->st.last_time = now;
+		snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", texts[i]);
+		snprintf(d->st.last_host, sizeof(d->st.last_host), "%s [%s]",
+			 a->host ? a->host : "?", a->ip ? a->ip : "?");
+		last_fail = a;
+		last_code = code;
+		if (mfi_permanent(a)) {
+			json_array_append_new(fail_r, json_string(r->addr));
+			finfo[nfail] = (struct dsn_rcpt){
+				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
+				.code = code, .reply_code = a->reply_code,
+				.reply_text = texts[i], .remote_mta = a->host ? a->host : a->ip,
+				.detail = details[i], .last_attempt = now,
+			};
+			fail[nfail++] = j->rcpt[i];
+			d->st.bounced++;
+		} else {
+			json_array_append_new(def_r, json_string(r->addr));
+			j->rcpt[nkeep++] = j->rcpt[i];
+			d->st.deferred++;
+		}
+	}
+	/* one JSON line per outcome class of this attempt */
+	if (ndeliv > 0) {
+		struct mfi_attempt ok = per_rcpt[0];
+		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", ok_r, elapsed_ms);
+	} else {
+		json_decref(ok_r);
+	}
+	if (nkeep > 0)
+		log_attempt(w, j, "deferred", last_fail, last_code, j->last_detail, def_r,
+			    elapsed_ms);
+	else
+		json_decref(def_r);
+	if (nfail > 0)
+		log_attempt(w, j, "bounced", last_fail, last_code, j->last_detail, fail_r,
+			    elapsed_ms);
+	else
+		json_decref(fail_r);
+
+	if (conn_level && !reached)
+		queue_dest_result(w, d, false);
+	if (d->probing && j->state == QJOB_ACTIVE)
+		d->probing = false;
+	if (nfail > 0)
+		ndr_send(w, m, fail, finfo, nfail, false, 0);
+	j->nrcpt = nkeep;
+	if (nkeep == 0) {
+		job_free(w, j);
+	} else {
+		uint32_t delay;
+		int64_t next;
+
+		j->attempts++;
+		delay = retry_delay(j->attempts, c ? c->retry_initial : RETRY_DEFAULT_INITIAL,
+				    c ? c->retry_max : RETRY_DEFAULT_MAX,
+				    c ? c->retry_jitter : RETRY_DEFAULT_JITTER, &w->q.rng);
+		next = retry_next_time(m->env->arrival, c ? c->expiry : RETRY_DEFAULT_EXPIRY,
+				       now, delay);
+		if (next < 0) {
+			/* expired: return what is left, with the last error */
+			for (uint32_t i = 0; i < nkeep; i++) {
+				struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+				finfo[i] = (struct dsn_rcpt){
+					.addr = r->addr, .orcpt = r->orcpt,
+					.action = DSN_ACTION_FAILED, .code = (enum mfi_code)j->last_code,
+					.reply_code = j->last_reply, .reply_text = j->last_error,
+					.remote_mta = j->last_host ? j->last_host : j->last_ip,
+					.detail = j->last_detail, .last_attempt = now,
+				};
+			}
+			log_info("id=%016llX: expired after %u attempts, returning %u "
+				 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
+				 nkeep, j->last_error ? j->last_error : "");
+			d->st.bounced += nkeep;
+			ndr_send(w, m, j->rcpt, finfo, nkeep, false, 0);
+			j->nrcpt = 0;
+			job_free(w, j);
+		} else {
+			j->state = QJOB_ACTIVE;
+			list_init(&j->link);
+			job_defer(w, j, w->now + (uint64_t)(next > now ? next - now : 0));
+			if (d->down)
+				job_defer(w, j, j->expires);
+		}
+	}
+	buf_free(&detail);
+	free(fail);
+	free(finfo);
+	for (uint32_t i = 0; i < nall; i++) {
+		free(texts[i]);
+		free(details[i]);
+	}
+	free(texts);
+	free(details);
+	msg_finish(w, m);
+	dest_kick(w, d);
+}
+
+/* A deferred job's timer: try again, or (destination down) keep waiting. */
+static void
+job_timer(struct wheel_timer *t, void *arg)
+{
+	struct worker *w = arg;
+	struct qjob *j = container_of(t, struct qjob, timer);
+	struct dest *d = j->dest;
+
+	if (j->state != QJOB_DEFERRED)
+		return;
+	if (d->down && w->now < j->expires) {
+		wheel_insert(&w->q.wheel, &j->timer, j->expires);
+		return;
+	}
+	job_ready(w, j);
+	dest_kick(w, d);
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+void
+queue_init(struct worker *w)
+{
+	struct queue *q = &w->q;
+
+	wheel_init(&q->wheel, w->now, w);
+	list_init(&q->all);
+	q->rng = (uint64_t)time(NULL) ^ ((uint64_t)w->id << 32) ^ (uint64_t)(uintptr_t)q;
+	msgs_grow(q);
+}
+
+void
+queue_tick(struct worker *w)
+{
+	wheel_advance(&w->q.wheel, w->now);
+	smtp_client_tick(w);
+}
+
+void
+queue_fini(struct worker *w)
+{
+	struct queue *q = &w->q;
+
+	while (!list_empty(&q->all)) {
+		struct qmsg *m = container_of(q->all.next, struct qmsg, link);
+		list_del(&m->link);
+		buf_free(&m->rec);
+		free(m->env);
+		free(m);
+	}
+	for (uint32_t i = 0; i < q->ndestslots; i++) {
+		struct dest *d = q->dests[i], *next;
+		for (; d != NULL; d = next) {
+			struct list *heads[] = { &d->ready, &d->deferred };
+			next = d->hnext;
+			for (int k = 0; k < 2; k++)
+				while (!list_empty(heads[k])) {
+					struct qjob *j = container_of(heads[k]->next, struct qjob, link);
+					list_del(&j->link);
+					free(j->rcpt);
+					free(j->last_error);
+					free(j->last_detail);
+					free(j->last_host);
+					free(j->last_ip);
+					free(j);
+				}
+			free(d->name);
+			free(d->connector);
+			free(d->domain);
+			free(d);
+		}
+	}
+	free(q->dests);
+	free(q->msgs);
+	wheel_fini(&q->wheel);
+}

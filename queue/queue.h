@@ -1,0 +1,75 @@
+/*
+ * queue — the delivery scheduler of one worker: routing of recipients to
+ * destinations, per-destination ready queues, retries on the timer wheel,
+ * destination health (down after repeated connection failures, one probe
+ * per backoff step, the whole backlog released on the first success),
+ * expiry, NDRs and delay DSNs, and the spool records that make each
+ * recipient's fate durable.
+ *
+ * Not for: speaking SMTP (net/smtp_client.c) or deciding what a failure
+ * means (core/mfi.c).  Every function runs on the owning worker's thread.
+ */
+#ifndef SLUICE_QUEUE_QUEUE_H
+#define SLUICE_QUEUE_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/mfi.h"
+#include "queue/queue_types.h"
+
+struct worker;
+
+/* Set up the worker's queue (wheel, tables).  Before spool recovery. */
+void queue_init(struct worker *w);
+
+/* Free everything (worker exit).  Connections must be gone. */
+void queue_fini(struct worker *w);
+
+/*
+ * A message the SMTP server just spooled.  rec holds its MSG record at
+ * offset start; the queue takes the buffer over (rec is left empty).
+ */
+void queue_accept(struct worker *w, struct buf *rec, size_t start,
+		  const struct spool_loc *loc);
+
+/* A message found by spool recovery (env is taken over). */
+void queue_recovered(struct worker *w, struct envelope *env,
+		     const struct spool_loc *loc);
+
+/* Start delivering what recovery found (after the worker is set up). */
+void queue_start(struct worker *w);
+
+/* Once a second: timers (retries, expiry, probes), idle connections. */
+void queue_tick(struct worker *w);
+
+/*
+ * The data of m (headers and body, un-stuffed): from memory, or read from
+ * the spool into tmp.  Returns 0 or -errno.
+ */
+int queue_msg_data(struct worker *w, struct qmsg *m, struct buf *tmp,
+		   const char **p, size_t *n);
+
+/*
+ * For a connection of d that finished a job (or is new and idle): the next
+ * ready job, now active on it, or NULL.
+ */
+struct qjob *queue_next_job(struct worker *w, struct dest *d);
+
+/*
+ * The outcome of one attempt at job j.  per_rcpt[i] describes what
+ * happened to recipient j->rcpt[i]: a 2xx reply_code at MFI_STAGE_BODY is
+ * delivered; anything else is classified by mfi_classify().  host/ip name
+ * the server (may be NULL when DNS failed).  The job is finished,
+ * deferred or returned, and must not be used by the caller afterwards.
+ */
+void queue_job_done(struct worker *w, struct qjob *j,
+		    const struct mfi_attempt *per_rcpt, uint64_t elapsed_ms);
+
+/* A connection of d closed (after it reported its jobs). */
+void queue_conn_gone(struct worker *w, struct dest *d);
+
+/* The destination health after a connection reached EHLO (true) or not. */
+void queue_dest_result(struct worker *w, struct dest *d, bool ok);
+
+#endif

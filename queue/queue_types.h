@@ -1,0 +1,121 @@
+/*
+ * queue_types — the in-memory queue of one worker: messages, their
+ * per-destination jobs, and the destinations (a connector, or a connector
+ * and a recipient domain when it routes by MX).
+ *
+ * Split from queue.h so the worker and the SMTP client can embed and read
+ * these without pulling in the queue's functions.  Everything here belongs
+ * to one worker thread.
+ */
+#ifndef SLUICE_QUEUE_QUEUE_TYPES_H
+#define SLUICE_QUEUE_QUEUE_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "queue/envelope.h"
+#include "queue/spool.h"
+#include "queue/wheel.h"
+
+#define QUEUE_NCODES 8	/* = MFI_NCODES, kept here to avoid the include */
+
+struct gate;
+
+/* A message in the queue. */
+struct qmsg {
+	uint64_t id;			/* queue id */
+	struct envelope *env;		/* sender, recipients and their states */
+	struct spool_loc loc;		/* where its MSG record is */
+	struct buf rec;			/* the record, when kept in memory */
+	size_t data_off;		/* offset of the message data in rec */
+	uint32_t pending;		/* recipients not yet delivered or failed */
+	uint32_t njobs;			/* jobs still referring to it */
+	bool delay_sent;		/* the "delayed" DSN went out */
+	bool held;			/* on hold: no delivery attempts */
+	bool finishing;			/* its DONE record is being written */
+	uint32_t ndr_inflight;		/* NDRs for it not yet spooled */
+	struct qmsg *hnext;		/* id hash chain */
+	struct list link;		/* all messages of the worker, by age */
+};
+
+enum qjob_state {
+	QJOB_READY,	/* on dest->ready, waiting for a connection */
+	QJOB_ACTIVE,	/* on a connection */
+	QJOB_DEFERRED,	/* on dest->deferred, waiting for its timer */
+	QJOB_HELD,	/* on dest->deferred, no timer (hold) */
+};
+
+/* The recipients of one message that go to one destination. */
+struct qjob {
+	struct qmsg *msg;		/* the message */
+	struct dest *dest;		/* where they go */
+	struct list link;		/* on dest->ready or dest->deferred */
+	struct wheel_timer timer;	/* next retry, or the expiry */
+	uint32_t *rcpt;			/* indexes into msg->env->rcpt */
+	uint32_t nrcpt;			/* how many */
+	uint32_t attempts;		/* failed attempts so far */
+	uint8_t state;			/* enum qjob_state */
+	uint8_t last_code;		/* enum mfi_code of the last failure */
+	int last_reply;			/* last reply code, 0 if none */
+	uint64_t expires;		/* monotonic s: return it after this */
+	int64_t last_attempt;		/* unix s of the last attempt, 0 none */
+	char *last_error;		/* last reply or MFI reply line */
+	char *last_detail;		/* mfi_detail() of the last failure */
+	char *last_host;		/* destination host of the last attempt */
+	char *last_ip;			/* and its address */
+};
+
+/* Counters of one destination. */
+struct dest_stats {
+	uint64_t attempts;		/* transactions and failed connections */
+	uint64_t delivered;		/* recipients delivered */
+	uint64_t deferred;		/* recipient deferrals */
+	uint64_t bounced;		/* recipients returned */
+	uint64_t codes[QUEUE_NCODES];	/* failures by enum mfi_code */
+	uint8_t last_code;		/* enum mfi_code of the last failure */
+	int64_t last_time;		/* unix s of the last failure */
+	char last_error[256];		/* its reply / MFI line */
+	char last_host[128];		/* "host [ip]" it came from */
+};
+
+/* A destination: the unit of connection reuse, caps and health. */
+struct dest {
+	char *name;			/* "connector" or "connector/domain" */
+	char *connector;		/* connector name */
+	char *domain;			/* MX-routed domain, or NULL */
+	struct dest *hnext;		/* name hash chain */
+	struct list ready;		/* jobs waiting for a connection */
+	struct list deferred;		/* jobs waiting for their timer */
+	struct list idle;		/* cached connections (struct smtp_conn) */
+	uint32_t nready;		/* jobs on ready */
+	uint32_t ndeferred;		/* jobs on deferred */
+	uint32_t nactive;		/* jobs on connections */
+	uint32_t nconns;		/* connections of this worker */
+	uint32_t nidle;			/* of which cached */
+	uint32_t failures;		/* consecutive connection-level failures */
+	bool down;			/* marked down: only probes connect */
+	bool probing;			/* a probe connection is out */
+	uint64_t probe_at;		/* monotonic s of the next probe */
+	struct wheel_timer probe;	/* fires at probe_at */
+	struct gate *gate;		/* connection cap shared by all workers */
+	struct dest_stats st;		/* counters */
+};
+
+/* The queue state of one worker. */
+struct queue {
+	struct wheel wheel;		/* retries, expiries, probes */
+	struct dest **dests;		/* hash table of destinations */
+	uint32_t ndestslots;		/* its size (power of two) */
+	uint32_t ndests;		/* destinations */
+	struct qmsg **msgs;		/* hash table of messages by id */
+	uint32_t nmsgslots;		/* its size (power of two) */
+	uint32_t nmsgs;			/* messages */
+	struct list all;		/* every message, oldest first */
+	uint64_t rng;			/* jitter */
+	uint64_t mem;			/* bytes of message data kept in memory */
+	uint32_t nconns;		/* client connections (all destinations) */
+};
+
+#endif
