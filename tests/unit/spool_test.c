@@ -247,23 +247,51 @@ Test(spool, torn_tail)
 	}
 	run(sp);
 	spool_close(sp);
-	/* a crash in the middle of the next record: half a record at the end */
+	/* a crash in the middle of the next record: half a record written
+	 * over the zero-filled tail, right after the last whole record */
+	size_t end = 0;
+	for (int i = 0; i < 5; i++)
+		end += m[i].b.len;
 	seg_path(path, sizeof(path), 1);
-	fd = open(path, O_WRONLY | O_APPEND);
+	fd = open(path, O_WRONLY);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, m[4].b.p, m[4].b.len / 2), (ssize_t)(m[4].b.len / 2));
+	cr_assert_eq(pwrite(fd, m[4].b.p, m[4].b.len / 2, (off_t)end),
+		     (ssize_t)(m[4].b.len / 2));
 	close(fd);
 	sp = open_sp(&f, &st, 0);
 	cr_expect_eq(f.n, 5);
-	cr_expect_eq(st.torn_bytes, m[4].b.len / 2);
+	cr_expect_eq(st.torn_bytes, m[4].b.len / 2);	/* the zeros are not torn */
 	cr_expect_eq(st.bad_records, 0);
 	spool_close(sp);
 	/* the tail was cut: the newest segment holds exactly the five */
 	cr_assert_eq(stat(path, &sb), 0);
-	size_t want = 0;
-	for (int i = 0; i < 5; i++)
-		want += m[i].b.len;
-	cr_expect_eq((size_t)sb.st_size, want);
+	cr_expect_eq((size_t)sb.st_size, end);
+	free_made();
+}
+
+Test(spool, zero_tail_is_a_clean_end)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[3];
+	struct spool *sp = open_sp(&f, &st, 0);
+	char path[256];
+	struct stat sb;
+
+	for (int i = 0; i < 3; i++) {
+		make_msg(sp, &m[i], "zero tail\r\n");
+		spool_append(sp, &m[i].sw);
+	}
+	run(sp);
+	spool_close(sp);
+	seg_path(path, sizeof(path), 1);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_gt((size_t)sb.st_size, m[0].b.len * 3, "zeros follow the records");
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 3);
+	cr_expect_eq(st.torn_bytes, 0);
+	cr_expect_eq(st.bad_records, 0);
+	spool_close(sp);
 	free_made();
 }
 

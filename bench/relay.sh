@@ -1,0 +1,77 @@
+#!/bin/bash
+# End-to-end relay: sluice-bench -> relay on :2525 -> sluice-sink on :2526,
+# 1 KiB, 1 recipient, 50 inbound sessions x 10 messages; delivered msg/s =
+# N / (time until the sink counted N), for sluiced and Postfix in one run.
+# Then outage recovery: OUTAGE_N messages queued while the sink is down,
+# the time from the sink's return to the last delivery.
+# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX.
+cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
+if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ] && [ "${BENCH_NETNS:-}" != 1 ]; then
+  postfix_install || { log "cannot install postfix: set SKIP_POSTFIX=1"; exit 1; }
+fi
+enter_netns "$@"
+N=${N:-50000}; N_POSTFIX=${N_POSTFIX:-10000}; REPEAT=${REPEAT:-3}; OUTAGE_N=${OUTAGE_N:-100000}
+WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+OUT=$RESULTS/relay-$(date +%Y%m%d-%H%M%S).txt
+trap 'sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
+say() { echo "$*" | tee -a "$OUT"; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+# one run: inject n with sluice-bench, wait for the sink; prints "delivered inject"
+relay_run() {   # $1 n
+  local base t0 r t1
+  base=$(sink_count); t0=$(now)
+  r=$(bench_client "$1" 50 10 1024)
+  t1=$(sink_wait $((base + $1)) 300) || { echo "0 0"; return; }
+  echo "$1 $t0 $t1 $(echo "$r" | awk '{print $1}')" | awk '{printf "%.0f %.0f\n", $1/($3-$2), $4}'
+}
+
+say "# relay $(date -Is) $(uname -r) $(nproc) cpus"
+sink_start
+sluiced_start
+relay_run 2000 >/dev/null
+for i in $(seq "$REPEAT"); do
+  r=$(relay_run "$N"); say "sluiced: delivered/injected msg/s: $r"
+  echo "$r" | awk '{print $1}' >> "$WORK/s"
+done
+sluiced_stop
+
+if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
+  postfix_config || exit 1; PF=1
+  postfix_start
+  relay_run 2000 >/dev/null
+  for i in $(seq "$REPEAT"); do
+    r=$(relay_run "$N_POSTFIX"); say "postfix: delivered/injected msg/s: $r"
+    echo "$r" | awk '{print $1}' >> "$WORK/p"
+  done
+  postfix_stop; PF=
+  s=$(median < "$WORK/s"); p=$(median < "$WORK/p")
+  say "RESULT relay (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions): sluiced $s msg/s delivered, postfix $p msg/s, ratio $(awk -v a="$s" -v b="$p" 'BEGIN{printf "%.1f", a/b}')x"
+fi
+
+# outage: the sink is down while OUTAGE_N messages queue; probes every 2-10 s
+sink_stop
+cat > "$WORK/outage.yaml" <<YAML
+listen: ["127.0.0.1:$RELAY_PORT"]
+spool: ./var/spool
+connectors:
+  default:
+    smarthosts: ["127.0.0.1:$SINK_PORT"]
+    retry: {initial: 2s, max: 10s, jitter: 10}
+    max_connections: 50
+domains:
+  example.test: default
+YAML
+sluiced_start -c "$WORK/outage.yaml"
+r=$(bench_client "$OUTAGE_N" 50 100 1024)
+say "outage: $OUTAGE_N queued while the sink is down (intake $(echo "$r" | awk '{print $1}') msg/s)"
+sleep 3
+t0=$(now)
+sink_start
+first=""
+while [ "$(sink_count)" -lt 1 ]; do sleep 0.01; done; first=$(now)
+t1=$(sink_wait "$OUTAGE_N" 600)
+say "RESULT outage recovery: first message $(echo "$t0 $first" | awk '{printf "%.2f", $2-$1}') s after the sink returned (probe every 2-10 s), all $OUTAGE_N delivered after $(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}') s: $(echo "$OUTAGE_N $first $t1" | awk '{printf "%.0f", $1/($3-$2)}') msg/s drain"
+sluiced_stop; sink_stop
+log "results in $OUT"
