@@ -8,10 +8,12 @@
 #   make deps          install the Debian packages (run automatically when missing)
 
 SAN     ?=
-BUILD   := build$(if $(SAN),-$(SAN))
+comma   := ,
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson
 TOOLS   ?= /opt/sluice-tools
+FUZZ_SMOKE ?= 15
 
 OPT     ?= -O2
 WERROR  ?= -Werror
@@ -80,9 +82,12 @@ unit: $(UNIT_BINS)
 integration: $(BINS)
 	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
 
+# Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory SAN=address,undefined unit
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
 	@$(MAKE) --no-print-directory integration
 
 run: deps
@@ -97,6 +102,6 @@ fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
 
 clean:
-	rm -rf build build-address build-undefined build-thread build-fuzz
+	rm -rf build build-* 
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

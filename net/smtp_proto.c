@@ -358,9 +358,10 @@ smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
 		return "501 5.1.3 Bad recipient address syntax";
 	while (next_param(&p, end, &key, &klen, &val, &vlen)) {
 		if (kw(key, klen, "NOTIFY")) {
-			const char *v = val, *ve = val + vlen;
+			const char *v = val, *ve;
 			if (val == NULL || vlen == 0)
 				return "501 5.5.4 Bad NOTIFY parameter";
+			ve = val + vlen;
 			while (v < ve) {
 				const char *c = memchr(v, ',', (size_t)(ve - v));
 				size_t l = (size_t)((c ? c : ve) - v);

@@ -124,6 +124,7 @@ Test(smtp_proto, rcpt)
 		{ "TO:<a@b.test> NOTIFY=delay ORCPT=rfc822;a+40b.test", NULL, SMTP_NOTIFY_DELAY },
 		{ "TO:<a@b.test> NOTIFY=NEVER,DELAY", "501 5.5.4", 0 },
 		{ "TO:<a@b.test> NOTIFY=SOMETIMES", "501 5.5.4", 0 },
+		{ "TO:<a@b.test> NOTIFY", "501 5.5.4", 0 },	/* found by fuzz_smtp */
 		{ "TO:<a@b.test> NOTIFY=FAILURE,", "501 5.5.4", 0 },
 		{ "TO:<a@b.test> ORCPT=a@b.test", "501 5.5.4", 0 },
 		{ "TO:<a@b.test> ORCPT=rfc822;", "501 5.5.4", 0 },

@@ -1,0 +1,83 @@
+/*
+ * libFuzzer target: the SMTP server's parsers on arbitrary bytes.  The
+ * first byte picks the parser; the rest is its input.  Any crash, hang,
+ * sanitizer report or broken invariant (DATA consumed more than given,
+ * body larger than the limit) is a bug.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/smtp_proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data + 1;
+	size_t n = size ? size - 1 : 0;
+
+	if (size == 0)
+		return 0;
+	switch (data[0] % 6) {
+	case 0: {
+		struct smtp_cmd c;
+		smtp_cmd_parse(p, n, &c);
+		if (c.arg < p || c.arg + c.arglen > p + n)
+			abort();
+		break;
+	}
+	case 1: {
+		struct smtp_path path;
+		struct smtp_mail_params mp;
+		if (smtp_parse_mail(p, n, &path, &mp) == NULL && path.len > 256)
+			abort();
+		break;
+	}
+	case 2: {
+		struct smtp_path path;
+		struct smtp_rcpt_params rp;
+		if (smtp_parse_rcpt(p, n, data[0] & 0x80, &path, &rp) == NULL && path.len > 256)
+			abort();
+		break;
+	}
+	case 3: {
+		/* fed in two pieces: the result must not depend on the split */
+		struct smtp_data a, b;
+		struct buf oa = { 0 }, ob = { 0 };
+		size_t cut = n ? (size_t)data[0] % n : 0, ua, ub;
+		smtp_data_init(&a, 1000, 4096);
+		smtp_data_init(&b, 1000, 4096);
+		ua = smtp_data_feed(&a, p, n, &oa);
+		ub = smtp_data_feed(&b, p, cut, &ob);
+		if (!b.done)
+			ub += smtp_data_feed(&b, p + cut, n - cut, &ob);
+		if (ua > n || ua != ub || a.done != b.done || a.flags != b.flags ||
+		    oa.len != ob.len || (oa.len && memcmp(oa.p, ob.p, oa.len)) || oa.len > 4096)
+			abort();
+		buf_free(&oa);
+		buf_free(&ob);
+		break;
+	}
+	case 4: {
+		struct smtp_reply r;
+		char flat[256];
+		long k = smtp_reply_parse(p, n, &r);
+		if (k > (long)n)
+			abort();
+		if (k > 0) {
+			smtp_reply_flat(&r, flat, sizeof(flat));
+			smtp_reply_has(&r, "PIPELINING", NULL, NULL);
+		}
+		break;
+	}
+	case 5: {
+		struct buf out = { 0 };
+		smtp_stuff(p, n, &out);
+		buf_free(&out);
+		break;
+	}
+	}
+	return 0;
+}
