@@ -499,6 +499,15 @@ mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 	struct smtp_conn *c = arg;
 
 	c->dq = NULL;
+	if (st == DNS_NULL_MX) {
+		/* RFC 7505: the domain takes no mail; return it at once */
+		static const struct smtp_reply nullmx = {
+			556, "556 5.1.10 Recipient domain publishes a null MX (RFC 7505)", 58
+		};
+		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
+		conn_fail(c, MFI_STAGE_RCPT, 0, &nullmx);
+		return;
+	}
 	if ((st != DNS_OK && st != DNS_NODATA) || n == 0) {
 		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);

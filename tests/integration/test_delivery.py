@@ -208,6 +208,30 @@ class DeliveryTest(unittest.TestCase):
         wait_for(lambda: sink.messages() == 1, 20, what="delivery after the sink came up")
         self.assertEqual(len(attempts(r.log(), "delivered")), 1)
 
+    def test_mx_routing_and_null_mx(self):
+        """MX connector: preference order (the first MX is dead), implicit
+        MX, and a null MX returned at once with 556 5.1.10."""
+        sink = Sink(keep=True)
+        self.cleanup.append(sink.stop)
+        dns = Dnsmasq(["--mx-host=mx.test,dead.mx.test,5", "--mx-host=mx.test,live.mx.test,10",
+                       "--host-record=dead.mx.test,127.0.0.9",
+                       "--host-record=live.mx.test,127.0.0.1",
+                       "--host-record=implicit.test,127.0.0.1", "--local=/implicit.test/",
+                       "--mx-host=nullmx.test,.,0"])
+        self.cleanup.append(dns.stop)
+        r = self.relay(sink_port=sink.port,
+                       extra='resolvers: ["127.0.0.1:%d"]' % dns.port,
+                       connector_extra="  bymx:\n    mx: true\n    mx_port: %d\n"
+                                       "    connect_timeout: 2s\n" % sink.port,
+                       domains_extra="  mx.test: bymx\n  implicit.test: bymx\n"
+                                     "  nullmx.test: bymx\n")
+        send(r.port, rcpts=("a@mx.test", "b@implicit.test"))
+        wait_for(lambda: int(sink.counts().get("recipients", 0)) == 2, 20,
+                 what="delivery by MX and implicit MX")
+        send(r.port, rcpts=("c@nullmx.test",))
+        m, human, fields = self.expect_ndr("5.1.10", timeout=10)
+        self.assertIn("null MX", fields)
+
     # ---- one test per code --------------------------------------------
 
     def test_4_4_312_nxdomain(self):
