@@ -54,7 +54,6 @@ enum expect {
 	EX_BANNER, EX_EHLO, EX_HELO, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BODY,
 };
 
-#define MAX_EXPECT 1024
 
 struct smtp_conn {
 	struct op op;			/* the one network op in flight */
@@ -94,11 +93,12 @@ struct smtp_conn {
 	size_t send_end;		/* the send in flight ends here in out */
 	struct sockaddr_storage sa;	/* address being connected to */
 
-	uint8_t expect[MAX_EXPECT];	/* replies awaited, in order */
+	uint8_t *expect;		/* replies awaited, in order */
 	uint32_t nexpect, ex;		/* count, next to match */
 	uint32_t unsent;		/* commands built but not yet sent
 					   (no PIPELINING: one at a time) */
-	size_t cmd_end[MAX_EXPECT];	/* end offset in out of each command */
+	uint32_t *cmd_end;		/* end offset in out of each command */
+	uint32_t capexpect;		/* entries allocated in both arrays */
 
 	struct qjob *job;		/* current job */
 	struct mfi_attempt *res;	/* per recipient outcome */
@@ -175,6 +175,8 @@ conn_free(struct smtp_conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->tmp);
+	free(c->expect);
+	free(c->cmd_end);
 	d->nconns--;
 	w->q.nconns--;
 	free(c);
@@ -317,6 +319,24 @@ conn_recv(struct smtp_conn *c)
 	c->sending = false;
 }
 
+/* Note that a reply to a command ending at out offset end will come. */
+static void
+expect_push(struct smtp_conn *c, enum expect ex, size_t end)
+{
+	if (c->nexpect == c->capexpect) {
+		uint32_t cap = c->capexpect ? c->capexpect * 2 : 8;
+		uint8_t *e = realloc(c->expect, cap);
+		uint32_t *ce = realloc(c->cmd_end, cap * sizeof(*ce));
+		if (e == NULL || ce == NULL)
+			abort();
+		c->expect = e;
+		c->cmd_end = ce;
+		c->capexpect = cap;
+	}
+	c->cmd_end[c->nexpect] = (uint32_t)end;
+	c->expect[c->nexpect++] = (uint8_t)ex;
+}
+
 /* Queue a command line (without CRLF) and what its reply answers. */
 static void
 conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
@@ -336,8 +356,7 @@ conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
 		n = (int)sizeof(line) - 3;
 	memcpy(line + n, "\r\n", 2);
 	buf_append(&c->out, line, (size_t)n + 2);
-	c->cmd_end[c->nexpect] = c->out.len;
-	c->expect[c->nexpect++] = (uint8_t)ex;
+	expect_push(c, ex, c->out.len);
 	c->unsent++;
 }
 
@@ -595,7 +614,7 @@ conn_start_txn(struct smtp_conn *c)
 		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " ENVID=%.100s",
 			       env->envid);
 	conn_cmd(c, EX_MAIL, "MAIL FROM:<%s>%s", env->sender, params);
-	for (uint32_t i = 0; i < j->nrcpt && c->nexpect + 2 < MAX_EXPECT; i++) {
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
 		const struct env_rcpt *r = &env->rcpt[j->rcpt[i]];
 		char rp[600];
 		int rn = 0;
@@ -778,7 +797,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 				buf_append(&c->out, ".\r\n", 3);
 				c->need_rset = true;
 			}
-			c->expect[c->nexpect++] = EX_BODY;
+			expect_push(c, EX_BODY, c->out.len);
 			conn_send(c);
 			return R_IO;
 		}
@@ -924,7 +943,7 @@ conn_connect_done(struct op *op, int res, uint32_t flags)
 	c->in.len = 0;
 	c->out.len = c->out_off = 0;
 	c->nexpect = c->ex = c->unsent = 0;
-	c->expect[c->nexpect++] = EX_BANNER;
+	expect_push(c, EX_BANNER, 0);
 	conn_recv(c);
 }
 
