@@ -3,11 +3,12 @@
  *
  * The downstream server of Sluice's integration tests and benchmarks. It
  * speaks enough ESMTP for a relay's client side (PIPELINING, 8BITMIME,
- * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8; no TLS, no AUTH, no CHUNKING) and can
- * misbehave on purpose: stay silent, greet with an error, reset the
- * connection mid-DATA, answer slowly, refuse EHLO, or fail chosen
- * recipients. It is not a mail store: --out writes what it accepted so a
- * test can look at it, without fsync.
+ * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, STARTTLS with --tls-cert; no AUTH,
+ * no CHUNKING) and can misbehave on purpose: stay silent, greet with an
+ * error, reset the connection mid-DATA, answer slowly, refuse EHLO, fail
+ * chosen recipients, hide or refuse STARTTLS. It is not a mail store:
+ * --out writes what it accepted so a test can look at it, without fsync;
+ * a message that came over TLS carries an X-Sink-TLS: <version> line.
  *
  * One thread, one ring. A session owns a fixed input buffer and a reply
  * buffer; at most one recv, one send and one timeout are in flight per
@@ -16,8 +17,18 @@
  * cancels them first), so no CQE can reach freed memory. Input is parsed
  * only while no reply batch is being sent or delayed: that keeps pipelined
  * replies in order, one write per batch, and gives back-pressure for free.
+ *
+ * STARTTLS (RFC 3207) uses tls/ over memory buffers, so the ring still does
+ * all socket I/O. Once STARTTLS is accepted, unparsed plaintext is thrown
+ * away and every byte received after it is ciphertext: recv lands in the
+ * session's tin[] buffer and goes to tls_feed; tls_read fills in[] with
+ * plaintext for the same parser. Replies are still batched in out[], then
+ * encrypted as a whole with tls_write and sent from tls_out_ptr (pinned
+ * until the send completes: see tls/tls.h). The SMTP state resets when the
+ * handshake completes, and a new EHLO is required.
  */
 #include "bench/bench_common.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +53,7 @@
 #define SINK_RCPT_MAX	100000u		/* recipients per transaction */
 #define SINK_COUNT_NS	50000000ull	/* --count-file rewrite interval */
 #define SINK_HOSTNAME	"sink.test"
+#define SINK_TLS_IN	16384		/* ciphertext recv buffer (after STARTTLS) */
 
 enum sink_mode {
 	SINK_MODE_ACCEPT,	/* a well-behaved server */
@@ -81,8 +93,9 @@ struct sink_buf {
 /* One SMTP connection. Pooled on a free list: allocated once, reused for
  * later connections, never freed while an op still points into it. */
 struct sink_session {
-	struct bench_op op_recv;	/* recv into in[] */
-	struct bench_op op_send;	/* send of out[out_sent..out_len) */
+	struct bench_op op_recv;	/* recv into in[] (TLS: into tin) */
+	struct bench_op op_send;	/* send of out[out_sent..out_len), or of
+					   tls_out_ptr() once TLS is on */
 	struct bench_op op_timer;	/* slow= delay before the next send */
 	struct __kernel_timespec delay;	/* slow= delay; read by the kernel at submit */
 	struct sink_session *next_free;	/* free-list link while unused */
@@ -103,7 +116,18 @@ struct sink_session {
 	unsigned reject_hit : 1;	/* an accepted RCPT matches --reject-data */
 	unsigned too_big : 1;		/* --out copy exceeded SINK_MSG_MAX */
 	unsigned store_failed : 1;	/* --out copy could not be allocated */
+	unsigned recv_tls : 1;		/* op_recv targets tin, not in[] */
+	unsigned send_tls : 1;		/* op_send sends tls output */
+	unsigned tls_rx : 1;		/* STARTTLS accepted: input is TLS */
+	unsigned tls_tx : 1;		/* its 220 is sent: output is TLS */
+	unsigned tls_up : 1;		/* handshake done */
+	unsigned tls_bye : 1;		/* close_notify queued */
+	unsigned tls_dead : 1;		/* handshake failed: flush the alert, close */
+	unsigned tls_want : 1;		/* TLS input used up: recv may add more
+					   (keeps tls_feed under TLS_IN_MAX) */
 	unsigned nrcpt;			/* accepted recipients in this transaction */
+	size_t recv_off;		/* where in in[] op_recv writes */
+	struct tls_conn *tls;		/* the TLS session, NULL before STARTTLS */
 	unsigned long long data_bytes;	/* raw DATA payload bytes this session */
 	size_t in_off;			/* parsed prefix of in[] */
 	size_t in_len;			/* bytes received into in[] */
@@ -111,7 +135,10 @@ struct sink_session {
 	size_t out_sent;		/* of those, bytes the kernel accepted */
 	struct sink_buf env;		/* --out: X-Sink-From/To header lines */
 	struct sink_buf msg;		/* --out: unstuffed payload */
-	char in[SINK_IN_CAP];		/* received, unparsed input */
+	char *tin;			/* SINK_TLS_IN bytes of ciphertext recv
+					   space, allocated at the first STARTTLS
+					   and kept with the pooled session */
+	char in[SINK_IN_CAP];		/* received, unparsed input (plaintext) */
 	char out[SINK_OUT_CAP];		/* pending replies, sent as one batch */
 };
 
@@ -129,6 +156,9 @@ struct sink {
 	const char *out_dir;			/* --out, or NULL */
 	int out_dirfd;				/* open --out directory */
 	const char *count_file;			/* --count-file, or NULL */
+	struct tls_ctx *tls_ctx;		/* --tls-cert/--tls-key, or NULL */
+	int no_starttls;			/* --mode no-starttls */
+	int starttls_reply;			/* --starttls-reply CODE, or 0 */
 	int listen_fd;				/* listening socket */
 	struct bench_op op_accept;		/* multishot accept */
 	struct bench_op op_accept_retry;	/* back-off after EMFILE & co. */
@@ -372,6 +402,8 @@ static int sink_path(const char *p, const char *end, const char *kw,
 	return 0;
 }
 
+static int sink_starttls_offered(void);
+
 static void sink_cmd_helo(struct sink_session *s, int ehlo)
 {
 	sink_txn_reset(s);
@@ -381,15 +413,80 @@ static void sink_cmd_helo(struct sink_session *s, int ehlo)
 		return;
 	}
 	s->helo_ok = 1;
-	if (ehlo)
-		SINK_REPLY(s, "250-" SINK_HOSTNAME "\r\n"
-			   "250-PIPELINING\r\n"
-			   "250-SIZE 104857600\r\n"
-			   "250-8BITMIME\r\n"
-			   "250-ENHANCEDSTATUSCODES\r\n"
-			   "250 SMTPUTF8\r\n");
-	else
+	if (!ehlo) {
 		SINK_REPLY(s, "250 " SINK_HOSTNAME "\r\n");
+		return;
+	}
+	SINK_REPLY(s, "250-" SINK_HOSTNAME "\r\n"
+		   "250-PIPELINING\r\n"
+		   "250-SIZE 104857600\r\n"
+		   "250-8BITMIME\r\n"
+		   "250-ENHANCEDSTATUSCODES\r\n");
+	if (sink_starttls_offered() && !s->tls_rx)
+		SINK_REPLY(s, "250-STARTTLS\r\n");
+	SINK_REPLY(s, "250 SMTPUTF8\r\n");
+}
+
+/* STARTTLS is listed in EHLO replies (and answered) at all. */
+static int sink_starttls_offered(void)
+{
+	return !g.no_starttls && (g.tls_ctx != NULL || g.starttls_reply != 0);
+}
+
+/* STARTTLS (RFC 3207): answer 220, then everything after is TLS. */
+static void sink_cmd_starttls(struct sink_session *s, int has_args)
+{
+	if (!sink_starttls_offered()) {
+		SINK_REPLY(s, "502 5.5.1 Error: command not implemented\r\n");
+		return;
+	}
+	if (s->tls_rx) {
+		SINK_REPLY(s, "554 5.5.1 Error: TLS already active\r\n");
+		return;
+	}
+	if (has_args) {
+		SINK_REPLY(s, "501 5.5.4 Syntax: STARTTLS\r\n");
+		return;
+	}
+	if (g.starttls_reply != 0) {
+		sink_reply_code(s, g.starttls_reply, "7.0 TLS not available");
+		return;
+	}
+	if (s->tin == NULL)
+		s->tin = malloc(SINK_TLS_IN);
+	if (s->tin != NULL && s->tls == NULL)
+		s->tls = tls_conn_new(g.tls_ctx, true, NULL);
+	if (s->tin == NULL || s->tls == NULL) {
+		SINK_REPLY(s, "454 4.7.0 TLS not available due to local problem\r\n");
+		return;
+	}
+	SINK_REPLY(s, "220 2.0.0 Ready to start TLS\r\n");
+	/* Pipelined plaintext after STARTTLS is discarded (RFC 3207 s. 5);
+	 * whatever arrives from now on is the TLS handshake. */
+	s->in_off = s->in_len;
+	s->tls_rx = 1;
+	sink_txn_reset(s);
+	s->helo_ok = 0;
+}
+
+/* --out: X-Sink-TLS: <version>, plus the cipher and SNI the session had. */
+static int sink_tls_headers(struct sink_session *s)
+{
+	char line[512];
+	const char *sni = tls_sni(s->tls);
+	int n;
+
+	n = snprintf(line, sizeof(line), "X-Sink-TLS: %s\r\nX-Sink-TLS-Cipher: %s\r\n",
+		     tls_version(s->tls), tls_cipher(s->tls));
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    sink_buf_add(&s->env, line, (size_t)n) < 0)
+		return -1;
+	if (sni == NULL)
+		return 0;
+	n = snprintf(line, sizeof(line), "X-Sink-TLS-SNI: %s\r\n", sni);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return sink_buf_add(&s->env, line, (size_t)n);
 }
 
 static void sink_cmd_mail(struct sink_session *s, const char *arg,
@@ -398,7 +495,8 @@ static void sink_cmd_mail(struct sink_session *s, const char *arg,
 	const char *addr;
 	size_t alen;
 
-	if (g.mode == SINK_MODE_EHLO && !s->helo_ok) {
+	/* After STARTTLS the client must say EHLO again (RFC 3207 s. 4.2). */
+	if ((g.mode == SINK_MODE_EHLO || s->tls_up) && !s->helo_ok) {
 		SINK_REPLY(s, "503 5.5.1 Error: send HELO/EHLO first\r\n");
 		return;
 	}
@@ -415,6 +513,8 @@ static void sink_cmd_mail(struct sink_session *s, const char *arg,
 	    (sink_buf_add(&s->env, "X-Sink-From: ", 13) < 0 ||
 	     sink_buf_add(&s->env, alen ? addr : "<>", alen ? alen : 2) < 0 ||
 	     sink_buf_add(&s->env, "\r\n", 2) < 0))
+		s->store_failed = 1;
+	if (g.out_dir != NULL && s->tls_up && sink_tls_headers(s) < 0)
 		s->store_failed = 1;
 	s->has_mail = 1;
 	SINK_REPLY(s, "250 2.1.0 Ok\r\n");
@@ -513,6 +613,11 @@ static void sink_command(struct sink_session *s, const char *line,
 	const char *end = line + len;
 	const char *arg;
 
+	if (len >= 8 && strncasecmp(line, "STARTTLS", 8) == 0 &&
+	    (len == 8 || line[8] == ' ')) {
+		sink_cmd_starttls(s, len > 8);
+		return;
+	}
 	if (len < 4 || (len > 4 && line[4] != ' ')) {
 		SINK_REPLY(s, "500 5.5.2 Error: command not recognized\r\n");
 		return;
@@ -605,6 +710,7 @@ static void sink_parse(struct sink_session *s)
 		return;
 	}
 	while (!s->quit && !s->closing && s->in_off < s->in_len &&
+	       !(s->tls_rx && !s->tls_up) &&
 	       SINK_OUT_CAP - s->out_len >= SINK_OUT_LOW) {
 		p = s->in + s->in_off;
 		end = s->in + s->in_len;
@@ -661,6 +767,10 @@ static void sink_free(struct sink_session *s)
 {
 	close(s->fd);
 	s->fd = -1;
+	/* No op is in flight any more, so no send still points into the
+	 * TLS output buffers. */
+	tls_conn_free(s->tls);
+	s->tls = NULL;
 	s->next_free = g.free_list;
 	g.free_list = s;
 	g.active--;
@@ -676,13 +786,122 @@ static void sink_op_end(struct sink_session *s)
 		sink_free(s);
 }
 
+/* Ciphertext output not yet sent (0 before TLS output starts). */
+static size_t sink_tls_pending(const struct sink_session *s)
+{
+	return s->tls_tx ? tls_out_pending(s->tls) : 0;
+}
+
+/* Run the handshake; once it is done, decrypt into in[] while there is
+ * room. Returns plaintext bytes added to in[], or -1 if the session is
+ * closing or quitting because of it. */
+static long sink_tls_in(struct sink_session *s)
+{
+	char detail[TLS_DETAIL_MAX];
+	long n, got = 0;
+	int rc;
+
+	if (s->tls_dead)
+		return -1;
+	if (!s->tls_up) {
+		rc = tls_handshake(s->tls);
+		if (rc == 0) {
+			s->tls_want = 1;
+			return 0;
+		}
+		if (rc < 0) {
+			tls_failure(s->tls, detail, sizeof(detail));
+			fprintf(stderr, "sluice-sink: STARTTLS: %s\n",
+				detail);
+			/* Send the alert wolfSSL queued, then close. */
+			s->tls_dead = 1;
+			s->quit = 1;
+			return -1;
+		}
+		/* A fresh session (RFC 3207 s. 4.2): forget what came before. */
+		s->tls_up = 1;
+		s->helo_ok = 0;
+		sink_txn_reset(s);
+	}
+	/* Input wanted only once wolfSSL has used up what it was fed; while
+	 * in[] is full, records wait there and recv pauses. */
+	s->tls_want = 0;
+	while (s->in_len < SINK_IN_CAP) {
+		n = tls_read(s->tls, s->in + s->in_len, SINK_IN_CAP - s->in_len);
+		if (n > 0) {
+			s->in_len += (size_t)n;
+			got += n;
+			continue;
+		}
+		if (n == 0) {
+			s->tls_want = 1;
+			break;
+		}
+		if (n == -ESHUTDOWN || n == -ECONNRESET) {
+			/* close_notify (answer it) or a bare EOF: no more input;
+			 * answer what was sent, then close. */
+			s->eof = 1;
+			s->tls_want = 1;	/* nothing more will come */
+			if (n == -ESHUTDOWN && !s->tls_bye) {
+				s->tls_bye = 1;
+				tls_shutdown(s->tls);
+			}
+			break;
+		}
+		tls_failure(s->tls, detail, sizeof(detail));
+		fprintf(stderr, "sluice-sink: TLS: %s\n", detail);
+		sink_close(s, 1);
+		return -1;
+	}
+	return got;
+}
+
+/* Parse what there is. With TLS, go on decrypting as parsing makes room
+ * in in[], until a reply is waiting or wolfSSL has used up its input
+ * (records left behind would otherwise wait for a recv that the client,
+ * waiting for our reply, never feeds). */
+static void sink_feed_parse(struct sink_session *s)
+{
+	for (;;) {
+		if (s->tls_rx && sink_tls_in(s) < 0)
+			return;
+		if (s->closing)
+			return;
+		sink_parse(s);
+		if (!s->tls_rx || !s->tls_up || s->tls_want || s->closing ||
+		    s->quit || s->out_len > 0)
+			return;
+	}
+}
+
 static void sink_recv_done(struct sink_session *s, int res)
 {
+	const char *data;
+
 	if (res > 0) {
-		s->in_len += (size_t)res;
+		if (s->tls_rx) {
+			/* Ciphertext, normally in tin; but a recv into in[]
+			 * posted before STARTTLS was accepted carries the
+			 * first handshake bytes. */
+			data = s->recv_tls ? s->tin : s->in + s->recv_off;
+			if (tls_feed(s->tls, data, (size_t)res) < 0) {
+				sink_close(s, 1);
+				return;
+			}
+			s->tls_want = 0;
+		} else {
+			/* The parser may have compacted in[] while the recv
+			 * was in flight: move the bytes to the end of it. */
+			if (s->recv_off != s->in_len)
+				memmove(s->in + s->in_len, s->in + s->recv_off,
+					(size_t)res);
+			s->in_len += (size_t)res;
+		}
 	} else if (res == 0) {
 		/* The client half-closed: answer what it sent, then close. */
 		s->eof = 1;
+		if (s->tls != NULL)
+			tls_eof(s->tls);
 	} else if (res != -EINTR && res != -EAGAIN && res != -ENOBUFS) {
 		sink_close(s, 1);
 		return;
@@ -700,6 +919,21 @@ static void sink_recv_cb(struct bench_op *op, int res, unsigned flags)
 	sink_op_end(s);
 }
 
+/* Everything queued went out: the batch is over. */
+static void sink_batch_done(struct sink_session *s)
+{
+	s->slow_done = 0;
+	if (!s->quit)
+		return;
+	if (s->tls_up && !s->tls_bye && !s->tls_dead) {
+		/* Say goodbye in TLS too; the pump sends it, then we close. */
+		s->tls_bye = 1;
+		tls_shutdown(s->tls);
+		return;
+	}
+	sink_close(s, 0);
+}
+
 static void sink_send_done(struct sink_session *s, int res)
 {
 	if (res == 0 ||
@@ -707,17 +941,26 @@ static void sink_send_done(struct sink_session *s, int res)
 		sink_close(s, 1);
 		return;
 	}
-	if (res > 0)
-		s->out_sent += (size_t)res;
-	if (s->out_sent >= s->out_len) {
-		s->out_len = s->out_sent = 0;
-		s->slow_done = 0;
-		if (s->quit) {
-			sink_close(s, 0);
-			return;
+	if (s->send_tls) {
+		if (res > 0)
+			tls_out_consume(s->tls, (size_t)res);
+		if (tls_out_pending(s->tls) == 0 && s->out_len == 0)
+			sink_batch_done(s);
+	} else {
+		if (res > 0)
+			s->out_sent += (size_t)res;
+		if (s->out_sent >= s->out_len) {
+			s->out_len = s->out_sent = 0;
+			/* The STARTTLS 220 (and what preceded it) is out:
+			 * from now on we speak TLS. */
+			if (s->tls_rx)
+				s->tls_tx = 1;
+			if (sink_tls_pending(s) == 0)
+				sink_batch_done(s);
 		}
 	}
-	sink_pump(s);
+	if (!s->closing)
+		sink_pump(s);
 }
 
 static void sink_send_cb(struct bench_op *op, int res, unsigned flags)
@@ -758,6 +1001,42 @@ static int sink_arm(struct sink_session *s, struct bench_op *op,
 	return 0;
 }
 
+/* Send what is due: plaintext out[] until TLS output starts, then the
+ * ciphertext (out[] encrypted as one batch first). */
+static void sink_send(struct sink_session *s)
+{
+	struct io_uring_sqe *sqe;
+	size_t len;
+
+	if (s->tls_tx && s->out_len > 0) {
+		if (tls_write(s->tls, s->out, s->out_len) < 0) {
+			sink_close(s, 1);
+			return;
+		}
+		s->out_len = s->out_sent = 0;
+	}
+	if (s->tls_tx) {
+		len = tls_out_len(s->tls);
+		if (len == 0)
+			return;
+		if (sink_arm(s, &s->op_send, &sqe) < 0)
+			return;
+		/* Pinned by tls_out_ptr until tls_out_consume in send_done. */
+		io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), len,
+				   MSG_NOSIGNAL);
+		s->send_tls = 1;
+	} else {
+		if (s->out_len <= s->out_sent)
+			return;
+		if (sink_arm(s, &s->op_send, &sqe) < 0)
+			return;
+		io_uring_prep_send(sqe, s->fd, s->out + s->out_sent,
+				   s->out_len - s->out_sent, MSG_NOSIGNAL);
+		s->send_tls = 0;
+	}
+	s->send_armed = 1;
+}
+
 /* Advance the session: parse if idle, then send (or delay) replies and
  * keep a recv posted while there is room. */
 static void sink_pump(struct sink_session *s)
@@ -767,41 +1046,68 @@ static void sink_pump(struct sink_session *s)
 	if (s->closing)
 		return;
 	if (!s->send_armed && !s->timer_armed) {
-		if (s->out_len == 0)
-			sink_parse(s);
+		if (s->out_len == 0 && sink_tls_pending(s) == 0)
+			sink_feed_parse(s);
+		else if (s->tls_rx && !s->tls_up)
+			(void)sink_tls_in(s);	/* handshake output waits too */
 		if (s->closing)
 			return;
-		if (s->out_len > s->out_sent) {
-			if (g.mode == SINK_MODE_SLOW && !s->slow_done) {
-				if (sink_arm(s, &s->op_timer, &sqe) < 0)
-					return;
-				io_uring_prep_timeout(sqe, &s->delay, 0, 0);
-				s->timer_armed = 1;
-			} else {
-				if (sink_arm(s, &s->op_send, &sqe) < 0)
-					return;
-				io_uring_prep_send(sqe, s->fd, s->out + s->out_sent,
-						   s->out_len - s->out_sent,
-						   MSG_NOSIGNAL);
-				s->send_armed = 1;
-			}
+		if (g.mode == SINK_MODE_SLOW && !s->slow_done &&
+		    s->out_len > s->out_sent) {
+			if (sink_arm(s, &s->op_timer, &sqe) < 0)
+				return;
+			io_uring_prep_timeout(sqe, &s->delay, 0, 0);
+			s->timer_armed = 1;
+		} else {
+			sink_send(s);
+			if (s->closing)
+				return;
 		}
+		/* A batch that needed no bytes (e.g. QUIT's goodbye after a
+		 * failed handshake) is over at once. */
+		if (!s->send_armed && !s->timer_armed && s->out_len == 0 &&
+		    sink_tls_pending(s) == 0 && s->quit) {
+			sink_batch_done(s);
+			if (s->closing)
+				return;
+			if (s->tls_bye && sink_tls_pending(s) > 0)
+				sink_send(s);
+			if (s->closing)
+				return;
+		}
+	} else if (s->tls_rx && !s->tls_up && !s->tls_dead) {
+		/* Keep the handshake moving while the 220 is on its way. */
+		(void)sink_tls_in(s);
+		if (s->closing)
+			return;
 	}
 	if (s->eof) {
-		if (!s->send_armed && !s->timer_armed && s->out_len == 0)
+		if (!s->send_armed && !s->timer_armed && s->out_len == 0 &&
+		    sink_tls_pending(s) == 0)
 			sink_close(s, 0);
 		return;
 	}
-	if (!s->recv_armed && !s->quit && s->in_len < SINK_IN_CAP) {
+	if (s->recv_armed || s->quit || s->in_len >= SINK_IN_CAP)
+		return;
+	if (s->tls_rx) {
+		if (s->tls_dead || !s->tls_want)
+			return;
+		if (sink_arm(s, &s->op_recv, &sqe) < 0)
+			return;
+		io_uring_prep_recv(sqe, s->fd, s->tin, SINK_TLS_IN, 0);
+		s->recv_tls = 1;
+	} else {
 		if (sink_arm(s, &s->op_recv, &sqe) < 0)
 			return;
 		io_uring_prep_recv(sqe, s->fd, s->in + s->in_len,
 				   SINK_IN_CAP - s->in_len, 0);
-		/* The client waits for our reply, so its next bytes are not
-		 * there yet: skip the first, failing, attempt. */
-		sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-		s->recv_armed = 1;
+		s->recv_off = s->in_len;
+		s->recv_tls = 0;
 	}
+	/* The client waits for our reply, so its next bytes are not
+	 * there yet: skip the first, failing, attempt. */
+	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	s->recv_armed = 1;
 }
 
 /* Start closing: cancel what is in flight, free when it has drained.
@@ -846,6 +1152,7 @@ static struct sink_session *sink_session_get(void)
 			return NULL;
 		s->env.p = s->msg.p = NULL;
 		s->env.cap = s->msg.cap = 0;
+		s->tin = NULL;
 	}
 	/* Reset everything before the buffers; keep --out buffers. */
 	memset(s, 0, offsetof(struct sink_session, env));
@@ -959,13 +1266,20 @@ static void sink_usage(FILE *f)
 		"usage: sluice-sink [-l host:port] [--mode MODE] [--tempfail SUBSTR]...\n"
 		"                   [--user-unknown SUBSTR]... [--reject-data SUBSTR]...\n"
 		"                   [--out DIR] [--count-file PATH]\n"
+		"                   [--tls-cert PEM --tls-key PEM] [--starttls-reply CODE]\n"
 		"  -l, --listen ADDR     listen address (default 127.0.0.1:2526; [::1]:2526)\n"
 		"  --mode MODE           accept | blackhole | banner=CODE | close-after=N |\n"
-		"                        slow=MS | ehlo=CODE (default accept)\n"
+		"                        slow=MS | ehlo=CODE (default accept); also\n"
+		"                        no-starttls: never offer STARTTLS (combines with\n"
+		"                        the others)\n"
+		"  --tls-cert PEM        offer STARTTLS with this certificate (chain) ...\n"
+		"  --tls-key PEM         ... and its private key\n"
+		"  --starttls-reply CODE offer STARTTLS but refuse it: CODE x.7.0 TLS not available\n"
 		"  --tempfail SUBSTR     RCPT containing SUBSTR: 451 4.2.0\n"
 		"  --user-unknown SUBSTR RCPT containing SUBSTR: 550 5.1.1\n"
 		"  --reject-data SUBSTR  end-of-data 554 5.6.0 if an accepted RCPT contains SUBSTR\n"
-		"  --out DIR             write accepted messages to DIR/<seq>.eml\n"
+		"  --out DIR             write accepted messages to DIR/<seq>.eml (with\n"
+		"                        X-Sink-TLS: <version> when it came over TLS)\n"
 		"  --count-file PATH     keep 'messages=N recipients=R sessions=S' in PATH\n");
 }
 
@@ -983,7 +1297,9 @@ static int sink_parse_mode(const char *arg)
 {
 	unsigned long long v;
 
-	if (strcmp(arg, "accept") == 0) {
+	if (strcmp(arg, "no-starttls") == 0) {
+		g.no_starttls = 1;	/* a flag: keeps the other mode */
+	} else if (strcmp(arg, "accept") == 0) {
 		g.mode = SINK_MODE_ACCEPT;
 	} else if (strcmp(arg, "blackhole") == 0) {
 		g.mode = SINK_MODE_BLACKHOLE;
@@ -1050,10 +1366,15 @@ int main(int argc, char **argv)
 		{ "reject-data", required_argument, NULL, 'R' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "count-file", required_argument, NULL, 'C' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
+		{ "starttls-reply", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_spec = "127.0.0.1:2526";
+	const char *tls_cert = NULL, *tls_key = NULL;
+	char err[512];
 	sigset_t sigs;
 	int c, rc;
 
@@ -1092,6 +1413,19 @@ int main(int argc, char **argv)
 		case 'C':
 			g.count_file = optarg;
 			break;
+		case 'c':
+			tls_cert = optarg;
+			break;
+		case 'k':
+			tls_key = optarg;
+			break;
+		case 'S':
+			if (sink_parse_code(optarg, &g.starttls_reply) < 0) {
+				fprintf(stderr, "sluice-sink: bad --starttls-reply "
+					"'%s' (400-599)\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			sink_usage(stdout);
 			return 0;
@@ -1103,6 +1437,17 @@ int main(int argc, char **argv)
 	if (optind != argc) {
 		sink_usage(stderr);
 		return 2;
+	}
+	if ((tls_cert == NULL) != (tls_key == NULL)) {
+		fprintf(stderr, "sluice-sink: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (tls_cert != NULL) {
+		g.tls_ctx = tls_server_ctx_new(tls_cert, tls_key, err, sizeof(err));
+		if (g.tls_ctx == NULL) {
+			fprintf(stderr, "sluice-sink: %s\n", err);
+			return 2;
+		}
 	}
 	if (g.out_dir != NULL) {
 		g.out_dirfd = open(g.out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

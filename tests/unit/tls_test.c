@@ -1,0 +1,748 @@
+/*
+ * tls unit tests: a client and a server tls_conn driven against each other
+ * purely in memory (the output of one fed to the other), with throwaway
+ * certificates from tests/tls/make-certs.sh (made once per run, before the
+ * first test, into a temporary directory named by SLUICE_TLS_CERTS).
+ * Covers the handshake, data both ways, each certificate verdict, the
+ * verify-off policy, truncation, garbage and the output buffer rule.
+ */
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tls/tls.h"
+
+#define CERTS_ENV	"SLUICE_TLS_CERTS"
+
+static char certs_made[128];	/* directory PRE_ALL made, "" if none */
+
+/* Before any test: make the certificates once, for every test process. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	const char *script = "tests/tls/make-certs.sh";
+	char cmd[512];
+	struct stat st;
+
+	if (getenv(CERTS_ENV) != NULL)
+		return;		/* the caller made them */
+	if (stat(script, &st) < 0)
+		script = "../tls/make-certs.sh";	/* run from tests/unit */
+	snprintf(certs_made, sizeof(certs_made), "/tmp/sluice-tls-test.XXXXXX");
+	if (mkdtemp(certs_made) == NULL) {
+		certs_made[0] = '\0';
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "sh %s %s/certs", script, certs_made);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "tls_test: %s failed\n", cmd);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "%s/certs", certs_made);
+	setenv(CERTS_ENV, cmd, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	char cmd[192];
+
+	if (certs_made[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", certs_made);
+	if (system(cmd) != 0)
+		fprintf(stderr, "tls_test: cannot remove %s\n", certs_made);
+}
+
+/* Path of a file in the certificate directory (8 rotating buffers). */
+static const char *
+cert(const char *name)
+{
+	static char paths[8][256];
+	static int next;
+	const char *dir = getenv(CERTS_ENV);
+	char *p = paths[next++ % 8];
+
+	cr_assert_not_null(dir, "certificates were not made");
+	snprintf(p, sizeof(paths[0]), "%s/%s", dir, name);
+	return p;
+}
+
+/* ---- harness ------------------------------------------------------------- */
+
+struct side {
+	struct tls_ctx *ctx;	/* its context */
+	struct tls_conn *c;	/* its session */
+	int hs;			/* last tls_handshake result */
+};
+
+static struct side cli, srv;
+
+/* Free both sides (tests with several rounds call it between rounds). */
+static void
+reset(void)
+{
+	tls_conn_free(cli.c);
+	tls_conn_free(srv.c);
+	tls_ctx_free(cli.ctx);
+	tls_ctx_free(srv.ctx);
+	memset(&cli, 0, sizeof(cli));
+	memset(&srv, 0, sizeof(srv));
+}
+
+static void
+fini(void)
+{
+	reset();
+	tls_cleanup();
+}
+
+TestSuite(tls, .fini = fini, .timeout = 60);
+
+/* A server on leaf NAME (NAME.pem + NAME.key). */
+static void
+server_on(const char *name)
+{
+	char err[256], pem[64], key[64];
+
+	snprintf(pem, sizeof(pem), "%s.pem", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	srv.ctx = tls_server_ctx_new(cert(pem), cert(key), err, sizeof(err));
+	cr_assert_not_null(srv.ctx, "server ctx: %s", err);
+	srv.c = tls_conn_new(srv.ctx, true, NULL);
+	cr_assert_not_null(srv.c);
+}
+
+/* A client trusting ca.pem (or not verifying), expecting peer. */
+static void
+client_to(const char *peer, bool verify, const char *crl)
+{
+	char err[256];
+
+	cli.ctx = tls_client_ctx_new(cert("ca.pem"), verify,
+				     crl ? cert(crl) : NULL, err, sizeof(err));
+	cr_assert_not_null(cli.ctx, "client ctx: %s", err);
+	cli.c = tls_conn_new(cli.ctx, false, peer);
+	cr_assert_not_null(cli.c);
+}
+
+/*
+ * Move what from has to send into to, at most chunk bytes per tls_feed,
+ * the way a worker would: pin, "send", consume.  Stops early when to's
+ * input is full.  Returns bytes moved.
+ */
+static size_t
+move(struct tls_conn *from, struct tls_conn *to, size_t chunk)
+{
+	size_t moved = 0, len, n;
+	const char *p;
+
+	while ((len = tls_out_len(from)) > 0) {
+		p = tls_out_ptr(from);
+		n = len < chunk ? len : chunk;
+		if (tls_feed(to, p, n) < 0)
+			break;
+		tls_out_consume(from, n);
+		moved += n;
+	}
+	return moved;
+}
+
+/* Run both handshakes until both are done or nothing moves any more. */
+static void
+pump_chunked(size_t chunk)
+{
+	size_t moved;
+	int rounds = 0;
+
+	cli.hs = srv.hs = 0;
+	do {
+		if (cli.hs == 0)
+			cli.hs = tls_handshake(cli.c);
+		if (srv.hs == 0)
+			srv.hs = tls_handshake(srv.c);
+		moved = move(cli.c, srv.c, chunk) + move(srv.c, cli.c, chunk);
+		cr_assert_lt(++rounds, 10000, "handshake does not converge");
+	} while (moved > 0 || (cli.hs == 0 && srv.hs == 0 && rounds < 3));
+	/* One more turn so each side sees the other's last flight. */
+	if (cli.hs == 0)
+		cli.hs = tls_handshake(cli.c);
+	if (srv.hs == 0)
+		srv.hs = tls_handshake(srv.c);
+}
+
+static void
+pump(void)
+{
+	pump_chunked(1 << 20);
+}
+
+static void
+expect_ok(void)
+{
+	char d[TLS_DETAIL_MAX];
+
+	cr_assert_eq(cli.hs, 1, "client: %d %s", cli.hs,
+		     (tls_failure(cli.c, d, sizeof(d)), d));
+	cr_assert_eq(srv.hs, 1, "server: %d %s", srv.hs,
+		     (tls_failure(srv.c, d, sizeof(d)), d));
+	cr_expect_eq(tls_failure(cli.c, NULL, 0), MFI_TLS_NONE);
+	cr_expect_eq(tls_failure(srv.c, NULL, 0), MFI_TLS_NONE);
+}
+
+/* Send n bytes of p from a to b (both done), reading in buf as it goes;
+ * returns bytes b decrypted into out. */
+static size_t
+transfer(struct tls_conn *a, struct tls_conn *b, const char *p, size_t n,
+	 size_t piece, char *out, size_t cap)
+{
+	size_t sent = 0, got = 0, k;
+	long r;
+
+	while (sent < n || tls_out_len(a) > 0) {
+		if (sent < n) {
+			k = n - sent < piece ? n - sent : piece;
+			cr_assert_eq(tls_write(a, p + sent, k), (long)k);
+			sent += k;
+		}
+		while (tls_out_len(a) > 0) {
+			move(a, b, 16384);
+			while ((r = tls_read(b, out + got, cap - got)) > 0)
+				got += (size_t)r;
+			cr_assert_geq(r, 0, "tls_read: %ld", r);
+		}
+	}
+	return got;
+}
+
+/* ---- a good handshake ----------------------------------------------------- */
+
+Test(tls, handshake_tls13_sni)
+{
+	char d[TLS_DETAIL_MAX];
+
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+	cr_expect_str_eq(tls_version(cli.c), "TLSv1.3");
+	cr_expect_str_eq(tls_version(srv.c), "TLSv1.3");
+	cr_expect_str_eq(tls_cipher(cli.c), tls_cipher(srv.c));
+	cr_expect_gt(strlen(tls_cipher(cli.c)), 0);
+	cr_assert_not_null(tls_sni(srv.c));
+	cr_expect_str_eq(tls_sni(srv.c), "mx.test.example");
+	cr_expect_str_eq(tls_sni(cli.c), "mx.test.example");
+	cr_expect_eq(tls_failure(cli.c, d, sizeof(d)), MFI_TLS_NONE);
+	cr_expect_str_eq(d, "");
+	cr_expect_eq(tls_failure_code(cli.c), 0);
+	/* Later calls keep saying done. */
+	cr_expect_eq(tls_handshake(cli.c), 1);
+}
+
+Test(tls, handshake_byte_by_byte)
+{
+	server_on("valid");
+	client_to("localhost", true, NULL);
+	pump_chunked(1);
+	expect_ok();
+}
+
+Test(tls, data_both_ways_large)
+{
+	size_t n = 300 * 1024, got;
+	char *a = malloc(n), *b = malloc(n);
+
+	cr_assert(a && b);
+	for (size_t i = 0; i < n; i++)
+		a[i] = (char)(i * 7 + i / 251);
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+
+	got = transfer(cli.c, srv.c, a, n, 10000, b, n);
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(a, b, n) == 0);
+
+	memset(b, 0, n);
+	got = transfer(srv.c, cli.c, a, 100 * 1024, 70000, b, n);
+	cr_assert_eq(got, 100 * 1024);
+	cr_assert(memcmp(a, b, got) == 0);
+
+	/* One 300 KiB write, then delivered in 1000-byte feeds. */
+	memset(b, 0, n);
+	got = transfer(cli.c, srv.c, a, n, n, b, n);
+	cr_assert_eq(got, n);
+	cr_assert(memcmp(a, b, n) == 0);
+	free(a);
+	free(b);
+}
+
+Test(tls, chain_with_intermediate)
+{
+	server_on("chain");
+	client_to("localhost", true, NULL);
+	pump();
+	expect_ok();
+}
+
+Test(tls, ip_literal_peer)
+{
+	server_on("valid");
+	client_to("127.0.0.1", true, NULL);
+	pump();
+	expect_ok();
+	cr_expect_null(tls_sni(srv.c), "an IP literal is never sent as SNI");
+	cr_expect_null(tls_sni(cli.c));
+}
+
+Test(tls, no_peer_name_no_name_check)
+{
+	server_on("wrongname");
+	client_to(NULL, true, NULL);
+	pump();
+	expect_ok();
+	cr_expect_null(tls_sni(srv.c));
+}
+
+Test(tls, system_bundle_loads)
+{
+	char err[256];
+	struct tls_ctx *t = tls_client_ctx_new(NULL, true, NULL, err,
+					       sizeof(err));
+
+	cr_assert_not_null(t, "%s", err);
+	tls_ctx_free(t);
+}
+
+/* ---- certificate verdicts ------------------------------------------------ */
+
+struct bad_case {
+	const char *leaf;	/* server certificate */
+	const char *peer;	/* name the client wants */
+	const char *crl;	/* CRL file, or NULL */
+	enum mfi_tls want;	/* client verdict */
+	const char *detail;	/* substring of the client's detail */
+};
+
+static void
+expect_bad(const struct bad_case *t)
+{
+	char d[TLS_DETAIL_MAX], sd[TLS_DETAIL_MAX];
+	enum mfi_tls r;
+
+	server_on(t->leaf);
+	client_to(t->peer, true, t->crl);
+	pump();
+	r = tls_failure(cli.c, d, sizeof(d));
+	cr_assert_lt(cli.hs, 0, "%s: client handshake did not fail", t->leaf);
+	cr_expect_eq(r, t->want, "%s: verdict %d, want %d (%s, code %d)",
+		     t->leaf, r, t->want, d, tls_failure_code(cli.c));
+	cr_expect(strstr(d, t->detail) != NULL, "%s: detail '%s' lacks '%s'",
+		  t->leaf, d, t->detail);
+	/* The server learns of it through the client's alert. */
+	cr_expect_lt(srv.hs, 0, "%s: server handshake did not fail", t->leaf);
+	cr_expect_eq(tls_failure(srv.c, sd, sizeof(sd)),
+		     MFI_TLS_HANDSHAKE_FAILED, "%s: server: %s", t->leaf, sd);
+	/* Reads and writes refuse after a failure. */
+	cr_expect_lt(tls_write(cli.c, "x", 1), 0);
+	cr_expect_lt(tls_read(cli.c, d, sizeof(d)), 0);
+}
+
+Test(tls, expired)
+{
+	expect_bad(&(struct bad_case){ "expired", "mx.test.example", NULL,
+		MFI_TLS_EXPIRED,
+		"certificate has expired (notAfter 2020-02-01 00:00:00 UTC)" });
+}
+
+Test(tls, not_yet_valid)
+{
+	expect_bad(&(struct bad_case){ "notyet", "mx.test.example", NULL,
+		MFI_TLS_NOT_YET_VALID,
+		"certificate is not yet valid (notBefore 2099-01-01" });
+}
+
+Test(tls, wrong_name)
+{
+	expect_bad(&(struct bad_case){ "wrongname", "mx.test.example", NULL,
+		MFI_TLS_NAME_MISMATCH,
+		"certificate name mismatch: wanted mx.test.example" });
+}
+
+Test(tls, wrong_ip)
+{
+	expect_bad(&(struct bad_case){ "wrongname", "127.0.0.1", NULL,
+		MFI_TLS_NAME_MISMATCH,
+		"certificate name mismatch: wanted 127.0.0.1" });
+}
+
+Test(tls, self_signed)
+{
+	expect_bad(&(struct bad_case){ "selfsigned", "mx.test.example", NULL,
+		MFI_TLS_SELF_SIGNED, "self-signed certificate" });
+}
+
+Test(tls, unknown_ca)
+{
+	expect_bad(&(struct bad_case){ "unknownca", "mx.test.example", NULL,
+		MFI_TLS_UNTRUSTED, "issuer not trusted (issuer \"Sluice Test ca2\")" });
+}
+
+Test(tls, revoked)
+{
+	expect_bad(&(struct bad_case){ "revoked", "mx.test.example",
+		"crl.pem", MFI_TLS_REVOKED, "certificate revoked" });
+}
+
+Test(tls, crl_missing_for_issuer)
+{
+	/* chain.pem's leaf comes from the intermediate: no CRL for it. */
+	expect_bad(&(struct bad_case){ "chain", "localhost", "crl.pem",
+		MFI_TLS_UNTRUSTED, "no CRL for the issuer" });
+}
+
+Test(tls, revoked_without_crl_passes)
+{
+	server_on("revoked");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+}
+
+Test(tls, valid_with_crl_passes)
+{
+	server_on("valid");
+	client_to("mx.test.example", true, "crl.pem");
+	pump();
+	expect_ok();
+}
+
+Test(tls, system_bundle_does_not_trust_test_ca)
+{
+	char err[256], d[TLS_DETAIL_MAX];
+
+	server_on("valid");
+	cli.ctx = tls_client_ctx_new(NULL, true, NULL, err, sizeof(err));
+	cr_assert_not_null(cli.ctx, "%s", err);
+	cli.c = tls_conn_new(cli.ctx, false, "mx.test.example");
+	pump();
+	cr_expect_lt(cli.hs, 0);
+	cr_expect_eq(tls_failure(cli.c, d, sizeof(d)), MFI_TLS_UNTRUSTED,
+		     "%s", d);
+}
+
+/* Names per RFC 6125 s. 6.4 (rules in tls.c's opening comment). */
+struct wild_case {
+	const char *leaf;	/* wild: *.wild.test; laxwild: f*.part.test,
+				   *.*.deep.test, *.test and *; cnonly: CN
+				   mx.cn.test, no SAN; cnsan: CN cn.name.test,
+				   SAN san.name.test */
+	const char *peer;	/* name asked for */
+	bool ok;		/* expected to match */
+};
+
+Test(tls, name_rules)
+{
+	static const struct wild_case cases[] = {
+		{ "wild", "mx.wild.test", true },
+		{ "wild", "MX.Wild.Test", true },
+		{ "wild", "mx.wild.test.", true },
+		{ "wild", "wild.test", false },
+		{ "wild", "a.mx.wild.test", false },
+		{ "wild", "mx.wild.test.evil", false },
+		{ "wild", ".wild.test", false },
+		/* What wolfSSL 5.5.4's own matching would accept: */
+		{ "laxwild", "foo.part.test", false },
+		{ "laxwild", "a.b.deep.test", false },
+		{ "laxwild", "mx.test", false },
+		{ "laxwild", "anything", false },
+		{ "laxwild", "localhost", false },
+		/* The CN counts only without a DNS subjectAltName. */
+		{ "cnonly", "mx.cn.test", true },
+		{ "cnonly", "other.cn.test", false },
+		{ "cnsan", "san.name.test", true },
+		{ "cnsan", "cn.name.test", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		server_on(cases[i].leaf);
+		client_to(cases[i].peer, true, NULL);
+		pump();
+		if (cases[i].ok)
+			cr_expect_eq(cli.hs, 1, "%s should match", cases[i].peer);
+		else
+			cr_expect_eq(tls_failure(cli.c, NULL, 0),
+				     MFI_TLS_NAME_MISMATCH, "%s should not match",
+				     cases[i].peer);
+		reset();
+	}
+}
+
+/* Policy "required": encryption, any certificate. */
+Test(tls, verify_off_accepts_everything)
+{
+	static const char *leaves[] = { "valid", "expired", "notyet",
+		"wrongname", "selfsigned", "unknownca", "revoked", "wild",
+		"laxwild", "cnonly", "cnsan", "chain" };
+
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		server_on(leaves[i]);
+		client_to("mx.test.example", false, "crl.pem");
+		pump();
+		cr_expect_eq(cli.hs, 1, "%s refused without verification",
+			     leaves[i]);
+		cr_expect_eq(srv.hs, 1, "%s: server", leaves[i]);
+		reset();
+	}
+}
+
+/* ---- broken peers ---------------------------------------------------------- */
+
+Test(tls, truncated_client_hello)
+{
+	char d[TLS_DETAIL_MAX];
+	size_t len;
+
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	cr_assert_eq(tls_handshake(cli.c), 0);
+	len = tls_out_len(cli.c);
+	cr_assert_gt(len, 10);
+	cr_assert_eq(tls_feed(srv.c, tls_out_ptr(cli.c), len / 2), 0);
+	cr_expect_eq(tls_handshake(srv.c), 0, "half a hello: wait for more");
+	tls_eof(srv.c);
+	cr_expect_lt(tls_handshake(srv.c), 0);
+	cr_expect_eq(tls_failure(srv.c, d, sizeof(d)),
+		     MFI_TLS_HANDSHAKE_FAILED);
+	cr_expect(strstr(d, "closed") != NULL, "%s", d);
+}
+
+Test(tls, truncated_server_flight)
+{
+	char d[TLS_DETAIL_MAX];
+	size_t len;
+
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	cr_assert_eq(tls_handshake(cli.c), 0);
+	move(cli.c, srv.c, 1 << 20);
+	cr_assert_eq(tls_handshake(srv.c), 0);
+	len = tls_out_len(srv.c);
+	cr_assert_gt(len, 100);
+	cr_assert_eq(tls_feed(cli.c, tls_out_ptr(srv.c), len - 30), 0);
+	cr_expect_eq(tls_handshake(cli.c), 0);
+	tls_eof(cli.c);
+	cr_expect_lt(tls_handshake(cli.c), 0);
+	cr_expect_eq(tls_failure(cli.c, d, sizeof(d)),
+		     MFI_TLS_HANDSHAKE_FAILED, "%s", d);
+}
+
+Test(tls, eof_before_anything)
+{
+	server_on("valid");
+	tls_eof(srv.c);
+	cr_expect_lt(tls_handshake(srv.c), 0);
+	cr_expect_eq(tls_failure(srv.c, NULL, 0), MFI_TLS_HANDSHAKE_FAILED);
+}
+
+Test(tls, plaintext_smtp_to_server)
+{
+	static const char smtp[] = "EHLO client.test\r\nMAIL FROM:<a@b>\r\n";
+	char d[TLS_DETAIL_MAX];
+
+	server_on("valid");
+	cr_assert_eq(tls_feed(srv.c, smtp, sizeof(smtp) - 1), 0);
+	cr_expect_lt(tls_handshake(srv.c), 0);
+	cr_expect_eq(tls_failure(srv.c, d, sizeof(d)),
+		     MFI_TLS_HANDSHAKE_FAILED);
+	cr_expect_gt(strlen(d), 0);
+}
+
+Test(tls, garbage_both_directions)
+{
+	unsigned seed = 12345;
+	char junk[4096];
+
+	for (int round = 0; round < 60; round++) {
+		size_t n = 1 + (size_t)(rand_r(&seed) % sizeof(junk));
+
+		for (size_t i = 0; i < n; i++)
+			junk[i] = (char)rand_r(&seed);
+		if (round % 3 == 0)	/* a plausible record header */
+			memcpy(junk, "\x16\x03\x03\x00\x40", n < 5 ? n : 5);
+		server_on("valid");
+		client_to("mx.test.example", true, NULL);
+		cr_assert_eq(tls_handshake(cli.c), 0);
+		/* Garbage at the server instead of a hello... */
+		cr_assert_eq(tls_feed(srv.c, junk, n), 0);
+		tls_eof(srv.c);
+		cr_expect_lt(tls_handshake(srv.c), 0, "round %d", round);
+		/* ...and at the client instead of the server's flight. */
+		cr_assert_eq(tls_feed(cli.c, junk, n), 0);
+		tls_eof(cli.c);
+		cr_expect_lt(tls_handshake(cli.c), 0, "round %d", round);
+		cr_expect_eq(tls_failure(cli.c, NULL, 0),
+			     MFI_TLS_HANDSHAKE_FAILED);
+		reset();
+	}
+}
+
+Test(tls, garbage_after_handshake)
+{
+	char buf[256];
+
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+	cr_assert_eq(tls_feed(srv.c, "\x17\x03\x03\x00\x20"
+			      "0123456789abcdef0123456789abcdef", 37), 0);
+	cr_expect_eq(tls_read(srv.c, buf, sizeof(buf)), -EPROTO);
+	cr_expect_eq(tls_failure(srv.c, NULL, 0), MFI_TLS_HANDSHAKE_FAILED);
+}
+
+/* ---- API rules ------------------------------------------------------------- */
+
+Test(tls, feed_is_bounded)
+{
+	static char junk[TLS_IN_MAX];
+
+	server_on("valid");
+	cr_expect_eq(tls_feed(srv.c, junk, TLS_IN_MAX - 10), 0);
+	cr_expect_eq(tls_feed(srv.c, junk, 11), -ENOBUFS);
+	cr_expect_eq(tls_feed(srv.c, junk, 10), 0);
+	cr_expect_eq(tls_feed(srv.c, junk, 1), -ENOBUFS);
+	cr_expect_lt(tls_handshake(srv.c), 0, "zeros are no ClientHello");
+}
+
+Test(tls, io_before_handshake_refused)
+{
+	char buf[16];
+
+	server_on("valid");
+	cr_expect_eq(tls_read(srv.c, buf, sizeof(buf)), -ENOTCONN);
+	cr_expect_eq(tls_write(srv.c, "x", 1), -ENOTCONN);
+	cr_expect_str_eq(tls_version(srv.c), "");
+	cr_expect_str_eq(tls_cipher(srv.c), "");
+	cr_expect_eq(tls_out_len(srv.c), 0);
+	cr_expect_null(tls_out_ptr(srv.c), "nothing to send, nothing pinned");
+	tls_out_consume(srv.c, 0);
+	cr_expect_eq(tls_feed(srv.c, NULL, 0), 0);
+}
+
+Test(tls, output_buffer_stable_while_pinned)
+{
+	size_t n = 1000, big = 2 * 1024 * 1024, cap = big + n + 64, len;
+	size_t got = 0, half;
+	char *msg = malloc(big), *out = malloc(cap), *copy;
+	const char *p, *p2;
+	long r;
+
+	cr_assert(msg && out);
+	for (size_t i = 0; i < big; i++)
+		msg[i] = (char)(i % 253);
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+	/* Drain the server's post-handshake output (session ticket). */
+	move(srv.c, cli.c, 1 << 20);
+	cr_assert_eq(tls_read(cli.c, out, 1), 0);
+
+	/* Unpinned: writes gather in the front buffer. */
+	cr_assert_eq(tls_write(cli.c, msg, n), (long)n);
+	len = tls_out_len(cli.c);
+	cr_assert_gt(len, n);
+	cr_assert_eq(tls_write(cli.c, msg, 10), 10);
+	cr_assert_gt(tls_out_len(cli.c), len, "unpinned front grows");
+	len = tls_out_len(cli.c);
+
+	/* Pinned: "in flight"; a big write must not move or touch it. */
+	p = tls_out_ptr(cli.c);
+	copy = malloc(len);
+	cr_assert_not_null(copy);
+	memcpy(copy, p, len);
+	cr_assert_eq(tls_write(cli.c, msg, big), (long)big);
+	cr_expect_eq(tls_out_len(cli.c), len, "front length unchanged");
+	cr_expect_eq(tls_out_ptr(cli.c), p, "front not moved");
+	cr_expect(memcmp(p, copy, len) == 0, "front bytes unchanged");
+	cr_expect_gt(tls_out_pending(cli.c), len + big);
+
+	/* A short send: the rest stays put, right after what went. */
+	half = len / 2;
+	cr_assert_eq(tls_feed(srv.c, p, half), 0);
+	tls_out_consume(cli.c, half);
+	p2 = tls_out_ptr(cli.c);
+	cr_expect_eq(p2, p + half);
+	cr_expect_eq(tls_out_len(cli.c), len - half);
+	cr_expect_eq(tls_write(cli.c, msg, 5), 5);	/* still pinned */
+	cr_expect_eq(tls_out_ptr(cli.c), p + half);
+	cr_expect(memcmp(p2, copy + half, len - half) == 0);
+	cr_assert_eq(tls_feed(srv.c, p2, len - half), 0);
+	tls_out_consume(cli.c, len - half);
+
+	/* Swapped: the back buffer is the front now; deliver it all. */
+	cr_expect_gt(tls_out_len(cli.c), big);
+	while ((r = tls_read(srv.c, out + got, cap - got)) > 0)
+		got += (size_t)r;
+	while (tls_out_len(cli.c) > 0) {
+		move(cli.c, srv.c, 16384);
+		while ((r = tls_read(srv.c, out + got, cap - got)) > 0)
+			got += (size_t)r;
+		cr_assert_geq(r, 0);
+	}
+	cr_expect_eq(got, n + 10 + big + 5);
+	cr_expect(memcmp(out, msg, n) == 0);
+	cr_expect(memcmp(out + n, msg, 10) == 0);
+	cr_expect(memcmp(out + n + 10, msg, big) == 0);
+	cr_expect(memcmp(out + n + 10 + big, msg, 5) == 0);
+	cr_expect_eq(tls_out_pending(cli.c), 0);
+	free(copy);
+	free(msg);
+	free(out);
+}
+
+Test(tls, close_notify_and_eof)
+{
+	char buf[64];
+
+	server_on("valid");
+	client_to("mx.test.example", true, NULL);
+	pump();
+	expect_ok();
+	cr_assert_eq(tls_write(cli.c, "bye", 3), 3);
+	tls_shutdown(cli.c);
+	cr_expect_eq(tls_write(cli.c, "x", 1), -ENOTCONN);
+	move(cli.c, srv.c, 1 << 20);
+	cr_expect_eq(tls_read(srv.c, buf, sizeof(buf)), 3);
+	cr_expect_eq(tls_read(srv.c, buf, sizeof(buf)), -ESHUTDOWN);
+
+	/* The other way: no close_notify, just EOF. */
+	tls_eof(cli.c);
+	move(srv.c, cli.c, 1 << 20);	/* the session ticket, if any */
+	cr_expect_eq(tls_read(cli.c, buf, sizeof(buf)), -ECONNRESET);
+}
+
+Test(tls, ctx_errors)
+{
+	char err[256];
+
+	cr_expect_null(tls_server_ctx_new("/nonexistent.pem", cert("valid.key"),
+					  err, sizeof(err)));
+	cr_expect(strstr(err, "/nonexistent.pem") != NULL, "%s", err);
+	cr_expect_null(tls_server_ctx_new(cert("valid.pem"),
+					  cert("expired.key"), err,
+					  sizeof(err)));
+	cr_expect(strstr(err, "does not match") != NULL, "%s", err);
+	cr_expect_null(tls_client_ctx_new("/nonexistent-ca.pem", true, NULL,
+					  err, sizeof(err)));
+	cr_expect(strstr(err, "/nonexistent-ca.pem") != NULL, "%s", err);
+	cr_expect_null(tls_client_ctx_new(cert("ca.pem"), true,
+					  "/nonexistent-crl.pem", err,
+					  sizeof(err)));
+	cr_expect(strstr(err, "CRL") != NULL, "%s", err);
+}

@@ -1,0 +1,997 @@
+/*
+ * tls — wolfSSL sessions driven through memory I/O callbacks.
+ *
+ * wolfSSL reads ciphertext through tls_io_recv (from the bytes tls_feed
+ * copied in) and writes it through tls_io_send (into the front or back
+ * output buffer, see tls.h); neither ever blocks, so wolfSSL's non-blocking
+ * state machine returns WANT_READ whenever it has used up its input.
+ *
+ * Verification (client contexts made with verify = true) is wolfSSL's own
+ * for the chain against the CA file, the dates and an optional CRL for the
+ * leaf.  The peer name is checked here, in the verify callback, on the
+ * peer's certificate (depth 0), so a mismatch fails the handshake like any
+ * other verification error (DOMAIN_NAME_MISMATCH, alert bad_certificate).
+ * wolfSSL's own checks are not used: wolfSSL_set1_host does not fail the
+ * handshake in 5.5.4 (and wolfSSL_get_verify_result stays 0), and
+ * wolfSSL_check_domain_name, which does, runs MatchDomainName, which in
+ * 5.5.4 reads past the end of the name when a wildcard pattern outlasts it
+ * (valgrind: "*.*.x" against "anything") and accepts "*" alone, "*.*.x"
+ * and partial labels.  The rules here (RFC 6125 s. 6.4, as browsers and
+ * MTA-STS apply them):
+ *   - DNS subjectAltNames only; the CN only when there is no DNS SAN;
+ *   - ASCII case-insensitive; one trailing dot on either side ignored;
+ *   - '*' only as the whole leftmost label, standing for exactly one
+ *     non-empty label: "*.example.com" matches "mx.example.com", not
+ *     "example.com" nor "a.mx.example.com"; never "*.com" or "*";
+ *     no partial labels ("f*.example.com" matches nothing);
+ *   - an IP literal peer name matches only an IP SAN
+ *     (wolfSSL_X509_check_ip_asc), and is never sent as SNI (RFC 6066).
+ * Should wolfSSL not call the callback for a good certificate (a build
+ * without WOLFSSL_ALWAYS_VERIFY_CB), the same check runs on the peer's
+ * certificate once the handshake is done, and fails it then.
+ *
+ * Besides that IP check, the verify callback only watches: it keeps the
+ * first error wolfSSL reports for a certificate with that certificate's
+ * names and dates, so tls_failure() can say which certificate and when.
+ * The verdict itself comes from the native error code (tls_reason_of).
+ *
+ * Threading: a tls_ctx is read-only after tls_*_ctx_new; each tls_conn is
+ * used by one thread.  Nothing here has global state besides wolfSSL's
+ * own (initialised once through pthread_once).
+ */
+#include "tls/tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include "core/buf.h"
+
+#define TLS_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
+#define TLS_NAME_MAX	256	/* longest SNI name kept, NUL included */
+#define TLS_CN_MAX	128	/* longest CN kept for details */
+#define TLS_OUT_KEEP	(64 * 1024)	/* emptied buffers bigger than this
+					   are released, not kept */
+
+struct tls_ctx {
+	WOLFSSL_CTX *w;		/* shared read-only by every session */
+	bool server;		/* made by tls_server_ctx_new */
+	bool verify;		/* client: verify chain and name */
+};
+
+/* One output buffer; bytes [off, b.len) are unsent. */
+struct tls_obuf {
+	struct buf b;		/* ciphertext */
+	size_t off;		/* consumed prefix */
+};
+
+/* What the verify callback saw about the first certificate it rejected. */
+struct tls_bad_cert {
+	int err;		/* wolfSSL error for it, 0 if none seen */
+	int depth;		/* 0 = the peer's own certificate */
+	char subject[TLS_CN_MAX];	/* its CN (or whole subject) */
+	char issuer[TLS_CN_MAX];	/* its issuer's CN */
+	char not_before[32];	/* "2020-01-01 00:00:00 UTC" */
+	char not_after[32];	/* same format */
+};
+
+struct tls_conn {
+	WOLFSSL *ssl;			/* the wolfSSL session */
+	struct tls_ctx *ctx;		/* borrowed; outlives the conn */
+	struct buf in;			/* ciphertext fed, unread from in_off */
+	size_t in_off;			/* bytes of in already given to wolfSSL */
+	struct tls_obuf out[2];		/* front (out[front]) and back */
+	int front;			/* index of the front buffer */
+	bool pinned;			/* front handed out by tls_out_ptr */
+	bool server;			/* accept side */
+	bool eof;			/* peer closed: no input beyond in */
+	bool done;			/* handshake complete */
+	bool shut;			/* tls_shutdown called */
+	bool failed;			/* reason/detail are set */
+	int err;			/* native wolfSSL error of the failure */
+	enum mfi_tls reason;		/* verdict of the failure */
+	char detail[TLS_DETAIL_MAX];	/* its explanation */
+	struct tls_bad_cert bad;	/* from the verify callback */
+	char *peer_name;		/* client: name to verify, or NULL */
+	bool peer_is_ip;		/* peer_name is an IP literal */
+	bool name_checked;		/* the peer name check has run */
+	char cert_names[TLS_CN_MAX];	/* names the peer's certificate has,
+					   for a mismatch detail */
+	char sni[TLS_NAME_MAX];		/* SNI sent (client) or received */
+};
+
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_init_rc;
+
+static void
+tls_global_init(void)
+{
+	tls_init_rc = wolfSSL_Init();
+}
+
+static int
+tls_init(char *err, size_t errlen)
+{
+	pthread_once(&tls_once, tls_global_init);
+	if (tls_init_rc != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "wolfSSL_Init failed (%d)", tls_init_rc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+tls_cleanup(void)
+{
+	if (tls_init_rc == WOLFSSL_SUCCESS)
+		wolfSSL_Cleanup();
+	tls_init_rc = -1;	/* no ctx can be made afterwards */
+}
+
+/* ---- memory I/O --------------------------------------------------------- */
+
+static int
+tls_io_recv(WOLFSSL *ssl, char *p, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	size_t avail = c->in.len - c->in_off;
+	size_t n;
+
+	if (avail == 0)
+		return c->eof ? WOLFSSL_CBIO_ERR_CONN_CLOSE :
+				WOLFSSL_CBIO_ERR_WANT_READ;
+	n = (size_t)sz < avail ? (size_t)sz : avail;
+	memcpy(p, c->in.p + c->in_off, n);
+	c->in_off += n;
+	if (c->in_off == c->in.len)
+		c->in_off = c->in.len = 0;
+	return (int)n;
+}
+
+static int
+tls_io_send(WOLFSSL *ssl, char *p, int sz, void *arg)
+{
+	struct tls_conn *c = arg;
+	/* A pinned front may be in the kernel's hands: never touch it. */
+	struct tls_obuf *o = &c->out[c->pinned ? c->front ^ 1 : c->front];
+
+	buf_append(&o->b, p, (size_t)sz);
+	return sz;
+}
+
+/* ---- contexts ----------------------------------------------------------- */
+
+/* Apply what server and client contexts share. */
+static int
+tls_ctx_common(struct tls_ctx *t, char *err, size_t errlen)
+{
+	if (wolfSSL_CTX_SetMinVersion(t->w, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set TLS 1.2 as minimum version");
+		return -1;
+	}
+	wolfSSL_CTX_SetIORecv(t->w, tls_io_recv);
+	wolfSSL_CTX_SetIOSend(t->w, tls_io_send);
+	return 0;
+}
+
+static struct tls_ctx *
+tls_ctx_alloc(bool server, char *err, size_t errlen)
+{
+	struct tls_ctx *t;
+
+	if (tls_init(err, errlen) < 0)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->server = server;
+	/* The "v23" methods negotiate the highest version both sides have
+	 * (TLS 1.3 here); SetMinVersion cuts off below 1.2. */
+	t->w = wolfSSL_CTX_new(server ? wolfSSLv23_server_method() :
+					wolfSSLv23_client_method());
+	if (t->w == NULL) {
+		snprintf(err, errlen, "wolfSSL_CTX_new failed");
+		free(t);
+		return NULL;
+	}
+	if (tls_ctx_common(t, err, errlen) < 0) {
+		tls_ctx_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Move everything from's output into to; returns bytes moved. */
+static size_t
+tls_selftest_move(struct tls_conn *from, struct tls_conn *to)
+{
+	size_t len, moved = 0;
+
+	while ((len = tls_out_len(from)) > 0 &&
+	       tls_feed(to, tls_out_ptr(from), len) == 0) {
+		tls_out_consume(from, len);
+		moved += len;
+	}
+	return moved;
+}
+
+/*
+ * A handshake in memory between srv and a non-verifying client: the
+ * client checks the server's signature with the certificate's public key,
+ * so it fails when key and certificate do not belong together.
+ */
+static int
+tls_selftest(struct tls_ctx *srv, char *err, size_t errlen)
+{
+	struct tls_ctx *cli = tls_client_ctx_new(NULL, false, NULL, err,
+						 errlen);
+	struct tls_conn *c = NULL, *s = NULL;
+	int rc = -1, hc = 0, hs = 0, rounds;
+	char detail[TLS_DETAIL_MAX];
+
+	if (cli == NULL)
+		return -1;
+	c = tls_conn_new(cli, false, NULL);
+	s = tls_conn_new(srv, true, NULL);
+	if (c == NULL || s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (rounds = 0; rounds < 32 && (hc == 0 || hs == 0); rounds++) {
+		if (hc == 0)
+			hc = tls_handshake(c);
+		if (hs == 0)
+			hs = tls_handshake(s);
+		if (tls_selftest_move(c, s) + tls_selftest_move(s, c) == 0 &&
+		    (hc != 0 || hs != 0))
+			break;
+	}
+	if (hc == 1 && hs == 1) {
+		rc = 0;
+	} else {
+		tls_failure(hc < 0 ? c : s, detail, sizeof(detail));
+		snprintf(err, errlen, "%s", detail[0] ? detail : "no progress");
+	}
+out:
+	tls_conn_free(c);
+	tls_conn_free(s);
+	tls_ctx_free(cli);
+	return rc;
+}
+
+/* Server: keep the SNI name the client sent, whatever it is. */
+static int
+tls_sni_cb(WOLFSSL *ssl, int *alert, void *arg)
+{
+	struct tls_conn *c = wolfSSL_get_app_data(ssl);
+	const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+
+	if (c != NULL && name != NULL)
+		snprintf(c->sni, sizeof(c->sni), "%s", name);
+	return 0;	/* SSL_TLSEXT_ERR_OK: one certificate for any name */
+}
+
+struct tls_ctx *
+tls_server_ctx_new(const char *cert_pem, const char *key_pem, char *err,
+		   size_t errlen)
+{
+	struct tls_ctx *t = tls_ctx_alloc(true, err, errlen);
+	char why[TLS_DETAIL_MAX];
+
+	if (t == NULL)
+		return NULL;
+	if (wolfSSL_CTX_use_certificate_chain_file(t->w, cert_pem) !=
+	    WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load certificate (chain) PEM",
+			 cert_pem);
+		goto fail;
+	}
+	if (wolfSSL_CTX_use_PrivateKey_file(t->w, key_pem,
+					    WOLFSSL_FILETYPE_PEM) !=
+	    WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load private key PEM",
+			 key_pem);
+		goto fail;
+	}
+	if (wolfSSL_CTX_check_private_key(t->w) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s does not match the certificate in %s",
+			 key_pem, cert_pem);
+		goto fail;
+	}
+	wolfSSL_CTX_set_verify(t->w, WOLFSSL_VERIFY_NONE, NULL);
+	wolfSSL_CTX_set_servername_callback(t->w, tls_sni_cb);
+	/* wolfSSL 5.5.4's key check passes any EC key: prove the pair. */
+	if (tls_selftest(t, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s does not match the certificate in %s "
+			 "(test handshake: %s)", key_pem, cert_pem, why);
+		goto fail;
+	}
+	return t;
+fail:
+	tls_ctx_free(t);
+	return NULL;
+}
+
+static int tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
+
+struct tls_ctx *
+tls_client_ctx_new(const char *ca_file, bool verify, const char *crl_file,
+		   char *err, size_t errlen)
+{
+	struct tls_ctx *t = tls_ctx_alloc(false, err, errlen);
+	const char *ca = ca_file != NULL ? ca_file : TLS_SYSTEM_CA;
+	int rc;
+
+	if (t == NULL)
+		return NULL;
+	t->verify = verify;
+	if (!verify) {
+		wolfSSL_CTX_set_verify(t->w, WOLFSSL_VERIFY_NONE, NULL);
+		return t;
+	}
+	/* A system bundle may hold a certificate wolfSSL cannot parse:
+	 * skip it there, but insist on every one in an explicit CA file. */
+	rc = wolfSSL_CTX_load_verify_locations_ex(t->w, ca, NULL,
+		ca_file != NULL ? 0 : WOLFSSL_LOAD_FLAG_IGNORE_ERR);
+	if (rc != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "%s: cannot load CA certificates", ca);
+		goto fail;
+	}
+	if (crl_file != NULL) {
+		if (wolfSSL_CTX_EnableCRL(t->w, 0) != WOLFSSL_SUCCESS ||
+		    wolfSSL_CTX_LoadCRLFile(t->w, crl_file,
+					    WOLFSSL_FILETYPE_PEM) !=
+		    WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "%s: cannot load CRL", crl_file);
+			goto fail;
+		}
+	}
+	wolfSSL_CTX_set_verify(t->w, WOLFSSL_VERIFY_PEER, tls_verify_cb);
+	return t;
+fail:
+	tls_ctx_free(t);
+	return NULL;
+}
+
+void
+tls_ctx_free(struct tls_ctx *t)
+{
+	if (t == NULL)
+		return;
+	if (t->w != NULL)
+		wolfSSL_CTX_free(t->w);
+	free(t);
+}
+
+/* ---- verification detail ------------------------------------------------ */
+
+/* "YYYY-MM-DD HH:MM:SS UTC", or "?" when wolfSSL cannot read it. */
+static void
+tls_time_str(const WOLFSSL_ASN1_TIME *t, char *out, size_t len)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS ||
+	    strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, len, "?");
+}
+
+/* The CN of name, or the whole one-line name if it has none. */
+static void
+tls_name_str(WOLFSSL_X509_NAME *name, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (name == NULL)
+		return;
+	if (wolfSSL_X509_NAME_get_text_by_NID(name, NID_commonName, out,
+					      (int)len) > 0)
+		return;
+	if (wolfSSL_X509_NAME_oneline(name, out, (int)len) == NULL)
+		out[0] = '\0';
+}
+
+static void
+tls_note_cert(struct tls_bad_cert *b, WOLFSSL_X509 *x)
+{
+	if (x == NULL)
+		return;
+	tls_name_str(wolfSSL_X509_get_subject_name(x), b->subject,
+		     sizeof(b->subject));
+	tls_name_str(wolfSSL_X509_get_issuer_name(x), b->issuer,
+		     sizeof(b->issuer));
+	tls_time_str(wolfSSL_X509_get_notBefore(x), b->not_before,
+		     sizeof(b->not_before));
+	tls_time_str(wolfSSL_X509_get_notAfter(x), b->not_after,
+		     sizeof(b->not_after));
+}
+
+static char
+tls_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static bool
+tls_eq_nocase(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tls_lower(a[i]) != tls_lower(b[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Does presented identifier pat (plen bytes, from the certificate) match
+ * host?  RFC 6125 s. 6.4 with the rules in the opening comment.
+ */
+static bool
+tls_name_match(const char *pat, size_t plen, const char *host)
+{
+	size_t hlen = strlen(host), rlen;
+	const char *dot;
+
+	if (memchr(pat, '\0', plen) != NULL)
+		return false;		/* an embedded NUL: a forgery */
+	if (plen > 0 && pat[plen - 1] == '.')
+		plen--;
+	if (hlen > 0 && host[hlen - 1] == '.')
+		hlen--;
+	if (plen == 0 || hlen == 0)
+		return false;
+	if (pat[0] != '*')
+		return memchr(pat, '*', plen) == NULL && plen == hlen &&
+		       tls_eq_nocase(pat, host, hlen);
+	/* "*.rest": rest has no '*' and at least two labels. */
+	if (plen < 4 || pat[1] != '.' || memchr(pat + 1, '*', plen - 1) ||
+	    memchr(pat + 2, '.', plen - 2) == NULL)
+		return false;
+	dot = memchr(host, '.', hlen);
+	if (dot == NULL || dot == host)
+		return false;
+	rlen = plen - 1;	/* ".rest" */
+	return (size_t)(host + hlen - dot) == rlen &&
+	       tls_eq_nocase(dot, pat + 1, rlen);
+}
+
+/* Add name (n bytes) to the comma list in out (for details only). */
+static void
+tls_names_add(char *out, size_t len, const char *name, size_t n)
+{
+	size_t used = strlen(out);
+
+	if (used + 2 + n >= len)
+		return;
+	if (used > 0) {
+		memcpy(out + used, ", ", 2);
+		used += 2;
+	}
+	memcpy(out + used, name, n);
+	out[used + n] = '\0';
+}
+
+/* Does certificate x carry host?  Notes its names in c->cert_names. */
+static bool
+tls_cert_has_name(struct tls_conn *c, WOLFSSL_X509 *x, const char *host)
+{
+	WOLFSSL_GENERAL_NAMES *sans;
+	WOLFSSL_GENERAL_NAME *gn;
+	char cn[TLS_CN_MAX];
+	bool any_dns = false, ok = false;
+	const char *p;
+	int i, n, len;
+
+	c->cert_names[0] = '\0';
+	if (c->peer_is_ip)
+		return wolfSSL_X509_check_ip_asc(x, host, 0) == WOLFSSL_SUCCESS;
+	sans = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	n = sans != NULL ? wolfSSL_sk_GENERAL_NAME_num(sans) : 0;
+	for (i = 0; i < n; i++) {
+		gn = wolfSSL_sk_GENERAL_NAME_value(sans, i);
+		if (gn == NULL || gn->type != ASN_DNS_TYPE ||
+		    gn->d.dNSName == NULL)
+			continue;
+		p = (const char *)wolfSSL_ASN1_STRING_data(gn->d.dNSName);
+		len = wolfSSL_ASN1_STRING_length(gn->d.dNSName);
+		if (p == NULL || len <= 0)
+			continue;
+		any_dns = true;
+		tls_names_add(c->cert_names, sizeof(c->cert_names), p,
+			      (size_t)len);
+		if (tls_name_match(p, (size_t)len, host))
+			ok = true;
+	}
+	if (sans != NULL)
+		wolfSSL_GENERAL_NAMES_free(sans);
+	if (any_dns)
+		return ok;
+	len = wolfSSL_X509_NAME_get_text_by_NID(
+		wolfSSL_X509_get_subject_name(x), NID_commonName, cn,
+		(int)sizeof(cn));
+	if (len <= 0)
+		return false;
+	tls_names_add(c->cert_names, sizeof(c->cert_names), cn, strlen(cn));
+	return tls_name_match(cn, strlen(cn), host);
+}
+
+/*
+ * Called for every certificate of the chain (this build of wolfSSL has
+ * WOLFSSL_ALWAYS_VERIFY_CB): checks the peer name on the peer's own
+ * certificate, and notes the first certificate that fails, and why.
+ */
+static int
+tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct tls_conn *c = store->userCtx;
+	WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+	int e = store->error;
+
+	if (c == NULL)
+		return preverify;
+	if (preverify && c->peer_name != NULL && store->error_depth == 0 &&
+	    x != NULL) {
+		c->name_checked = true;
+		if (!tls_cert_has_name(c, x, c->peer_name)) {
+			preverify = 0;
+			e = DOMAIN_NAME_MISMATCH;
+		}
+	}
+	if (preverify || c->bad.err != 0)
+		return preverify;
+	c->bad.err = e != 0 ? e : VERIFY_CERT_ERROR;
+	c->bad.depth = store->error_depth;
+	tls_note_cert(&c->bad, x);
+	return 0;
+}
+
+/*
+ * Native wolfSSL error (negative) or OpenSSL-style X509_V_ERR (positive,
+ * what store->error may carry) → verdict.
+ */
+static enum mfi_tls
+tls_reason_of(int e)
+{
+	switch (e) {
+	case ASN_AFTER_DATE_E:
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return MFI_TLS_EXPIRED;
+	case ASN_BEFORE_DATE_E:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return MFI_TLS_NOT_YET_VALID;
+	case DOMAIN_NAME_MISMATCH:
+		return MFI_TLS_NAME_MISMATCH;
+	case ASN_SELF_SIGNED_E:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		return MFI_TLS_SELF_SIGNED;
+	case ASN_NO_SIGNER_E:
+	case ASN_SIG_CONFIRM_E:
+	case ASN_PATHLEN_SIZE_E:
+	case ASN_PATHLEN_INV_E:
+	case CRL_MISSING:
+	case CRL_CERT_DATE_ERR:
+	case ASN_CRL_CONFIRM_E:
+	case ASN_CRL_NO_SIGNER_E:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		return MFI_TLS_UNTRUSTED;
+	case CRL_CERT_REVOKED:
+	case OCSP_CERT_REVOKED:
+	case X509_V_ERR_CERT_REVOKED:
+		return MFI_TLS_REVOKED;
+	default:
+		return MFI_TLS_HANDSHAKE_FAILED;
+	}
+}
+
+/* Which certificate, for details: "" for the peer's own, else its CN. */
+static const char *
+tls_which(const struct tls_conn *c, char *buf, size_t len)
+{
+	if (c->bad.err == 0 || c->bad.depth == 0)
+		return "certificate";
+	snprintf(buf, len, "issuer certificate \"%s\"", c->bad.subject);
+	return buf;
+}
+
+/* Fill c->detail for verdict r from native error e. */
+static void
+tls_explain(struct tls_conn *c, enum mfi_tls r, int e)
+{
+	char which[TLS_CN_MAX + 32];
+	const char *w = tls_which(c, which, sizeof(which));
+	WOLFSSL_ALERT_HISTORY h;
+
+	switch (r) {
+	case MFI_TLS_EXPIRED:
+		snprintf(c->detail, sizeof(c->detail),
+			 "%s has expired (notAfter %s)", w,
+			 c->bad.err ? c->bad.not_after : "?");
+		return;
+	case MFI_TLS_NOT_YET_VALID:
+		snprintf(c->detail, sizeof(c->detail),
+			 "%s is not yet valid (notBefore %s)", w,
+			 c->bad.err ? c->bad.not_before : "?");
+		return;
+	case MFI_TLS_NAME_MISMATCH:
+		snprintf(c->detail, sizeof(c->detail),
+			 "certificate name mismatch: wanted %s%s%s",
+			 c->peer_name ? c->peer_name : "?",
+			 c->cert_names[0] ? ", certificate is for " : "",
+			 c->cert_names);
+		return;
+	case MFI_TLS_SELF_SIGNED:
+		snprintf(c->detail, sizeof(c->detail),
+			 "self-signed certificate%s%s%s",
+			 c->bad.err ? " (CN " : "", c->bad.err ?
+			 c->bad.subject : "", c->bad.err ? ")" : "");
+		return;
+	case MFI_TLS_UNTRUSTED:
+		if (e == CRL_MISSING)
+			snprintf(c->detail, sizeof(c->detail),
+				 "no CRL for the issuer%s%s%s",
+				 c->bad.err ? " \"" : "", c->bad.err ?
+				 c->bad.issuer : "", c->bad.err ? "\"" : "");
+		else if (e == CRL_CERT_DATE_ERR || e == ASN_CRL_CONFIRM_E ||
+			 e == ASN_CRL_NO_SIGNER_E)
+			snprintf(c->detail, sizeof(c->detail),
+				 "the CRL for the issuer%s%s%s is out of date "
+				 "or does not verify",
+				 c->bad.err ? " \"" : "", c->bad.err ?
+				 c->bad.issuer : "", c->bad.err ? "\"" : "");
+		else if (e == ASN_SIG_CONFIRM_E)
+			snprintf(c->detail, sizeof(c->detail),
+				 "%s signature does not verify", w);
+		else
+			snprintf(c->detail, sizeof(c->detail),
+				 "issuer not trusted%s%s%s",
+				 c->bad.err ? " (issuer \"" : "", c->bad.err ?
+				 c->bad.issuer : "", c->bad.err ? "\")" : "");
+		return;
+	case MFI_TLS_REVOKED:
+		snprintf(c->detail, sizeof(c->detail),
+			 "%s revoked by its issuer%s%s%s", w,
+			 c->bad.err ? " \"" : "", c->bad.err ?
+			 c->bad.issuer : "", c->bad.err ? "\"" : "");
+		return;
+	default:
+		break;
+	}
+	memset(&h, 0, sizeof(h));
+	if (e == FATAL_ERROR && wolfSSL_get_alert_history(c->ssl, &h) ==
+	    WOLFSSL_SUCCESS && h.last_rx.level == alert_fatal) {
+		snprintf(c->detail, sizeof(c->detail), "peer sent alert: %s",
+			 wolfSSL_alert_desc_string_long(h.last_rx.code));
+	} else if (e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E) {
+		snprintf(c->detail, sizeof(c->detail),
+			 "connection closed during the TLS handshake");
+	} else {
+		snprintf(c->detail, sizeof(c->detail),
+			 "TLS handshake failed: %s (%d)",
+			 wolfSSL_ERR_reason_error_string((unsigned long)e), e);
+	}
+}
+
+/* Record the failure with native error e (first one wins). */
+static void
+tls_fail(struct tls_conn *c, int e)
+{
+	enum mfi_tls r;
+
+	if (c->failed)
+		return;
+	c->failed = true;
+	c->err = e;
+	/* A plain VERIFY_CERT_ERROR says less than the callback saw. */
+	if (e == VERIFY_CERT_ERROR && c->bad.err != 0)
+		e = c->bad.err;
+	r = tls_reason_of(e);
+	/* Without a verifying client, certificate verdicts cannot arise. */
+	if (c->server || !c->ctx->verify)
+		r = MFI_TLS_HANDSHAKE_FAILED;
+	/* wolfSSL says "no signer" for an untrusted self-signed leaf too. */
+	if (r == MFI_TLS_UNTRUSTED && e == ASN_NO_SIGNER_E &&
+	    c->bad.err != 0 && c->bad.depth == 0 &&
+	    strcmp(c->bad.subject, c->bad.issuer) == 0)
+		r = MFI_TLS_SELF_SIGNED;
+	c->reason = r;
+	tls_explain(c, r, e);
+	wolfSSL_ERR_clear_error();
+}
+
+enum mfi_tls
+tls_failure(const struct tls_conn *c, char *detail, size_t len)
+{
+	if (detail != NULL && len > 0)
+		snprintf(detail, len, "%s", c->failed ? c->detail : "");
+	return c->failed ? c->reason : MFI_TLS_NONE;
+}
+
+int
+tls_failure_code(const struct tls_conn *c)
+{
+	return c->failed ? c->err : 0;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static bool
+tls_is_ip(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+struct tls_conn *
+tls_conn_new(struct tls_ctx *ctx, bool server, const char *peer_name)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->ctx = ctx;
+	c->server = server;
+	c->ssl = wolfSSL_new(ctx->w);
+	if (c->ssl == NULL)
+		goto fail;
+	wolfSSL_SetIOReadCtx(c->ssl, c);
+	wolfSSL_SetIOWriteCtx(c->ssl, c);
+	wolfSSL_SetCertCbCtx(c->ssl, c);
+	wolfSSL_set_app_data(c->ssl, c);
+	if (server || peer_name == NULL || peer_name[0] == '\0')
+		return c;
+
+	c->peer_name = strdup(peer_name);
+	if (c->peer_name == NULL)
+		goto fail;
+	c->peer_is_ip = tls_is_ip(peer_name);
+	if (!c->peer_is_ip) {
+		if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, peer_name,
+				   (unsigned short)strlen(peer_name)) !=
+		    WOLFSSL_SUCCESS)
+			goto fail;
+		snprintf(c->sni, sizeof(c->sni), "%s", peer_name);
+	}
+	return c;
+fail:
+	tls_conn_free(c);
+	return NULL;
+}
+
+void
+tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ssl != NULL)
+		wolfSSL_free(c->ssl);
+	buf_free(&c->in);
+	buf_free(&c->out[0].b);
+	buf_free(&c->out[1].b);
+	free(c->peer_name);
+	free(c);
+}
+
+int
+tls_feed(struct tls_conn *c, const void *p, size_t n)
+{
+	size_t unread = c->in.len - c->in_off;
+
+	if (n > TLS_IN_MAX || unread > TLS_IN_MAX - n)
+		return -ENOBUFS;
+	if (n == 0)
+		return 0;
+	if (c->in_off > 0) {
+		buf_consume(&c->in, c->in_off);
+		c->in_off = 0;
+	}
+	buf_append(&c->in, p, n);
+	return 0;
+}
+
+void
+tls_eof(struct tls_conn *c)
+{
+	c->eof = true;
+}
+
+/* The peer name check, after the handshake, for when the verify callback
+ * did not see the peer's certificate (see the opening comment). */
+static int
+tls_check_name_late(struct tls_conn *c)
+{
+	WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+	bool ok = false;
+
+	c->name_checked = true;
+	if (x != NULL) {
+		ok = tls_cert_has_name(c, x, c->peer_name);
+		wolfSSL_X509_free(x);
+	}
+	return ok ? 0 : -1;
+}
+
+int
+tls_handshake(struct tls_conn *c)
+{
+	int rc, e;
+
+	if (c->done)
+		return 1;
+	if (c->failed)
+		return -EPROTO;
+	rc = wolfSSL_negotiate(c->ssl);
+	if (rc == WOLFSSL_SUCCESS) {
+		if (!c->server && c->ctx->verify && c->peer_name != NULL &&
+		    !c->name_checked && tls_check_name_late(c) < 0) {
+			tls_fail(c, DOMAIN_NAME_MISMATCH);
+			/* We finished; the server did not: tell it why. */
+			wolfSSL_shutdown(c->ssl);
+			return -EPROTO;
+		}
+		c->done = true;
+		return 1;
+	}
+	e = wolfSSL_get_error(c->ssl, rc);
+	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+		return 0;
+	tls_fail(c, e);
+	return -EPROTO;
+}
+
+long
+tls_read(struct tls_conn *c, void *buf, size_t n)
+{
+	int rc, e;
+
+	if (!c->done)
+		return -ENOTCONN;
+	if (c->failed)
+		return -EPROTO;
+	if (n == 0)
+		return 0;
+	rc = wolfSSL_read(c->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+	if (rc > 0)
+		return rc;
+	e = wolfSSL_get_error(c->ssl, rc);
+	switch (e) {
+	case WOLFSSL_ERROR_WANT_READ:
+	case WOLFSSL_ERROR_WANT_WRITE:
+		return 0;
+	case WOLFSSL_ERROR_ZERO_RETURN:
+		return -ESHUTDOWN;
+	case SOCKET_PEER_CLOSED_E:
+	case SOCKET_ERROR_E:
+		wolfSSL_ERR_clear_error();
+		return -ECONNRESET;
+	default:
+		tls_fail(c, e);
+		return -EPROTO;
+	}
+}
+
+long
+tls_write(struct tls_conn *c, const void *p, size_t n)
+{
+	const char *q = p;
+	size_t left = n;
+	int chunk, rc;
+
+	if (!c->done || c->shut)
+		return -ENOTCONN;
+	if (c->failed)
+		return -EPROTO;
+	while (left > 0) {
+		chunk = left > INT_MAX / 2 ? INT_MAX / 2 : (int)left;
+		rc = wolfSSL_write(c->ssl, q, chunk);
+		if (rc != chunk) {
+			tls_fail(c, wolfSSL_get_error(c->ssl, rc));
+			return -EPROTO;
+		}
+		q += chunk;
+		left -= (size_t)chunk;
+	}
+	return (long)n;
+}
+
+size_t
+tls_out_len(const struct tls_conn *c)
+{
+	const struct tls_obuf *o = &c->out[c->front];
+
+	return o->b.len - o->off;
+}
+
+const void *
+tls_out_ptr(struct tls_conn *c)
+{
+	struct tls_obuf *o = &c->out[c->front];
+
+	if (o->b.len == o->off)
+		return NULL;
+	c->pinned = true;
+	return o->b.p + o->off;
+}
+
+void
+tls_out_consume(struct tls_conn *c, size_t n)
+{
+	struct tls_obuf *o = &c->out[c->front];
+
+	if (n > o->b.len - o->off)
+		n = o->b.len - o->off;
+	o->off += n;
+	if (o->off < o->b.len)
+		return;
+	/* All sent: the front is free again.  Swap in what the back
+	 * gathered meanwhile (possibly nothing). */
+	o->off = o->b.len = 0;
+	if (o->b.cap > TLS_OUT_KEEP)
+		buf_free(&o->b);
+	c->pinned = false;
+	c->front ^= 1;
+}
+
+size_t
+tls_out_pending(const struct tls_conn *c)
+{
+	return tls_out_len(c) + c->out[c->front ^ 1].b.len;
+}
+
+void
+tls_shutdown(struct tls_conn *c)
+{
+	if (c->shut)
+		return;
+	c->shut = true;
+	if (c->done && !c->failed)
+		(void)wolfSSL_shutdown(c->ssl);
+	wolfSSL_ERR_clear_error();
+}
+
+const char *
+tls_version(const struct tls_conn *c)
+{
+	return c->done ? wolfSSL_get_version(c->ssl) : "";
+}
+
+const char *
+tls_cipher(const struct tls_conn *c)
+{
+	const char *s;
+	int suite;
+
+	if (!c->done)
+		return "";
+	/* The IANA name ("TLS_AES_128_GCM_SHA256", what OpenSSL and the
+	 * RFCs say) rather than wolfSSL's own ("TLS13-AES128-GCM-SHA256"). */
+	suite = wolfSSL_get_current_cipher_suite(c->ssl);
+	s = suite < 0 ? NULL : wolfSSL_get_cipher_name_iana_from_suite(
+		(unsigned char)(suite >> 8), (unsigned char)suite);
+	if (s == NULL || s[0] == '\0' || strcmp(s, "None") == 0)
+		s = wolfSSL_get_cipher_name(c->ssl);
+	return s != NULL ? s : "";
+}
+
+const char *
+tls_sni(const struct tls_conn *c)
+{
+	return c->sni[0] ? c->sni : NULL;
+}
