@@ -34,8 +34,7 @@ endif
 MAINS     := core/sluiced.c core/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(wildcard core/*.c net/*.c tls/*.c queue/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-BENCH_MAINS := bench/sluice_bench.c bench/sluice_sink.c bench/wheel_bench.c bench/spoolgen.c
-BENCH_COMMON := $(filter-out $(BENCH_MAINS),$(wildcard bench/*.c))
+BENCH_COMMON := bench/bench_common.c
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -44,6 +43,7 @@ BINS := $(BUILD)/sluiced $(BUILD)/sluice-bench $(BUILD)/sluice-sink
 BINS += $(if $(wildcard core/sluicectl.c),$(BUILD)/sluicectl)
 BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
+BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
 .PHONY: all test unit integration run bench clean deps fuzz
 all: $(BINS) $(UNIT_BINS)
@@ -67,6 +67,8 @@ $(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BENCH_COMMON_OBJS) $(BUILD)
 $(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sluice-spoolgen: $(BUILD)/bench/spoolgen.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)

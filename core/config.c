@@ -62,6 +62,13 @@ const char config_default_yaml[] =
 #define NAME_MAX_LEN	64		/* connector and tenant names */
 #define FILE_MAX	(1ULL << 30)	/* refuse config files above 1 GiB */
 #define POOL_CHUNK	(64 * 1024)
+/*
+ * libyaml's scanner is quadratic in flow nesting depth and its loader in
+ * anchors x aliases, so both are capped before the document is built.  The
+ * schema itself nests 4 deep.
+ */
+#define YAML_DEPTH_MAX	32
+#define YAML_ANCHORS_MAX 1000
 
 /* ------------------------------------------------------------------------ */
 /* String pool: all strings of one config, freed at once.                   */
@@ -265,6 +272,7 @@ struct loader {
 	yaml_node_t *listen;		/* the listen value, if any */
 	yaml_node_t *domains;		/* parsed after the connectors */
 	uint32_t *conn_line;		/* line of each connector's name */
+	size_t budget;			/* list items and pairs left to visit */
 	char ctx_buf[160];		/* "connector 'x'" / "domain 'x'" */
 	char where_buf[192];		/* "in connector 'x'" / ... */
 };
@@ -321,20 +329,17 @@ node_line(const yaml_node_t *n)
 static void
 vreport(struct loader *ld, size_t line, const char *fmt, va_list ap)
 {
-	struct qbuf q;
 	int k;
 
 	if (ld->err == NULL || ld->errlen == 0)
 		return;
-	/* The name is quoted only to make it printable; drop the quotes. */
-	quote(&q, ld->name, strlen(ld->name));
-	q.s[strlen(q.s) - 1] = '\0';
 	if (line)
-		k = snprintf(ld->err, ld->errlen, "%s:%zu: ", q.s + 1, line);
+		k = snprintf(ld->err, ld->errlen, "%s:%zu: ", ld->name, line);
 	else
-		k = snprintf(ld->err, ld->errlen, "%s: ", q.s + 1);
+		k = snprintf(ld->err, ld->errlen, "%s: ", ld->name);
 	if (k >= 0 && (size_t)k < ld->errlen)
 		vsnprintf(ld->err + k, ld->errlen - (size_t)k, fmt, ap);
+	/* One line, printable, whatever the file name or libyaml said. */
 	for (char *p = ld->err; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
@@ -367,14 +372,23 @@ fail(struct loader *ld, const yaml_node_t *n, const char *fmt, ...)
 static int
 fail_nomem(struct loader *ld)
 {
-	struct qbuf q;
-
-	if (ld->err && ld->errlen) {
-		quote(&q, ld->name, strlen(ld->name));
-		q.s[strlen(q.s) - 1] = '\0';
-		snprintf(ld->err, ld->errlen, "%s: out of memory", q.s + 1);
-	}
+	fail_line(ld, 0, "out of memory");
 	return -ENOMEM;
+}
+
+/*
+ * Charge n list items or mapping pairs to the visit budget.  Without aliases
+ * the walk visits each node at most once; with them one node can be visited
+ * from many places, and the budget keeps that (and the memory it allocates)
+ * linear in the size of the document.
+ */
+static int
+charge(struct loader *ld, const yaml_node_t *at, size_t n)
+{
+	if (n > ld->budget)
+		return fail(ld, at, "expected YAML aliases to expand to fewer nodes");
+	ld->budget -= n;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -697,6 +711,10 @@ load_map(struct loader *ld, yaml_node_t *map, const struct field *fields,
 	if (map->type != YAML_MAPPING_NODE)
 		return fail(ld, map, "%s: expected a mapping, got %s",
 			    ctx ? ctx : where, describe(&q, map));
+	rc = charge(ld, map, (size_t)(map->data.mapping.pairs.top -
+				      map->data.mapping.pairs.start));
+	if (rc < 0)
+		return rc;
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
 	     p < map->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
@@ -901,7 +919,7 @@ f_tls(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 	static const char *const words[] = {
 		"none", "opportunistic", "required", "verify", NULL
 	};
-	int i, rc;
+	int i = 0, rc;
 
 	rc = match_word(ld, v, words,
 			"none, opportunistic, required or verify", &i);
@@ -995,6 +1013,8 @@ f_listen(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 	it = items(v, &one, &n);
 	if (n == 0)
 		return 0;	/* "at least one" is checked at the end */
+	if ((rc = charge(ld, v, n)) < 0)
+		return rc;
 	cfg->listeners = calloc(n, sizeof(*cfg->listeners));
 	lines = calloc(n, sizeof(*lines));
 	if (cfg->listeners == NULL || lines == NULL) {
@@ -1111,6 +1131,8 @@ f_trusted(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 	it = items(v, &one, &n);
 	if (n == 0)
 		return 0;
+	if ((rc = charge(ld, v, n)) < 0)
+		return rc;
 	cfg->trusted = calloc(n, sizeof(*cfg->trusted));
 	if (cfg->trusted == NULL)
 		return fail_nomem(ld);
@@ -1148,6 +1170,23 @@ f_limits(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 			&ld->cfg->limits, "limits", "in limits");
 }
 
+/* tls: {cert, key}: the certificate inbound STARTTLS presents */
+static int
+f_tls_server(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+#define T(m)	offsetof(struct config, m)
+	static const struct field fields[] = {
+		{ "cert", f_path, T(tls_cert), 0, 0, NULL },
+		{ "key", f_path, T(tls_key), 0, 0, NULL },
+	};
+#undef T
+	int rc = load_map(ld, v, fields, 2, ld->cfg, "tls", "in tls");
+
+	if (rc == 0 && (ld->cfg->tls_cert == NULL) != (ld->cfg->tls_key == NULL))
+		return fail(ld, v, "tls: expected both cert and key");
+	return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* connectors.                                                              */
 
@@ -1166,6 +1205,8 @@ f_smarthosts(struct loader *ld, const struct field *f, yaml_node_t *v, void *bas
 	it = items(v, &one, &n);
 	if (n == 0)
 		return fail(ld, v, "%s: expected at least one smart host", ld->ctx);
+	if (charge(ld, v, n) < 0)
+		return -EINVAL;
 	c->hosts = calloc(n, sizeof(*c->hosts));
 	if (c->hosts == NULL)
 		return fail_nomem(ld);
@@ -1367,6 +1408,8 @@ f_connectors(struct loader *ld, const struct field *f, yaml_node_t *v, void *bas
 	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
 	if (n == 0)
 		return 0;
+	if ((rc = charge(ld, v, n)) < 0)
+		return rc;
 	cfg->connectors = calloc(n, sizeof(*cfg->connectors));
 	ld->conn_line = calloc(n, sizeof(*ld->conn_line));
 	if (cfg->connectors == NULL || ld->conn_line == NULL ||
@@ -1503,6 +1546,8 @@ load_domains(struct loader *ld, yaml_node_t *v)
 	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
 	if (n == 0)
 		return 0;
+	if ((rc = charge(ld, v, n)) < 0)
+		return rc;
 	cfg->domains = calloc(n, sizeof(*cfg->domains));
 	lines = calloc(n, sizeof(*lines));
 	if (cfg->domains == NULL || lines == NULL || ntab_init(&ix->domains, n) < 0) {
@@ -1592,6 +1637,7 @@ static const struct field top_fields[] = {
 	{ "listen", f_listen, 0, 0, 0, NULL },
 	{ "trusted_networks", f_trusted, 0, 0, 0, NULL },
 	{ "limits", f_limits, 0, 0, 0, NULL },
+	{ "tls", f_tls_server, 0, 0, 0, NULL },
 	{ "connectors", f_connectors, 0, 0, 0, NULL },
 	{ "domains", f_defer_domains, 0, 0, 0, NULL },
 #undef T
@@ -1662,14 +1708,77 @@ yaml_failure(struct loader *ld, const yaml_parser_t *p)
 			 p->problem ? p->problem : "unknown problem");
 }
 
+/*
+ * Event pass over the text before the document is built: syntax errors,
+ * nesting depth, anchor count, and a stray second document.
+ */
+static int
+prescan(struct loader *ld)
+{
+	yaml_parser_t parser;
+	const yaml_char_t *anchor;
+	yaml_event_t ev;
+	size_t depth = 0, anchors = 0, docs = 0;
+	bool end;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return fail_nomem(ld);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)ld->text,
+				     ld->textlen);
+	while (rc == 0) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_failure(ld, &parser);
+			break;
+		}
+		anchor = NULL;
+		switch (ev.type) {
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1)
+				rc = fail_line(ld, ev.start_mark.line + 1, "expected a "
+					       "single YAML document, found another");
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			anchor = ev.type == YAML_SEQUENCE_START_EVENT ?
+				 ev.data.sequence_start.anchor :
+				 ev.data.mapping_start.anchor;
+			if (++depth > YAML_DEPTH_MAX)
+				rc = fail_line(ld, ev.start_mark.line + 1, "expected at "
+					       "most %d levels of nesting",
+					       YAML_DEPTH_MAX);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_SCALAR_EVENT:
+			anchor = ev.data.scalar.anchor;
+			break;
+		default:
+			break;
+		}
+		if (rc == 0 && anchor && ++anchors > YAML_ANCHORS_MAX)
+			rc = fail_line(ld, ev.start_mark.line + 1, "expected at most "
+				       "%d YAML anchors", YAML_ANCHORS_MAX);
+		end = ev.type == YAML_STREAM_END_EVENT;
+		yaml_event_delete(&ev);
+		if (end)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 static int
 load(struct loader *ld)
 {
 	yaml_parser_t parser;
-	yaml_document_t extra;
-	yaml_node_t *extra_root;
 	int rc;
 
+	rc = prescan(ld);
+	if (rc < 0)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return fail_nomem(ld);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)ld->text,
@@ -1677,30 +1786,15 @@ load(struct loader *ld)
 	if (!yaml_parser_load(&parser, &ld->doc)) {
 		rc = yaml_failure(ld, &parser);
 		memset(&ld->doc, 0, sizeof(ld->doc));
-		yaml_parser_delete(&parser);
-		return rc;
-	}
-	/* A second document is a mistake (a stray "---"): say so. */
-	ld->root = yaml_document_get_root_node(&ld->doc);
-	if (ld->root) {
-		if (!yaml_parser_load(&parser, &extra)) {
-			rc = yaml_failure(ld, &parser);
-			yaml_parser_delete(&parser);
-			return rc;
-		}
-		extra_root = yaml_document_get_root_node(&extra);
-		rc = extra_root ? fail(ld, extra_root, "expected a single YAML "
-				       "document, found another") : 0;
-		yaml_document_delete(&extra);
-		if (rc < 0) {
-			yaml_parser_delete(&parser);
-			return rc;
-		}
 	}
 	yaml_parser_delete(&parser);
+	if (rc < 0)
+		return rc;
 
+	ld->root = yaml_document_get_root_node(&ld->doc);
 	if (ld->root == NULL || ld->root->type != YAML_MAPPING_NODE)
 		return fail(ld, ld->root, "expected a mapping at the top level");
+	ld->budget = 4 * (size_t)(ld->doc.nodes.top - ld->doc.nodes.start) + 65536;
 	rc = load_map(ld, ld->root, top_fields,
 		      sizeof(top_fields) / sizeof(top_fields[0]), ld->cfg, NULL,
 		      "at the top level");
@@ -1860,6 +1954,7 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	ix = cfg->domain_index;
+	config_tls_free(cfg);
 	free(cfg->listeners);
 	free(cfg->trusted);
 	free(cfg->resolvers);

@@ -67,6 +67,7 @@ struct cfg_connector {
 	char *tls_domain;		/* name to verify, NULL = smart host */
 	char *tls_ca;			/* CA bundle path, NULL = system */
 	bool enabled;			/* false: queue, do not deliver */
+	struct tls_ctx *tls_client;	/* made by config_tls_setup, or NULL */
 };
 
 struct cfg_domain {
@@ -96,6 +97,9 @@ struct config {
 	char *spool_dir;		/* spool root */
 	uint64_t segment_size;		/* rotate spool segments at (64 MiB) */
 	char *control_socket;		/* unix socket path */
+	char *tls_cert;			/* PEM certificate for STARTTLS, or NULL */
+	char *tls_key;			/* its PEM private key */
+	struct tls_ctx *tls_server;	/* made from them by config_tls_setup */
 	char **resolvers;		/* DNS servers "ip[:port]", NULL = resolv.conf */
 	size_t nresolvers;		/* their number */
 	uint32_t dns_timeout_ms;	/* first try's timeout per server (2000) */
@@ -112,6 +116,8 @@ struct config {
 	void *domain_index;		/* private lookup table */
 };
 
+struct tls_ctx;
+
 /* The YAML of the built-in default (printed by `sluiced -d`). */
 extern const char config_default_yaml[];
 
@@ -127,8 +133,19 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 int config_load_string(const char *name, const char *yaml, struct config **out,
 		       char *err, size_t errlen);
 
-/* Free a config from config_load*.  NULL is fine. */
+/* Free a config from config_load* (and its TLS contexts).  NULL is fine. */
 void config_free(struct config *cfg);
+
+/*
+ * Make the TLS contexts a loaded config asks for: the STARTTLS server
+ * context (tls.cert/key) and a client context per connector whose policy
+ * is not none.  Returns 0, or -EINVAL with "what: why" in err.  Main thread,
+ * before the config is handed to workers.  (core/config_tls.c)
+ */
+int config_tls_setup(struct config *cfg, char *err, size_t errlen);
+
+/* Free what config_tls_setup made (config_free calls it). */
+void config_tls_free(struct config *cfg);
 
 /*
  * Accepted domain for a (lower- or mixed-case) domain, exact match, O(1);

@@ -49,9 +49,15 @@ raise_nofile(void)
 static int
 load(const char *path, struct config **cfg, char *err, size_t errlen)
 {
+	int rc;
+
 	if (path != NULL)
-		return config_load(path, cfg, err, errlen);
-	return config_load_string("(built-in)", config_default_yaml, cfg, err, errlen);
+		rc = config_load(path, cfg, err, errlen);
+	else
+		rc = config_load_string("(built-in)", config_default_yaml, cfg, err, errlen);
+	if (rc == 0 && (rc = config_tls_setup(*cfg, err, errlen)) < 0)
+		config_free(*cfg);
+	return rc;
 }
 
 /* Configs replaced by a reload, freed once every worker has moved on. */

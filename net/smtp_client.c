@@ -35,6 +35,7 @@
 #include "net/smtp_proto.h"
 #include "queue/gate.h"
 #include "queue/queue.h"
+#include "tls/tls.h"
 
 #define CONN_IDLE_MAX 5		/* s a cached connection may stay idle */
 #define CONN_MAX_ADDRS 16	/* addresses tried per host */
@@ -51,7 +52,8 @@ enum conn_state {
 
 /* What a reply answers. */
 enum expect {
-	EX_BANNER, EX_EHLO, EX_HELO, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA, EX_BODY,
+	EX_BANNER, EX_EHLO, EX_HELO, EX_STARTTLS, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA,
+	EX_BODY,
 };
 
 
@@ -70,6 +72,12 @@ struct smtp_conn {
 	bool dsn;			/* DSN */
 	bool reused;			/* taken from the idle cache */
 	bool need_rset;			/* last transaction failed: RSET first */
+	bool tls_hs;			/* TLS handshake in progress */
+	bool tls_on;			/* TLS established: all I/O encrypted */
+	bool tls_send;			/* the send in flight is TLS output */
+	bool no_tls;			/* opportunistic TLS failed: stay clear */
+	struct tls_conn *tls;		/* after STARTTLS, or NULL */
+	struct buf tin;			/* ciphertext received, not yet fed */
 	uint64_t size_max;		/* SIZE limit, 0 if none */
 	uint32_t msgs;			/* transactions done on it */
 	uint64_t idle_since;		/* w->now when it became idle */
@@ -177,6 +185,8 @@ conn_free(struct smtp_conn *c)
 	buf_free(&c->tmp);
 	free(c->expect);
 	free(c->cmd_end);
+	tls_conn_free(c->tls);
+	buf_free(&c->tin);
 	d->nconns--;
 	w->q.nconns--;
 	free(c);
@@ -282,12 +292,36 @@ conn_link_timeout(struct smtp_conn *c, uint32_t secs)
 	op_set(sqe, NULL);
 }
 
-/* Send out[out_off, end). */
+/* Send what TLS has to say (records, handshake messages). */
 static void
-conn_send_to(struct smtp_conn *c, size_t end)
+conn_tls_send(struct smtp_conn *c)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
 
+	io_uring_prep_send(sqe, c->fd, tls_out_ptr(c->tls), tls_out_len(c->tls), MSG_NOSIGNAL);
+	sqe->flags |= IOSQE_IO_LINK;
+	op_set(sqe, &c->op);
+	conn_link_timeout(c, conn_timeout(c, false));
+	c->busy = true;
+	c->sending = true;
+	c->tls_send = true;
+}
+
+/* Send out[out_off, end) (encrypted once TLS is on). */
+static void
+conn_send_to(struct smtp_conn *c, size_t end)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->tls_on) {
+		if (end > c->out_off && tls_write(c->tls, c->out.p + c->out_off,
+						  end - c->out_off) < 0)
+			end = c->out_off;	/* the send below fails the conn */
+		c->out_off = c->send_end = end;
+		conn_tls_send(c);
+		return;
+	}
+	sqe = ring_sqe(&c->w->ring);
 	c->send_end = end;
 	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
 			   MSG_NOSIGNAL);
@@ -308,9 +342,10 @@ static void
 conn_recv(struct smtp_conn *c)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
+	struct buf *b = c->tls ? &c->tin : &c->in;
 
-	buf_reserve(&c->in, 4096);
-	io_uring_prep_recv(sqe, c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+	buf_reserve(b, c->tls ? 16384 : 4096);
+	io_uring_prep_recv(sqe, c->fd, b->p + b->len, b->cap - b->len, 0);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
 	conn_link_timeout(c, conn_timeout(c, c->state == CS_GREET && c->ex == 0 &&
@@ -723,6 +758,46 @@ greet_failed(struct smtp_conn *c, enum mfi_stage stage, const struct smtp_reply 
 	return R_GONE;
 }
 
+/*
+ * The connector's TLS policy is not met (reason): this address failed; an
+ * opportunistic handshake failure instead retries in clear on the same
+ * address (the only policy that ever falls back).
+ */
+static enum reply_act
+tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
+{
+	const struct cfg_connector *cc = conn_cfg(c);
+	char detail[256] = "";
+
+	if (c->tls != NULL)
+		tls_failure(c->tls, detail, sizeof(detail));
+	if (reason == MFI_TLS_NONE)
+		reason = MFI_TLS_HANDSHAKE_FAILED;
+	if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC && c->tls != NULL) {
+		log_info("%s [%s]: TLS handshake failed (%s); retrying in clear "
+			 "(opportunistic TLS)", c->host, c->ip, detail);
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+		c->tls_hs = c->tls_on = false;
+		c->no_tls = true;
+		conn_connect(c);
+		return R_GONE;
+	}
+	conn_set_fail(c, c->tls ? MFI_STAGE_TLS_HANDSHAKE : MFI_STAGE_STARTTLS, 0,
+		      MFI_DNS_NONE, r);
+	c->fail.tls_reason = reason;
+	if (r == NULL && detail[0] != '\0') {
+		snprintf(c->fail_text, sizeof(c->fail_text), "%s", detail);
+		c->fail.reply_text = c->fail_text;
+	}
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	c->tls_hs = c->tls_on = false;
+	c->ai++;
+	conn_next_target(c);
+	return R_GONE;
+}
+
 /* One reply, matched against what it answers. */
 static enum reply_act
 conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
@@ -743,6 +818,9 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 	case EX_EHLO:
 	case EX_HELO:
 		if (r->code / 100 == 2) {
+			const struct cfg_connector *cc = conn_cfg(c);
+			enum cfg_tls_policy pol = cc ? cc->tls : CFG_TLS_NONE;
+			bool offered = ex == EX_EHLO && smtp_reply_has(r, "STARTTLS", NULL, NULL);
 			if (ex == EX_EHLO) {
 				ehlo_parse(c, r);
 			} else {
@@ -751,6 +829,15 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			}
 			c->nexpect = c->ex = c->unsent = 0;
 			c->out.len = c->out_off = 0;
+			if (c->tls == NULL && pol != CFG_TLS_NONE && !c->no_tls) {
+				if (offered) {
+					conn_cmd(c, EX_STARTTLS, "STARTTLS");
+					conn_flush(c);
+					return R_IO;
+				}
+				if (pol != CFG_TLS_OPPORTUNISTIC)
+					return tls_failed(c, MFI_TLS_NOT_OFFERED, NULL);
+			}
 			conn_ready(c);
 			return R_IO;
 		}
@@ -762,6 +849,29 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			return R_IO;
 		}
 		return greet_failed(c, MFI_STAGE_EHLO, r);
+	case EX_STARTTLS: {
+		const struct cfg_connector *cc = conn_cfg(c);
+		if (r->code != 220) {
+			if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC) {
+				c->nexpect = c->ex = c->unsent = 0;
+				c->out.len = c->out_off = 0;
+				conn_ready(c);	/* carry on in clear */
+				return R_IO;
+			}
+			return tls_failed(c, MFI_TLS_REFUSED, r);
+		}
+		c->tls = tls_conn_new(cc->tls_client, false,
+				      cc->tls_domain ? cc->tls_domain : c->host);
+		if (c->tls == NULL)
+			return tls_failed(c, MFI_TLS_HANDSHAKE_FAILED, NULL);
+		c->tls_hs = true;
+		c->nexpect = c->ex = c->unsent = 0;
+		c->out.len = c->out_off = 0;
+		c->in.len = 0;
+		tls_handshake(c->tls);	/* the ClientHello */
+		conn_tls_send(c);
+		return R_IO;
+	}
 	case EX_RSET:
 		if (r->code / 100 != 2) {
 			conn_fail(c, MFI_STAGE_MAIL, 0, r);
@@ -863,6 +973,7 @@ conn_stage(const struct smtp_conn *c)
 	case EX_BANNER: return MFI_STAGE_BANNER;
 	case EX_EHLO:
 	case EX_HELO: return MFI_STAGE_EHLO;
+	case EX_STARTTLS: return MFI_STAGE_STARTTLS;
 	case EX_RCPT: return MFI_STAGE_RCPT;
 	case EX_DATA: return MFI_STAGE_DATA;
 	case EX_BODY: return MFI_STAGE_BODY;
@@ -885,6 +996,55 @@ conn_reopen(struct smtp_conn *c)
 	smtp_client_open(w, d, j);
 }
 
+/* Ciphertext arrived: advance the handshake, or decrypt into c->in. */
+static void
+conn_tls_input(struct smtp_conn *c, size_t n)
+{
+	c->tin.len += n;
+	if (tls_feed(c->tls, c->tin.p, c->tin.len) < 0) {
+		tls_failed(c, MFI_TLS_HANDSHAKE_FAILED, NULL);
+		return;
+	}
+	c->tin.len = 0;
+	if (c->tls_hs) {
+		int rc = tls_handshake(c->tls);
+		if (rc < 0) {
+			tls_failed(c, tls_failure(c->tls, NULL, 0), NULL);
+			return;
+		}
+		if (rc == 0) {
+			if (tls_out_len(c->tls) > 0)
+				conn_tls_send(c);
+			else
+				conn_recv(c);
+			return;
+		}
+		c->tls_hs = false;
+		c->tls_on = true;
+		log_debug("%s [%s]: TLS %s %s", c->host, c->ip, tls_version(c->tls),
+			  tls_cipher(c->tls));
+		/* RFC 3207: start over with EHLO inside TLS */
+		c->nexpect = c->ex = c->unsent = 0;
+		c->out.len = c->out_off = 0;
+		conn_cmd(c, EX_EHLO, "EHLO %s", c->w->cfg->hostname);
+		conn_flush(c);
+		return;
+	}
+	for (;;) {
+		long r;
+		buf_reserve(&c->in, 16384);
+		r = tls_read(c->tls, c->in.p + c->in.len, c->in.cap - c->in.len);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			conn_fail(c, conn_stage(c), r == -ESHUTDOWN ? 0 : (int)r, NULL);
+			return;
+		}
+		c->in.len += (size_t)r;
+	}
+	conn_input(c);
+}
+
 static void
 conn_io_done(struct op *op, int res, uint32_t flags)
 {
@@ -902,6 +1062,10 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 			conn_reopen(c);
 			return;
 		}
+		if (c->tls_hs) {	/* the peer went away mid-handshake */
+			tls_failed(c, MFI_TLS_HANDSHAKE_FAILED, NULL);
+			return;
+		}
 		if (c->state == CS_GREET) {
 			conn_set_fail(c, conn_stage(c), res, MFI_DNS_NONE, NULL);
 			c->ai++;
@@ -911,6 +1075,20 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 		conn_fail(c, conn_stage(c), res, NULL);
 		return;
 	}
+	if (c->sending && c->tls_send) {
+		c->tls_send = false;
+		tls_out_consume(c->tls, (size_t)res);
+		if (tls_out_len(c->tls) > 0) {
+			conn_tls_send(c);
+			return;
+		}
+		if (c->tls_hs) {
+			conn_recv(c);
+			return;
+		}
+		conn_input(c);
+		return;
+	}
 	if (c->sending) {
 		c->out_off += (size_t)res;
 		if (c->out_off < c->send_end) {
@@ -918,6 +1096,10 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 			return;
 		}
 		conn_input(c);	/* replies may already be buffered */
+		return;
+	}
+	if (c->tls != NULL) {
+		conn_tls_input(c, (size_t)res);
 		return;
 	}
 	c->in.len += (size_t)res;

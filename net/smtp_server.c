@@ -36,6 +36,7 @@
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
+#include "tls/tls.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
 #define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
@@ -48,6 +49,7 @@ struct smtp_listener {
 	int fd;				/* listening socket */
 	bool armed;			/* accept is in flight */
 	bool stopped;			/* no re-arm (draining) */
+	bool require_tls;		/* sessions must STARTTLS before MAIL */
 	const char *text;		/* address as configured, for logs */
 };
 
@@ -71,6 +73,12 @@ struct session {
 	bool esmtp;			/* EHLO (not HELO) was used */
 	bool trusted;			/* client in trusted_networks */
 	bool on_dirty;			/* linked on w->dirty */
+	bool require_tls;		/* listener wants STARTTLS before MAIL */
+	bool tls_on;			/* handshake done: all I/O is encrypted */
+	bool tls_send;			/* the send in flight is TLS output */
+	struct tls_conn *tls;		/* after STARTTLS, or NULL */
+	size_t plain_pending;		/* bytes at the head of out still to go
+					   in clear (the 220 to STARTTLS) */
 	uint16_t errors;		/* bad commands so far */
 	struct list link;		/* on w->idle or w->data */
 	struct list dirty;		/* on w->dirty */
@@ -203,6 +211,7 @@ session_release(struct session *s)
 	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL)
 		return;
 	close(s->fd);
+	tls_conn_free(s->tls);
 	txn_reset(s);
 	buf_free(&s->msg);
 	buf_free(&s->in);
@@ -219,7 +228,7 @@ static void
 session_end(struct session *s)
 {
 	s->quit = true;
-	if (s->out.len == 0 && !s->send_busy)
+	if (s->out.len == 0 && !s->send_busy && (s->tls == NULL || tls_out_len(s->tls) == 0))
 		session_close(s);
 }
 
@@ -242,8 +251,12 @@ session_send(struct session *s)
 	struct io_uring_sqe *sqe;
 
 	sqe = ring_sqe(&w->ring);
-	io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
-			   s->flight.len - s->flight_off, MSG_NOSIGNAL);
+	if (s->tls_send)
+		io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), tls_out_len(s->tls),
+				   MSG_NOSIGNAL);
+	else
+		io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
+				   s->flight.len - s->flight_off, MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &s->send_op);
 	sqe = ring_sqe(&w->ring);
@@ -263,6 +276,13 @@ session_send_done(struct op *op, int res, uint32_t flags)
 			log_info("session %s: client did not read replies for %us, closed",
 				 s->peer, s->w->cfg->limits.send_timeout);
 		session_close(s);
+	} else if (s->tls_send) {
+		s->tls_send = false;
+		tls_out_consume(s->tls, (size_t)res);
+		if (tls_out_len(s->tls) > 0 || s->out.len > 0)
+			session_dirty(s);
+		else if (s->quit)
+			session_close(s);
 	} else if ((s->flight_off += (size_t)res) < s->flight.len) {
 		if (!s->closing)
 			session_send(s);
@@ -286,8 +306,34 @@ smtp_server_flush(struct worker *w)
 
 		list_del(&s->dirty);
 		s->on_dirty = false;
-		if (s->send_busy || s->out.len == 0 || s->closing)
+		if (s->send_busy || s->closing)
 			continue;
+		if (s->tls != NULL && s->plain_pending == 0) {
+			/* encrypt the turn's replies; send what TLS has to say */
+			if (s->tls_on && s->out.len > 0 &&
+			    tls_write(s->tls, s->out.p, s->out.len) < 0) {
+				session_close(s);
+				continue;
+			}
+			s->out.len = 0;
+			if (tls_out_len(s->tls) > 0) {
+				s->tls_send = true;
+				session_send(s);
+			}
+			continue;
+		}
+		if (s->out.len == 0)
+			continue;
+		if (s->plain_pending > 0) {
+			/* the 220 to STARTTLS goes in clear, alone */
+			s->flight.len = 0;
+			buf_append(&s->flight, s->out.p, s->plain_pending);
+			buf_consume(&s->out, s->plain_pending);
+			s->plain_pending = 0;
+			s->flight_off = 0;
+			session_send(s);
+			continue;
+		}
 		t = s->flight;
 		s->flight = s->out;
 		s->out = t;
@@ -333,6 +379,8 @@ cmd_helo(struct session *s, const struct smtp_cmd *c, bool esmtp)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-ENHANCEDSTATUSCODES");
 	reply(s, "250-SMTPUTF8");
+	if (cfg->tls_server != NULL && s->tls == NULL)
+		reply(s, "250-STARTTLS");
 	reply(s, "250 DSN");
 }
 
@@ -345,6 +393,11 @@ cmd_mail(struct session *s, const struct smtp_cmd *c)
 
 	if (s->helo == NULL) {
 		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		session_error(s);
+		return;
+	}
+	if (s->require_tls && !s->tls_on) {
+		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		session_error(s);
 		return;
 	}
@@ -462,7 +515,8 @@ cmd_data(struct session *s)
 	s->rec_start = spool_rec_begin(&s->msg, SPOOL_REC_MSG, s->id);
 	envelope_encode(&env, &s->msg);
 	s->env_len = s->msg.len - s->rec_start - SPOOL_HDR_SIZE;
-	proto = s->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	proto = s->smtputf8 ? (s->tls_on ? "UTF8SMTPS" : "UTF8SMTP")
+		: s->esmtp ? (s->tls_on ? "ESMTPS" : "ESMTP") : (s->tls_on ? "SMTPS" : "SMTP");
 	buf_printf(&s->msg, "Received: from %s ([%s])\r\n\tby %s (Sluice) with %s id %s",
 		   s->helo, s->peer, cfg->hostname, proto, id);
 	if (s->nrcpt == 1)
@@ -539,6 +593,46 @@ data_end(struct session *s)
 	spool_append(s->w->spool, &s->sw);
 }
 
+/*
+ * STARTTLS (RFC 3207): 220 in clear, then every byte is TLS.  Whatever the
+ * client pipelined behind the command is thrown away (session_feed stops
+ * at it), and the session forgets its EHLO and transaction, so no command
+ * injected in clear can run inside the encrypted session (CVE-2011-0411).
+ */
+static void
+cmd_starttls(struct session *s, const struct smtp_cmd *c)
+{
+	const struct config *cfg = s->w->cfg;
+
+	if (cfg->tls_server == NULL) {
+		reply(s, "502 5.5.1 Command not implemented");
+		session_error(s);
+		return;
+	}
+	if (s->tls != NULL) {
+		reply(s, "554 5.5.1 Error: TLS already active");
+		session_error(s);
+		return;
+	}
+	if (c->arglen > 0) {
+		reply(s, "501 5.5.4 Syntax: STARTTLS");
+		session_error(s);
+		return;
+	}
+	s->tls = tls_conn_new(cfg->tls_server, true, NULL);
+	if (s->tls == NULL) {
+		reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	s->plain_pending = s->out.len;
+	txn_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	s->in.len = 0;
+}
+
 static void
 command(struct session *s, const char *line, size_t len)
 {
@@ -589,6 +683,8 @@ command(struct session *s, const char *line, size_t len)
 			 "QUIT VRFY HELP");
 		break;
 	case SMTP_STARTTLS:
+		cmd_starttls(s, &c);
+		break;
 	case SMTP_BDAT:
 	case SMTP_AUTH:
 		reply(s, "502 5.5.1 Command not implemented");
@@ -640,6 +736,8 @@ session_feed(struct session *s, const char *p, size_t n)
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
 		command(s, line, len);
+		if (s->tls != NULL && !s->tls_on)
+			return n;	/* pipelined behind STARTTLS: discarded */
 	}
 	return off;
 }
@@ -681,6 +779,53 @@ session_input(struct session *s, const char *p, size_t n)
 	}
 }
 
+/* Bytes from the socket: in clear, or TLS records to decrypt first. */
+static void
+session_raw(struct session *s, const char *p, size_t n)
+{
+	char plain[16384];
+	long r;
+
+	if (s->tls == NULL) {
+		session_input(s, p, n);
+		return;
+	}
+	if (tls_feed(s->tls, p, n) < 0) {
+		log_info("session %s: TLS input overflow, closed", s->peer);
+		session_close(s);
+		return;
+	}
+	if (!s->tls_on) {
+		int rc = tls_handshake(s->tls);
+		if (rc < 0) {
+			char why[256];
+			tls_failure(s->tls, why, sizeof(why));
+			log_info("session %s: TLS handshake failed: %s", s->peer, why);
+			session_dirty(s);	/* the alert, if any */
+			s->quit = true;
+			if (tls_out_len(s->tls) == 0)
+				session_close(s);
+			return;
+		}
+		session_dirty(s);
+		if (rc == 0)
+			return;
+		s->tls_on = true;
+		log_info("session %s: TLS %s %s%s%s", s->peer, tls_version(s->tls),
+			 tls_cipher(s->tls), tls_sni(s->tls) ? " sni=" : "",
+			 tls_sni(s->tls) ? tls_sni(s->tls) : "");
+	}
+	while (!s->closing && !s->quit && (r = tls_read(s->tls, plain, sizeof(plain))) != 0) {
+		if (r < 0) {
+			session_close(s);
+			return;
+		}
+		session_input(s, plain, (size_t)r);
+	}
+	if (tls_out_len(s->tls) > 0)
+		session_dirty(s);
+}
+
 static void
 session_recv_done(struct op *op, int res, uint32_t flags)
 {
@@ -692,7 +837,7 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 	if (res > 0) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 		if (!s->closing)
-			session_input(s, worker_buf(w, bid), (size_t)res);
+			session_raw(s, worker_buf(w, bid), (size_t)res);
 		worker_buf_put(w, bid);
 	} else if (res == 0) {
 		session_close(s);
@@ -721,7 +866,7 @@ session_arm_recv(struct session *s)
 /* ---- accepting ------------------------------------------------------ */
 
 static void
-session_new(struct worker *w, int fd)
+session_new(struct worker *w, int fd, bool require_tls)
 {
 	const struct config *cfg = w->cfg;
 	struct sockaddr_storage ss;
@@ -745,6 +890,7 @@ session_new(struct worker *w, int fd)
 	}
 	s->w = w;
 	s->fd = fd;
+	s->require_tls = require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
 	list_init(&s->link);
@@ -787,7 +933,7 @@ listener_done(struct op *op, int res, uint32_t flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		l->armed = false;
 	if (res >= 0)
-		session_new(l->w, res);
+		session_new(l->w, res, l->require_tls);
 	else if (res != -ECANCELED)
 		log_warn("listener %s: accept: %s", l->text, strerror(-res));
 	/* EMFILE and friends: re-arm from the next tick, not in a hot loop */
@@ -836,6 +982,7 @@ smtp_server_listen(struct worker *w, char *err, size_t errlen)
 		l->w = w;
 		l->fd = fd;
 		l->text = cfg->listeners[i].text;
+		l->require_tls = cfg->listeners[i].require_tls;
 		w->nlisteners++;
 		listener_arm(l);
 	}

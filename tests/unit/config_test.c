@@ -114,6 +114,9 @@ Test(config, default_parses_with_documented_values)
 	cr_expect_str_eq(cfg->spool_dir, "./var/spool");
 	cr_expect_eq(cfg->segment_size, 64 * 1024 * 1024);
 	cr_expect_str_eq(cfg->control_socket, "./var/sluice.sock");
+	cr_expect_null(cfg->resolvers);
+	cr_expect_eq(cfg->nresolvers, 0);
+	cr_expect_eq(cfg->dns_timeout_ms, 2000);
 
 	cr_assert_eq(cfg->nlisteners, 1);
 	cr_expect_str_eq(cfg->listeners[0].text, "127.0.0.1:2525");
@@ -157,6 +160,8 @@ static const char full_yaml[] =
 	"spool: /var/spool/sluice\n"
 	"spool_segment_size: 128M\n"
 	"control_socket: /run/sluice.sock\n"
+	"resolvers: [\"127.0.0.1:5353\", \"[::1]\"]\n"
+	"dns_timeout_ms: 500\n"
 	"listen:\n"
 	"  - \"127.0.0.1:2525\"\n"
 	"  - \"[::1]:2525\"\n"
@@ -210,6 +215,10 @@ check_full(struct config *cfg)
 	cr_expect_str_eq(cfg->spool_dir, "/var/spool/sluice");
 	cr_expect_eq(cfg->segment_size, 128ULL << 20);
 	cr_expect_str_eq(cfg->control_socket, "/run/sluice.sock");
+	cr_assert_eq(cfg->nresolvers, 2);
+	cr_expect_str_eq(cfg->resolvers[0], "127.0.0.1:5353");
+	cr_expect_str_eq(cfg->resolvers[1], "[::1]");
+	cr_expect_eq(cfg->dns_timeout_ms, 500);
 
 	cr_assert_eq(cfg->nlisteners, 3);
 	cr_expect_str_eq(cfg->listeners[0].text, "127.0.0.1:2525");
@@ -424,6 +433,12 @@ ParameterizedTestParameters(config, bad_input)
 	{ BASE "control_socket: /" "0123456789012345678901234567890123456789"
 	  "0123456789012345678901234567890123456789" "0123456789012345678901234567890\n",
 	  NAME ":5: control_socket: expected a path of at most 107 bytes, got 112 bytes" },
+	{ BASE "resolvers: [\"dns.example:53\"]\n",
+	  NAME ":5: resolvers: expected an IP address with an optional port like 127.0.0.1:53 or [::1]:53, got 'dns.example:53'" },
+	{ BASE "resolvers: []\n",
+	  NAME ":5: resolvers: expected at least one DNS server" },
+	{ BASE "dns_timeout_ms: 5\n",
+	  NAME ":5: dns_timeout_ms: expected an integer from 10 to 60000, got '5'" },
 	/* a value with a newline still gives one line */
 	{ BASE "workers: \"1\\n2\"\n",
 	  NAME ":5: workers: expected an integer from 0 to 1024, got '1?2'" },
@@ -553,9 +568,13 @@ ParameterizedTestParameters(config, bad_input)
 	{ "workers: *nope\n",
 	  NAME ":1: YAML syntax error: found undefined alias" },
 	{ BASE "---\nworkers: 1\n",
-	  NAME ":6: expected a single YAML document, found another" },
+	  NAME ":5: expected a single YAML document, found another" },
 	{ BASE "---\n: : [\n",
-	  NAME ":6: YAML syntax error: did not find expected key" },
+	  NAME ":5: expected a single YAML document, found another" },
+	{ BASE "...\n: : [\n",
+	  NAME ":6: YAML syntax error: did not find expected <document start>" },
+	{ BASE "workers: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	  NAME ":5: expected at most 32 levels of nesting" },
 	{ "",
 	  NAME ":1: expected a mapping at the top level" },
 	{ "# only a comment\n",
@@ -599,6 +618,19 @@ Test(config, unreadable_file)
 	rc = config_load("/", &cfg, err, sizeof(err));
 	cr_expect_eq(rc, -EISDIR);
 	cr_expect_str_eq(err, "/: cannot read: Is a directory");
+}
+
+Test(config, long_file_name_is_kept_whole)
+{
+	char path[300], want[400], err[512];
+	struct config *cfg;
+
+	memset(path, 'a', sizeof(path));
+	memcpy(path, "/nonexistent/", 13);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
+	cr_expect_eq(config_load(path, &cfg, err, sizeof(err)), -ENOENT);
+	cr_expect_str_eq(err, want);
 }
 
 Test(config, error_buffer_small_or_absent)
@@ -701,7 +733,7 @@ Test(config, hostile_input_is_an_error_not_a_crash)
 		cr_expect_null(strchr(err, '\n'));
 	}
 
-	/* 200,000 levels of flow nesting: libyaml's loader is iterative */
+	/* 200,000 levels of flow nesting (libyaml is quadratic in depth) */
 	deep = malloc(2 * n + 16);
 	cr_assert_not_null(deep);
 	strcpy(deep, "listen: ");
@@ -709,9 +741,41 @@ Test(config, hostile_input_is_an_error_not_a_crash)
 	memset(deep + 8 + n, ']', n);
 	deep[8 + 2 * n] = '\0';
 	cr_expect_eq(config_load_string(NAME, deep, &cfg, err, sizeof(err)), -EINVAL);
-	cr_expect_str_eq(err, NAME ":1: listen: expected an IP address and port like "
-			 "127.0.0.1:2525 or [::1]:2525, got a list");
+	cr_expect_str_eq(err, NAME ":1: expected at most 32 levels of nesting");
 	free(deep);
+}
+
+/* One node reached through aliases from many places: bounded work. */
+Test(config, alias_expansion_is_bounded)
+{
+	size_t cap = 1 << 20, len;
+	char *yaml = malloc(cap), err[256];
+	struct config *cfg;
+
+	cr_assert_not_null(yaml);
+	len = (size_t)snprintf(yaml, cap, LISTEN "connectors:\n  a: {smarthosts: &h [");
+	for (int i = 0; i < 1000; i++)
+		len += (size_t)snprintf(yaml + len, cap - len, "h%d.test, ", i);
+	len += (size_t)snprintf(yaml + len, cap - len, "x.test]}\n");
+	for (int i = 0; i < 2000; i++)
+		len += (size_t)snprintf(yaml + len, cap - len,
+					"  c%d: {smarthosts: *h}\n", i);
+	cr_expect_eq(config_load_string(NAME, yaml, &cfg, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, NAME ":3: expected YAML aliases to expand to fewer nodes");
+
+	/* the same with a few references is fine */
+	snprintf(strstr(yaml, "  c3:"), 8, "\n");
+	cfg = load_ok(yaml);
+	cr_expect_eq(cfg->nconnectors, 4);
+	cr_expect_eq(cfg->connectors[3].nhosts, 1001);
+	config_free(cfg);
+
+	len = (size_t)snprintf(yaml, cap, LISTEN "x:\n");
+	for (int i = 0; i < 1001; i++)
+		len += (size_t)snprintf(yaml + len, cap - len, "  - &a%d %d\n", i, i);
+	cr_expect_eq(config_load_string(NAME, yaml, &cfg, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, NAME ":1003: expected at most 1000 YAML anchors");
+	free(yaml);
 }
 
 Test(config, long_values_are_shortened_in_errors)
