@@ -60,7 +60,10 @@ sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
 t0=$(now)
 ( cd "$WORK" && exec "$OLDPWD/$B/sluiced" ) > "$WORK/sluiced.log" 2>&1 &
 SLUICED_PID=$!
-wait_banner $RELAY_PORT 120
+while ! grep -q "ready:" "$WORK/sluiced.log"; do
+  kill -0 $SLUICED_PID 2>/dev/null || { cat "$WORK/sluiced.log" >&2; exit 1; }
+  sleep 0.01
+done
 t1=$(now)
 rec=$(grep -o '[0-9]* messages recovered' "$WORK/sluiced.log" | awk '{s+=$1} END{print s}')
 say "RESULT recovery: $rec messages recovered, ready to serve after $(echo "$t0 $t1" | awk '{printf "%.2f", $2-$1}') s (cold page cache); RSS $(awk '/VmRSS/{print $2/1024 " MiB"}' /proc/$SLUICED_PID/status)"

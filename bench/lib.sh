@@ -67,7 +67,14 @@ sluiced_start() { # extra sluiced args...
   SLUICED_PID=$!
   wait_banner $RELAY_PORT 60
 }
-sluiced_stop() { [ -n "$SLUICED_PID" ] && kill "$SLUICED_PID" 2>/dev/null && wait_gone "$SLUICED_PID" 30; SLUICED_PID=""; }
+sluiced_stop() {
+  [ -n "$SLUICED_PID" ] || return 0
+  kill "$SLUICED_PID" 2>/dev/null
+  ( sleep 60; kill -9 "$SLUICED_PID" 2>/dev/null ) & local killer=$!
+  wait "$SLUICED_PID" 2>/dev/null	# our child: reaped here, no zombie
+  kill "$killer" 2>/dev/null; wait "$killer" 2>/dev/null
+  SLUICED_PID=""
+}
 
 # Postfix, installed on demand, configured from bench/postfix/main.cf.
 postfix_install() {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl.h"
 #include "core/log.h"
 #include "core/worker.h"
 
@@ -139,6 +140,11 @@ main(int argc, char **argv)
 
 	if (workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	/* control socket (core/ctl.h): its thread inherits the signal mask */
+	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
+		workers_stop(ws, n);
+		fatal("%s", err);
+	}
 	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
 		 SLUICE_VERSION, n, cfg->path, cfg->spool_dir, cfg->listeners[0].text,
 		 cfg->nlisteners > 1 ? " (and more)" : "");
@@ -153,11 +159,13 @@ main(int argc, char **argv)
 		if (sig == SIGHUP) {
 			if (load(path, &ncfg, err, sizeof(err)) < 0) {
 				log_err("reload failed, keeping the running configuration: %s", err);
+				ctl_reload_done(-EINVAL, err);
 				continue;
 			}
 			if (ret.n == sizeof(ret.cfg) / sizeof(ret.cfg[0])) {
 				log_err("reload refused: previous reloads still in use");
 				config_free(ncfg);
+				ctl_reload_done(-EBUSY, "previous reloads still in use");
 				continue;
 			}
 			ret.cfg[ret.n++] = cfg;
@@ -165,11 +173,13 @@ main(int argc, char **argv)
 			workers_reload(ws, n, cfg);
 			log_info("configuration %s reloaded (listeners and spool keep "
 				 "their start-up values)", cfg->path);
+			ctl_reload_done(0, NULL);
 			continue;
 		}
 		log_info("signal %d: draining (at most %us)", sig, cfg->limits.drain_timeout);
 		break;
 	}
+	ctl_stop();		/* before the workers it talks to */
 	workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);

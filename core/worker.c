@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl.h"
 #include "core/log.h"
 #include "net/smtp_client.h"
 #include "net/smtp_server.h"
@@ -224,6 +225,8 @@ worker_control(struct worker *w)
 	}
 	if (w->draining && w->now >= w->drain_deadline)
 		smtp_server_abort(w);
+	/* control socket: run its requests here, on this thread */
+	ctl_worker_run(w);
 }
 
 static void
@@ -312,6 +315,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 		ws[i].evfd = -1;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
+		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
 		if ((rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) != 0) {
 			snprintf(err, errlen, "pthread_create: %s", strerror(rc));
 			start_pending -= n - i;

@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "core/list.h"
+#include "core/mpsc.h"
 #include "net/dns.h"
 #include "net/ring.h"
 #include "queue/queue_types.h"
@@ -33,6 +34,17 @@ struct worker_stats {
 	uint64_t rejected;		/* messages refused at end of data */
 	uint64_t spool_errors;		/* messages answered 452 4.3.1 */
 	uint64_t queued;		/* messages in this worker's queue */
+	/* delivery side (queue/queue.c), read by the control socket */
+	uint64_t attempts;		/* delivery attempts (jobs tried) */
+	uint64_t retries;		/* of which jobs that had failed before */
+	uint64_t messages_out;		/* attempts that delivered a recipient */
+	uint64_t bytes_out;		/* their message size */
+	uint64_t rcpts_delivered;	/* recipients delivered */
+	uint64_t rcpts_deferred;	/* recipient deferrals */
+	uint64_t rcpts_bounced;		/* recipients returned (incl. expired) */
+	uint64_t rcpts_expired;		/* of which at expiry */
+	uint64_t rcpts_deleted;		/* dropped by the operator, no NDR */
+	uint64_t ndrs;			/* NDRs queued */
 };
 
 struct smtp_listener;
@@ -78,6 +90,8 @@ struct worker {
 	bool dns_ok;			/* dns was set up */
 
 	struct worker_stats st;		/* counters */
+	struct mpsc ctlq;		/* control socket requests (core/ctl.h),
+					   drained at the start of each turn */
 	int start_rc;			/* 0, or -errno when start-up failed */
 	char start_err[512];		/* why start-up failed */
 };

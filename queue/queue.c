@@ -51,6 +51,7 @@ static struct qjob *job_new(struct worker *w, struct qmsg *m, struct dest *d,
 			    const uint32_t *idx, uint32_t n);
 static void job_timer(struct wheel_timer *t, void *arg);
 static void msg_finish(struct worker *w, struct qmsg *m);
+static bool ctl_after_attempt(struct worker *w, struct qjob *j);
 
 static char *
 xstrdup(const char *s)
@@ -163,6 +164,9 @@ dest_get(struct worker *w, const char *connector, const char *domain)
 	list_init(&d->idle);
 	wheel_timer_init(&d->probe, NULL);
 	d->gate = gate_get(name);
+	for (uint32_t i = 0; i < q->ndisabled; i++)	/* core/ctl: disabled at run time */
+		if (strcmp(q->disabled[i], connector) == 0)
+			d->disabled = true;
 	d->hnext = q->dests[h & (q->ndestslots - 1)];
 	q->dests[h & (q->ndestslots - 1)] = d;
 	q->ndests++;
@@ -267,6 +271,7 @@ job_free(struct worker *w, struct qjob *j)
 	struct qmsg *m = j->msg;
 
 	wheel_cancel(&w->q.wheel, &j->timer);
+	list_del(&j->mlink);
 	free(j->rcpt);
 	free(j->last_error);
 	free(j->last_detail);
@@ -412,6 +417,8 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	r->sw.iov.iov_len = r->b.len;
 	r->sw.cb = ndr_rec_done;
 	m->ndr_inflight++;
+	if (!delayed)
+		w->st.ndrs++;
 	char nid[17];
 	envelope_id_str(ne.id, nid);
 	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid,
@@ -470,7 +477,10 @@ job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *idx, u
 	list_add_tail(&d->deferred, &j->link);
 	d->ndeferred++;
 	m->njobs++;
-	if (!m->held)
+	list_add_tail(&m->jobs, &j->mlink);
+	if (m->held)
+		j->ctl = QUEUE_CTL_HOLD;
+	else
 		job_ready(w, j);
 	return j;
 }
@@ -516,6 +526,7 @@ msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 	m->id = env->id;
 	m->env = env;
 	m->loc = *loc;
+	list_init(&m->jobs);
 	for (uint32_t i = 0; i < env->nrcpt; i++)
 		if (env->rcpt[i].state == ENV_RCPT_PENDING)
 			m->pending++;
@@ -739,7 +750,7 @@ dest_kick(struct worker *w, struct dest *d)
 	if (w->draining || list_empty(&d->ready))
 		return;
 	c = dest_cfg(w, d);
-	if (c == NULL || !c->enabled)
+	if (c == NULL || !c->enabled || d->disabled)
 		return;		/* removed or disabled connector: mail waits */
 	while (!list_empty(&d->ready)) {
 		struct qjob *j = container_of(d->ready.next, struct qjob, link);
@@ -777,7 +788,7 @@ queue_next_job(struct worker *w, struct dest *d)
 {
 	struct qjob *j;
 
-	if (w->draining || list_empty(&d->ready) || d->down)
+	if (w->draining || list_empty(&d->ready) || d->down || d->disabled)
 		return NULL;
 	j = container_of(d->ready.next, struct qjob, link);
 	job_take(d, j);
@@ -842,6 +853,12 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		abort();
 	d->nactive--;
 	d->st.attempts++;
+	d->st.last_attempt = now;
+	w->st.attempts++;
+	if (j->attempts > 0) {
+		w->st.retries++;
+		d->st.retries++;
+	}
 	j->last_attempt = now;
 	for (uint32_t i = 0; i < j->nrcpt; i++) {
 		const struct mfi_attempt *a = &per_rcpt[i];
@@ -852,6 +869,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			json_array_append_new(ok_r, json_string(r->addr));
 			rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
 			d->st.delivered++;
+			w->st.rcpts_delivered++;
 			ndeliv++;
 			continue;
 		}
@@ -896,15 +914,20 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			};
 			fail[nfail++] = j->rcpt[i];
 			d->st.bounced++;
+			w->st.rcpts_bounced++;
 		} else {
 			json_array_append_new(def_r, json_string(r->addr));
 			j->rcpt[nkeep++] = j->rcpt[i];
 			d->st.deferred++;
+			w->st.rcpts_deferred++;
 		}
 	}
 	/* one JSON line per outcome class of this attempt */
 	if (ndeliv > 0) {
 		struct mfi_attempt ok = per_rcpt[0];
+		w->st.messages_out++;
+		w->st.bytes_out += m->rec.len > 0 ? m->rec.len - m->data_off
+						  : m->loc.len - SPOOL_HDR_SIZE;
 		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", ok_r, elapsed_ms);
 	} else {
 		json_decref(ok_r);
@@ -955,9 +978,13 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 				 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
 				 nkeep, j->last_error ? j->last_error : "");
 			d->st.bounced += nkeep;
+			w->st.rcpts_bounced += nkeep;
+			w->st.rcpts_expired += nkeep;
 			ndr_send(w, m, j->rcpt, finfo, nkeep, false, 0);
 			j->nrcpt = 0;
 			job_free(w, j);
+		} else if (j->ctl != QUEUE_CTL_NONE && ctl_after_attempt(w, j)) {
+			/* core/ctl: held, deleted or bounced during the attempt */
 		} else {
 			j->state = QJOB_ACTIVE;
 			list_init(&j->link);
@@ -1022,6 +1049,8 @@ queue_fini(struct worker *w)
 {
 	struct queue *q = &w->q;
 
+	/* first, while the timers' memory (jobs, dest probes) is still ours */
+	wheel_fini(&q->wheel);
 	while (!list_empty(&q->all)) {
 		struct qmsg *m = container_of(q->all.next, struct qmsg, link);
 		list_del(&m->link);
@@ -1053,5 +1082,292 @@ queue_fini(struct worker *w)
 	}
 	free(q->dests);
 	free(q->msgs);
-	wheel_fini(&q->wheel);
+	for (uint32_t i = 0; i < q->ndisabled; i++)
+		free(q->disabled[i]);
+	free(q->disabled);
+}
+
+/* ---- control socket (core/ctl) ----------------------------------------
+ * What sluicectl hold/release/delete/bounce/flush and connector
+ * enable/disable do to the jobs of this worker.  Runs on the worker thread,
+ * called from core/ctl_worker.c.  A job on a connection is never touched:
+ * the op is remembered in j->ctl and applied when its attempt ends
+ * (ctl_after_attempt, from queue_job_done).
+ */
+
+/* A job that is not active goes on hold: off the ready list, no timer. */
+static void
+job_hold(struct worker *w, struct qjob *j)
+{
+	struct dest *d = j->dest;
+
+	if (j->state == QJOB_READY) {
+		list_del(&j->link);
+		d->nready--;
+	}
+	if (j->state == QJOB_READY || j->state == QJOB_ACTIVE) {
+		list_add_tail(&d->deferred, &j->link);
+		d->ndeferred++;
+	}
+	wheel_cancel(&w->q.wheel, &j->timer);
+	j->state = QJOB_HELD;
+	j->ctl = QUEUE_CTL_HOLD;
+}
+
+/* Take a job that is not active off its destination's list. */
+static void
+job_unlink(struct qjob *j)
+{
+	struct dest *d = j->dest;
+
+	if (j->state == QJOB_READY)
+		d->nready--;
+	else if (j->state == QJOB_DEFERRED || j->state == QJOB_HELD)
+		d->ndeferred--;
+	list_del(&j->link);
+}
+
+/* Drop j's recipients without an NDR (their state is recorded). */
+static void
+job_delete(struct worker *w, struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+	char qid[17];
+
+	envelope_id_str(m->id, qid);
+	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, j->nrcpt,
+		 j->dest->name);
+	w->st.rcpts_deleted += j->nrcpt;
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		rcpt_final(w, m, j->rcpt[i], ENV_RCPT_FAILED);
+	j->nrcpt = 0;
+	job_free(w, j);
+}
+
+/* Return j's recipients to the sender now, with an NDR. */
+static void
+job_bounce(struct worker *w, struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+	struct dsn_rcpt *info = calloc(j->nrcpt, sizeof(*info));
+	struct buf detail = { 0 };
+	char qid[17];
+
+	if (info == NULL)
+		abort();
+	buf_puts(&detail, "returned by the relay operator before delivery");
+	if (j->last_detail != NULL)
+		buf_printf(&detail, "; last attempt: %s", j->last_detail);
+	buf_append(&detail, "", 1);
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+		info[i] = (struct dsn_rcpt){
+			.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
+			.status = j->last_code == MFI_NONE ? "5.0.0" : NULL,
+			.code = (enum mfi_code)j->last_code, .reply_code = j->last_reply,
+			.reply_text = j->last_error,
+			.remote_mta = j->last_host ? j->last_host : j->last_ip,
+			.detail = detail.p, .last_attempt = j->last_attempt,
+		};
+	}
+	envelope_id_str(m->id, qid);
+	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, j->nrcpt,
+		 j->dest->name);
+	j->dest->st.bounced += j->nrcpt;
+	w->st.rcpts_bounced += j->nrcpt;
+	ndr_send(w, m, j->rcpt, info, j->nrcpt, false, 0);
+	j->nrcpt = 0;
+	job_free(w, j);
+	free(info);
+	buf_free(&detail);
+}
+
+/*
+ * The attempt of active job j ended with recipients left (attempts counted)
+ * and the operator asked for something meanwhile.  True if j was dealt
+ * with (held, or gone); false to defer it as usual.
+ */
+static bool
+ctl_after_attempt(struct worker *w, struct qjob *j)
+{
+	switch (j->ctl) {
+	case QUEUE_CTL_HOLD:
+		job_hold(w, j);
+		return true;
+	case QUEUE_CTL_DELETE:
+		job_delete(w, j);
+		return true;
+	case QUEUE_CTL_BOUNCE:
+		job_bounce(w, j);
+		return true;
+	default:
+		j->ctl = QUEUE_CTL_NONE;
+		return false;
+	}
+}
+
+/* Apply op to one job; true if something was done (now or later). */
+static bool
+ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl_result *res)
+{
+	struct dest *d = j->dest;
+
+	if (j->state == QJOB_ACTIVE) {
+		if (op == QUEUE_CTL_FLUSH)
+			return false;	/* being tried right now */
+		if (op == QUEUE_CTL_RELEASE) {
+			if (j->ctl != QUEUE_CTL_HOLD)
+				return false;
+			j->ctl = QUEUE_CTL_NONE;
+		} else {
+			j->ctl = (uint8_t)op;
+		}
+		res->later++;
+		return true;
+	}
+	switch (op) {
+	case QUEUE_CTL_FLUSH:
+		if (j->state == QJOB_READY) {
+			/* waiting for a connection slot: ask again now */
+			dest_kick(w, d);
+			break;
+		}
+		if (j->state != QJOB_DEFERRED)
+			return false;
+		job_ready(w, j);
+		if (d->down && !d->probing)
+			d->probe_at = w->now;	/* probe now, not at the next step */
+		dest_kick(w, d);
+		break;
+	case QUEUE_CTL_HOLD:
+		if (j->state == QJOB_HELD)
+			return false;
+		job_hold(w, j);
+		break;
+	case QUEUE_CTL_RELEASE:
+		if (j->state != QJOB_HELD)
+			return false;
+		j->ctl = QUEUE_CTL_NONE;
+		job_ready(w, j);
+		dest_kick(w, d);
+		break;
+	case QUEUE_CTL_DELETE:
+		job_unlink(j);
+		job_delete(w, j);
+		break;
+	case QUEUE_CTL_BOUNCE:
+		job_unlink(j);
+		job_bounce(w, j);
+		break;
+	default:
+		return false;
+	}
+	res->jobs++;
+	return true;
+}
+
+/* Apply op to the jobs of m (those at connector, or all when NULL). */
+static void
+ctl_msg(struct worker *w, struct qmsg *m, const char *connector, enum queue_ctl_op op,
+	struct queue_ctl_result *res)
+{
+	bool any = false;
+	struct list *l, *next;
+
+	if (m->finishing)
+		return;
+	if (connector == NULL && op == QUEUE_CTL_HOLD)
+		m->held = true;		/* jobs made later are held too */
+	for (l = m->jobs.next; l != &m->jobs; l = next) {
+		struct qjob *j = container_of(l, struct qjob, mlink);
+		next = l->next;		/* j may be freed */
+		if (connector != NULL && strcmp(j->dest->connector, connector) != 0)
+			continue;
+		if (ctl_job(w, j, op, res))
+			any = true;
+	}
+	if (op == QUEUE_CTL_RELEASE && m->held) {
+		m->held = false;	/* held while any job still is */
+		for (l = m->jobs.next; l != &m->jobs; l = l->next)
+			if (container_of(l, struct qjob, mlink)->ctl == QUEUE_CTL_HOLD)
+				m->held = true;
+	}
+	if (any)
+		res->msgs++;
+}
+
+int
+queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue_ctl_op op,
+		uint64_t *cursor, uint32_t budget, struct queue_ctl_result *res)
+{
+	struct queue *q = &w->q;
+	struct list *l;
+	uint32_t seen = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (id != 0) {
+		struct qmsg *m = queue_msg_find(w, id);
+		if (m == NULL)
+			return -ENOENT;
+		ctl_msg(w, m, NULL, op, res);
+		return 0;
+	}
+	l = q->all.next;
+	if (*cursor != 0) {
+		struct qmsg *m = queue_msg_find(w, *cursor);
+		if (m != NULL)		/* else start over: every op is idempotent */
+			l = m->link.next;
+	}
+	for (; l != &q->all; l = l->next) {
+		struct qmsg *m = container_of(l, struct qmsg, link);
+		if (seen++ >= budget) {
+			res->more = true;
+			return 0;
+		}
+		ctl_msg(w, m, connector, op, res);
+		*cursor = m->id;
+	}
+	return 0;
+}
+
+struct qmsg *
+queue_msg_find(struct worker *w, uint64_t id)
+{
+	struct queue *q = &w->q;
+	struct qmsg *m;
+
+	for (m = q->msgs[hash_id(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
+		if (m->id == id)
+			return m;
+	return NULL;
+}
+
+uint32_t
+queue_ctl_connector(struct worker *w, const char *connector, bool disabled)
+{
+	struct queue *q = &w->q;
+	uint32_t n = 0, i;
+
+	for (i = 0; i < q->ndisabled && strcmp(q->disabled[i], connector) != 0; i++)
+		;
+	if (disabled && i == q->ndisabled) {
+		char **t = realloc(q->disabled, (q->ndisabled + 1) * sizeof(*t));
+		if (t == NULL)
+			abort();
+		q->disabled = t;
+		q->disabled[q->ndisabled++] = xstrdup(connector);
+	} else if (!disabled && i < q->ndisabled) {
+		free(q->disabled[i]);
+		q->disabled[i] = q->disabled[--q->ndisabled];
+	}
+	for (i = 0; i < q->ndestslots; i++)
+		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext) {
+			if (strcmp(d->connector, connector) != 0)
+				continue;
+			d->disabled = disabled;
+			n++;
+			if (!disabled)
+				dest_kick(w, d);
+		}
+	return n;
 }

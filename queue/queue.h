@@ -72,4 +72,39 @@ void queue_conn_gone(struct worker *w, struct dest *d);
 /* The destination health after a connection reached EHLO (true) or not. */
 void queue_dest_result(struct worker *w, struct dest *d, bool ok);
 
+/* ---- control socket hooks (core/ctl); worker thread only ---- */
+
+/* The message with queue id id, or NULL. */
+struct qmsg *queue_msg_find(struct worker *w, uint64_t id);
+
+/* What the result of queue_ctl_apply counts. */
+struct queue_ctl_result {
+	uint32_t msgs;		/* messages acted on */
+	uint32_t jobs;		/* jobs acted on now */
+	uint32_t later;		/* jobs on a connection: applied when their
+				   attempt ends (flush: left alone) */
+	bool more;		/* budget used up: call again with the cursor */
+};
+
+/*
+ * Operator action on queued mail: op on every job of message id (id != 0),
+ * or on the jobs at connector's destinations (NULL: every job).  Flush
+ * makes deferred jobs ready now (and a down destination probe now) and
+ * lets ready ones ask for a connection slot again; hold
+ * parks jobs with no timer until release; delete drops recipients without
+ * an NDR; bounce returns them with one.  Walking the whole queue stops
+ * after budget messages with res->more set: call again with the same
+ * *cursor (0 to start).  Returns 0, or -ENOENT when id is not queued here.
+ */
+int queue_ctl_apply(struct worker *w, uint64_t id, const char *connector,
+		    enum queue_ctl_op op, uint64_t *cursor, uint32_t budget,
+		    struct queue_ctl_result *res);
+
+/*
+ * Disable (or enable) delivery through connector at run time: its mail
+ * still queues.  Remembered for destinations made later.  Returns how many
+ * of this worker's destinations it applied to.
+ */
+uint32_t queue_ctl_connector(struct worker *w, const char *connector, bool disabled);
+
 #endif

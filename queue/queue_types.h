@@ -36,6 +36,8 @@ struct qmsg {
 	bool held;			/* on hold: no delivery attempts */
 	bool finishing;			/* its DONE record is being written */
 	uint32_t ndr_inflight;		/* NDRs for it not yet spooled */
+	struct list jobs;		/* its jobs (qjob.mlink): lets the
+					   control socket act on a message */
 	struct qmsg *hnext;		/* id hash chain */
 	struct list link;		/* all messages of the worker, by age */
 };
@@ -45,6 +47,16 @@ enum qjob_state {
 	QJOB_ACTIVE,	/* on a connection */
 	QJOB_DEFERRED,	/* on dest->deferred, waiting for its timer */
 	QJOB_HELD,	/* on dest->deferred, no timer (hold) */
+};
+
+/* Operator actions on queued jobs (core/ctl, queue_ctl_apply). */
+enum queue_ctl_op {
+	QUEUE_CTL_NONE,		/* nothing asked */
+	QUEUE_CTL_FLUSH,	/* retry now, bypassing the backoff */
+	QUEUE_CTL_HOLD,		/* no attempts until released */
+	QUEUE_CTL_RELEASE,	/* end a hold */
+	QUEUE_CTL_DELETE,	/* drop without an NDR */
+	QUEUE_CTL_BOUNCE,	/* return to the sender now, with an NDR */
 };
 
 /* The recipients of one message that go to one destination. */
@@ -65,6 +77,10 @@ struct qjob {
 	char *last_detail;		/* mfi_detail() of the last failure */
 	char *last_host;		/* destination host of the last attempt */
 	char *last_ip;			/* and its address */
+	struct list mlink;		/* on msg->jobs */
+	uint8_t ctl;			/* enum queue_ctl_op the operator asked
+					   for while it was active, applied when
+					   the attempt ends (core/ctl) */
 };
 
 /* Counters of one destination. */
@@ -78,6 +94,8 @@ struct dest_stats {
 	int64_t last_time;		/* unix s of the last failure */
 	char last_error[256];		/* its reply / MFI line */
 	char last_host[128];		/* "host [ip]" it came from */
+	int64_t last_attempt;		/* unix s of the last attempt, 0 none */
+	uint64_t retries;		/* attempts of jobs that failed before */
 };
 
 /* A destination: the unit of connection reuse, caps and health. */
@@ -101,6 +119,10 @@ struct dest {
 	struct wheel_timer probe;	/* fires at probe_at */
 	struct gate *gate;		/* connection cap shared by all workers */
 	struct dest_stats st;		/* counters */
+	bool disabled;			/* connector disabled at run time
+					   (sluicectl connector disable) */
+	uint32_t ctl_idx;		/* scratch index of a control-socket
+					   snapshot, worker thread only */
 };
 
 /* The queue state of one worker. */
@@ -116,6 +138,9 @@ struct queue {
 	uint64_t rng;			/* jitter */
 	uint64_t mem;			/* bytes of message data kept in memory */
 	uint32_t nconns;		/* client connections (all destinations) */
+	char **disabled;		/* connectors disabled at run time, so
+					   new destinations start disabled */
+	uint32_t ndisabled;		/* their number */
 };
 
 #endif

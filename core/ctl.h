@@ -1,0 +1,66 @@
+/*
+ * ctl — the stats and control socket of sluiced: a unix socket served by
+ * one control thread, with a line protocol in the spirit of HAProxy's
+ * stats socket.  sluicectl is its client.
+ *
+ * Framing (what a client may rely on):
+ *  - A request is one line of at most CTL_LINE_MAX bytes ending in LF
+ *    (a CR before it is ignored): words separated by blanks, a trailing
+ *    word "json" asks for JSON instead of a table.  Blank lines are
+ *    ignored.  Bytes outside printable ASCII make the line malformed.
+ *  - Every other line gets exactly one answer: lines of text ending in
+ *    LF, then one empty line.  An answer never contains an empty line
+ *    before its end, so "\n\n" ends it.  JSON answers are one line
+ *    (show queue json: one array element per line) built with jansson.
+ *  - A failed command answers one line "error: TEXT" (or, in JSON,
+ *    {"error": "TEXT"}), then the empty line.
+ *  - "quit" is the one command without an answer: the server closes.
+ *  - Commands on one connection run one at a time, in order.  After the
+ *    client shuts down its write side (or closes), the commands already
+ *    sent are answered and the server closes the connection: so
+ *    "send one line, shutdown(SHUT_WR), read to EOF" is a complete
+ *    exchange.
+ *
+ * Permissions: the peer's uid (SO_PEERCRED) must be root or the daemon's
+ * own uid; anyone else is answered "permission denied" for every command.
+ * The socket file is mode 0600.
+ *
+ * Threading: ctl_start/ctl_stop/ctl_reload_done run on the main thread;
+ * ctl_worker_run on a worker thread at the start of each loop turn.  The
+ * control thread talks to workers only through each worker's MPSC queue
+ * (w->ctlq) and eventfd, and gets answers back through an eventfd of its
+ * own: no lock is taken on a worker's path.
+ */
+#ifndef SLUICE_CORE_CTL_H
+#define SLUICE_CORE_CTL_H
+
+#include <stddef.h>
+
+struct config;
+struct worker;
+
+#define CTL_LINE_MAX 4096	/* longest request line, LF included */
+
+/*
+ * Open cfg->control_socket (creating its directory if missing, replacing a
+ * stale socket, refusing one a live process answers on) and start the
+ * control thread for workers ws[0..n).  version is shown by show info.
+ * Call after workers_start, with the signals the main thread waits for
+ * blocked.  Returns 0, or -errno with the reason in err.
+ */
+int ctl_start(const struct config *cfg, struct worker *ws, unsigned n,
+	      const char *version, char *err, size_t errlen);
+
+/* Stop the control thread, close and unlink the socket.  Before
+ * workers_stop.  No-op if ctl_start did not succeed. */
+void ctl_stop(void);
+
+/* Main thread: a reload (SIGHUP, or "reload" on the socket) finished with
+ * rc (0 or -errno) and, on failure, err.  Wakes a waiting "reload". */
+void ctl_reload_done(int rc, const char *err);
+
+/* Worker thread, start of each turn: run the control requests queued for
+ * w and answer them.  Cheap when there are none (one atomic load). */
+void ctl_worker_run(struct worker *w);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * ctl_int — what the files of the control socket share (core/ctl.c: the
+ * thread, connections, framing and command table; ctl_worker.c: requests
+ * run on worker threads; ctl_show.c: the show commands and alerts;
+ * ctl_queue.c: show queue and the commands that change things).  Not an
+ * API for anyone else: see core/ctl.h.
+ *
+ * A command runs as a struct ctl_run owned by the control thread.  When it
+ * needs worker state it sends one struct ctl_wreq per worker (a "round")
+ * through the worker's MPSC queue; the worker fills in the reply, marks it
+ * done and writes the control thread's eventfd.  A request belongs to the
+ * worker from the push until `done` is set, then to the control thread.
+ */
+#ifndef SLUICE_CORE_CTL_INT_H
+#define SLUICE_CORE_CTL_INT_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "core/ctl.h"
+#include "core/mpsc.h"
+#include "core/worker.h"
+#include "queue/queue.h"
+
+#define CTL_MAXARGS 16		/* words in a command */
+#define CTL_NAME_MAX 128	/* connector name in a request */
+#define CTL_NBUCKETS 11		/* qshape: 5 10 20 ... 1280 1280+ minutes */
+#define CTL_CHUNK 1000		/* show queue rows per worker request */
+#define CTL_ACT_BUDGET 5000	/* messages walked per action request */
+#define CTL_TIMEOUT 10		/* s a worker has to answer */
+
+/* What a worker is asked to do. */
+enum ctl_wkind {
+	CTL_W_SNAP,		/* counters and queue state: struct ctl_snap */
+	CTL_W_QUEUE,		/* a chunk of show queue rows */
+	CTL_W_ACT,		/* queue_ctl_apply */
+	CTL_W_CONNECTOR,	/* queue_ctl_connector */
+};
+
+/* CTL_W_SNAP flags. */
+#define CTL_SNAP_DESTS	0x1	/* per-destination counters, O(destinations) */
+#define CTL_SNAP_SCAN	0x2	/* walk every message: states, ages, qshape */
+#define CTL_SNAP_ALERT	0x4	/* walk the oldest messages only: oldest per
+				   destination, messages older than alert_age
+				   (stops once every destination is decided) */
+
+/* One destination of one worker, as a snapshot. */
+struct ctl_dest_snap {
+	char name[256];			/* "connector" or "connector/domain" */
+	char connector[CTL_NAME_MAX];	/* its connector */
+	bool down;			/* marked down */
+	bool disabled;			/* connector disabled at run time */
+	uint32_t nready;		/* jobs waiting for a connection */
+	uint32_t ndeferred;		/* jobs waiting for a timer (incl. held) */
+	uint32_t nactive;		/* jobs on connections */
+	uint32_t nheld;			/* held jobs (SCAN) */
+	uint32_t nconns;		/* connections */
+	uint32_t failures;		/* consecutive connection failures */
+	int64_t oldest;			/* arrival (unix s) of its oldest job,
+					   0 if unknown (SCAN or ALERT) */
+	int64_t oldest_expiry;		/* when that job expires (unix s) */
+	uint32_t old;			/* jobs older than alert_age (ALERT:
+					   exact below the threshold) */
+	uint32_t old_codes[QUEUE_NCODES]; /* their last failure codes */
+	uint32_t buckets[CTL_NBUCKETS];	/* jobs by age (SCAN) */
+	struct dest_stats st;		/* counters */
+};
+
+/* A connector of the worker's config. */
+struct ctl_conn_cfg {
+	char name[CTL_NAME_MAX];	/* its name */
+	bool enabled;			/* config says enabled */
+	bool mx;			/* routes by MX */
+	uint32_t expiry;		/* s after arrival */
+	char hosts[256];		/* smart hosts, "h:p h:p", or "MX" */
+	bool disabled;			/* disabled at run time */
+};
+
+/* A worker's answer to CTL_W_SNAP.  Arrays are malloc()ed by the worker
+ * and freed by the control thread. */
+struct ctl_snap {
+	struct worker_stats st;		/* the worker's counters */
+	unsigned nsessions;		/* SMTP sessions now */
+	unsigned nconns;		/* outbound connections now */
+	uint64_t spool_bytes;		/* live spool segments */
+	uint64_t qmem;			/* message data held in memory */
+	uint32_t nmsgs;			/* messages queued */
+	char cfg_path[512];		/* config in use */
+	char hostname[256];		/* its hostname */
+	char spool_dir[512];		/* spool root */
+	struct ctl_conn_cfg *conns;	/* the config's connectors */
+	size_t nconn;			/* their number */
+	struct ctl_dest_snap *dests;	/* destinations (DESTS) */
+	size_t ndests;			/* their number */
+};
+
+/* One show queue row; strings are offsets into the request's arena. */
+struct ctl_qrow {
+	uint64_t id;			/* queue id */
+	int64_t arrival;		/* unix s */
+	int64_t last_attempt;		/* unix s, 0 none */
+	uint32_t attempts;		/* failed attempts (most of its jobs) */
+	uint32_t nrcpt;			/* recipients listed */
+	uint8_t state;			/* worst enum qjob_state of its jobs */
+	uint8_t code;			/* enum mfi_code of the last failure */
+	uint32_t sender;		/* sender */
+	uint32_t rcpts;			/* nrcpt NUL-terminated addresses */
+	uint32_t connectors;		/* destinations, "a b" */
+	uint32_t error;			/* last error text ("" none) */
+};
+
+struct ctl_run;
+
+/* One request to one worker, and its answer. */
+struct ctl_wreq {
+	struct mpsc_node node;		/* on the worker's ctlq */
+	atomic_int done;		/* set (release) by the worker */
+	struct ctl_wreq *next;		/* control thread: in-flight list */
+	struct ctl_run *run;		/* whom it answers; NULL if orphaned */
+	unsigned worker;		/* index of the worker */
+	enum ctl_wkind kind;		/* what to do */
+	/* arguments */
+	unsigned flags;			/* CTL_SNAP_* */
+	uint32_t alert_threshold;	/* ALERT: messages */
+	uint32_t alert_age;		/* ALERT, SCAN: s */
+	char connector[CTL_NAME_MAX];	/* filter, or the connector; "" all */
+	uint64_t id;			/* message id, 0 none */
+	uint64_t cursor;		/* QUEUE, ACT: resume after this id */
+	uint32_t limit;			/* QUEUE: rows at most */
+	enum queue_ctl_op op;		/* ACT */
+	bool disable;			/* CONNECTOR */
+	/* answers */
+	int rc;				/* 0 or -errno */
+	bool known;			/* the connector exists in its config */
+	struct ctl_snap snap;		/* SNAP */
+	struct ctl_qrow *rows;		/* QUEUE */
+	uint32_t nrows;			/* their number */
+	struct buf arena;		/* their strings */
+	bool end;			/* QUEUE: nothing after these */
+	struct queue_ctl_result act;	/* ACT */
+	uint32_t ndests;		/* CONNECTOR: destinations changed */
+};
+
+struct ctl_client;
+struct ctl_cmd;
+
+/* A command being run for a client (or for the control thread itself). */
+struct ctl_run {
+	struct ctl_client *cl;		/* NULL: internal, or the client left */
+	const struct ctl_cmd *cmd;	/* what runs */
+	int argc;			/* words after the command's own */
+	char *argv[CTL_MAXARGS];	/* into line */
+	char line[CTL_LINE_MAX + 1];	/* the request, split in place */
+	bool json;			/* trailing "json" */
+	unsigned outstanding;		/* requests not yet answered */
+	struct ctl_wreq **reqs;		/* round: one per worker */
+	int64_t deadline;		/* monotonic s: give up waiting */
+	/* called on the control thread: */
+	void (*on_reply)(struct ctl_run *r, struct ctl_wreq *q); /* each answer
+					   (default: collect for the round) */
+	void (*on_round)(struct ctl_run *r);	/* all answers are in */
+	void (*on_drain)(struct ctl_run *r);	/* client output drained:
+						   produce more (streaming) */
+	void (*on_free)(struct ctl_run *r);	/* free state */
+	void *state;			/* the command's own */
+};
+
+/* A registered command. */
+struct ctl_cmd {
+	const char *words;		/* "show connectors" */
+	const char *args;		/* usage after the words, "" none */
+	const char *help;		/* one line */
+	bool changes;			/* changes state (owner/root only) */
+	void (*run)(struct ctl_run *r);	/* start it; r->argv are the args */
+};
+
+/* The control thread's shared state (ctl.c). */
+struct ctl {
+	struct worker *ws;		/* the workers */
+	unsigned nw;			/* their number */
+	int efd;			/* answers and stop wake us here */
+	char path[108];			/* socket path */
+	char version[32];		/* for show info */
+	int64_t started;		/* unix s */
+	uint32_t alert_threshold;	/* queue alert: messages (200) */
+	uint32_t alert_age;		/* queue alert: s (3600) */
+};
+
+extern struct ctl ctl;
+
+/* ---- ctl.c: output and plumbing (control thread) ---- */
+
+/* Append to the answer of r (dropped if the client left). */
+void ctl_printf(struct ctl_run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void ctl_write(struct ctl_run *r, const char *p, size_t n);
+/* Bytes of r's client output not yet sent (0 when no client). */
+size_t ctl_pending(const struct ctl_run *r);
+/* Append j (consumed) as one compact JSON line. */
+void ctl_json(struct ctl_run *r, json_t *j);
+/* Answer "error: ..." (or JSON) and end r. */
+void ctl_fail(struct ctl_run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* End r's answer (the empty line) and free it. */
+void ctl_end(struct ctl_run *r);
+/* A new request of kind for worker i, owned by r until sent. */
+struct ctl_wreq *ctl_req_new(struct ctl_run *r, unsigned i, enum ctl_wkind kind);
+/* Push q to its worker and wake it. */
+void ctl_req_send(struct ctl_wreq *q);
+/* Free an answered request and what its answer holds. */
+void ctl_req_free(struct ctl_wreq *q);
+/* Send a copy of tmpl to every worker; r->on_round runs when all are in,
+ * with r->reqs[i] the answer of worker i. */
+void ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl);
+/* A run with no client (periodic alert checks). */
+struct ctl_run *ctl_run_internal(void);
+/* Monotonic seconds. */
+int64_t ctl_mono(void);
+
+/* ---- ctl_show.c ---- */
+void ctl_show_info(struct ctl_run *r);
+void ctl_show_stats(struct ctl_run *r);
+void ctl_show_connectors(struct ctl_run *r);
+void ctl_show_insights(struct ctl_run *r);
+void ctl_qshape(struct ctl_run *r);
+void ctl_show_metrics(struct ctl_run *r);
+void ctl_set_alert(struct ctl_run *r);
+/* Once a second from the control loop: refresh the queue alerts. */
+void ctl_alerts_tick(void);
+/* Free the alert table (thread exit). */
+void ctl_alerts_fini(void);
+
+/* ---- ctl_queue.c ---- */
+void ctl_show_queue(struct ctl_run *r);
+void ctl_flush(struct ctl_run *r);
+void ctl_hold(struct ctl_run *r);
+void ctl_release(struct ctl_run *r);
+void ctl_delete(struct ctl_run *r);
+void ctl_bounce(struct ctl_run *r);
+void ctl_connector(struct ctl_run *r);
+void ctl_validate(struct ctl_run *r);
+void ctl_reload(struct ctl_run *r);
+/* Once a second: a "reload" waiting for its result. */
+void ctl_reload_tick(void);
+
+/* ---- ctl_table.c: aligned tables and small formatters ---- */
+
+struct ctl_table;
+/* A table with ncol columns named by the NULL-terminated heads; a head
+ * starting with '>' is right-aligned (the '>' is not shown). */
+struct ctl_table *ctl_table_new(const char *const *heads);
+/* Add a row: one string per column (copied). */
+void ctl_table_row(struct ctl_table *t, ...);
+/* Same from an array of ncol strings. */
+void ctl_table_rowv(struct ctl_table *t, const char *const *cells);
+/* Print t into r's answer and free it. */
+void ctl_table_print(struct ctl_table *t, struct ctl_run *r);
+/* "3d04h", "2h05m", "4m12s", "9s"; "-" when s < 0. */
+void ctl_fmt_age(int64_t s, char *out, size_t n);
+/* ISO 8601 UTC "2026-11-27T03:35:25Z"; "" when t == 0. */
+void ctl_fmt_time(int64_t t, char *out, size_t n);
+/* JSON value for a unix time: ISO string, or null when 0. */
+json_t *ctl_json_time(int64_t t);
+
+#endif

@@ -1,0 +1,607 @@
+/*
+ * ctl_queue — the control socket's queue commands, on the control thread:
+ * show queue (streamed), flush / hold / release / delete / bounce,
+ * connector enable|disable, reload, and validate connector (not yet).
+ *
+ * show queue never asks a worker for more than CTL_CHUNK rows at a time
+ * and asks again (from a cursor) only when the client has taken most of
+ * what was sent, so a million queued messages stream at the client's pace
+ * while delivery goes on.  Rows from the workers are merged by arrival.
+ *
+ * Actions walk a worker's queue CTL_ACT_BUDGET messages per request and
+ * resume from a cursor, so even "bounce" of a large backlog runs as many
+ * short steps of the worker's loop instead of one long stall.
+ */
+#include "core/ctl_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mfi.h"
+
+/* ---- arguments ------------------------------------------------------ */
+
+/* True if s is a queue id: 16 hex digits. */
+static bool
+parse_id(const char *s, uint64_t *id)
+{
+	char *end;
+
+	if (strlen(s) != 16)
+		return false;
+	for (int i = 0; i < 16; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	*id = strtoull(s, &end, 16);
+	return *end == '\0' && *id != 0;
+}
+
+static bool
+parse_count(const char *s, uint64_t *n)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	*n = strtoull(s, &end, 10);
+	return *end == '\0' && errno == 0;
+}
+
+/* ---- show queue -------------------------------------------------------- */
+
+/* Per-worker position in the stream. */
+struct qsrc {
+	struct ctl_wreq *q;		/* last answer, rows from pos on unread */
+	uint32_t pos;			/* next row */
+	uint64_t cursor;		/* resume after this id */
+	bool end;			/* the worker has no more */
+	bool busy;			/* a request is out */
+};
+
+struct qstream {
+	char connector[CTL_NAME_MAX];	/* filter, "" all */
+	uint64_t limit;			/* rows at most, 0 no limit */
+	uint64_t emitted;		/* rows sent */
+	struct qsrc *src;		/* one per worker */
+	int64_t now;			/* for ages, fixed at the start */
+};
+
+static void qstream_pump(struct ctl_run *r);
+
+static void
+qstream_free(struct ctl_run *r)
+{
+	struct qstream *st = r->state;
+
+	for (unsigned i = 0; i < ctl.nw; i++)
+		ctl_req_free(st->src[i].q);
+	free(st->src);
+	free(st);
+}
+
+static void
+qstream_request(struct ctl_run *r, unsigned i)
+{
+	struct qstream *st = r->state;
+	struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_QUEUE);
+
+	memcpy(q->connector, st->connector, sizeof(q->connector));
+	q->cursor = st->src[i].cursor;
+	q->limit = CTL_CHUNK;
+	st->src[i].busy = true;
+	ctl_req_send(q);
+}
+
+static void
+qstream_reply(struct ctl_run *r, struct ctl_wreq *q)
+{
+	struct qstream *st = r->state;
+	struct qsrc *s = &st->src[q->worker];
+
+	ctl_req_free(s->q);
+	s->q = q;
+	s->pos = 0;
+	s->cursor = q->cursor;
+	s->end = q->end;
+	s->busy = false;
+	if (st->connector[0] && !q->known) {
+		ctl_fail(r, "no connector '%s'", st->connector);
+		return;
+	}
+	qstream_pump(r);
+}
+
+static const char *
+state_name(uint8_t s)
+{
+	switch (s) {
+	case QJOB_READY: return "ready";
+	case QJOB_ACTIVE: return "active";
+	case QJOB_DEFERRED: return "deferred";
+	default: return "held";
+	}
+}
+
+static void
+qstream_row(struct ctl_run *r, const struct ctl_wreq *q, const struct ctl_qrow *row)
+{
+	struct qstream *st = r->state;
+	const char *ar = q->arena.p;
+	const char *rc = ar + row->rcpts;
+	char id[17], age[24];
+
+	envelope_id_str(row->id, id);
+	ctl_fmt_age(st->now - row->arrival, age, sizeof(age));
+	if (r->json) {
+		json_t *rcpts = json_array(), *conns = json_array(), *o;
+		char buf[256], *save, *tok;
+		const char *p = rc;
+		char code[32] = "";
+		for (uint32_t i = 0; i < row->nrcpt; i++, p += strlen(p) + 1)
+			json_array_append_new(rcpts, json_string(p));
+		snprintf(buf, sizeof(buf), "%s", ar + row->connectors);
+		for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			json_array_append_new(conns, json_string(tok));
+		if (row->code != MFI_NONE && row->code != MFI_REMOTE)
+			snprintf(code, sizeof(code), "%s", mfi_status((enum mfi_code)row->code));
+		o = json_pack("{s:s, s:o, s:I, s:s, s:i, s:o, s:s, s:o, s:o, s:s?, s:s, s:s}",
+			      "id", id, "arrival", ctl_json_time(row->arrival),
+			      "age", (json_int_t)(st->now - row->arrival),
+			      "state", state_name(row->state), "attempts", (int)row->attempts,
+			      "destinations", conns, "sender", ar + row->sender,
+			      "recipients", rcpts, "last_attempt", ctl_json_time(row->last_attempt),
+			      "code", code[0] ? code : NULL,
+			      "mfi", mfi_name((enum mfi_code)row->code),
+			      "last_error", ar + row->error);
+		if (st->emitted > 0)
+			ctl_write(r, ",", 1);
+		ctl_json(r, o);
+		return;
+	}
+	/* recipients: the first two, then a count */
+	char rcpts[128];
+	size_t k = 0;
+	const char *p = rc;
+	for (uint32_t i = 0; i < row->nrcpt && i < 2; i++, p += strlen(p) + 1)
+		k += (size_t)snprintf(rcpts + k, sizeof(rcpts) - k, "%s%s", i ? "," : "", p);
+	if (row->nrcpt > 2 && k < sizeof(rcpts))
+		snprintf(rcpts + k, sizeof(rcpts) - k, ",+%u", row->nrcpt - 2);
+	ctl_printf(r, "%-16s  %7s  %-8s  %4u  %-16s  %-28s  %-34s  %s\n", id, age,
+		   state_name(row->state), row->attempts, ar + row->connectors,
+		   ar[row->sender] ? ar + row->sender : "<>", rcpts,
+		   ar[row->error] ? ar + row->error : "-");
+}
+
+static void
+qstream_finish(struct ctl_run *r)
+{
+	struct qstream *st = r->state;
+
+	if (r->json)
+		ctl_printf(r, "],\"count\":%llu}\n", (unsigned long long)st->emitted);
+	else
+		ctl_printf(r, "(%llu message%s)\n", (unsigned long long)st->emitted,
+			   st->emitted == 1 ? "" : "s");
+	ctl_end(r);
+}
+
+/* Send rows while every worker that may have older ones has some buffered;
+ * ask for more where a buffer ran dry, as long as the client keeps up. */
+static void
+qstream_pump(struct ctl_run *r)
+{
+	struct qstream *st = r->state;
+	bool waiting = false;
+
+	if (r->cl == NULL) {		/* client left: stop when answers are in */
+		if (r->outstanding == 0)
+			ctl_end(r);
+		return;
+	}
+	for (;;) {
+		struct qsrc *best = NULL;
+		const struct ctl_qrow *brow = NULL;
+
+		if (st->limit && st->emitted >= st->limit)
+			break;
+		waiting = false;
+		for (unsigned i = 0; i < ctl.nw; i++) {
+			struct qsrc *s = &st->src[i];
+			const struct ctl_qrow *row;
+			if (s->q == NULL || s->pos >= s->q->nrows) {
+				if (!s->end)
+					waiting = true;
+				continue;
+			}
+			row = &s->q->rows[s->pos];
+			if (brow == NULL || row->arrival < brow->arrival ||
+			    (row->arrival == brow->arrival && row->id < brow->id)) {
+				best = s;
+				brow = row;
+			}
+		}
+		if (waiting || best == NULL)
+			break;
+		qstream_row(r, best->q, brow);
+		best->pos++;
+		st->emitted++;
+		if (ctl_pending(r) > (256u << 10))
+			return;		/* on_drain calls again */
+	}
+	if ((st->limit && st->emitted >= st->limit) || !waiting) {
+		if (r->outstanding == 0)
+			qstream_finish(r);
+		return;
+	}
+	for (unsigned i = 0; i < ctl.nw; i++) {
+		struct qsrc *s = &st->src[i];
+		if (!s->busy && !s->end && (s->q == NULL || s->pos >= s->q->nrows))
+			qstream_request(r, i);
+	}
+}
+
+void
+ctl_show_queue(struct ctl_run *r)
+{
+	struct qstream *st = calloc(1, sizeof(*st));
+	uint64_t n;
+	int a = 0;
+
+	if (st == NULL || (st->src = calloc(ctl.nw, sizeof(*st->src))) == NULL)
+		abort();
+	r->state = st;
+	r->on_free = qstream_free;
+	r->on_reply = qstream_reply;
+	r->on_drain = qstream_pump;
+	st->now = time(NULL);
+	if (r->argc > 2)
+		goto usage;
+	if (a < r->argc && !parse_count(r->argv[a], &n)) {
+		if (strlen(r->argv[a]) >= sizeof(st->connector))
+			goto usage;
+		snprintf(st->connector, sizeof(st->connector), "%s", r->argv[a++]);
+	}
+	if (a < r->argc) {
+		if (!parse_count(r->argv[a], &n))
+			goto usage;
+		st->limit = n;
+		if (n == 0)
+			goto usage;
+		a++;
+	}
+	if (a != r->argc)
+		goto usage;
+	if (r->json)
+		ctl_printf(r, "{\"messages\":[\n");
+	else
+		ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID", "AGE",
+			   "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS", "LAST-ERROR");
+	for (unsigned i = 0; i < ctl.nw; i++)
+		qstream_request(r, i);
+	return;
+usage:
+	ctl_fail(r, "usage: show queue [CONNECTOR] [LIMIT] [json] (LIMIT > 0)");
+}
+
+/* ---- flush, hold, release, delete, bounce ------------------------------ */
+
+struct act {
+	enum queue_ctl_op op;		/* what */
+	const char *verb;		/* its command word */
+	char target[CTL_NAME_MAX];	/* id, connector, or "all" */
+	uint64_t id;			/* message id, 0 none */
+	bool any_known;			/* some worker knows the connector */
+	bool found;			/* some worker has the message */
+	struct queue_ctl_result tot;	/* summed */
+};
+
+static void
+act_free(struct ctl_run *r)
+{
+	free(r->state);
+}
+
+static void
+act_done(struct ctl_run *r)
+{
+	struct act *a = r->state;
+	static const char *const done[] = {
+		[QUEUE_CTL_FLUSH] = "flushed", [QUEUE_CTL_HOLD] = "held",
+		[QUEUE_CTL_RELEASE] = "released", [QUEUE_CTL_DELETE] = "deleted",
+		[QUEUE_CTL_BOUNCE] = "bounced",
+	};
+
+	if (a->id != 0 && !a->found) {
+		ctl_fail(r, "no message %s in the queue", a->target);
+		return;
+	}
+	if (a->id == 0 && strcmp(a->target, "all") != 0 && !a->any_known) {
+		ctl_fail(r, "no connector '%s'", a->target);
+		return;
+	}
+	if (r->json) {
+		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "action", a->verb,
+				      "target", a->target, "result", done[a->op],
+				      "messages", (int)a->tot.msgs, "jobs", (int)a->tot.jobs,
+				      "after_attempt", (int)a->tot.later));
+	} else {
+		struct ctl_table *t = ctl_table_new((const char *[]){
+			"ACTION", "TARGET", ">MESSAGES", ">JOBS", ">AFTER-ATTEMPT", NULL });
+		char m[16], j[16], l[16];
+		snprintf(m, sizeof(m), "%u", a->tot.msgs);
+		snprintf(j, sizeof(j), "%u", a->tot.jobs);
+		snprintf(l, sizeof(l), "%u", a->tot.later);
+		ctl_table_row(t, a->verb, a->target, m, j, l);
+		ctl_table_print(t, r);
+		ctl_printf(r, "%u job%s %s now; %u on a connection: %s\n", a->tot.jobs,
+			   a->tot.jobs == 1 ? "" : "s", done[a->op], a->tot.later,
+			   a->op == QUEUE_CTL_FLUSH ? "being tried already"
+						    : "applied when the attempt ends");
+	}
+	ctl_end(r);
+}
+
+static void
+act_reply(struct ctl_run *r, struct ctl_wreq *q)
+{
+	struct act *a = r->state;
+
+	a->any_known |= q->known;
+	if (q->rc == 0 && q->id != 0)
+		a->found = true;
+	a->tot.msgs += q->act.msgs;
+	a->tot.jobs += q->act.jobs;
+	a->tot.later += q->act.later;
+	if (q->rc == 0 && q->act.more) {	/* next slice of that worker's queue */
+		struct ctl_wreq *n = ctl_req_new(r, q->worker, CTL_W_ACT);
+		n->op = q->op;
+		memcpy(n->connector, q->connector, sizeof(n->connector));
+		n->cursor = q->cursor;
+		ctl_req_send(n);
+	}
+	ctl_req_free(q);
+	if (r->outstanding == 0)
+		act_done(r);
+}
+
+static void
+act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
+{
+	struct act *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		abort();
+	r->state = a;
+	r->on_free = act_free;
+	a->op = op;
+	a->verb = verb;
+	if (r->argc > 1 || (r->argc == 0 && op != QUEUE_CTL_FLUSH)) {
+		ctl_fail(r, "usage: %s %s [json]", verb,
+			 op == QUEUE_CTL_FLUSH ? "[CONNECTOR|ID]" : "CONNECTOR|ID");
+		return;
+	}
+	if (r->argc == 0) {
+		snprintf(a->target, sizeof(a->target), "all");
+	} else {
+		if (strlen(r->argv[0]) >= sizeof(a->target)) {
+			ctl_fail(r, "no connector '%.40s...'", r->argv[0]);
+			return;
+		}
+		snprintf(a->target, sizeof(a->target), "%s", r->argv[0]);
+		if (!parse_id(r->argv[0], &a->id))
+			a->id = 0;
+	}
+	r->on_reply = act_reply;
+	for (unsigned i = 0; i < ctl.nw; i++) {
+		struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_ACT);
+		q->op = op;
+		q->id = a->id;
+		if (a->id == 0 && r->argc == 1)
+			snprintf(q->connector, sizeof(q->connector), "%s", a->target);
+		ctl_req_send(q);
+	}
+}
+
+void
+ctl_flush(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_FLUSH, "flush");
+}
+
+void
+ctl_hold(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_HOLD, "hold");
+}
+
+void
+ctl_release(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_RELEASE, "release");
+}
+
+void
+ctl_delete(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_DELETE, "delete");
+}
+
+void
+ctl_bounce(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_BOUNCE, "bounce");
+}
+
+/* ---- connector enable|disable ----------------------------------------- */
+
+static void
+connector_round(struct ctl_run *r)
+{
+	bool known = false, disable = r->reqs[0]->disable;
+	uint32_t nd = 0;
+
+	for (unsigned i = 0; i < ctl.nw; i++) {
+		known |= r->reqs[i]->known;
+		nd += r->reqs[i]->ndests;
+	}
+	if (!known) {
+		ctl_fail(r, "no connector '%s'", r->argv[1]);
+		return;
+	}
+	log_info("connector %s %s at run time (%u destinations)", r->argv[1],
+		 disable ? "disabled" : "enabled", nd);
+	if (r->json) {
+		ctl_json(r, json_pack("{s:s, s:s, s:i}", "connector", r->argv[1], "state",
+				      disable ? "disabled" : "enabled", "destinations", (int)nd));
+	} else {
+		struct ctl_table *t = ctl_table_new((const char *[]){
+			"CONNECTOR", "STATE", ">DESTINATIONS", NULL });
+		char n[16];
+		snprintf(n, sizeof(n), "%u", nd);
+		ctl_table_row(t, r->argv[1], disable ? "disabled" : "enabled", n);
+		ctl_table_print(t, r);
+		if (disable)
+			ctl_printf(r, "mail for %s queues but is not delivered until "
+				      "\"connector enable %s\" (not kept across restarts)\n",
+				   r->argv[1], r->argv[1]);
+	}
+	ctl_end(r);
+}
+
+void
+ctl_connector(struct ctl_run *r)
+{
+	struct ctl_wreq tmpl = { .kind = CTL_W_CONNECTOR };
+
+	if (r->argc != 2 || (strcmp(r->argv[0], "enable") != 0 &&
+			     strcmp(r->argv[0], "disable") != 0) ||
+	    strlen(r->argv[1]) >= sizeof(tmpl.connector)) {
+		ctl_fail(r, "usage: connector enable|disable NAME [json]");
+		return;
+	}
+	tmpl.disable = strcmp(r->argv[0], "disable") == 0;
+	snprintf(tmpl.connector, sizeof(tmpl.connector), "%s", r->argv[1]);
+	r->on_round = connector_round;
+	ctl_round(r, &tmpl);
+}
+
+void
+ctl_validate(struct ctl_run *r)
+{
+	ctl_fail(r, "validate connector is not implemented yet: it needs a test-connection "
+		 "mode in the SMTP client; use show connectors for the last error of a "
+		 "connector");
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned reload_gen;		/* reloads finished */
+static int reload_rc;			/* result of the last one */
+static char reload_err[512];		/* its error */
+
+/* A reload command waiting for main to finish the reload. */
+struct reload_wait {
+	unsigned gen;			/* reload_gen when it asked */
+	int64_t deadline;		/* monotonic s */
+};
+
+#define RELOAD_MAXWAIT 8
+static struct ctl_run *reload_waiting[RELOAD_MAXWAIT];
+
+void
+ctl_reload_done(int rc, const char *err)
+{
+	pthread_mutex_lock(&reload_mu);
+	reload_gen++;
+	reload_rc = rc;
+	snprintf(reload_err, sizeof(reload_err), "%s", err ? err : "");
+	pthread_mutex_unlock(&reload_mu);
+}
+
+static void
+reload_free(struct ctl_run *r)
+{
+	for (int i = 0; i < RELOAD_MAXWAIT; i++)
+		if (reload_waiting[i] == r)
+			reload_waiting[i] = NULL;
+	free(r->state);
+}
+
+void
+ctl_reload_tick(void)
+{
+	unsigned gen;
+	int rc;
+	char err[512];
+
+	pthread_mutex_lock(&reload_mu);
+	gen = reload_gen;
+	rc = reload_rc;
+	snprintf(err, sizeof(err), "%s", reload_err);
+	pthread_mutex_unlock(&reload_mu);
+	for (int i = 0; i < RELOAD_MAXWAIT; i++) {
+		struct ctl_run *r = reload_waiting[i];
+		struct reload_wait *rw;
+		if (r == NULL)
+			continue;
+		rw = r->state;
+		if (gen != rw->gen) {
+			if (rc < 0) {
+				ctl_fail(r, "reload failed, the running configuration stays: %s", err);
+				continue;
+			}
+			if (r->json)
+				ctl_json(r, json_pack("{s:s}", "result", "reloaded"));
+			else
+				ctl_printf(r, "configuration reloaded\n");
+			ctl_end(r);
+		} else if (ctl_mono() > rw->deadline) {
+			ctl_fail(r, "reload signalled but no result after 30 s; see the log");
+		}
+	}
+}
+
+void
+ctl_reload(struct ctl_run *r)
+{
+	struct reload_wait *rw;
+	int slot = -1;
+
+	if (r->argc > 0) {
+		ctl_fail(r, "usage: reload [json]");
+		return;
+	}
+	for (int i = 0; i < RELOAD_MAXWAIT && slot < 0; i++)
+		if (reload_waiting[i] == NULL)
+			slot = i;
+	if (slot < 0) {
+		ctl_fail(r, "too many reloads waiting; try again");
+		return;
+	}
+	rw = calloc(1, sizeof(*rw));
+	if (rw == NULL)
+		abort();
+	pthread_mutex_lock(&reload_mu);
+	rw->gen = reload_gen;
+	pthread_mutex_unlock(&reload_mu);
+	rw->deadline = ctl_mono() + 30;
+	r->state = rw;
+	r->on_free = reload_free;
+	/* the main thread waits for SIGHUP (blocked everywhere, so it stays
+	   pending for the process until sigtimedwait takes it) */
+	if (kill(getpid(), SIGHUP) < 0) {
+		ctl_fail(r, "reload: cannot signal the main thread: %s", strerror(errno));
+		return;
+	}
+	reload_waiting[slot] = r;
+}

@@ -1,0 +1,418 @@
+/*
+ * ctl_worker — the part of the control socket that runs on a worker
+ * thread: drain the worker's MPSC queue at the start of a turn, fill each
+ * request's answer from the worker's own state (counters, queue,
+ * destinations), mark it done and wake the control thread.
+ *
+ * Not for: formatting or merging (the control thread does that).
+ *
+ * The worker never blocks here: it copies what it owns into the request
+ * (arrays it malloc()s and the control thread frees), and the amount of
+ * work per request is bounded (show queue: CTL_CHUNK rows; actions:
+ * CTL_ACT_BUDGET messages; alert checks: only the oldest messages), except
+ * CTL_SNAP_SCAN, a walk of the whole queue that only show connectors and
+ * qshape ask for.  After `done` is stored the request is the control
+ * thread's: it is not touched again.
+ */
+#include "core/ctl_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "queue/spool.h"
+
+#define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
+
+static const struct cfg_connector *
+conn_of(const struct worker *w, const char *name)
+{
+	return config_connector_find(w->cfg, name);
+}
+
+/* Age bucket of qshape: 5 10 20 40 80 160 320 640 1280 minutes, 1280+. */
+static unsigned
+bucket(int64_t age)
+{
+	int64_t min = age / 60, lim = 5;
+	unsigned b = 0;
+
+	while (b < CTL_NBUCKETS - 1 && min >= lim) {
+		b++;
+		lim *= 2;
+	}
+	return b;
+}
+
+static void
+snap_config(struct worker *w, struct ctl_wreq *q)
+{
+	const struct config *cfg = w->cfg;
+	struct ctl_snap *s = &q->snap;
+
+	snprintf(s->cfg_path, sizeof(s->cfg_path), "%s", cfg->path);
+	snprintf(s->hostname, sizeof(s->hostname), "%s", cfg->hostname);
+	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s", cfg->spool_dir);
+	s->nconn = cfg->nconnectors;
+	s->conns = calloc(cfg->nconnectors ? cfg->nconnectors : 1, sizeof(*s->conns));
+	if (s->conns == NULL)
+		abort();
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		const struct cfg_connector *c = &cfg->connectors[i];
+		struct ctl_conn_cfg *o = &s->conns[i];
+		size_t k = 0;
+		snprintf(o->name, sizeof(o->name), "%s", c->name);
+		o->enabled = c->enabled;
+		o->mx = c->mx;
+		o->expiry = c->expiry;
+		for (uint32_t d = 0; d < w->q.ndisabled; d++)
+			if (strcmp(w->q.disabled[d], c->name) == 0)
+				o->disabled = true;
+		if (c->mx)
+			snprintf(o->hosts, sizeof(o->hosts), "MX");
+		for (size_t h = 0; !c->mx && h < c->nhosts && k < sizeof(o->hosts); h++)
+			k += (size_t)snprintf(o->hosts + k, sizeof(o->hosts) - k, "%s%s:%u",
+					      h ? " " : "", c->hosts[h].name,
+					      (unsigned)c->hosts[h].port);
+	}
+}
+
+/* Per-destination counters; d->ctl_idx indexes s->dests (or UINT32_MAX). */
+static void
+snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
+{
+	struct queue *qu = &w->q;
+	struct ctl_snap *s = &q->snap;
+	size_t n = 0;
+
+	s->dests = calloc(qu->ndests ? qu->ndests : 1, sizeof(*s->dests));
+	if (s->dests == NULL)
+		abort();
+	for (uint32_t i = 0; i < qu->ndestslots; i++)
+		for (struct dest *d = qu->dests[i]; d != NULL; d = d->hnext) {
+			struct ctl_dest_snap *o;
+			const struct cfg_connector *c;
+			d->ctl_idx = UINT32_MAX;
+			if (q->connector[0] && strcmp(q->connector, d->connector) != 0)
+				continue;
+			d->ctl_idx = (uint32_t)n;
+			o = &s->dests[n];
+			c = conn_of(w, d->connector);
+			expiry[n++] = c ? c->expiry : 86400;
+			snprintf(o->name, sizeof(o->name), "%s", d->name);
+			snprintf(o->connector, sizeof(o->connector), "%s", d->connector);
+			o->down = d->down;
+			o->disabled = d->disabled;
+			o->nready = d->nready;
+			o->ndeferred = d->ndeferred;
+			o->nactive = d->nactive;
+			o->nconns = d->nconns;
+			o->failures = d->failures;
+			o->st = d->st;
+		}
+	s->ndests = n;
+}
+
+/* Walk every message: states, oldest, ages, old jobs and their codes. */
+static void
+snap_scan(struct worker *w, struct ctl_wreq *q, const uint32_t *expiry)
+{
+	int64_t now = time(NULL);
+	struct ctl_snap *s = &q->snap;
+
+	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+		struct qmsg *m = container_of(l, struct qmsg, link);
+		int64_t age = now - m->env->arrival;
+		for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
+			struct qjob *j = container_of(k, struct qjob, mlink);
+			uint32_t i = j->dest->ctl_idx;
+			struct ctl_dest_snap *o;
+			if (i == UINT32_MAX)
+				continue;
+			o = &s->dests[i];
+			if (j->state == QJOB_HELD)
+				o->nheld++;
+			if (o->oldest == 0 || m->env->arrival < o->oldest) {
+				o->oldest = m->env->arrival;
+				o->oldest_expiry = m->env->arrival + expiry[i];
+			}
+			o->buckets[bucket(age)]++;
+			if (age > (int64_t)q->alert_age) {
+				o->old++;
+				o->old_codes[j->last_code < QUEUE_NCODES ? j->last_code : 0]++;
+			}
+		}
+	}
+}
+
+/*
+ * Walk the oldest messages only (the queue is in arrival order): each
+ * destination's oldest job, and its jobs older than alert_age until it
+ * has alert_threshold of them.
+ */
+static void
+snap_alert(struct worker *w, struct ctl_wreq *q, const uint32_t *expiry)
+{
+	struct ctl_snap *s = &q->snap;
+	int64_t now = time(NULL);
+	uint32_t need_oldest = 0, undecided = 0;
+	bool *decided = calloc(s->ndests ? s->ndests : 1, sizeof(*decided));
+
+	if (decided == NULL)
+		abort();
+	for (size_t i = 0; i < s->ndests; i++) {
+		const struct ctl_dest_snap *o = &s->dests[i];
+		if (o->nready + o->ndeferred + o->nactive > 0) {
+			need_oldest++;
+			undecided++;
+		}
+	}
+	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+		struct qmsg *m = container_of(l, struct qmsg, link);
+		bool old = now - m->env->arrival > (int64_t)q->alert_age;
+		if (!old)
+			undecided = 0;		/* younger ones follow */
+		if (undecided == 0 && need_oldest == 0)
+			break;
+		for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
+			struct qjob *j = container_of(k, struct qjob, mlink);
+			uint32_t i = j->dest->ctl_idx;
+			struct ctl_dest_snap *o;
+			if (i == UINT32_MAX)
+				continue;
+			o = &s->dests[i];
+			if (o->oldest == 0) {
+				o->oldest = m->env->arrival;
+				o->oldest_expiry = m->env->arrival + expiry[i];
+				if (need_oldest > 0)
+					need_oldest--;
+			}
+			if (old && !decided[i]) {
+				o->old++;
+				o->old_codes[j->last_code < QUEUE_NCODES ? j->last_code : 0]++;
+				if (o->old >= q->alert_threshold) {
+					decided[i] = true;
+					if (undecided > 0)
+						undecided--;
+				}
+			}
+		}
+	}
+	free(decided);
+}
+
+static void
+do_snap(struct worker *w, struct ctl_wreq *q)
+{
+	struct ctl_snap *s = &q->snap;
+	uint32_t *expiry = NULL;
+
+	s->st = w->st;
+	s->nsessions = w->nsessions;
+	s->nconns = w->q.nconns;
+	s->spool_bytes = spool_bytes(w->spool);
+	s->qmem = w->q.mem;
+	s->nmsgs = w->q.nmsgs;
+	snap_config(w, q);
+	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
+	if (!(q->flags & (CTL_SNAP_DESTS | CTL_SNAP_SCAN | CTL_SNAP_ALERT)))
+		return;
+	expiry = calloc(w->q.ndests ? w->q.ndests : 1, sizeof(*expiry));
+	if (expiry == NULL)
+		abort();
+	snap_dests(w, q, expiry);
+	if (q->flags & CTL_SNAP_SCAN)
+		snap_scan(w, q, expiry);
+	else if (q->flags & CTL_SNAP_ALERT)
+		snap_alert(w, q, expiry);
+	free(expiry);
+}
+
+/* ---- show queue ------------------------------------------------------ */
+
+static uint32_t
+arena_str(struct buf *a, const char *s)
+{
+	uint32_t off = (uint32_t)a->len;
+
+	buf_puts(a, s ? s : "");
+	buf_append(a, "", 1);
+	return off;
+}
+
+/* State order for a message: the most "alive" of its jobs. */
+static int
+state_rank(uint8_t st)
+{
+	switch (st) {
+	case QJOB_ACTIVE: return 3;
+	case QJOB_READY: return 2;
+	case QJOB_DEFERRED: return 1;
+	default: return 0;		/* held */
+	}
+}
+
+/* Add m as a row if it has jobs at the filter connector (or any). */
+static bool
+qrow_add(struct ctl_wreq *q, struct qmsg *m)
+{
+	const char *filter = q->connector[0] ? q->connector : NULL;
+	struct ctl_qrow *row = &q->rows[q->nrows];
+	const struct qjob *latest = NULL;
+	struct buf *a = &q->arena;
+	bool any = false;
+	int rank = -1;
+
+	memset(row, 0, sizeof(*row));
+	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
+		const struct qjob *j = container_of(k, struct qjob, mlink);
+		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+			continue;
+		any = true;
+		if (state_rank(j->state) > rank) {
+			rank = state_rank(j->state);
+			row->state = j->state;
+		}
+		if (j->attempts > row->attempts)
+			row->attempts = j->attempts;
+		if (latest == NULL || j->last_attempt > latest->last_attempt)
+			latest = j;
+	}
+	if (!any && (filter != NULL || m->pending == 0))
+		return false;
+	if (!any)
+		row->state = m->held ? QJOB_HELD : QJOB_DEFERRED;
+	row->id = m->id;
+	row->arrival = m->env->arrival;
+	row->sender = arena_str(a, m->env->sender);
+	/* connectors, then recipients of the jobs shown */
+	row->connectors = (uint32_t)a->len;
+	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
+		const struct qjob *j = container_of(k, struct qjob, mlink);
+		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+			continue;
+		if (a->len > row->connectors)
+			buf_append(a, " ", 1);
+		buf_puts(a, j->dest->name);
+	}
+	buf_append(a, "", 1);
+	row->rcpts = (uint32_t)a->len;
+	if (!any) {
+		for (uint32_t i = 0; i < m->env->nrcpt; i++)
+			if (m->env->rcpt[i].state == ENV_RCPT_PENDING) {
+				arena_str(a, m->env->rcpt[i].addr);
+				row->nrcpt++;
+			}
+	}
+	for (struct list *k = m->jobs.next; any && k != &m->jobs; k = k->next) {
+		const struct qjob *j = container_of(k, struct qjob, mlink);
+		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+			continue;
+		for (uint32_t i = 0; i < j->nrcpt; i++) {
+			arena_str(a, m->env->rcpt[j->rcpt[i]].addr);
+			row->nrcpt++;
+		}
+	}
+	if (latest != NULL) {
+		row->last_attempt = latest->last_attempt;
+		row->code = latest->last_code;
+		row->error = arena_str(a, latest->last_detail ? latest->last_detail
+							       : latest->last_error);
+	} else {
+		row->error = arena_str(a, "");
+	}
+	q->nrows++;
+	return true;
+}
+
+static void
+do_queue(struct worker *w, struct ctl_wreq *q)
+{
+	struct queue *qu = &w->q;
+	struct list *l = qu->all.next;
+	uint32_t limit = q->limit && q->limit < CTL_CHUNK ? q->limit : CTL_CHUNK;
+	uint32_t scanned = 0;
+	uint64_t after = q->cursor;
+	bool skip_old = false;
+
+	q->rows = calloc(limit, sizeof(*q->rows));
+	if (q->rows == NULL)
+		abort();
+	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
+	if (q->cursor != 0) {
+		struct qmsg *m = queue_msg_find(w, q->cursor);
+		if (m != NULL)
+			l = m->link.next;
+		else
+			skip_old = true;	/* it left: ids grow with arrival */
+	}
+	for (; l != &qu->all; l = l->next) {
+		struct qmsg *m = container_of(l, struct qmsg, link);
+		if (q->nrows == limit || scanned == QROW_SCAN_MAX)
+			return;			/* more to come */
+		scanned++;
+		q->cursor = m->id;
+		if (skip_old && m->id <= after)
+			continue;
+		if (!m->finishing)
+			qrow_add(q, m);
+	}
+	q->end = true;
+}
+
+/* ---- actions --------------------------------------------------------- */
+
+static void
+do_act(struct worker *w, struct ctl_wreq *q)
+{
+	const char *conn = q->connector[0] ? q->connector : NULL;
+
+	q->known = conn == NULL || conn_of(w, conn) != NULL;
+	if (!q->known && q->id == 0)
+		return;
+	q->rc = queue_ctl_apply(w, q->id, conn, q->op, &q->cursor, CTL_ACT_BUDGET, &q->act);
+}
+
+static void
+do_connector(struct worker *w, struct ctl_wreq *q)
+{
+	q->known = conn_of(w, q->connector) != NULL;
+	if (q->known)
+		q->ndests = queue_ctl_connector(w, q->connector, q->disable);
+}
+
+void
+ctl_worker_run(struct worker *w)
+{
+	struct mpsc_node *n;
+	bool any = false;
+	uint64_t one = 1;
+
+	while ((n = mpsc_pop(&w->ctlq)) != NULL) {
+		struct ctl_wreq *q = MPSC_CONTAINER(n, struct ctl_wreq, node);
+		switch (q->kind) {
+		case CTL_W_SNAP:
+			do_snap(w, q);
+			break;
+		case CTL_W_QUEUE:
+			do_queue(w, q);
+			break;
+		case CTL_W_ACT:
+			do_act(w, q);
+			break;
+		case CTL_W_CONNECTOR:
+			do_connector(w, q);
+			break;
+		}
+		/* from here on q is the control thread's */
+		atomic_store_explicit(&q->done, 1, memory_order_release);
+		any = true;
+	}
+	if (any && write(ctl.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("worker %u: waking the control thread: %s", w->id, strerror(errno));
+}

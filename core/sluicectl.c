@@ -1,0 +1,389 @@
+/*
+ * sluicectl — client of sluiced's control socket (framing in core/ctl.h).
+ *
+ *   sluicectl [--socket PATH] [--json] COMMAND [ARG...]
+ *   sluicectl [--socket PATH] watch [--interval SECONDS] [--count N]
+ *
+ * A command is sent as one line; the answer is printed as it comes (the
+ * empty line that ends it is not).  Exit status: 0 the command succeeded,
+ * 1 it failed (the server's message goes to stderr), 2 the socket could not
+ * be reached.  The socket is --socket, else $SLUICE_SOCKET, else the
+ * built-in default ./var/sluice.sock.
+ *
+ * watch keeps one connection open and redraws a compact view every
+ * interval: messages per second in and out (from successive "show stats
+ * json"), queue, sessions, connections, and the open alerts, until Ctrl-C.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/ctl.h"
+
+#define DEFAULT_SOCKET "./var/sluice.sock"
+
+static volatile sig_atomic_t interrupted;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sluicectl [--socket PATH] [--json] COMMAND [ARG...]\n"
+		"       sluicectl [--socket PATH] watch [--interval SECONDS] [--count N]\n"
+		"  --socket PATH  control socket (default $SLUICE_SOCKET or %s)\n"
+		"  --json         ask for JSON\n"
+		"  sluicectl help lists the commands.\n"
+		"exit status: 0 ok, 1 the command failed, 2 cannot connect\n", DEFAULT_SOCKET);
+}
+
+static int
+ctl_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "sluicectl: socket path %s is too long\n", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "sluicectl: cannot connect to %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* The message of an error line, or NULL if line is not one. */
+static char *
+error_of(const char *line, size_t n)
+{
+	if (n >= 7 && memcmp(line, "error: ", 7) == 0)
+		return strndup(line + 7, n - 7);
+	if (n >= 9 && memcmp(line, "{\"error\":", 9) == 0) {
+		json_t *j = json_loadb(line, n, 0, NULL);
+		const char *m = j ? json_string_value(json_object_get(j, "error")) : NULL;
+		char *s = strdup(m ? m : "error");
+		json_decref(j);
+		return s;
+	}
+	return NULL;
+}
+
+/*
+ * One command: send it, shut the write side, print the answer line by
+ * line until EOF.  Returns the exit status.
+ */
+static int
+run_command(const char *path, const char *line)
+{
+	int fd = ctl_connect(path);
+	char rbuf[65536];
+	struct buf pend = { 0 };
+	bool blank = false, failed = false;
+	int status = 0;
+
+	if (fd < 0)
+		return 2;
+	if (send_all(fd, line, strlen(line)) < 0 || send_all(fd, "\n", 1) < 0) {
+		fprintf(stderr, "sluicectl: sending to %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 2;
+	}
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "sluicectl: reading from %s: %s\n", path, strerror(errno));
+			status = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		buf_append(&pend, rbuf, (size_t)n);
+		/* print whole lines; the empty line ends the answer */
+		size_t off = 0;
+		for (;;) {
+			char *lf = memchr(pend.p + off, '\n', pend.len - off);
+			size_t len;
+			char *err;
+			if (lf == NULL)
+				break;
+			len = (size_t)(lf - (pend.p + off));
+			if (len == 0) {
+				blank = true;
+			} else {
+				if (blank)	/* an empty line inside: print it */
+					fputc('\n', stdout);
+				blank = false;
+				if ((err = error_of(pend.p + off, len)) != NULL) {
+					fflush(stdout);
+					fprintf(stderr, "sluicectl: %s\n", err);
+					free(err);
+					failed = true;
+				} else {
+					fwrite(pend.p + off, 1, len + 1, stdout);
+				}
+			}
+			off += len + 1;
+		}
+		buf_consume(&pend, off);
+	}
+	close(fd);
+	if (pend.len > 0 || (!blank && status == 0)) {
+		if (pend.len > 0)
+			fwrite(pend.p, 1, pend.len, stdout);
+		fflush(stdout);
+		fprintf(stderr, "sluicectl: the answer was cut short\n");
+		status = 1;
+	}
+	buf_free(&pend);
+	fflush(stdout);
+	return failed ? 1 : status;
+}
+
+/* ---- watch ------------------------------------------------------------ */
+
+/* Send line on fd and read one whole answer (up to "\n\n") into out. */
+static int
+ask(int fd, const char *line, struct buf *out)
+{
+	char rbuf[65536];
+
+	out->len = 0;
+	if (send_all(fd, line, strlen(line)) < 0)
+		return -1;
+	for (;;) {
+		if (out->len >= 2 && out->p[out->len - 1] == '\n' && out->p[out->len - 2] == '\n')
+			return 0;
+		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
+		if (n < 0 && errno == EINTR) {
+			if (interrupted)
+				return -1;
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		buf_append(out, rbuf, (size_t)n);
+	}
+}
+
+static json_t *
+ask_json(int fd, const char *line, struct buf *tmp)
+{
+	json_t *j;
+
+	if (ask(fd, line, tmp) < 0)
+		return NULL;
+	j = json_loadb(tmp->p, tmp->len, JSON_DISABLE_EOF_CHECK, NULL);
+	if (j != NULL && json_object_get(j, "error") != NULL) {
+		fprintf(stderr, "sluicectl: %s\n",
+			json_string_value(json_object_get(j, "error")));
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long
+total(json_t *stats, const char *key)
+{
+	return json_integer_value(json_object_get(json_object_get(stats, "totals"), key));
+}
+
+static int
+watch(const char *path, double interval, long count)
+{
+	int fd = ctl_connect(path);
+	struct buf tmp = { 0 };
+	long long in0 = -1, out0 = 0;
+	double t0 = 0;
+	bool tty = isatty(1);
+	struct sigaction sa = { .sa_handler = on_sigint };
+
+	if (fd < 0)
+		return 2;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (long it = 0; !interrupted && (count <= 0 || it < count); it++) {
+		json_t *st = ask_json(fd, "show stats json\n", &tmp);
+		json_t *ins = st ? ask_json(fd, "show insights json\n", &tmp) : NULL;
+		double t = mono();
+		long long in, out;
+		char rin[32] = "-", rout[32] = "-";
+		time_t now = time(NULL);
+		char ts[32];
+
+		if (st == NULL || ins == NULL) {
+			json_decref(st);
+			if (!interrupted)
+				fprintf(stderr, "sluicectl: the connection to %s was lost\n", path);
+			close(fd);
+			buf_free(&tmp);
+			return interrupted ? 0 : 1;
+		}
+		in = total(st, "smtp.in.messages");
+		out = total(st, "smtp.out.messages");
+		if (in0 >= 0 && t > t0) {
+			snprintf(rin, sizeof(rin), "%.1f", (double)(in - in0) / (t - t0));
+			snprintf(rout, sizeof(rout), "%.1f", (double)(out - out0) / (t - t0));
+		}
+		in0 = in;
+		out0 = out;
+		t0 = t;
+		strftime(ts, sizeof(ts), "%H:%M:%S", localtime(&now));
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		printf("sluiced %s  up %llds  workers %lld\n", ts,
+		       (long long)json_integer_value(json_object_get(st, "uptime")),
+		       (long long)json_integer_value(json_object_get(st, "workers")));
+		printf("in %8s msg/s  out %8s msg/s  queued %lld  sessions %lld  "
+		       "connections %lld\n", rin, rout, total(st, "queue.messages"),
+		       total(st, "smtp.in.sessions_active"), total(st, "smtp.out.connections"));
+		printf("delivered %lld  deferred %lld  bounced %lld  retries %lld\n",
+		       total(st, "delivery.delivered"), total(st, "delivery.deferred"),
+		       total(st, "delivery.bounced"), total(st, "smtp.out.retries"));
+		json_t *al = json_object_get(ins, "alerts");
+		size_t i;
+		json_t *a;
+		printf("alerts: %zu\n", json_array_size(al));
+		json_array_foreach(al, i, a)
+			printf("  %s  %s %s  %lld queued, %lld over age\n",
+			       json_string_value(json_object_get(a, "connector")),
+			       json_string_value(json_object_get(a, "code")),
+			       json_string_value(json_object_get(a, "mfi")),
+			       (long long)json_integer_value(json_object_get(a, "queued")),
+			       (long long)json_integer_value(json_object_get(a, "messages_over_age")));
+		if (!tty)
+			printf("\n");
+		fflush(stdout);
+		json_decref(st);
+		json_decref(ins);
+		if (count > 0 && it + 1 >= count)
+			break;
+		struct timespec sl = { (time_t)interval,
+				       (long)((interval - (double)(time_t)interval) * 1e9) };
+		nanosleep(&sl, NULL);
+	}
+	close(fd);
+	buf_free(&tmp);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = getenv("SLUICE_SOCKET");
+	bool json = false;
+	struct buf line = { 0 };
+	int opt;
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_SOCKET;
+	/* options stop at the command: "+" keeps its arguments as they are */
+	while ((opt = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (strcmp(argv[optind], "watch") == 0) {
+		double interval = 1.0;
+		long count = 0;
+		for (int i = optind + 1; i < argc; i++) {
+			if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+				interval = atof(argv[++i]);
+			} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+				count = atol(argv[++i]);
+			} else {
+				usage(stderr);
+				return 1;
+			}
+		}
+		if (interval < 0.1)
+			interval = 0.1;
+		return watch(path, interval, count);
+	}
+	for (int i = optind; i < argc; i++) {
+		if (i > optind)
+			buf_append(&line, " ", 1);
+		buf_puts(&line, argv[i]);
+	}
+	if (json)
+		buf_puts(&line, " json");
+	buf_append(&line, "", 1);
+	if (line.len > CTL_LINE_MAX) {
+		fprintf(stderr, "sluicectl: command longer than %d bytes\n", CTL_LINE_MAX);
+		return 1;
+	}
+	int rc = run_command(path, line.p);
+	buf_free(&line);
+	return rc;
+}
