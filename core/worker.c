@@ -311,6 +311,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 	start_pending = n;
 	for (unsigned i = 0; i < n; i++) {
 		ws[i].id = i;
+		ws[i].nworkers = n;
 		ws[i].cfg = cfg;
 		ws[i].evfd = -1;
 		atomic_init(&ws[i].next_cfg, cfg);

@@ -51,6 +51,7 @@ struct smtp_listener;
 
 struct worker {
 	unsigned id;			/* 0..n-1, names the spool directory */
+	unsigned nworkers;		/* how many workers there are */
 	pthread_t thread;		/* the thread running worker_main */
 	struct io_uring ring;		/* SINGLE_ISSUER | DEFER_TASKRUN */
 	const struct config *cfg;	/* config in use this turn */

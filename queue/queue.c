@@ -776,8 +776,13 @@ dest_kick(struct worker *w, struct dest *d)
 			list_add_tail(d->ready.next, &j->link);
 			d->nready++;
 		}
-		if (!gate_enter(d->gate, c->max_connections))
+		/* a fair share per worker, so no worker takes every slot; the
+		 * gate enforces the cap over all of them */
+		if (w->nworkers > 1 && c->max_connections > 0 &&
+		    d->nconns >= (c->max_connections + w->nworkers - 1) / w->nworkers)
 			break;
+		if (!gate_enter(d->gate, c->max_connections))
+			break;	/* other workers hold the slots: queue_tick retries */
 		job_take(d, j);
 		smtp_client_open(w, d, j);
 	}
@@ -1040,8 +1045,15 @@ queue_init(struct worker *w)
 void
 queue_tick(struct worker *w)
 {
-	wheel_advance(&w->q.wheel, w->now);
+	struct queue *q = &w->q;
+
+	wheel_advance(&q->wheel, w->now);
 	smtp_client_tick(w);
+	/* slots freed by other workers wake nobody here: look again */
+	for (uint32_t i = 0; i < q->ndestslots; i++)
+		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext)
+			if (d->nready > 0 && d->nconns == 0)
+				dest_kick(w, d);
 }
 
 void

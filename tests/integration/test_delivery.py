@@ -183,6 +183,20 @@ class DeliveryTest(unittest.TestCase):
         wait_for(lambda: not read_spool(os.path.join(r.dir, "spool")), what="spool emptied")
         self.assertTrue(ids)
 
+    def test_connection_cap_shared_by_workers(self):
+        """max_connections 1 over 2 workers: the worker without the slot
+        must still deliver once the other lets it go (it used to wait
+        forever: nothing woke it)."""
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        r = self.relay(sink_port=sink.port, connector_extra="", workers=2,
+                       sink_connector='    smarthosts: ["127.0.0.1:%d"]\n'
+                                      '    max_connections: 1' % sink.port)
+        for _ in range(40):
+            send(r.port)
+        wait_for(lambda: sink.messages() == 40, 30, what="all 40 delivered")
+        self.assertLessEqual(int(sink.counts()["sessions"]), 40)
+
     def test_postfix_smtp_sink_downstream(self):
         port = free_port()
         d = tempfile.mkdtemp(prefix="sluice-pf-")
