@@ -95,8 +95,8 @@ static const struct ctl_cmd cmds[] = {
 	  true, ctl_bounce },
 	{ "connector", "enable|disable NAME", "let a connector deliver, or only queue",
 	  true, ctl_connector },
-	{ "validate connector", "NAME [RCPT]", "test connection through a connector "
-	  "(not implemented yet)", true, ctl_validate },
+	{ "validate connector", "NAME [RCPT]", "test connection through a connector: "
+	  "DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT", true, ctl_validate },
 	{ "set alert", "threshold N age SECONDS", "queue alert: N messages older than "
 	  "SECONDS at one connector", true, ctl_set_alert },
 	{ "reload", "", "reload the configuration (as SIGHUP)", true, ctl_reload },
@@ -235,6 +235,7 @@ ctl_req_free(struct ctl_wreq *q)
 		return;
 	free(q->snap.conns);
 	free(q->snap.dests);
+	buf_free(&q->val.steps);
 	free(q->rows);
 	buf_free(&q->arena);
 	free(q);

@@ -24,6 +24,7 @@
 #include "core/ctl.h"
 #include "core/mpsc.h"
 #include "core/worker.h"
+#include "net/smtp_client.h"
 #include "queue/queue.h"
 
 #define CTL_MAXARGS 16		/* words in a command */
@@ -39,6 +40,7 @@ enum ctl_wkind {
 	CTL_W_QUEUE,		/* a chunk of show queue rows */
 	CTL_W_ACT,		/* queue_ctl_apply */
 	CTL_W_CONNECTOR,	/* queue_ctl_connector */
+	CTL_W_VALIDATE,		/* smtp_client_validate: answered later */
 };
 
 /* CTL_W_SNAP flags. */
@@ -143,6 +145,8 @@ struct ctl_wreq {
 	bool end;			/* QUEUE: nothing after these */
 	struct queue_ctl_result act;	/* ACT */
 	uint32_t ndests;		/* CONNECTOR: destinations changed */
+	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
+	struct smtp_validate val;	/* VALIDATE: the report */
 };
 
 struct ctl_client;

@@ -494,12 +494,80 @@ ctl_connector(struct ctl_run *r)
 	ctl_round(r, &tmpl);
 }
 
+/* The test connection's report: one row per step, then the verdict. */
+static void
+validate_reply(struct ctl_run *r, struct ctl_wreq *q)
+{
+	const char *p = q->val.steps.p, *end = p + q->val.steps.len;
+
+	if (q->rc == -ENOENT) {
+		ctl_fail(r, "no connector '%s'", q->connector);
+		ctl_req_free(q);
+		return;
+	}
+	if (r->json) {
+		json_t *steps = json_array();
+		while (p != NULL && p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *t1 = memchr(p, '\t', (size_t)(nl - p));
+			const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+			if (nl == NULL || t1 == NULL || t2 == NULL)
+				break;
+			json_array_append_new(steps, json_pack("{s:s%, s:s%, s:s%}",
+				"step", p, (size_t)(t1 - p), "result", t1 + 1, (size_t)(t2 - t1 - 1),
+				"detail", t2 + 1, (size_t)(nl - t2 - 1)));
+			p = nl + 1;
+		}
+		ctl_json(r, json_pack("{s:s, s:o, s:s, s:s, s:s}", "connector", q->connector,
+				      "steps", steps, "code", q->val.code ?
+				      (q->val.code == MFI_REMOTE ? "remote" : mfi_status(q->val.code)) : "",
+				      "mfi", mfi_name(q->val.code), "verdict", q->val.verdict));
+	} else {
+		struct ctl_table *t = ctl_table_new((const char *[]){
+			"STEP", "RESULT", "DETAIL", NULL });
+		while (p != NULL && p < end) {
+			char line[600], *f1, *f2;
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			if (n >= sizeof(line))
+				n = sizeof(line) - 1;
+			memcpy(line, p, n);
+			line[n] = '\0';
+			f1 = strchr(line, '\t');
+			f2 = f1 ? strchr(f1 + 1, '\t') : NULL;
+			if (f2 != NULL) {
+				*f1++ = '\0';
+				*f2++ = '\0';
+				ctl_table_row(t, line, f1, f2);
+			}
+			p = nl ? nl + 1 : end;
+		}
+		ctl_table_print(t, r);
+		ctl_printf(r, "verdict: %s\n", q->val.verdict);
+		if (q->val.code != 0 && q->val.code != MFI_REMOTE)
+			ctl_printf(r, "fix: %s\n", mfi_fix(q->val.code));
+	}
+	ctl_req_free(q);
+	ctl_end(r);
+}
+
 void
 ctl_validate(struct ctl_run *r)
 {
-	ctl_fail(r, "validate connector is not implemented yet: it needs a test-connection "
-		 "mode in the SMTP client; use show connectors for the last error of a "
-		 "connector");
+	struct ctl_wreq *q;
+
+	if (r->argc < 1 || r->argc > 2 || strlen(r->argv[0]) >= sizeof(q->connector) ||
+	    (r->argc == 2 && strlen(r->argv[1]) >= sizeof(q->rcpt))) {
+		ctl_fail(r, "usage: validate connector NAME [RCPT] [json]");
+		return;
+	}
+	q = ctl_req_new(r, 0, CTL_W_VALIDATE);
+	snprintf(q->connector, sizeof(q->connector), "%s", r->argv[0]);
+	if (r->argc == 2)
+		snprintf(q->rcpt, sizeof(q->rcpt), "%s", r->argv[1]);
+	r->on_reply = validate_reply;
+	r->deadline = ctl_mono() + 180;	/* DNS, connect and replies may all time out */
+	ctl_req_send(q);
 }
 
 /* ---- reload ------------------------------------------------------------- */

@@ -386,6 +386,18 @@ do_connector(struct worker *w, struct ctl_wreq *q)
 		q->ndests = queue_ctl_connector(w, q->connector, q->disable);
 }
 
+/* A test connection finished (worker thread): hand the answer back. */
+static void
+validate_done(struct smtp_validate *v)
+{
+	struct ctl_wreq *q = container_of(v, struct ctl_wreq, val);
+	uint64_t one = 1;
+
+	atomic_store_explicit(&q->done, 1, memory_order_release);
+	if (write(ctl.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("validate: waking the control thread: %s", strerror(errno));
+}
+
 void
 ctl_worker_run(struct worker *w)
 {
@@ -407,6 +419,13 @@ ctl_worker_run(struct worker *w)
 			break;
 		case CTL_W_CONNECTOR:
 			do_connector(w, q);
+			break;
+		case CTL_W_VALIDATE:
+			q->val.done = validate_done;
+			q->rc = smtp_client_validate(w, q->connector,
+						     q->rcpt[0] ? q->rcpt : NULL, &q->val);
+			if (q->rc == 0)
+				continue;	/* answered by validate_done */
 			break;
 		}
 		/* from here on q is the control thread's */

@@ -78,6 +78,10 @@ struct smtp_conn {
 	bool no_tls;			/* opportunistic TLS failed: stay clear */
 	struct tls_conn *tls;		/* after STARTTLS, or NULL */
 	struct buf tin;			/* ciphertext received, not yet fed */
+	struct smtp_validate *val;	/* a test connection: report here (NULL
+					   once reported) */
+	bool val_conn;			/* a test connection: private dest */
+	char val_rcpt[256];		/* the recipient it tries */
 	uint64_t size_max;		/* SIZE limit, 0 if none */
 	uint32_t msgs;			/* transactions done on it */
 	uint64_t idle_since;		/* w->now when it became idle */
@@ -187,10 +191,69 @@ conn_free(struct smtp_conn *c)
 	free(c->cmd_end);
 	tls_conn_free(c->tls);
 	buf_free(&c->tin);
+	if (c->val_conn) {	/* its destination is private, not queued */
+		free(d->name);
+		free(d->connector);
+		free(d->domain);
+		free(d);
+		free(c);
+		return;
+	}
 	d->nconns--;
 	w->q.nconns--;
 	free(c);
 	queue_conn_gone(w, d);
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static void val_step(struct smtp_conn *c, const char *step, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Record one step of a test connection. */
+static void
+val_step(struct smtp_conn *c, const char *step, bool ok, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (c->val == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++)
+		if (*p == '\t' || *p == '\n' || *p == '\r')
+			*p = ' ';
+	buf_printf(&c->val->steps, "%s\t%s\t%s\n", step, ok ? "ok" : "fail", line);
+}
+
+/* The test connection ends: a failure (a) or success (a == NULL). */
+static void
+val_finish(struct smtp_conn *c, const struct mfi_attempt *a)
+{
+	struct smtp_validate *v = c->val;
+	struct mfi_attempt at;
+	struct buf d = { 0 };
+
+	if (a == NULL) {
+		v->code = 0;
+		snprintf(v->verdict, sizeof(v->verdict), "ok: the connector delivers");
+	} else {
+		at = *a;
+		at.host = c->host[0] ? c->host : NULL;
+		at.ip = c->ip[0] ? c->ip : NULL;
+		at.port = c->port;
+		v->code = (int)mfi_classify(&at);
+		mfi_detail(&at, (enum mfi_code)v->code, &d);
+		buf_append(&d, "", 1);
+		snprintf(v->verdict, sizeof(v->verdict), "%s: %s",
+			 v->code == MFI_REMOTE || mfi_reply((enum mfi_code)v->code)[0] == '\0'
+				 ? "remote" : mfi_reply((enum mfi_code)v->code), d.p);
+		buf_free(&d);
+	}
+	c->val = NULL;		/* v belongs to the caller again */
+	v->done(v);
 }
 
 /* ---- job outcome ------------------------------------------------------ */
@@ -274,6 +337,8 @@ conn_fail(struct smtp_conn *c, enum mfi_stage stage, int err, const struct smtp_
 		job_fill(c, &a);
 		job_report(c);
 	}
+	if (c->val != NULL)
+		val_finish(c, &a);
 	conn_free(c);
 }
 
@@ -437,6 +502,8 @@ conn_exhausted(struct smtp_conn *c)
 		job_fill(c, &a);
 		job_report(c);
 	}
+	if (c->val != NULL)
+		val_finish(c, &a);
 	conn_free(c);
 }
 
@@ -513,6 +580,7 @@ host_resolved(void *arg, enum dns_status st, const struct dns_addr *addrs, size_
 
 	c->dq = NULL;
 	if (st != DNS_OK || n == 0) {
+		val_step(c, "dns", false, "%s: %s", c->host, dns_status_str(st));
 		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
 		c->ip[0] = '\0';
 		c->hi++;
@@ -521,6 +589,7 @@ host_resolved(void *arg, enum dns_status st, const struct dns_addr *addrs, size_
 	}
 	c->naddrs = n < CONN_MAX_ADDRS ? (uint32_t)n : CONN_MAX_ADDRS;
 	memcpy(c->addrs, addrs, c->naddrs * sizeof(*addrs));
+	val_step(c, "dns", true, "%s: %zu address(es)", c->host, n);
 	c->ai = 0;
 	conn_connect(c);
 }
@@ -563,11 +632,14 @@ mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 		return;
 	}
 	if ((st != DNS_OK && st != DNS_NODATA) || n == 0) {
+		val_step(c, "mx", false, "%s: %s", c->d->domain, dns_status_str(st));
 		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
 		conn_exhausted(c);
 		return;
 	}
+	val_step(c, "mx", true, "%s: %zu exchanger(s), first %s%s", c->d->domain, n,
+		 mx[0].host, st == DNS_NODATA ? " (implicit MX)" : "");
 	for (size_t i = 0; i < n && c->nhosts < CONN_MAX_HOSTS; i++) {
 		c->hosts[c->nhosts] = strdup(mx[i].host);
 		c->ports[c->nhosts++] = conn_cfg(c) && conn_cfg(c)->mx_port ? conn_cfg(c)->mx_port : 25;
@@ -598,6 +670,16 @@ ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
 static void
 conn_ready(struct smtp_conn *c)
 {
+	if (c->val_conn) {	/* a test: MAIL and RCPT, then RSET */
+		c->state = CS_TXN;
+		c->nexpect = c->ex = c->unsent = 0;
+		c->out.len = c->out_off = 0;
+		conn_cmd(c, EX_MAIL, "MAIL FROM:<>");
+		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>", c->val_rcpt);
+		conn_cmd(c, EX_RSET, "RSET");
+		conn_flush(c);
+		return;
+	}
 	queue_dest_result(c->w, c->d, true);
 	conn_run_job(c);
 }
@@ -773,6 +855,9 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 		tls_failure(c->tls, detail, sizeof(detail));
 	if (reason == MFI_TLS_NONE)
 		reason = MFI_TLS_HANDSHAKE_FAILED;
+	if (c->tls != NULL)
+		val_step(c, reason == MFI_TLS_HANDSHAKE_FAILED ? "tls" : "certificate", false,
+			 "%s", detail[0] ? detail : "handshake failed");
 	if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC && c->tls != NULL) {
 		log_info("%s [%s]: TLS handshake failed (%s); retrying in clear "
 			 "(opportunistic TLS)", c->host, c->ip, detail);
@@ -798,6 +883,30 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	return R_GONE;
 }
 
+/* A reply inside a test connection's MAIL/RCPT/RSET. */
+static enum reply_act
+val_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply *r, const char *text)
+{
+	struct mfi_attempt a = { .reply_code = r->code, .reply_text = text };
+
+	if (ex == EX_MAIL || ex == EX_RCPT) {
+		val_step(c, ex == EX_MAIL ? "mail" : "rcpt", r->code / 100 == 2, "%s", text);
+		if (r->code / 100 != 2 && c->val != NULL) {
+			a.stage = ex == EX_MAIL ? MFI_STAGE_MAIL : MFI_STAGE_RCPT;
+			val_finish(c, &a);
+		}
+		return R_NEXT;
+	}
+	/* RSET: done; say goodbye */
+	if (c->val != NULL)
+		val_finish(c, NULL);
+	c->state = CS_QUIT;
+	c->out.len = c->out_off = 0;
+	buf_append(&c->out, "QUIT\r\n", 6);
+	conn_send(c);
+	return R_IO;
+}
+
 /* One reply, matched against what it answers. */
 static enum reply_act
 conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
@@ -806,8 +915,11 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 	char text[512];
 
 	smtp_reply_flat(r, text, sizeof(text));
+	if (c->val_conn && c->state == CS_TXN)
+		return val_reply(c, ex, r, text);
 	switch (ex) {
 	case EX_BANNER:
+		val_step(c, "banner", r->code == 220, "%s", text);
 		if (r->code != 220)
 			return greet_failed(c, MFI_STAGE_BANNER, r);
 		c->nexpect = c->ex = c->unsent = 0;
@@ -817,6 +929,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		return R_IO;
 	case EX_EHLO:
 	case EX_HELO:
+		val_step(c, ex == EX_EHLO ? "ehlo" : "helo", r->code / 100 == 2, "%.200s", text);
 		if (r->code / 100 == 2) {
 			const struct cfg_connector *cc = conn_cfg(c);
 			enum cfg_tls_policy pol = cc ? cc->tls : CFG_TLS_NONE;
@@ -835,6 +948,8 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 					conn_flush(c);
 					return R_IO;
 				}
+				val_step(c, "starttls", pol == CFG_TLS_OPPORTUNISTIC,
+					 "not offered by the server");
 				if (pol != CFG_TLS_OPPORTUNISTIC)
 					return tls_failed(c, MFI_TLS_NOT_OFFERED, NULL);
 			}
@@ -851,6 +966,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		return greet_failed(c, MFI_STAGE_EHLO, r);
 	case EX_STARTTLS: {
 		const struct cfg_connector *cc = conn_cfg(c);
+		val_step(c, "starttls", r->code == 220, "%s", text);
 		if (r->code != 220) {
 			if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC) {
 				c->nexpect = c->ex = c->unsent = 0;
@@ -1021,6 +1137,10 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		}
 		c->tls_hs = false;
 		c->tls_on = true;
+		val_step(c, "tls", true, "%s %s", tls_version(c->tls), tls_cipher(c->tls));
+		if (conn_cfg(c) != NULL && conn_cfg(c)->tls == CFG_TLS_VERIFY)
+			val_step(c, "certificate", true, "verified for %s",
+				 conn_cfg(c)->tls_domain ? conn_cfg(c)->tls_domain : c->host);
 		log_debug("%s [%s]: TLS %s %s", c->host, c->ip, tls_version(c->tls),
 			  tls_cipher(c->tls));
 		/* RFC 3207: start over with EHLO inside TLS */
@@ -1116,11 +1236,13 @@ conn_connect_done(struct op *op, int res, uint32_t flags)
 	if (res == -ECANCELED)
 		res = -ETIMEDOUT;
 	if (res < 0) {
+		val_step(c, "connect", false, "%s:%u: %s", c->ip, c->port, strerror(-res));
 		conn_set_fail(c, MFI_STAGE_CONNECT, res, MFI_DNS_NONE, NULL);
 		c->ai++;
 		conn_next_target(c);
 		return;
 	}
+	val_step(c, "connect", true, "%s [%s]:%u", c->host, c->ip, c->port);
 	c->state = CS_GREET;
 	c->in.len = 0;
 	c->out.len = c->out_off = 0;
@@ -1218,6 +1340,53 @@ void
 smtp_client_drain(struct worker *w)
 {
 	close_idle(w, true);
+}
+
+int
+smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
+		     struct smtp_validate *v)
+{
+	const struct cfg_connector *cc = config_connector_find(w->cfg, connector);
+	struct smtp_conn *c;
+	struct dest *d;
+	const char *at;
+
+	if (cc == NULL)
+		return -ENOENT;
+	c = calloc(1, sizeof(*c));
+	d = calloc(1, sizeof(*d));
+	if (c == NULL || d == NULL)
+		abort();
+	/* a private destination: not in the queue, no gate, no health */
+	d->name = strdup(cc->name);
+	d->connector = strdup(cc->name);
+	list_init(&d->ready);
+	list_init(&d->deferred);
+	list_init(&d->idle);
+	at = rcpt ? strrchr(rcpt, '@') : NULL;
+	d->domain = strdup(at ? at + 1 : cc->mx ? "invalid" : cc->hosts[0].name);
+	snprintf(c->val_rcpt, sizeof(c->val_rcpt), "%s", rcpt ? rcpt : "");
+	if (c->val_rcpt[0] == '\0')
+		snprintf(c->val_rcpt, sizeof(c->val_rcpt), "postmaster@%s", d->domain);
+	c->val = v;
+	c->val_conn = true;
+	c->w = w;
+	c->d = d;
+	c->fd = -1;
+	c->op.cb = conn_io_done;
+	list_init(&c->link);
+	if (cc->mx) {
+		snprintf(c->host, sizeof(c->host), "%s", d->domain);
+		c->state = CS_RESOLVE;
+		c->dq = dns_resolve_mx(&w->dns, d->domain, mx_resolved, c);
+		return 0;
+	}
+	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
+		c->hosts[c->nhosts] = strdup(cc->hosts[i].name);
+		c->ports[c->nhosts++] = cc->hosts[i].port;
+	}
+	conn_next_target(c);
+	return 0;
 }
 
 unsigned

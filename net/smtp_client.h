@@ -14,6 +14,8 @@
 
 #include <stdbool.h>
 
+#include "core/buf.h"
+
 struct worker;
 struct dest;
 struct qjob;
@@ -29,6 +31,28 @@ void smtp_client_tick(struct worker *w);
 
 /* Draining: close idle connections now; busy ones after their job. */
 void smtp_client_drain(struct worker *w);
+
+/*
+ * A test connection through a connector's real client path ("validate
+ * connector"): DNS, connect, banner, EHLO, STARTTLS and certificate as the
+ * policy says, MAIL FROM:<> and RCPT TO:<rcpt>, RSET, QUIT; nothing is
+ * sent.  Each step is recorded; done runs once on the worker thread.
+ */
+struct smtp_validate {
+	void (*done)(struct smtp_validate *v);	/* called when finished */
+	struct buf steps;	/* lines "STEP\tok|fail\tDETAIL\n" */
+	int code;		/* enum mfi_code of the failure, 0 if none */
+	char verdict[600];	/* "ok", or the code's reply line and detail */
+};
+
+/*
+ * Start a validation of connector (by name) for rcpt (its domain routes an
+ * MX connector; NULL: postmaster@ the first smart host).  v must stay valid
+ * until v->done has run.  Returns 0, or -ENOENT if there is no such
+ * connector (done does not run then).
+ */
+int smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
+			 struct smtp_validate *v);
 
 /* Connections still open on this worker. */
 unsigned smtp_client_count(const struct worker *w);

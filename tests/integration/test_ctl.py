@@ -450,9 +450,9 @@ class CtlTest(unittest.TestCase):
         self.assertTrue(out.startswith("error: usage: show queue"), out)
         out = self.raw(b"connector frobnicate good\n")
         self.assertTrue(out.startswith("error: usage: connector"), out)
-        p = self.ctl("validate", "connector", "good", check=False)
+        p = self.ctl("validate", "connector", "nosuch", check=False)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("not implemented", p.stderr)
+        self.assertIn("no connector 'nosuch'", p.stderr)
         # several commands on one connection, blank lines ignored, CRLF ok
         out = self.raw(b"\n  \nshow info json\r\nhelp\nquit\nshow info\n")
         parts = out.split("\n\n")
