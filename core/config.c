@@ -101,6 +101,7 @@ struct name_table {
 struct cfg_index {
 	struct name_table domains;	/* over cfg->domains, case-insensitive */
 	struct name_table connectors;	/* over cfg->connectors, exact */
+	struct name_table tenants;	/* over cfg->tenants, exact */
 	struct pool_chunk *pool;	/* newest chunk of the string pool */
 };
 
@@ -1446,6 +1447,90 @@ f_connectors(struct loader *ld, const struct field *f, yaml_node_t *v, void *bas
 }
 
 /* ------------------------------------------------------------------------ */
+/* tenants.                                                                 */
+
+static const struct field tenant_fields[] = {
+#define TN(m)	offsetof(struct cfg_tenant, m)
+	{ "directory", f_path, TN(directory), 0, 0, NULL },
+	{ "invalid_recipient_quota", f_u32, TN(quota), 0, 100000000, NULL },
+#undef TN
+};
+
+static int
+f_tenants(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	struct config *cfg = ld->cfg;
+	struct qbuf q;
+	size_t n;
+	long dup;
+	int rc;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(ld, v, "tenants: expected a mapping of tenant names to "
+			    "settings, got %s", describe(&q, v));
+	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+	if (n == 0)
+		return 0;
+	if ((rc = charge(ld, v, n)) < 0)
+		return rc;
+	cfg->tenants = calloc(n, sizeof(*cfg->tenants));
+	if (cfg->tenants == NULL || ntab_init(&ld->ix->tenants, n) < 0)
+		return fail_nomem(ld);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+		yaml_node_t *val = yaml_document_get_node(&ld->doc, p->value);
+		struct cfg_tenant *t = &cfg->tenants[i];
+		char where[sizeof(ld->where_buf)];
+
+		if (k == NULL || val == NULL)
+			return fail(ld, v, "YAML syntax error: broken mapping");
+		if (!is_scalar(k) || !valid_name(sval(k), slen(k)))
+			return fail(ld, k, "tenants: expected a tenant name of letters, "
+				    "digits, '_', '.' or '-', got %s", describe(&q, k));
+		t->name = pool_strndup(ld->ix, sval(k), slen(k));
+		if (t->name == NULL)
+			return fail_nomem(ld);
+		dup = ntab_add(&ld->ix->tenants, cfg->tenants, sizeof(*t), (uint32_t)i, false);
+		if (dup >= 0)
+			return fail(ld, k, "duplicate tenant %s", quote(&q, t->name,
+									strlen(t->name)));
+		cfg->ntenants = i + 1;
+		snprintf(ld->ctx_buf, sizeof(ld->ctx_buf), "tenant %s",
+			 quote(&q, t->name, strlen(t->name)));
+		snprintf(where, sizeof(where), "in %s", ld->ctx_buf);
+		if (val->type != YAML_MAPPING_NODE)
+			return fail(ld, val, "%s: expected a mapping of settings, got %s",
+				    ld->ctx_buf, describe(&q, val));
+		rc = load_map(ld, val, tenant_fields,
+			      sizeof(tenant_fields) / sizeof(tenant_fields[0]), t,
+			      ld->ctx_buf, where);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* redis: {host, port}: cluster-wide tenant counters */
+static int
+f_redis(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+#define T(m)	offsetof(struct config, m)
+	static const struct field fields[] = {
+		{ "host", f_hostname, T(redis_host), 0, 0, NULL },
+		{ "port", f_u32, T(redis_port), 1, 65535, "a port from 1 to 65535" },
+	};
+#undef T
+	int rc = load_map(ld, v, fields, 2, ld->cfg, "redis", "in redis");
+
+	if (rc == 0 && ld->cfg->redis_host == NULL)
+		return fail(ld, v, "redis: expected a host");
+	if (rc == 0 && ld->cfg->redis_port == 0)
+		ld->cfg->redis_port = 6379;
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* domains.                                                                 */
 
 /* Long form of a domain entry while it is parsed. */
@@ -1527,6 +1612,20 @@ domain_entry(struct loader *ld, yaml_node_t *v, const char *name,
 	d->connector = &ld->cfg->connectors[ci];
 	d->mode = (enum cfg_domain_mode)spec.mode;
 	d->tenant = spec.tenant;
+	if (spec.tenant != NULL) {
+		long ti = ld->cfg->ntenants == 0 ? -1 :
+			ntab_find(&ld->ix->tenants, ld->cfg->tenants,
+				  sizeof(struct cfg_tenant), spec.tenant,
+				  strlen(spec.tenant), false);
+		if (ti < 0)
+			return fail(ld, v, "%s: tenant %s is not defined under tenants",
+				    ld->ctx_buf, quote(&q, spec.tenant, strlen(spec.tenant)));
+		d->tenant_cfg = &ld->cfg->tenants[ti];
+	}
+	if (d->mode == CFG_DOMAIN_AUTHORITATIVE &&
+	    (d->tenant_cfg == NULL || d->tenant_cfg->directory == NULL))
+		return fail(ld, v, "%s: an authoritative domain needs a tenant with a "
+			    "directory", ld->ctx_buf);
 	return 0;
 }
 
@@ -1638,6 +1737,11 @@ static const struct field top_fields[] = {
 	{ "trusted_networks", f_trusted, 0, 0, 0, NULL },
 	{ "limits", f_limits, 0, 0, 0, NULL },
 	{ "tls", f_tls_server, 0, 0, 0, NULL },
+	{ "tenants", f_tenants, 0, 0, 0, NULL },
+	{ "state_file", f_path, T(state_file), 0, 0, NULL },
+	{ "quota_window", f_duration, T(quota_window), 1, 7 * DAY, NULL },
+	{ "quota_bucket", f_duration, T(quota_bucket), 1, DAY, NULL },
+	{ "redis", f_redis, 0, 0, 0, NULL },
 	{ "connectors", f_connectors, 0, 0, 0, NULL },
 	{ "domains", f_defer_domains, 0, 0, 0, NULL },
 #undef T
@@ -1648,6 +1752,8 @@ config_defaults(struct config *cfg)
 {
 	cfg->workers = 0;
 	cfg->dns_timeout_ms = 2000;
+	cfg->quota_window = 3600;
+	cfg->quota_bucket = 60;
 	cfg->segment_size = 64 * MIB;
 	cfg->limits = (struct cfg_limits){
 		.message_size = 10 * MIB,
@@ -1958,6 +2064,7 @@ config_free(struct config *cfg)
 	free(cfg->listeners);
 	free(cfg->trusted);
 	free(cfg->resolvers);
+	free(cfg->tenants);
 	for (size_t i = 0; i < cfg->nconnectors; i++)
 		free(cfg->connectors[i].hosts);
 	free(cfg->connectors);
@@ -1966,6 +2073,7 @@ config_free(struct config *cfg)
 	if (ix) {
 		free(ix->domains.slots);
 		free(ix->connectors.slots);
+		free(ix->tenants.slots);
 		for (c = ix->pool; c; c = next) {
 			next = c->next;
 			free(c);
@@ -2014,6 +2122,26 @@ config_connector_find(const struct config *cfg, const char *name)
 	i = ntab_find(&ix->connectors, cfg->connectors, sizeof(*cfg->connectors),
 		      name, strlen(name), false);
 	return i < 0 ? NULL : &cfg->connectors[i];
+}
+
+const struct cfg_tenant *
+config_tenant_find(const struct config *cfg, const char *name)
+{
+	const struct cfg_index *ix;
+	long i;
+
+	if (cfg == NULL || name == NULL || cfg->ntenants == 0)
+		return NULL;
+	ix = cfg->domain_index;
+	if (ix == NULL) {
+		for (size_t j = 0; j < cfg->ntenants; j++)
+			if (strcmp(cfg->tenants[j].name, name) == 0)
+				return &cfg->tenants[j];
+		return NULL;
+	}
+	i = ntab_find(&ix->tenants, cfg->tenants, sizeof(*cfg->tenants), name,
+		      strlen(name), false);
+	return i < 0 ? NULL : &cfg->tenants[i];
 }
 
 /* addr (bytes of the given family) inside net? */

@@ -70,11 +70,24 @@ struct cfg_connector {
 	struct tls_ctx *tls_client;	/* made by config_tls_setup, or NULL */
 };
 
+struct directory;
+struct tenant_table;
+
+/* A tenant: owns accepted domains, their directory and a quota. */
+struct cfg_tenant {
+	char *name;			/* unique name (first: lookups rely on it) */
+	char *directory;		/* file of valid addresses, or NULL */
+	uint32_t quota;			/* invalid recipients per window, 0 = none */
+	struct directory *dir;		/* loaded by config_tls_setup, or NULL */
+	int counter;			/* its index in cfg->tenant_table */
+};
+
 struct cfg_domain {
 	char *name;			/* lower-case domain, or "*" */
 	struct cfg_connector *connector;/* where its mail goes */
 	enum cfg_domain_mode mode;	/* recipient checking */
 	char *tenant;			/* owning tenant name or NULL */
+	struct cfg_tenant *tenant_cfg;	/* that tenant, or NULL */
 };
 
 struct cfg_limits {
@@ -113,6 +126,14 @@ struct config {
 	struct cfg_domain *domains;	/* accepted domains (not "*") */
 	size_t ndomains;
 	struct cfg_domain *default_route;	/* the "*" entry or NULL */
+	struct cfg_tenant *tenants;	/* tenants */
+	size_t ntenants;		/* their number */
+	uint32_t quota_window;		/* tenants' quota window in s (3600) */
+	uint32_t quota_bucket;		/* its bucket width in s (60) */
+	struct tenant_table *tenant_table; /* counters, by config_tenants_setup */
+	char *state_file;		/* fix-now switches are kept here */
+	char *redis_host;		/* cluster counters, NULL = local only */
+	uint32_t redis_port;		/* (6379) */
 	void *domain_index;		/* private lookup table */
 };
 
@@ -144,6 +165,15 @@ void config_free(struct config *cfg);
  */
 int config_tls_setup(struct config *cfg, char *err, size_t errlen);
 
+/*
+ * Build the tenants' counter table for `workers` workers; a tenant that was
+ * in prev (the config being replaced, or NULL) keeps its counter, so a
+ * reload loses no event.  Returns 0 or -errno with the reason in err.
+ * Main thread.  (core/config_tls.c)
+ */
+int config_tenants_setup(struct config *cfg, unsigned workers,
+			 const struct config *prev, char *err, size_t errlen);
+
 /* Free what config_tls_setup made (config_free calls it). */
 void config_tls_free(struct config *cfg);
 
@@ -153,6 +183,9 @@ void config_tls_free(struct config *cfg);
  */
 const struct cfg_domain *config_domain_find(const struct config *cfg,
 					    const char *domain, size_t len);
+
+/* Tenant by name, or NULL. */
+const struct cfg_tenant *config_tenant_find(const struct config *cfg, const char *name);
 
 /* Connector by name, or NULL. */
 const struct cfg_connector *config_connector_find(const struct config *cfg,

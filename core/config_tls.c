@@ -1,12 +1,17 @@
 /*
- * config_tls — the TLS contexts of a config: kept apart from config.c so the
- * YAML loader stays free of wolfSSL.  Contexts are made on the main thread
- * and shared read-only by every worker for the life of the config.
+ * config_tls — what a config needs beyond its YAML: the TLS contexts and
+ * the tenants' recipient directories.  Kept apart from config.c so the YAML
+ * loader stays free of wolfSSL and file loading.  Made on the main thread,
+ * shared read-only by every worker for the life of the config.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/config.h"
+#include "core/directory.h"
+#include "core/tenant.h"
 #include "tls/tls.h"
 
 int
@@ -34,6 +39,15 @@ config_tls_setup(struct config *cfg, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		struct cfg_tenant *t = &cfg->tenants[i];
+		if (t->directory == NULL)
+			continue;
+		if (directory_load(t->directory, &t->dir, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: tenant '%s': %s", cfg->path, t->name, why);
+			return -EINVAL;
+		}
+	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		if (cfg->listeners[i].require_tls && cfg->tls_server == NULL) {
 			snprintf(err, errlen, "%s: listener %s requires TLS but no tls "
@@ -41,6 +55,43 @@ config_tls_setup(struct config *cfg, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+int
+config_tenants_setup(struct config *cfg, unsigned workers, const struct config *prev,
+		     char *err, size_t errlen)
+{
+	struct tenant_window win = { cfg->quota_bucket,
+				     cfg->quota_window / (cfg->quota_bucket ? cfg->quota_bucket : 1) };
+	const char **names;
+	const char *dup = NULL;
+	int rc;
+
+	if (cfg->ntenants == 0)
+		return 0;
+	if (win.buckets == 0 || win.buckets > TENANT_MAX_BUCKETS) {
+		snprintf(err, errlen, "%s: quota_window / quota_bucket must be 1 to %d "
+			 "buckets", cfg->path, TENANT_MAX_BUCKETS);
+		return -EINVAL;
+	}
+	names = calloc(cfg->ntenants, sizeof(*names));
+	if (names == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		names[i] = cfg->tenants[i].name;
+	rc = tenant_table_new(names, cfg->ntenants, workers, &win,
+			      prev ? prev->tenant_table : NULL, &cfg->tenant_table, &dup);
+	free(names);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: tenant counters: %s%s%s", cfg->path, strerror(-rc),
+			 dup ? ": " : "", dup ? dup : "");
+		return rc;
+	}
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		cfg->tenants[i].counter = tenant_table_find(cfg->tenant_table,
+							    cfg->tenants[i].name,
+							    strlen(cfg->tenants[i].name));
 	return 0;
 }
 
@@ -53,4 +104,10 @@ config_tls_free(struct config *cfg)
 		tls_ctx_free(cfg->connectors[i].tls_client);
 		cfg->connectors[i].tls_client = NULL;
 	}
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		directory_free(cfg->tenants[i].dir);
+		cfg->tenants[i].dir = NULL;
+	}
+	tenant_table_free(cfg->tenant_table);
+	cfg->tenant_table = NULL;
 }

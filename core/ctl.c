@@ -97,6 +97,10 @@ static const struct ctl_cmd cmds[] = {
 	  true, ctl_connector },
 	{ "validate connector", "NAME [RCPT]", "test connection through a connector: "
 	  "DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT", true, ctl_validate },
+	{ "show tenants", "", "per tenant: domains and their mode, invalid recipients in "
+	  "the quota window, quota, throttled", false, ctl_show_tenants },
+	{ "fix-now", "DOMAIN", "make an internal-relay domain authoritative: unknown "
+	  "recipients rejected, queued mail to them returned", true, ctl_fixnow },
 	{ "set alert", "threshold N age SECONDS", "queue alert: N messages older than "
 	  "SECONDS at one connector", true, ctl_set_alert },
 	{ "reload", "", "reload the configuration (as SIGHUP)", true, ctl_reload },

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/ctl.h"
 #include "core/mpsc.h"
+#include "core/log.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"
 #include "queue/queue.h"
@@ -41,6 +42,7 @@ enum ctl_wkind {
 	CTL_W_ACT,		/* queue_ctl_apply */
 	CTL_W_CONNECTOR,	/* queue_ctl_connector */
 	CTL_W_VALIDATE,		/* smtp_client_validate: answered later */
+	CTL_W_FIXNOW,		/* queue_fixnow(connector = the domain) */
 };
 
 /* CTL_W_SNAP flags. */
@@ -247,6 +249,10 @@ void ctl_delete(struct ctl_run *r);
 void ctl_bounce(struct ctl_run *r);
 void ctl_connector(struct ctl_run *r);
 void ctl_validate(struct ctl_run *r);
+
+/* ---- ctl_tenant.c ---- */
+void ctl_show_tenants(struct ctl_run *r);
+void ctl_fixnow(struct ctl_run *r);
 void ctl_reload(struct ctl_run *r);
 /* Once a second: a "reload" waiting for its result. */
 void ctl_reload_tick(void);

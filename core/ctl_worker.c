@@ -420,6 +420,9 @@ ctl_worker_run(struct worker *w)
 		case CTL_W_CONNECTOR:
 			do_connector(w, q);
 			break;
+		case CTL_W_FIXNOW:
+			q->ndests = queue_fixnow(w, q->connector);
+			break;
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;
 			q->rc = smtp_client_validate(w, q->connector,

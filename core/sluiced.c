@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/ctl.h"
+#include "core/fixnow.h"
 #include "core/log.h"
 #include "core/worker.h"
 
@@ -129,6 +130,16 @@ main(int argc, char **argv)
 	if (n == 0 || n > 256)
 		fatal("worker count %u out of range 1..256", n);
 
+	if (config_tenants_setup(cfg, n, NULL, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	{
+		char state[4200];
+		snprintf(state, sizeof(state), "%s", cfg->state_file ? cfg->state_file : "");
+		if (state[0] == '\0')
+			snprintf(state, sizeof(state), "%s/fixnow.txt", cfg->spool_dir);
+		if (fixnow_load(state, err, sizeof(err)) < 0)
+			fatal("fix-now state: %s", err);
+	}
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG, not a death */
@@ -157,7 +168,9 @@ main(int argc, char **argv)
 		if (sig < 0)
 			continue;
 		if (sig == SIGHUP) {
-			if (load(path, &ncfg, err, sizeof(err)) < 0) {
+			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
+			    (config_tenants_setup(ncfg, n, cfg, err, sizeof(err)) < 0 &&
+			     (config_free(ncfg), 1))) {
 				log_err("reload failed, keeping the running configuration: %s", err);
 				ctl_reload_done(-EINVAL, err);
 				continue;

@@ -33,6 +33,7 @@ struct worker_stats {
 	uint64_t rcpts_in;		/* their recipients */
 	uint64_t rejected;		/* messages refused at end of data */
 	uint64_t spool_errors;		/* messages answered 452 4.3.1 */
+	uint64_t invalid_rcpts;		/* recipients counted against a tenant */
 	uint64_t queued;		/* messages in this worker's queue */
 	/* delivery side (queue/queue.c), read by the control socket */
 	uint64_t attempts;		/* delivery attempts (jobs tried) */

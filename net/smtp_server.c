@@ -37,6 +37,9 @@
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "tls/tls.h"
+#include "core/directory.h"
+#include "core/fixnow.h"
+#include "core/tenant.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
 #define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
@@ -425,16 +428,46 @@ cmd_mail(struct session *s, const struct smtp_cmd *c)
 	reply(s, "250 2.1.0 Ok");
 }
 
+/*
+ * A recipient of a tenant's domain: over the tenant's invalid-recipient
+ * quota every new recipient is deferred; an authoritative domain (in the
+ * config, or switched by fix-now) accepts only addresses in the tenant's
+ * directory, and each one it rejects counts against the quota.
+ */
+static const char *
+rcpt_tenant(struct session *s, const struct cfg_domain *dom, const struct smtp_path *p)
+{
+	const struct cfg_tenant *t = dom->tenant_cfg;
+	struct tenant_counter *ctr;
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (t == NULL || s->w->cfg->tenant_table == NULL || t->counter < 0)
+		return NULL;
+	ctr = tenant_table_counter(s->w->cfg->tenant_table, (size_t)t->counter);
+	if (t->quota > 0 && tenant_over_quota(ctr, s->w->id, now, t->quota))
+		return "451 4.7.500 Tenant over invalid-recipient quota, retry later";
+	if (t->dir == NULL || (dom->mode != CFG_DOMAIN_AUTHORITATIVE &&
+			       !fixnow_has(p->domain, p->domainlen)))
+		return NULL;
+	if (directory_has(t->dir, p->addr, p->len))
+		return NULL;
+	tenant_count_add(ctr, s->w->id, now, 1);
+	s->w->st.invalid_rcpts++;
+	return "550 5.1.10 Recipient not found";
+}
+
 /* May this client send to this domain?  NULL if so, else the reply. */
 static const char *
 rcpt_route(struct session *s, const struct smtp_path *p)
 {
 	const struct config *cfg = s->w->cfg;
+	const struct cfg_domain *dom;
 
 	if (p->domain == NULL)
 		return "550 5.1.1 This relay has no local mailboxes";
-	if (config_domain_find(cfg, p->domain, p->domainlen) != NULL)
-		return NULL;
+	dom = config_domain_find(cfg, p->domain, p->domainlen);
+	if (dom != NULL)
+		return rcpt_tenant(s, dom, p);
 	if (!s->trusted)
 		return "550 5.7.1 Relay access denied";
 	if (cfg->default_route == NULL)

@@ -25,7 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/directory.h"
 #include "core/log.h"
+#include "core/tenant.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"
 #include "net/smtp_proto.h"
@@ -809,6 +811,24 @@ queue_conn_gone(struct worker *w, struct dest *d)
 
 /* ---- outcomes --------------------------------------------------------- */
 
+/* A destination said the recipient does not exist: count it against the
+ * tenant that owns the recipient's domain (the invalid-recipient quota). */
+static void
+count_invalid(struct worker *w, const char *addr, int64_t now)
+{
+	const char *at = strrchr(addr, '@');
+	const struct cfg_domain *dom = at ? config_domain_find(w->cfg, at + 1, strlen(at + 1))
+					  : NULL;
+
+	if (dom == NULL || dom->tenant_cfg == NULL || w->cfg->tenant_table == NULL ||
+	    dom->tenant_cfg->counter < 0)
+		return;
+	tenant_count_add(tenant_table_counter(w->cfg->tenant_table,
+					      (size_t)dom->tenant_cfg->counter),
+			 w->id, (uint64_t)now, 1);
+	w->st.invalid_rcpts++;
+}
+
 static void
 log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	    const struct mfi_attempt *a, enum mfi_code code, const char *detail,
@@ -911,6 +931,8 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		last_code = code;
 		if (mfi_permanent(a)) {
 			json_array_append_new(fail_r, json_string(r->addr));
+			if (mfi_user_unknown(a->reply_text, a->reply_code))
+				count_invalid(w, r->addr, now);
 			finfo[nfail] = (struct dsn_rcpt){
 				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
 				.code = code, .reply_code = a->reply_code,
@@ -1352,6 +1374,74 @@ queue_msg_find(struct worker *w, uint64_t id)
 		if (m->id == id)
 			return m;
 	return NULL;
+}
+
+uint32_t
+queue_fixnow(struct worker *w, const char *domain)
+{
+	const struct cfg_domain *dom = config_domain_find(w->cfg, domain, strlen(domain));
+	const struct cfg_tenant *t = dom ? dom->tenant_cfg : NULL;
+	uint32_t returned = 0, *idx = NULL, cap = 0;
+	struct dsn_rcpt *info = NULL;
+
+	if (t == NULL || t->dir == NULL)
+		return 0;
+	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+		struct qmsg *m = container_of(l, struct qmsg, link);
+		struct list *jl, *jnext;
+
+		if (m->finishing)
+			continue;
+		for (jl = m->jobs.next; jl != &m->jobs; jl = jnext) {
+			struct qjob *j = container_of(jl, struct qjob, mlink);
+			uint32_t keep = 0, n = 0;
+			jnext = jl->next;
+			if (j->state == QJOB_ACTIVE)
+				continue;	/* its RCPT is being answered right now */
+			if (cap < j->nrcpt) {
+				cap = j->nrcpt;
+				idx = realloc(idx, cap * sizeof(*idx));
+				info = realloc(info, cap * sizeof(*info));
+				if (idx == NULL || info == NULL)
+					abort();
+			}
+			for (uint32_t i = 0; i < j->nrcpt; i++) {
+				const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+				const char *at = strrchr(r->addr, '@');
+				if (at != NULL && strcasecmp(at + 1, domain) == 0 &&
+				    !directory_has(t->dir, r->addr, strlen(r->addr))) {
+					info[n] = (struct dsn_rcpt){
+						.addr = r->addr, .orcpt = r->orcpt,
+						.action = DSN_ACTION_FAILED, .status = "5.1.10",
+						.reply_code = 550,
+						.reply_text = "550 5.1.10 Recipient not found",
+						.detail = "the domain was made authoritative (fix-now) "
+							  "and this recipient is not in its directory",
+						.last_attempt = j->last_attempt,
+					};
+					idx[n++] = j->rcpt[i];
+				} else {
+					j->rcpt[keep++] = j->rcpt[i];
+				}
+			}
+			if (n == 0)
+				continue;
+			j->nrcpt = keep;
+			returned += n;
+			j->dest->st.bounced += n;
+			ndr_send(w, m, idx, info, n, false, 0);
+			if (keep == 0) {
+				job_unlink(j);
+				job_free(w, j);
+			}
+		}
+	}
+	free(idx);
+	free(info);
+	if (returned > 0)
+		log_info("fix-now %s: %u queued recipient(s) not in the directory returned",
+			 domain, returned);
+	return returned;
 }
 
 uint32_t

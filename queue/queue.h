@@ -107,4 +107,11 @@ int queue_ctl_apply(struct worker *w, uint64_t id, const char *connector,
  */
 uint32_t queue_ctl_connector(struct worker *w, const char *connector, bool disabled);
 
+/*
+ * fix-now for domain (now authoritative): queued recipients of domain that
+ * are not in its tenant's directory are returned at once with an NDR
+ * (550 5.1.10).  Returns how many.  Worker thread.
+ */
+uint32_t queue_fixnow(struct worker *w, const char *domain);
+
 #endif

@@ -1,0 +1,144 @@
+/*
+ * ctl_tenant — the tenant commands of the control socket: `show tenants`
+ * (domains and their mode, invalid recipients in the quota window against
+ * the quota, throttled or not) and `fix-now DOMAIN` (switch an internal
+ * relay domain to authoritative, keep that in the state file, and return
+ * the queued mail of recipients its directory does not know).
+ *
+ * Runs on the control thread.  Counters are read with tenant_count_sum,
+ * which any thread may call; the config is the one the first worker runs
+ * (configs are immutable and outlive every worker that may still use them).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/ctl_int.h"
+#include "core/fixnow.h"
+#include "core/tenant.h"
+
+static const struct config *
+current_cfg(void)
+{
+	return atomic_load_explicit(&ctl.ws[0].acked_cfg, memory_order_acquire);
+}
+
+void
+ctl_show_tenants(struct ctl_run *r)
+{
+	const struct config *cfg = current_cfg();
+	uint64_t now = (uint64_t)time(NULL);
+	struct ctl_table *t = NULL;
+	json_t *arr = NULL;
+
+	if (r->json)
+		arr = json_array();
+	else
+		t = ctl_table_new((const char *[]){ "TENANT", "DOMAINS", ">INVALID",
+						    ">QUOTA", "THROTTLED", NULL });
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const struct cfg_tenant *tn = &cfg->tenants[i];
+		uint64_t inv = 0;
+		struct buf doms = { 0 };
+		json_t *jd = r->json ? json_array() : NULL;
+		char a[32], b[32];
+
+		if (cfg->tenant_table != NULL && tn->counter >= 0)
+			inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
+								    (size_t)tn->counter), now);
+		for (size_t k = 0; k < cfg->ndomains; k++) {
+			const struct cfg_domain *d = &cfg->domains[k];
+			const char *mode;
+			if (d->tenant_cfg != tn)
+				continue;
+			mode = d->mode == CFG_DOMAIN_AUTHORITATIVE ? "authoritative"
+			     : fixnow_has(d->name, strlen(d->name)) ? "authoritative (fix-now)"
+			     : "internal_relay";
+			if (jd != NULL)
+				json_array_append_new(jd, json_pack("{s:s, s:s}", "domain",
+								    d->name, "mode", mode));
+			else
+				buf_printf(&doms, "%s%s (%s)", doms.len ? ", " : "", d->name, mode);
+		}
+		bool throttled = tn->quota > 0 && inv >= tn->quota;
+		if (arr != NULL) {
+			json_array_append_new(arr, json_pack("{s:s, s:o, s:I, s:I, s:I, s:b}",
+				"tenant", tn->name, "domains", jd, "invalid_recipients",
+				(json_int_t)inv, "quota", (json_int_t)tn->quota,
+				"window_seconds", (json_int_t)cfg->quota_window,
+				"throttled", throttled));
+		} else {
+			buf_append(&doms, "", 1);
+			snprintf(a, sizeof(a), "%llu", (unsigned long long)inv);
+			snprintf(b, sizeof(b), "%u", tn->quota);
+			ctl_table_row(t, tn->name, doms.p ? doms.p : "-", a,
+				      tn->quota ? b : "none", throttled ? "yes" : "no");
+		}
+		buf_free(&doms);
+	}
+	if (arr != NULL) {
+		ctl_json(r, json_pack("{s:o, s:I}", "tenants", arr, "window_seconds",
+				      (json_int_t)cfg->quota_window));
+	} else {
+		ctl_table_print(t, r);
+		ctl_printf(r, "(invalid recipients in the last %us)\n", cfg->quota_window);
+	}
+	ctl_end(r);
+}
+
+static void
+fixnow_round(struct ctl_run *r)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < ctl.nw; i++)
+		n += r->reqs[i]->ndests;
+	if (r->json)
+		ctl_json(r, json_pack("{s:s, s:s, s:i}", "domain", r->argv[0], "mode",
+				      "authoritative", "returned", (int)n));
+	else
+		ctl_printf(r, "%s is now authoritative: unknown recipients get 550 5.1.10 at "
+			      "RCPT; %u queued recipient(s) not in the directory returned with "
+			      "an NDR\n", r->argv[0], n);
+	ctl_end(r);
+}
+
+void
+ctl_fixnow(struct ctl_run *r)
+{
+	const struct config *cfg = current_cfg();
+	const struct cfg_domain *d;
+	struct ctl_wreq tmpl = { .kind = CTL_W_FIXNOW };
+	int rc;
+
+	if (r->argc != 1 || strlen(r->argv[0]) >= sizeof(tmpl.connector)) {
+		ctl_fail(r, "usage: fix-now DOMAIN [json]");
+		return;
+	}
+	for (char *p = r->argv[0]; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	d = config_domain_find(cfg, r->argv[0], strlen(r->argv[0]));
+	if (d == NULL) {
+		ctl_fail(r, "'%s' is not an accepted domain", r->argv[0]);
+		return;
+	}
+	if (d->tenant_cfg == NULL || d->tenant_cfg->dir == NULL) {
+		ctl_fail(r, "'%s' has no tenant with a directory: fix-now needs one to know "
+			 "which recipients exist", r->argv[0]);
+		return;
+	}
+	if (d->mode == CFG_DOMAIN_AUTHORITATIVE) {
+		ctl_fail(r, "'%s' is already authoritative", r->argv[0]);
+		return;
+	}
+	rc = fixnow_add(r->argv[0]);
+	if (rc < 0)
+		ctl_printf(r, "warning: the state file could not be written (%s): the switch "
+			      "holds until restart\n", strerror(-rc));
+	log_info("fix-now: %s switched to authoritative", r->argv[0]);
+	snprintf(tmpl.connector, sizeof(tmpl.connector), "%s", r->argv[0]);
+	r->on_round = fixnow_round;
+	ctl_round(r, &tmpl);
+}

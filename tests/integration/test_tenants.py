@@ -1,0 +1,125 @@
+"""Tenants: authoritative domains and the directory, the invalid-recipient
+quota (trips and clears with a test-sized window), 5.1.1 answers from the
+destination counted, fix-now during an outage (unknown recipients returned
+at once, known ones kept, the switch surviving a restart), show tenants."""
+import json
+import os
+import smtplib
+import subprocess
+import time
+import unittest
+
+from harness import BUILD, Sink, Sluiced, free_port, wait_for
+from test_delivery import CONFIG, attempts, send
+
+SLUICECTL = os.path.join(BUILD, "sluicectl")
+
+
+class TenantTest(unittest.TestCase):
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for f in reversed(self.cleanup):
+            try:
+                f()
+            except Exception:
+                pass
+
+    def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s"):
+        self.ndr = Sink(keep=True)
+        self.cleanup.append(self.ndr.stop)
+        sink_port = sink_port or free_port()
+        r = Sluiced(config=CONFIG.replace("{sink_connector}",
+                                          '    smarthosts: ["127.0.0.1:%d"]' % sink_port)
+                    .replace("{expiry}", "1h").replace("{down_after}", "2")
+                    .replace("{ndr_port}", str(self.ndr.port)), sink_port=sink_port)
+        d = os.path.join(r.dir, "acme.txt")
+        with open(d, "w") as f:
+            f.write("# acme's mailboxes\nalice@acme.example\nBob@Acme.Example\n")
+        extra = ("tenants:\n  acme:\n    directory: %s\n    invalid_recipient_quota: %d\n"
+                 "quota_window: %s\nquota_bucket: 1s\n" % (d, quota, window))
+        text = r.config_text.replace("connectors:", extra + "connectors:", 1)
+        text = text.replace("domains:\n", "domains:\n  acme.example: {connector: sink, "
+                            "mode: %s, tenant: acme}\n" % mode, 1)
+        with open(r.config, "w") as f:
+            f.write(text)
+        r.start()
+        self.cleanup.append(r.stop)
+        return r
+
+    def ctl(self, r, *args):
+        out = subprocess.run([SLUICECTL, "--socket", os.path.join(r.dir, "sluice.sock"),
+                              "--json"] + list(args), capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)
+
+    def rcpt(self, port, addr):
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.ehlo("c.test")
+            s.mail("x@client.test")
+            code, msg = s.rcpt(addr)
+            return code, msg.decode()
+
+    def test_authoritative_rejects_unknown(self):
+        r = self.relay(mode="authoritative")
+        self.assertEqual(self.rcpt(r.port, "alice@acme.example")[0], 250)
+        self.assertEqual(self.rcpt(r.port, "bob@ACME.example")[0], 250)
+        code, msg = self.rcpt(r.port, "mallory@acme.example")
+        self.assertEqual((code, msg[:6]), (550, "5.1.10"))
+        t = self.ctl(r, "show", "tenants")["tenants"][0]
+        self.assertEqual(t["tenant"], "acme")
+        self.assertEqual(t["invalid_recipients"], 1)
+        self.assertEqual(t["domains"][0]["mode"], "authoritative")
+
+    def test_internal_relay_accepts_everyone(self):
+        r = self.relay()
+        self.assertEqual(self.rcpt(r.port, "anyone@acme.example")[0], 250)
+
+    def test_quota_trips_and_clears(self):
+        r = self.relay(mode="authoritative", quota=3, window="4s")
+        for i in range(3):
+            self.assertEqual(self.rcpt(r.port, "nobody%d@acme.example" % i)[0], 550)
+        time.sleep(1.1)		# each worker sees the others' counts within a second
+        code, msg = self.rcpt(r.port, "alice@acme.example")
+        self.assertEqual((code, msg[:7]), (451, "4.7.500"))
+        self.assertTrue(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
+        wait_for(lambda: self.rcpt(r.port, "alice@acme.example")[0] == 250, 10,
+                 step=0.5, what="the window to slide below the quota")
+        self.assertFalse(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
+
+    def test_destination_user_unknown_counts(self):
+        sink = Sink(args=["--user-unknown", "ghost"])
+        self.cleanup.append(sink.stop)
+        r = self.relay(sink_port=sink.port, quota=100)
+        send(r.port, rcpts=("ghost@acme.example",))
+        wait_for(lambda: self.ctl(r, "show", "tenants")["tenants"][0]["invalid_recipients"] == 1,
+                 20, what="the 5.1.1 counted against acme")
+
+    def test_fix_now_during_outage_and_restart(self):
+        r = self.relay()			# sink port closed: everything queues
+        send(r.port, rcpts=("alice@acme.example", "ghost@acme.example"))
+        send(r.port, rcpts=("phantom@acme.example",))
+        wait_for(lambda: len(attempts(r.log(), "deferred")) >= 2, 20, what="deferrals")
+        out = self.ctl(r, "fix-now", "acme.example")
+        self.assertEqual(out["returned"], 2)
+        msgs = wait_for(lambda: [n for n in os.listdir(self.ndr.out) if n.endswith(".eml")],
+                        20, what="NDRs for the unknown recipients")
+        text = "".join(open(os.path.join(self.ndr.out, n), errors="replace").read()
+                       for n in msgs)
+        self.assertIn("5.1.10", text)
+        self.assertIn("ghost@acme.example", text)
+        self.assertNotIn("Final-Recipient: rfc822; alice@acme.example", text)
+        q = self.ctl(r, "show", "queue")
+        self.assertIn("alice@acme.example", json.dumps(q))
+        self.assertEqual(self.rcpt(r.port, "someone@acme.example")[0], 550)
+        # a restart keeps the switch
+        r.stop()
+        r.start()
+        self.assertEqual(self.rcpt(r.port, "someone@acme.example")[0], 550)
+        t = self.ctl(r, "show", "tenants")["tenants"][0]
+        self.assertEqual(t["domains"][0]["mode"], "authoritative (fix-now)")
+
+
+if __name__ == "__main__":
+    unittest.main()
