@@ -1511,13 +1511,26 @@ f_tenants(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 	return 0;
 }
 
+/* redis host: a host name or an IP literal */
+static int
+f_redis_host(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	struct qbuf q;
+
+	if (!is_scalar(v) || slen(v) == 0 || slen(v) > 253 ||
+	    memchr(sval(v), ' ', slen(v)) != NULL)
+		return fail(ld, v, "redis: expected a host name or IP address, got %s",
+			    describe(&q, v));
+	return scalar_text(ld, v, "a host", &ld->cfg->redis_host);
+}
+
 /* redis: {host, port}: cluster-wide tenant counters */
 static int
 f_redis(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 {
 #define T(m)	offsetof(struct config, m)
 	static const struct field fields[] = {
-		{ "host", f_hostname, T(redis_host), 0, 0, NULL },
+		{ "host", f_redis_host, 0, 0, 0, NULL },
 		{ "port", f_u32, T(redis_port), 1, 65535, "a port from 1 to 65535" },
 	};
 #undef T

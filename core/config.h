@@ -72,6 +72,7 @@ struct cfg_connector {
 
 struct directory;
 struct tenant_table;
+struct cluster;
 
 /* A tenant: owns accepted domains, their directory and a quota. */
 struct cfg_tenant {
@@ -131,6 +132,7 @@ struct config {
 	uint32_t quota_window;		/* tenants' quota window in s (3600) */
 	uint32_t quota_bucket;		/* its bucket width in s (60) */
 	struct tenant_table *tenant_table; /* counters, by config_tenants_setup */
+	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cluster.h"
 #include "core/config.h"
 #include "core/directory.h"
 #include "core/tenant.h"
@@ -92,6 +93,16 @@ config_tenants_setup(struct config *cfg, unsigned workers, const struct config *
 		cfg->tenants[i].counter = tenant_table_find(cfg->tenant_table,
 							    cfg->tenants[i].name,
 							    strlen(cfg->tenants[i].name));
+	if (cfg->redis_host != NULL) {
+		struct cluster_config cc = { .host = cfg->redis_host,
+					     .port = (int)cfg->redis_port,
+					     .node = cfg->hostname };
+		rc = cluster_start(&cc, cfg->tenant_table, &cfg->cluster);
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: redis: %s", cfg->path, strerror(-rc));
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -108,6 +119,8 @@ config_tls_free(struct config *cfg)
 		directory_free(cfg->tenants[i].dir);
 		cfg->tenants[i].dir = NULL;
 	}
+	cluster_stop(cfg->cluster);	/* before the table it borrows */
+	cfg->cluster = NULL;
 	tenant_table_free(cfg->tenant_table);
 	cfg->tenant_table = NULL;
 }

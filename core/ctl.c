@@ -814,7 +814,7 @@ ctl_listen(const char *path, char *err, size_t errlen)
 	/* before listen(): nobody can connect yet */
 	if (chmod(path, 0600) < 0 || listen(fd, 64) < 0 || stat(path, &st) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "control socket %s: %s", sa.sun_path, strerror(-rc));
 		close(fd);
 		unlink(path);
 		return rc;

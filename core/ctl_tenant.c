@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cluster.h"
 #include "core/config.h"
 #include "core/ctl_int.h"
 #include "core/fixnow.h"
@@ -47,6 +48,12 @@ ctl_show_tenants(struct ctl_run *r)
 		if (cfg->tenant_table != NULL && tn->counter >= 0)
 			inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
 								    (size_t)tn->counter), now);
+		if (cfg->cluster != NULL && tn->counter >= 0) {
+			/* the cluster's count includes ours; local stands when Redis is away */
+			uint64_t c = cluster_tenant_total_idx(cfg->cluster, (size_t)tn->counter, now);
+			if (c > inv)
+				inv = c;
+		}
 		for (size_t k = 0; k < cfg->ndomains; k++) {
 			const struct cfg_domain *d = &cfg->domains[k];
 			const char *mode;
@@ -77,12 +84,17 @@ ctl_show_tenants(struct ctl_run *r)
 		}
 		buf_free(&doms);
 	}
+	char why[256] = "";
+	const char *cl = cfg->cluster == NULL ? "local only"
+		       : cluster_up(cfg->cluster, why, sizeof(why)) ? "redis up" : "redis down";
 	if (arr != NULL) {
-		ctl_json(r, json_pack("{s:o, s:I}", "tenants", arr, "window_seconds",
-				      (json_int_t)cfg->quota_window));
+		ctl_json(r, json_pack("{s:o, s:I, s:s, s:s}", "tenants", arr, "window_seconds",
+				      (json_int_t)cfg->quota_window, "cluster", cl,
+				      "cluster_error", why));
 	} else {
 		ctl_table_print(t, r);
-		ctl_printf(r, "(invalid recipients in the last %us)\n", cfg->quota_window);
+		ctl_printf(r, "(invalid recipients in the last %us; counters: %s%s%s)\n",
+			   cfg->quota_window, cl, why[0] ? ": " : "", why);
 	}
 	ctl_end(r);
 }

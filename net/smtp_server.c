@@ -37,6 +37,7 @@
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "tls/tls.h"
+#include "core/cluster.h"
 #include "core/directory.h"
 #include "core/fixnow.h"
 #include "core/tenant.h"
@@ -444,7 +445,10 @@ rcpt_tenant(struct session *s, const struct cfg_domain *dom, const struct smtp_p
 	if (t == NULL || s->w->cfg->tenant_table == NULL || t->counter < 0)
 		return NULL;
 	ctr = tenant_table_counter(s->w->cfg->tenant_table, (size_t)t->counter);
-	if (t->quota > 0 && tenant_over_quota(ctr, s->w->id, now, t->quota))
+	if (t->quota > 0 && (tenant_over_quota(ctr, s->w->id, now, t->quota) ||
+			     (s->w->cfg->cluster != NULL &&
+			      cluster_tenant_total_idx(s->w->cfg->cluster, (size_t)t->counter,
+						       now) >= t->quota)))
 		return "451 4.7.500 Tenant over invalid-recipient quota, retry later";
 	if (t->dir == NULL || (dom->mode != CFG_DOMAIN_AUTHORITATIVE &&
 			       !fixnow_has(p->domain, p->domainlen)))
@@ -452,6 +456,8 @@ rcpt_tenant(struct session *s, const struct cfg_domain *dom, const struct smtp_p
 	if (directory_has(t->dir, p->addr, p->len))
 		return NULL;
 	tenant_count_add(ctr, s->w->id, now, 1);
+	if (s->w->cfg->cluster != NULL)
+		cluster_add_idx(s->w->cfg->cluster, (size_t)t->counter, s->w->id, now, 1);
 	s->w->st.invalid_rcpts++;
 	return "550 5.1.10 Recipient not found";
 }

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/cluster.h"
 #include "core/directory.h"
 #include "core/log.h"
 #include "core/tenant.h"
@@ -826,6 +827,9 @@ count_invalid(struct worker *w, const char *addr, int64_t now)
 	tenant_count_add(tenant_table_counter(w->cfg->tenant_table,
 					      (size_t)dom->tenant_cfg->counter),
 			 w->id, (uint64_t)now, 1);
+	if (w->cfg->cluster != NULL)
+		cluster_add_idx(w->cfg->cluster, (size_t)dom->tenant_cfg->counter, w->id,
+				(uint64_t)now, 1);
 	w->st.invalid_rcpts++;
 }
 

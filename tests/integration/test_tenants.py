@@ -26,7 +26,7 @@ class TenantTest(unittest.TestCase):
             except Exception:
                 pass
 
-    def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s"):
+    def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s", redis=None):
         self.ndr = Sink(keep=True)
         self.cleanup.append(self.ndr.stop)
         sink_port = sink_port or free_port()
@@ -39,6 +39,8 @@ class TenantTest(unittest.TestCase):
             f.write("# acme's mailboxes\nalice@acme.example\nBob@Acme.Example\n")
         extra = ("tenants:\n  acme:\n    directory: %s\n    invalid_recipient_quota: %d\n"
                  "quota_window: %s\nquota_bucket: 1s\n" % (d, quota, window))
+        if redis is not None:
+            extra += "redis: {host: 127.0.0.1, port: %d}\n" % redis
         text = r.config_text.replace("connectors:", extra + "connectors:", 1)
         text = text.replace("domains:\n", "domains:\n  acme.example: {connector: sink, "
                             "mode: %s, tenant: acme}\n" % mode, 1)
@@ -119,6 +121,68 @@ class TenantTest(unittest.TestCase):
         self.assertEqual(self.rcpt(r.port, "someone@acme.example")[0], 550)
         t = self.ctl(r, "show", "tenants")["tenants"][0]
         self.assertEqual(t["domains"][0]["mode"], "authoritative (fix-now)")
+
+
+class Redis:
+    """A real redis-server on loopback, no persistence."""
+
+    def __init__(self, port=None):
+        import shutil
+        import tempfile
+        from harness import Proc
+        if shutil.which("redis-server") is None:
+            raise unittest.SkipTest("redis-server is not installed")
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="sluice-redis-")
+        self.proc = Proc(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no", "--dir", self.dir],
+                         self.dir, "redis.log")
+        from harness import listening
+        wait_for(lambda: listening(self.port), what="redis-server")
+
+    def stop(self):
+        self.proc.stop()
+
+
+class ClusterTest(TenantTest):
+    """Two sluiced nodes share one quota through a real Redis."""
+
+    def test_two_nodes_cross_the_quota_together(self):
+        redis = Redis()
+        self.cleanup.append(redis.stop)
+        a = self.relay(mode="authoritative", quota=4, window="30s", redis=redis.port)
+        b = self.relay(mode="authoritative", quota=4, window="30s", redis=redis.port)
+        for node in (a, b):
+            for i in range(2):
+                self.assertEqual(self.rcpt(node.port, "x%d@acme.example" % i)[0], 550)
+        # neither node counted 4 alone; together they did
+        for node in (a, b):
+            wait_for(lambda: self.rcpt(node.port, "alice@acme.example")[0] == 451, 10,
+                     step=0.3, what="the cluster quota on every node")
+            t = self.ctl(node, "show", "tenants")
+            self.assertEqual(t["cluster"], "redis up")
+            self.assertGreaterEqual(t["tenants"][0]["invalid_recipients"], 4)
+
+    def test_redis_down_then_up(self):
+        redis = Redis()
+        port = redis.port
+        a = self.relay(mode="authoritative", quota=100, window="60s", redis=port)
+        wait_for(lambda: self.ctl(a, "show", "tenants")["cluster"] == "redis up", 10,
+                 what="redis up")
+        redis.stop()
+        wait_for(lambda: self.ctl(a, "show", "tenants")["cluster"] == "redis down", 10,
+                 what="redis seen down")
+        self.assertTrue(self.ctl(a, "show", "tenants")["cluster_error"])
+        for i in range(3):				# local counting goes on
+            self.assertEqual(self.rcpt(a.port, "y%d@acme.example" % i)[0], 550)
+        self.assertEqual(self.ctl(a, "show", "tenants")["tenants"][0]["invalid_recipients"], 3)
+        redis = Redis(port=port)			# back, empty: resync rewrites
+        self.cleanup.append(redis.stop)
+        wait_for(lambda: self.ctl(a, "show", "tenants")["cluster"] == "redis up", 20,
+                 what="redis up again")
+        b = self.relay(mode="authoritative", quota=100, window="60s", redis=port)
+        wait_for(lambda: self.ctl(b, "show", "tenants")["tenants"][0]["invalid_recipients"] == 3,
+                 10, step=0.3, what="node b sees node a's resynced counts")
 
 
 if __name__ == "__main__":
