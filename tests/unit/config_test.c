@@ -197,6 +197,13 @@ static const char full_yaml[] =
 	"  by-mx:\n"
 	"    mx: true\n"
 	"    tls: opportunistic\n"
+	"tenants:\n"
+	"  acme: {directory: /etc/sluice/acme.txt, invalid_recipient_quota: 50}\n"
+	"  default: {}\n"
+	"quota_window: 30m\n"
+	"quota_bucket: 1m\n"
+	"state_file: /var/lib/sluice/fixnow.txt\n"
+	"redis: {host: 127.0.0.1, port: 6380}\n"
 	"domains:\n"
 	"  example.test: sink\n"
 	"  Partner.Test: {connector: sink, mode: authoritative, tenant: acme}\n"
@@ -301,6 +308,16 @@ check_full(struct config *cfg)
 	cr_expect_str_eq(cfg->domains[1].name, "partner.test");
 	cr_expect_eq(cfg->domains[1].mode, CFG_DOMAIN_AUTHORITATIVE);
 	cr_expect_str_eq(cfg->domains[1].tenant, "acme");
+	cr_assert_not_null(cfg->domains[1].tenant_cfg);
+	cr_expect_str_eq(cfg->domains[1].tenant_cfg->directory, "/etc/sluice/acme.txt");
+	cr_expect_eq(cfg->domains[1].tenant_cfg->quota, 50);
+	cr_expect_eq(cfg->ntenants, 2);
+	cr_expect_eq(cfg->quota_window, 1800);
+	cr_expect_eq(cfg->quota_bucket, 60);
+	cr_expect_str_eq(cfg->state_file, "/var/lib/sluice/fixnow.txt");
+	cr_expect_str_eq(cfg->redis_host, "127.0.0.1");
+	cr_expect_eq(cfg->redis_port, 6380);
+	cr_expect_eq(config_tenant_find(cfg, "default"), &cfg->tenants[1]);
 	cr_expect_eq(cfg->domains[2].connector, &cfg->connectors[1]);
 	cr_assert_not_null(cfg->default_route);
 	cr_expect_str_eq(cfg->default_route->name, "*");
@@ -439,6 +456,14 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: resolvers: expected at least one DNS server" },
 	{ BASE "dns_timeout_ms: 5\n",
 	  NAME ":5: dns_timeout_ms: expected an integer from 10 to 60000, got '5'" },
+	{ BASE "domains:\n  a.test: {connector: sink, tenant: ghost}\n",
+	  NAME ":6: domain 'a.test': tenant 'ghost' is not defined under tenants" },
+	{ BASE "tenants:\n  t: {}\ndomains:\n  a.test: {connector: sink, mode: authoritative, tenant: t}\n",
+	  NAME ":8: domain 'a.test': an authoritative domain needs a tenant with a directory" },
+	{ BASE "tenants:\n  t: {quota: 5}\n",
+	  NAME ":6: unknown key 'quota' in tenant 't'" },
+	{ BASE "redis: {port: 6379}\n",
+	  NAME ":5: redis: expected a host" },
 	/* a value with a newline still gives one line */
 	{ BASE "workers: \"1\\n2\"\n",
 	  NAME ":5: workers: expected an integer from 0 to 1024, got '1?2'" },
