@@ -253,6 +253,11 @@ void ctl_validate(struct ctl_run *r);
 /* ---- ctl_tenant.c ---- */
 void ctl_show_tenants(struct ctl_run *r);
 void ctl_fixnow(struct ctl_run *r);
+/* Internal-relay domains of connector that fix-now could switch (max). */
+size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max);
+/* Tenant and cluster insights: printed, or appended to arr when not NULL;
+ * returns how many. */
+size_t ctl_tenant_insights(struct ctl_run *r, json_t *arr);
 void ctl_reload(struct ctl_run *r);
 /* Once a second: a "reload" waiting for its result. */
 void ctl_reload_tick(void);

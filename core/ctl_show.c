@@ -706,15 +706,31 @@ insights_round(struct ctl_run *r)
 				"since", ctl_json_time(al->since), "last_error", al->last_error,
 				"destination", al->last_host));
 		}
-		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o}", "settings", "alert_threshold",
+		for (size_t k = 0, i = 0; i < nalerts; i++) {
+			const char *cand[16];
+			size_t nc;
+			json_t *fx;
+			if (!alerts[i].open)
+				continue;
+			nc = alerts[i].code == MFI_CONN_REFUSED
+				? ctl_fixnow_candidates(alerts[i].connector, cand, 16) : 0;
+			fx = json_array();
+			for (size_t c = 0; c < nc; c++)
+				json_array_append_new(fx, json_string(cand[c]));
+			json_object_set_new(json_array_get(arr, k++), "fix_now", fx);
+		}
+		json_t *tarr = json_array();
+		ctl_tenant_insights(r, tarr);
+		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o}", "settings", "alert_threshold",
 				      (int)ctl.alert_threshold, "alert_age", (int)ctl.alert_age,
-				      "alerts", arr));
+				      "alerts", arr, "tenants", tarr));
 		ctl_end(r);
 		return;
 	}
 	if (open == 0) {
 		ctl_printf(r, "no open alerts (an alert needs %u messages queued at one "
 			      "connector for more than %s)\n", ctl.alert_threshold, agebuf);
+		ctl_tenant_insights(r, NULL);
 		ctl_end(r);
 		return;
 	}
@@ -746,7 +762,17 @@ insights_round(struct ctl_run *r)
 			   mfi_fix((enum mfi_code)al->code));
 		if (al->last_error[0])
 			ctl_printf(r, "%s: last error: %s\n", al->connector, al->last_error);
+		if (al->code == MFI_CONN_REFUSED) {
+			const char *cand[16];
+			size_t nc = ctl_fixnow_candidates(al->connector, cand, 16);
+			for (size_t c = 0; c < nc; c++)
+				ctl_printf(r, "%s: fix now: %s is internal relay; if its server "
+					      "was retired, `sluicectl fix-now %s` rejects unknown "
+					      "recipients and returns their queued mail at once\n",
+					   al->connector, cand[c], cand[c]);
+		}
 	}
+	ctl_tenant_insights(r, NULL);
 	ctl_end(r);
 }
 

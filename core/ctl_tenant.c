@@ -154,3 +154,70 @@ ctl_fixnow(struct ctl_run *r)
 	r->on_round = fixnow_round;
 	ctl_round(r, &tmpl);
 }
+
+/* ---- insights --------------------------------------------------------- */
+
+size_t
+ctl_fixnow_candidates(const char *connector, const char **out, size_t max)
+{
+	const struct config *cfg = current_cfg();
+	size_t n = 0;
+
+	for (size_t k = 0; k < cfg->ndomains && n < max; k++) {
+		const struct cfg_domain *d = &cfg->domains[k];
+		if (d->mode == CFG_DOMAIN_INTERNAL_RELAY && d->tenant_cfg != NULL &&
+		    d->tenant_cfg->dir != NULL && strcmp(d->connector->name, connector) == 0 &&
+		    !fixnow_has(d->name, strlen(d->name)))
+			out[n++] = d->name;
+	}
+	return n;
+}
+
+size_t
+ctl_tenant_insights(struct ctl_run *r, json_t *arr)
+{
+	const struct config *cfg = current_cfg();
+	uint64_t now = (uint64_t)time(NULL);
+	size_t n = 0;
+	char why[256] = "";
+
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const struct cfg_tenant *tn = &cfg->tenants[i];
+		uint64_t inv = 0;
+		if (tn->quota == 0 || cfg->tenant_table == NULL || tn->counter < 0)
+			continue;
+		inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
+							    (size_t)tn->counter), now);
+		if (cfg->cluster != NULL) {
+			uint64_t c = cluster_tenant_total_idx(cfg->cluster, (size_t)tn->counter, now);
+			if (c > inv)
+				inv = c;
+		}
+		if (inv < tn->quota)
+			continue;
+		n++;
+		if (arr != NULL)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}",
+				"tenant", tn->name, "code", "4.7.500",
+				"invalid_recipients", (json_int_t)inv, "quota", (json_int_t)tn->quota,
+				"fix", "new recipients of this tenant are deferred until the window "
+				"falls below the quota: clean the sender's address lists, or make the "
+				"domain authoritative with an up-to-date directory"));
+		else
+			ctl_printf(r, "tenant %s: over its invalid-recipient quota (%llu of %u in "
+				      "the last %us): new recipients get 451 4.7.500 until the window "
+				      "falls below the quota; fix the senders' address lists or the "
+				      "directory\n", tn->name, (unsigned long long)inv, tn->quota,
+				   cfg->quota_window);
+	}
+	if (cfg->cluster != NULL && !cluster_up(cfg->cluster, why, sizeof(why))) {
+		n++;
+		if (arr != NULL)
+			json_array_append_new(arr, json_pack("{s:s, s:s}", "cluster", "redis down",
+							     "why", why));
+		else
+			ctl_printf(r, "cluster: Redis unreachable (%s): quotas are enforced on this "
+				      "node's own counts until it returns\n", why);
+	}
+	return n;
+}

@@ -86,6 +86,8 @@ class TenantTest(unittest.TestCase):
         code, msg = self.rcpt(r.port, "alice@acme.example")
         self.assertEqual((code, msg[:7]), (451, "4.7.500"))
         self.assertTrue(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
+        ins = self.ctl(r, "show", "insights")["tenants"]
+        self.assertEqual((ins[0]["tenant"], ins[0]["code"]), ("acme", "4.7.500"))
         wait_for(lambda: self.rcpt(r.port, "alice@acme.example")[0] == 250, 10,
                  step=0.5, what="the window to slide below the quota")
         self.assertFalse(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
@@ -103,6 +105,11 @@ class TenantTest(unittest.TestCase):
         send(r.port, rcpts=("alice@acme.example", "ghost@acme.example"))
         send(r.port, rcpts=("phantom@acme.example",))
         wait_for(lambda: len(attempts(r.log(), "deferred")) >= 2, 20, what="deferrals")
+        self.ctl(r, "set", "alert", "threshold", "1", "age", "1")
+        ins = wait_for(lambda: self.ctl(r, "show", "insights")["alerts"], 10,
+                       what="a queue alert")
+        self.assertEqual(ins[0]["code"], "4.4.316")
+        self.assertEqual(ins[0]["fix_now"], ["acme.example"])
         out = self.ctl(r, "fix-now", "acme.example")
         self.assertEqual(out["returned"], 2)
         msgs = wait_for(lambda: [n for n in os.listdir(self.ndr.out) if n.endswith(".eml")],
