@@ -3,9 +3,10 @@
  *
  * The two bench programs are standalone: they link nothing from core/, net/
  * or queue/, so that they keep working (and keep measuring the same thing)
- * while the relay's own code changes. The one exception is sluice-sink's
- * STARTTLS, which uses tls/ (and the core/buf it needs): a TLS sink is a
- * peer for the relay's TLS code, not a measure of it. This header holds
+ * while the relay's own code changes. The one exception is STARTTLS
+ * (sluice-sink with --tls-cert, sluice-bench --tls), which uses tls/ (and
+ * the core/ bits it needs): a TLS peer for the relay's TLS code, not a
+ * measure of it. This header holds
  * what they share:
  * the op record every SQE's user_data points at, a ring set-up and event
  * dispatch loop, address and number parsing, and a monotonic clock.

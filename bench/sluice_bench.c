@@ -8,7 +8,21 @@
  * id of every acknowledged message to a file as soon as the 250 arrives,
  * so a test can kill -9 the server and then check that nothing
  * acknowledged was lost. It is not a mail client: one envelope, one
- * prebuilt message, no TLS, no AUTH.
+ * prebuilt message, no AUTH.
+ *
+ * With --tls every connection does STARTTLS after the first EHLO (the run
+ * stops at once, exit 2, if the server does not offer it), then EHLO again
+ * inside TLS (RFC 3207 s. 4.2), then its -m messages: -m 1 is a full
+ * handshake per message, -m 10 one per ten. The certificate is not
+ * verified at all (any issuer, any name, expired or not): this measures
+ * the cost of encryption, it does not check who the server is. TLS uses
+ * the relay's tls/ module (wolfSSL over memory buffers) the way the relay
+ * does: the ring receives ciphertext into the session's tin[] and hands
+ * it to tls_feed(); commands and the message are encrypted with
+ * tls_write() and sent from tls_out_ptr(), pinned until the send's CQE
+ * releases it with tls_out_consume() (see tls/tls.h), so at most one send
+ * is in flight per session here too. There is no session resumption:
+ * every connection makes a full handshake. Plaintext runs never touch tls/.
  *
  * One thread, one ring. Every command block and the message itself are
  * built once at start and sent from shared read-only buffers; a session
@@ -18,6 +32,7 @@
  * CQE, so no completion can reach a recycled session.
  */
 #include "bench/bench_common.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,11 +45,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BS_IN_CAP	8192			/* per-session reply buffer */
+#define BS_TIN_CAP	16384			/* per-session ciphertext recv buffer (--tls) */
 #define BS_RETRY_NS	100000000ull		/* reconnect delay after an error */
 #define BS_GIVE_UP_NS	3000000000ull		/* continuous failure before a session stops */
 #define BS_TICK_NS	100000000ull		/* reply deadline check interval */
@@ -55,6 +72,8 @@ enum bs_state {
 	BS_BANNER,	/* waiting for 220 */
 	BS_EHLO,	/* waiting for the EHLO reply */
 	BS_HELO,	/* EHLO refused with 5xx: waiting for the HELO reply */
+	BS_STARTTLS,	/* --tls: waiting for the 220 to STARTTLS */
+	BS_HANDSHAKE,	/* --tls: TLS handshake in progress */
 	BS_RATE_WAIT,	/* message claimed, waiting for its --rate slot */
 	BS_PIPE,	/* MAIL+RCPTs+DATA sent at once, collecting r+2 replies */
 	BS_MAIL,	/* lock-step: waiting for the MAIL reply */
@@ -103,6 +122,11 @@ struct bs_session {
 	unsigned pipelining : 1;	/* server advertised PIPELINING */
 	unsigned in_msg : 1;		/* a claimed message is not finished */
 	unsigned txn_failed : 1;	/* a reply in this transaction was 4xx/5xx */
+	unsigned starttls : 1;		/* server advertised STARTTLS (plaintext EHLO) */
+	unsigned tls_on : 1;		/* handshake done: every byte is TLS */
+	unsigned send_tls : 1;		/* op_send sends tls_out_ptr(), pinned */
+	unsigned unclaimed : 1;		/* connection open, no message claimed on it
+					   yet: counted in g.unclaimed */
 	unsigned conn_msgs;		/* messages finished on this connection */
 	unsigned replies;		/* PIPE: replies seen; RCPT: RCPTs answered */
 	uint64_t msg_start;		/* when MAIL FROM was sent */
@@ -114,7 +138,13 @@ struct bs_session {
 	const char *next_p;		/* send queued behind the current one */
 	size_t next_len;		/* its length */
 	size_t in_len;			/* bytes in in[] */
-	char in[BS_IN_CAP];		/* unparsed reply bytes */
+	struct tls_conn *tls;		/* from the 220 to STARTTLS until the
+					   connection's last CQE, else NULL; while
+					   set, op_recv targets tin[] */
+	char *tin;			/* BS_TIN_CAP bytes of ciphertext recv space,
+					   allocated at the first STARTTLS and kept
+					   for the session's later connections */
+	char in[BS_IN_CAP];		/* unparsed reply bytes (plaintext) */
 };
 
 /* Program state: options, prebuilt buffers, sessions, results. One
@@ -136,6 +166,12 @@ struct bench {
 	uint64_t timeout_ns;			/* --timeout */
 	int quiet;				/* -q */
 	int json;				/* --json */
+	int tls;				/* --tls */
+	struct tls_ctx *tls_ctx;		/* --tls: client context, no verification */
+	char *sni;				/* -H host name sent as SNI (NULL: none) */
+	int fatal;				/* stopped by something no retry fixes */
+	unsigned long long handshakes;		/* TLS handshakes completed */
+	char tls_desc[96];			/* version and cipher of the first one */
 	char *cmds;				/* MAIL + RCPTs + DATA, one block */
 	size_t cmds_len;			/* its length */
 	size_t *line_off;			/* offset of line k (0: MAIL, r+1: DATA) */
@@ -151,6 +187,7 @@ struct bench {
 	int stop;				/* signal received */
 	uint64_t t0;				/* run start */
 	unsigned long long started;		/* messages claimed */
+	unsigned long long unclaimed;		/* connections that will claim one */
 	unsigned long long ok;			/* acknowledged with 2xx */
 	unsigned long long failed;		/* refused with 4xx/5xx */
 	unsigned long long lost;		/* cut off by a connection error */
@@ -228,7 +265,9 @@ static double bs_hist_quantile(double q)
 
 /* ---- errors ------------------------------------------------------------------ */
 
-static void bs_report(struct bs_session *s, const char *what, int err)
+/* Print "session N: what[: detail]" unless -q or too many already. */
+static void bs_report_detail(struct bs_session *s, const char *what,
+			     const char *detail)
 {
 	if (g.quiet || g.errors_shown > BS_ERR_SHOW)
 		return;
@@ -236,20 +275,48 @@ static void bs_report(struct bs_session *s, const char *what, int err)
 		fprintf(stderr, "sluice-bench: further errors not shown\n");
 		return;
 	}
-	if (err != 0)
+	if (detail != NULL)
 		fprintf(stderr, "sluice-bench: session %u: %s: %s\n", s->idx,
-			what, strerror(err));
+			what, detail);
 	else
 		fprintf(stderr, "sluice-bench: session %u: %s\n", s->idx, what);
 }
 
+static void bs_report(struct bs_session *s, const char *what, int err)
+{
+	bs_report_detail(s, what, err != 0 ? strerror(err) : NULL);
+}
+
 /* A connection-level failure: count it, lose the message in flight, and
  * reconnect after a pause. */
-static void bs_error(struct bs_session *s, const char *what, int err)
+static void bs_error_detail(struct bs_session *s, const char *what,
+			    const char *detail)
 {
 	g.errors++;
-	bs_report(s, what, err);
+	bs_report_detail(s, what, detail);
 	bs_close(s, BS_AFTER_RETRY);
+}
+
+static void bs_error(struct bs_session *s, const char *what, int err)
+{
+	bs_error_detail(s, what, err != 0 ? strerror(err) : NULL);
+}
+
+/* Something no retry will fix (--tls against a server without STARTTLS):
+ * say so even with -q, close every session and end the run (exit 2). */
+static void bs_fatal(const char *what)
+{
+	char addr[INET6_ADDRSTRLEN + 8];
+	unsigned i;
+
+	if (!g.fatal)
+		fprintf(stderr, "sluice-bench: %s: %s\n",
+			bench_addr_str(&g.addr, addr, sizeof(addr)), what);
+	g.fatal = 1;
+	g.stop = 1;
+	for (i = 0; i < g.conc; i++)
+		if (g.sess[i].state != BS_DONE && !g.sess[i].closing)
+			bs_close(&g.sess[i], BS_AFTER_RETRY);
 }
 
 /* ---- session plumbing ------------------------------------------------------- */
@@ -269,7 +336,7 @@ static void bs_arm_recv(struct bs_session *s)
 
 	if (s->recv_armed || s->closing)
 		return;
-	if (s->in_len == BS_IN_CAP) {
+	if (s->tls == NULL && s->in_len == BS_IN_CAP) {
 		bs_error(s, "reply line too long", 0);
 		return;
 	}
@@ -278,8 +345,14 @@ static void bs_arm_recv(struct bs_session *s)
 		bs_error(s, "ring full", 0);
 		return;
 	}
-	io_uring_prep_recv(sqe, s->fd, s->in + s->in_len, BS_IN_CAP - s->in_len,
-			   0);
+	/* s->tls changes only while no recv is in flight (it is made while
+	 * a recv's CQE is handled, freed after the last CQE), so the CQE
+	 * knows where its bytes went. */
+	if (s->tls != NULL)
+		io_uring_prep_recv(sqe, s->fd, s->tin, BS_TIN_CAP, 0);
+	else
+		io_uring_prep_recv(sqe, s->fd, s->in + s->in_len,
+				   BS_IN_CAP - s->in_len, 0);
 	/* The reply is never there yet when we ask: skip the first try. */
 	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	s->recv_armed = 1;
@@ -297,12 +370,44 @@ static void bs_arm_send(struct bs_session *s)
 	s->send_armed = 1;
 }
 
-/* Send len bytes of a shared buffer and expect a reply in new_state. */
+/* Send the TLS output there is, unless a send is in flight (its CQE
+ * calls this again). The bytes stay pinned until tls_out_consume. */
+static void bs_flush_tls(struct bs_session *s)
+{
+	struct io_uring_sqe *sqe;
+	size_t len;
+
+	if (s->send_armed || s->closing)
+		return;
+	len = tls_out_len(s->tls);
+	if (len == 0)
+		return;
+	sqe = bs_sqe(s, &s->op_send);
+	if (sqe == NULL) {
+		bs_error(s, "ring full", 0);
+		return;
+	}
+	io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), len, MSG_NOSIGNAL);
+	s->send_armed = 1;
+	s->send_tls = 1;
+}
+
+/* Send len bytes of a shared buffer (encrypted once TLS is up) and expect
+ * a reply in new_state. */
 static void bs_send(struct bs_session *s, const char *p, size_t len,
 		    enum bs_state new_state)
 {
 	s->state = new_state;
 	s->deadline = bench_now_ns() + g.timeout_ns;
+	if (s->tls_on) {
+		/* Copied and encrypted now: the shared buffer is free again. */
+		if (tls_write(s->tls, p, len) < 0) {
+			bs_error(s, "TLS write failed", 0);
+			return;
+		}
+		bs_flush_tls(s);
+		return;
+	}
 	if (s->send_armed) {
 		/* A reply outran the previous send's CQE: queue behind it. */
 		s->next_p = p;
@@ -343,6 +448,11 @@ static void bs_closed(struct bs_session *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	/* No op is in flight any more: no send points into its buffers. */
+	tls_conn_free(s->tls);
+	s->tls = NULL;
+	s->tls_on = 0;
+	s->send_tls = 0;
 	s->closing = 0;
 	s->in_len = 0;
 	s->deadline = 0;
@@ -350,7 +460,13 @@ static void bs_closed(struct bs_session *s)
 		g.lost++;
 		s->in_msg = 0;
 	}
-	if (g.stop || g.started >= g.total) {
+	if (s->unclaimed) {
+		s->unclaimed = 0;
+		g.unclaimed--;
+	}
+	/* Connections still opening will take what is left: one more would
+	 * only connect (with --tls: handshake) to QUIT. */
+	if (g.stop || g.started + g.unclaimed >= g.total) {
 		bs_finish(s);
 		return;
 	}
@@ -440,6 +556,10 @@ static void bs_next(struct bs_session *s)
 	}
 	g.started++;
 	s->in_msg = 1;
+	if (s->unclaimed) {
+		s->unclaimed = 0;
+		g.unclaimed--;
+	}
 	if (g.rate > 0) {
 		now = (double)bench_now_ns();
 		oldest = now - (double)g.conc * 1e9 / g.rate;
@@ -514,6 +634,30 @@ static void bs_msg_done(struct bs_session *s, int ok, const char *line,
 	}
 }
 
+/* The 220 to STARTTLS came: start the handshake (the ClientHello goes
+ * out now; the recv armed after this reply targets tin[]). */
+static void bs_start_tls(struct bs_session *s)
+{
+	if (s->tin == NULL)
+		s->tin = malloc(BS_TIN_CAP);
+	if (s->tin != NULL)
+		s->tls = tls_conn_new(g.tls_ctx, false, g.sni);
+	if (s->tls == NULL) {
+		bs_error(s, "STARTTLS", ENOMEM);
+		return;
+	}
+	/* RFC 3207 s. 4.2: what the server said before is forgotten. */
+	s->pipelining = 0;
+	s->starttls = 0;
+	s->state = BS_HANDSHAKE;
+	s->deadline = bench_now_ns() + g.timeout_ns;
+	if (tls_handshake(s->tls) < 0) {
+		bs_error(s, "TLS handshake could not start", 0);
+		return;
+	}
+	bs_flush_tls(s);
+}
+
 /* A complete (last line of a) reply arrived. */
 static void bs_reply(struct bs_session *s, int code, const char *line,
 		     size_t len)
@@ -529,6 +673,10 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 		bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
 		return;
 	case BS_EHLO:
+		if (code >= 500 && g.tls) {
+			bs_fatal("--tls: EHLO refused, so no STARTTLS");
+			return;
+		}
 		if (code >= 500) {
 			/* An old or strict server: fall back to HELO. */
 			bs_send(s, "HELO bench.test\r\n", 17, BS_HELO);
@@ -541,7 +689,22 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 				 "HELO refused", 0);
 			return;
 		}
+		if (g.tls && !s->tls_on) {
+			if (!s->starttls) {
+				bs_fatal("--tls: the server does not offer STARTTLS");
+				return;
+			}
+			bs_send(s, "STARTTLS\r\n", 10, BS_STARTTLS);
+			return;
+		}
 		bs_next(s);
+		return;
+	case BS_STARTTLS:
+		if (code != 220) {
+			bs_error_detail(s, "STARTTLS refused", line);
+			return;
+		}
+		bs_start_tls(s);
 		return;
 	case BS_PIPE:
 		if (s->replies++ <= g.rcpts) {
@@ -607,6 +770,17 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 	}
 }
 
+/* An EHLO reply line: note the extensions that change what we send. */
+static void bs_ehlo_line(struct bs_session *s, const char *p, size_t len)
+{
+	if (len >= 14 && strncasecmp(p + 4, "PIPELINING", 10) == 0 &&
+	    (len == 14 || p[14] == ' '))
+		s->pipelining = 1;
+	else if (len >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 &&
+		 (len == 12 || p[12] == ' '))
+		s->starttls = 1;
+}
+
 /* Split in[] into reply lines and act on each complete reply. */
 static void bs_parse(struct bs_session *s)
 {
@@ -625,16 +799,11 @@ static void bs_parse(struct bs_session *s)
 			return;
 		}
 		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-		if (len > 3 && p[3] == '-') {
-			if (s->state == BS_EHLO && len >= 14 &&
-			    strncasecmp(p + 4, "PIPELINING", 10) == 0 &&
-			    (len == 14 || p[14] == ' '))
-				s->pipelining = 1;
-		} else {
-			if (s->state == BS_EHLO && len >= 14 &&
-			    strncasecmp(p + 4, "PIPELINING", 10) == 0 &&
-			    (len == 14 || p[14] == ' '))
-				s->pipelining = 1;
+		if (s->state == BS_EHLO)
+			bs_ehlo_line(s, p, len);
+		if (len <= 3 || p[3] != '-') {
+			if (s->state == BS_STARTTLS)
+				p[len] = '\0';	/* for the error line; '\r' or '\n' there */
 			bs_reply(s, code, p, len);
 		}
 		p = nl + 1;
@@ -642,6 +811,12 @@ static void bs_parse(struct bs_session *s)
 	if (s->closing)
 		return;
 	len = (size_t)(end - p);
+	if (s->state == BS_HANDSHAKE && len > 0) {
+		/* Bytes in clear after the 220 would be read as if they came
+		 * through TLS (the CVE-2011-0411 class, server side). */
+		bs_error(s, "plaintext after the 220 to STARTTLS", 0);
+		return;
+	}
 	if (len > 0 && p != s->in)
 		memmove(s->in, p, len);
 	s->in_len = len;
@@ -670,6 +845,69 @@ static void bs_conn_cb(struct bench_op *op, int res, unsigned flags)
 	bs_op_end(s);
 }
 
+/* n bytes of ciphertext arrived in tin[]: advance the handshake, or
+ * decrypt into in[] and parse, then send what TLS has to say. */
+static void bs_tls_input(struct bs_session *s, size_t n)
+{
+	char detail[TLS_DETAIL_MAX];
+	long r;
+	int rc;
+
+	if (tls_feed(s->tls, s->tin, n) < 0) {
+		bs_error(s, "TLS input", ENOBUFS);
+		return;
+	}
+	if (!s->tls_on) {
+		rc = tls_handshake(s->tls);
+		if (rc < 0) {
+			tls_failure(s->tls, detail, sizeof(detail));
+			bs_error_detail(s, "TLS handshake failed", detail);
+			return;
+		}
+		if (rc == 0) {
+			bs_flush_tls(s);
+			return;
+		}
+		s->tls_on = 1;
+		g.handshakes++;
+		if (g.tls_desc[0] == '\0')
+			snprintf(g.tls_desc, sizeof(g.tls_desc), "%s %s",
+				 tls_version(s->tls), tls_cipher(s->tls));
+		/* EHLO again, inside TLS: it follows the Finished out. */
+		bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
+		if (s->closing)
+			return;
+	}
+	for (;;) {
+		if (s->in_len == BS_IN_CAP) {
+			bs_error(s, "reply line too long", 0);
+			return;
+		}
+		r = tls_read(s->tls, s->in + s->in_len, BS_IN_CAP - s->in_len);
+		if (r > 0) {
+			s->in_len += (size_t)r;
+			bs_parse(s);
+			if (s->closing)
+				return;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (s->state == BS_QUIT_EOF) {
+			bs_close(s, BS_AFTER_NEXT);	/* close_notify after 221 */
+			return;
+		}
+		if (r == -ESHUTDOWN) {
+			bs_error(s, "server closed the TLS session", 0);
+			return;
+		}
+		tls_failure(s->tls, detail, sizeof(detail));
+		bs_error_detail(s, "TLS read failed", detail);
+		return;
+	}
+	bs_flush_tls(s);	/* e.g. a key update reply */
+}
+
 static void bs_recv_done(struct bs_session *s, int res)
 {
 	if (res == 0) {
@@ -691,8 +929,12 @@ static void bs_recv_done(struct bs_session *s, int res)
 		bs_error(s, "recv", -res);
 		return;
 	}
-	s->in_len += (size_t)res;
-	bs_parse(s);
+	if (s->tls != NULL)
+		bs_tls_input(s, (size_t)res);
+	else {
+		s->in_len += (size_t)res;
+		bs_parse(s);
+	}
 	bs_arm_recv(s);
 }
 
@@ -710,10 +952,19 @@ static void bs_send_done(struct bs_session *s, int res)
 {
 	if (res <= 0) {
 		if (res == -EINTR || res == -EAGAIN || res == -ENOBUFS) {
-			bs_arm_send(s);
+			if (s->send_tls)
+				bs_flush_tls(s);	/* same pinned bytes */
+			else
+				bs_arm_send(s);
 			return;
 		}
 		bs_error(s, "send", res < 0 ? -res : EPIPE);
+		return;
+	}
+	if (s->send_tls) {
+		s->send_tls = 0;
+		tls_out_consume(s->tls, (size_t)res);
+		bs_flush_tls(s);	/* the rest, or what was written since */
 		return;
 	}
 	if ((size_t)res < s->send_len) {
@@ -727,6 +978,9 @@ static void bs_send_done(struct bs_session *s, int res)
 		s->send_len = s->next_len;
 		s->next_p = NULL;
 		bs_arm_send(s);
+	} else if (s->tls != NULL) {
+		/* STARTTLS's CQE came after its 220: the ClientHello waited. */
+		bs_flush_tls(s);
 	}
 }
 
@@ -763,6 +1017,9 @@ static void bs_connect(struct bs_session *s)
 	struct io_uring_sqe *sqe;
 
 	s->pipelining = 0;
+	s->starttls = 0;
+	s->unclaimed = 1;
+	g.unclaimed++;
 	s->conn_msgs = 0;
 	s->in_len = 0;
 	s->next_p = NULL;
@@ -967,7 +1224,7 @@ static void bs_usage(FILE *f)
 	fprintf(f,
 		"usage: sluice-bench [-c N] [-n N] [-m N] [-s BYTES] [-r N] [--rate R]\n"
 		"                    [-f sender] [-t rcpt] [-H host:port] [--ids FILE]\n"
-		"                    [--timeout S] [-q] [--json]\n"
+		"                    [--timeout S] [--tls] [-q] [--json]\n"
 		"  -c N          concurrent sessions (10)\n"
 		"  -n N          messages in total (1000)\n"
 		"  -m N          messages per connection before QUIT, 0: no limit (10)\n"
@@ -979,6 +1236,10 @@ static void bs_usage(FILE *f)
 		"  -H host:port  server (127.0.0.1:2525; [::1]:2525)\n"
 		"  --ids FILE    append each acknowledged message's queue id to FILE\n"
 		"  --timeout S   seconds to wait for each reply (30)\n"
+		"  --tls         STARTTLS on every connection, then EHLO again;\n"
+		"                exit 2 at once if the server does not offer it.\n"
+		"                The certificate is NOT verified (any will do).\n"
+		"                -m 1: a full handshake per message\n"
 		"  -q            no error messages on stderr\n"
 		"  --json        print the result as one JSON object\n");
 }
@@ -989,20 +1250,34 @@ static void bs_print_result(double secs)
 	double rate = secs > 0 ? (double)sent / secs : 0.0;
 	double p50 = bs_hist_quantile(0.50), p99 = bs_hist_quantile(0.99);
 	double p999 = bs_hist_quantile(0.999), pmax = (double)g.lat_max_us / 1000.0;
+	double cpu = 0.0;
+	struct rusage ru;
+
+	/* Our own CPU time: on a shared machine the load generator's part
+	 * (with --tls, its handshakes) comes out of the server's cores. */
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 
 	if (g.json)
 		printf("{\"sent\":%llu,\"ok\":%llu,\"failed\":%llu,\"errors\":%llu,"
 		       "\"lost\":%llu,\"connections\":%llu,\"seconds\":%.3f,"
 		       "\"msg_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,"
 		       "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},"
-		       "\"sessions\":%u,\"size\":%llu,\"rcpts\":%u}\n",
+		       "\"sessions\":%u,\"size\":%llu,\"rcpts\":%u,"
+		       "\"tls\":%s,\"handshakes\":%llu,\"tls_version\":\"%s\","
+		       "\"cpu_s\":%.3f}\n",
 		       sent, g.ok, g.failed, g.errors, g.lost, g.connections,
-		       secs, rate, p50, p99, p999, pmax, g.conc, g.size, g.rcpts);
+		       secs, rate, p50, p99, p999, pmax, g.conc, g.size, g.rcpts,
+		       g.tls ? "true" : "false", g.handshakes, g.tls_desc, cpu);
 	else
 		printf("sent %llu msgs (ok %llu, failed %llu, errors %llu) in %.3f s: "
-		       "%.1f msg/s; latency ms p50 %.3f p99 %.3f p999 %.3f max %.3f\n",
+		       "%.1f msg/s; latency ms p50 %.3f p99 %.3f p999 %.3f max %.3f%s",
 		       sent, g.ok, g.failed, g.errors, secs, rate, p50, p99, p999,
-		       pmax);
+		       pmax, g.tls ? "" : "\n");
+	if (!g.json && g.tls)
+		printf("; TLS handshakes %llu (%.1f/s) %s\n", g.handshakes,
+		       secs > 0 ? (double)g.handshakes / secs : 0.0, g.tls_desc);
 	fflush(stdout);
 }
 
@@ -1016,6 +1291,26 @@ static int bs_opt_ull(const char *name, const char *arg, unsigned long long min,
 	return -EINVAL;
 }
 
+/* --tls: a client context that verifies nothing, and the -H host as SNI
+ * when it is a name ("[v6]:port" and bare v6 literals send none; tls/
+ * leaves out IP literals itself). */
+static int bs_tls_setup(const char *target)
+{
+	const char *colon = strrchr(target, ':');
+	char err[TLS_DETAIL_MAX];
+
+	g.tls_ctx = tls_client_ctx_new(NULL, false, NULL, err, sizeof(err));
+	if (g.tls_ctx == NULL) {
+		fprintf(stderr, "sluice-bench: --tls: %s\n", err);
+		return -EINVAL;
+	}
+	if (target[0] == '[' || (colon != NULL && strchr(target, ':') != colon))
+		return 0;
+	g.sni = colon != NULL ? strndup(target, (size_t)(colon - target)) :
+		strdup(target);
+	return g.sni != NULL ? 0 : -ENOMEM;
+}
+
 static int bs_options(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1023,6 +1318,7 @@ static int bs_options(int argc, char **argv)
 		{ "ids", required_argument, NULL, 'I' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "tls", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1098,6 +1394,9 @@ static int bs_options(int argc, char **argv)
 		case 'J':
 			g.json = 1;
 			break;
+		case 'S':
+			g.tls = 1;
+			break;
 		case 'h':
 			bs_usage(stdout);
 			exit(0);
@@ -1118,6 +1417,8 @@ static int bs_options(int argc, char **argv)
 		fprintf(stderr, "sluice-bench: bad -H '%s'\n", target);
 		return -EINVAL;
 	}
+	if (g.tls && bs_tls_setup(target) < 0)
+		return -EINVAL;
 	if (ids != NULL) {
 		g.ids_fd = open(ids, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 				0644);
@@ -1196,5 +1497,11 @@ int main(int argc, char **argv)
 	}
 	secs = (double)(bench_now_ns() - g.t0) / 1e9;
 	bs_print_result(secs);
+	if (g.tls_ctx != NULL) {
+		tls_ctx_free(g.tls_ctx);
+		tls_cleanup();
+	}
+	if (g.fatal)
+		return 2;
 	return g.ok == g.total ? 0 : 1;
 }
