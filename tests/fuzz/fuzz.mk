@@ -8,6 +8,7 @@ FCC     := clang
 FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,address,undefined \
            -fno-sanitize-recover=undefined
 SRCS    := net/smtp_proto.c core/buf.c core/log.c core/config.c core/config_tls.c \
+           core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
            tls/tls.c queue/spool.c queue/envelope.c queue/crc32c.c
 TARGETS := smtp spool config
 
@@ -25,4 +26,4 @@ all: $(TARGETS:%=$(FB)/fuzz_%)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(SRCS)
 	@mkdir -p $(FB)
-	$(FCC) $(FCFLAGS) -o $@ $^ -luring -lyaml -lwolfssl
+	$(FCC) $(FCFLAGS) -o $@ $^ -luring -lyaml -lwolfssl -lhiredis -lpthread
