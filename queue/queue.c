@@ -54,6 +54,8 @@ static struct qjob *job_new(struct worker *w, struct qmsg *m, struct dest *d,
 			    const uint32_t *idx, uint32_t n);
 static void job_timer(struct wheel_timer *t, void *arg);
 static void msg_finish(struct worker *w, struct qmsg *m);
+static void delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c,
+			 int64_t now);
 static bool ctl_after_attempt(struct worker *w, struct qjob *j);
 
 static char *
@@ -1022,6 +1024,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			job_defer(w, j, w->now + (uint64_t)(next > now ? next - now : 0));
 			if (d->down)
 				job_defer(w, j, j->expires);
+			delay_notice(w, j, c, now);
 		}
 	}
 	buf_free(&detail);
@@ -1035,6 +1038,38 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	free(details);
 	msg_finish(w, m);
 	dest_kick(w, d);
+}
+
+/*
+ * The "delayed" DSN (RFC 3464 Action: delayed): once per message, when it
+ * has waited delay_warning seconds (0: never), for the job's recipients
+ * whose NOTIFY asks for delays (ndr_send filters by dsn_wanted).
+ */
+static void
+delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, int64_t now)
+{
+	struct qmsg *m = j->msg;
+	struct dsn_rcpt *info;
+
+	if (c == NULL || c->delay_warning == 0 || m->delay_sent ||
+	    now - m->env->arrival < (int64_t)c->delay_warning)
+		return;
+	m->delay_sent = true;
+	info = calloc(j->nrcpt, sizeof(*info));
+	if (info == NULL)
+		abort();
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+		info[i] = (struct dsn_rcpt){
+			.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_DELAYED,
+			.code = (enum mfi_code)j->last_code, .reply_code = j->last_reply,
+			.reply_text = j->last_error,
+			.remote_mta = j->last_host ? j->last_host : j->last_ip,
+			.detail = j->last_detail, .last_attempt = j->last_attempt,
+		};
+	}
+	ndr_send(w, m, j->rcpt, info, j->nrcpt, true, m->env->arrival + (int64_t)c->expiry);
+	free(info);
 }
 
 /* A deferred job's timer: try again, or (destination down) keep waiting. */

@@ -312,6 +312,20 @@ class DeliveryTest(unittest.TestCase):
         self.assertIn("Final-Recipient: rfc822; slowuser@example.test", fields)
         self.assertNotIn("ok@example.test", fields)
 
+    def test_delay_notice(self):
+        """delay_warning: one "delayed" DSN while the message keeps waiting."""
+        r = self.relay(expiry="1h", connector_extra="    delay_warning: 2s")
+        send(r.port, rcpt_opts=("NOTIFY=DELAY,FAILURE",))
+        msgs = wait_for(lambda: self.ndr_messages(), 20, what="a delay notice")
+        m = msgs[0]
+        self.assertIn("Delayed", m["Subject"])
+        fields = "\n".join(str(p) for p in m.get_payload()[1].get_payload())
+        self.assertIn("Action: delayed", fields)
+        self.assertIn("Will-Retry-Until:", fields)
+        time.sleep(3)
+        self.assertEqual(len(self.ndr_messages()), 1)	# once per message
+        self.assertTrue(read_spool(os.path.join(r.dir, "spool")))	# still queued
+
     def test_user_unknown_returned_at_once(self):
         sink = Sink(args=["--user-unknown", "nobody"])
         self.cleanup.append(sink.stop)
