@@ -29,18 +29,18 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/cluster.h"
+#include "core/directory.h"
+#include "core/fixnow.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/tenant.h"
 #include "core/worker.h"
 #include "net/smtp_proto.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "tls/tls.h"
-#include "core/cluster.h"
-#include "core/directory.h"
-#include "core/fixnow.h"
-#include "core/tenant.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
 #define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
