@@ -2138,6 +2138,20 @@ config_connector_find(const struct config *cfg, const char *name)
 }
 
 const struct cfg_tenant *
+config_addr_tenant(const struct config *cfg, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const struct cfg_domain *d;
+
+	if (at == NULL || cfg->ntenants == 0)
+		return NULL;
+	d = config_domain_find(cfg, at + 1, strlen(at + 1));
+	if (d == NULL || d->tenant_cfg == NULL || d->tenant_cfg->counter < 0)
+		return NULL;
+	return d->tenant_cfg;
+}
+
+const struct cfg_tenant *
 config_tenant_find(const struct config *cfg, const char *name)
 {
 	const struct cfg_index *ix;

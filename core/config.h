@@ -132,6 +132,8 @@ struct config {
 	uint32_t quota_window;		/* tenants' quota window in s (3600) */
 	uint32_t quota_bucket;		/* its bucket width in s (60) */
 	struct tenant_table *tenant_table; /* counters, by config_tenants_setup */
+	struct tenant_table *tenant_in;	/* recipients accepted, same window */
+	struct tenant_table *tenant_out;	/* recipients delivered, same window */
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
@@ -185,6 +187,10 @@ void config_tls_free(struct config *cfg);
  */
 const struct cfg_domain *config_domain_find(const struct config *cfg,
 					    const char *domain, size_t len);
+
+/* The tenant owning the domain of address addr ("local@domain"), or NULL
+ * (no tenant, or no counters set up). */
+const struct cfg_tenant *config_addr_tenant(const struct config *cfg, const char *addr);
 
 /* Tenant by name, or NULL. */
 const struct cfg_tenant *config_tenant_find(const struct config *cfg, const char *name);

@@ -83,6 +83,13 @@ config_tenants_setup(struct config *cfg, unsigned workers, const struct config *
 		names[i] = cfg->tenants[i].name;
 	rc = tenant_table_new(names, cfg->ntenants, workers, &win,
 			      prev ? prev->tenant_table : NULL, &cfg->tenant_table, &dup);
+	/* traffic for show tenants: same names, same order, same indexes */
+	if (rc == 0)
+		rc = tenant_table_new(names, cfg->ntenants, workers, &win,
+				      prev ? prev->tenant_in : NULL, &cfg->tenant_in, NULL);
+	if (rc == 0)
+		rc = tenant_table_new(names, cfg->ntenants, workers, &win,
+				      prev ? prev->tenant_out : NULL, &cfg->tenant_out, NULL);
 	free(names);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: tenant counters: %s%s%s", cfg->path, strerror(-rc),
@@ -123,4 +130,7 @@ config_tls_free(struct config *cfg)
 	cfg->cluster = NULL;
 	tenant_table_free(cfg->tenant_table);
 	cfg->tenant_table = NULL;
+	tenant_table_free(cfg->tenant_in);
+	tenant_table_free(cfg->tenant_out);
+	cfg->tenant_in = cfg->tenant_out = NULL;
 }

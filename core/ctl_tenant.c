@@ -36,14 +36,22 @@ ctl_show_tenants(struct ctl_run *r)
 	if (r->json)
 		arr = json_array();
 	else
-		t = ctl_table_new((const char *[]){ "TENANT", "DOMAINS", ">INVALID",
-						    ">QUOTA", "THROTTLED", NULL });
+		t = ctl_table_new((const char *[]){ "TENANT", "DOMAINS", ">RCPTS-IN",
+						    ">RCPTS-OUT", ">INVALID", ">QUOTA",
+						    "THROTTLED", NULL });
 	for (size_t i = 0; i < cfg->ntenants; i++) {
 		const struct cfg_tenant *tn = &cfg->tenants[i];
-		uint64_t inv = 0;
+		uint64_t inv = 0, in = 0, out = 0;
 		struct buf doms = { 0 };
 		json_t *jd = r->json ? json_array() : NULL;
-		char a[32], b[32];
+		char a[32], b[32], ci[32], co[32];
+
+		if (cfg->tenant_in != NULL && tn->counter >= 0) {
+			in = tenant_count_sum(tenant_table_counter(cfg->tenant_in,
+								   (size_t)tn->counter), now);
+			out = tenant_count_sum(tenant_table_counter(cfg->tenant_out,
+								    (size_t)tn->counter), now);
+		}
 
 		if (cfg->tenant_table != NULL && tn->counter >= 0)
 			inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
@@ -70,8 +78,9 @@ ctl_show_tenants(struct ctl_run *r)
 		}
 		bool throttled = tn->quota > 0 && inv >= tn->quota;
 		if (arr != NULL) {
-			json_array_append_new(arr, json_pack("{s:s, s:o, s:I, s:I, s:I, s:b}",
-				"tenant", tn->name, "domains", jd, "invalid_recipients",
+			json_array_append_new(arr, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:b}",
+				"tenant", tn->name, "domains", jd, "recipients_in", (json_int_t)in,
+				"recipients_delivered", (json_int_t)out, "invalid_recipients",
 				(json_int_t)inv, "quota", (json_int_t)tn->quota,
 				"window_seconds", (json_int_t)cfg->quota_window,
 				"throttled", throttled));
@@ -79,7 +88,9 @@ ctl_show_tenants(struct ctl_run *r)
 			buf_append(&doms, "", 1);
 			snprintf(a, sizeof(a), "%llu", (unsigned long long)inv);
 			snprintf(b, sizeof(b), "%u", tn->quota);
-			ctl_table_row(t, tn->name, doms.p ? doms.p : "-", a,
+			snprintf(ci, sizeof(ci), "%llu", (unsigned long long)in);
+			snprintf(co, sizeof(co), "%llu", (unsigned long long)out);
+			ctl_table_row(t, tn->name, doms.p ? doms.p : "-", ci, co, a,
 				      tn->quota ? b : "none", throttled ? "yes" : "no");
 		}
 		buf_free(&doms);
@@ -93,7 +104,7 @@ ctl_show_tenants(struct ctl_run *r)
 				      "cluster_error", why));
 	} else {
 		ctl_table_print(t, r);
-		ctl_printf(r, "(invalid recipients in the last %us; counters: %s%s%s)\n",
+		ctl_printf(r, "(recipients and invalid recipients in the last %us; counters: %s%s%s)\n",
 			   cfg->quota_window, cl, why[0] ? ": " : "", why);
 	}
 	ctl_end(r);

@@ -584,6 +584,14 @@ data_spooled(struct spool_write *sw, int res)
 			 s->sender, s->nrcpt, (unsigned long long)s->data.size, s->peer);
 		if (!s->closing)
 			replyf(s, "250 2.0.0 Ok: queued as %s", id);
+		if (w->cfg->tenant_in != NULL)
+			for (uint32_t i = 0; i < s->nrcpt; i++) {
+				const struct cfg_tenant *t = config_addr_tenant(w->cfg, s->rcpt[i].addr);
+				if (t != NULL)
+					tenant_count_add(tenant_table_counter(w->cfg->tenant_in,
+									      (size_t)t->counter),
+							 w->id, (uint64_t)time(NULL), 1);
+			}
 		queue_accept(w, &s->msg, s->rec_start, &sw->loc);
 	} else {
 		w->st.spool_errors++;

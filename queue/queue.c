@@ -898,6 +898,13 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
 			json_array_append_new(ok_r, json_string(r->addr));
+			if (w->cfg->tenant_out != NULL) {
+				const struct cfg_tenant *t = config_addr_tenant(w->cfg, r->addr);
+				if (t != NULL)
+					tenant_count_add(tenant_table_counter(w->cfg->tenant_out,
+									      (size_t)t->counter),
+							 w->id, (uint64_t)now, 1);
+			}
 			rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
 			d->st.delivered++;
 			w->st.rcpts_delivered++;

@@ -92,6 +92,16 @@ class TenantTest(unittest.TestCase):
                  step=0.5, what="the window to slide below the quota")
         self.assertFalse(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
 
+    def test_show_tenants_traffic(self):
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        r = self.relay(sink_port=sink.port)
+        send(r.port, rcpts=("a@acme.example", "b@acme.example", "c@example.test"))
+        wait_for(lambda: self.ctl(r, "show", "tenants")["tenants"][0]["recipients_delivered"] == 2,
+                 20, what="2 recipients delivered for acme")
+        t = self.ctl(r, "show", "tenants")["tenants"][0]
+        self.assertEqual(t["recipients_in"], 2)
+
     def test_destination_user_unknown_counts(self):
         sink = Sink(args=["--user-unknown", "ghost"])
         self.cleanup.append(sink.stop)
