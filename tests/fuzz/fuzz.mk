@@ -10,7 +10,7 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,addres
 SRCS    := net/smtp_proto.c core/buf.c core/log.c core/config.c core/config_tls.c \
            core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
            tls/tls.c queue/spool.c queue/envelope.c queue/crc32c.c
-TARGETS := smtp spool config
+TARGETS := smtp spool config directory
 
 .PHONY: all
 all: $(TARGETS:%=$(FB)/fuzz_%)
