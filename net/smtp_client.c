@@ -1253,6 +1253,23 @@ conn_connect_done(struct op *op, int res, uint32_t flags)
 
 /* ---- API ------------------------------------------------------------ */
 
+/* First step of a new connection: the MX lookup, or the smart hosts. */
+static void
+conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
+{
+	if (cc->mx) {
+		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
+		c->state = CS_RESOLVE;
+		c->dq = dns_resolve_mx(&c->w->dns, c->d->domain, mx_resolved, c);
+		return;
+	}
+	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
+		c->hosts[c->nhosts] = strdup(cc->hosts[i].name);
+		c->ports[c->nhosts++] = cc->hosts[i].port;
+	}
+	conn_next_target(c);
+}
+
 void
 smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 {
@@ -1274,17 +1291,7 @@ smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 		conn_exhausted(c);
 		return;
 	}
-	if (cc->mx) {
-		snprintf(c->host, sizeof(c->host), "%s", d->domain);
-		c->state = CS_RESOLVE;
-		c->dq = dns_resolve_mx(&w->dns, d->domain, mx_resolved, c);
-		return;
-	}
-	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
-		c->hosts[c->nhosts] = strdup(cc->hosts[i].name);
-		c->ports[c->nhosts++] = cc->hosts[i].port;
-	}
-	conn_next_target(c);
+	conn_start(c, cc);
 }
 
 bool
@@ -1375,17 +1382,7 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 	c->fd = -1;
 	c->op.cb = conn_io_done;
 	list_init(&c->link);
-	if (cc->mx) {
-		snprintf(c->host, sizeof(c->host), "%s", d->domain);
-		c->state = CS_RESOLVE;
-		c->dq = dns_resolve_mx(&w->dns, d->domain, mx_resolved, c);
-		return 0;
-	}
-	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
-		c->hosts[c->nhosts] = strdup(cc->hosts[i].name);
-		c->ports[c->nhosts++] = cc->hosts[i].port;
-	}
-	conn_next_target(c);
+	conn_start(c, cc);
 	return 0;
 }
 

@@ -270,6 +270,18 @@ msg_finish(struct worker *w, struct qmsg *m)
 
 /* ---- jobs ------------------------------------------------------------- */
 
+/* The memory of j and its strings (no list, timer or message bookkeeping). */
+static void
+job_release(struct qjob *j)
+{
+	free(j->rcpt);
+	free(j->last_error);
+	free(j->last_detail);
+	free(j->last_host);
+	free(j->last_ip);
+	free(j);
+}
+
 static void
 job_free(struct worker *w, struct qjob *j)
 {
@@ -277,12 +289,7 @@ job_free(struct worker *w, struct qjob *j)
 
 	wheel_cancel(&w->q.wheel, &j->timer);
 	list_del(&j->mlink);
-	free(j->rcpt);
-	free(j->last_error);
-	free(j->last_detail);
-	free(j->last_host);
-	free(j->last_ip);
-	free(j);
+	job_release(j);
 	m->njobs--;
 	msg_finish(w, m);
 }
@@ -625,10 +632,8 @@ queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool
 void
 queue_recovered(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 {
-	struct qmsg *m = msg_new(w, env, loc);
-
+	msg_new(w, env, loc);	/* routed into jobs by queue_start */
 	w->st.queued++;
-	(void)m;
 }
 
 void
@@ -985,8 +990,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 
 	if (conn_level && !reached)
 		queue_dest_result(w, d, false);
-	if (d->probing && j->state == QJOB_ACTIVE)
-		d->probing = false;
+	d->probing = false;	/* an attempt (the probe, if one was out) ended */
 	if (nfail > 0)
 		ndr_send(w, m, fail, finfo, nfail, false, 0);
 	j->nrcpt = nkeep;
@@ -1147,12 +1151,7 @@ queue_fini(struct worker *w)
 				while (!list_empty(heads[k])) {
 					struct qjob *j = container_of(heads[k]->next, struct qjob, link);
 					list_del(&j->link);
-					free(j->rcpt);
-					free(j->last_error);
-					free(j->last_detail);
-					free(j->last_host);
-					free(j->last_ip);
-					free(j);
+					job_release(j);
 				}
 			free(d->name);
 			free(d->connector);

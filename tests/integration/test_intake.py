@@ -86,8 +86,12 @@ class IntakeTest(unittest.TestCase):
             out = swaks(r.port, *args)
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
             self.assertIn("250 2.0.0 Ok: queued as", out.stdout)
-        if "--pipeline" in out.args:
-            self.assertIn("PIPELINING", out.stdout)
+            if args == ["--pipeline"]:
+                # swaks pipelines only when offered: MAIL, RCPT and DATA leave together
+                self.assertIn("PIPELINING", out.stdout)
+                self.assertRegex(out.stdout, r"-> MAIL FROM:.*\n -> RCPT TO:.*\n -> DATA")
+            if args == ["--protocol", "SMTP"]:
+                self.assertIn("-> HELO", out.stdout)
         r.stop()
         self.relay = None
         self.assertEqual(len(read_spool(os.path.join(r.dir, "spool"))), 3)
