@@ -45,7 +45,9 @@ BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
 BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
-.PHONY: all test unit integration run bench clean deps fuzz
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all test unit integration run bench clean deps fuzz lint
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -74,6 +76,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
+# Idioms the compiler does not catch and the tree has replaced (see the script).
+lint:
+	@./scripts/lint.sh
+
 # Install the Debian packages when something is missing (cheap when all is there).
 deps:
 	@./scripts/deps.sh
@@ -86,8 +92,10 @@ integration: $(BINS)
 
 # Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
 test: deps
-	@$(MAKE) --no-print-directory all
+	@./scripts/lint.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
 	@$(MAKE) --no-print-directory integration

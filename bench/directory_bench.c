@@ -27,6 +27,7 @@
  */
 #include "core/directory.h"
 #include "core/tenant.h"
+#include "core/strb.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -136,8 +137,9 @@ make_addr(char *out, size_t domains, size_t dom, const char *tld)
 	}
 	if (dom == SIZE_MAX)
 		dom = (size_t)(rnd() % domains);
-	k += (size_t)sprintf(out + k, "@tenant%zu.example.%s", dom, tld);
-	return k;
+	struct strb sb = { .p = out, .cap = 64, .len = k };
+	strb_printf(&sb, "@tenant%zu.example.%s", dom, tld);
+	return sb.len;
 }
 
 /*

@@ -1790,7 +1790,7 @@ fill_defaults(struct loader *ld)
 
 	if (cfg->hostname == NULL) {
 		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-			strcpy(host, "localhost");
+			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
 		cfg->hostname = pool_strndup(ld->ix, host, strlen(host));
 	}

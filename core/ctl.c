@@ -36,6 +36,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/strb.h"
 
 #define CTL_MAX_CLIENTS 64	/* connections served at once */
 #define CTL_HIGH_WATER (256u << 10)	/* streaming pauses above this */
@@ -492,14 +493,12 @@ client_command(struct ctl_client *cl, const char *line, size_t len)
 	}
 	c = cmd_find(words, n, &used);
 	if (c == NULL) {
-		char shown[80];
-		size_t k = 0;
-		for (int i = 0; i < n && i < 3 && k < sizeof(shown) - 1; i++)
-			k += (size_t)snprintf(shown + k, sizeof(shown) - k, "%s%s", i ? " " : "",
-					      words[i]);
-		if (k >= sizeof(shown) - 1)
-			memcpy(shown + sizeof(shown) - 4, "...", 4);
-		ctl_fail(r, "unknown command '%s'; try help", shown);
+		STRB_LOCAL(shown, 80);
+		for (int i = 0; i < n && i < 3; i++)
+			strb_printf(&shown, "%s%s", i ? " " : "", words[i]);
+		if (shown.trunc)
+			memcpy(shown.p + shown.cap - 4, "...", 4);
+		ctl_fail(r, "unknown command '%s'; try help", shown.p);
 		return;
 	}
 	if (!cl->allowed) {

@@ -26,6 +26,7 @@
 
 #include "core/log.h"
 #include "core/mfi.h"
+#include "core/strb.h"
 
 /* ---- arguments ------------------------------------------------------ */
 
@@ -168,16 +169,17 @@ qstream_row(struct ctl_run *r, const struct ctl_wreq *q, const struct ctl_qrow *
 		return;
 	}
 	/* recipients: the first two, then a count */
-	char rcpts[128];
-	size_t k = 0;
+	STRB_LOCAL(rcpts, 128);
 	const char *p = rc;
 	for (uint32_t i = 0; i < row->nrcpt && i < 2; i++, p += strlen(p) + 1)
-		k += (size_t)snprintf(rcpts + k, sizeof(rcpts) - k, "%s%s", i ? "," : "", p);
-	if (row->nrcpt > 2 && k < sizeof(rcpts))
-		snprintf(rcpts + k, sizeof(rcpts) - k, ",+%u", row->nrcpt - 2);
+		strb_printf(&rcpts, "%s%s", i ? "," : "", p);
+	if (row->nrcpt > 2)
+		strb_printf(&rcpts, ",+%u", row->nrcpt - 2);
+	if (rcpts.trunc)
+		memcpy(rcpts.p + rcpts.cap - 4, "...", 4);
 	ctl_printf(r, "%-16s  %7s  %-8s  %4u  %-16s  %-28s  %-34s  %s\n", id, age,
 		   state_name(row->state), row->attempts, ar + row->connectors,
-		   ar[row->sender] ? ar + row->sender : "<>", rcpts,
+		   ar[row->sender] ? ar + row->sender : "<>", rcpts.p,
 		   ar[row->error] ? ar + row->error : "-");
 }
 

@@ -25,6 +25,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/strb.h"
 #include "queue/spool.h"
 
 #define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
@@ -65,7 +66,8 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 	for (size_t i = 0; i < cfg->nconnectors; i++) {
 		const struct cfg_connector *c = &cfg->connectors[i];
 		struct ctl_conn_cfg *o = &s->conns[i];
-		size_t k = 0;
+		struct strb hosts;
+		strb_init(&hosts, o->hosts, sizeof(o->hosts));
 		snprintf(o->name, sizeof(o->name), "%s", c->name);
 		o->enabled = c->enabled;
 		o->mx = c->mx;
@@ -74,11 +76,10 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 			if (strcmp(w->q.disabled[d], c->name) == 0)
 				o->disabled = true;
 		if (c->mx)
-			snprintf(o->hosts, sizeof(o->hosts), "MX");
-		for (size_t h = 0; !c->mx && h < c->nhosts && k < sizeof(o->hosts); h++)
-			k += (size_t)snprintf(o->hosts + k, sizeof(o->hosts) - k, "%s%s:%u",
-					      h ? " " : "", c->hosts[h].name,
-					      (unsigned)c->hosts[h].port);
+			strb_puts(&hosts, "MX");
+		for (size_t h = 0; !c->mx && h < c->nhosts; h++)
+			strb_printf(&hosts, "%s%s:%u", h ? " " : "", c->hosts[h].name,
+				    (unsigned)c->hosts[h].port);
 	}
 }
 

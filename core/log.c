@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/strb.h"
+
 static enum log_level log_min = LOG_INFO;
 static int log_fd = 2;
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
@@ -86,25 +88,19 @@ log_batch_end(void)
 static void
 log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
-	char line[4096];
+	char line[4096], stamp[32];
+	struct strb sb;
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
-	int r;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: ",
-			      ts.tv_nsec / 1000000, log_names[lvl]);
-	r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	if (r < 0)
-		r = 0;
-	n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	log_write(line, n);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	strb_init(&sb, line, sizeof(line) - 1);	/* room for the newline */
+	strb_printf(&sb, "%s.%03ldZ %s: ", stamp, ts.tv_nsec / 1000000, log_names[lvl]);
+	strb_vprintf(&sb, fmt, ap);
+	line[sb.len++] = '\n';
+	log_write(line, sb.len);
 }
 
 void

@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "core/mfi.h"
+#include "core/strb.h"
 #include "core/worker.h"
 #include "net/dns.h"
 #include "net/smtp_proto.h"
@@ -692,8 +693,7 @@ conn_start_txn(struct smtp_conn *c)
 	const struct envelope *env = j->msg->env;
 	const char *data;
 	size_t len;
-	char params[512];
-	int pn = 0;
+	STRB_LOCAL(params, 512);
 
 	c->state = CS_TXN;
 	c->out.len = c->out_off = 0;
@@ -719,38 +719,36 @@ conn_start_txn(struct smtp_conn *c)
 		conn_cmd(c, EX_RSET, "RSET");
 	c->need_rset = false;
 	if (c->size_max > 0)
-		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " SIZE=%zu", len);
+		strb_printf(&params, " SIZE=%zu", len);
 	if (env->body == SMTP_BODY_8BITMIME && c->eightbit)
-		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " BODY=8BITMIME");
+		strb_printf(&params, " BODY=8BITMIME");
 	if (env->smtputf8)
-		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " SMTPUTF8");
+		strb_printf(&params, " SMTPUTF8");
 	if (c->dsn && env->ret != SMTP_RET_NONE)
-		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " RET=%s",
+		strb_printf(&params, " RET=%s",
 			       env->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
 	if (c->dsn && env->envid != NULL)
-		pn += snprintf(params + pn, sizeof(params) - (size_t)pn, " ENVID=%.100s",
+		strb_printf(&params, " ENVID=%.100s",
 			       env->envid);
-	conn_cmd(c, EX_MAIL, "MAIL FROM:<%s>%s", env->sender, params);
+	conn_cmd(c, EX_MAIL, "MAIL FROM:<%s>%s", env->sender, params.p);
 	for (uint32_t i = 0; i < j->nrcpt; i++) {
 		const struct env_rcpt *r = &env->rcpt[j->rcpt[i]];
-		char rp[600];
-		int rn = 0;
-		rp[0] = '\0';
+		STRB_LOCAL(rp, 600);
 		if (c->dsn && r->notify != 0) {
-			rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, " NOTIFY=");
+			strb_puts(&rp, " NOTIFY=");
 			if (r->notify & SMTP_NOTIFY_NEVER)
-				rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, "NEVER");
+				strb_puts(&rp, "NEVER");
 			else
-				rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, "%s%s%s",
-					       (r->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
-					       (r->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
-					       (r->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
-			if (rp[rn - 1] == ',')
-				rp[--rn] = '\0';
+				strb_printf(&rp, "%s%s%s",
+					    (r->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
+					    (r->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
+					    (r->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
+			if (rp.p[rp.len - 1] == ',')
+				rp.p[--rp.len] = '\0';
 		}
 		if (c->dsn && r->orcpt != NULL)
-			rn += snprintf(rp + rn, sizeof(rp) - (size_t)rn, " ORCPT=%.500s", r->orcpt);
-		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp);
+			strb_printf(&rp, " ORCPT=%.500s", r->orcpt);
+		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp.p);
 	}
 	conn_cmd(c, EX_DATA, "DATA");
 	/* the body is built now and sent after the 354 */

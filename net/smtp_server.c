@@ -952,7 +952,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 		s->trusted = config_is_trusted(cfg, (struct sockaddr *)&ss);
 	}
 	if (s->peer[0] == '\0')
-		strcpy(s->peer, "unknown");
+		snprintf(s->peer, sizeof(s->peer), "unknown");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->nsessions++;
 	w->st.sessions++;

@@ -22,7 +22,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd;
 
 	if (path[0] == '\0') {
-		strcpy(path, "/tmp/sluice-fuzz-dir.XXXXXX");
+		snprintf(path, sizeof(path), "%s", "/tmp/sluice-fuzz-dir.XXXXXX");
 		fd = mkstemp(path);
 		if (fd < 0)
 			abort();

@@ -56,7 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	free(envelope_decode(data, size));
 	if (root[0] == '\0') {
-		strcpy(root, "/tmp/sluice-fuzz.XXXXXX");
+		snprintf(root, sizeof(root), "%s", "/tmp/sluice-fuzz.XXXXXX");
 		if (mkdtemp(root) == NULL)
 			abort();
 		log_set_level(LOG_ERR + 1);

@@ -6,6 +6,7 @@
  * addresses found while near misses are not.
  */
 #include "core/directory.h"
+#include "core/strb.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -327,7 +328,9 @@ Test(directory, many_random)
 		addr[i] = text + len;
 		for (size_t k = 0; k < n; k++)
 			text[len++] = chars[rnd() % (sizeof(chars) - 1)];
-		len += (size_t)sprintf(text + len, "@d%u.example", (unsigned)(rnd() % 500));
+		struct strb sb = { .p = text + len, .cap = 16 };
+		strb_printf(&sb, "@d%u.example", (unsigned)(rnd() % 500));
+		len += sb.len;
 		text[len++] = '\n';
 	}
 	cr_assert_eq(load_text(text, len, &d, err, sizeof(err), path,

@@ -29,7 +29,7 @@ static size_t nmade;
 static void
 setup(void)
 {
-	strcpy(root, "/tmp/sluice-spool-test.XXXXXX");
+	snprintf(root, sizeof(root), "%s", "/tmp/sluice-spool-test.XXXXXX");
 	cr_assert_not_null(mkdtemp(root));
 	cr_assert_eq(io_uring_queue_init(64, &ring, 0), 0);
 }
