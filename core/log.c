@@ -228,6 +228,36 @@ log_json_s(const char *s)
 	return log_json_str(s, log_len(s));
 }
 
+bool
+log_json_append(json_t **arr, json_t *v)
+{
+	if (*arr == NULL) {
+		json_decref(v);
+		return false;
+	}
+	if (json_array_append_new(*arr, v) < 0) {	/* consumed v */
+		json_decref(*arr);
+		*arr = NULL;
+		return false;
+	}
+	return true;
+}
+
+bool
+log_json_set(json_t **obj, const char *key, json_t *v)
+{
+	if (*obj == NULL) {
+		json_decref(v);
+		return false;
+	}
+	if (json_object_set_new(*obj, key, v) < 0) {	/* consumed v */
+		json_decref(*obj);
+		*obj = NULL;
+		return false;
+	}
+	return true;
+}
+
 void
 log_json(json_t *o, const char *event)
 {

@@ -19,6 +19,7 @@
 #define SLUICE_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -88,6 +89,17 @@ struct json_t *log_json_str(const char *p, size_t n);
 
 /* Same for a C string (NULL gives json null). */
 struct json_t *log_json_s(const char *s);
+
+/*
+ * Build JSON without losing a failure: append v to the array *arr (set
+ * v as member key of the object *obj).  v is consumed either way.  If v
+ * is NULL or jansson fails, *arr (*obj) is released and set to NULL, so
+ * the json_pack or ctl_json/log_json that takes it next fails and says
+ * so, instead of printing a list with an element silently missing.
+ * Returns false then (or when *arr was NULL already).
+ */
+bool log_json_append(struct json_t **arr, struct json_t *v);
+bool log_json_set(struct json_t **obj, const char *key, struct json_t *v);
 
 /*
  * Write JSON object o as one line (compact, ASCII only, so no byte of it

@@ -248,3 +248,19 @@ Test(log, json_lines_whole_or_absent)
 		  "%s", out);
 	cr_expect(strchr(out, '{') == NULL, "no half object: %s", out);
 }
+
+Test(log, append_and_set_never_lose_a_failure)
+{
+	json_t *arr = json_array(), *obj = json_object();
+
+	cr_expect(log_json_append(&arr, json_integer(1)));
+	cr_expect(log_json_set(&obj, "a", json_integer(1)));
+	cr_expect_eq(json_array_size(arr), 1);
+	/* a failed element (what json_string gives for a bad string) */
+	cr_expect(!log_json_append(&arr, json_string("\xFF")));
+	cr_expect_null(arr, "the array is dropped, not left short");
+	cr_expect(!log_json_append(&arr, json_integer(2)), "and stays dropped");
+	cr_expect_null(json_pack("{s:o}", "rcpts", arr), "so what takes it fails");
+	cr_expect(!log_json_set(&obj, "b", NULL));
+	cr_expect_null(obj);
+}
