@@ -182,18 +182,108 @@ ctl_pending(const struct ctl_run *r)
 	return r->cl ? r->cl->out.len - r->cl->out_off : 0;
 }
 
+/*
+ * Every JSON answer goes out through here: j is whole, or the answer is
+ * an error.  j is NULL when a jansson call building it failed (a string
+ * that is not UTF-8 makes json_pack fail; log_json_str prevents that,
+ * so what is left is running out of memory).
+ */
 void
 ctl_json(struct ctl_run *r, json_t *j)
 {
-	char *s;
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
-	if (j == NULL)
-		return;
-	s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(j);
-	if (s == NULL)
+	if (s == NULL) {
+		ctl_json_error(r);
 		return;
+	}
 	ctl_write(r, s, strlen(s));
+	ctl_write(r, "\n", 1);
+	free(s);
+}
+
+void
+ctl_json_error(struct ctl_run *r)
+{
+	char *s;
+	json_t *e = json_pack("{s:s}", "error", "the answer could not be built "
+			      "(out of memory)");
+
+	s = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
+	json_decref(e);
+	if (s != NULL) {
+		ctl_write(r, s, strlen(s));
+		free(s);
+	} else {
+		ctl_write(r, "null", 4);	/* still valid JSON */
+	}
+	ctl_write(r, "\n", 1);
+}
+
+/*
+ * Streamed JSON: the opening is jansson's own text for {"key":[]} with
+ * the closing "]}" cut off, so no JSON is written by hand.
+ */
+void
+ctl_json_stream_begin(struct ctl_run *r, const char *key)
+{
+	json_t *o = json_pack("{s:[]}", key);
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	json_decref(o);
+	r->jitems = 0;
+	r->jbroken = s == NULL || n < 2;
+	if (!r->jbroken) {
+		ctl_write(r, s, n - 2);
+		ctl_write(r, "\n", 1);
+	}
+	free(s);
+}
+
+int
+ctl_json_stream_item(struct ctl_run *r, json_t *item)
+{
+	char *s = item != NULL ? json_dumps(item, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(item);
+	if (s == NULL)
+		return -ENOMEM;
+	if (r->jitems++ > 0)
+		ctl_write(r, ",", 1);
+	ctl_write(r, s, strlen(s));
+	ctl_write(r, "\n", 1);
+	free(s);
+	return 0;
+}
+
+void
+ctl_json_stream_end(struct ctl_run *r, json_t *tail)
+{
+	char *s = tail != NULL ? json_dumps(tail, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(tail);
+	if (r->jbroken) {		/* the opening was never sent */
+		free(s);
+		ctl_json_error(r);
+		return;
+	}
+	if (s == NULL) {		/* the tail failed: say so in it */
+		json_t *e = json_pack("{s:s}", "error", "the answer could not be "
+				      "completed (out of memory)");
+		s = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
+		json_decref(e);
+	}
+	/* "]" closes the array; the tail object's members (without its own
+	 * "{") follow, or its "}" alone if it has none */
+	ctl_write(r, "]", 1);
+	if (s != NULL && strcmp(s, "{}") != 0) {
+		ctl_write(r, ",", 1);
+		ctl_write(r, s + 1, strlen(s + 1));
+	} else {
+		ctl_write(r, "}", 1);
+	}
 	ctl_write(r, "\n", 1);
 	free(s);
 }
@@ -398,9 +488,9 @@ cmd_help(struct ctl_run *r)
 			char usage[256];
 			snprintf(usage, sizeof(usage), "%s%s%s [json]", cmds[i].words,
 				 cmds[i].args[0] ? " " : "", cmds[i].args);
-			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b}", "command",
-							   cmds[i].words, "usage", usage, "help",
-							   cmds[i].help, "changes", cmds[i].changes));
+			log_json_append(&a, json_pack("{s:s, s:s, s:s, s:b}", "command",
+						      cmds[i].words, "usage", usage, "help",
+						      cmds[i].help, "changes", cmds[i].changes));
 		}
 		ctl_json(r, json_pack("{s:o}", "commands", a));
 	} else {

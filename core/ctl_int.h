@@ -173,6 +173,8 @@ struct ctl_run {
 						   produce more (streaming) */
 	void (*on_free)(struct ctl_run *r);	/* free state */
 	void *state;			/* the command's own */
+	uint64_t jitems;		/* items of a streamed JSON answer sent */
+	bool jbroken;			/* its opening could not be built */
 };
 
 /* A registered command. */
@@ -206,8 +208,23 @@ void ctl_printf(struct ctl_run *r, const char *fmt, ...)
 void ctl_write(struct ctl_run *r, const char *p, size_t n);
 /* Bytes of r's client output not yet sent (0 when no client). */
 size_t ctl_pending(const struct ctl_run *r);
-/* Append j (consumed) as one compact JSON line. */
+/* Append j (consumed) as one compact JSON line; if j is NULL (a jansson
+ * call failed) or cannot be dumped, the line is {"error": ...} instead:
+ * an answer is valid JSON or an error, never half. */
 void ctl_json(struct ctl_run *r, json_t *j);
+/* Append the one-line {"error": ...} that says the answer failed. */
+void ctl_json_error(struct ctl_run *r);
+/*
+ * A JSON answer streamed as it is produced, one array element per line:
+ * {"KEY":[ then items (each consumed; -ENOMEM if NULL or not dumpable,
+ * nothing written then) then _end with the members of tail (an object,
+ * consumed; {} for none; NULL, a failed build, becomes an "error"
+ * member) and the closing brace.  Every byte comes from
+ * jansson's output, so the whole is valid JSON whatever the items hold.
+ */
+void ctl_json_stream_begin(struct ctl_run *r, const char *key);
+int ctl_json_stream_item(struct ctl_run *r, json_t *item);
+void ctl_json_stream_end(struct ctl_run *r, json_t *tail);
 /* Answer "error: ..." (or JSON) and end r. */
 void ctl_fail(struct ctl_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -257,7 +274,7 @@ void ctl_fixnow(struct ctl_run *r);
 size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max);
 /* Tenant and cluster insights: printed, or appended to arr when not NULL;
  * returns how many. */
-size_t ctl_tenant_insights(struct ctl_run *r, json_t *arr);
+size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
 void ctl_reload(struct ctl_run *r);
 /* Once a second: a "reload" waiting for its result. */
 void ctl_reload_tick(void);

@@ -132,7 +132,49 @@ state_name(uint8_t s)
 	}
 }
 
-static void
+/*
+ * One message as a JSON array element.  Sender, recipients, destination
+ * names (they hold recipient domains) and the last error (a remote
+ * reply) are the peers' text: log_json_s makes them valid UTF-8, so a
+ * message with a stray byte is shown like any other.  NULL only when
+ * jansson fails (out of memory).
+ */
+static json_t *
+qstream_row_json(const struct qstream *st, const struct ctl_wreq *q,
+		 const struct ctl_qrow *row, const char *id)
+{
+	const char *ar = q->arena.p, *p = ar + row->rcpts;
+	json_t *rcpts = json_array(), *conns = json_array();
+	char buf[256], *save, *tok;
+	char code[32] = "";
+	bool ok = rcpts != NULL && conns != NULL;
+
+	for (uint32_t i = 0; ok && i < row->nrcpt; i++, p += strlen(p) + 1)
+		ok = json_array_append_new(rcpts, log_json_s(p)) == 0;
+	snprintf(buf, sizeof(buf), "%s", ar + row->connectors);
+	for (tok = strtok_r(buf, " ", &save); ok && tok; tok = strtok_r(NULL, " ", &save))
+		ok = json_array_append_new(conns, log_json_s(tok)) == 0;
+	if (!ok) {
+		json_decref(rcpts);
+		json_decref(conns);
+		return NULL;
+	}
+	if (row->code != MFI_NONE && row->code != MFI_REMOTE)
+		snprintf(code, sizeof(code), "%s", mfi_status((enum mfi_code)row->code));
+	return json_pack("{s:s, s:o, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:s?, s:s, s:o}",
+			 "id", id, "arrival", ctl_json_time(row->arrival),
+			 "age", (json_int_t)(st->now - row->arrival),
+			 "state", state_name(row->state), "attempts", (int)row->attempts,
+			 "destinations", conns, "sender", log_json_s(ar + row->sender),
+			 "recipients", rcpts, "last_attempt", ctl_json_time(row->last_attempt),
+			 "code", code[0] ? code : NULL,
+			 "mfi", mfi_name((enum mfi_code)row->code),
+			 "last_error", log_json_s(ar + row->error));
+}
+
+/* One message, as a JSON element or a table line.  Returns 0, or -ENOMEM
+ * when its JSON could not be built (the stream then ends with an error). */
+static int
 qstream_row(struct ctl_run *r, const struct ctl_wreq *q, const struct ctl_qrow *row)
 {
 	struct qstream *st = r->state;
@@ -142,54 +184,37 @@ qstream_row(struct ctl_run *r, const struct ctl_wreq *q, const struct ctl_qrow *
 
 	envelope_id_str(row->id, id);
 	ctl_fmt_age(st->now - row->arrival, age, sizeof(age));
-	if (r->json) {
-		json_t *rcpts = json_array(), *conns = json_array(), *o;
-		char buf[256], *save, *tok;
-		const char *p = rc;
-		char code[32] = "";
-		for (uint32_t i = 0; i < row->nrcpt; i++, p += strlen(p) + 1)
-			json_array_append_new(rcpts, json_string(p));
-		snprintf(buf, sizeof(buf), "%s", ar + row->connectors);
-		for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-			json_array_append_new(conns, json_string(tok));
-		if (row->code != MFI_NONE && row->code != MFI_REMOTE)
-			snprintf(code, sizeof(code), "%s", mfi_status((enum mfi_code)row->code));
-		o = json_pack("{s:s, s:o, s:I, s:s, s:i, s:o, s:s, s:o, s:o, s:s?, s:s, s:s}",
-			      "id", id, "arrival", ctl_json_time(row->arrival),
-			      "age", (json_int_t)(st->now - row->arrival),
-			      "state", state_name(row->state), "attempts", (int)row->attempts,
-			      "destinations", conns, "sender", ar + row->sender,
-			      "recipients", rcpts, "last_attempt", ctl_json_time(row->last_attempt),
-			      "code", code[0] ? code : NULL,
-			      "mfi", mfi_name((enum mfi_code)row->code),
-			      "last_error", ar + row->error);
-		if (st->emitted > 0)
-			ctl_write(r, ",", 1);
-		ctl_json(r, o);
-		return;
-	}
-	/* recipients: the first two, then a count */
+	if (r->json)
+		return ctl_json_stream_item(r, qstream_row_json(st, q, row, id));
+	/* recipients: the first two, then a count; the peers' text escaped
+	 * for the terminal (core/log.h) */
 	STRB_LOCAL(rcpts, 128);
 	const char *p = rc;
 	for (uint32_t i = 0; i < row->nrcpt && i < 2; i++, p += strlen(p) + 1)
-		strb_printf(&rcpts, "%s%s", i ? "," : "", p);
+		strb_printf(&rcpts, "%s%s", i ? "," : "", LOG_FIELD(p));
 	if (row->nrcpt > 2)
 		strb_printf(&rcpts, ",+%u", row->nrcpt - 2);
 	if (rcpts.trunc)
 		memcpy(rcpts.p + rcpts.cap - 4, "...", 4);
 	ctl_printf(r, "%-16s  %7s  %-8s  %4u  %-16s  %-28s  %-34s  %s\n", id, age,
-		   state_name(row->state), row->attempts, ar + row->connectors,
-		   ar[row->sender] ? ar + row->sender : "<>", rcpts.p,
-		   ar[row->error] ? ar + row->error : "-");
+		   state_name(row->state), row->attempts, LOG_TEXT(ar + row->connectors),
+		   ar[row->sender] ? LOG_FIELD(ar + row->sender) : "<>", rcpts.p,
+		   ar[row->error] ? LOG_TEXT(ar + row->error) : "-");
+	return 0;
 }
 
 static void
-qstream_finish(struct ctl_run *r)
+qstream_finish(struct ctl_run *r, const char *error)
 {
 	struct qstream *st = r->state;
 
 	if (r->json)
-		ctl_printf(r, "],\"count\":%llu}\n", (unsigned long long)st->emitted);
+		ctl_json_stream_end(r, json_pack("{s:I, s:s*}", "count",
+						 (json_int_t)st->emitted, "error", error));
+	else if (error != NULL)
+		ctl_printf(r, "(%llu message%s, then an error: %s)\n",
+			   (unsigned long long)st->emitted, st->emitted == 1 ? "" : "s",
+			   error);
 	else
 		ctl_printf(r, "(%llu message%s)\n", (unsigned long long)st->emitted,
 			   st->emitted == 1 ? "" : "s");
@@ -233,7 +258,11 @@ qstream_pump(struct ctl_run *r)
 		}
 		if (waiting || best == NULL)
 			break;
-		qstream_row(r, best->q, brow);
+		if (qstream_row(r, best->q, brow) < 0) {
+			qstream_finish(r, "a message could not be shown (out of memory); "
+				       "the list stops here");
+			return;
+		}
 		best->pos++;
 		st->emitted++;
 		if (ctl_pending(r) > (256u << 10))
@@ -241,7 +270,7 @@ qstream_pump(struct ctl_run *r)
 	}
 	if ((st->limit && st->emitted >= st->limit) || !waiting) {
 		if (r->outstanding == 0)
-			qstream_finish(r);
+			qstream_finish(r, NULL);
 		return;
 	}
 	for (unsigned i = 0; i < ctl.nw; i++) {
@@ -283,7 +312,7 @@ ctl_show_queue(struct ctl_run *r)
 	if (a != r->argc)
 		goto usage;
 	if (r->json)
-		ctl_printf(r, "{\"messages\":[\n");
+		ctl_json_stream_begin(r, "messages");
 	else
 		ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID", "AGE",
 			   "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS", "LAST-ERROR");
@@ -508,22 +537,28 @@ validate_reply(struct ctl_run *r, struct ctl_wreq *q)
 		return;
 	}
 	if (r->json) {
+		/* details and the verdict quote the next hop: log_json_str */
 		json_t *steps = json_array();
-		while (p != NULL && p < end) {
+		while (steps != NULL && p != NULL && p < end) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *t1 = memchr(p, '\t', (size_t)(nl - p));
+			const char *t1 = nl ? memchr(p, '\t', (size_t)(nl - p)) : NULL;
 			const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
 			if (nl == NULL || t1 == NULL || t2 == NULL)
 				break;
-			json_array_append_new(steps, json_pack("{s:s%, s:s%, s:s%}",
-				"step", p, (size_t)(t1 - p), "result", t1 + 1, (size_t)(t2 - t1 - 1),
-				"detail", t2 + 1, (size_t)(nl - t2 - 1)));
+			if (json_array_append_new(steps, json_pack("{s:o, s:o, s:o}",
+				"step", log_json_str(p, (size_t)(t1 - p)),
+				"result", log_json_str(t1 + 1, (size_t)(t2 - t1 - 1)),
+				"detail", log_json_str(t2 + 1, (size_t)(nl - t2 - 1)))) < 0) {
+				json_decref(steps);
+				steps = NULL;	/* ctl_json answers the error */
+			}
 			p = nl + 1;
 		}
-		ctl_json(r, json_pack("{s:s, s:o, s:s, s:s, s:s}", "connector", q->connector,
+		ctl_json(r, json_pack("{s:s, s:o, s:s, s:s, s:o}", "connector", q->connector,
 				      "steps", steps, "code", q->val.code ?
 				      (q->val.code == MFI_REMOTE ? "remote" : mfi_status(q->val.code)) : "",
-				      "mfi", mfi_name(q->val.code), "verdict", q->val.verdict));
+				      "mfi", mfi_name(q->val.code),
+				      "verdict", log_json_s(q->val.verdict)));
 	} else {
 		struct ctl_table *t = ctl_table_new((const char *[]){
 			"STEP", "RESULT", "DETAIL", NULL });

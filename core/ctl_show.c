@@ -335,14 +335,14 @@ stats_round(struct ctl_run *r)
 	if (r->json) {
 		json_t *tot = json_object(), *per = json_array();
 		for (size_t k = 0; k < NSKEYS; k++)
-			json_object_set_new(tot, skeys[k].key,
-					    json_integer((json_int_t)stotal(r, &skeys[k])));
+			log_json_set(&tot, skeys[k].key,
+				     json_integer((json_int_t)stotal(r, &skeys[k])));
 		for (unsigned i = 0; i < ctl.nw; i++) {
 			json_t *o = json_pack("{s:i}", "worker", (int)i);
 			for (size_t k = 0; k < NSKEYS; k++)
-				json_object_set_new(o, skeys[k].key, json_integer(
+				log_json_set(&o, skeys[k].key, json_integer(
 					(json_int_t)sval(&r->reqs[i]->snap, &skeys[k])));
-			json_array_append_new(per, o);
+			log_json_append(&per, o);
 		}
 		ctl_json(r, json_pack("{s:I, s:i, s:I, s:o, s:o}", "uptime", (json_int_t)up,
 				      "workers", (int)ctl.nw, "time", (json_int_t)time(NULL),
@@ -391,6 +391,8 @@ ctl_show_stats(struct ctl_run *r)
 
 /* ---- show connectors ---------------------------------------------------- */
 
+/* One connector; its last error is the next hop's reply and its
+ * destination a host name from DNS: log_json_s.  NULL if jansson failed. */
 static json_t *
 agg_json(const struct conn_agg *g, int64_t now)
 {
@@ -400,14 +402,16 @@ agg_json(const struct conn_agg *g, int64_t now)
 	agg_health(g, health, sizeof(health));
 	for (int c = 1; c < QUEUE_NCODES; c++)
 		if (g->codes[c] > 0)
-			json_object_set_new(codes, mfi_name((enum mfi_code)c),
-					    json_integer((json_int_t)g->codes[c]));
+			log_json_set(&codes, mfi_name((enum mfi_code)c),
+				     json_integer((json_int_t)g->codes[c]));
 	if (g->last_time != 0) {
 		code_text(g->last_code, g->last_error, code, sizeof(code));
 		json_decref(last);
-		last = json_pack("{s:s, s:s, s:s, s:s, s:o}", "code", code, "mfi",
-				 mfi_name((enum mfi_code)g->last_code), "text", g->last_error,
-				 "destination", g->last_host, "time", ctl_json_time(g->last_time));
+		last = json_pack("{s:s, s:s, s:o, s:o, s:o}", "code", code, "mfi",
+				 mfi_name((enum mfi_code)g->last_code),
+				 "text", log_json_s(g->last_error),
+				 "destination", log_json_s(g->last_host),
+				 "time", ctl_json_time(g->last_time));
 	}
 	o = json_pack("{s:s, s:s, s:b, s:s, s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
 		      "s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
@@ -424,16 +428,15 @@ agg_json(const struct conn_agg *g, int64_t now)
 		      "retries", (json_int_t)g->retries, "failures", codes, "last_error", last,
 		      "last_attempt", ctl_json_time(g->last_attempt));
 	if (g->oldest != 0) {
-		json_object_set_new(o, "oldest_queued", ctl_json_time(g->oldest));
-		json_object_set_new(o, "oldest_queued_age", json_integer(now - g->oldest));
-		json_object_set_new(o, "oldest_expires", ctl_json_time(g->oldest_expiry));
-		json_object_set_new(o, "oldest_expires_in",
-				    json_integer(g->oldest_expiry - now));
+		log_json_set(&o, "oldest_queued", ctl_json_time(g->oldest));
+		log_json_set(&o, "oldest_queued_age", json_integer(now - g->oldest));
+		log_json_set(&o, "oldest_expires", ctl_json_time(g->oldest_expiry));
+		log_json_set(&o, "oldest_expires_in", json_integer(g->oldest_expiry - now));
 	} else {
-		json_object_set_new(o, "oldest_queued", json_null());
-		json_object_set_new(o, "oldest_queued_age", json_null());
-		json_object_set_new(o, "oldest_expires", json_null());
-		json_object_set_new(o, "oldest_expires_in", json_null());
+		log_json_set(&o, "oldest_queued", json_null());
+		log_json_set(&o, "oldest_queued_age", json_null());
+		log_json_set(&o, "oldest_expires", json_null());
+		log_json_set(&o, "oldest_expires_in", json_null());
 	}
 	return o;
 }
@@ -455,7 +458,7 @@ connectors_round(struct ctl_run *r)
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
 			if (filter == NULL || strcmp(a[i].cfg.name, filter) == 0)
-				json_array_append_new(arr, agg_json(&a[i], now));
+				log_json_append(&arr, agg_json(&a[i], now));
 		ctl_json(r, json_pack("{s:o, s:o}", "time", ctl_json_time(now), "connectors",
 				      arr));
 	} else {
@@ -485,10 +488,11 @@ connectors_round(struct ctl_run *r)
 			} else {
 				snprintf(la, sizeof(la), "-");
 			}
+			/* the next hop's text, escaped for the terminal */
 			ctl_table_row(t, g->cfg.name, agg_state(g), health, q, ac, de, he, old,
-				      exp, code, la, g->last_host[0] ? g->last_host
+				      exp, code, la, g->last_host[0] ? LOG_TEXT(g->last_host)
 								      : (g->cfg.hosts[0] ? g->cfg.hosts : "-"),
-				      g->last_time ? g->last_error : "-");
+				      g->last_time ? LOG_TEXT(g->last_error) : "-");
 		}
 		ctl_table_print(t, r);
 	}
@@ -550,8 +554,9 @@ static void
 alert_log(const struct alert *al, const char *state)
 {
 	int64_t now = time(NULL);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:I, s:s, s:s, "
-			      "s:s}",
+
+	log_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:I, s:s, s:s, "
+			      "s:o}",
 			      "event", "alert", "state", state, "connector", al->connector,
 			      "code", al->code_text, "mfi", mfi_name((enum mfi_code)al->code),
 			      "messages_over_age", (json_int_t)al->old,
@@ -560,13 +565,8 @@ alert_log(const struct alert *al, const char *state)
 			      "oldest_age", (json_int_t)(al->oldest ? now - al->oldest : 0),
 			      "meaning", mfi_meaning((enum mfi_code)al->code),
 			      "fix", mfi_fix((enum mfi_code)al->code),
-			      "last_error", al->last_error);
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	if (s != NULL)
-		log_line(s, strlen(s));
-	free(s);
-	json_decref(o);
+			      "last_error", log_json_s(al->last_error)),
+		 "alert");
 }
 
 /* The most frequent failure code among g's old messages (else its last). */
@@ -693,8 +693,8 @@ insights_round(struct ctl_run *r)
 			const struct alert *al = &alerts[i];
 			if (!al->open)
 				continue;
-			json_array_append_new(arr, json_pack(
-				"{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:s, s:s}",
+			log_json_append(&arr, json_pack(
+				"{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
 				"connector", al->connector, "code", al->code_text,
 				"mfi", mfi_name((enum mfi_code)al->code),
 				"meaning", mfi_meaning((enum mfi_code)al->code),
@@ -703,8 +703,9 @@ insights_round(struct ctl_run *r)
 				"messages_over_age", (json_int_t)al->old,
 				"queued", (json_int_t)al->queued,
 				"oldest_age", (json_int_t)(al->oldest ? now - al->oldest : 0),
-				"since", ctl_json_time(al->since), "last_error", al->last_error,
-				"destination", al->last_host));
+				"since", ctl_json_time(al->since),
+				"last_error", log_json_s(al->last_error),
+				"destination", log_json_s(al->last_host)));
 		}
 		for (size_t k = 0, i = 0; i < nalerts; i++) {
 			const char *cand[16];
@@ -716,11 +717,16 @@ insights_round(struct ctl_run *r)
 				? ctl_fixnow_candidates(alerts[i].connector, cand, 16) : 0;
 			fx = json_array();
 			for (size_t c = 0; c < nc; c++)
-				json_array_append_new(fx, json_string(cand[c]));
-			json_object_set_new(json_array_get(arr, k++), "fix_now", fx);
+				log_json_append(&fx, log_json_s(cand[c]));
+			json_t *al = arr != NULL ? json_incref(json_array_get(arr, k++)) : NULL;
+			if (!log_json_set(&al, "fix_now", fx)) {
+				json_decref(arr);	/* the answer is an error */
+				arr = NULL;
+			}
+			json_decref(al);
 		}
 		json_t *tarr = json_array();
-		ctl_tenant_insights(r, tarr);
+		ctl_tenant_insights(r, &tarr);
 		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o}", "settings", "alert_threshold",
 				      (int)ctl.alert_threshold, "alert_age", (int)ctl.alert_age,
 				      "alerts", arr, "tenants", tarr));
@@ -749,7 +755,7 @@ insights_round(struct ctl_run *r)
 		ctl_fmt_age(al->oldest ? now - al->oldest : -1, old, sizeof(old));
 		ctl_fmt_time(al->since, since, sizeof(since));
 		ctl_table_row(t, al->connector, al->code_text, mfi_name((enum mfi_code)al->code),
-			      q, o, old, since, al->last_host[0] ? al->last_host : "-");
+			      q, o, old, since, al->last_host[0] ? LOG_TEXT(al->last_host) : "-");
 	}
 	ctl_table_print(t, r);
 	for (size_t i = 0; i < nalerts; i++) {
@@ -761,7 +767,8 @@ insights_round(struct ctl_run *r)
 		ctl_printf(r, "%s: how to fix: %s\n", al->connector,
 			   mfi_fix((enum mfi_code)al->code));
 		if (al->last_error[0])
-			ctl_printf(r, "%s: last error: %s\n", al->connector, al->last_error);
+			ctl_printf(r, "%s: last error: %s\n", al->connector,
+				   LOG_TEXT(al->last_error));
 		if (al->code == MFI_CONN_REFUSED) {
 			const char *cand[16];
 			size_t nc = ctl_fixnow_candidates(al->connector, cand, 16);
@@ -900,21 +907,22 @@ qshape_round(struct ctl_run *r)
 	if (r->json) {
 		json_t *names = json_array(), *dests = json_array();
 		for (unsigned b = 0; b < nb; b++)
-			json_array_append_new(names, json_string(bucket_names[b]));
+			log_json_append(&names, log_json_s(bucket_names[b]));
 		for (size_t i = 0; i <= n; i++) {
 			const struct shape *x = i == 0 ? &tot : &sh[i - 1];
 			json_t *bk = json_array();
 			for (unsigned b = 0; b < nb; b++)
-				json_array_append_new(bk, json_integer((json_int_t)x->b[b]));
+				log_json_append(&bk, json_integer((json_int_t)x->b[b]));
 			if (i == 0)
-				json_array_append_new(dests, json_pack("{s:s, s:I, s:o}", "name",
-								       "TOTAL", "T",
-								       (json_int_t)x->total,
-								       "buckets", bk));
-			else
-				json_array_append_new(dests, json_pack(
-					"{s:s, s:s, s:I, s:o}", "name", x->name, "connector",
-					x->connector, "T", (json_int_t)x->total, "buckets", bk));
+				log_json_append(&dests, json_pack("{s:s, s:I, s:o}", "name",
+								  "TOTAL", "T",
+								  (json_int_t)x->total, "buckets",
+								  bk));
+			else	/* a destination's name holds a recipient domain */
+				log_json_append(&dests, json_pack(
+					"{s:o, s:s, s:I, s:o}", "name", log_json_s(x->name),
+					"connector", x->connector, "T", (json_int_t)x->total,
+					"buckets", bk));
 		}
 		ctl_json(r, json_pack("{s:s, s:o, s:o}", "unit", "minutes", "buckets", names,
 				      "destinations", dests));

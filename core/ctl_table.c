@@ -161,5 +161,5 @@ ctl_json_time(int64_t t)
 	if (t == 0)
 		return json_null();
 	ctl_fmt_time(t, s, sizeof(s));
-	return json_string(s);
+	return log_json_s(s);
 }

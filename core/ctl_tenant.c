@@ -71,14 +71,14 @@ ctl_show_tenants(struct ctl_run *r)
 			     : fixnow_has(d->name, strlen(d->name)) ? "authoritative (fix-now)"
 			     : "internal_relay";
 			if (jd != NULL)
-				json_array_append_new(jd, json_pack("{s:s, s:s}", "domain",
-								    d->name, "mode", mode));
+				log_json_append(&jd, json_pack("{s:s, s:s}", "domain",
+							       d->name, "mode", mode));
 			else
 				buf_printf(&doms, "%s%s (%s)", doms.len ? ", " : "", d->name, mode);
 		}
 		bool throttled = tn->quota > 0 && inv >= tn->quota;
-		if (arr != NULL) {
-			json_array_append_new(arr, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:b}",
+		if (r->json) {
+			log_json_append(&arr, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:b}",
 				"tenant", tn->name, "domains", jd, "recipients_in", (json_int_t)in,
 				"recipients_delivered", (json_int_t)out, "invalid_recipients",
 				(json_int_t)inv, "quota", (json_int_t)tn->quota,
@@ -98,10 +98,10 @@ ctl_show_tenants(struct ctl_run *r)
 	char why[256] = "";
 	const char *cl = cfg->cluster == NULL ? "local only"
 		       : cluster_up(cfg->cluster, why, sizeof(why)) ? "redis up" : "redis down";
-	if (arr != NULL) {
-		ctl_json(r, json_pack("{s:o, s:I, s:s, s:s}", "tenants", arr, "window_seconds",
+	if (r->json) {
+		ctl_json(r, json_pack("{s:o, s:I, s:s, s:o}", "tenants", arr, "window_seconds",
 				      (json_int_t)cfg->quota_window, "cluster", cl,
-				      "cluster_error", why));
+				      "cluster_error", log_json_s(why)));
 	} else {
 		ctl_table_print(t, r);
 		ctl_printf(r, "(recipients and invalid recipients in the last %us; counters: %s%s%s)\n",
@@ -185,7 +185,7 @@ ctl_fixnow_candidates(const char *connector, const char **out, size_t max)
 }
 
 size_t
-ctl_tenant_insights(struct ctl_run *r, json_t *arr)
+ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 {
 	const struct config *cfg = current_cfg();
 	uint64_t now = (uint64_t)time(NULL);
@@ -208,7 +208,7 @@ ctl_tenant_insights(struct ctl_run *r, json_t *arr)
 			continue;
 		n++;
 		if (arr != NULL)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}",
+			log_json_append(arr, json_pack("{s:s, s:s, s:I, s:I, s:s}",
 				"tenant", tn->name, "code", "4.7.500",
 				"invalid_recipients", (json_int_t)inv, "quota", (json_int_t)tn->quota,
 				"fix", "new recipients of this tenant are deferred until the window "
@@ -224,8 +224,8 @@ ctl_tenant_insights(struct ctl_run *r, json_t *arr)
 	if (cfg->cluster != NULL && !cluster_up(cfg->cluster, why, sizeof(why))) {
 		n++;
 		if (arr != NULL)
-			json_array_append_new(arr, json_pack("{s:s, s:s}", "cluster", "redis down",
-							     "why", why));
+			log_json_append(arr, json_pack("{s:s, s:s, s:o}", "cluster",
+						       "redis down", "why", log_json_s(why)));
 		else
 			ctl_printf(r, "cluster: Redis unreachable (%s): quotas are enforced on this "
 				      "node's own counts until it returns\n", why);

@@ -1,9 +1,14 @@
 /*
- * log — formatting and the single write(2) per line.  Lines longer than the
- * 4 KiB stack buffer are truncated, never split.
+ * log — formatting and the single write(2) per line, and the one escaper
+ * every untrusted string passes on its way into a line.  log_msg lines
+ * longer than the 4 KiB stack buffer are truncated, never split; raw
+ * (JSON) lines are never truncated, since half a JSON object is worse
+ * than none.
  */
 #include "core/log.h"
 
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/strb.h"
+#include "core/utf8.h"
 
 static enum log_level log_min = LOG_INFO;
 static int log_fd = 2;
@@ -118,13 +124,151 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 void
 log_line(const char *text, size_t len)
 {
-	char line[8192];
+	char small[8192], *line = small;
 
-	if (len > sizeof(line) - 1)
-		len = sizeof(line) - 1;
+	if (len + 1 > sizeof(small)) {
+		line = malloc(len + 1);
+		if (line == NULL) {
+			log_err("a log line of %zu bytes was dropped: out of memory", len);
+			return;
+		}
+	}
 	memcpy(line, text, len);
 	line[len++] = '\n';
 	log_write(line, len);
+	if (line != small)
+		free(line);
+}
+
+/* ---- untrusted text --------------------------------------------------- */
+
+/* Characters that are valid UTF-8 yet end lines or reorder text in a
+ * viewer or terminal (see log.h): escaped like control bytes. */
+static bool
+log_cp_hostile(uint32_t c)
+{
+	return (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029 ||
+	       c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
+	       (c >= 0x2066 && c <= 0x2069);
+}
+
+char *
+log_esc(char *out, size_t cap, const char *p, size_t n, unsigned flags)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i = 0, o = 0, mark = 0;
+	bool json = flags & LOG_ESC_JSON;
+
+	if (cap == 0)
+		return out;
+	if (p == NULL)
+		n = 0;
+	while (i < n) {
+		char unit[16];	/* one character's rendering */
+		size_t k = 0, len;
+		uint32_t cp;
+		unsigned char c = (unsigned char)p[i];
+
+		len = utf8_seq(p + i, n - i, &cp);
+		if (len == 0 || c == 0 ||
+		    (!json && (c < 0x20 || c == 0x7F || log_cp_hostile(cp) ||
+			       (c == ' ' && (flags & LOG_ESC_SPACE))))) {
+			/* every byte of it as \xNN (a bad byte alone) */
+			if (len == 0)
+				len = 1;
+			for (size_t b = 0; b < len; b++) {
+				unsigned char x = (unsigned char)p[i + b];
+				unit[k++] = '\\';
+				unit[k++] = 'x';
+				unit[k++] = hex[x >> 4];
+				unit[k++] = hex[x & 15];
+			}
+		} else if (!json && (c == '\\' || c == '"')) {
+			unit[k++] = '\\';
+			unit[k++] = (char)c;
+		} else {
+			memcpy(unit, p + i, len);
+			k = len;
+		}
+		if (o + k > cap - 1) {	/* cut at the last boundary with room */
+			if (cap >= 4) {
+				o = mark;
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(out + o, unit, k);
+		o += k;
+		if (o + 3 <= cap - 1)
+			mark = o;
+		i += len;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+json_t *
+log_json_str(const char *p, size_t n)
+{
+	char buf[LOG_JSON_MAX];
+
+	if (p == NULL)
+		return json_null();
+	/* the usual case, and the only one jansson takes as it is */
+	if (n < sizeof(buf) && memchr(p, '\0', n) == NULL && utf8_valid(p, n))
+		return json_stringn(p, n);
+	log_esc(buf, sizeof(buf), p, n, LOG_ESC_JSON);
+	return json_string(buf);
+}
+
+json_t *
+log_json_s(const char *s)
+{
+	return log_json_str(s, log_len(s));
+}
+
+bool
+log_json_append(json_t **arr, json_t *v)
+{
+	if (*arr == NULL) {
+		json_decref(v);
+		return false;
+	}
+	if (json_array_append_new(*arr, v) < 0) {	/* consumed v */
+		json_decref(*arr);
+		*arr = NULL;
+		return false;
+	}
+	return true;
+}
+
+bool
+log_json_set(json_t **obj, const char *key, json_t *v)
+{
+	if (*obj == NULL) {
+		json_decref(v);
+		return false;
+	}
+	if (json_object_set_new(*obj, key, v) < 0) {	/* consumed v */
+		json_decref(*obj);
+		*obj = NULL;
+		return false;
+	}
+	return true;
+}
+
+void
+log_json(json_t *o, const char *event)
+{
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	if (s == NULL)
+		log_err("%s: the JSON log line could not be built (out of memory)", event);
+	else
+		log_line(s, strlen(s));
+	free(s);
+	json_decref(o);
 }
 
 void

@@ -4,12 +4,26 @@
  *
  * Any thread may log.  fatal() is for start-up and configuration only: a
  * request path logs and answers, it never exits.
+ *
+ * Untrusted text.  Whatever a client, a next hop, a DNS answer or a
+ * certificate chose (addresses, HELO and SNI names, replies, certificate
+ * names, destination domains) reaches a log line only through log_esc:
+ * in a text line as an argument LOG_FIELD(s) or LOG_TEXT(s), in a JSON
+ * line as a string made by log_json_str, and JSON lines are built by
+ * jansson and written by log_json.  So no byte a peer sends can end a
+ * line, forge a field or a whole event, or make a JSON line invalid.
+ * Configuration and operator input (connector names, the control line)
+ * are trusted and printed as they are.
  */
 #ifndef SLUICE_CORE_LOG_H
 #define SLUICE_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
+
+struct json_t;
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR };
 
@@ -23,8 +37,77 @@ void log_set_fd(int fd);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* A raw line (e.g. one JSON object) with no prefix; a newline is added. */
+/* A raw line (e.g. one JSON object) with no prefix; a newline is added.
+ * Never cut: a line longer than the stack buffer is copied to the heap
+ * (and dropped, with an error line, only if that fails). */
 void log_line(const char *text, size_t len);
+
+#define LOG_ESC_SPACE	0x01	/* a space too: a value in "key=value" */
+#define LOG_ESC_JSON	0x02	/* for jansson: only NUL and non-UTF-8 */
+
+/*
+ * Render the n untrusted bytes at p (NULL is "") into out, cap bytes with
+ * the NUL; returns out.  The rules:
+ *  - a backslash and '"' become \\ and \" (so a backslash always starts
+ *    an escape, and a quoted field cannot be closed from inside);
+ *  - bytes below 0x20, DEL, and every byte that is not part of well-formed
+ *    UTF-8 (core/utf8.h) become \xNN (two upper-case hex digits);
+ *  - so do the bytes of characters that end lines or reorder text in
+ *    viewers: C1 controls U+0080..U+009F, U+2028, U+2029, and the bidi
+ *    controls U+200E, U+200F, U+202A..U+202E, U+2066..U+2069;
+ *  - LOG_ESC_SPACE: a space becomes \x20;
+ *  - everything else (printable ASCII, other UTF-8) is kept;
+ *  - what does not fit is cut at a character boundary, never inside an
+ *    escape, and "..." marks the cut.
+ * LOG_ESC_JSON: only NUL and bytes that are not UTF-8 become \xNN;
+ * jansson quotes the rest itself.  Pure; any thread.
+ */
+char *log_esc(char *out, size_t cap, const char *p, size_t n, unsigned flags);
+
+static inline size_t
+log_len(const char *s)
+{
+	return s != NULL ? strlen(s) : 0;
+}
+
+/* Escaped copies for a text line, valid until the end of the enclosing
+ * block (a compound literal): log_info("from=<%s>", LOG_FIELD(sender)). */
+#define LOG_ESC_MAX 1024
+#define LOG_FIELD(s) \
+	log_esc((char[LOG_ESC_MAX]){ 0 }, LOG_ESC_MAX, (s), log_len(s), LOG_ESC_SPACE)
+#define LOG_TEXT(s) \
+	log_esc((char[LOG_ESC_MAX]){ 0 }, LOG_ESC_MAX, (s), log_len(s), 0)
+
+/*
+ * A JSON string of the n untrusted bytes at p, valid UTF-8 whatever they
+ * are (log_esc with LOG_ESC_JSON; at most LOG_JSON_MAX bytes); json null
+ * for p NULL.  NULL only when out of memory: jansson's json_pack fails on
+ * a NULL "o" argument, so the caller's check catches it.
+ */
+#define LOG_JSON_MAX 2048
+struct json_t *log_json_str(const char *p, size_t n);
+
+/* Same for a C string (NULL gives json null). */
+struct json_t *log_json_s(const char *s);
+
+/*
+ * Build JSON without losing a failure: append v to the array *arr (set
+ * v as member key of the object *obj).  v is consumed either way.  If v
+ * is NULL or jansson fails, *arr (*obj) is released and set to NULL, so
+ * the json_pack or ctl_json/log_json that takes it next fails and says
+ * so, instead of printing a list with an element silently missing.
+ * Returns false then (or when *arr was NULL already).
+ */
+bool log_json_append(struct json_t **arr, struct json_t *v);
+bool log_json_set(struct json_t **obj, const char *key, struct json_t *v);
+
+/*
+ * Write JSON object o as one line (compact, ASCII only, so no byte of it
+ * can be taken for a line end by any reader) and release it.  If o is
+ * NULL (a jansson call failed) or cannot be dumped, an error line naming
+ * event is logged instead: a JSON line is whole or absent, never half.
+ */
+void log_json(struct json_t *o, const char *event);
 
 /*
  * Batching for a worker thread: after log_batch_begin, this thread's lines

@@ -89,10 +89,10 @@ error_of(const char *line, size_t n)
 {
 	if (n >= 7 && memcmp(line, "error: ", 7) == 0)
 		return strndup(line + 7, n - 7);
-	if (n >= 9 && memcmp(line, "{\"error\":", 9) == 0) {
+	if (n > 0 && line[0] == '{') {	/* a JSON answer: {"error": TEXT} */
 		json_t *j = json_loadb(line, n, 0, NULL);
-		const char *m = j ? json_string_value(json_object_get(j, "error")) : NULL;
-		char *s = strdup(m ? m : "error");
+		const char *m = json_string_value(json_object_get(j, "error"));
+		char *s = m != NULL && json_object_size(j) == 1 ? strdup(m) : NULL;
 		json_decref(j);
 		return s;
 	}

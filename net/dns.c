@@ -657,7 +657,9 @@ dns_query_new(struct dns *d, enum dns_kind kind, const char *name,
 	struct dns_query *q = calloc(1, sizeof(*q) + len + 1);
 
 	if (q == NULL) {
-		log_err("dns: out of memory looking up %.*s", (int)len, name);
+		char esc[LOG_ESC_MAX];	/* a recipient's domain: the client's text */
+		log_err("dns: out of memory looking up %s",
+			log_esc(esc, sizeof(esc), name, len, LOG_ESC_SPACE));
 		return NULL;
 	}
 	q->d = d;

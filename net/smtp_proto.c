@@ -4,11 +4,23 @@
  * Parsers are strict where strictness protects the queue (address syntax,
  * lengths, parameter values) and lenient where real clients differ without
  * harm (case of verbs and keywords, a space after "FROM:").
+ *
+ * What is accepted is relayed: an address, ENVID or ORCPT stored here is
+ * later written into a command line to the next hop, a DSN, a log and a
+ * JSON answer.  So no accepted byte may be a control byte (a bare CR ends
+ * a line at many servers: command injection), and 8-bit bytes appear only
+ * in an address, only with SMTPUTF8, and only as well-formed UTF-8.
+ * Replies: syntax errors in a path are 501 with X.1.7 (sender) or X.1.3
+ * (recipient), RFC 3463; a well-formed non-ASCII address without
+ * SMTPUTF8 is 553 5.6.7 (RFC 6531 3.5); a bad parameter is 501 5.5.4
+ * (RFC 3461 and 1869: "invalid command arguments").
  */
 #include "net/smtp_proto.h"
 
 #include <string.h>
 #include <strings.h>
+
+#include "core/utf8.h"
 
 /* RFC 5321 4.5.3.1 size limits. */
 #define SMTP_MAX_LOCAL	64
@@ -118,7 +130,11 @@ scan_local(const char *p, size_t n, bool *eight)
 			if (c == '"')
 				return i + 1;
 			if (c == '\\') {
-				if (++i >= n || (unsigned char)p[i] < 32)
+				/* quoted-pairSMTP = "\" %d32-126 (RFC 5321 4.1.2;
+				 * RFC 6531 does not extend it): never a control
+				 * byte, DEL or an 8-bit byte */
+				if (++i >= n || (unsigned char)p[i] < 32 ||
+				    (unsigned char)p[i] > 126)
 					return 0;
 				continue;
 			}
@@ -167,8 +183,11 @@ scan_path(const char *p, size_t n, bool null_ok, bool pm_ok,
 		return 2;
 	}
 	if (p[1] == '@') {		/* obsolete source route: ignore it */
-		while (i < n && p[i] != ':' && p[i] != '>')
+		while (i < n && p[i] != ':' && p[i] != '>') {
+			if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 127)
+				return 0;
 			i++;
+		}
 		if (i >= n || p[i] != ':')
 			return 0;
 		i++;
@@ -219,8 +238,39 @@ valid_xtext(const char *p, size_t n)
 	return true;
 }
 
-/* Next "KEYWORD[=value]" parameter; returns false when none is left. */
+/* atom (RFC 5322 3.2.3, what RFC 3461's addr-type is): 1*atext. */
 static bool
+valid_atom(const char *p, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_atext((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
+/* ORCPT value (RFC 3461 4.2): addr-type ";" xtext, both non-empty. */
+static bool
+valid_orcpt(const char *v, size_t n)
+{
+	const char *semi = memchr(v, ';', n);
+
+	if (semi == NULL || semi + 1 == v + n)
+		return false;
+	return valid_atom(v, (size_t)(semi - v)) &&
+	       valid_xtext(semi + 1, n - (size_t)(semi + 1 - v));
+}
+
+/*
+ * Next "KEYWORD[=value]" parameter: 1 found, 0 none left, -1 malformed.
+ * RFC 5321 4.1.2: esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"),
+ * esmtp-value = 1*(%d33-60 / %d62-126).  Checking that here, for every
+ * parameter, means no control or 8-bit byte survives in any value, even
+ * of a parameter that is only skipped.  (RFC 6531 allows UTF-8 in values;
+ * none of the parameters known here takes any.)
+ */
+static int
 next_param(const char **pp, const char *end, const char **key, size_t *klen,
 	   const char **val, size_t *vlen)
 {
@@ -229,7 +279,7 @@ next_param(const char **pp, const char *end, const char **key, size_t *klen,
 	while (p < end && p[0] == ' ')
 		p++;
 	if (p >= end)
-		return false;
+		return 0;
 	e = p;
 	while (e < end && *e != ' ')
 		e++;
@@ -244,7 +294,35 @@ next_param(const char **pp, const char *end, const char **key, size_t *klen,
 		*vlen = 0;
 	}
 	*pp = e;
-	return true;
+	if (*klen == 0 || !is_let_dig((unsigned char)(*key)[0]))
+		return -1;
+	for (size_t i = 1; i < *klen; i++)
+		if (!is_let_dig((unsigned char)(*key)[i]) && (*key)[i] != '-')
+			return -1;
+	for (size_t i = 0; *val != NULL && i < *vlen; i++) {
+		unsigned char c = (unsigned char)(*val)[i];
+		if (c < 33 || c > 126 || c == '=')
+			return -1;
+	}
+	return 1;
+}
+
+/*
+ * The address bytes that a path scan let through as 8-bit must be
+ * well-formed UTF-8 (RFC 6531 UTF8-non-ascii, by RFC 3629): no overlong
+ * form, surrogate or code point past U+10FFFF.  NULL or the reply.
+ */
+static const char *
+check_addr_utf8(const struct smtp_path *path, bool eight, bool smtputf8,
+		const char *bad_syntax)
+{
+	if (!eight)
+		return NULL;
+	if (!utf8_valid(path->addr, path->len))
+		return bad_syntax;
+	if (!smtputf8)
+		return "553 5.6.7 Non-ASCII address requires SMTPUTF8";
+	return NULL;
 }
 
 static bool
@@ -279,6 +357,7 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
 	const char *p, *end = arg + len, *key, *val;
 	size_t off, n, klen, vlen;
 	bool eight = false;
+	int more;
 
 	memset(mp, 0, sizeof(*mp));
 	off = skip_keyword(arg, len, "FROM:");
@@ -290,7 +369,9 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
 	p = arg + off + n;
 	if (p < end && *p != ' ')
 		return "501 5.1.7 Bad sender address syntax";
-	while (next_param(&p, end, &key, &klen, &val, &vlen)) {
+	while ((more = next_param(&p, end, &key, &klen, &val, &vlen)) != 0) {
+		if (more < 0)
+			return "501 5.5.4 Malformed MAIL parameter (RFC 5321 4.1.2)";
 		if (kw(key, klen, "SIZE")) {
 			uint64_t s = 0;
 			if (val == NULL || vlen == 0 || vlen > 19)
@@ -331,18 +412,18 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
 			return "555 5.5.4 Unsupported MAIL parameter";
 		}
 	}
-	if (eight && !mp->smtputf8)
-		return "553 5.6.7 Non-ASCII address requires SMTPUTF8";
-	return NULL;
+	return check_addr_utf8(path, eight, mp->smtputf8,
+			       "501 5.1.7 Bad sender address syntax (not UTF-8)");
 }
 
 const char *
 smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
 		struct smtp_path *path, struct smtp_rcpt_params *rp)
 {
-	const char *p, *end = arg + len, *key, *val;
+	const char *p, *end = arg + len, *key, *val, *err;
 	size_t off, n, klen, vlen;
 	bool eight = false;
+	int more;
 
 	memset(rp, 0, sizeof(*rp));
 	off = skip_keyword(arg, len, "TO:");
@@ -351,12 +432,16 @@ smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
 	n = scan_path(arg + off, len - off, false, true, path, &eight);
 	if (n == 0)
 		return "501 5.1.3 Bad recipient address syntax";
-	if (eight && !smtputf8)
-		return "553 5.6.7 Non-ASCII address requires SMTPUTF8";
+	err = check_addr_utf8(path, eight, smtputf8,
+			      "501 5.1.3 Bad recipient address syntax (not UTF-8)");
+	if (err != NULL)
+		return err;
 	p = arg + off + n;
 	if (p < end && *p != ' ')
 		return "501 5.1.3 Bad recipient address syntax";
-	while (next_param(&p, end, &key, &klen, &val, &vlen)) {
+	while ((more = next_param(&p, end, &key, &klen, &val, &vlen)) != 0) {
+		if (more < 0)
+			return "501 5.5.4 Malformed RCPT parameter (RFC 5321 4.1.2)";
 		if (kw(key, klen, "NOTIFY")) {
 			const char *v = val, *ve;
 			if (val == NULL || vlen == 0)
@@ -382,10 +467,7 @@ smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
 			if ((rp->notify & SMTP_NOTIFY_NEVER) && rp->notify != SMTP_NOTIFY_NEVER)
 				return "501 5.5.4 NOTIFY=NEVER cannot be combined";
 		} else if (kw(key, klen, "ORCPT")) {
-			const char *semi = val ? memchr(val, ';', vlen) : NULL;
-			if (semi == NULL || semi == val || vlen > SMTP_MAX_ORCPT ||
-			    !valid_xtext(semi + 1, vlen - (size_t)(semi + 1 - val)) ||
-			    semi + 1 == val + vlen)
+			if (val == NULL || vlen > SMTP_MAX_ORCPT || !valid_orcpt(val, vlen))
 				return "501 5.5.4 Bad ORCPT parameter";
 			rp->orcpt = val;
 			rp->orcptlen = vlen;
@@ -406,7 +488,8 @@ smtp_valid_helo(const char *s, size_t len)
 		if (c <= ' ' || c == 127)
 			return false;
 	}
-	return true;
+	/* it goes into our Received: line and the EHLO reply */
+	return utf8_valid(s, len);
 }
 
 enum { D_BOL, D_MID, D_CR, D_DOT, D_DOTCR };

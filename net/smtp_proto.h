@@ -7,6 +7,10 @@
  * function here is unit-tested and fuzzed directly.  Parsers return NULL on
  * success or the complete reply line (code, enhanced code, text, no CRLF)
  * that the server should send, so a rejection is always specific.
+ *
+ * What MAIL and RCPT accept is relayed, so it is clean: no control byte or
+ * DEL anywhere (path, ENVID, ORCPT, any parameter), and 8-bit bytes only
+ * in an address, as well-formed UTF-8, with SMTPUTF8.
  */
 #ifndef SLUICE_NET_SMTP_PROTO_H
 #define SLUICE_NET_SMTP_PROTO_H

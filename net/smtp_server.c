@@ -581,7 +581,7 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.rcpts_in += s->nrcpt;
 		w->st.bytes_in += s->data.size;
 		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
-			 s->sender, s->nrcpt, (unsigned long long)s->data.size, s->peer);
+			 LOG_FIELD(s->sender), s->nrcpt, (unsigned long long)s->data.size, s->peer);
 		if (!s->closing)
 			replyf(s, "250 2.0.0 Ok: queued as %s", id);
 		if (w->cfg->tenant_in != NULL)
@@ -596,7 +596,7 @@ data_spooled(struct spool_write *sw, int res)
 	} else {
 		w->st.spool_errors++;
 		log_warn("id=%s not queued from=<%s> client=%s: spool write failed: %s",
-			 id, s->sender, s->peer, strerror(-res));
+			 id, LOG_FIELD(s->sender), s->peer, strerror(-res));
 		if (!s->closing)
 			reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
@@ -623,8 +623,8 @@ data_end(struct session *s)
 		char id[17];
 		envelope_id_str(s->id, id);
 		s->w->st.rejected++;
-		log_info("rejected id=%s from=<%s> client=%s: %s", id, s->sender,
-			 s->peer, err);
+		log_info("rejected id=%s from=<%s> client=%s: %s", id,
+			 LOG_FIELD(s->sender), s->peer, err);
 		reply(s, err);
 		txn_reset(s);
 		s->state = SS_CMD;
@@ -847,7 +847,8 @@ session_raw(struct session *s, const char *p, size_t n)
 		if (rc < 0) {
 			char why[256];
 			tls_failure(s->tls, why, sizeof(why));
-			log_info("session %s: TLS handshake failed: %s", s->peer, why);
+			log_info("session %s: TLS handshake failed: %s", s->peer,
+				 LOG_TEXT(why));
 			session_dirty(s);	/* the alert, if any */
 			s->quit = true;
 			if (tls_out_len(s->tls) == 0)
@@ -858,9 +859,10 @@ session_raw(struct session *s, const char *p, size_t n)
 		if (rc == 0)
 			return;
 		s->tls_on = true;
+		/* the SNI name is any bytes an unauthenticated client chose */
+		const char *sni = tls_sni(s->tls);
 		log_info("session %s: TLS %s %s%s%s", s->peer, tls_version(s->tls),
-			 tls_cipher(s->tls), tls_sni(s->tls) ? " sni=" : "",
-			 tls_sni(s->tls) ? tls_sni(s->tls) : "");
+			 tls_cipher(s->tls), sni ? " sni=" : "", LOG_FIELD(sni));
 	}
 	while (!s->closing && !s->quit && (r = tls_read(s->tls, plain, sizeof(plain))) != 0) {
 		if (r < 0) {

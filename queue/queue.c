@@ -373,11 +373,11 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	for (size_t k = 0; k < n; k++)
 		if (dsn_wanted(env->rcpt[idx[k]].notify, delayed))
 			dr[nd++] = info[k];
-	if (dsn_is_null_sender(env->sender) || nd == 0) {
+	bool null_sender = dsn_is_null_sender(env->sender);
+	if (null_sender || nd == 0) {
 		if (!delayed) {
 			log_info("id=%s: %zu recipient(s) returned, no NDR (%s)", qid, n,
-				 dsn_is_null_sender(env->sender) ? "null sender"
-								  : "NOTIFY says no");
+				 null_sender ? "null sender" : "NOTIFY says no");
 			for (size_t k = 0; k < n; k++)
 				rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
 		}
@@ -434,7 +434,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	char nid[17];
 	envelope_id_str(ne.id, nid);
 	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid,
-		 delayed ? "delay notice" : "NDR", nd, env->sender, nid);
+		 delayed ? "delay notice" : "NDR", nd, LOG_FIELD(env->sender), nid);
 	free(dr);
 	spool_append(w->spool, &r->sw);
 }
@@ -705,8 +705,8 @@ dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
 
 	if (!d->down)
 		log_warn("destination %s marked down after %u consecutive connection "
-			 "failures (%s); probing every backoff step", d->name, d->failures,
-			 d->st.last_error);
+			 "failures (%s); probing every backoff step", LOG_FIELD(d->name),
+			 d->failures, LOG_TEXT(d->st.last_error));
 	d->down = true;
 	d->probe_at = w->now + delay;
 	d->probe.cb = dest_probe_timer;
@@ -731,8 +731,8 @@ queue_dest_result(struct worker *w, struct dest *d, bool ok)
 	/* the first success releases the whole backlog at once */
 	d->down = false;
 	wheel_cancel(&w->q.wheel, &d->probe);
-	log_info("destination %s is up again: releasing %u deferred jobs", d->name,
-		 d->ndeferred);
+	log_info("destination %s is up again: releasing %u deferred jobs",
+		 LOG_FIELD(d->name), d->ndeferred);
 	struct list *l = d->deferred.next;
 	while (l != &d->deferred) {
 		struct qjob *j = container_of(l, struct qjob, link);
@@ -840,29 +840,24 @@ count_invalid(struct worker *w, const char *addr, int64_t now)
 	w->st.invalid_rcpts++;
 }
 
+/* The JSON attempt line: built by jansson, the peer's text through
+ * log_json_s (a host name from DNS, the remote reply in detail). */
 static void
 log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	    const struct mfi_attempt *a, enum mfi_code code, const char *detail,
 	    json_t *rcpts, uint64_t ms)
 {
-	char qid[17], *line;
-	json_t *o;
+	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:o, s:s, s:s, s:s, s:I, s:i}",
-		      "event", "attempt", "id", qid, "connector", j->dest->connector,
-		      "result", result, "host", a->host, "ip", a->ip, "rcpts", rcpts,
-		      "code", code == MFI_NONE ? "" : code == MFI_REMOTE ? "remote" : mfi_status(code),
-		      "mfi", mfi_name(code), "detail", detail ? detail : "",
-		      "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1);
-	if (o == NULL)
-		return;
-	line = json_dumps(o, JSON_COMPACT);
-	if (line != NULL) {
-		log_line(line, strlen(line));
-		free(line);
-	}
-	json_decref(o);
+	log_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
+			   "event", "attempt", "id", qid, "connector", j->dest->connector,
+			   "result", result, "host", log_json_s(a->host), "ip", a->ip,
+			   "rcpts", rcpts, "code", code == MFI_NONE ? "" :
+			   code == MFI_REMOTE ? "remote" : mfi_status(code),
+			   "mfi", mfi_name(code), "detail", log_json_s(detail ? detail : ""),
+			   "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1),
+		 "attempt");
 }
 
 void
@@ -902,7 +897,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		if (a->stage >= MFI_STAGE_MAIL)
 			reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
-			json_array_append_new(ok_r, json_string(r->addr));
+			log_json_append(&ok_r, log_json_s(r->addr));
 			if (w->cfg->tenant_out != NULL) {
 				const struct cfg_tenant *t = config_addr_tenant(w->cfg, r->addr);
 				if (t != NULL)
@@ -948,7 +943,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		last_fail = a;
 		last_code = code;
 		if (mfi_permanent(a)) {
-			json_array_append_new(fail_r, json_string(r->addr));
+			log_json_append(&fail_r, log_json_s(r->addr));
 			if (mfi_user_unknown(a->reply_text, a->reply_code))
 				count_invalid(w, r->addr, now);
 			finfo[nfail] = (struct dsn_rcpt){
@@ -961,7 +956,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			d->st.bounced++;
 			w->st.rcpts_bounced++;
 		} else {
-			json_array_append_new(def_r, json_string(r->addr));
+			log_json_append(&def_r, log_json_s(r->addr));
 			j->rcpt[nkeep++] = j->rcpt[i];
 			d->st.deferred++;
 			w->st.rcpts_deferred++;
@@ -1020,7 +1015,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			}
 			log_info("id=%016llX: expired after %u attempts, returning %u "
 				 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
-				 nkeep, j->last_error ? j->last_error : "");
+				 nkeep, LOG_TEXT(j->last_error));
 			d->st.bounced += nkeep;
 			w->st.rcpts_bounced += nkeep;
 			w->st.rcpts_expired += nkeep;
@@ -1215,7 +1210,7 @@ job_delete(struct worker *w, struct qjob *j)
 
 	envelope_id_str(m->id, qid);
 	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, j->nrcpt,
-		 j->dest->name);
+		 LOG_FIELD(j->dest->name));
 	w->st.rcpts_deleted += j->nrcpt;
 	for (uint32_t i = 0; i < j->nrcpt; i++)
 		rcpt_final(w, m, j->rcpt[i], ENV_RCPT_FAILED);
@@ -1251,7 +1246,7 @@ job_bounce(struct worker *w, struct qjob *j)
 	}
 	envelope_id_str(m->id, qid);
 	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, j->nrcpt,
-		 j->dest->name);
+		 LOG_FIELD(j->dest->name));
 	j->dest->st.bounced += j->nrcpt;
 	w->st.rcpts_bounced += j->nrcpt;
 	ndr_send(w, m, j->rcpt, info, j->nrcpt, false, 0);

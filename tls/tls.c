@@ -56,6 +56,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 
 #define TLS_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define TLS_NAME_MAX	256	/* longest SNI name kept, NUL included */
@@ -410,18 +411,41 @@ tls_time_str(const WOLFSSL_ASN1_TIME *t, char *out, size_t len)
 		snprintf(out, len, "?");
 }
 
-/* The CN of name, or the whole one-line name if it has none. */
+/*
+ * The text of the loc-th entry of name, exactly as the certificate has
+ * it: data and length from the ASN.1 string, never a C string (a CN may
+ * hold a NUL, and a fixed buffer would cut it).  NULL if there is none.
+ */
+static const char *
+tls_name_entry(WOLFSSL_X509_NAME *name, int loc, int *len)
+{
+	WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, loc);
+	WOLFSSL_ASN1_STRING *d = e != NULL ? wolfSSL_X509_NAME_ENTRY_get_data(e) : NULL;
+	const char *p = d != NULL ? (const char *)wolfSSL_ASN1_STRING_data(d) : NULL;
+
+	*len = d != NULL ? wolfSSL_ASN1_STRING_length(d) : 0;
+	return p != NULL && *len >= 0 ? p : NULL;
+}
+
+/* The CN of name, or the whole one-line name if it has none, escaped
+ * (core/log.h): it is the peer's text and ends up in logs. */
 static void
 tls_name_str(WOLFSSL_X509_NAME *name, char *out, size_t len)
 {
+	char line[TLS_NAME_MAX];
+	const char *p;
+	int loc, n;
+
 	out[0] = '\0';
 	if (name == NULL)
 		return;
-	if (wolfSSL_X509_NAME_get_text_by_NID(name, NID_commonName, out,
-					      (int)len) > 0)
+	loc = wolfSSL_X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (loc >= 0 && (p = tls_name_entry(name, loc, &n)) != NULL) {
+		log_esc(out, len, p, (size_t)n, 0);
 		return;
-	if (wolfSSL_X509_NAME_oneline(name, out, (int)len) == NULL)
-		out[0] = '\0';
+	}
+	if (wolfSSL_X509_NAME_oneline(name, line, (int)sizeof(line)) != NULL)
+		log_esc(out, len, line, strlen(line), 0);
 }
 
 static void
@@ -487,30 +511,39 @@ tls_name_match(const char *pat, size_t plen, const char *host)
 	       tls_eq_nocase(dot, pat + 1, rlen);
 }
 
-/* Add name (n bytes) to the comma list in out (for details only). */
+/* Add name (n bytes, the peer's) escaped to the comma list in out (for
+ * details only); a name that does not fit whole is left out. */
 static void
 tls_names_add(char *out, size_t len, const char *name, size_t n)
 {
-	size_t used = strlen(out);
+	char esc[TLS_CN_MAX];
+	size_t used = strlen(out), k;
 
-	if (used + 2 + n >= len)
+	log_esc(esc, sizeof(esc), name, n, 0);
+	k = strlen(esc);
+	if (used + 2 + k >= len)
 		return;
 	if (used > 0) {
 		memcpy(out + used, ", ", 2);
 		used += 2;
 	}
-	memcpy(out + used, name, n);
-	out[used + n] = '\0';
+	memcpy(out + used, esc, k + 1);
 }
 
-/* Does certificate x carry host?  Notes its names in c->cert_names. */
+/*
+ * Does certificate x carry host?  Notes its names in c->cert_names.
+ * Every name is taken with the length the library gives, never as a C
+ * string, and a name with a NUL fails the whole check: a CA signs
+ * "victim.example\0.attacker.example" for whoever owns attacker.example,
+ * and strlen would read it as victim.example.
+ */
 static bool
 tls_cert_has_name(struct tls_conn *c, WOLFSSL_X509 *x, const char *host)
 {
 	WOLFSSL_GENERAL_NAMES *sans;
 	WOLFSSL_GENERAL_NAME *gn;
-	char cn[TLS_CN_MAX];
-	bool any_dns = false, ok = false;
+	WOLFSSL_X509_NAME *subj;
+	bool any_dns = false, ok = false, nul = false;
 	const char *p;
 	int i, n, len;
 
@@ -531,20 +564,31 @@ tls_cert_has_name(struct tls_conn *c, WOLFSSL_X509 *x, const char *host)
 		any_dns = true;
 		tls_names_add(c->cert_names, sizeof(c->cert_names), p,
 			      (size_t)len);
-		if (tls_name_match(p, (size_t)len, host))
+		if (memchr(p, '\0', (size_t)len) != NULL)
+			nul = true;
+		else if (tls_name_match(p, (size_t)len, host))
 			ok = true;
 	}
 	if (sans != NULL)
 		wolfSSL_GENERAL_NAMES_free(sans);
 	if (any_dns)
-		return ok;
-	len = wolfSSL_X509_NAME_get_text_by_NID(
-		wolfSSL_X509_get_subject_name(x), NID_commonName, cn,
-		(int)sizeof(cn));
-	if (len <= 0)
-		return false;
-	tls_names_add(c->cert_names, sizeof(c->cert_names), cn, strlen(cn));
-	return tls_name_match(cn, strlen(cn), host);
+		return ok && !nul;
+	/* No DNS SAN: the CNs (RFC 6125 s. 6.4.4), each as the library has it. */
+	subj = wolfSSL_X509_get_subject_name(x);
+	for (i = subj != NULL ? wolfSSL_X509_NAME_get_index_by_NID(subj, NID_commonName, -1)
+			      : -1;
+	     i >= 0; i = wolfSSL_X509_NAME_get_index_by_NID(subj, NID_commonName, i)) {
+		p = tls_name_entry(subj, i, &len);
+		if (p == NULL || len <= 0)
+			continue;
+		tls_names_add(c->cert_names, sizeof(c->cert_names), p,
+			      (size_t)len);
+		if (memchr(p, '\0', (size_t)len) != NULL)
+			nul = true;
+		else if (tls_name_match(p, (size_t)len, host))
+			ok = true;
+	}
+	return ok && !nul;
 }
 
 /*

@@ -7,7 +7,7 @@ FB      := build-fuzz
 FCC     := clang
 FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,address,undefined \
            -fno-sanitize-recover=undefined
-SRCS    := net/smtp_proto.c core/buf.c core/strb.c core/log.c core/config.c core/config_tls.c \
+SRCS    := net/smtp_proto.c core/buf.c core/strb.c core/log.c core/utf8.c core/config.c core/config_tls.c \
            core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
            tls/tls.c queue/spool.c queue/envelope.c queue/crc32c.c
 TARGETS := smtp spool config directory
@@ -26,4 +26,4 @@ all: $(TARGETS:%=$(FB)/fuzz_%)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(SRCS)
 	@mkdir -p $(FB)
-	$(FCC) $(FCFLAGS) -o $@ $^ -luring -lyaml -lwolfssl -lhiredis -lpthread
+	$(FCC) $(FCFLAGS) -o $@ $^ -luring -lyaml -lwolfssl -ljansson -lhiredis -lpthread

@@ -18,6 +18,9 @@
 #                           (wildcards RFC 6125 matching must refuse)
 #   cnonly.pem .key         CN mx.cn.test, no subjectAltName at all
 #   cnsan.pem .key          CN cn.name.test, SAN DNS:san.name.test
+#   nulcn.pem .key          CN "victim.example\0.attacker.example" (an
+#                           embedded NUL), no subjectAltName
+#   nulsan.pem .key         CN nulsan.test, SAN DNS with the same NUL name
 #   int.pem int.key         intermediate CA signed by ca
 #   chain.pem chain.key     leaf signed by int; chain.pem holds leaf + int
 #
@@ -153,6 +156,34 @@ leaf chainleaf int localhost "$NAMES" -days 3650
 cat "$DIR/chainleaf.pem" "$DIR/int.pem" > "$DIR/chain.pem"
 mv "$DIR/chainleaf.key" "$DIR/chain.key"
 rm -f "$DIR/chainleaf.pem"
+
+# nul NAME SECTION: a leaf whose CN (SECTION leaf_nosan) or only DNS SAN
+# (SECTION leaf) is "victim.example\0.attacker.example".  No openssl
+# command takes a NUL in a name, so: issue it with an X there, patch the
+# DER, then have the patched name re-signed properly (x509toreq makes a
+# request with a valid self-signature out of it; x509 -req issues that).
+nul() {
+	name=$1 section=$2 cn=victim.exampleX.attacker.example
+	san=DNS:$cn
+	[ "$section" = leaf ] && cn=nulsan.test
+	key "$name"
+	openssl req -new -key "$DIR/$name.key" -subj "/CN=$cn" \
+		-out "$DIR/db-ca/$name.csr"
+	sign ca "$DIR/db-ca/$name.csr" "$DIR/db-ca/$name.pre" "$section" \
+		"$san" -days 3650
+	openssl x509 -in "$DIR/db-ca/$name.pre" -outform DER |
+		perl -0777 -pe 's/victim\.exampleX\./victim.example\0./' \
+		> "$DIR/db-ca/$name.der"
+	openssl x509 -x509toreq -copy_extensions copy -inform DER \
+		-in "$DIR/db-ca/$name.der" -signkey "$DIR/$name.key" \
+		-out "$DIR/db-ca/$name.req" 2>/dev/null
+	openssl x509 -req -copy_extensions copy -in "$DIR/db-ca/$name.req" \
+		-CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -set_serial "0x$(od -An \
+		-N8 -tx1 /dev/urandom | tr -d ' \n')" -days 3650 \
+		-out "$DIR/$name.pem" 2>/dev/null
+}
+nul nulcn leaf_nosan
+nul nulsan leaf
 
 key selfsigned
 openssl req -new -x509 -key "$DIR/selfsigned.key" -out "$DIR/selfsigned.pem" \

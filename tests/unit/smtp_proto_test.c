@@ -148,6 +148,114 @@ Test(smtp_proto, rcpt)
 	}
 }
 
+/*
+ * Hostile bytes in MAIL and RCPT: nothing with a control byte, DEL, or an
+ * 8-bit byte outside a well-formed UTF-8 address under SMTPUTF8 may be
+ * accepted, since what is accepted is relayed (a bare CR in ORCPT ended
+ * the RCPT line at the next hop and injected a command).
+ */
+struct hostile_case {
+	bool rcpt;		/* RCPT (else MAIL) */
+	bool utf8;		/* RCPT: the transaction has SMTPUTF8 */
+	const char *arg;	/* command argument */
+	size_t len;		/* its length (NULs inside) */
+	const char *err;	/* NULL accepted; else reply prefix */
+};
+
+#define M(lit, err) { false, false, lit, sizeof(lit) - 1, err }
+#define R(utf8, lit, err) { true, utf8, lit, sizeof(lit) - 1, err }
+
+Test(smtp_proto, hostile_bytes)
+{
+	static const struct hostile_case t[] = {
+		/* ORCPT: addr-type is an atom, the value xtext (RFC 3461) */
+		R(false, "TO:<u@example.test> ORCPT=rfc822\rQUIT;u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u@example.test\rQUIT", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc\0822;u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822\x7f;u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc\xe9;u@example.test", "501 5.5.4"),
+		R(true, "TO:<u@example.test> ORCPT=rfc822;\xc3\xa9@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u\x7f@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=(rfc822);u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc.822;u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=;u@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u+4@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u+4g@example.test", "501 5.5.4"),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u+40example.test", NULL),
+		R(false, "TO:<u@example.test> ORCPT=utf-8;u+40example.test", NULL),
+		R(false, "TO:<u@example.test> ORCPT=rfc822;u+40example.test+0D+0A", NULL),
+		/* any parameter: keyword and value syntax (RFC 5321 4.1.2) */
+		R(false, "TO:<u@example.test> NOTIFY=NEVER\x01", "501 5.5.4"),
+		R(false, "TO:<u@example.test> NOTIFY=NEVER\r", "501 5.5.4"),
+		R(false, "TO:<u@example.test> X\x01=1", "501 5.5.4"),
+		R(false, "TO:<u@example.test> =1", "501 5.5.4"),
+		R(false, "TO:<u@example.test>\tNOTIFY=NEVER", "501 5.1.3"),
+		M("FROM:<a@b.test> ENVID=abc\rQUIT", "501 5.5.4"),
+		M("FROM:<a@b.test> ENVID=abc\xff", "501 5.5.4"),
+		M("FROM:<a@b.test> AUTH=<>\r", "501 5.5.4"),
+		M("FROM:<a@b.test> AUTH=\xff", "501 5.5.4"),
+		M("FROM:<a@b.test> AUTH=a=b", "501 5.5.4"),
+		M("FROM:<a@b.test> BODY=7BIT\0", "501 5.5.4"),
+		M("FROM:<a@b.test> SMTPUTF8\x0b", "501 5.5.4"),
+		M("FROM:<a@b.test> X-\x80", "501 5.5.4"),
+		/* quoted-pair: "\\" then printable ASCII only */
+		R(false, "TO:<\"a\\\x7f\"@example.test>", "501 5.1.3"),
+		R(true, "TO:<\"a\\\xc3\xa9\"@example.test>", "501 5.1.3"),
+		R(false, "TO:<\"a\\\r\"@example.test>", "501 5.1.3"),
+		R(false, "TO:<\"a\\\0\"@example.test>", "501 5.1.3"),
+		R(false, "TO:<\"a\\\"b\"@example.test>", NULL),
+		R(false, "TO:<\"a\\ b\"@example.test>", NULL),
+		M("FROM:<\"a\\\x7f\"@b.test>", "501 5.1.7"),
+		M("FROM:<\"\\\xc3\xa9\"@b.test> SMTPUTF8", "501 5.1.7"),
+		/* source route: skipped, but no control byte in it either */
+		R(false, "TO:<@a\rb:u@example.test>", "501 5.1.3"),
+		R(false, "TO:<@relay.test:u@example.test>", NULL),
+		/* 8-bit: well-formed UTF-8, and only with SMTPUTF8 */
+		R(true, "TO:<\xc3\xa9@\xc3\xa9.test>", NULL),
+		R(true, "TO:<\"\xc3\xa9 x\"@b.test>", NULL),
+		R(true, "TO:<\xf0\x9f\x93\xae@b.test>", NULL),
+		R(false, "TO:<\xc3\xa9@b.test>", "553 5.6.7"),
+		R(true, "TO:<\xc3@example.test>", "501 5.1.3"),
+		R(true, "TO:<\xc0\xaf@example.test>", "501 5.1.3"),		/* overlong */
+		R(true, "TO:<u@\xed\xa0\x80.test>", "501 5.1.3"),		/* surrogate */
+		R(true, "TO:<\xf4\x90\x80\x80@x.test>", "501 5.1.3"),	/* > U+10FFFF */
+		R(true, "TO:<\"\xff\"@x.test>", "501 5.1.3"),
+		R(false, "TO:<\xff@b.test>", "501 5.1.3"),
+		M("FROM:<\xc3\xa9@b.test> SMTPUTF8", NULL),
+		M("FROM:<\xc3@b.test> SMTPUTF8", "501 5.1.7"),
+		M("FROM:<u@b\xe9.test> SMTPUTF8", "501 5.1.7"),
+		M("FROM:<\xc3\xa9@b.test>", "553 5.6.7"),
+	};
+
+	for (size_t i = 0; i < N(t); i++) {
+		struct smtp_path p;
+		struct smtp_mail_params mp;
+		struct smtp_rcpt_params rp;
+		const char *err;
+
+		if (t[i].rcpt)
+			err = smtp_parse_rcpt(t[i].arg, t[i].len, t[i].utf8, &p, &rp);
+		else
+			err = smtp_parse_mail(t[i].arg, t[i].len, &p, &mp);
+		if (t[i].err != NULL) {
+			cr_expect(err != NULL && strncmp(err, t[i].err, strlen(t[i].err)) == 0,
+				  "case %zu: want %s, got %s", i, t[i].err, err ? err : "ok");
+			continue;
+		}
+		cr_expect_null(err, "case %zu rejected: %s", i, err);
+		if (err != NULL)
+			continue;
+		/* what is accepted carries no control byte anywhere */
+		for (size_t k = 0; k < p.len; k++)
+			cr_expect((unsigned char)p.addr[k] >= 32 && p.addr[k] != 127,
+				  "case %zu: control byte in the address", i);
+		for (size_t k = 0; t[i].rcpt && k < rp.orcptlen; k++)
+			cr_expect((unsigned char)rp.orcpt[k] > 32 &&
+				  (unsigned char)rp.orcpt[k] < 127,
+				  "case %zu: bad byte in ORCPT", i);
+	}
+}
+
 /* ---- DATA reader ---------------------------------------------------- */
 
 struct data_case {
@@ -255,6 +363,9 @@ Test(smtp_proto, helo)
 	cr_expect(!smtp_valid_helo("", 0));
 	cr_expect(!smtp_valid_helo("a b", 3));
 	cr_expect(!smtp_valid_helo("a\x01", 2));
+	cr_expect(!smtp_valid_helo("a\x7f", 2));
+	cr_expect(!smtp_valid_helo("client\xff.test", 12));		/* not UTF-8 */
+	cr_expect(smtp_valid_helo("\xc3\xa9.test", 7));
 }
 
 Test(smtp_proto, reply_parse)

@@ -482,6 +482,37 @@ Test(tls, name_rules)
 	}
 }
 
+/*
+ * A name with an embedded NUL ("victim.example\0.attacker.example", which
+ * a CA may sign for the owner of attacker.example) matches nothing, as CN
+ * (no SAN) or as DNS SAN; the detail shows the NUL escaped, not cut there.
+ */
+Test(tls, nul_in_certificate_name)
+{
+	static const struct { const char *leaf, *peer; } cases[] = {
+		{ "nulcn", "victim.example" },
+		{ "nulcn", "victim.example." },
+		{ "nulcn", "attacker.example" },
+		{ "nulsan", "victim.example" },
+		{ "nulsan", "nulsan.test" },	/* the CN does not count */
+	};
+	char d[TLS_DETAIL_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		server_on(cases[i].leaf);
+		client_to(cases[i].peer, true, NULL);
+		pump();
+		cr_expect_lt(cli.hs, 0, "%s: %s accepted", cases[i].leaf,
+			     cases[i].peer);
+		cr_expect_eq(tls_failure(cli.c, d, sizeof(d)),
+			     MFI_TLS_NAME_MISMATCH, "%s: %s: %s", cases[i].leaf,
+			     cases[i].peer, d);
+		cr_expect(strstr(d, "victim.example\\x00.attacker.example") != NULL,
+			  "%s: detail '%s'", cases[i].leaf, d);
+		reset();
+	}
+}
+
 /* Policy "required": encryption, any certificate. */
 Test(tls, verify_off_accepts_everything)
 {

@@ -1,0 +1,266 @@
+/*
+ * log: the UTF-8 decoder's table 3-7, the escaper every untrusted string
+ * passes through (table driven: what each kind of hostile byte becomes,
+ * and cuts that never split an escape), the JSON strings made from
+ * untrusted bytes, and JSON lines that are whole or absent.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/utf8.h"
+
+struct utf8_case {
+	const char *s;		/* bytes */
+	size_t n;		/* their number */
+	bool ok;		/* well-formed */
+};
+
+#define U(lit, ok) { lit, sizeof(lit) - 1, ok }
+
+Test(log, utf8_table)
+{
+	static const struct utf8_case cases[] = {
+		U("", true),
+		U("plain ascii", true),
+		U("\0", true),
+		U("caf\xC3\xA9", true),			/* U+00E9 */
+		U("\xE2\x82\xAC", true),			/* U+20AC */
+		U("\xF0\x9F\x93\xAE", true),		/* U+1F4EE */
+		U("\xF4\x8F\xBF\xBF", true),		/* U+10FFFF */
+		U("\xEF\xBF\xBD", true),			/* U+FFFD */
+		U("\xED\x9F\xBF", true),			/* U+D7FF */
+		U("\xEE\x80\x80", true),			/* U+E000 */
+		U("\x80", false),			/* stray continuation */
+		U("\xBF", false),
+		U("\xC3", false),			/* truncated */
+		U("\xE2\x82", false),
+		U("\xF0\x9F\x93", false),
+		U("\xC0\xAF", false),			/* overlong '/' */
+		U("\xC1\xBF", false),
+		U("\xE0\x80\xAF", false),		/* overlong 3 bytes */
+		U("\xE0\x9F\xBF", false),
+		U("\xF0\x80\x80\xAF", false),		/* overlong 4 bytes */
+		U("\xF0\x8F\xBF\xBF", false),
+		U("\xED\xA0\x80", false),		/* surrogate U+D800 */
+		U("\xED\xBF\xBF", false),		/* U+DFFF */
+		U("\xF4\x90\x80\x80", false),		/* U+110000 */
+		U("\xF5\x80\x80\x80", false),
+		U("\xFE", false),
+		U("\xFF", false),
+		U("\xC3\x28", false),			/* bad continuation */
+		U("\xE2\x28\xA1", false),
+		U("ok\xC3\xA9then\xA9", false),
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(utf8_valid(cases[i].s, cases[i].n), cases[i].ok,
+			     "case %zu", i);
+}
+
+Test(log, utf8_code_points)
+{
+	uint32_t cp = 0;
+
+	cr_expect_eq(utf8_seq("\xC3\xA9", 2, &cp), 2);
+	cr_expect_eq(cp, 0xE9);
+	cr_expect_eq(utf8_seq("\xE2\x80\xA8x", 4, &cp), 3);
+	cr_expect_eq(cp, 0x2028);
+	cr_expect_eq(utf8_seq("\xF4\x8F\xBF\xBF", 4, &cp), 4);
+	cr_expect_eq(cp, 0x10FFFF);
+	cr_expect_eq(utf8_seq("\xF0\x9F\x93\xAE", 3, &cp), 0, "cut short");
+	cr_expect_eq(utf8_seq("a", 0, &cp), 0);
+}
+
+struct esc_case {
+	const char *in;		/* bytes */
+	size_t n;		/* their number */
+	unsigned flags;		/* LOG_ESC_* */
+	const char *want;	/* rendering */
+};
+
+#define E(lit, flags, want) { lit, sizeof(lit) - 1, flags, want }
+
+Test(log, escape_table)
+{
+	static const struct esc_case cases[] = {
+		E("user@example.test", LOG_ESC_SPACE, "user@example.test"),
+		E("a b", 0, "a b"),
+		E("a b", LOG_ESC_SPACE, "a\\x20b"),
+		/* a forged JSON event after a line break */
+		E("x\r\n{\"event\":\"attempt\"}", 0,
+		  "x\\x0D\\x0A{\\\"event\\\":\\\"attempt\\\"}"),
+		/* a quoted local part faking a field */
+		E("\"x> client=1.2.3.4\"@e.test", LOG_ESC_SPACE,
+		  "\\\"x>\\x20client=1.2.3.4\\\"@e.test"),
+		E("back\\slash", 0, "back\\\\slash"),
+		E("%s%n%%", 0, "%s%n%%"),	/* only ever an argument */
+		E("tab\there", 0, "tab\\x09here"),
+		E("nul\0after", 0, "nul\\x00after"),
+		E("del\x7f", 0, "del\\x7F"),
+		E("esc\x1b[31m", 0, "esc\\x1B[31m"),
+		E("caf\xC3\xA9", 0, "caf\xC3\xA9"),		/* UTF-8 kept */
+		E("\xE6\x97\xA5\xE6\x9C\xAC", LOG_ESC_SPACE, "\xE6\x97\xA5\xE6\x9C\xAC"),
+		E("bad\xFF", 0, "bad\\xFF"),
+		E("\xC3(", 0, "\\xC3("),
+		E("\xC0\xAF", 0, "\\xC0\\xAF"),			/* overlong */
+		E("\xED\xA0\x80", 0, "\\xED\\xA0\\x80"),		/* surrogate */
+		E("\xF4\x90\x80\x80", 0, "\\xF4\\x90\\x80\\x80"),
+		E("c1\xC2\x85", 0, "c1\\xC2\\x85"),		/* NEL */
+		E("ls\xE2\x80\xA8ps\xE2\x80\xA9", 0,
+		  "ls\\xE2\\x80\\xA8ps\\xE2\\x80\\xA9"),
+		E("\xE2\x80\xAEtxt.exe", 0, "\\xE2\\x80\\xAEtxt.exe"),	/* RLO */
+		/* JSON: jansson quotes; only NUL and non-UTF-8 are ours */
+		E("a\"b\\c\nd", LOG_ESC_JSON, "a\"b\\c\nd"),
+		E("a b", LOG_ESC_JSON | LOG_ESC_SPACE, "a b"),
+		E("x\xFFy\0z", LOG_ESC_JSON, "x\\xFFy\\x00z"),
+		E("\xE2\x80\xA8", LOG_ESC_JSON, "\xE2\x80\xA8"),
+	};
+	char out[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		log_esc(out, sizeof(out), cases[i].in, cases[i].n, cases[i].flags);
+		cr_expect_str_eq(out, cases[i].want, "case %zu", i);
+	}
+	cr_expect_str_eq(log_esc(out, sizeof(out), NULL, 5, 0), "");
+}
+
+/* A guard after the array catches any write past it. */
+struct guarded {
+	char a[10];
+	char guard;
+};
+
+Test(log, escape_cuts_at_a_boundary)
+{
+	static const struct {
+		const char *in;
+		size_t cap;
+		const char *want;
+	} cases[] = {
+		{ "abcdefgh", 8, "abcd..." },
+		{ "abcdefg", 8, "abcdefg" },		/* fits exactly */
+		{ "\n\n\n", 10, "\\x0A..." },		/* never half an escape */
+		{ "\n\n", 9, "\\x0A\\x0A" },
+		{ "ab\xC3\xA9\xC3\xA9\xC3\xA9", 8, "ab\xC3\xA9..." },	/* nor half a character */
+		{ "abcdef", 3, "ab" },			/* no room for "..." */
+		{ "abc", 1, "" },
+	};
+	struct guarded g;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&g, 'G', sizeof(g));
+		log_esc(g.a, cases[i].cap, cases[i].in, strlen(cases[i].in), 0);
+		cr_expect_str_eq(g.a, cases[i].want, "case %zu", i);
+		cr_expect_eq(g.guard, 'G');
+		for (size_t k = cases[i].cap; k < sizeof(g.a); k++)
+			cr_expect_eq(g.a[k], 'G', "case %zu wrote byte %zu", i, k);
+	}
+}
+
+Test(log, field_macros)
+{
+	char big[3000];
+
+	cr_expect_str_eq(LOG_FIELD("a b\r\n"), "a\\x20b\\x0D\\x0A");
+	cr_expect_str_eq(LOG_TEXT("a b\r\n"), "a b\\x0D\\x0A");
+	cr_expect_str_eq(LOG_FIELD(NULL), "");
+	memset(big, '\n', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_expect_leq(strlen(LOG_TEXT(big)), LOG_ESC_MAX - 1, "bounded");
+}
+
+Test(log, json_strings_are_valid)
+{
+	json_t *j = log_json_str("u\xFF@e\xC3.test\0x", 12);
+	char *s;
+
+	cr_assert_not_null(j);
+	cr_expect_str_eq(json_string_value(j), "u\\xFF@e\\xC3.test\\x00x");
+	s = json_dumps(j, JSON_ENCODE_ANY);
+	cr_assert_not_null(s);
+	free(s);
+	json_decref(j);
+
+	j = log_json_s("r\xC3\xA9sum\xC3\xA9@e.test");	/* valid: unchanged */
+	cr_expect_str_eq(json_string_value(j), "r\xC3\xA9sum\xC3\xA9@e.test");
+	json_decref(j);
+
+	j = log_json_s(NULL);
+	cr_expect(json_is_null(j));
+	json_decref(j);
+}
+
+/* What log_json writes, read back through a pipe. */
+static size_t
+capture(json_t *o, char *out, size_t cap)
+{
+	int fds[2];
+	ssize_t n;
+
+	cr_assert_eq(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	log_json(o, "test");
+	log_set_fd(2);
+	close(fds[1]);
+	n = read(fds[0], out, cap - 1);
+	close(fds[0]);
+	cr_assert_geq(n, 0);
+	out[n] = '\0';
+	return (size_t)n;
+}
+
+Test(log, json_lines_whole_or_absent)
+{
+	char out[65536];
+	json_t *arr = json_array(), *back;
+
+	/* hostile strings: one line, ASCII only, parses back to the same */
+	cr_assert_eq(json_array_append_new(arr, log_json_s("a\r\n{\"event\":\"x\"}")), 0);
+	cr_assert_eq(json_array_append_new(arr, log_json_s("ls\xE2\x80\xA8")), 0);
+	capture(json_pack("{s:s, s:o}", "event", "attempt", "rcpts", arr), out,
+		sizeof(out));
+	cr_expect_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+	for (const char *p = out; *p; p++)
+		cr_expect((unsigned char)*p < 0x80, "non-ASCII byte in %s", out);
+	back = json_loads(out, 0, NULL);
+	cr_assert_not_null(back, "%s", out);
+	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(back, "rcpts"), 0)),
+			 "a\r\n{\"event\":\"x\"}");
+	json_decref(back);
+
+	/* a long line is not cut (log_msg's 4 KiB buffer does not apply) */
+	arr = json_array();
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(json_array_append_new(arr, log_json_s(
+			"a-rather-long-recipient-address-for-the-line@example.test")), 0);
+	capture(json_pack("{s:o}", "rcpts", arr), out, sizeof(out));
+	cr_expect_gt(strlen(out), 10000);
+	back = json_loads(out, 0, NULL);
+	cr_expect_not_null(back, "a long JSON line was cut");
+	json_decref(back);
+
+	/* a failed build (what json_pack gives for a bad string) */
+	capture(json_pack("{s:s}", "x", "\xFF"), out, sizeof(out));
+	cr_expect(strstr(out, "error: test: the JSON log line could not be built") != NULL,
+		  "%s", out);
+	cr_expect(strchr(out, '{') == NULL, "no half object: %s", out);
+}
+
+Test(log, append_and_set_never_lose_a_failure)
+{
+	json_t *arr = json_array(), *obj = json_object();
+
+	cr_expect(log_json_append(&arr, json_integer(1)));
+	cr_expect(log_json_set(&obj, "a", json_integer(1)));
+	cr_expect_eq(json_array_size(arr), 1);
+	/* a failed element (what json_string gives for a bad string) */
+	cr_expect(!log_json_append(&arr, json_string("\xFF")));
+	cr_expect_null(arr, "the array is dropped, not left short");
+	cr_expect(!log_json_append(&arr, json_integer(2)), "and stays dropped");
+	cr_expect_null(json_pack("{s:o}", "rcpts", arr), "so what takes it fails");
+	cr_expect(!log_json_set(&obj, "b", NULL));
+	cr_expect_null(obj);
+}
