@@ -22,6 +22,7 @@
 #include "core/fixnow.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "queue/spool_lock.h"
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -124,6 +125,13 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/*
+	 * Before anything reads or writes the spool (fix-now state, recovery,
+	 * the control socket): one instance per spool.  The descriptor stays
+	 * open, and the lock held, until the process exits.
+	 */
+	if (spool_lock(cfg->spool_dir, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	n = workers >= 0 ? (unsigned)workers : cfg->workers;
 	if (n == 0)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
