@@ -22,6 +22,7 @@
 #include "core/fixnow.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "net/listen_probe.h"
 #include "queue/spool_lock.h"
 
 #define SLUICE_VERSION "0.1.0"
@@ -131,6 +132,9 @@ main(int argc, char **argv)
 	 * open, and the lock held, until the process exits.
 	 */
 	if (spool_lock(cfg->spool_dir, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* SO_REUSEPORT would let the workers join someone else's listener */
+	if (listen_probe(cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	n = workers >= 0 ? (unsigned)workers : cfg->workers;
 	if (n == 0)

@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (BENCH, BUILD, SLUICED, Proc, Sink, Sluiced, free_port, read_spool,
-                     wait_for)
+from harness import (BENCH, BUILD, DEFAULT_CONFIG, SLUICED, Proc, Sink, Sluiced, banner,
+                     free_port, read_spool, wait_for)
 from test_intake import Dialog
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
@@ -39,14 +39,12 @@ def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=BOD
 
 
 def run_sluiced(config, timeout=10):
-    """Start another sluiced on config; returns (exit code or None if it is
-    still running after timeout, its output).  A survivor is stopped."""
+    """Start another sluiced on config; returns (exit code, or None if it
+    got ready instead, its output).  A survivor is stopped."""
     d = os.path.dirname(config)
     p = Proc([SLUICED, "-c", config], d, "second-%d.log" % time.monotonic_ns())
-    try:
-        p.p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
+    wait_for(lambda: not p.alive() or "ready:" in p.log(), timeout,
+             what="sluiced to exit or get ready")
     rc = p.p.poll()
     if rc is None:
         p.stop()
@@ -118,6 +116,67 @@ class GuardsTest(unittest.TestCase):
         r.start()
         self.assertEqual(r.recovered(), 4)
         wait_for(lambda: sink.messages() == 4, timeout=30, what="4 messages delivered")
+
+    # ---- defect 3: no silent port sharing ---------------------------------
+
+    def listen_config(self, listen):
+        """A sluiced (not started) whose listeners are listen (YAML list)."""
+        return Sluiced(config=DEFAULT_CONFIG.replace('["127.0.0.1:{port}"]', listen))
+
+    def assert_refused(self, r, addr):
+        rc, out = run_sluiced(r.config)
+        self.assertIsNotNone(rc, "sluiced shared %s:\n%s" % (addr, out))
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("listen %s: address already in use" % addr, out)
+
+    def py_listener(self, family, host, port, reuseport=True):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        self.cleanup.append(s.close)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((host, port))
+        s.listen(8)
+        return s
+
+    def test_listen_second_instance_refused(self):
+        """A second sluiced (its own spool) on a port the first listens on
+        refuses to start, naming the address, instead of joining the
+        first one's SO_REUSEPORT group."""
+        r = self.relay()
+        other = self.listen_config('["127.0.0.1:%d"]' % r.port)
+        self.assert_refused(other, "127.0.0.1:%d" % r.port)
+        # the same daemon restarts on its port at once (TIME_WAIT is no rival)
+        self.assertIn("220 relay.test", banner(r.port))
+        send(r.port)
+        r.stop()
+        r.start()
+        self.assertIn("220 relay.test", banner(r.port))
+
+    def test_listen_foreign_reuseport_listener_refused(self):
+        """Another program's SO_REUSEPORT listener, on the same address, on
+        the IPv4 wildcard, on [::1] and on the IPv6 wildcard; and a plain one."""
+        port = free_port()
+        cases = [
+            (socket.AF_INET, "127.0.0.1", '"127.0.0.1:%d"', "127.0.0.1:%d", True),
+            (socket.AF_INET, "0.0.0.0", '"127.0.0.1:%d"', "127.0.0.1:%d", True),
+            (socket.AF_INET6, "::1", '"[::1]:%d"', "[::1]:%d", True),
+            (socket.AF_INET6, "::", '"[::1]:%d"', "[::1]:%d", True),
+            (socket.AF_INET, "127.0.0.1", '"127.0.0.1:%d"', "127.0.0.1:%d", False),
+        ]
+        for family, host, listen, addr, reuseport in cases:
+            with self.subTest(host=host, reuseport=reuseport):
+                s = self.py_listener(family, host, port, reuseport)
+                r = self.listen_config("[%s]" % (listen % port))
+                self.assert_refused(r, addr % port)
+                s.close()
+        # once the port is free, sluiced takes it (both families)
+        r = self.listen_config('["127.0.0.1:%d", "[::1]:%d"]' % (port, port))
+        r.start()
+        self.cleanup.append(r.stop)
+        self.assertIn("220 relay.test", banner(port))
+        self.assertIn("220 relay.test", banner(port, host="::1"))
 
 
 if __name__ == "__main__":
