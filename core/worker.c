@@ -19,6 +19,7 @@
 
 #include "core/ctl.h"
 #include "core/log.h"
+#include "net/anvil.h"
 #include "net/smtp_client.h"
 #include "net/smtp_server.h"
 #include "queue/queue.h"
@@ -302,11 +303,15 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 	      size_t errlen)
 {
 	struct worker *ws = calloc(n, sizeof(*ws));
+	struct anvil *anvil = anvil_new();	/* one table for all workers */
 	unsigned started = 0;
 	int rc = 0;
 
-	if (ws == NULL)
+	if (ws == NULL || anvil == NULL) {
+		free(ws);
+		anvil_free(anvil);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&start_mu);
 	start_pending = n;
 	for (unsigned i = 0; i < n; i++) {
@@ -314,6 +319,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 		ws[i].nworkers = n;
 		ws[i].cfg = cfg;
 		ws[i].evfd = -1;
+		ws[i].anvil = anvil;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
 		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
@@ -345,6 +351,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 			worker_free(&ws[i]);
 		}
 		free(ws);
+		anvil_free(anvil);
 		return rc;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -399,5 +406,6 @@ workers_stop(struct worker *ws, unsigned n)
 		pthread_join(ws[i].thread, NULL);
 		worker_free(&ws[i]);
 	}
+	anvil_free(ws[0].anvil);	/* every worker is gone */
 	free(ws);
 }

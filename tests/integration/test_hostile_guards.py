@@ -178,6 +178,125 @@ class GuardsTest(unittest.TestCase):
         self.assertIn("220 relay.test", banner(port))
         self.assertIn("220 relay.test", banner(port, host="::1"))
 
+    # ---- defect 8: per-client limits over all workers -------------------
+
+    def test_client_session_limit(self):
+        """Beyond limits.client_sessions concurrent sessions from one address
+        (spread over both workers by SO_REUSEPORT) the next gets 421 4.7.0
+        and is closed, logged once; trusted clients can be made subject to
+        it, other addresses are not affected, a closed session frees a slot."""
+        r = self.relay(workers=2, extra="limits:\n  client_sessions: 3\n  client_rate: 0\n"
+                                         "  client_exempt: []\n")
+        held = [Dialog(r.port) for _ in range(3)]
+        for d in held:
+            self.assertEqual(d.greeting[0][:3], "220")
+            self.assertEqual(d.cmd("EHLO c.test")[:3], "250")
+        for _ in range(3):
+            d = Dialog(r.port)
+            self.assertRegex(d.greeting[0], r"^421 4\.7\.0 Too many connections from 127\.0\.0\.1")
+            self.assertTrue(d.closed())
+        other = Dialog(r.port, source="127.0.0.2")
+        self.assertEqual(other.greeting[0][:3], "220")
+        held[0].cmd("QUIT")
+        held[0].close()
+        d = wait_for(lambda: (lambda x: x if x.greeting[0][:3] == "220" else x.close())(
+            Dialog(r.port)), what="a session slot after QUIT")
+        self.assertEqual(d.cmd("EHLO c.test")[:3], "250")
+        self.assertEqual(r.log().count("client 127.0.0.1: over its limit of 3 concurrent "
+                                       "sessions"), 1)
+        for x in held[1:] + [d, other]:
+            x.close()
+
+    def test_client_session_limit_default(self):
+        """Out of the box an untrusted address gets 50 concurrent sessions
+        (Postfix's smtpd_client_connection_count_limit), the 51st a 421."""
+        r = self.relay(workers=2)
+        held = [Dialog(r.port, source="127.0.0.3") for _ in range(50)]
+        self.assertEqual({d.greeting[0][:3] for d in held}, {"220"})
+        d = Dialog(r.port, source="127.0.0.3")
+        self.assertRegex(d.greeting[0], r"^421 4\.7\.0 Too many connections from 127\.0\.0\.3")
+        for x in held + [d]:
+            x.close()
+
+    def test_client_rate_limit_and_exemption(self):
+        """limits.client_rate connections per minute: the next is refused
+        with 421 4.7.0 (and so is every further attempt that minute);
+        trusted_networks are exempt unless client_exempt says otherwise."""
+        r = self.relay(workers=2, extra="limits:\n  client_sessions: 0\n  client_rate: 10\n")
+        for _ in range(10):
+            d = Dialog(r.port, source="127.0.0.2")
+            self.assertEqual(d.greeting[0][:3], "220")
+            d.close()
+        for _ in range(3):
+            d = Dialog(r.port, source="127.0.0.2")
+            self.assertRegex(d.greeting[0], r"^421 4\.7\.0 Too many connections per minute "
+                                            r"from 127\.0\.0\.2")
+            d.close()
+        # 127.0.0.1 is trusted, hence exempt by default
+        for _ in range(15):
+            d = Dialog(r.port)
+            self.assertEqual(d.greeting[0][:3], "220")
+            d.close()
+        self.assertEqual(r.log().count("client 127.0.0.2: over its limit of 10 connections "
+                                       "per minute"), 1)
+        self.assertNotIn("client 127.0.0.1: over", r.log())
+
+    # ---- defect 8: the DATA phase has a time budget ----------------------
+
+    def open_data(self, r):
+        d = Dialog(r.port, source="127.0.0.2")
+        d.cmd("EHLO c.test")
+        self.assertEqual(d.cmd("MAIL FROM:<a@c.test>")[:3], "250")
+        self.assertEqual(d.cmd("RCPT TO:<b@example.test>")[:3], "250")
+        self.assertEqual(d.cmd("DATA")[:3], "354")
+        return d
+
+    def trickle(self, d, chunk, every, limit):
+        """Send chunk every `every` s until the server answers; returns
+        (reply, seconds since DATA)."""
+        t0 = time.monotonic()
+        d.s.settimeout(every)
+        while time.monotonic() - t0 < limit:
+            try:
+                d.send(chunk)
+            except OSError:
+                break
+            try:
+                return d.reply()[-1], time.monotonic() - t0
+            except socket.timeout:
+                continue
+        d.s.settimeout(5)
+        return d.reply()[-1], time.monotonic() - t0
+
+    def test_data_trickle_below_min_rate(self):
+        """Two bytes a second keep data_timeout (2s) happy for ever on the
+        old code; the default data_min_rate (500 B/s once data_timeout has
+        passed) ends it with 421 4.4.2."""
+        r = self.relay(extra="limits:\n  data_timeout: 2s\n")
+        d = self.open_data(r)
+        reply, took = self.trickle(d, b"x", 0.5, 15)
+        self.assertRegex(reply, r"^421 4\.4\.2")
+        self.assertLess(took, 6)
+        self.assertTrue(d.closed())
+        self.assertIn("DATA below data_min_rate 500 bytes/s", r.log())
+        self.assertEqual(r.log().count("queued id="), 0)
+
+    def test_data_total_budget(self):
+        """A client sending steadily (200 B/s, each gap well under
+        data_timeout) is cut off when data_total is spent; a normal message
+        in the same configuration goes through."""
+        r = self.relay(extra="limits:\n  data_timeout: 3s\n  data_total: 4s\n"
+                             "  data_min_rate: 0\n")
+        send(r.port, source="127.0.0.2")
+        d = self.open_data(r)
+        reply, took = self.trickle(d, b"y" * 50 + b"\r\n", 0.25, 15)
+        self.assertRegex(reply, r"^421 4\.4\.2")
+        self.assertGreaterEqual(took, 3)
+        self.assertLess(took, 7)
+        self.assertTrue(d.closed())
+        self.assertIn("DATA not finished within data_total 4s", r.log())
+        self.assertEqual(r.log().count("queued id="), 1)
+
 
 if __name__ == "__main__":
     unittest.main()
