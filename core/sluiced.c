@@ -27,6 +27,17 @@
 
 #define SLUICE_VERSION "0.1.0"
 
+/*
+ * jemalloc's built-in options (MALLOC_CONF in the environment still wins).
+ * Freed pages are handed back to the kernel by background threads within
+ * about dirty_decay_ms, whether or not the process allocates again: with
+ * the defaults, purging ran only as a side effect of later allocations, so
+ * after a burst an idle relay kept its peak (100+ MiB) for good.  Muzzy
+ * pages (MADV_FREE) still count in RSS until the kernel needs them, so that
+ * stage is skipped.  Ignored by sanitizer builds, which have no jemalloc.
+ */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0";
+
 static void
 usage(FILE *f)
 {

@@ -94,6 +94,8 @@ struct worker {
 	struct queue q;			/* messages, jobs, destinations */
 	struct dns dns;			/* resolver on this ring */
 	bool dns_ok;			/* dns was set up */
+	uint64_t busy_at;		/* w->now it last had a connection */
+	bool trimmed;			/* memory given back since (worker_trim) */
 
 	struct worker_stats st;		/* counters */
 	struct mpsc ctlq;		/* control socket requests (core/ctl.h),

@@ -1129,6 +1129,20 @@ queue_tick(struct worker *w)
 }
 
 void
+queue_trim(struct worker *w)
+{
+	struct queue *q = &w->q;
+
+	/* the table doubled with the backlog (8 MiB for a million messages) */
+	if (q->nmsgs == 0 && q->nmsgslots > 1024) {
+		free(q->msgs);
+		q->msgs = NULL;
+		q->nmsgslots = 0;
+		msgs_grow(q);
+	}
+}
+
+void
 queue_fini(struct worker *w)
 {
 	struct queue *q = &w->q;

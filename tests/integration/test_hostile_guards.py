@@ -297,6 +297,36 @@ class GuardsTest(unittest.TestCase):
         self.assertIn("DATA not finished within data_total 4s", r.log())
         self.assertEqual(r.log().count("queued id="), 1)
 
+    # ---- defect 12: memory follows the load ------------------------------
+
+    def test_memory_returned_after_burst(self):
+        """Relay 200 x 1 MiB messages; once the queue is empty, RSS goes back
+        below start + 24 MiB within 30 s (it stayed near 100 MiB before)."""
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        r = self.relay(workers=2, sink_port=sink.port)
+        pid = r.proc.p.pid
+        time.sleep(0.5)
+        start = rss_mib(pid)
+        bound = start + 24
+        out = subprocess.run([BENCH, "-H", "127.0.0.1:%d" % r.port, "-c", "10", "-n", "200",
+                              "-m", "10", "-s", str(1 << 20), "-q"],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        wait_for(lambda: sink.messages() >= 200, timeout=120, what="200 messages relayed")
+        with open("/proc/%d/status" % pid) as f:
+            hwm = [int(x.split()[1]) / 1024.0 for x in f if x.startswith("VmHWM:")][0]
+        self.assertGreater(hwm, bound, "the burst never raised RSS: the test proves nothing")
+        t0 = time.monotonic()
+        seen = []
+        while time.monotonic() - t0 < 30:
+            seen.append(round(rss_mib(pid)))
+            if seen[-1] < bound:
+                break
+            time.sleep(1)
+        self.assertLess(seen[-1], bound, "RSS after the burst (MiB, 1/s): %s; start %.0f, "
+                        "peak %.0f" % (seen, start, hwm))
+
 
 if __name__ == "__main__":
     unittest.main()
