@@ -272,6 +272,7 @@ struct loader {
 	yaml_node_t *root;		/* top-level mapping */
 	yaml_node_t *listen;		/* the listen value, if any */
 	yaml_node_t *domains;		/* parsed after the connectors */
+	yaml_node_t *postmaster;	/* checked against the domains */
 	uint32_t *conn_line;		/* line of each connector's name */
 	size_t budget;			/* list items and pairs left to visit */
 	char ctx_buf[160];		/* "connector 'x'" / "domain 'x'" */
@@ -893,6 +894,40 @@ f_hostname(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 		*p = (char)lower((unsigned char)*p);
 	*AT(base, f, char *) = s;
 	return 0;
+}
+
+/*
+ * A plain mailbox local@domain (postmaster): a dot-atom local part of at
+ * most 64 characters and a host name, as the NDR's envelope recipient.
+ */
+static int
+f_mailbox(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~.";
+	const char *at;
+	size_t local;
+	struct qbuf q;
+
+	if (!is_scalar(v) || (at = memchr(sval(v), '@', slen(v))) == NULL)
+		goto bad;
+	local = (size_t)(at - sval(v));
+	if (local == 0 || local > 64 || sval(v)[0] == '.' || sval(v)[local - 1] == '.' ||
+	    !valid_domain(at + 1, slen(v) - local - 1))
+		goto bad;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)sval(v)[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || (c != '\0' && strchr(atext, c))) ||
+		    (c == '.' && sval(v)[i + 1] == '.'))
+			goto bad;
+	}
+	ld->postmaster = v;
+	*AT(base, f, char *) = pool_strndup(ld->ix, sval(v), slen(v));
+	return *AT(base, f, char *) ? 0 : fail_nomem(ld);
+bad:
+	return fail(ld, v, "%s: expected a mail address like postmaster@example.net, "
+		    "got %s", ld->ctx, describe(&q, v));
 }
 
 /* One of the NULL-terminated words; stores its index as an int (enum). */
@@ -1773,6 +1808,7 @@ static const struct field top_fields[] = {
 	{ "limits", f_limits, 0, 0, 0, NULL },
 	{ "tls", f_tls_server, 0, 0, 0, NULL },
 	{ "tenants", f_tenants, 0, 0, 0, NULL },
+	{ "postmaster", f_mailbox, T(postmaster), 0, 0, NULL },
 	{ "state_file", f_path, T(state_file), 0, 0, NULL },
 	{ "quota_window", f_duration, T(quota_window), 1, 7 * DAY, NULL },
 	{ "quota_bucket", f_duration, T(quota_bucket), 1, DAY, NULL },
@@ -1951,6 +1987,14 @@ load(struct loader *ld)
 			    "127.0.0.1:2525");
 	if (ld->domains && (rc = load_domains(ld, ld->domains)) < 0)
 		return rc;
+	if (ld->postmaster != NULL) {
+		const char *pm = ld->cfg->postmaster, *at = strchr(pm, '@');
+
+		if (config_domain_find(ld->cfg, at + 1, strlen(at + 1)) == NULL &&
+		    ld->cfg->default_route == NULL)
+			return fail(ld, ld->postmaster, "postmaster: no connector routes "
+				    "'%s': add its domain to domains (or a \"*\" route)", at + 1);
+	}
 	return fill_defaults(ld);
 }
 

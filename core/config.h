@@ -145,6 +145,8 @@ struct config {
 	struct tenant_table *tenant_in;	/* recipients accepted, same window */
 	struct tenant_table *tenant_out;	/* recipients delivered, same window */
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
+	char *postmaster;		/* gets the NDRs nothing else can take
+					   (queue/queue.c), or NULL */
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */

@@ -19,6 +19,32 @@ SLUICECTL = os.path.join(BUILD, "sluicectl")
 
 BODY = "Subject: guards\r\nMessage-ID: <g1@client.test>\r\n\r\nhello\r\n"
 
+NDR_CONFIG = """\
+workers: 1
+hostname: relay.test
+listen: ["127.0.0.1:{port}"]
+spool: {dir}/spool
+control_socket: {dir}/sluice.sock
+trusted_networks: ["127.0.0.1/32"]
+{extra}
+connectors:
+  sink:
+    smarthosts: ["127.0.0.1:{sink_port}"]
+    retry: {{initial: 1s, max: 2s, jitter: 0}}
+    connect_timeout: 2s
+  bounces:
+    smarthosts: ["127.0.0.1:@NDR@"]
+    retry: {{initial: 1s, max: 2s, jitter: 0}}
+  held:
+    smarthosts: ["127.0.0.1:{sink_port}"]
+    enabled: false
+{connector_extra}
+domains:
+  example.test: sink
+  client.test: bounces
+{domains_extra}
+"""
+
 
 def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=BODY, n=1,
          source=None):
@@ -326,6 +352,113 @@ class GuardsTest(unittest.TestCase):
             time.sleep(1)
         self.assertLess(seen[-1], bound, "RSS after the burst (MiB, 1/s): %s; start %.0f, "
                         "peak %.0f" % (seen, start, hwm))
+
+    # ---- defect 13: NDRs that nothing routes; >64 unroutable recipients ---
+
+    def ndr_relay(self, ndr_args=(), sink_args=(), **kw):
+        self.ndr = Sink(keep=True, args=ndr_args)
+        self.cleanup.append(self.ndr.stop)
+        self.sink = Sink(keep=True, args=sink_args)
+        self.cleanup.append(self.sink.stop)
+        return self.relay(config=NDR_CONFIG.replace("@NDR@", str(self.ndr.port)),
+                          sink_port=self.sink.port, **kw)
+
+    def reports(self):
+        """(raw bytes, parsed message) of every message at the NDR sink."""
+        out = []
+        for name in sorted(n for n in os.listdir(self.ndr.out)
+                           if n.endswith(".eml") and not n.startswith(".")):
+            with open(os.path.join(self.ndr.out, name), "rb") as f:
+                raw = f.read()
+            out.append((raw, email.message_from_bytes(raw)))
+        return out
+
+    @staticmethod
+    def status_fields(m):
+        return "\n".join(str(p) for p in m.get_payload()[1].get_payload())
+
+    def test_more_than_64_unroutable_recipients_finish(self):
+        """A queued message whose 100 recipients nothing routes any more
+        (the domain left the config) is returned whole and finishes; the
+        fixed 64-entry list used to leave 36 pending for ever."""
+        r = self.ndr_relay(domains_extra="  many.test: held")
+        rcpts = ["r%02d@many.test" % i for i in range(100)]
+        qid = send(r.port, rcpts=rcpts)[0]
+        wait_for(lambda: "queued id=%s" % qid in r.log(), what="the message queued")
+        r.stop()
+        with open(r.config, "w") as f:
+            f.write(r.config_text.replace("  many.test: held\n", ""))
+        r.start()
+        msgs = wait_for(self.reports, 30, what="the NDR at the sender's sink")
+        self.assertEqual(len(msgs), 1)
+        raw, m = msgs[0]
+        self.assertIn(b"X-Sink-To: alice@client.test", raw)
+        fields = self.status_fields(m)
+        self.assertEqual(sorted(x.split(";")[1].strip() for x in fields.splitlines()
+                                if x.startswith("Final-Recipient:")), rcpts)
+        self.assertEqual(fields.count("Status: 5.4.4"), 100)
+        wait_for(lambda: not read_spool(os.path.join(r.dir, "spool")), 20,
+                 what="the message (and its NDR) finished: spool empty")
+
+    def test_unroutable_ndr_logged_with_reason(self):
+        """No postmaster: an NDR to a sender whose domain nothing routes is
+        not sent, but a warning names the message, the sender and why (it
+        used to vanish with an info line about a null sender)."""
+        r = self.ndr_relay(sink_args=["--user-unknown", "bob"])
+        qid = send(r.port, sender="alice@nowhere.test")[0]
+        line = wait_for(lambda: [x for x in r.log().splitlines()
+                                 if "id=%s from=<alice@nowhere.test>: NDR" % qid in x],
+                        20, what="the dropped-NDR warning")[0]
+        self.assertIn("warn:", line)
+        self.assertIn("(first <bob@example.test>: 550 5.1.1", line)
+        self.assertIn("dropped: no connector routes the sender's domain; set postmaster", line)
+        wait_for(lambda: not read_spool(os.path.join(r.dir, "spool")), 20, what="spool empty")
+        self.assertEqual(self.reports(), [])
+
+    def test_unroutable_ndr_goes_to_postmaster(self):
+        """With postmaster set, the NDR nothing else can take goes there."""
+        r = self.ndr_relay(sink_args=["--user-unknown", "bob"],
+                           extra="postmaster: pm@client.test")
+        qid = send(r.port, sender="alice@nowhere.test")[0]
+        msgs = wait_for(self.reports, 30, what="the NDR at the postmaster")
+        raw, m = msgs[0]
+        self.assertIn(b"X-Sink-From: <>", raw)
+        self.assertIn(b"X-Sink-To: pm@client.test", raw)
+        self.assertEqual(m["To"], "<pm@client.test>")
+        self.assertIn("Final-Recipient: rfc822; bob@example.test", self.status_fields(m))
+        self.assertIn("id=%s: NDR for <alice@nowhere.test> cannot be delivered (no connector "
+                      "routes the sender's domain): sent to the postmaster <pm@client.test>"
+                      % qid, r.log())
+        wait_for(lambda: not read_spool(os.path.join(r.dir, "spool")), 20, what="spool empty")
+
+    def test_bounced_ndr_goes_to_postmaster_once(self):
+        """An NDR the sender's server refuses (a double bounce) goes to the
+        postmaster; without one it is dropped with a warning.  A report to
+        the postmaster that fails is the end of the line (no loop)."""
+        r = self.ndr_relay(ndr_args=["--user-unknown", "alice", "--user-unknown", "pm"],
+                           sink_args=["--user-unknown", "bob"],
+                           extra="postmaster: pm@client.test")
+        send(r.port)
+        wait_for(lambda: "pm@client.test" in r.log() and "dropped" in r.log(), 30,
+                 what="the double bounce refused by the postmaster's server too")
+        log = r.log()
+        self.assertRegex(log, r"NDR for 1 recipient\(s\) to <pm@client\.test> queued as")
+        self.assertRegex(log, r"from=<>: NDR for 1 recipient\(s\) \(first <pm@client\.test>: "
+                              r"550 5\.1\.1[^)]*\) dropped: it has a null sender")
+        wait_for(lambda: not read_spool(os.path.join(r.dir, "spool")), 20, what="spool empty")
+        self.assertEqual(log.count("to <pm@client.test> queued as"), 1)
+        r.stop()
+
+        # the postmaster accepts: the double bounce arrives, about alice
+        self.ndr.stop()
+        self.ndr = Sink(keep=True, port=self.ndr.port, args=["--user-unknown", "alice"])
+        self.cleanup.append(self.ndr.stop)
+        r.start()
+        send(r.port)
+        msgs = wait_for(self.reports, 30, what="the double bounce at the postmaster")
+        raw, m = msgs[0]
+        self.assertIn(b"X-Sink-To: pm@client.test", raw)
+        self.assertIn("Final-Recipient: rfc822; alice@client.test", self.status_fields(m))
 
 
 if __name__ == "__main__":

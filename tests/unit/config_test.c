@@ -558,6 +558,16 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: trusted_networks: expected a prefix length from 0 to 128, got '::/129'" },
 	{ BASE "trusted_networks: [\"10.1.2.3/8\"]\n",
 	  NAME ":5: trusted_networks: host bits set in '10.1.2.3/8', expected '10.0.0.0/8'" },
+	{ BASE "postmaster: nobody\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'nobody'" },
+	{ BASE "postmaster: \"a b@example.net\"\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'a b@example.net'" },
+	{ BASE "postmaster: a..b@example.net\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'a..b@example.net'" },
+	{ BASE "postmaster: pm@bad_domain\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'pm@bad_domain'" },
+	{ BASE "postmaster: pm@elsewhere.test\ndomains:\n  example.test: sink\n",
+	  NAME ":5: postmaster: no connector routes 'elsewhere.test': add its domain to domains (or a \"*\" route)" },
 	{ BASE "limits:\n  client_exempt: [\"10.0.0.0/33\"]\n",
 	  NAME ":6: limits.client_exempt: expected a prefix length from 0 to 32, got '10.0.0.0/33'" },
 	{ BASE "limits:\n  client_exempt: {a: b}\n",
@@ -978,6 +988,21 @@ Test(config, client_limits_and_exemptions)
 		      "limits: {client_exempt: [\"192.0.2.0/24\"]}\n");
 	cr_expect(exempt4(cfg, "192.0.2.77"));
 	cr_expect_not(exempt4(cfg, "10.1.2.3"));
+	config_free(cfg);
+}
+
+Test(config, postmaster_routed_by_domain_or_default)
+{
+	struct config *cfg = load_ok(BASE "postmaster: Post.Master@Example.test\n"
+				     "domains:\n  example.test: sink\n");
+
+	cr_expect_str_eq(cfg->postmaster, "Post.Master@Example.test");
+	config_free(cfg);
+	cfg = load_ok(BASE "postmaster: pm@anywhere.test\ndomains:\n  \"*\": sink\n");
+	cr_expect_str_eq(cfg->postmaster, "pm@anywhere.test");
+	config_free(cfg);
+	cfg = load_ok(BASE);
+	cr_expect_null(cfg->postmaster);
 	config_free(cfg);
 }
 
