@@ -1,6 +1,7 @@
 /*
  * worker — thread start-up (ring, provided buffers, spool recovery,
- * listeners), the event loop, and the drain on stop.
+ * listeners), the event loop, giving memory back when idle (worker_trim),
+ * and the drain on stop.
  *
  * Start-up is the only place a worker blocks on purpose: it reports to the
  * main thread through a mutex and condition variable, which are never
