@@ -272,6 +272,7 @@ struct loader {
 	yaml_node_t *root;		/* top-level mapping */
 	yaml_node_t *listen;		/* the listen value, if any */
 	yaml_node_t *domains;		/* parsed after the connectors */
+	yaml_node_t *postmaster;	/* checked against the domains */
 	uint32_t *conn_line;		/* line of each connector's name */
 	size_t budget;			/* list items and pairs left to visit */
 	char ctx_buf[160];		/* "connector 'x'" / "domain 'x'" */
@@ -895,6 +896,40 @@ f_hostname(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 	return 0;
 }
 
+/*
+ * A plain mailbox local@domain (postmaster): a dot-atom local part of at
+ * most 64 characters and a host name, as the NDR's envelope recipient.
+ */
+static int
+f_mailbox(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~.";
+	const char *at;
+	size_t local;
+	struct qbuf q;
+
+	if (!is_scalar(v) || (at = memchr(sval(v), '@', slen(v))) == NULL)
+		goto bad;
+	local = (size_t)(at - sval(v));
+	if (local == 0 || local > 64 || sval(v)[0] == '.' || sval(v)[local - 1] == '.' ||
+	    !valid_domain(at + 1, slen(v) - local - 1))
+		goto bad;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)sval(v)[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || (c != '\0' && strchr(atext, c))) ||
+		    (c == '.' && sval(v)[i + 1] == '.'))
+			goto bad;
+	}
+	ld->postmaster = v;
+	*AT(base, f, char *) = pool_strndup(ld->ix, sval(v), slen(v));
+	return *AT(base, f, char *) ? 0 : fail_nomem(ld);
+bad:
+	return fail(ld, v, "%s: expected a mail address like postmaster@example.net, "
+		    "got %s", ld->ctx, describe(&q, v));
+}
+
 /* One of the NULL-terminated words; stores its index as an int (enum). */
 static int
 match_word(struct loader *ld, yaml_node_t *v, const char *const *words,
@@ -1068,7 +1103,7 @@ mask_prefix(uint8_t *addr, size_t bytes, unsigned prefix)
 }
 
 static int
-trusted_net(struct loader *ld, yaml_node_t *v, struct cfg_net *net)
+net_item(struct loader *ld, yaml_node_t *v, struct cfg_net *net)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	const char *slash;
@@ -1090,8 +1125,8 @@ trusted_net(struct loader *ld, yaml_node_t *v, struct cfg_net *net)
 		size_t plen = slen(v) - (size_t)(slash + 1 - sval(v));
 
 		if (parse_u64(slash + 1, plen, &prefix) < 0 || prefix > 8 * bytes)
-			return fail(ld, v, "trusted_networks: expected a prefix length "
-				    "from 0 to %zu, got %s", 8 * bytes, describe(&q, v));
+			return fail(ld, v, "%s: expected a prefix length "
+				    "from 0 to %zu, got %s", ld->ctx, 8 * bytes, describe(&q, v));
 	}
 	net->prefix = (uint8_t)prefix;
 	memcpy(masked, net->addr, bytes);
@@ -1100,8 +1135,8 @@ trusted_net(struct loader *ld, yaml_node_t *v, struct cfg_net *net)
 		char txt[INET6_ADDRSTRLEN];
 
 		inet_ntop(net->family, masked, txt, sizeof(txt));
-		return fail(ld, v, "trusted_networks: host bits set in %s, expected "
-			    "'%s/%u'", describe(&q, v), txt, net->prefix);
+		return fail(ld, v, "%s: host bits set in %s, expected "
+			    "'%s/%u'", ld->ctx, describe(&q, v), txt, net->prefix);
 	}
 	/* ::ffff:a.b.c.d/96+ is an IPv4 network: keep it as one. */
 	if (net->family == AF_INET6 && net->prefix >= 96 &&
@@ -1113,41 +1148,56 @@ trusted_net(struct loader *ld, yaml_node_t *v, struct cfg_net *net)
 	}
 	return 0;
 bad:
-	return fail(ld, v, "trusted_networks: expected an IP address or network "
-		    "like 10.0.0.0/8 or ::1/128, got %s", describe(&q, v));
+	return fail(ld, v, "%s: expected an IP address or network "
+		    "like 10.0.0.0/8 or ::1/128, got %s", ld->ctx, describe(&q, v));
 }
 
+/* A list of networks (a single scalar is a one-item list) into *out. */
 static int
-f_trusted(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+net_list(struct loader *ld, yaml_node_t *v, struct cfg_net **out, size_t *nout)
 {
-	struct config *cfg = ld->cfg;
 	yaml_node_item_t one = 0, *it;
 	struct qbuf q;
 	size_t n;
 	int rc;
 
 	if (v->type == YAML_MAPPING_NODE)
-		return fail(ld, v, "trusted_networks: expected a list of networks, "
-			    "got %s", describe(&q, v));
+		return fail(ld, v, "%s: expected a list of networks, got %s", ld->ctx,
+			    describe(&q, v));
 	it = items(v, &one, &n);
 	if (n == 0)
 		return 0;
 	if ((rc = charge(ld, v, n)) < 0)
 		return rc;
-	cfg->trusted = calloc(n, sizeof(*cfg->trusted));
-	if (cfg->trusted == NULL)
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
 		return fail_nomem(ld);
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
 
 		if (e == NULL)
 			return fail(ld, v, "YAML syntax error: broken list");
-		rc = trusted_net(ld, e, &cfg->trusted[i]);
+		rc = net_item(ld, e, &(*out)[i]);
 		if (rc < 0)
 			return rc;
-		cfg->ntrusted = i + 1;
+		*nout = i + 1;
 	}
 	return 0;
+}
+
+static int
+f_trusted(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	return net_list(ld, v, &ld->cfg->trusted, &ld->cfg->ntrusted);
+}
+
+/* limits.client_exempt: [] exempts nobody, so it is "set" even when empty */
+static int
+f_client_exempt(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
+{
+	ld->cfg->client_exempt_set = true;
+	ld->ctx = "limits.client_exempt";
+	return net_list(ld, v, &ld->cfg->client_exempt, &ld->cfg->nclient_exempt);
 }
 
 static int
@@ -1165,6 +1215,13 @@ f_limits(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 		{ "send_timeout", f_duration, L(send_timeout), 1, DAY, NULL },
 		{ "drain_timeout", f_duration, L(drain_timeout), 0, DAY, NULL },
 		{ "max_sessions", f_u32, L(max_sessions), 1, 1000000, NULL },
+		{ "client_sessions", f_u32, L(client_sessions), 0, 1000000, NULL },
+		{ "client_rate", f_u32, L(client_rate), 0, 100000000,
+		  "connections per minute" },
+		{ "client_exempt", f_client_exempt, 0, 0, 0, NULL },
+		{ "data_total", f_duration, L(data_total), 1, DAY, NULL },
+		{ "data_min_rate", f_u32, L(data_min_rate), 0, 1u << 30,
+		  "bytes per second" },
 	};
 #undef L
 	return load_map(ld, v, fields, sizeof(fields) / sizeof(fields[0]),
@@ -1751,6 +1808,7 @@ static const struct field top_fields[] = {
 	{ "limits", f_limits, 0, 0, 0, NULL },
 	{ "tls", f_tls_server, 0, 0, 0, NULL },
 	{ "tenants", f_tenants, 0, 0, 0, NULL },
+	{ "postmaster", f_mailbox, T(postmaster), 0, 0, NULL },
 	{ "state_file", f_path, T(state_file), 0, 0, NULL },
 	{ "quota_window", f_duration, T(quota_window), 1, 7 * DAY, NULL },
 	{ "quota_bucket", f_duration, T(quota_bucket), 1, DAY, NULL },
@@ -1779,6 +1837,10 @@ config_defaults(struct config *cfg)
 		.send_timeout = 60,
 		.drain_timeout = 10,
 		.max_sessions = 20000,
+		.client_sessions = 50,
+		.client_rate = 600,
+		.data_total = 3600,
+		.data_min_rate = 500,
 	};
 }
 
@@ -1925,6 +1987,14 @@ load(struct loader *ld)
 			    "127.0.0.1:2525");
 	if (ld->domains && (rc = load_domains(ld, ld->domains)) < 0)
 		return rc;
+	if (ld->postmaster != NULL) {
+		const char *pm = ld->cfg->postmaster, *at = strchr(pm, '@');
+
+		if (config_domain_find(ld->cfg, at + 1, strlen(at + 1)) == NULL &&
+		    ld->cfg->default_route == NULL)
+			return fail(ld, ld->postmaster, "postmaster: no connector routes "
+				    "'%s': add its domain to domains (or a \"*\" route)", at + 1);
+	}
 	return fill_defaults(ld);
 }
 
@@ -2076,6 +2146,7 @@ config_free(struct config *cfg)
 	config_tls_free(cfg);
 	free(cfg->listeners);
 	free(cfg->trusted);
+	free(cfg->client_exempt);
 	free(cfg->resolvers);
 	free(cfg->tenants);
 	for (size_t i = 0; i < cfg->nconnectors; i++)
@@ -2185,12 +2256,12 @@ net_contains(const struct cfg_net *net, int family, const uint8_t *addr)
 	       ((net->addr[full] ^ addr[full]) & (uint8_t)(0xff00 >> rest)) == 0;
 }
 
-bool
-config_is_trusted(const struct config *cfg, const struct sockaddr *addr)
+static bool
+nets_contain(const struct cfg_net *nets, size_t n, const struct sockaddr *addr)
 {
 	const uint8_t *v4 = NULL, *v6 = NULL;
 
-	if (cfg == NULL || addr == NULL)
+	if (nets == NULL || addr == NULL)
 		return false;
 	if (addr->sa_family == AF_INET) {
 		v4 = (const uint8_t *)&((const struct sockaddr_in *)(const void *)addr)->sin_addr;
@@ -2204,12 +2275,28 @@ config_is_trusted(const struct config *cfg, const struct sockaddr *addr)
 	} else {
 		return false;
 	}
-	for (size_t i = 0; i < cfg->ntrusted; i++) {
-		const struct cfg_net *net = &cfg->trusted[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_net *net = &nets[i];
 
 		if ((v4 && net_contains(net, AF_INET, v4)) ||
 		    (v6 && net_contains(net, AF_INET6, v6)))
 			return true;
 	}
 	return false;
+}
+
+bool
+config_is_trusted(const struct config *cfg, const struct sockaddr *addr)
+{
+	return cfg != NULL && nets_contain(cfg->trusted, cfg->ntrusted, addr);
+}
+
+bool
+config_client_exempt(const struct config *cfg, const struct sockaddr *addr)
+{
+	if (cfg == NULL)
+		return false;
+	if (!cfg->client_exempt_set)
+		return config_is_trusted(cfg, addr);
+	return nets_contain(cfg->client_exempt, cfg->nclient_exempt, addr);
 }

@@ -102,6 +102,13 @@ struct cfg_limits {
 	uint32_t send_timeout;		/* s for a reply to be taken (60) */
 	uint32_t drain_timeout;		/* s given to sessions on SIGTERM (10) */
 	uint32_t max_sessions;		/* per worker (20000) */
+	/* per client address (IPv6: /64), all workers (net/anvil.h) */
+	uint32_t client_sessions;	/* concurrent sessions (50), 0 = none */
+	uint32_t client_rate;		/* connections per minute (600), 0 = none */
+	/* the DATA phase as a whole, not just the gaps between bytes */
+	uint32_t data_total;		/* s from 354 to the final dot (3600) */
+	uint32_t data_min_rate;		/* bytes/s it must average once
+					   data_timeout has passed (500), 0 = none */
 };
 
 struct config {
@@ -121,6 +128,9 @@ struct config {
 	size_t nlisteners;
 	struct cfg_net *trusted;	/* may relay to any routed domain */
 	size_t ntrusted;
+	struct cfg_net *client_exempt;	/* no per-client limits (limits.client_exempt) */
+	size_t nclient_exempt;		/* their number */
+	bool client_exempt_set;		/* given: else trusted_networks are exempt */
 	struct cfg_limits limits;	/* session limits */
 	struct cfg_connector *connectors;
 	size_t nconnectors;
@@ -135,6 +145,8 @@ struct config {
 	struct tenant_table *tenant_in;	/* recipients accepted, same window */
 	struct tenant_table *tenant_out;	/* recipients delivered, same window */
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
+	char *postmaster;		/* gets the NDRs nothing else can take
+					   (queue/queue.c), or NULL */
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */
@@ -201,5 +213,9 @@ const struct cfg_connector *config_connector_find(const struct config *cfg,
 
 /* True when addr (AF_INET/AF_INET6 sockaddr) is inside trusted_networks. */
 bool config_is_trusted(const struct config *cfg, const struct sockaddr *addr);
+
+/* True when addr is exempt from the per-client limits: inside
+ * limits.client_exempt, or inside trusted_networks when that is not set. */
+bool config_client_exempt(const struct config *cfg, const struct sockaddr *addr);
 
 #endif

@@ -22,8 +22,21 @@
 #include "core/fixnow.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "net/listen_probe.h"
+#include "queue/spool_lock.h"
 
 #define SLUICE_VERSION "0.1.0"
+
+/*
+ * jemalloc's built-in options (MALLOC_CONF in the environment still wins).
+ * Freed pages are handed back to the kernel by background threads within
+ * about dirty_decay_ms, whether or not the process allocates again: with
+ * the defaults, purging ran only as a side effect of later allocations, so
+ * after a burst an idle relay kept its peak (100+ MiB) for good.  Muzzy
+ * pages (MADV_FREE) still count in RSS until the kernel needs them, so that
+ * stage is skipped.  Ignored by sanitizer builds, which have no jemalloc.
+ */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0";
 
 static void
 usage(FILE *f)
@@ -124,6 +137,16 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	/*
+	 * Before anything reads or writes the spool (fix-now state, recovery,
+	 * the control socket): one instance per spool.  The descriptor stays
+	 * open, and the lock held, until the process exits.
+	 */
+	if (spool_lock(cfg->spool_dir, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/* SO_REUSEPORT would let the workers join someone else's listener */
+	if (listen_probe(cfg, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	n = workers >= 0 ? (unsigned)workers : cfg->workers;
 	if (n == 0)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,6 +1,7 @@
 /*
  * worker — thread start-up (ring, provided buffers, spool recovery,
- * listeners), the event loop, and the drain on stop.
+ * listeners), the event loop, giving memory back when idle (worker_trim),
+ * and the drain on stop.
  *
  * Start-up is the only place a worker blocks on purpose: it reports to the
  * main thread through a mutex and condition variable, which are never
@@ -19,6 +20,7 @@
 
 #include "core/ctl.h"
 #include "core/log.h"
+#include "net/anvil.h"
 #include "net/smtp_client.h"
 #include "net/smtp_server.h"
 #include "queue/queue.h"
@@ -27,6 +29,7 @@
 #define CQ_ENTRIES 65536
 #define NBUFS 4096		/* provided recv buffers per worker */
 #define BUFSIZE 4096		/* bytes each */
+#define TRIM_IDLE 2		/* s without connections before worker_trim */
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
@@ -87,9 +90,12 @@ bufring_init(struct worker *w)
 	if (mem == MAP_FAILED)
 		return -errno;
 	w->br = mem;
-	w->bufs = malloc((size_t)NBUFS * BUFSIZE);
-	if (w->bufs == NULL)
-		return -ENOMEM;
+	/* a mapping of our own, so worker_trim may drop its pages */
+	mem = mmap(NULL, (size_t)NBUFS * BUFSIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	w->bufs = mem;
 	reg.ring_addr = (uint64_t)(uintptr_t)w->br;
 	reg.ring_entries = NBUFS;
 	reg.bgid = 0;
@@ -102,6 +108,54 @@ bufring_init(struct worker *w)
 				      io_uring_buf_ring_mask(NBUFS), (int)i);
 	io_uring_buf_ring_advance(w->br, NBUFS);
 	return 0;
+}
+
+/*
+ * jemalloc's control interface.  Weak: sanitizer builds and the unit tests
+ * are linked without jemalloc, and then it is NULL.
+ */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+		   size_t newlen) __attribute__((weak));
+
+/*
+ * Make the footprint follow the load: once the worker has had no SMTP
+ * session and no outbound connection for TRIM_IDLE seconds after being
+ * busy, give back what the burst left behind, once:
+ *  - the provided recv buffers (16 MiB): the ring hands them out in turn,
+ *    so any traffic touches them all.  With no session there is no recv
+ *    armed, so every buffer sits unused in the kernel's ring and its bytes
+ *    mean nothing; MADV_DONTNEED drops the pages and the next recv faults
+ *    in a zero page.
+ *  - the queue's message table, grown with a backlog (queue_trim);
+ *  - jemalloc: this thread's cache flushed and its arena's dirty pages
+ *    purged now, rather than when the decay (core/sluiced.c malloc_conf)
+ *    or the background thread gets to them.
+ */
+static void
+worker_trim(struct worker *w)
+{
+	if (w->nsessions > 0 || smtp_client_count(w) > 0) {
+		w->busy_at = w->now;
+		w->trimmed = false;
+		return;
+	}
+	if (w->trimmed || w->now < w->busy_at + TRIM_IDLE)
+		return;
+	w->trimmed = true;
+	if (madvise(w->bufs, (size_t)w->nbufs * w->bufsize, MADV_DONTNEED) < 0)
+		log_warn("worker %u: madvise of the recv buffers: %s", w->id, strerror(errno));
+	queue_trim(w);
+	if (mallctl != NULL) {
+		unsigned arena;
+		size_t len = sizeof(arena);
+		char name[64];
+
+		mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+		if (mallctl("thread.arena", &arena, &len, NULL, 0) == 0) {
+			snprintf(name, sizeof(name), "arena.%u.purge", arena);
+			mallctl(name, NULL, NULL, NULL, 0);
+		}
+	}
 }
 
 static void
@@ -120,6 +174,7 @@ tick_done(struct op *op, int res, uint32_t flags)
 
 	smtp_server_tick(w);
 	queue_tick(w);
+	worker_trim(w);
 	arm_tick(w);
 }
 
@@ -291,7 +346,8 @@ worker_free(struct worker *w)
 		io_uring_queue_exit(&w->ring);
 	if (w->br != NULL)
 		munmap(w->br, NBUFS * sizeof(struct io_uring_buf));
-	free(w->bufs);
+	if (w->bufs != NULL)
+		munmap(w->bufs, (size_t)NBUFS * BUFSIZE);
 	spool_close(w->spool);
 	if (w->evfd > 0)
 		close(w->evfd);
@@ -302,11 +358,15 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 	      size_t errlen)
 {
 	struct worker *ws = calloc(n, sizeof(*ws));
+	struct anvil *anvil = anvil_new();	/* one table for all workers */
 	unsigned started = 0;
 	int rc = 0;
 
-	if (ws == NULL)
+	if (ws == NULL || anvil == NULL) {
+		free(ws);
+		anvil_free(anvil);
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&start_mu);
 	start_pending = n;
 	for (unsigned i = 0; i < n; i++) {
@@ -314,6 +374,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 		ws[i].nworkers = n;
 		ws[i].cfg = cfg;
 		ws[i].evfd = -1;
+		ws[i].anvil = anvil;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
 		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
@@ -345,6 +406,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 			worker_free(&ws[i]);
 		}
 		free(ws);
+		anvil_free(anvil);
 		return rc;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -399,5 +461,6 @@ workers_stop(struct worker *ws, unsigned n)
 		pthread_join(ws[i].thread, NULL);
 		worker_free(&ws[i]);
 	}
+	anvil_free(ws[0].anvil);	/* every worker is gone */
 	free(ws);
 }

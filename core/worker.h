@@ -28,6 +28,8 @@
 struct worker_stats {
 	uint64_t sessions;		/* SMTP sessions accepted */
 	uint64_t sessions_refused;	/* refused: over max_sessions */
+	uint64_t sessions_limited;	/* refused: client over its session or
+					   connection-rate limit (net/anvil.h) */
 	uint64_t messages_in;		/* messages acknowledged with 250 */
 	uint64_t bytes_in;		/* their size */
 	uint64_t rcpts_in;		/* their recipients */
@@ -66,6 +68,8 @@ struct worker {
 	unsigned nbufs;			/* buffer count (power of two) */
 	unsigned bufsize;		/* bytes per buffer */
 
+	struct anvil *anvil;		/* per-client counters, shared by all
+					   workers (net/anvil.h) */
 	struct smtp_listener *listeners;/* one per configured listener */
 	size_t nlisteners;		/* their number */
 	struct list idle;		/* sessions awaiting a command, LRU */
@@ -90,6 +94,8 @@ struct worker {
 	struct queue q;			/* messages, jobs, destinations */
 	struct dns dns;			/* resolver on this ring */
 	bool dns_ok;			/* dns was set up */
+	uint64_t busy_at;		/* w->now it last had a connection */
+	bool trimmed;			/* memory given back since (worker_trim) */
 
 	struct worker_stats st;		/* counters */
 	struct mpsc ctlq;		/* control socket requests (core/ctl.h),

@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/tenant.h"
 #include "core/worker.h"
+#include "net/anvil.h"
 #include "net/smtp_proto.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
@@ -93,6 +94,7 @@ struct session {
 	size_t flight_off;		/* bytes of flight already taken */
 	char *helo;			/* EHLO/HELO argument */
 	char peer[48];			/* client IP as text */
+	struct anvil_ticket anvil;	/* its count in the per-client limits */
 
 	/* the transaction (MAIL .. end of data) */
 	bool in_txn;			/* MAIL accepted */
@@ -105,6 +107,8 @@ struct session {
 	uint32_t nrcpt;			/* their number */
 	uint32_t caprcpt;		/* allocated */
 	uint64_t id;			/* queue id, from DATA on */
+	uint64_t data_start;		/* w->now of the 354 */
+	struct wheel_timer data_timer;	/* the DATA phase's time budget */
 	struct smtp_data data;		/* DATA reader */
 	struct buf msg;			/* spool record being built */
 	size_t rec_start;		/* record header offset in msg */
@@ -223,6 +227,8 @@ session_release(struct session *s)
 	buf_free(&s->flight);
 	free(s->rcpt);
 	free(s->helo);
+	anvil_leave(s->w->anvil, &s->anvil);
+	wheel_cancel(&s->w->q.wheel, &s->data_timer);
 	s->w->nsessions--;
 	free(s);
 }
@@ -522,6 +528,70 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	reply(s, "250 2.1.5 Ok");
 }
 
+/*
+ * The DATA phase's budget.  data_timeout alone restarts with every byte,
+ * so a client trickling one byte a minute would hold its session (and its
+ * message memory) for ever.  Besides it, the whole phase must end within
+ * data_total, and once data_timeout has passed it must have averaged
+ * data_min_rate bytes/s: the deadline is
+ *
+ *	start + min(data_total, data_timeout + bytes / data_min_rate)
+ *
+ * One wheel timer per session, armed at the 354 for that deadline.  When it
+ * fires the deadline is computed again with the bytes received by then: a
+ * session still inside it is re-armed, one past it gets 421 4.4.2.  So the
+ * cost is one insert per message plus one per re-arm, nothing per byte.
+ * A timer that fires after its DATA ended does nothing.
+ */
+static uint64_t
+data_deadline(const struct session *s)
+{
+	const struct cfg_limits *lim = &s->w->cfg->limits;
+	uint64_t end = s->data_start + lim->data_total;
+
+	if (lim->data_min_rate > 0) {
+		uint64_t r = s->data_start + lim->data_timeout + s->data.size / lim->data_min_rate;
+
+		end = r < end ? r : end;
+	}
+	return end;
+}
+
+static void
+data_budget_fire(struct wheel_timer *t, void *arg)
+{
+	struct session *s = WHEEL_CONTAINER(t, struct session, data_timer);
+	struct worker *w = s->w;
+	uint64_t end;
+
+	if (s->closing || s->quit || s->state != SS_DATA)
+		return;
+	end = data_deadline(s);
+	if (w->now < end) {
+		wheel_insert(&w->q.wheel, &s->data_timer, end);
+		return;
+	}
+	if (end == s->data_start + w->cfg->limits.data_total)
+		log_info("session %s: DATA not finished within data_total %us (%llu bytes), "
+			 "closed", s->peer, w->cfg->limits.data_total,
+			 (unsigned long long)s->data.size);
+	else
+		log_info("session %s: DATA below data_min_rate %u bytes/s (%llu bytes in "
+			 "%llus), closed", s->peer, w->cfg->limits.data_min_rate,
+			 (unsigned long long)s->data.size,
+			 (unsigned long long)(w->now - s->data_start));
+	list_del(&s->link);
+	reply(s, "421 4.4.2 Timeout exceeded, closing connection");
+	session_end(s);
+}
+
+static void
+data_budget_arm(struct session *s)
+{
+	s->data_start = s->w->now;
+	wheel_insert(&s->w->q.wheel, &s->data_timer, data_deadline(s));
+}
+
 /* DATA: start the spool record with the envelope and our Received: line. */
 static void
 cmd_data(struct session *s)
@@ -564,6 +634,7 @@ cmd_data(struct session *s)
 	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
 	s->state = SS_DATA;
 	session_timer(s);
+	data_budget_arm(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
@@ -914,11 +985,47 @@ session_arm_recv(struct session *s)
 
 /* ---- accepting ------------------------------------------------------ */
 
+/*
+ * The per-client limits, over all workers (net/anvil.h): a client past its
+ * concurrent sessions or its connections per minute gets a 421 and the
+ * door, like Postfix's anvil.  Logged once a minute per client, so a flood
+ * cannot flood the log.  Exempt clients (limits.client_exempt, by default
+ * trusted_networks) are not counted at all.  True when s may proceed.
+ */
+static bool
+session_admit(struct worker *w, struct session *s, const struct sockaddr *sa)
+{
+	const struct cfg_limits *lim = &w->cfg->limits;
+	enum anvil_verdict v;
+	char line[128];
+	bool log;
+	int n;
+
+	if (w->anvil == NULL || config_client_exempt(w->cfg, sa))
+		return true;
+	v = anvil_enter(w->anvil, sa, w->now, lim->client_sessions, lim->client_rate,
+			&s->anvil, &log);
+	if (v == ANVIL_OK)
+		return true;
+	w->st.sessions_limited++;
+	if (log)
+		log_warn("client %s: over its limit of %u %s, refused with 421 4.7.0 "
+			 "(logged once a minute)", s->peer,
+			 v == ANVIL_RATE ? lim->client_rate : lim->client_sessions,
+			 v == ANVIL_RATE ? "connections per minute" : "concurrent sessions");
+	n = snprintf(line, sizeof(line), "421 4.7.0 Too many connections%s from %s, "
+		     "try again later\r\n", v == ANVIL_RATE ? " per minute" : "", s->peer);
+	if (n > 0 && write(s->fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0) {
+		/* nothing to do: the client is gone as well */
+	}
+	return false;
+}
+
 static void
 session_new(struct worker *w, int fd, bool require_tls)
 {
 	const struct config *cfg = w->cfg;
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
 	socklen_t sl = sizeof(ss);
 	struct session *s;
 	int one = 1;
@@ -942,6 +1049,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	s->require_tls = require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
+	wheel_timer_init(&s->data_timer, data_budget_fire);
 	list_init(&s->link);
 	list_init(&s->dirty);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -955,6 +1063,11 @@ session_new(struct worker *w, int fd, bool require_tls)
 	}
 	if (s->peer[0] == '\0')
 		snprintf(s->peer, sizeof(s->peer), "unknown");
+	if (ss.ss_family != AF_UNSPEC && !session_admit(w, s, (struct sockaddr *)&ss)) {
+		close(fd);
+		free(s);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->nsessions++;
 	w->st.sessions++;

@@ -347,10 +347,38 @@ set_str(char **dst, const char *s)
 
 static void ndr_rec_done(struct spool_write *sw, int res);
 
+/* NDRs and delay notices are the messages with this client (and <>). */
+#define NDR_CLIENT "local"
+
+/*
+ * Where a report about a failed report of ours goes: the postmaster, when
+ * one is set, something routes it, and it is not the recipient that failed
+ * (a report to the postmaster that fails is the end of the line: no loop).
+ * NULL otherwise.
+ */
+static const char *
+ndr_postmaster(struct worker *w, const struct qmsg *m, const uint32_t *idx, size_t n)
+{
+	const char *pm = w->cfg->postmaster;
+
+	if (pm == NULL || m->env->client == NULL || strcmp(m->env->client, NDR_CLIENT) != 0)
+		return NULL;
+	for (size_t k = 0; k < n; k++)
+		if (strcasecmp(m->env->rcpt[idx[k]].addr, pm) == 0)
+			return NULL;
+	return route(w, pm) != NULL ? pm : NULL;
+}
+
 /*
  * Return recipients idx[0..n) of m to the sender: spool an NDR (or, when
  * none is wanted or possible, just record them as failed).  info[k] says
  * why recipient idx[k] failed.
+ *
+ * The report goes to the sender; to the postmaster (when set) if nothing
+ * routes the sender's domain, or if m is itself one of our reports (a
+ * double bounce).  When it can go nowhere the recipients are failed and a
+ * warning names the message, its sender and why: a report is never dropped
+ * without a word.
  */
 static void
 ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
@@ -361,7 +389,8 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	struct dsn_rcpt *dr;
 	struct dsn_report rep;
 	struct buf tmp = { 0 }, body = { 0 };
-	const char *orig = "";
+	const char *orig = "", *to = env->sender, *why = NULL;
+	const char *kind = delayed ? "delay notice" : "NDR";
 	size_t origlen = 0, nd = 0;
 	struct qrec *r;
 	char qid[17];
@@ -370,17 +399,48 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	dr = calloc(n ? n : 1, sizeof(*dr));
 	if (dr == NULL)
 		abort();
-	for (size_t k = 0; k < n; k++)
-		if (dsn_wanted(env->rcpt[idx[k]].notify, delayed))
-			dr[nd++] = info[k];
-	bool null_sender = dsn_is_null_sender(env->sender);
-	if (null_sender || nd == 0) {
-		if (!delayed) {
-			log_info("id=%s: %zu recipient(s) returned, no NDR (%s)", qid, n,
-				 null_sender ? "null sender" : "NOTIFY says no");
+	if (dsn_is_null_sender(env->sender)) {
+		/* no report to <>; a report of ours that failed: the postmaster */
+		if (delayed) {
+			free(dr);
+			return;
+		}
+		to = ndr_postmaster(w, m, idx, n);
+		why = "it has a null sender (it is a report itself)";
+		for (size_t k = 0; to != NULL && k < n; k++)
+			dr[nd++] = info[k];	/* its NOTIFY=NEVER is for <> */
+	} else {
+		for (size_t k = 0; k < n; k++)
+			if (dsn_wanted(env->rcpt[idx[k]].notify, delayed))
+				dr[nd++] = info[k];
+		if (nd == 0) {
+			if (!delayed) {
+				log_info("id=%s: %zu recipient(s) returned, no NDR (NOTIFY says "
+					 "no)", qid, n);
+				for (size_t k = 0; k < n; k++)
+					rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
+			}
+			free(dr);
+			return;
+		}
+		if (route(w, env->sender) == NULL) {
+			why = "no connector routes the sender's domain";
+			to = cfg->postmaster != NULL && route(w, cfg->postmaster) != NULL
+			     ? cfg->postmaster : NULL;
+			if (to != NULL)
+				log_warn("id=%s: %s for <%s> cannot be delivered (%s): sent to "
+					 "the postmaster <%s>", qid, kind, LOG_FIELD(env->sender), why, to);
+		}
+	}
+	if (to == NULL) {
+		log_warn("id=%s from=<%s>: %s for %zu recipient(s) (first <%s>: %s) dropped: "
+			 "%s%s", qid, LOG_FIELD(env->sender), kind, n,
+			 LOG_FIELD(n ? info[0].addr : ""),
+			 LOG_TEXT(n && info[0].reply_text ? info[0].reply_text : ""), why,
+			 cfg->postmaster ? "" : "; set postmaster to receive these");
+		if (!delayed)
 			for (size_t k = 0; k < n; k++)
 				rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
-		}
 		free(dr);
 		return;
 	}
@@ -392,7 +452,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		.reporting_mta = cfg->hostname, .envid = env->envid, .queue_id = qid,
 		.arrival = env->arrival, .now = time(NULL),
 		.retry_until = retry_until,
-		.orig_sender = env->sender, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
+		.orig_sender = to, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
 		.orig = orig, .origlen = origlen,
 		.unique = retry_rng_next(&w->q.rng),
 	};
@@ -400,12 +460,12 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	buf_free(&tmp);
 
 	/* the report is a new message from <> to the original sender */
-	struct env_rcpt to = { .addr = env->sender, .notify = SMTP_NOTIFY_NEVER };
+	struct env_rcpt rto = { .addr = (char *)to, .notify = SMTP_NOTIFY_NEVER };
 	struct envelope ne = {
 		.id = spool_new_id(w->spool), .arrival = time(NULL), .sender = "",
-		.helo = cfg->hostname, .client = "local",
+		.helo = cfg->hostname, .client = NDR_CLIENT,
 		.body = (bits & DSN_8BIT) ? SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
-		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &to,
+		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &rto,
 	};
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -433,8 +493,8 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		w->st.ndrs++;
 	char nid[17];
 	envelope_id_str(ne.id, nid);
-	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid,
-		 delayed ? "delay notice" : "NDR", nd, LOG_FIELD(env->sender), nid);
+	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid, kind, nd,
+		 LOG_FIELD(to), nid);
 	free(dr);
 	spool_append(w->spool, &r->sw);
 }
@@ -558,9 +618,9 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 {
 	struct envelope *env = m->env;
 	struct dest **rd = calloc(env->nrcpt, sizeof(*rd));
-	uint32_t noroute[64], nnoroute = 0;
+	uint32_t *noroute = malloc(env->nrcpt * sizeof(*noroute)), nnoroute = 0;
 
-	if (rd == NULL)
+	if (rd == NULL || noroute == NULL)
 		abort();
 	for (uint32_t i = 0; i < env->nrcpt; i++)
 		if (env->rcpt[i].state == ENV_RCPT_PENDING)
@@ -569,8 +629,9 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 		if (env->rcpt[i].state != ENV_RCPT_PENDING)
 			continue;
 		if (rd[i] == NULL) {
-			if (nnoroute < 64)
-				noroute[nnoroute++] = i;
+			noroute[nnoroute++] = i;	/* every one: a pending
+							   recipient without a job
+							   would never finish */
 			continue;
 		}
 		if (rd[i] == (struct dest *)m)	/* already placed in a job */
@@ -592,7 +653,9 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 	free(rd);
 	/* nothing routes these any more (config changed): return them */
 	if (nnoroute > 0) {
-		struct dsn_rcpt info[64];
+		struct dsn_rcpt *info = malloc(nnoroute * sizeof(*info));
+		if (info == NULL)
+			abort();
 		for (uint32_t k = 0; k < nnoroute; k++)
 			info[k] = (struct dsn_rcpt){
 				.addr = env->rcpt[noroute[k]].addr,
@@ -602,7 +665,9 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 				.reply_code = 550, .last_attempt = time(NULL),
 			};
 		ndr_send(w, m, noroute, info, nnoroute, false, 0);
+		free(info);
 	}
+	free(noroute);
 	msg_finish(w, m);
 }
 
@@ -1121,6 +1186,20 @@ queue_tick(struct worker *w)
 		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext)
 			if (d->nready > 0 && d->nconns == 0)
 				dest_kick(w, d);
+}
+
+void
+queue_trim(struct worker *w)
+{
+	struct queue *q = &w->q;
+
+	/* the table doubled with the backlog (8 MiB for a million messages) */
+	if (q->nmsgs == 0 && q->nmsgslots > 1024) {
+		free(q->msgs);
+		q->msgs = NULL;
+		q->nmsgslots = 0;
+		msgs_grow(q);
+	}
 }
 
 void

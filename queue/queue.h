@@ -43,6 +43,10 @@ void queue_start(struct worker *w);
 /* Once a second: timers (retries, expiry, probes), idle connections. */
 void queue_tick(struct worker *w);
 
+/* Give back memory a burst left behind: the message table shrinks to its
+ * starting size once the queue is empty.  Worker thread, when idle. */
+void queue_trim(struct worker *w);
+
 /*
  * The data of m (headers and body, un-stuffed): from memory, or read from
  * the spool into tmp.  Returns 0 or -errno.

@@ -80,6 +80,10 @@ assert_limits_default(const struct cfg_limits *l)
 	cr_expect_eq(l->send_timeout, 60);
 	cr_expect_eq(l->drain_timeout, 10);
 	cr_expect_eq(l->max_sessions, 20000);
+	cr_expect_eq(l->client_sessions, 50);
+	cr_expect_eq(l->client_rate, 600);
+	cr_expect_eq(l->data_total, 3600);
+	cr_expect_eq(l->data_min_rate, 500);
 }
 
 static void
@@ -554,6 +558,24 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: trusted_networks: expected a prefix length from 0 to 128, got '::/129'" },
 	{ BASE "trusted_networks: [\"10.1.2.3/8\"]\n",
 	  NAME ":5: trusted_networks: host bits set in '10.1.2.3/8', expected '10.0.0.0/8'" },
+	{ BASE "postmaster: nobody\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'nobody'" },
+	{ BASE "postmaster: \"a b@example.net\"\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'a b@example.net'" },
+	{ BASE "postmaster: a..b@example.net\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'a..b@example.net'" },
+	{ BASE "postmaster: pm@bad_domain\n",
+	  NAME ":5: postmaster: expected a mail address like postmaster@example.net, got 'pm@bad_domain'" },
+	{ BASE "postmaster: pm@elsewhere.test\ndomains:\n  example.test: sink\n",
+	  NAME ":5: postmaster: no connector routes 'elsewhere.test': add its domain to domains (or a \"*\" route)" },
+	{ BASE "limits:\n  client_exempt: [\"10.0.0.0/33\"]\n",
+	  NAME ":6: limits.client_exempt: expected a prefix length from 0 to 32, got '10.0.0.0/33'" },
+	{ BASE "limits:\n  client_exempt: {a: b}\n",
+	  NAME ":6: limits.client_exempt: expected a list of networks, got a mapping" },
+	{ BASE "limits:\n  client_sesions: 5\n",
+	  NAME ":6: unknown key 'client_sesions' in limits (did you mean 'client_sessions'?)" },
+	{ BASE "limits:\n  data_total: 0\n",
+	  NAME ":6: limits: expected a duration from 1s to 1d, got '0'" },
 	{ BASE "trusted_networks: [\"2001:db8::1/32\"]\n",
 	  NAME ":5: trusted_networks: host bits set in '2001:db8::1/32', expected '2001:db8::/32'" },
 	/* domains */
@@ -929,6 +951,58 @@ Test(config, nothing_trusted_by_default_and_everything_with_zero_prefix)
 	cr_expect(trusted4(cfg, "203.0.113.9"));
 	cr_expect(trusted6(cfg, "2001:db8::9"));
 	cr_expect(trusted6(cfg, "::ffff:203.0.113.9"));
+	config_free(cfg);
+}
+
+static bool
+exempt4(const struct config *cfg, const char *ip)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	cr_assert_eq(inet_pton(AF_INET, ip, &sin.sin_addr), 1);
+	return config_client_exempt(cfg, (struct sockaddr *)&sin);
+}
+
+Test(config, client_limits_and_exemptions)
+{
+	struct config *cfg = load_ok(LISTEN CONN "trusted_networks: [\"10.0.0.0/8\"]\n");
+
+	/* by default the trusted networks are exempt */
+	cr_expect(exempt4(cfg, "10.1.2.3"));
+	cr_expect_not(exempt4(cfg, "192.0.2.1"));
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN CONN "trusted_networks: [\"10.0.0.0/8\"]\n"
+		      "limits:\n  client_sessions: 5\n  client_rate: 0\n"
+		      "  data_total: 10m\n  data_min_rate: 0\n  client_exempt: []\n");
+	cr_expect_eq(cfg->limits.client_sessions, 5);
+	cr_expect_eq(cfg->limits.client_rate, 0);
+	cr_expect_eq(cfg->limits.data_total, 600);
+	cr_expect_eq(cfg->limits.data_min_rate, 0);
+	/* an empty list exempts nobody, trusted or not */
+	cr_expect_not(exempt4(cfg, "10.1.2.3"));
+	cr_expect(trusted4(cfg, "10.1.2.3"));
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN CONN "trusted_networks: [\"10.0.0.0/8\"]\n"
+		      "limits: {client_exempt: [\"192.0.2.0/24\"]}\n");
+	cr_expect(exempt4(cfg, "192.0.2.77"));
+	cr_expect_not(exempt4(cfg, "10.1.2.3"));
+	config_free(cfg);
+}
+
+Test(config, postmaster_routed_by_domain_or_default)
+{
+	struct config *cfg = load_ok(BASE "postmaster: Post.Master@Example.test\n"
+				     "domains:\n  example.test: sink\n");
+
+	cr_expect_str_eq(cfg->postmaster, "Post.Master@Example.test");
+	config_free(cfg);
+	cfg = load_ok(BASE "postmaster: pm@anywhere.test\ndomains:\n  \"*\": sink\n");
+	cr_expect_str_eq(cfg->postmaster, "pm@anywhere.test");
+	config_free(cfg);
+	cfg = load_ok(BASE);
+	cr_expect_null(cfg->postmaster);
 	config_free(cfg);
 }
 

@@ -1,0 +1,127 @@
+/*
+ * spool_lock — the exclusive lock that makes a spool belong to one sluiced.
+ *
+ * The lock is an open file description lock (F_OFD_SETLK) on <spool>/lock:
+ * it belongs to the descriptor, not to a thread or to whichever descriptor
+ * of the file is closed first (the trap of classic POSIX locks), and the
+ * kernel drops it when the process dies, however it dies, so a crash never
+ * leaves a stale lock behind.  The file holds the owner's pid as text for
+ * the message a second instance prints; the pid is only informative, the
+ * lock is what counts, so the file is never unlinked (unlinking would let a
+ * newcomer lock a fresh inode while the old owner still runs).
+ *
+ * Invariant: no code path opens, recovers, creates or deletes a segment
+ * before spool_lock() has returned a descriptor; core/sluiced.c calls it
+ * right after loading the config.  `sluiced -t` does not take it.
+ */
+#include "queue/spool_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* mkdir -p with mode 0700, like the spool's own (queue/spool.c). */
+static int
+lock_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The pid the holder wrote, or 0.  The holder writes it just after taking
+ * the lock, so an empty file is retried for a moment before giving up.
+ */
+static long
+lock_holder(int fd)
+{
+	char text[32];
+	ssize_t n;
+	long pid;
+
+	for (int i = 0; i < 20; i++) {
+		n = pread(fd, text, sizeof(text) - 1, 0);
+		if (n > 0) {
+			text[n] = '\0';
+			pid = strtol(text, NULL, 10);
+			if (pid > 0)
+				return pid;
+		}
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	return 0;
+}
+
+int
+spool_lock(const char *root, char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[PATH_MAX], text[32];
+	int fd, rc, len;
+	long pid;
+
+	if ((rc = lock_mkdir_p(root)) < 0) {
+		snprintf(err, errlen, "%s: cannot create spool: %s", root, strerror(-rc));
+		return rc;
+	}
+	if (snprintf(path, sizeof(path), "%s/lock", root) >= (int)sizeof(path)) {
+		snprintf(err, errlen, "%s: spool path too long", root);
+		return -ENAMETOOLONG;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot open the spool lock: %s", path,
+			 strerror(-rc));
+		return rc;
+	}
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		rc = -errno;
+		if (rc == -EAGAIN || rc == -EACCES) {
+			pid = lock_holder(fd);
+			if (pid > 0)
+				snprintf(err, errlen, "spool %s is in use by sluiced pid %ld "
+					 "(lock %s held); stop that process or give this "
+					 "one its own spool", root, pid, path);
+			else
+				snprintf(err, errlen, "spool %s is in use by another process "
+					 "(lock %s held)", root, path);
+			rc = -EWOULDBLOCK;
+		} else {
+			snprintf(err, errlen, "%s: cannot lock the spool: %s", path,
+				 strerror(-rc));
+		}
+		close(fd);
+		return rc;
+	}
+	/* ours: say who we are (a stale pid from an earlier owner goes) */
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: cannot write our pid: %s", path, strerror(-rc));
+		close(fd);
+		return rc;
+	}
+	return fd;
+}

@@ -1,0 +1,25 @@
+/*
+ * spool_lock — one sluiced per spool: an exclusive lock on <spool>/lock,
+ * taken before recovery or anything else touches the spool, and held until
+ * the process exits.
+ *
+ * Why: recovery assumes it is alone.  A second instance started on the same
+ * spool would replay the live segments, unlink the running instance's open
+ * ones and lose mail it had acknowledged.
+ *
+ * Main thread, at start-up only.
+ */
+#ifndef SLUICE_QUEUE_SPOOL_LOCK_H
+#define SLUICE_QUEUE_SPOOL_LOCK_H
+
+#include <stddef.h>
+
+/*
+ * Create the spool root if missing, lock <root>/lock and write our pid into
+ * it.  Returns the lock's file descriptor (keep it open: closing it releases
+ * the lock), -EWOULDBLOCK when another process holds the lock (err names
+ * its pid as written in the file), or -errno; err gets one line.
+ */
+int spool_lock(const char *root, char *err, size_t errlen);
+
+#endif
