@@ -5,7 +5,7 @@ SHELL := /bin/bash
 FUZZ_SECONDS ?= 60
 FB      := build-fuzz
 FCC     := clang
-FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,address,undefined \
+FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
            -fno-sanitize-recover=undefined
 SRCS    := net/smtp_proto.c core/buf.c core/strb.c core/log.c core/config.c core/config_tls.c \
            core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
