@@ -5,6 +5,7 @@
 #   make bench         benchmarks against Postfix on the same machine
 #   make SAN=address|undefined|thread   sanitizer build into build-$(SAN)/
 #   make fuzz          libFuzzer targets (clang) into build-fuzz/
+#   make fuzz-long     every fuzz target for FUZZ_LONG_SECONDS, with a summary
 #   make deps          install the Debian packages (run automatically when missing)
 
 SAN     ?=
@@ -13,7 +14,7 @@ BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson
 TOOLS   ?= /opt/sluice-tools
-FUZZ_SMOKE ?= 15
+FUZZ_SMOKE ?= 12
 
 OPT     ?= -O2
 WERROR  ?= -Werror
@@ -59,7 +60,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all test unit integration run bench clean deps fuzz lint
+.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -122,6 +123,10 @@ bench: deps
 
 fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk
+
+# Every fuzz target for FUZZ_LONG_SECONDS (default 90), executions summed up.
+fuzz-long:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk long
 
 clean:
 	rm -rf build build-* 
