@@ -96,7 +96,7 @@ int bench_parse_addr(const char *spec, int default_port,
 
 		if (bench_parse_ull(colon + 1, 1, 65535, &p) < 0)
 			return -EINVAL;
-		snprintf(port, sizeof(port), "%llu", p);
+		snprintf(port, sizeof(port), "%u", (unsigned)p);
 	} else {
 		snprintf(port, sizeof(port), "%d", default_port);
 	}

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/strb.h"
 
 #define CACHE_LINE	64
 #define WORDS_PER_LINE	(CACHE_LINE / sizeof(uint64_t))
@@ -232,8 +233,11 @@ cluster_up(const struct cluster *c, char *why, size_t len)
 	bool up = atomic_load(&c->up);
 
 	if (why != NULL && len > 0) {
+		struct strb sb;
+
+		strb_init(&sb, why, len);
 		pthread_mutex_lock(&m->why_lock);
-		snprintf(why, len, "%s", up ? "" : c->why);
+		strb_puts(&sb, up ? "" : c->why);
 		pthread_mutex_unlock(&m->why_lock);
 	}
 	return up;

@@ -33,6 +33,8 @@
 
 #include <yaml.h>
 
+#include "core/strb.h"
+
 const char config_default_yaml[] =
 	"# Sluice built-in default: relay example.test to a local sink.\n"
 	"workers: 0                      # 0 = one per core\n"
@@ -331,16 +333,16 @@ node_line(const yaml_node_t *n)
 static void
 vreport(struct loader *ld, size_t line, const char *fmt, va_list ap)
 {
-	int k;
+	struct strb sb;
 
 	if (ld->err == NULL || ld->errlen == 0)
 		return;
+	strb_init(&sb, ld->err, ld->errlen);
 	if (line)
-		k = snprintf(ld->err, ld->errlen, "%s:%zu: ", ld->name, line);
+		strb_printf(&sb, "%s:%zu: ", ld->name, line);
 	else
-		k = snprintf(ld->err, ld->errlen, "%s: ", ld->name);
-	if (k >= 0 && (size_t)k < ld->errlen)
-		vsnprintf(ld->err + k, ld->errlen - (size_t)k, fmt, ap);
+		strb_printf(&sb, "%s: ", ld->name);
+	strb_vprintf(&sb, fmt, ap);
 	/* One line, printable, whatever the file name or libyaml said. */
 	for (char *p = ld->err; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)

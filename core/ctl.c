@@ -1,7 +1,8 @@
 /*
  * ctl — the control thread: the unix socket, its connections, the line
  * framing (see core/ctl.h), the command table, and the plumbing that
- * carries requests to the workers and their answers back.
+ * carries requests to the workers and their answers back.  A line becomes
+ * a command in core/ctl_parse.c (pure, fuzzed).
  *
  * Not for: what a command computes (ctl_show.c, ctl_queue.c) or what runs
  * on a worker (ctl_worker.c).
@@ -36,7 +37,6 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "core/strb.h"
 
 #define CTL_MAX_CLIENTS 64	/* connections served at once */
 #define CTL_HIGH_WATER (256u << 10)	/* streaming pauses above this */
@@ -519,76 +519,23 @@ cmd_quit(struct ctl_run *r)
 
 /* ---- parsing and dispatch ------------------------------------------- */
 
-/* The command whose words start the line's words, longest first. */
-static const struct ctl_cmd *
-cmd_find(char **w, int n, int *used)
-{
-	const struct ctl_cmd *best = NULL;
-	int bestn = 0;
-
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		char words[64], *save, *tok;
-		int k = 0;
-		bool ok = true;
-		snprintf(words, sizeof(words), "%s", cmds[i].words);
-		for (tok = strtok_r(words, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-			if (k >= n || strcmp(w[k], tok) != 0) {
-				ok = false;
-				break;
-			}
-			k++;
-		}
-		if (ok && k > bestn) {
-			best = &cmds[i];
-			bestn = k;
-		}
-	}
-	*used = bestn;
-	return best;
-}
-
 /* Run one request line (NUL-terminated, no LF) for cl. */
 static void
 client_command(struct ctl_client *cl, const char *line, size_t len)
 {
 	struct ctl_run *r = calloc(1, sizeof(*r));
-	char *words[CTL_MAXARGS + 4];
-	char *save, *tok;
-	int n = 0, used;
-	const struct ctl_cmd *c;
+	struct ctl_req req;
+	char err[256];
 
 	if (r == NULL)
 		abort();
 	r->cl = cl;
 	cl->run = r;
 	memcpy(r->line, line, len + 1);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)line[i];
-		if ((ch < 0x20 && ch != '\t') || ch >= 0x7f) {
-			ctl_fail(r, "malformed command: byte 0x%02x at offset %zu (only printable "
-				 "ASCII); try help", ch, i);
-			return;
-		}
-	}
-	for (tok = strtok_r(r->line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		if (n == CTL_MAXARGS + 3) {
-			ctl_fail(r, "malformed command: more than %d words", CTL_MAXARGS);
-			return;
-		}
-		words[n++] = tok;
-	}
-	if (n > 1 && strcmp(words[n - 1], "json") == 0) {
-		r->json = true;
-		n--;
-	}
-	c = cmd_find(words, n, &used);
-	if (c == NULL) {
-		STRB_LOCAL(shown, 80);
-		for (int i = 0; i < n && i < 3; i++)
-			strb_printf(&shown, "%s%s", i ? " " : "", words[i]);
-		if (shown.trunc)
-			memcpy(shown.p + shown.cap - 4, "...", 4);
-		ctl_fail(r, "unknown command '%s'; try help", shown.p);
+	ctl_parse(r->line, len, cmds, sizeof(cmds) / sizeof(cmds[0]), &req, err, sizeof(err));
+	r->json = req.json;
+	if (req.cmd == NULL) {
+		ctl_fail(r, "%s", err);
 		return;
 	}
 	if (!cl->allowed) {
@@ -596,17 +543,12 @@ client_command(struct ctl_client *cl, const char *line, size_t len)
 			 "root and uid %u)", (unsigned)cl->uid, (unsigned)geteuid());
 		return;
 	}
-	if (n - used > CTL_MAXARGS) {
-		ctl_fail(r, "malformed command: too many arguments");
-		return;
-	}
-	r->cmd = c;
-	r->argc = n - used;
-	for (int i = 0; i < r->argc; i++)
-		r->argv[i] = words[used + i];
-	if (c->changes)
+	r->cmd = req.cmd;
+	r->argc = req.argc;
+	memcpy(r->argv, req.argv, sizeof(r->argv));
+	if (req.cmd->changes)
 		log_info("control: uid %u pid %d: %s", (unsigned)cl->uid, (int)cl->pid, line);
-	c->run(r);
+	req.cmd->run(r);
 }
 
 /* Take whole lines out of cl->in and run them, one command at a time. */

@@ -22,13 +22,13 @@
 
 #include "core/buf.h"
 #include "core/ctl.h"
+#include "core/ctl_parse.h"
 #include "core/mpsc.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"
 #include "queue/queue.h"
 
-#define CTL_MAXARGS 16		/* words in a command */
 #define CTL_NAME_MAX 128	/* connector name in a request */
 #define CTL_NBUCKETS 11		/* qshape: 5 10 20 ... 1280 1280+ minutes */
 #define CTL_CHUNK 1000		/* show queue rows per worker request */
@@ -152,7 +152,6 @@ struct ctl_wreq {
 };
 
 struct ctl_client;
-struct ctl_cmd;
 
 /* A command being run for a client (or for the control thread itself). */
 struct ctl_run {
@@ -175,15 +174,6 @@ struct ctl_run {
 	void *state;			/* the command's own */
 	uint64_t jitems;		/* items of a streamed JSON answer sent */
 	bool jbroken;			/* its opening could not be built */
-};
-
-/* A registered command. */
-struct ctl_cmd {
-	const char *words;		/* "show connectors" */
-	const char *args;		/* usage after the words, "" none */
-	const char *help;		/* one line */
-	bool changes;			/* changes state (owner/root only) */
-	void (*run)(struct ctl_run *r);	/* start it; r->argv are the args */
 };
 
 /* The control thread's shared state (ctl.c). */

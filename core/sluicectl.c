@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -238,6 +239,24 @@ total(json_t *stats, const char *key)
 	return json_integer_value(json_object_get(json_object_get(stats, "totals"), key));
 }
 
+/*
+ * "12.5": d messages over secs seconds, in tenths, or "-" if that does not
+ * fit a 64-bit count (a counter reset, a clock step).  out needs 48 bytes.
+ */
+static void
+fmt_rate(char *out, size_t n, long long d, double secs)
+{
+	double r = (double)d * 10 / secs;
+	long long t;
+
+	if (!(r > -9e18 && r < 9e18)) {
+		snprintf(out, n, "-");
+		return;
+	}
+	t = llround(r);
+	snprintf(out, n, "%s%lld.%lld", t < 0 ? "-" : "", llabs(t / 10), llabs(t % 10));
+}
+
 static int
 watch(const char *path, double interval, long count)
 {
@@ -257,7 +276,7 @@ watch(const char *path, double interval, long count)
 		json_t *ins = st ? ask_json(fd, "show insights json\n", &tmp) : NULL;
 		double t = mono();
 		long long in, out;
-		char rin[32] = "-", rout[32] = "-";
+		char rin[48] = "-", rout[48] = "-";
 		time_t now = time(NULL);
 		char ts[32];
 
@@ -272,8 +291,8 @@ watch(const char *path, double interval, long count)
 		in = total(st, "smtp.in.messages");
 		out = total(st, "smtp.out.messages");
 		if (in0 >= 0 && t > t0) {
-			snprintf(rin, sizeof(rin), "%.1f", (double)(in - in0) / (t - t0));
-			snprintf(rout, sizeof(rout), "%.1f", (double)(out - out0) / (t - t0));
+			fmt_rate(rin, sizeof(rin), in - in0, t - t0);
+			fmt_rate(rout, sizeof(rout), out - out0, t - t0);
 		}
 		in0 = in;
 		out0 = out;

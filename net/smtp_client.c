@@ -33,6 +33,7 @@
 #include "core/strb.h"
 #include "core/worker.h"
 #include "net/dns.h"
+#include "net/smtp_ehlo.h"
 #include "net/smtp_proto.h"
 #include "queue/gate.h"
 #include "queue/queue.h"
@@ -651,20 +652,18 @@ mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 
 /* ---- the SMTP dialogue ------------------------------------------------ */
 
+/* The capabilities (net/smtp_ehlo.c parses them, I/O-free). */
 static void
 ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
 {
-	const char *p;
-	size_t pl;
+	struct smtp_ehlo e;
 
-	c->pipelining = smtp_reply_has(r, "PIPELINING", NULL, NULL);
-	c->eightbit = smtp_reply_has(r, "8BITMIME", NULL, NULL);
-	c->smtputf8 = smtp_reply_has(r, "SMTPUTF8", NULL, NULL);
-	c->dsn = smtp_reply_has(r, "DSN", NULL, NULL);
-	c->size_max = 0;
-	if (smtp_reply_has(r, "SIZE", &p, &pl))
-		for (size_t i = 0; i < pl && p[i] >= '0' && p[i] <= '9'; i++)
-			c->size_max = c->size_max * 10 + (uint64_t)(p[i] - '0');
+	smtp_ehlo_parse(r, &e);
+	c->pipelining = e.pipelining;
+	c->eightbit = e.eightbit;
+	c->smtputf8 = e.smtputf8;
+	c->dsn = e.dsn;
+	c->size_max = e.size_max;
 }
 
 /* Ready after EHLO: health is good; run the job or go idle. */

@@ -211,6 +211,17 @@ civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 	*y = yy + (*m <= 2);
 }
 
+/* t clamped to the dates a report can show: years 1970-9999. */
+static int64_t
+clamp_time(int64_t t)
+{
+	if (t < 0)
+		return 0;
+	if (t > INT64_C(253402300799))
+		return INT64_C(253402300799);
+	return t;
+}
+
 /* RFC 5322 date-time in UTC, t clamped to years 1970-9999. */
 static void
 put_date(struct buf *out, int64_t t)
@@ -225,10 +236,7 @@ put_date(struct buf *out, int64_t t)
 	int64_t days, secs, y;
 	unsigned m, d;
 
-	if (t < 0)
-		t = 0;
-	if (t > INT64_C(253402300799))
-		t = INT64_C(253402300799);
+	t = clamp_time(t);
 	days = t / 86400;
 	secs = t % 86400;
 	civil(days, &y, &m, &d);
@@ -611,7 +619,9 @@ static void
 build_text(struct buf *t, const struct dsn_report *r, const char *subj,
 	   size_t nfailed, size_t ndelayed, enum orig_mode mode)
 {
-	int64_t age = r->now - r->arrival;
+	/* between the dates shown, so the difference cannot overflow
+	   whatever a damaged envelope says */
+	int64_t age = clamp_time(r->now) - clamp_time(r->arrival);
 	struct buf v = { 0 };
 	char st[MFI_STATUS_MAX];
 	bool expired = false;
@@ -823,21 +833,73 @@ put_original(struct buf *out, const char *p, size_t n, size_t hl)
 	}
 }
 
-/* A boundary found in none of the parts. */
+/*
+ * Note in taken (an array of uint32_t) the salts that an occurrence of
+ * the boundary prefix pre (plen bytes) in p[0..n) rules out: those whose
+ * decimal form starts the digits after it ("..._12" rules out 1 and 12;
+ * "..._0" only 0, as no other salt is written with a leading zero).
+ */
+static void
+salts_taken(struct buf *taken, const char *pre, size_t plen, const char *p, size_t n)
+{
+	const char *q = p, *end = p + n;
+
+	while ((q = memmem(q, (size_t)(end - q), pre, plen)) != NULL) {
+		uint64_t v = 0;
+
+		q += plen;
+		for (const char *d = q; d < end && d - q < 10 && *d >= '0' && *d <= '9'; d++) {
+			uint32_t s;
+
+			v = v * 10 + (uint64_t)(*d - '0');
+			if (v > UINT32_MAX)
+				break;
+			s = (uint32_t)v;
+			buf_append(taken, &s, sizeof(s));
+			if (v == 0)
+				break;
+		}
+	}
+}
+
+/*
+ * A boundary found in none of the parts: "=_sluice_<unique>_<salt>" with
+ * the smallest free salt.  Each occurrence of the prefix rules out at most
+ * ten salts, so among 10 x occurrences + 1 salts one is free: one scan of
+ * the parts finds it, whatever they hold (an original can carry guessed
+ * boundaries, and unique is visible in an earlier report's Message-ID).
+ */
 static void
 pick_boundary(char *b, size_t blen, uint64_t unique, const struct buf *t,
 	      const struct buf *ds, const char *orig, size_t origlen)
 {
-	for (unsigned salt = 0; salt < 64; salt++) {
-		size_t n;
+	struct buf taken = { 0 }, free_map = { 0 };
+	char pre[32];
+	const uint32_t *v;
+	size_t plen, n;
+	uint32_t salt = 0;
 
-		snprintf(b, blen, "=_sluice_%016" PRIx64 "_%u", unique, salt);
-		n = strlen(b);
-		if (memmem(t->p, t->len, b, n) == NULL &&
-		    memmem(ds->p, ds->len, b, n) == NULL &&
-		    (orig == NULL || memmem(orig, origlen, b, n) == NULL))
-			return;
+	snprintf(pre, sizeof(pre), "=_sluice_%016" PRIx64 "_", unique);
+	plen = strlen(pre);
+	salts_taken(&taken, pre, plen, t->p, t->len);
+	salts_taken(&taken, pre, plen, ds->p, ds->len);
+	if (orig != NULL)
+		salts_taken(&taken, pre, plen, orig, origlen);
+	n = taken.len / sizeof(*v);
+	if (n > 0) {
+		/* free_map[i] != 0: salt i is taken (only salts <= n matter) */
+		buf_reserve(&free_map, n + 1);
+		memset(free_map.p, 0, n + 1);
+		v = (const uint32_t *)(const void *)taken.p;
+		for (size_t i = 0; i < n; i++)
+			if (v[i] <= n)
+				free_map.p[v[i]] = 1;
+		while (free_map.p[salt])
+			salt++;
 	}
+	snprintf(b, blen, "%s%" PRIu32, pre, salt);
+	buf_free(&taken);
+	buf_free(&free_map);
 }
 
 unsigned

@@ -57,6 +57,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/strb.h"
 
 #define TLS_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define TLS_NAME_MAX	256	/* longest SNI name kept, NUL included */
@@ -783,8 +784,12 @@ tls_fail(struct tls_conn *c, int e)
 enum mfi_tls
 tls_failure(const struct tls_conn *c, char *detail, size_t len)
 {
-	if (detail != NULL && len > 0)
-		snprintf(detail, len, "%s", c->failed ? c->detail : "");
+	if (detail != NULL && len > 0) {
+		struct strb sb;
+
+		strb_init(&sb, detail, len);
+		strb_puts(&sb, c->failed ? c->detail : "");
+	}
 	return c->failed ? c->reason : MFI_TLS_NONE;
 }
 

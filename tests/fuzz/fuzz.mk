@@ -2,28 +2,37 @@ SHELL := /bin/bash
 # `make fuzz`: libFuzzer targets built with clang, ASan and UBSan into
 # build-fuzz/, each run for FUZZ_SECONDS (default 60) from its corpus in
 # tests/fuzz/corpus/<target>.  `make fuzz FUZZ_SECONDS=0` only builds.
+# `make fuzz-long`: each for FUZZ_LONG_SECONDS (default 90: 12 minutes for
+# the eight), with a summary of the executions per target.
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 90
 FB      := build-fuzz
 FCC     := clang
-FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,address,undefined \
-           -fno-sanitize-recover=undefined
-SRCS    := net/smtp_proto.c core/buf.c core/strb.c core/log.c core/utf8.c core/config.c core/config_tls.c \
-           core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
-           tls/tls.c queue/spool.c queue/envelope.c queue/crc32c.c
-TARGETS := smtp spool config directory
+FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-parameter \
+           -Wno-string-concatenation -Werror -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined -MMD -MP
+SRCS    := net/smtp_proto.c net/smtp_ehlo.c core/buf.c core/strb.c core/log.c core/utf8.c core/config.c \
+           core/config_tls.c core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
+           core/mfi.c core/ctl_parse.c tls/tls.c queue/spool.c queue/envelope.c \
+           queue/crc32c.c queue/dsn.c
+OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)
+TARGETS := smtp reply dsn envelope ctl spool config directory
 
-.PHONY: all
+.PHONY: all long
 all: $(TARGETS:%=$(FB)/fuzz_%)
-	@for t in $(TARGETS); do \
-	  [ "$(FUZZ_SECONDS)" = 0 ] && continue; \
-	  mkdir -p tests/fuzz/corpus/$$t $(FB)/new-$$t; \
-	  echo "fuzz_$$t: $(FUZZ_SECONDS)s"; \
-	  $(FB)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
-	    -print_final_stats=1 -artifact_prefix=$(FB)/ $(FB)/new-$$t tests/fuzz/corpus/$$t 2>&1 | \
-	    grep -E "^stat::number_of_executed_units|ERROR|SUMMARY|Done" ; \
-	  [ $${PIPESTATUS[0]:-0} -eq 0 ] || exit 1; \
-	done
+	@[ "$(FUZZ_SECONDS)" = 0 ] || tests/fuzz/run.sh $(FUZZ_SECONDS) $(FB) $(TARGETS)
 
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(SRCS)
-	@mkdir -p $(FB)
-	$(FCC) $(FCFLAGS) -o $@ $^ -luring -lyaml -lwolfssl -ljansson -lhiredis -lpthread
+long: $(TARGETS:%=$(FB)/fuzz_%)
+	@tests/fuzz/run.sh $(FUZZ_LONG_SECONDS) $(FB) $(TARGETS)
+
+# The library is instrumented once; each target links its harness to it.
+$(FB)/obj/%.o: %.c tests/fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(FCC) $(FCFLAGS) -c -o $@ $<
+
+$(FB)/fuzz_%: $(FB)/obj/tests/fuzz/fuzz_%.o $(OBJS)
+	$(FCC) -fsanitize=fuzzer,address,undefined -o $@ $^ -luring -lyaml -lwolfssl \
+		-ljansson -lhiredis -lpthread
+
+.SECONDARY: $(OBJS) $(TARGETS:%=$(FB)/obj/tests/fuzz/fuzz_%.o)
+-include $(shell find $(FB)/obj -name '*.d' 2>/dev/null)

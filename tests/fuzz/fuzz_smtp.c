@@ -2,8 +2,11 @@
  * libFuzzer target: the SMTP server's parsers on arbitrary bytes.  The
  * first byte picks the parser; the rest is its input.  Any crash, hang,
  * sanitizer report or broken invariant (DATA consumed more than given,
- * body larger than the limit) is a bug.
+ * body larger than the limit, a result that depends on how the input was
+ * split) is a bug.  The client's reply parser has its own target,
+ * fuzz_reply.c.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,21 +46,43 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 3: {
-		/* fed in two pieces: the result must not depend on the split */
-		struct smtp_data a, b;
-		struct buf oa = { 0 }, ob = { 0 };
-		size_t cut = n ? (size_t)data[0] % n : 0, ua, ub;
+		/*
+		 * Fed whole (a), in two pieces (b), and without a size limit
+		 * (c, the reference).  Everything but the body kept after
+		 * TOO_BIG must agree.  Past the limit the body is unspecified
+		 * ("nothing is appended once TOO_BIG is set", and the message
+		 * is refused): the chunk that crosses the limit is dropped
+		 * whole, so how much of the text before it was kept depends
+		 * on where the input was split.  It is still a prefix of the
+		 * real body and never over the limit.
+		 */
+		struct smtp_data a, b, c;
+		struct buf oa = { 0 }, ob = { 0 }, oc = { 0 };
+		size_t cut = n ? (size_t)data[0] % n : 0, ua, ub, uc;
+		bool big;
 		smtp_data_init(&a, 1000, 4096);
 		smtp_data_init(&b, 1000, 4096);
+		smtp_data_init(&c, 1000, 0);
 		ua = smtp_data_feed(&a, p, n, &oa);
 		ub = smtp_data_feed(&b, p, cut, &ob);
 		if (!b.done)
 			ub += smtp_data_feed(&b, p + cut, n - cut, &ob);
-		if (ua > n || ua != ub || a.done != b.done || a.flags != b.flags ||
-		    oa.len != ob.len || (oa.len && memcmp(oa.p, ob.p, oa.len)) || oa.len > 4096)
+		uc = smtp_data_feed(&c, p, n, &oc);
+		big = c.size > 4096;
+		if (ua > n || ua != ub || ua != uc || a.done != b.done || a.done != c.done ||
+		    a.flags != b.flags || a.size != c.size || b.size != c.size ||
+		    (a.flags & ~SMTP_DATA_TOO_BIG) != c.flags ||
+		    !!(a.flags & SMTP_DATA_TOO_BIG) != big || oc.len != c.size)
+			abort();
+		if (oa.len > 4096 || ob.len > 4096 || oa.len > oc.len || ob.len > oc.len ||
+		    (oa.len && memcmp(oa.p, oc.p, oa.len)) ||
+		    (ob.len && memcmp(ob.p, oc.p, ob.len)))
+			abort();
+		if (!big && (oa.len != oc.len || ob.len != oc.len))
 			abort();
 		buf_free(&oa);
 		buf_free(&ob);
+		buf_free(&oc);
 		break;
 	}
 	case 4: {

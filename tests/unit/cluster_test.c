@@ -42,10 +42,15 @@ have_redis(void)
 	for (const char *p = path; p != NULL && *p != '\0';) {
 		const char *e = strchr(p, ':');
 		size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+		static const char exe[] = "/redis-server";
 
-		snprintf(buf, sizeof(buf), "%.*s/redis-server", (int)n, p);
-		if (access(buf, X_OK) == 0)
-			return true;
+		/* an entry too long for buf cannot be tested: skip it */
+		if (n < sizeof(buf) - sizeof(exe)) {
+			memcpy(buf, p, n);
+			memcpy(buf + n, exe, sizeof(exe));
+			if (access(buf, X_OK) == 0)
+				return true;
+		}
 		p = e != NULL ? e + 1 : NULL;
 	}
 	return false;

@@ -11,6 +11,7 @@
 #include "queue/dsn.h"
 
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,6 +687,33 @@ Test(dsn, hostile_original_lines)
 	buf_free(&o);
 }
 
+/*
+ * An original holding every boundary guess for the first salts (and digits
+ * that rule out several) cannot exhaust them: the report still gets a
+ * boundary found nowhere in its parts (build() counts the occurrences).
+ * Before, salts stopped at 64 and the last, colliding one was used.
+ */
+Test(dsn, guessed_boundaries_cannot_exhaust_the_salts)
+{
+	struct buf o = { 0 };
+	struct dsn_report r = failed_report();
+	struct rep x;
+
+	buf_puts(&o, "Subject: guesses\r\n\r\n");
+	for (int i = 0; i < 200; i++)
+		buf_printf(&o, "--=_sluice_0123456789abcdef_%d\r\n", i);
+	/* rules out 2, 20, 200 and 2000 at once */
+	buf_puts(&o, "x=_sluice_0123456789abcdef_2000\r\n");
+	r.orig = o.p;
+	r.origlen = o.len;
+	r.ret = SMTP_RET_FULL;
+	build(&r, &x);
+	cr_assert_eq(x.nparts, 3);
+	cr_expect_str_eq(x.bnd, "=_sluice_0123456789abcdef_201");
+	buf_free(&o);
+	rep_free(&x);
+}
+
 Test(dsn, no_original_and_no_subject)
 {
 	struct dsn_report r = failed_report();
@@ -888,6 +916,35 @@ Test(dsn, dates)
 		r.now = dr[i].t;
 		build(&r, &x);
 		expect_hdr(&x.top, "Date", dr[i].want);
+		rep_free(&x);
+	}
+}
+
+/*
+ * Absurd arrival times (a damaged envelope) give a report with the dates
+ * clamped, and an age computed between them: no signed overflow (UBSan in
+ * the sanitizer run of the unit tests; the fuzzer found it).
+ */
+Test(dsn, absurd_arrival_times)
+{
+	static const int64_t at[] = { INT64_MIN, -1, INT64_MAX };
+	static const char *const want[] = {
+		"after 472000", "after 472000", "Received:       Fri, 31 Dec 9999",
+	};
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		struct dsn_report r = failed_report();
+		struct dsn_rcpt rc = *r.rcpts;
+		struct rep x;
+
+		rc.status = "4.4.7";	/* expired: the text states the age */
+		r.rcpts = &rc;
+		r.nrcpt = 1;
+		r.arrival = at[i];
+		r.now = INT64_C(1699200000);	/* 2023-11-05 16:00 */
+		build(&r, &x);
+		cr_expect(strstr(x.out.p, want[i]) != NULL, "arrival %" PRId64 ": %s", at[i],
+			  x.out.p);
 		rep_free(&x);
 	}
 }

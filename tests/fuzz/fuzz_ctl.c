@@ -1,0 +1,126 @@
+/*
+ * libFuzzer target: the control socket's request parser (core/ctl_parse.c)
+ * over the command names of core/ctl.c (copied here: the real table holds
+ * the commands' functions, which need the whole daemon), plus a few that
+ * exercise longest-match.  The first input byte picks the error buffer's
+ * size; the rest is the line.
+ *
+ * Invariants: a found command's words are exactly the line's first words
+ * and no longer entry matches (checked against a plain strtok reading,
+ * which is how the parser worked before it was split out); the arguments
+ * are the remaining words, non-empty, blank-free, inside the line; a
+ * refusal leaves a terminated printable one-line reason inside its buffer.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctl_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct ctl_cmd tab[] = {
+	{ "help", "", "", false, NULL }, { "show info", "", "", false, NULL },
+	{ "show stats", "", "", false, NULL }, { "show connectors", "", "", false, NULL },
+	{ "show insights", "", "", false, NULL }, { "show queue", "", "", false, NULL },
+	{ "qshape", "", "", false, NULL }, { "show metrics", "", "", false, NULL },
+	{ "flush", "", "", true, NULL }, { "hold", "", "", true, NULL },
+	{ "release", "", "", true, NULL }, { "delete", "", "", true, NULL },
+	{ "bounce", "", "", true, NULL }, { "connector", "", "", true, NULL },
+	{ "validate connector", "", "", true, NULL }, { "show tenants", "", "", false, NULL },
+	{ "fix-now", "", "", true, NULL }, { "set alert", "", "", true, NULL },
+	{ "reload", "", "", true, NULL }, { "quit", "", "", false, NULL },
+	/* not in ctl.c: a one-word prefix of two-word commands, three words */
+	{ "show", "", "", false, NULL }, { "set alert now", "", "", true, NULL },
+};
+
+#define NTAB (sizeof(tab) / sizeof(tab[0]))
+#define MAXW 64
+
+/* The line's words by strtok_r, at most MAXW; returns their number. */
+static int
+ref_words(char *copy, char **w)
+{
+	char *save, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(copy, " \t", &save); tok && n < MAXW;
+	     tok = strtok_r(NULL, " \t", &save))
+		w[n++] = tok;
+	return n;
+}
+
+/* How many words of cmd start w[0..n), 0 unless all of them do. */
+static int
+ref_match(const char *cmd, char **w, int n)
+{
+	char words[64], *save, *tok;
+	int k = 0;
+
+	if (strlen(cmd) >= sizeof(words))
+		abort();
+	memcpy(words, cmd, strlen(cmd) + 1);
+	for (tok = strtok_r(words, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (k >= n || strcmp(w[k], tok) != 0)
+			return 0;
+		k++;
+	}
+	return k;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char line[8200], copy[8200];
+	char err[300], *w[MAXW];
+	struct ctl_req req;
+	size_t len, errlen;
+	int rc, n, best = 0, bad = -1;
+
+	if (size == 0 || size - 1 >= sizeof(line))
+		return 0;
+	errlen = 1 + data[0] % 255;
+	len = size - 1;
+	memcpy(line, data + 1, len);
+	line[len] = '\0';
+	memcpy(copy, line, len + 1);
+	memset(err, 0x5a, sizeof(err));
+	rc = ctl_parse(line, len, tab, NTAB, &req, err, errlen);
+
+	for (size_t i = 0; i < len && bad < 0; i++)
+		if (((unsigned char)copy[i] < 0x20 && copy[i] != '\t') ||
+		    (unsigned char)copy[i] >= 0x7f)
+			bad = (int)i;
+	if (rc != 0) {
+		size_t el = strnlen(err, errlen);
+		if (req.cmd != NULL || el >= errlen || err[errlen] != 0x5a)
+			abort();
+		for (size_t i = 0; i < el; i++)
+			if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] >= 0x7f)
+				abort();
+		return 0;
+	}
+	if (req.cmd == NULL || bad >= 0 || req.argc < 0 || req.argc > CTL_MAXARGS)
+		abort();
+	n = ref_words(copy, w);
+	if (n > 1 && strcmp(w[n - 1], "json") == 0) {
+		if (!req.json)
+			abort();
+		n--;
+	} else if (req.json) {
+		abort();
+	}
+	for (size_t i = 0; i < NTAB; i++) {
+		int k = ref_match(tab[i].words, w, n);
+		if (k > best)
+			best = k;
+	}
+	if (best == 0 || ref_match(req.cmd->words, w, n) != best || n - best != req.argc)
+		abort();
+	for (int k = 0; k < req.argc; k++) {
+		const char *a = req.argv[k];
+		if (a < line || a >= line + len || strcmp(a, w[best + k]) != 0)
+			abort();
+	}
+	return 0;
+}
