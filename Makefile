@@ -64,7 +64,7 @@ $(BUILD)/sluicectl: $(BUILD)/core/sluicectl.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sluice-bench: $(BUILD)/bench/sluice_bench.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
-$(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
+$(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BUILD)/bench/sink_check.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

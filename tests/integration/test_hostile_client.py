@@ -1,0 +1,193 @@
+"""The relay's client side against strict next hops (issue 9).
+
+Defect 1: with no MAIL parameter to send (a next hop that advertises bare
+SIZE, SIZE 0, no SIZE, or only HELO; a 7-bit message, no DSN) the MAIL
+parameter buffer was never terminated and stack bytes followed the path.
+sluice-sink always advertised "SIZE N", so no test ever built an empty
+list, and it took any bytes after the path anyway.  The sink now offers
+each of those greetings (--size, --helo-only) and is strict the way real
+servers are (bench/sink_check.h); each test below delivers through sluiced
+and checks the message arrived intact with the exact MAIL line expected.
+
+Defect 13: a connector removed by a reload while the next hop holds back
+its 220 to STARTTLS was looked up again when the 220 came, found missing,
+and dereferenced (the daemon died).  A connection now holds the config it
+started under (net/smtp_client.c).
+"""
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import ROOT, Sink, Sluiced, free_port, wait_for
+from test_delivery import CONFIG, attempts
+
+CERTS = None
+
+BODY = ("Subject: strict next hop\r\n"
+        "Message-ID: <strict@client.test>\r\n"
+        "\r\n"
+        "first line\r\n"
+        ".a line that starts with a dot\r\n"
+        "..and one with two\r\n"
+        "last line\r\n")
+
+
+def setUpModule():
+    global CERTS
+    CERTS = tempfile.mkdtemp(prefix="sluice-certs-")
+    subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), CERTS], check=True,
+                   capture_output=True, timeout=60)
+
+
+def tearDownModule():
+    shutil.rmtree(CERTS, ignore_errors=True)
+
+
+def cert(name):
+    return os.path.join(CERTS, name + ".pem"), os.path.join(CERTS, name + ".key")
+
+
+def sink_files(sink):
+    """The messages a keep=True sink stored, oldest first, as bytes."""
+    out = []
+    for name in sorted((n for n in os.listdir(sink.out) if n.endswith(".eml")
+                        and not n.startswith(".")), key=lambda n: int(n.split(".")[0])):
+        with open(os.path.join(sink.out, name), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def sink_header(raw, name):
+    """Every value of the sink's own header `name` (X-Sink-...) in raw."""
+    pre = name.encode() + b": "
+    return [line[len(pre):].decode("utf-8") for line in raw.split(b"\r\n")
+            if line.startswith(pre)]
+
+
+class Dialogue:
+    """A raw SMTP conversation with a server, one reply per call."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.f = self.s.makefile("rb")
+        self.banner = self.reply()
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.f.readline()
+            if not line:
+                lines.append(b"(closed)")
+                break
+            lines.append(line.rstrip(b"\r\n"))
+            if len(line) < 4 or line[3:4] != b"-":
+                break
+        return b"\n".join(lines).decode("utf-8", "replace")
+
+    def cmd(self, line):
+        self.s.sendall(line if isinstance(line, bytes) else line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self):
+        self.s.close()
+
+
+class StrictSinkTest(unittest.TestCase):
+    """The oracle first: what the sink refuses, a strict server refuses."""
+
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for f in reversed(self.cleanup):
+            try:
+                f()
+            except Exception:
+                pass
+
+    def dialogue(self, sink, ehlo="EHLO client.test"):
+        d = Dialogue(sink.port)
+        self.cleanup.append(d.close)
+        self.assertTrue(d.cmd(ehlo).startswith("250"))
+        return d
+
+    def test_refuses_what_strict_servers_refuse(self):
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        d = self.dialogue(sink)
+        cases = [
+            # residue after the path: the defect-1 symptom
+            (b"MAIL FROM:<a@client.test>\x90\x1f\x7f\r\n", "500 5.5.2"),
+            (b"MAIL FROM:<a@client.test>\x00\r\n", "500 5.5.2"),
+            (b"MAIL FROM:<a@client.test>\xe8\x9a\x55\x55\r\n", "501 5.1.7"),
+            (b"MAIL FROM:<a@client.test> \xe8\x9a\x55\x55\r\n", "501 5.5.4"),
+            ("MAIL FROM:<a@client.test> ", "501 5.5.4"),
+            ("MAIL FROM:<a@client.test>  SIZE=10", "501 5.5.4"),
+            ("MAIL FROM: <a@client.test>", "501 5.5.4"),
+            ("MAIL FROM:<a@@client.test>", "501 5.1.7"),
+            ("MAIL FROM:<a@client.test> X-JUNK=1", "555 5.5.4"),
+            ("MAIL FROM:<a@client.test> RET=FULL", "555 5.5.4"),	# no DSN advertised
+            ("MAIL FROM:<a@client.test> SIZE=12k", "501 5.5.4"),
+            ("MAIL FROM:<a@client.test> SIZE=1 SIZE=1", "501 5.5.4"),
+            ("MAIL FROM:<a@client.test> BODY=9BIT", "501 5.5.4"),
+            ("MAIL FROM:<a@client.test> SMTPUTF8=yes", "501 5.5.4"),
+            ("MAIL FROM:<d\u00e9j\u00e0@client.test>", "553 5.6.7"),	# no SMTPUTF8
+            (b"MAIL FROM:<a@client.test>\n", "500 5.5.2"),		# bare LF
+            ("MAIL FROM:<a@client.test> SIZE=1 BODY=8BITMIME", "250 2.1.0"),
+            (b"RCPT TO:<b@example.test>\rQUIT\r\n", "500 5.5.2"),
+            ("RCPT TO:<>", "501 5.1.3"),
+            ("RCPT TO:<b@example.test> NOTIFY=NEVER", "555 5.5.4"),
+            ("RCPT TO:<b@example.test>", "250 2.1.5"),
+        ]
+        for line, want in cases:
+            got = d.cmd(line)
+            self.assertTrue(got.startswith(want), (line, want, got))
+        wait_for(lambda: int(sink.counts().get("refused", -1)) == len(cases) - 2, 5,
+                 what="%d refusals counted" % (len(cases) - 2))
+        # each refusal is written, escaped, where a test can show it
+        self.assertIn(r'refused "MAIL FROM:<a@client.test>\x90\x1f\x7f"', sink.proc.log())
+
+    def test_smtputf8_and_dsn_when_advertised(self):
+        sink = Sink(args=["--dsn", "--size", "1000"])
+        self.cleanup.append(sink.stop)
+        d = self.dialogue(sink)
+        self.assertEqual(d.cmd("MAIL FROM:<a@client.test> SIZE=1001")[:9], "552 5.3.4")
+        for line, want in [
+            ("MAIL FROM:<d\u00e9j\u00e0@client.test> SMTPUTF8 RET=HDRS ENVID=a+2Bb", "250"),
+            ("RCPT TO:<\u00fc@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x@example.test",
+             "250"),
+            ("RCPT TO:<b@example.test> NOTIFY=NEVER,DELAY", "501 5.5.4"),
+            ("RCPT TO:<b@example.test> ORCPT=rfc822", "501 5.5.4"),
+            (b"RCPT TO:<\xc3\x28@example.test>\r\n", "501 5.1.3"),		# bad UTF-8
+        ]:
+            got = d.cmd(line)
+            self.assertTrue(got.startswith(want), (line, want, got))
+
+    def test_greetings(self):
+        """--size number/bare/0/none and --helo-only change the greeting."""
+        for args, want in [([], "SIZE 104857600"), (["--size", "bare"], "SIZE"),
+                           (["--size", "0"], "SIZE 0"), (["--size", "none"], None)]:
+            sink = Sink(args=args)
+            self.cleanup.append(sink.stop)
+            lines = [x[4:] for x in self.dialogue(sink).cmd("EHLO c.test").splitlines()]
+            self.assertEqual([x for x in lines if x.startswith("SIZE")], [want] if want else [])
+        sink = Sink(args=["--helo-only"])
+        self.cleanup.append(sink.stop)
+        d = Dialogue(sink.port)
+        self.cleanup.append(d.close)
+        self.assertEqual(d.cmd("EHLO c.test")[:3], "502")
+        self.assertEqual(d.cmd("HELO c.test")[:3], "250")
+        # no extensions after HELO, and no pipelining either
+        self.assertEqual(d.cmd("MAIL FROM:<a@client.test> SIZE=10")[:9], "555 5.5.4")
+        got = d.cmd(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\n")
+        self.assertEqual(got[:9], "554 5.5.0")
+
+
+if __name__ == "__main__":
+    unittest.main()
