@@ -1070,7 +1070,10 @@ conn_input(struct smtp_conn *c)
 			return;
 	}
 	if (!c->busy && c->ex < c->nexpect) {
-		if (c->unsent > 0)
+		/* Without PIPELINING the next command waits until every one
+		   sent has its reply (RFC 2920 s. 3.1): a server that did not
+		   offer it may drop, or refuse, what comes early. */
+		if (c->unsent > 0 && (c->pipelining || c->ex == c->nexpect - c->unsent))
 			conn_flush(c);
 		else
 			conn_recv(c);

@@ -189,5 +189,129 @@ class StrictSinkTest(unittest.TestCase):
         self.assertEqual(got[:9], "554 5.5.0")
 
 
+class NextHopTest(unittest.TestCase):
+    """Delivery through sluiced to a strict sink with each greeting."""
+    maxDiff = None
+
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for f in reversed(self.cleanup):
+            try:
+                f()
+            except Exception:
+                pass
+
+    def relay(self, sink_args, msgs):
+        """Relay msgs (Msg) to a sink started with sink_args, each in its own
+        SMTP session and transaction; returns the stored messages by
+        recipient."""
+        sink = Sink(keep=True, args=sink_args)
+        self.cleanup.append(sink.stop)
+        ndr = Sink(keep=True)
+        self.cleanup.append(ndr.stop)
+        conn = '    smarthosts: ["127.0.0.1:%d"]' % sink.port
+        r = Sluiced(workers=1, config=CONFIG.replace("{sink_connector}", conn)
+                    .replace("{expiry}", "30s").replace("{down_after}", "3")
+                    .replace("{ndr_port}", str(ndr.port)), sink_port=sink.port)
+        r.start()
+        self.cleanup.append(r.stop)
+        for m in msgs:
+            with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+                s.ehlo("client.test")
+                self.assertEqual(s.mail(m.sender, list(m.mail_opts))[0], 250)
+                self.assertEqual(s.rcpt(m.rcpt, list(m.rcpt_opts))[0], 250)
+                code, msg = s.data(m.body.encode("utf-8"))
+                self.assertEqual(code, 250, msg)
+
+        def outcomes():
+            return [a for a in attempts(r.log()) if a["connector"] == "sink"]
+        wait_for(lambda: len(outcomes()) >= len(msgs), 30, what="%d outcomes" % len(msgs))
+        self.assertEqual([a for a in outcomes() if a["result"] != "delivered"], [],
+                         "the sink refused what sluiced sent:\n" + sink.proc.log())
+        wait_for(lambda: sink.messages() == len(msgs), 5, what="the sink's count")
+        self.assertEqual(int(sink.counts()["refused"]), 0, sink.proc.log())
+        stored = {}
+        for raw in sink_files(sink):
+            stored[sink_header(raw, "X-Sink-To")[0]] = raw
+        return stored
+
+    def check(self, sink_args, msgs):
+        stored = self.relay(sink_args, msgs)
+        self.assertEqual(sorted(stored), sorted(m.rcpt for m in msgs))
+        for m in msgs:
+            raw = stored[m.rcpt]
+            # the payload is sluiced's Received line, then the message as sent
+            payload = b"Received: " + raw.split(b"\r\nReceived: ", 1)[1]
+            self.assertTrue(payload.endswith(m.body.encode("utf-8")), payload)
+            self.assertEqual(payload.count(b"Received: "), 1)
+            mail = m.mail.replace("{size}", str(len(payload)))
+            self.assertEqual(sink_header(raw, "X-Sink-Mail"), [mail])
+            self.assertEqual(sink_header(raw, "X-Sink-Rcpt"), [m.rcpt_line])
+
+    def test_size_with_a_number(self):
+        """The control: "SIZE N" makes every MAIL carry SIZE=, so this one
+        passes on the old code too; it pins the exact declaration."""
+        self.check([], [Msg("r%d@example.test" % i, "MAIL FROM:<alice@client.test> SIZE={size}")
+                        for i in range(2)])
+
+    def test_bare_size(self):
+        self.check(["--size", "bare"], [Msg("r%d@example.test" % i) for i in range(3)])
+
+    def test_size_zero(self):
+        """Postfix with message_size_limit = 0 says "SIZE 0"."""
+        self.check(["--size", "0"], [Msg("r%d@example.test" % i) for i in range(3)])
+
+    def test_no_size(self):
+        self.check(["--size", "none"], [Msg("r%d@example.test" % i) for i in range(3)])
+
+    def test_helo_only(self):
+        """EHLO answered 502: HELO, no extensions, one command at a time."""
+        self.check(["--helo-only"], [Msg("r%d@example.test" % i) for i in range(3)])
+
+    def test_null_sender_no_size(self):
+        self.check(["--size", "none"], [Msg("r%d@example.test" % i, "MAIL FROM:<>", sender="")
+                                        for i in range(2)])
+
+    def test_8bit_and_plain_messages(self):
+        """Parameters only where they apply: an 8-bit SMTPUTF8 message and
+        7-bit ones to the same next hop without SIZE."""
+        body = BODY.replace("first line", "premi\u00e8re ligne")
+        self.check(["--size", "none"], [
+            Msg("plain1@example.test"),
+            Msg("b\u00f6b@example.test",
+                "MAIL FROM:<alice@client.test> BODY=8BITMIME SMTPUTF8", body=body,
+                mail_opts=("BODY=8BITMIME", "SMTPUTF8")),
+            Msg("plain2@example.test")])
+
+    def test_dsn_and_plain_messages(self):
+        """A next hop with DSN but no SIZE: RET/ENVID/NOTIFY/ORCPT where the
+        client gave them, nothing where it did not."""
+        self.check(["--size", "none", "--dsn"], [
+            Msg("plain1@example.test"),
+            Msg("dsn@example.test", "MAIL FROM:<alice@client.test> RET=HDRS ENVID=env+2Bid",
+                mail_opts=("RET=HDRS", "ENVID=env+2Bid"),
+                rcpt_opts=("NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;dsn@example.test"),
+                rcpt_line="RCPT TO:<dsn@example.test> NOTIFY=SUCCESS,FAILURE "
+                          "ORCPT=rfc822;dsn@example.test"),
+            Msg("plain2@example.test")])
+
+
+class Msg:
+    """One message to relay and the MAIL/RCPT lines the next hop must see
+    ({size} in mail: the size of the message as relayed)."""
+
+    def __init__(self, rcpt, mail="MAIL FROM:<alice@client.test>", sender="alice@client.test",
+                 body=BODY, mail_opts=(), rcpt_opts=(), rcpt_line=None):
+        self.rcpt = rcpt
+        self.mail = mail
+        self.sender = sender
+        self.body = body
+        self.mail_opts = mail_opts
+        self.rcpt_opts = rcpt_opts
+        self.rcpt_line = rcpt_line or "RCPT TO:<%s>" % rcpt
+
+
 if __name__ == "__main__":
     unittest.main()
