@@ -62,7 +62,9 @@ load(const char *path, struct config **cfg, char *err, size_t errlen)
 	return rc;
 }
 
-/* Configs replaced by a reload, freed once every worker has moved on. */
+/* Configs replaced by a reload, freed once every worker has moved on and
+ * nothing holds them any more (an outbound connection started before the
+ * reload keeps its config until it closes: config_hold). */
 struct retired {
 	struct config *cfg[8];		/* waiting to be freed */
 	unsigned n;			/* how many */
@@ -71,11 +73,17 @@ struct retired {
 static void
 retire_sweep(struct retired *r, struct worker *ws, unsigned n, const struct config *cur)
 {
-	if (r->n > 0 && workers_have(ws, n, cur)) {
-		for (unsigned i = 0; i < r->n; i++)
+	unsigned kept = 0;
+
+	if (r->n == 0 || !workers_have(ws, n, cur))
+		return;
+	for (unsigned i = 0; i < r->n; i++) {
+		if (config_held(r->cfg[i]))
+			r->cfg[kept++] = r->cfg[i];
+		else
 			config_free(r->cfg[i]);
-		r->n = 0;
 	}
+	r->n = kept;
 }
 
 int

@@ -313,5 +313,83 @@ class Msg:
         self.rcpt_line = rcpt_line or "RCPT TO:<%s>" % rcpt
 
 
+RELOAD_CONFIG = """\
+workers: 1
+hostname: relay.test
+listen: ["127.0.0.1:{port}"]
+spool: {dir}/spool
+control_socket: {dir}/sluice.sock
+trusted_networks: ["127.0.0.1/32"]
+connectors:
+%s
+  plain:
+    smarthosts: ["127.0.0.1:%d"]
+    retry: {{initial: 1s, max: 2s, jitter: 0}}
+domains:
+  example.test: %s
+  client.test: plain
+"""
+
+TLS_CONNECTOR = """\
+  tlshop:
+    smarthosts: ["127.0.0.1:%d"]
+    tls: verify
+    tls_ca: %s
+    tls_domain: localhost
+    command_timeout: 20s
+    retry: {{initial: 1s, max: 2s, jitter: 0}}"""
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for f in reversed(self.cleanup):
+            try:
+                f()
+            except Exception:
+                pass
+
+    def test_connector_removed_while_starttls_220_is_held(self):
+        c, k = cert("valid")
+        hold_ms = 3000
+        tls_sink = Sink(keep=True, args=["--tls-cert", c, "--tls-key", k,
+                                         "--starttls-delay", str(hold_ms)])
+        self.cleanup.append(tls_sink.stop)
+        plain = Sink(keep=True)
+        self.cleanup.append(plain.stop)
+        conn = TLS_CONNECTOR % (tls_sink.port, cert("ca")[0])
+        r = Sluiced(workers=1, config=RELOAD_CONFIG % (conn, plain.port, "tlshop"))
+        r.start()
+        self.cleanup.append(r.stop)
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+            s.sendmail("alice@client.test", ["bob@example.test"], BODY.encode())
+        wait_for(lambda: "220 held" in tls_sink.proc.log(), 10,
+                 what="sluiced's STARTTLS at the sink")
+        # the connector goes while its 220 is outstanding
+        with open(r.config, "w") as f:
+            f.write((RELOAD_CONFIG.replace("%s\n", "", 1) % (plain.port, "plain"))
+                    .format(port=r.port, dir=r.dir))
+        t0 = time.time()
+        r.proc.p.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in r.log() or not r.proc.alive(), 5,
+                 what="the reload")
+        self.assertLess(time.time() - t0, hold_ms / 1000.0, "reload too slow for the test")
+        # the 220 comes; the connection carries on under the config it
+        # started with and delivers over TLS
+        wait_for(lambda: tls_sink.messages() == 1 or not r.proc.alive(), 20,
+                 what="delivery after the 220")
+        self.assertTrue(r.proc.alive(), "sluiced died (exit %s):\n%s"
+                        % (r.proc.p.poll(), r.log()[-2000:]))
+        raw = sink_files(tls_sink)[0]
+        self.assertIn(b"X-Sink-TLS: TLSv1.3", raw)
+        # new mail follows the new config
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+            s.sendmail("alice@client.test", ["carol@example.test"], BODY.encode())
+        wait_for(lambda: plain.messages() == 1, 20, what="delivery by the new config")
+        self.assertEqual(r.stop(), 0, r.log()[-2000:])
+
+
 if __name__ == "__main__":
     unittest.main()
