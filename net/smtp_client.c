@@ -396,6 +396,7 @@ conn_tls_send(struct smtp_conn *c)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
 
+	ring_sending(tls_out_ptr(c->tls), tls_out_len(c->tls));
 	io_uring_prep_send(sqe, c->fd, tls_out_ptr(c->tls), tls_out_len(c->tls), MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
@@ -421,6 +422,7 @@ conn_send_to(struct smtp_conn *c, size_t end)
 	}
 	sqe = ring_sqe(&c->w->ring);
 	c->send_end = end;
+	ring_sending(c->out.p + c->out_off, end - c->out_off);
 	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
 			   MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_IO_LINK;
@@ -1252,10 +1254,13 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 		conn_input(c);	/* replies may already be buffered */
 		return;
 	}
+	/* a recv: conn_recv aimed it at the end of tin (TLS) or in */
 	if (c->tls != NULL) {
+		ring_filled(c->tin.p + c->tin.len, res);
 		conn_tls_input(c, (size_t)res);
 		return;
 	}
+	ring_filled(c->in.p + c->in.len, res);
 	c->in.len += (size_t)res;
 	conn_input(c);
 }
