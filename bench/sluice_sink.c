@@ -3,12 +3,27 @@
  *
  * The downstream server of Sluice's integration tests and benchmarks. It
  * speaks enough ESMTP for a relay's client side (PIPELINING, 8BITMIME,
- * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, STARTTLS with --tls-cert; no AUTH,
- * no CHUNKING) and can misbehave on purpose: stay silent, greet with an
- * error, reset the connection mid-DATA, answer slowly, refuse EHLO, fail
- * chosen recipients, hide or refuse STARTTLS. It is not a mail store:
- * --out writes what it accepted so a test can look at it, without fsync;
- * a message that came over TLS carries an X-Sink-TLS: <version> line.
+ * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, DSN with --dsn, STARTTLS with
+ * --tls-cert; no AUTH, no CHUNKING) and can misbehave on purpose: stay
+ * silent, greet with an error, reset the connection mid-DATA, answer
+ * slowly, refuse EHLO, fail chosen recipients, hide or refuse STARTTLS,
+ * stall the STARTTLS 220. It is not a mail store: --out writes what it
+ * accepted so a test can look at it, without fsync; a message that came
+ * over TLS carries an X-Sink-TLS: <version> line, and every message the
+ * exact MAIL and RCPT command lines it came with.
+ *
+ * It is as strict as the strictest real servers, because it is what the
+ * relay's client is tested against: MAIL and RCPT lines are checked by
+ * sink_check.c (advertised parameters only, well-formed values and paths,
+ * no control or 8-bit bytes where they are not allowed: 501/553/555), a
+ * command line with a control byte or a bare LF ending is refused, and a
+ * client that pipelines without PIPELINING (or puts a command after one
+ * that must end a group, RFC 2920 s. 3.1) is told 554 5.5.0 and dropped,
+ * as Postfix does. Each refusal is written to stderr with the offending
+ * line escaped, so a test can show what the client sent. What is
+ * advertised can be varied like real servers do it: SIZE with a number,
+ * bare SIZE, SIZE 0 (Postfix with message_size_limit = 0) or no SIZE
+ * (--size), and HELO only (--helo-only: EHLO gets 502).
  *
  * One thread, one ring. A session owns a fixed input buffer and a reply
  * buffer; at most one recv, one send and one timeout are in flight per
@@ -28,6 +43,7 @@
  * handshake completes, and a new EHLO is required.
  */
 #include "bench/bench_common.h"
+#include "bench/sink_check.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -49,7 +65,7 @@
 #define SINK_OUT_LOW	640		/* parse on only while this much room is left */
 #define SINK_LINE_MAX	4096		/* longest command line, CRLF excluded */
 #define SINK_ADDR_SHOW	256		/* longest address echoed in a reply */
-#define SINK_MSG_MAX	104857600ull	/* advertised SIZE, enforced in --out mode */
+#define SINK_MSG_MAX	104857600ull	/* default SIZE; the --out limit without one */
 #define SINK_RCPT_MAX	100000u		/* recipients per transaction */
 #define SINK_COUNT_NS	50000000ull	/* --count-file rewrite interval */
 #define SINK_HOSTNAME	"sink.test"
@@ -72,6 +88,13 @@ enum sink_op_kind {
 	SINK_OP_ACCEPT_RETRY,
 	SINK_OP_COUNT_TIMER,
 	SINK_OP_SIGNAL,
+};
+
+/* How SIZE is advertised (--size). */
+enum sink_size {
+	SINK_SIZE_NUMBER,	/* "SIZE <n>" (n may be 0: no limit) */
+	SINK_SIZE_BARE,		/* "SIZE", no number */
+	SINK_SIZE_NONE,		/* not at all */
 };
 
 /* A list of --tempfail / --user-unknown / --reject-data substrings; the
@@ -110,6 +133,8 @@ struct sink_session {
 	unsigned eof : 1;		/* the client closed its side */
 	unsigned discard : 1;		/* skipping the rest of an over-long line */
 	unsigned helo_ok : 1;		/* a HELO/EHLO was accepted */
+	unsigned ehlo : 1;		/* it was EHLO: extensions apply */
+	unsigned utf8_txn : 1;		/* this transaction's MAIL had SMTPUTF8 */
 	unsigned has_mail : 1;		/* MAIL accepted, transaction open */
 	unsigned in_data : 1;		/* reading DATA payload */
 	unsigned data_bol : 1;		/* payload scanner is at a line start */
@@ -159,6 +184,12 @@ struct sink {
 	struct tls_ctx *tls_ctx;		/* --tls-cert/--tls-key, or NULL */
 	int no_starttls;			/* --mode no-starttls */
 	int starttls_reply;			/* --starttls-reply CODE, or 0 */
+	unsigned starttls_delay_ms;		/* --starttls-delay: hold the 220 */
+	enum sink_size size_mode;		/* --size */
+	unsigned long long size_max;		/* its number (0: no limit) */
+	int helo_only;				/* --helo-only: EHLO gets 502 */
+	int dsn;				/* --dsn: advertise DSN */
+	unsigned long long refused;		/* commands refused as malformed */
 	int listen_fd;				/* listening socket */
 	struct bench_op op_accept;		/* multishot accept */
 	struct bench_op op_accept_retry;	/* back-off after EMFILE & co. */
@@ -316,8 +347,8 @@ static void sink_count_write(void)
 	g.count_dirty = 0;
 	if (g.count_file == NULL)
 		return;
-	n = snprintf(buf, sizeof(buf), "messages=%llu recipients=%llu sessions=%llu\n",
-		     g.messages, g.recipients, g.sessions);
+	n = snprintf(buf, sizeof(buf), "messages=%llu recipients=%llu sessions=%llu "
+		     "refused=%llu\n", g.messages, g.recipients, g.sessions, g.refused);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", g.count_file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -362,6 +393,7 @@ static void sink_count_changed(void)
 static void sink_txn_reset(struct sink_session *s)
 {
 	s->has_mail = 0;
+	s->utf8_txn = 0;
 	s->in_data = 0;
 	s->reject_hit = 0;
 	s->too_big = 0;
@@ -371,57 +403,108 @@ static void sink_txn_reset(struct sink_session *s)
 	s->msg.len = 0;
 }
 
-/* Find the path in "FROM:<addr> params" after the keyword. Accepts spaces
- * after the colon and a bare address without brackets. Returns 0 with
- * addr and alen set (possibly empty: the null path), or -1. */
-static int sink_path(const char *p, const char *end, const char *kw,
-		     const char **addr, size_t *alen)
+/* What this session's greeting advertised: nothing after HELO. */
+static void sink_ext_of(const struct sink_session *s, struct sink_ext *ext)
 {
-	size_t kwlen = strlen(kw);
-	const char *q;
+	memset(ext, 0, sizeof(*ext));
+	if (!s->ehlo)
+		return;
+	ext->size = g.size_mode != SINK_SIZE_NONE;
+	ext->size_max = g.size_mode == SINK_SIZE_NUMBER ? g.size_max : 0;
+	ext->eightbit = true;
+	ext->smtputf8 = true;
+	ext->dsn = g.dsn != 0;
+}
 
-	if ((size_t)(end - p) < kwlen || strncasecmp(p, kw, kwlen) != 0)
-		return -1;
-	p += kwlen;
-	while (p < end && *p == ' ')
-		p++;
-	if (p == end)
-		return -1;
-	if (*p == '<') {
-		q = memchr(p, '>', (size_t)(end - p));
-		if (q == NULL)
-			return -1;
-		*addr = p + 1;
-		*alen = (size_t)(q - p - 1);
-		return 0;
+/* Tell stderr which line was refused with what, bytes outside printable
+ * ASCII escaped (the point is to show garbage a client sent). */
+static void sink_log_refused(const char *line, size_t len, const char *reply)
+{
+	static const char hex[] = "0123456789abcdef";
+	char esc[SINK_LINE_MAX * 4 + 1];
+	size_t i, n = 0, rl = strcspn(reply, "\r\n");
+
+	for (i = 0; i < len && n + 4 < sizeof(esc); i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+			esc[n++] = (char)ch;
+		} else {
+			esc[n++] = '\\';
+			esc[n++] = 'x';
+			esc[n++] = hex[ch >> 4];
+			esc[n++] = hex[ch & 15];
+		}
 	}
-	for (q = p; q < end && *q != ' '; q++)
-		;
-	*addr = p;
-	*alen = (size_t)(q - p);
-	return 0;
+	esc[n] = '\0';
+	g.refused++;
+	sink_count_changed();
+	fprintf(stderr, "sluice-sink: refused \"%s\": %.*s\n", esc, (int)rl, reply);
+}
+
+/* Refuse line with reply (a whole reply line, CRLF included). */
+static void sink_refuse(struct sink_session *s, const char *line, size_t len,
+			const char *reply)
+{
+	sink_log_refused(line, len, reply);
+	sink_reply(s, reply, strlen(reply));
+}
+
+/* --out: "name: value" CRLF into the envelope header lines. */
+static void sink_env_line(struct sink_session *s, const char *name,
+			  const char *v, size_t n)
+{
+	if (g.out_dir != NULL &&
+	    (sink_buf_add(&s->env, name, strlen(name)) < 0 ||
+	     sink_buf_add(&s->env, v, n) < 0 ||
+	     sink_buf_add(&s->env, "\r\n", 2) < 0))
+		s->store_failed = 1;
 }
 
 static int sink_starttls_offered(void);
 
-static void sink_cmd_helo(struct sink_session *s, int ehlo)
+static void sink_cmd_helo(struct sink_session *s, int ehlo, const char *line,
+			  size_t len)
 {
+	char size[48];
+
 	sink_txn_reset(s);
 	if (g.mode == SINK_MODE_EHLO) {
 		s->helo_ok = 0;
 		sink_reply_code(s, g.mode_code, "7.1 EHLO/HELO rejected for test");
 		return;
 	}
+	if (ehlo && g.helo_only) {
+		/* A server that only knows RFC 821: the client falls back
+		 * to HELO, and this session advertises nothing. */
+		s->helo_ok = 0;
+		s->ehlo = 0;
+		SINK_REPLY(s, "502 5.5.2 Error: command not recognized\r\n");
+		return;
+	}
+	if (len <= 5) {		/* RFC 5321: the client names itself */
+		sink_refuse(s, line, len, "501 5.5.4 Syntax: EHLO/HELO hostname\r\n");
+		return;
+	}
 	s->helo_ok = 1;
+	s->ehlo = ehlo != 0;
 	if (!ehlo) {
 		SINK_REPLY(s, "250 " SINK_HOSTNAME "\r\n");
 		return;
 	}
-	SINK_REPLY(s, "250-" SINK_HOSTNAME "\r\n"
-		   "250-PIPELINING\r\n"
-		   "250-SIZE 104857600\r\n"
-		   "250-8BITMIME\r\n"
+	SINK_REPLY(s, "250-" SINK_HOSTNAME "\r\n");
+	if (!g.helo_only)
+		SINK_REPLY(s, "250-PIPELINING\r\n");
+	if (g.size_mode == SINK_SIZE_NUMBER) {
+		snprintf(size, sizeof(size), "250-SIZE %llu\r\n", g.size_max);
+		sink_reply(s, size, strlen(size));
+	} else if (g.size_mode == SINK_SIZE_BARE) {
+		SINK_REPLY(s, "250-SIZE\r\n");
+	}
+	SINK_REPLY(s, "250-8BITMIME\r\n"
 		   "250-ENHANCEDSTATUSCODES\r\n");
+	if (g.dsn)
+		SINK_REPLY(s, "250-DSN\r\n");
 	if (sink_starttls_offered() && !s->tls_rx)
 		SINK_REPLY(s, "250-STARTTLS\r\n");
 	SINK_REPLY(s, "250 SMTPUTF8\r\n");
@@ -467,6 +550,10 @@ static void sink_cmd_starttls(struct sink_session *s, int has_args)
 	s->tls_rx = 1;
 	sink_txn_reset(s);
 	s->helo_ok = 0;
+	s->ehlo = 0;
+	if (g.starttls_delay_ms > 0)
+		fprintf(stderr, "sluice-sink: STARTTLS accepted, 220 held for %u ms\n",
+			g.starttls_delay_ms);
 }
 
 /* --out: X-Sink-TLS: <version>, plus the cipher and SNI the session had. */
@@ -489,14 +576,16 @@ static int sink_tls_headers(struct sink_session *s)
 	return sink_buf_add(&s->env, line, (size_t)n);
 }
 
-static void sink_cmd_mail(struct sink_session *s, const char *arg,
-			  const char *end)
+static void sink_cmd_mail(struct sink_session *s, const char *line,
+			  size_t len)
 {
-	const char *addr;
-	size_t alen;
+	char reply[SINK_CHECK_REPLY];
+	struct sink_ext ext;
+	struct sink_path path;
+	int rc;
 
 	/* After STARTTLS the client must say EHLO again (RFC 3207 s. 4.2). */
-	if ((g.mode == SINK_MODE_EHLO || s->tls_up) && !s->helo_ok) {
+	if ((g.mode == SINK_MODE_EHLO || s->tls_up || g.helo_only) && !s->helo_ok) {
 		SINK_REPLY(s, "503 5.5.1 Error: send HELO/EHLO first\r\n");
 		return;
 	}
@@ -504,25 +593,37 @@ static void sink_cmd_mail(struct sink_session *s, const char *arg,
 		SINK_REPLY(s, "503 5.5.1 Error: nested MAIL command\r\n");
 		return;
 	}
-	if (sink_path(arg, end, "FROM:", &addr, &alen) < 0) {
-		SINK_REPLY(s, "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+	sink_ext_of(s, &ext);
+	rc = len < 5 ? -EINVAL : sink_check_mail(&ext, line + 5, len - 5, &path, reply);
+	if (rc == -EFBIG) {	/* well-formed, only too big */
+		sink_reply(s, reply, strlen(reply));
+		return;
+	}
+	if (rc < 0) {
+		if (len < 5)
+			snprintf(reply, sizeof(reply), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+		sink_refuse(s, line, len, reply);
 		return;
 	}
 	sink_txn_reset(s);
-	if (g.out_dir != NULL &&
-	    (sink_buf_add(&s->env, "X-Sink-From: ", 13) < 0 ||
-	     sink_buf_add(&s->env, alen ? addr : "<>", alen ? alen : 2) < 0 ||
-	     sink_buf_add(&s->env, "\r\n", 2) < 0))
-		s->store_failed = 1;
+	s->utf8_txn = path.utf8;
+	sink_env_line(s, "X-Sink-Mail: ", line, len);
+	if (path.alen)
+		sink_env_line(s, "X-Sink-From: ", path.addr, path.alen);
+	else
+		sink_env_line(s, "X-Sink-From: ", "<>", 2);
 	if (g.out_dir != NULL && s->tls_up && sink_tls_headers(s) < 0)
 		s->store_failed = 1;
 	s->has_mail = 1;
 	SINK_REPLY(s, "250 2.1.0 Ok\r\n");
 }
 
-static void sink_cmd_rcpt(struct sink_session *s, const char *arg,
-			  const char *end)
+static void sink_cmd_rcpt(struct sink_session *s, const char *line,
+			  size_t len)
 {
+	char reply[SINK_CHECK_REPLY];
+	struct sink_ext ext;
+	struct sink_path path;
 	const char *addr;
 	size_t alen;
 
@@ -530,10 +631,16 @@ static void sink_cmd_rcpt(struct sink_session *s, const char *arg,
 		SINK_REPLY(s, "503 5.5.1 Error: need MAIL command\r\n");
 		return;
 	}
-	if (sink_path(arg, end, "TO:", &addr, &alen) < 0 || alen == 0) {
-		SINK_REPLY(s, "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+	sink_ext_of(s, &ext);
+	if (len < 5 || sink_check_rcpt(&ext, s->utf8_txn, line + 5, len - 5, &path,
+				       reply) < 0) {
+		if (len < 5)
+			snprintf(reply, sizeof(reply), "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+		sink_refuse(s, line, len, reply);
 		return;
 	}
+	addr = path.addr;
+	alen = path.alen;
 	if (s->nrcpt >= SINK_RCPT_MAX) {
 		SINK_REPLY(s, "452 4.5.3 Error: too many recipients\r\n");
 		return;
@@ -550,11 +657,8 @@ static void sink_cmd_rcpt(struct sink_session *s, const char *arg,
 	}
 	if (sink_match(&g.reject, addr, alen))
 		s->reject_hit = 1;
-	if (g.out_dir != NULL &&
-	    (sink_buf_add(&s->env, "X-Sink-To: ", 11) < 0 ||
-	     sink_buf_add(&s->env, addr, alen) < 0 ||
-	     sink_buf_add(&s->env, "\r\n", 2) < 0))
-		s->store_failed = 1;
+	sink_env_line(s, "X-Sink-Rcpt: ", line, len);
+	sink_env_line(s, "X-Sink-To: ", addr, alen);
 	s->nrcpt++;
 	SINK_REPLY(s, "250 2.1.5 Ok\r\n");
 }
@@ -606,13 +710,33 @@ static void sink_data_end(struct sink_session *s)
 	sink_txn_reset(s);
 }
 
+/*
+ * A command that may not be followed by another before its reply: every
+ * one when PIPELINING was not advertised, and with it those RFC 2920
+ * s. 3.1 and RFC 3207 s. 4.2 put last in a group.
+ */
+static int sink_group_ends(const struct sink_session *s, const char *line,
+			   size_t len)
+{
+	static const char *const last[] = { "EHLO", "HELO", "DATA", "QUIT", "NOOP",
+					    "STARTTLS", "VRFY", "EXPN" };
+	size_t i, n;
+
+	if (!s->ehlo || g.helo_only)
+		return 1;
+	for (i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
+		n = strlen(last[i]);
+		if (len >= n && strncasecmp(line, last[i], n) == 0 &&
+		    (len == n || line[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
 /* One command line, CRLF stripped. */
 static void sink_command(struct sink_session *s, const char *line,
 			 size_t len)
 {
-	const char *end = line + len;
-	const char *arg;
-
 	if (len >= 8 && strncasecmp(line, "STARTTLS", 8) == 0 &&
 	    (len == 8 || line[8] == ' ')) {
 		sink_cmd_starttls(s, len > 8);
@@ -622,17 +746,16 @@ static void sink_command(struct sink_session *s, const char *line,
 		SINK_REPLY(s, "500 5.5.2 Error: command not recognized\r\n");
 		return;
 	}
-	arg = len > 5 ? line + 5 : end;
 	if (strncasecmp(line, "MAIL", 4) == 0)
-		sink_cmd_mail(s, arg, end);
+		sink_cmd_mail(s, line, len);
 	else if (strncasecmp(line, "RCPT", 4) == 0)
-		sink_cmd_rcpt(s, arg, end);
+		sink_cmd_rcpt(s, line, len);
 	else if (strncasecmp(line, "DATA", 4) == 0)
 		sink_cmd_data(s);
 	else if (strncasecmp(line, "EHLO", 4) == 0)
-		sink_cmd_helo(s, 1);
+		sink_cmd_helo(s, 1, line, len);
 	else if (strncasecmp(line, "HELO", 4) == 0)
-		sink_cmd_helo(s, 0);
+		sink_cmd_helo(s, 0, line, len);
 	else if (strncasecmp(line, "RSET", 4) == 0) {
 		sink_txn_reset(s);
 		SINK_REPLY(s, "250 2.0.0 Ok\r\n");
@@ -649,9 +772,12 @@ static void sink_command(struct sink_session *s, const char *line,
 /* Payload bytes, already unstuffed: keep them only in --out mode. */
 static void sink_data_emit(struct sink_session *s, const char *p, size_t n)
 {
+	unsigned long long max = g.size_mode == SINK_SIZE_NUMBER && g.size_max > 0 ?
+		g.size_max : SINK_MSG_MAX;
+
 	if (g.out_dir == NULL || n == 0 || s->too_big || s->store_failed)
 		return;
-	if (s->msg.len + n > SINK_MSG_MAX) {
+	if (s->msg.len + n > max) {
 		s->too_big = 1;
 		return;
 	}
@@ -703,7 +829,7 @@ static void sink_parse(struct sink_session *s)
 {
 	char *p, *end, *nl;
 	size_t len, used;
-	int done;
+	int done, bare_lf;
 
 	if (g.mode == SINK_MODE_BLACKHOLE) {
 		s->in_off = s->in_len = 0;
@@ -744,10 +870,30 @@ static void sink_parse(struct sink_session *s)
 			continue;
 		}
 		len = (size_t)(nl - p);
-		if (len > 0 && p[len - 1] == '\r')
+		bare_lf = len == 0 || p[len - 1] != '\r';
+		if (!bare_lf)
 			len--;
 		if (len > SINK_LINE_MAX) {
 			SINK_REPLY(s, "500 5.5.2 Error: line too long\r\n");
+			continue;
+		}
+		/* Strict like real servers: a line must end in CRLF and hold
+		 * no control byte (a CR inside ends the line for some). */
+		if (bare_lf) {
+			sink_refuse(s, p, len, "500 5.5.2 Error: bare <LF> received\r\n");
+			continue;
+		}
+		if (sink_check_ctl(p, len) < 0) {
+			sink_refuse(s, p, len, "500 5.5.2 Error: bad character in command\r\n");
+			continue;
+		}
+		/* Input already behind a command that must wait for its
+		 * reply: the client did not wait (Postfix's
+		 * smtpd_forbid_unauth_pipelining answer). */
+		if (s->in_off < s->in_len && sink_group_ends(s, p, len)) {
+			sink_refuse(s, p, len,
+				    "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+			s->quit = 1;
 			continue;
 		}
 		sink_command(s, p, len);
@@ -821,6 +967,7 @@ static long sink_tls_in(struct sink_session *s)
 		/* A fresh session (RFC 3207 s. 4.2): forget what came before. */
 		s->tls_up = 1;
 		s->helo_ok = 0;
+		s->ehlo = 0;
 		sink_txn_reset(s);
 	}
 	/* Input wanted only once wolfSSL has used up what it was fed; while
@@ -1037,6 +1184,23 @@ static void sink_send(struct sink_session *s)
 	s->send_armed = 1;
 }
 
+/* Whether the reply batch in out[] waits first (slow=, or the STARTTLS
+ * 220 under --starttls-delay); sets the delay the timer will read. */
+static int sink_batch_delayed(struct sink_session *s)
+{
+	unsigned ms;
+
+	if (s->tls_rx && !s->tls_tx && g.starttls_delay_ms > 0)
+		ms = g.starttls_delay_ms;
+	else if (g.mode == SINK_MODE_SLOW)
+		ms = g.slow_ms;
+	else
+		return 0;
+	s->delay.tv_sec = ms / 1000;
+	s->delay.tv_nsec = (long long)(ms % 1000) * 1000000;
+	return 1;
+}
+
 /* Advance the session: parse if idle, then send (or delay) replies and
  * keep a recv posted while there is room. */
 static void sink_pump(struct sink_session *s)
@@ -1052,8 +1216,8 @@ static void sink_pump(struct sink_session *s)
 			(void)sink_tls_in(s);	/* handshake output waits too */
 		if (s->closing)
 			return;
-		if (g.mode == SINK_MODE_SLOW && !s->slow_done &&
-		    s->out_len > s->out_sent) {
+		if (!s->slow_done && s->out_len > s->out_sent &&
+		    sink_batch_delayed(s)) {
 			if (sink_arm(s, &s->op_timer, &sqe) < 0)
 				return;
 			io_uring_prep_timeout(sqe, &s->delay, 0, 0);
@@ -1160,8 +1324,6 @@ static struct sink_session *sink_session_get(void)
 	s->op_recv = (struct bench_op){ sink_recv_cb, s, SINK_OP_RECV };
 	s->op_send = (struct bench_op){ sink_send_cb, s, SINK_OP_SEND };
 	s->op_timer = (struct bench_op){ sink_timer_cb, s, SINK_OP_TIMER };
-	s->delay.tv_sec = g.slow_ms / 1000;
-	s->delay.tv_nsec = (long long)(g.slow_ms % 1000) * 1000000;
 	return s;
 }
 
@@ -1267,6 +1429,8 @@ static void sink_usage(FILE *f)
 		"                   [--user-unknown SUBSTR]... [--reject-data SUBSTR]...\n"
 		"                   [--out DIR] [--count-file PATH]\n"
 		"                   [--tls-cert PEM --tls-key PEM] [--starttls-reply CODE]\n"
+		"                   [--starttls-delay MS] [--size N|bare|none] [--helo-only]\n"
+		"                   [--dsn]\n"
 		"  -l, --listen ADDR     listen address (default 127.0.0.1:2526; [::1]:2526)\n"
 		"  --mode MODE           accept | blackhole | banner=CODE | close-after=N |\n"
 		"                        slow=MS | ehlo=CODE (default accept); also\n"
@@ -1275,12 +1439,22 @@ static void sink_usage(FILE *f)
 		"  --tls-cert PEM        offer STARTTLS with this certificate (chain) ...\n"
 		"  --tls-key PEM         ... and its private key\n"
 		"  --starttls-reply CODE offer STARTTLS but refuse it: CODE x.7.0 TLS not available\n"
+		"  --starttls-delay MS   hold the 220 to STARTTLS for MS milliseconds\n"
+		"  --size N|bare|none    advertise SIZE N (default 104857600; 0 = no limit,\n"
+		"                        as Postfix with message_size_limit = 0), a bare\n"
+		"                        SIZE, or no SIZE at all\n"
+		"  --helo-only           answer EHLO with 502: HELO, no extensions\n"
+		"  --dsn                 advertise DSN (RET, ENVID, NOTIFY, ORCPT)\n"
 		"  --tempfail SUBSTR     RCPT containing SUBSTR: 451 4.2.0\n"
 		"  --user-unknown SUBSTR RCPT containing SUBSTR: 550 5.1.1\n"
 		"  --reject-data SUBSTR  end-of-data 554 5.6.0 if an accepted RCPT contains SUBSTR\n"
 		"  --out DIR             write accepted messages to DIR/<seq>.eml (with\n"
 		"                        X-Sink-TLS: <version> when it came over TLS)\n"
-		"  --count-file PATH     keep 'messages=N recipients=R sessions=S' in PATH\n");
+		"  --count-file PATH     keep 'messages=N recipients=R sessions=S refused=F'\n"
+		"                        in PATH (F: commands refused as malformed)\n"
+		"MAIL and RCPT lines are checked strictly (advertised parameters only,\n"
+		"well-formed paths and values, 8-bit text only with SMTPUTF8); every\n"
+		"refused line is written to stderr, escaped.\n");
 }
 
 static int sink_parse_code(const char *s, int *code)
@@ -1369,11 +1543,16 @@ int main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "starttls-reply", required_argument, NULL, 'S' },
+		{ "starttls-delay", required_argument, NULL, 'D' },
+		{ "size", required_argument, NULL, 'z' },
+		{ "helo-only", no_argument, NULL, 'H' },
+		{ "dsn", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_spec = "127.0.0.1:2526";
 	const char *tls_cert = NULL, *tls_key = NULL;
+	unsigned long long ull;
 	char err[512];
 	sigset_t sigs;
 	int c, rc;
@@ -1386,6 +1565,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g.out_dirfd = -1;
+	g.size_mode = SINK_SIZE_NUMBER;
+	g.size_max = SINK_MSG_MAX;
 	while ((c = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
@@ -1425,6 +1606,33 @@ int main(int argc, char **argv)
 					"'%s' (400-599)\n", optarg);
 				return 2;
 			}
+			break;
+		case 'D':
+			if (bench_parse_ull(optarg, 0, 86400000, &ull) < 0) {
+				fprintf(stderr, "sluice-sink: bad --starttls-delay '%s'\n",
+					optarg);
+				return 2;
+			}
+			g.starttls_delay_ms = (unsigned)ull;
+			break;
+		case 'z':
+			if (strcmp(optarg, "bare") == 0) {
+				g.size_mode = SINK_SIZE_BARE;
+			} else if (strcmp(optarg, "none") == 0) {
+				g.size_mode = SINK_SIZE_NONE;
+			} else if (bench_parse_ull(optarg, 0, ~0ull, &g.size_max) == 0) {
+				g.size_mode = SINK_SIZE_NUMBER;
+			} else {
+				fprintf(stderr, "sluice-sink: bad --size '%s' "
+					"(a number, bare or none)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'H':
+			g.helo_only = 1;
+			break;
+		case 'N':
+			g.dsn = 1;
 			break;
 		case 'h':
 			sink_usage(stdout);

@@ -2169,6 +2169,32 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+/*
+ * holds is the one field written after load, and only through these atomics:
+ * a config is otherwise shared read-only, hence the casts.  A worker takes a
+ * hold on the config it reads before it acknowledges a newer one, so the
+ * main thread, seeing every acknowledgement, also sees the hold.
+ */
+const struct config *
+config_hold(const struct config *cfg)
+{
+	__atomic_fetch_add(&((struct config *)cfg)->holds, 1, __ATOMIC_RELAXED);
+	return cfg;
+}
+
+void
+config_release(const struct config *cfg)
+{
+	/* release: the holder's last reads happen before the free */
+	__atomic_fetch_sub(&((struct config *)cfg)->holds, 1, __ATOMIC_RELEASE);
+}
+
+bool
+config_held(const struct config *cfg)
+{
+	return __atomic_load_n(&cfg->holds, __ATOMIC_ACQUIRE) != 0;
+}
+
 const struct cfg_domain *
 config_domain_find(const struct config *cfg, const char *domain, size_t len)
 {

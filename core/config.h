@@ -4,8 +4,13 @@
  *
  * A loaded config is never modified.  Reload builds a new one and publishes
  * it (core/sluiced.c); workers switch to it at a loop boundary and the old one
- * is freed once every worker has let go.  Any thread may read a config it
- * holds.  Loading happens on the main thread only.
+ * is freed once every worker has let go and no config_hold is left.  Any
+ * thread may read a config it holds.  Loading happens on the main thread only.
+ *
+ * The rule for a pointer into a config (a connector, its TLS context, a host
+ * name): it may be used within one turn of the worker loop.  Whatever keeps
+ * one across an await (an I/O completion, a DNS answer, a timer) holds the
+ * config with config_hold, or keeps a name and looks it up again.
  */
 #ifndef SLUICE_CORE_CONFIG_H
 #define SLUICE_CORE_CONFIG_H
@@ -151,6 +156,8 @@ struct config {
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */
 	void *domain_index;		/* private lookup table */
+	unsigned holds;			/* config_hold count (atomic access
+					   only; the one mutable field) */
 };
 
 struct tls_ctx;
@@ -170,8 +177,25 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 int config_load_string(const char *name, const char *yaml, struct config **out,
 		       char *err, size_t errlen);
 
-/* Free a config from config_load* (and its TLS contexts).  NULL is fine. */
+/* Free a config from config_load* (and its TLS contexts).  NULL is fine.
+ * Nothing may hold it (see config_held). */
 void config_free(struct config *cfg);
+
+/*
+ * Keep cfg from being freed by a reload until config_release: for an object
+ * that uses cfg, or pointers into it, across an await (an outbound
+ * connection keeps its connector and TLS context through STARTTLS).  Call
+ * it on a config the caller already may read (the worker's w->cfg).  Any
+ * thread.  Returns cfg.
+ */
+const struct config *config_hold(const struct config *cfg);
+
+/* Give back a config_hold.  After it, cfg may be freed at any moment. */
+void config_release(const struct config *cfg);
+
+/* True while a config_hold on cfg is not released.  Main thread, when it
+ * decides whether a replaced config can be freed. */
+bool config_held(const struct config *cfg);
 
 /*
  * Make the TLS contexts a loaded config asks for: the STARTTLS server

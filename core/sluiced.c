@@ -75,20 +75,47 @@ load(const char *path, struct config **cfg, char *err, size_t errlen)
 	return rc;
 }
 
-/* Configs replaced by a reload, freed once every worker has moved on. */
+/* Configs replaced by a reload, freed once every worker has moved on and
+ * nothing holds them any more (an outbound connection started before the
+ * reload keeps its config until it closes: config_hold).  Not a fixed
+ * array: a long transaction must not make later reloads fail. */
 struct retired {
-	struct config *cfg[8];		/* waiting to be freed */
+	struct config **cfg;		/* waiting to be freed (malloc) */
 	unsigned n;			/* how many */
+	unsigned cap;			/* entries allocated */
 };
+
+/* Keep cfg until retire_sweep frees it.  Returns 0 or -ENOMEM. */
+static int
+retire_add(struct retired *r, struct config *cfg)
+{
+	if (r->n == r->cap) {
+		unsigned cap = r->cap ? r->cap * 2 : 8;
+		struct config **v = realloc(r->cfg, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		r->cfg = v;
+		r->cap = cap;
+	}
+	r->cfg[r->n++] = cfg;
+	return 0;
+}
 
 static void
 retire_sweep(struct retired *r, struct worker *ws, unsigned n, const struct config *cur)
 {
-	if (r->n > 0 && workers_have(ws, n, cur)) {
-		for (unsigned i = 0; i < r->n; i++)
+	unsigned kept = 0;
+
+	if (r->n == 0 || !workers_have(ws, n, cur))
+		return;
+	for (unsigned i = 0; i < r->n; i++) {
+		if (config_held(r->cfg[i]))
+			r->cfg[kept++] = r->cfg[i];
+		else
 			config_free(r->cfg[i]);
-		r->n = 0;
 	}
+	r->n = kept;
 }
 
 int
@@ -97,7 +124,7 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	struct config *cfg, *ncfg;
 	struct worker *ws;
-	struct retired ret = { .n = 0 };
+	struct retired ret = { .cfg = NULL, .n = 0, .cap = 0 };
 	char err[1024];
 	int opt, workers = -1, check = 0;
 	unsigned n;
@@ -198,13 +225,12 @@ main(int argc, char **argv)
 				ctl_reload_done(-EINVAL, err);
 				continue;
 			}
-			if (ret.n == sizeof(ret.cfg) / sizeof(ret.cfg[0])) {
-				log_err("reload refused: previous reloads still in use");
+			if (retire_add(&ret, cfg) < 0) {
+				log_err("reload refused: out of memory");
 				config_free(ncfg);
-				ctl_reload_done(-EBUSY, "previous reloads still in use");
+				ctl_reload_done(-ENOMEM, "out of memory");
 				continue;
 			}
-			ret.cfg[ret.n++] = cfg;
 			cfg = ncfg;
 			workers_reload(ws, n, cfg);
 			log_info("configuration %s reloaded (listeners and spool keep "
@@ -219,6 +245,7 @@ main(int argc, char **argv)
 	workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);
+	free(ret.cfg);
 	config_free(cfg);
 	log_info("sluiced stopped");
 	return 0;

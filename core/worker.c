@@ -192,6 +192,7 @@ event_done(struct op *op, int res, uint32_t flags)
 {
 	struct worker *w = container_of(op, struct worker, ev_op);
 
+	ring_filled(&w->ev_val, res);
 	/* the work itself (config, stop) is picked up at the turn's start */
 	arm_event(w);
 }
@@ -296,7 +297,7 @@ worker_loop(struct worker *w)
 		if (w->draining && smtp_server_idle(w) && !spool_busy(w->spool) &&
 		    (smtp_client_count(w) == 0 || w->now >= w->drain_deadline + 2))
 			break;
-		int rc = io_uring_submit_and_wait(&w->ring, 1);
+		int rc = ring_submit_and_wait(&w->ring);
 		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
 			log_err("worker %u: io_uring_submit_and_wait: %s", w->id, strerror(-rc));
 			break;

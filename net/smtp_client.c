@@ -14,6 +14,14 @@
  * the job gets the last failure, classified by core/mfi.c.  A cached
  * connection that turns out to be dead when reused is not held against the
  * destination: its job gets a fresh connection.
+ *
+ * A connection holds the config it started under (config_hold) until it is
+ * freed, and reads its connector only from there (c->cc): a SIGHUP reload
+ * may swap or remove the connector while a reply is awaited (between
+ * STARTTLS and its 220, say), and the TLS context of the handshake in
+ * progress belongs to that connector.  What the reload changes applies to
+ * the next connection: one started under an older config finishes the
+ * transaction it has, then QUITs, and is never reused from the idle cache.
  */
 #include "net/smtp_client.h"
 
@@ -62,6 +70,9 @@ enum expect {
 struct smtp_conn {
 	struct op op;			/* the one network op in flight */
 	struct worker *w;		/* owner */
+	const struct config *cfg;	/* held (config_hold) until conn_free:
+					   the config this connection follows */
+	const struct cfg_connector *cc;	/* its connector, inside cfg */
 	struct dest *d;			/* destination */
 	struct list link;		/* on d->idle while cached */
 	int fd;				/* socket, -1 before connect */
@@ -138,20 +149,39 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The connector, as the config this connection holds has it (never NULL
+ * once the connection is started). */
 static const struct cfg_connector *
 conn_cfg(struct smtp_conn *c)
 {
-	return config_connector_find(c->w->cfg, c->d->connector);
+	return c->cc;
+}
+
+/* Hold w's current config and find connector in it.  Returns the
+ * connector, or NULL (nothing held then) when that config has none. */
+static const struct cfg_connector *
+conn_hold_cfg(struct smtp_conn *c, const char *connector)
+{
+	const struct cfg_connector *cc = config_connector_find(c->w->cfg, connector);
+
+	if (cc == NULL)
+		return NULL;
+	c->cfg = config_hold(c->w->cfg);
+	c->cc = cc;
+	return cc;
+}
+
+/* True once a reload has replaced the config this connection follows. */
+static bool
+conn_stale(const struct smtp_conn *c)
+{
+	return c->cfg != c->w->cfg;
 }
 
 static uint32_t
 conn_timeout(struct smtp_conn *c, bool connecting)
 {
-	const struct cfg_connector *cc = conn_cfg(c);
-
-	if (cc == NULL)
-		return 30;
-	return connecting ? cc->connect_timeout : cc->command_timeout;
+	return connecting ? c->cc->connect_timeout : c->cc->command_timeout;
 }
 
 /* ---- teardown ------------------------------------------------------- */
@@ -191,8 +221,10 @@ conn_free(struct smtp_conn *c)
 	buf_free(&c->tmp);
 	free(c->expect);
 	free(c->cmd_end);
-	tls_conn_free(c->tls);
+	tls_conn_free(c->tls);	/* before the config that owns its context */
 	buf_free(&c->tin);
+	if (c->cfg != NULL)
+		config_release(c->cfg);
 	if (c->val_conn) {	/* its destination is private, not queued */
 		free(d->name);
 		free(d->connector);
@@ -365,6 +397,7 @@ conn_tls_send(struct smtp_conn *c)
 {
 	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
 
+	ring_sending(tls_out_ptr(c->tls), tls_out_len(c->tls));
 	io_uring_prep_send(sqe, c->fd, tls_out_ptr(c->tls), tls_out_len(c->tls), MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
@@ -390,6 +423,7 @@ conn_send_to(struct smtp_conn *c, size_t end)
 	}
 	sqe = ring_sqe(&c->w->ring);
 	c->send_end = end;
+	ring_sending(c->out.p + c->out_off, end - c->out_off);
 	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
 			   MSG_NOSIGNAL);
 	sqe->flags |= IOSQE_IO_LINK;
@@ -644,7 +678,7 @@ mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 		 mx[0].host, st == DNS_NODATA ? " (implicit MX)" : "");
 	for (size_t i = 0; i < n && c->nhosts < CONN_MAX_HOSTS; i++) {
 		c->hosts[c->nhosts] = strdup(mx[i].host);
-		c->ports[c->nhosts++] = conn_cfg(c) && conn_cfg(c)->mx_port ? conn_cfg(c)->mx_port : 25;
+		c->ports[c->nhosts++] = c->cc->mx_port ? c->cc->mx_port : 25;
 	}
 	c->hi = 0;
 	conn_next_target(c);
@@ -766,7 +800,9 @@ conn_run_job(struct smtp_conn *c)
 	const struct cfg_connector *cc = conn_cfg(c);
 	struct worker *w = c->w;
 
-	if (c->job == NULL && cc != NULL && c->msgs < cc->max_msgs_per_conn)
+	/* a reload since this connection started: its settings are out of
+	   date, so it takes no new job (the one it has goes on) */
+	if (c->job == NULL && !conn_stale(c) && c->msgs < cc->max_msgs_per_conn)
 		c->job = queue_next_job(w, c->d);
 	if (c->job != NULL && c->res == NULL)
 		job_begin(c, c->job);
@@ -775,7 +811,7 @@ conn_run_job(struct smtp_conn *c)
 		conn_start_txn(c);
 		return;
 	}
-	if (w->draining || cc == NULL || c->msgs >= cc->max_msgs_per_conn) {
+	if (w->draining || conn_stale(c) || c->msgs >= cc->max_msgs_per_conn) {
 		c->state = CS_QUIT;
 		c->out.len = c->out_off = 0;
 		c->nexpect = c->ex = c->unsent = 0;
@@ -855,7 +891,7 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	if (c->tls != NULL)
 		val_step(c, reason == MFI_TLS_HANDSHAKE_FAILED ? "tls" : "certificate", false,
 			 "%s", detail[0] ? detail : "handshake failed");
-	if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC && c->tls != NULL) {
+	if (cc->tls == CFG_TLS_OPPORTUNISTIC && c->tls != NULL) {
 		log_info("%s [%s]: TLS handshake failed (%s); retrying in clear "
 			 "(opportunistic TLS)", c->host, c->ip, detail);
 		tls_conn_free(c->tls);
@@ -921,15 +957,14 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			return greet_failed(c, MFI_STAGE_BANNER, r);
 		c->nexpect = c->ex = c->unsent = 0;
 		c->out.len = c->out_off = 0;
-		conn_cmd(c, EX_EHLO, "EHLO %s", c->w->cfg->hostname);
+		conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
 		conn_flush(c);
 		return R_IO;
 	case EX_EHLO:
 	case EX_HELO:
 		val_step(c, ex == EX_EHLO ? "ehlo" : "helo", r->code / 100 == 2, "%.200s", text);
 		if (r->code / 100 == 2) {
-			const struct cfg_connector *cc = conn_cfg(c);
-			enum cfg_tls_policy pol = cc ? cc->tls : CFG_TLS_NONE;
+			enum cfg_tls_policy pol = conn_cfg(c)->tls;
 			bool offered = ex == EX_EHLO && smtp_reply_has(r, "STARTTLS", NULL, NULL);
 			if (ex == EX_EHLO) {
 				ehlo_parse(c, r);
@@ -956,7 +991,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		if (ex == EX_EHLO && (r->code == 500 || r->code == 502)) {
 			c->nexpect = c->ex = c->unsent = 0;
 			c->out.len = c->out_off = 0;
-			conn_cmd(c, EX_HELO, "HELO %s", c->w->cfg->hostname);
+			conn_cmd(c, EX_HELO, "HELO %s", c->cfg->hostname);
 			conn_flush(c);
 			return R_IO;
 		}
@@ -965,7 +1000,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		const struct cfg_connector *cc = conn_cfg(c);
 		val_step(c, "starttls", r->code == 220, "%s", text);
 		if (r->code != 220) {
-			if (cc != NULL && cc->tls == CFG_TLS_OPPORTUNISTIC) {
+			if (cc->tls == CFG_TLS_OPPORTUNISTIC) {
 				c->nexpect = c->ex = c->unsent = 0;
 				c->out.len = c->out_off = 0;
 				conn_ready(c);	/* carry on in clear */
@@ -1069,7 +1104,10 @@ conn_input(struct smtp_conn *c)
 			return;
 	}
 	if (!c->busy && c->ex < c->nexpect) {
-		if (c->unsent > 0)
+		/* Without PIPELINING the next command waits until every one
+		   sent has its reply (RFC 2920 s. 3.1): a server that did not
+		   offer it may drop, or refuse, what comes early. */
+		if (c->unsent > 0 && (c->pipelining || c->ex == c->nexpect - c->unsent))
 			conn_flush(c);
 		else
 			conn_recv(c);
@@ -1135,7 +1173,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		c->tls_hs = false;
 		c->tls_on = true;
 		val_step(c, "tls", true, "%s %s", tls_version(c->tls), tls_cipher(c->tls));
-		if (conn_cfg(c) != NULL && conn_cfg(c)->tls == CFG_TLS_VERIFY)
+		if (conn_cfg(c)->tls == CFG_TLS_VERIFY)
 			val_step(c, "certificate", true, "verified for %s",
 				 conn_cfg(c)->tls_domain ? conn_cfg(c)->tls_domain : c->host);
 		log_debug("%s [%s]: TLS %s %s", c->host, c->ip, tls_version(c->tls),
@@ -1143,7 +1181,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		/* RFC 3207: start over with EHLO inside TLS */
 		c->nexpect = c->ex = c->unsent = 0;
 		c->out.len = c->out_off = 0;
-		conn_cmd(c, EX_EHLO, "EHLO %s", c->w->cfg->hostname);
+		conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
 		conn_flush(c);
 		return;
 	}
@@ -1215,10 +1253,13 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 		conn_input(c);	/* replies may already be buffered */
 		return;
 	}
+	/* a recv: conn_recv aimed it at the end of tin (TLS) or in */
 	if (c->tls != NULL) {
+		ring_filled(c->tin.p + c->tin.len, res);
 		conn_tls_input(c, (size_t)res);
 		return;
 	}
+	ring_filled(c->in.p + c->in.len, res);
 	c->in.len += (size_t)res;
 	conn_input(c);
 }
@@ -1270,12 +1311,13 @@ conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
 void
 smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 {
-	const struct cfg_connector *cc = config_connector_find(w->cfg, d->connector);
+	const struct cfg_connector *cc;
 	struct smtp_conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		abort();
 	c->w = w;
+	cc = conn_hold_cfg(c, d->connector);
 	c->d = d;
 	c->fd = -1;
 	c->op.cb = conn_io_done;
@@ -1291,11 +1333,42 @@ smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 	conn_start(c, cc);
 }
 
+/* QUIT an idle connection (it is on d->idle). */
+static void
+conn_quit_idle(struct smtp_conn *c)
+{
+	list_del(&c->link);
+	c->d->nidle--;
+	c->state = CS_QUIT;
+	c->out.len = c->out_off = 0;
+	buf_append(&c->out, "QUIT\r\n", 6);
+	conn_send(c);
+}
+
+/* QUIT every cached connection of d made under a replaced config (the
+ * idle list is in order of going idle, not of connecting: look at all). */
+static void
+quit_stale_idle(struct dest *d)
+{
+	struct list *l, *next;
+
+	for (l = d->idle.next; l != &d->idle; l = next) {
+		struct smtp_conn *c = container_of(l, struct smtp_conn, link);
+
+		next = l->next;
+		if (conn_stale(c))
+			conn_quit_idle(c);
+	}
+}
+
 bool
 smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 {
 	struct smtp_conn *c;
 
+	/* none made before a reload: the job then gets a new connection,
+	   under the new config */
+	quit_stale_idle(d);
 	if (list_empty(&d->idle))
 		return false;
 	c = container_of(d->idle.prev, struct smtp_conn, link);	/* most recent */
@@ -1309,29 +1382,19 @@ smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 	return true;
 }
 
-/* QUIT an idle connection (it is on d->idle). */
-static void
-conn_quit_idle(struct smtp_conn *c)
-{
-	list_del(&c->link);
-	c->d->nidle--;
-	c->state = CS_QUIT;
-	c->out.len = c->out_off = 0;
-	buf_append(&c->out, "QUIT\r\n", 6);
-	conn_send(c);
-}
-
 static void
 close_idle(struct worker *w, bool all)
 {
 	for (uint32_t i = 0; i < w->q.ndestslots; i++)
-		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext)
+		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext) {
+			quit_stale_idle(d);
 			while (!list_empty(&d->idle)) {
 				struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
 				if (!all && c->idle_since + CONN_IDLE_MAX > w->now)
 					break;
 				conn_quit_idle(c);
 			}
+		}
 }
 
 void
@@ -1350,17 +1413,22 @@ int
 smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 		     struct smtp_validate *v)
 {
-	const struct cfg_connector *cc = config_connector_find(w->cfg, connector);
+	const struct cfg_connector *cc;
 	struct smtp_conn *c;
 	struct dest *d;
 	const char *at;
 
-	if (cc == NULL)
-		return -ENOENT;
 	c = calloc(1, sizeof(*c));
 	d = calloc(1, sizeof(*d));
 	if (c == NULL || d == NULL)
 		abort();
+	c->w = w;
+	cc = conn_hold_cfg(c, connector);
+	if (cc == NULL) {
+		free(c);
+		free(d);
+		return -ENOENT;
+	}
 	/* a private destination: not in the queue, no gate, no health */
 	d->name = strdup(cc->name);
 	d->connector = strdup(cc->name);

@@ -261,12 +261,15 @@ session_send(struct session *s)
 	struct io_uring_sqe *sqe;
 
 	sqe = ring_sqe(&w->ring);
-	if (s->tls_send)
+	if (s->tls_send) {
+		ring_sending(tls_out_ptr(s->tls), tls_out_len(s->tls));
 		io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), tls_out_len(s->tls),
 				   MSG_NOSIGNAL);
-	else
+	} else {
+		ring_sending(s->flight.p + s->flight_off, s->flight.len - s->flight_off);
 		io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
 				   s->flight.len - s->flight_off, MSG_NOSIGNAL);
+	}
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &s->send_op);
 	sqe = ring_sqe(&w->ring);
@@ -956,6 +959,7 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 		s->recv_armed = false;
 	if (res > 0) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+		ring_filled(worker_buf(w, bid), res);
 		if (!s->closing)
 			session_raw(s, worker_buf(w, bid), (size_t)res);
 		worker_buf_put(w, bid);

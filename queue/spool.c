@@ -755,6 +755,7 @@ spool_flush(struct spool *sp, struct io_uring *ring)
 	f->sync_op.cb = spool_sync_done;
 	f->write_res = 0;
 	sqe = ring_sqe(ring);
+	ring_sending_iov(f->iov, (unsigned)n);
 	io_uring_prep_writev(sqe, seg->fd, f->iov, (unsigned)n, f->off);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &f->write_op);
