@@ -243,7 +243,7 @@ done_rec_done(struct spool_write *sw, int res)
 		log_warn("DONE record for %016llX not written: %s (a restart "
 			 "retries it)", (unsigned long long)m->id, strerror(-res));
 	else
-		spool_release(w->spool, m->loc.seg);
+		spool_release(w->spool, &m->loc, m->id);
 	msgs_del(&w->q, m);
 	list_del(&m->link);
 	w->st.queued--;
@@ -616,11 +616,12 @@ queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool
 	if (env == NULL) {	/* cannot happen: we just encoded it */
 		log_err("queue: spooled record %016llX does not decode",
 			(unsigned long long)h->id);
+		spool_release(w->spool, loc, h->id);	/* nothing will finish it */
 		return;
 	}
 	m = msg_new(w, env, loc);
 	w->st.queued++;
-	if (w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
+	if (!loc->body && w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
 		m->rec = *rec;
 		m->data_off = start + SPOOL_HDR_SIZE + h->aux;
 		w->q.mem += rec->cap;
@@ -971,8 +972,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	if (ndeliv > 0) {
 		struct mfi_attempt ok = per_rcpt[0];
 		w->st.messages_out++;
-		w->st.bytes_out += m->rec.len > 0 ? m->rec.len - m->data_off
-						  : m->loc.len - SPOOL_HDR_SIZE;
+		w->st.bytes_out += m->loc.size;
 		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", ok_r, elapsed_ms);
 	} else {
 		json_decref(ok_r);

@@ -9,7 +9,8 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -msse4.2 -fsanitize=fuzzer,addres
            -fno-sanitize-recover=undefined
 SRCS    := net/smtp_proto.c core/buf.c core/strb.c core/log.c core/config.c core/config_tls.c \
            core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
-           tls/tls.c queue/spool.c queue/envelope.c queue/crc32c.c
+           tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c queue/siphash.c \
+           queue/envelope.c queue/crc32c.c
 TARGETS := smtp spool config directory
 
 .PHONY: all

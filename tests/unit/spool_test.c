@@ -1,7 +1,9 @@
 /*
  * spool unit tests: append through the ring, group commit, recovery,
  * DONE records, a torn tail, a damaged record in the middle, segment
- * rotation and deletion.  Each test has its own ring and directory.
+ * rotation and deletion; sealed records (nothing in a payload is taken
+ * for a record, a record is valid only where it was written, the key and
+ * the old format); body files.  Each test has its own ring and directory.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "queue/crc32c.h"
 #include "queue/envelope.h"
 #include "queue/spool.h"
 
@@ -78,8 +81,17 @@ done_cb(struct spool_write *w, int res)
 	((struct rec *)w)->res = res;
 }
 
+static void make_msg_n(struct spool *sp, struct rec *r, const void *body, size_t n);
+
 static void
 make_msg(struct spool *sp, struct rec *r, const char *body)
+{
+	make_msg_n(sp, r, body, strlen(body));
+}
+
+/* A MSG record whose data is n bytes at body (any bytes). */
+static void
+make_msg_n(struct spool *sp, struct rec *r, const void *body, size_t n)
 {
 	struct env_rcpt rc = { .addr = "to@example.test" };
 	struct envelope env = { .sender = "from@client.test", .helo = "client.test",
@@ -92,7 +104,7 @@ make_msg(struct spool *sp, struct rec *r, const char *body)
 	start = spool_rec_begin(&r->b, SPOOL_REC_MSG, r->id);
 	envelope_encode(&env, &r->b);
 	envlen = r->b.len - start - SPOOL_HDR_SIZE;
-	buf_puts(&r->b, body);
+	buf_append(&r->b, body, n);
 	spool_rec_end(&r->b, start, envlen);
 	r->sw.iov.iov_base = r->b.p;
 	r->sw.iov.iov_len = r->b.len;
@@ -350,7 +362,7 @@ Test(spool, rotation_and_deletion)
 	}
 	run(sp);
 	for (int i = 0; i < 4; i++)
-		spool_release(sp, m[i].sw.loc.seg);
+		spool_release(sp, &m[i].sw.loc, m[i].id);
 	/* old segments are gone; the current one (holding the DONEs) stays */
 	seg_path(path, sizeof(path), 1);
 	cr_expect_neq(access(path, F_OK), 0);
@@ -389,4 +401,246 @@ Test(spool, envelope_roundtrip)
 	for (size_t n = 0; n < b.len; n++)
 		cr_expect_null(envelope_decode(b.p, n), "truncated at %zu", n);
 	buf_free(&b);
+}
+
+/* ---- sealed records ----------------------------------------------------- */
+
+/* A record in the old unsealed format (SCL1: 32-byte header, CRC32C). */
+static void
+old_record(struct buf *b, uint8_t type, uint64_t id, uint64_t aux, const void *payload,
+	   size_t n)
+{
+	struct {
+		uint32_t magic;
+		uint8_t type, pad[3];
+		uint32_t len, crc;
+		uint64_t id, aux;
+	} h = { SPOOL_MAGIC_V1, type, { 0 }, (uint32_t)n, 0, id, aux };
+	uint32_t crc = crc32c(0, &h, sizeof(h));
+
+	h.crc = crc32c(crc, payload, n);
+	buf_append(b, &h, sizeof(h));
+	buf_append(b, payload, n);
+}
+
+/* A MSG record for id with recipient rcpt and data, unsealed. */
+static void
+plain_msg(struct buf *b, uint64_t id, const char *rcpt, const char *data)
+{
+	struct env_rcpt rc = { .addr = (char *)rcpt };
+	struct envelope env = { .id = id, .sender = "evil@client.test", .helo = "x",
+				.client = "127.0.0.1", .nrcpt = 1, .rcpt = &rc };
+	size_t start = spool_rec_begin(b, SPOOL_REC_MSG, id), envlen;
+
+	envelope_encode(&env, b);
+	envlen = b->len - start - SPOOL_HDR_SIZE;
+	buf_puts(b, data);
+	spool_rec_end(b, start, envlen);
+}
+
+static void
+flip_byte(unsigned seq, uint64_t off)
+{
+	char path[256], c;
+	int fd;
+
+	seg_path(path, sizeof(path), seq);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &c, 1, (off_t)off), 1);
+	c ^= 0x01;
+	cr_assert_eq(pwrite(fd, &c, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/*
+ * Defect 5: a client embeds records in a message body; the message's own
+ * record is damaged (a crash mid-write); recovery resynchronises through
+ * the body.  Neither a record in the old format with a valid CRC, nor one
+ * sealed with another key, nor a genuine record of this spool replayed at
+ * another offset (after its message's DONE) may be taken: the forged message is not recovered and the
+ * forged DONE does not retire the victim.
+ */
+Test(spool, forged_records_in_a_body_are_never_taken)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec victim, ghost, ghost_done, carrier, after;
+	struct spool *sp = open_sp(&f, &st, 0);
+	struct buf body = { 0 }, forged = { 0 };
+	uint8_t other_key[SPOOL_KEY_SIZE];
+	const uint64_t forged_id = 0x5eed000000000001ull;
+
+	make_msg(sp, &victim, "Subject: victim\r\n\r\nplease deliver\r\n");
+	make_msg(sp, &ghost, "Subject: delivered long ago\r\n\r\n\r\n");
+	spool_append(sp, &victim.sw);
+	spool_append(sp, &ghost.sw);
+	run(sp);
+	make_rec(&ghost_done, SPOOL_REC_DONE, ghost.id, 0);
+	spool_append(sp, &ghost_done.sw);
+	run(sp);
+	/* what the attacker puts in the body */
+	for (size_t i = 0; i < sizeof(other_key); i++)
+		other_key[i] = (uint8_t)(0xa5 ^ i);
+	plain_msg(&forged, forged_id, "anyone@elsewhere.test", "forged\r\n");
+	old_record(&body, SPOOL_REC_MSG, forged_id, forged.len - SPOOL_HDR_SIZE - 9,
+		   forged.p + SPOOL_HDR_SIZE, forged.len - SPOOL_HDR_SIZE);
+	old_record(&body, SPOOL_REC_DONE, victim.id, 0, "", 0);
+	buf_puts(&body, "\r\n");
+	spool_rec_seal(other_key, forged.p, 1, 0);	/* another spool's key */
+	buf_append(&body, forged.p, forged.len);
+	/* a genuine record of this spool (sealed in place when it was
+	 * written), replayed after its DONE: it would bring ghost back */
+	buf_append(&body, ghost.b.p, ghost.b.len);
+	{
+		struct buf done = { 0 };
+		size_t start = spool_rec_begin(&done, SPOOL_REC_DONE, victim.id);
+		spool_rec_end(&done, start, 0);
+		spool_rec_seal(other_key, done.p, 1, 0);
+		buf_append(&body, done.p, done.len);
+		buf_free(&done);
+	}
+	make_msg_n(sp, &carrier, body.p, body.len);
+	make_msg(sp, &after, "Subject: after\r\n\r\nstill here\r\n");
+	spool_append(sp, &carrier.sw);
+	spool_append(sp, &after.sw);
+	run(sp);
+	spool_close(sp);
+	/* the crash: the carrier's header is torn */
+	flip_byte(1, carrier.sw.loc.off + 9);
+	sp = open_sp(&f, &st, 0);
+	cr_expect(has(&f, victim.id), "the forged DONE retired the victim");
+	cr_expect(!has(&f, forged_id), "the forged message was recovered");
+	cr_expect(!has(&f, ghost.id), "a genuine record was taken at another offset");
+	cr_expect(!has(&f, carrier.id));
+	cr_expect(has(&f, after.id), "resync did not find the next genuine record");
+	cr_expect_eq(f.n, 2);
+	cr_expect_eq(st.bad_records, 1);
+	spool_close(sp);
+	buf_free(&body);
+	buf_free(&forged);
+	free_made();
+}
+
+/* The same with the carrier's tail torn off: cut, nothing forged applied. */
+Test(spool, forged_records_before_a_torn_tail)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec victim, carrier;
+	struct spool *sp = open_sp(&f, &st, 0);
+	struct buf body = { 0 };
+	char path[256];
+
+	make_msg(sp, &victim, "victim\r\n");
+	spool_append(sp, &victim.sw);
+	run(sp);
+	old_record(&body, SPOOL_REC_DONE, victim.id, 0, "", 0);
+	buf_append(&body, victim.b.p, victim.b.len);
+	for (int i = 0; i < 200; i++)
+		buf_puts(&body, "padding padding padding padding\r\n");
+	make_msg_n(sp, &carrier, body.p, body.len);
+	spool_append(sp, &carrier.sw);
+	run(sp);
+	spool_close(sp);
+	seg_path(path, sizeof(path), 1);
+	cr_assert_eq(truncate(path, (off_t)(carrier.sw.loc.off + carrier.b.len - 100)), 0);
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 1);
+	cr_expect(has(&f, victim.id));
+	cr_expect_gt(st.torn_bytes, 0);
+	spool_close(sp);
+	buf_free(&body);
+	free_made();
+}
+
+static void
+write_key(const uint8_t *key, mode_t mode)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, SPOOL_KEY_FILE);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, key, SPOOL_KEY_SIZE), SPOOL_KEY_SIZE);
+	fchmod(fd, mode);
+	close(fd);
+}
+
+Test(spool, key_is_made_once_private_and_kept)
+{
+	uint8_t k1[SPOOL_KEY_SIZE], k2[SPOOL_KEY_SIZE];
+	char err[512], path[256];
+	struct stat sb;
+
+	cr_assert_eq(spool_key_load(root, k1, err, sizeof(err)), 0, "%s", err);
+	snprintf(path, sizeof(path), "%s/%s", root, SPOOL_KEY_FILE);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_eq(sb.st_mode & 0777, 0600);
+	cr_expect_eq(sb.st_size, SPOOL_KEY_SIZE);
+	cr_assert_eq(spool_key_load(root, k2, err, sizeof(err)), 0, "%s", err);
+	cr_expect(memcmp(k1, k2, sizeof(k1)) == 0);
+	/* readable by others: refused, with the fix in the message */
+	chmod(path, 0644);
+	cr_expect_eq(spool_key_load(root, k2, err, sizeof(err)), -EPERM);
+	cr_expect(strstr(err, "chmod 600") != NULL, "%s", err);
+}
+
+Test(spool, another_key_is_refused_not_cut)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m;
+	struct spool *sp = open_sp(&f, &st, 0), *sp2 = NULL;
+	uint8_t other[SPOOL_KEY_SIZE] = { 1, 2, 3 };
+	char path[256], err[512];
+	struct stat before, after;
+
+	make_msg(sp, &m, "keep me\r\n");
+	spool_append(sp, &m.sw);
+	run(sp);
+	spool_close(sp);
+	seg_path(path, sizeof(path), 1);
+	cr_assert_eq(stat(path, &before), 0);
+	write_key(other, 0600);
+	cr_expect_eq(spool_open(&sp2, root, 0, 0, collect, &f, &st, err, sizeof(err)),
+		     -EKEYREJECTED);
+	cr_expect(strstr(err, "another key") != NULL, "%s", err);
+	cr_assert_eq(stat(path, &after), 0);
+	cr_expect_eq(after.st_size, before.st_size, "the segment was cut");
+	free_made();
+}
+
+Test(spool, old_format_spool_is_refused)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct spool *sp = NULL;
+	struct buf seg = { 0 }, msg = { 0 };
+	char path[256], err[512];
+	int fd;
+
+	/* a spool written by the previous version: no key, SCL1 segments */
+	snprintf(path, sizeof(path), "%s/w0", root);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	plain_msg(&msg, 0x1234, "to@example.test", "old\r\n");
+	old_record(&seg, SPOOL_REC_MSG, 0x1234, msg.len - SPOOL_HDR_SIZE - 5,
+		   msg.p + SPOOL_HDR_SIZE, msg.len - SPOOL_HDR_SIZE);
+	seg_path(path, sizeof(path), 1);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, seg.p, seg.len), (ssize_t)seg.len);
+	close(fd);
+	cr_expect_eq(spool_open(&sp, root, 0, 0, collect, &f, &st, err, sizeof(err)), -ENOKEY);
+	cr_expect(strstr(err, "SCL1") != NULL, "%s", err);
+	/* and with a key beside it (made for an empty spool, say) */
+	uint8_t key[SPOOL_KEY_SIZE] = { 9 };
+	write_key(key, 0600);
+	cr_expect_eq(spool_open(&sp, root, 0, 0, collect, &f, &st, err, sizeof(err)), -EPROTO);
+	cr_expect(strstr(err, "SCL1") != NULL, "%s", err);
+	cr_assert_eq(access(path, F_OK), 0, "the old segment is left alone");
+	buf_free(&seg);
+	buf_free(&msg);
 }
