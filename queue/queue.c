@@ -1114,12 +1114,38 @@ queue_init(struct worker *w)
 	msgs_grow(q);
 }
 
+/*
+ * Every message the queue holds has its MSG record counted live in a
+ * segment, and nothing else is (queue/spool.c): a difference means a
+ * segment can never be freed, and every newer one with it.  Say so.
+ */
+static void
+spool_check(struct worker *w)
+{
+	struct spool_stats ss;
+	int64_t drift;
+
+	spool_stats(w->spool, &ss);
+	drift = (int64_t)ss.live - (int64_t)w->q.nmsgs;
+	if (drift == w->q.spool_drift)
+		return;
+	if (drift != 0)
+		log_err("spool accounting: segments hold %llu live messages, the queue %u; "
+			"%u segments kept (%llu bytes) until a restart",
+			(unsigned long long)ss.live, w->q.nmsgs, ss.segments,
+			(unsigned long long)ss.bytes);
+	else
+		log_info("spool accounting agrees with the queue again");
+	w->q.spool_drift = drift;
+}
+
 void
 queue_tick(struct worker *w)
 {
 	struct queue *q = &w->q;
 
 	wheel_advance(&q->wheel, w->now);
+	spool_check(w);
 	smtp_client_tick(w);
 	/* slots freed by other workers wake nobody here: look again */
 	for (uint32_t i = 0; i < q->ndestslots; i++)

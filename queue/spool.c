@@ -12,6 +12,13 @@
  * and the segment is retired, as after a failed fdatasync (its pages can no
  * longer be trusted to reach the disk).
  *
+ * Accounting: a segment's live count is the number of messages whose MSG
+ * record it holds and whose DONE is not synced yet; it is raised for a
+ * whole flight before any writer hears the result, because a writer's
+ * callback may finish other messages and collect segments, which moves the
+ * entries of sp->segs.  The sum of the live counts equals the messages the
+ * queue holds (queue_tick checks it).
+ *
  * Recovery maps each segment read-only and walks the records.  A record
  * that does not verify (damaged, torn, or not sealed by this spool's key at
  * this offset) is skipped by searching forward for the next header that
@@ -664,28 +671,34 @@ flight_done(struct spool_flight *f, int res)
 {
 	struct spool *sp = f->sp;
 	struct spool_seg *seg = seg_find(sp, f->seq);
-	struct spool_write *w = f->head, *next;
+	struct spool_write *head = f->head, *w, *next;
+	uint32_t seq = f->seq;
 
 	f->busy = false;
 	f->head = NULL;
 	sp->nflight--;
-	seg->flights--;
 	if (res < 0) {
 		if (seg == seg_cur(sp) && seg->size == f->off + f->len &&
 		    ftruncate(seg->fd, (off_t)f->off) == 0)
 			seg->size = seg->filled = f->off;
 		else
 			sp->cur_broken = sp->cur_broken || seg == seg_cur(sp);
+	} else {
+		/* count the flight's messages before any writer hears of it: a
+		 * writer may finish other messages, and collecting their segments
+		 * moves the entries of sp->segs under any pointer held here */
+		for (w = head; w != NULL; w = w->next)
+			if (((const struct spool_rec_hdr *)w->iov.iov_base)->type == SPOOL_REC_MSG)
+				seg->live++;
 	}
-	for (; w != NULL; w = next) {
-		const struct spool_rec_hdr *h = w->iov.iov_base;
+	seg = NULL;
+	/* the flight pins its segment (flights > 0) until every writer ran */
+	for (w = head; w != NULL; w = next) {
 		next = w->next;
-		if (res == 0 && h->type == SPOOL_REC_MSG)
-			seg->live++;
 		w->cb(w, res);
 	}
-	if (res == 0)
-		seg_collect(sp, NULL);
+	seg_find(sp, seq)->flights--;
+	seg_collect(sp, NULL);
 }
 
 static void

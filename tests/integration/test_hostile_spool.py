@@ -6,16 +6,28 @@ freed once large messages are delivered (defect 11).
 Only loopback addresses are used; every process is stopped by PID.
 """
 import hashlib
+import json
 import os
 import re
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import Sink, Sluiced, free_port, read_spool, wait_for
+from harness import BENCH, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
+
+SLUICECTL = os.path.join(BUILD, "sluicectl")
+
+
+def info(r):
+    """sluicectl show info, as JSON."""
+    p = subprocess.run([SLUICECTL, "--socket", os.path.join(r.dir, "sluice.sock"), "--json",
+                        "show", "info"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
 
 # ---- raw SMTP --------------------------------------------------------------
 
@@ -223,6 +235,49 @@ class ForgedRecordTest(unittest.TestCase):
 
     def test_forged_records_before_a_torn_tail(self):
         self.run_case("truncate")
+
+
+class SegmentCollectTest(unittest.TestCase):
+    """Defect 11: once large messages are delivered, their segments go."""
+
+    def test_spool_shrinks_back_after_large_messages(self):
+        sink = Sink()
+        r = Sluiced(workers=2, sink_port=sink.port, extra="spool_segment_size: 1M")
+        try:
+            r.start()
+            total = 0
+            for _ in range(2):		# intake and delivery overlap: DONEs and new
+                n = 200			# messages share flights, segments rotate
+                p = subprocess.run([BENCH, "-H", "127.0.0.1:%d" % r.port, "-n", str(n),
+                                    "-c", "16", "-m", "5", "-s", "200000", "-q",
+                                    "--timeout", "60"], capture_output=True, text=True,
+                                   timeout=300)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                total += n
+            wait_for(lambda: sink.messages() >= total, 120, what="every message delivered")
+            wait_for(lambda: info(r)["queued"] == 0, 30, what="an empty queue")
+            spool = os.path.join(r.dir, "spool")
+            rotated = max(int(os.path.basename(f)[:8], 16) for f in segments(spool))
+            self.assertGreater(rotated, 10, "the test did not rotate segments")
+            # the working set: each worker's current segment, nothing else
+            try:
+                wait_for(lambda: len(segments(spool)) <= r.workers, 10,
+                         what="the spool back to one segment per worker")
+            finally:
+                i = info(r)
+                print("after %d messages: %d segment files, show info: %d segments, "
+                      "%d bytes, oldest %ss" % (total, len(segments(spool)),
+                                                i.get("spool_segments", -1),
+                                                i["spool_bytes"],
+                                                i.get("spool_oldest_segment_age", -1)))
+            i = info(r)
+            self.assertEqual(i["spool_segments"], r.workers)
+            self.assertEqual(i["spool_oldest_segment_age"], 0)
+            self.assertLessEqual(i["spool_bytes"], r.workers * (2 << 20))
+            self.assertNotIn("spool accounting", r.log())
+        finally:
+            r.stop()
+            sink.stop()
 
 
 if __name__ == "__main__":

@@ -644,3 +644,167 @@ Test(spool, old_format_spool_is_refused)
 	buf_free(&seg);
 	buf_free(&msg);
 }
+
+/* ---- segment accounting (defect 11) -------------------------------------- */
+
+/* A DONE record whose callback releases its message, as the queue does. */
+struct done_rel {
+	struct rec r;			/* the record */
+	struct spool *sp;		/* released in */
+	struct spool_loc loc;		/* the message's MSG record */
+};
+
+static void
+done_release_cb(struct spool_write *w, int res)
+{
+	struct done_rel *d = (struct done_rel *)w;
+
+	d->r.res = res;
+	if (res == 0)
+		spool_release(d->sp, &d->loc, d->r.id);
+}
+
+static void
+make_done_rel(struct done_rel *d, struct spool *sp, const struct rec *m)
+{
+	make_rec(&d->r, SPOOL_REC_DONE, m->id, 0);
+	d->r.sw.cb = done_release_cb;
+	d->sp = sp;
+	d->loc = m->sw.loc;
+}
+
+/* Issue whatever is queued as up to two flights, then run them all. */
+static void
+run_two(struct spool *sp, int flights)
+{
+	struct io_uring_cqe *cqe;
+
+	cr_assert_geq(io_uring_submit_and_wait(&ring, (unsigned)(2 * flights)), 0);
+	for (int k = 0; k < 2 * flights; k++) {
+		cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+		op_dispatch(cqe);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	cr_assert(!spool_busy(sp));
+}
+
+static unsigned
+seg_files(void)
+{
+	char path[256];
+	unsigned n = 0;
+
+	for (unsigned seq = 1; seq < 64; seq++) {
+		seg_path(path, sizeof(path), seq);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
+/*
+ * A flight whose first record is a DONE that frees an old segment, and
+ * whose next record is a new message: the message must be counted in its
+ * own segment.  Before the fix it was counted in a moved array slot, its
+ * segment went at the next rotation, and the acknowledged message with it.
+ */
+Test(spool, a_collect_during_a_flight_keeps_the_counts)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[4];
+	struct done_rel d0, d1;
+	struct spool *sp = open_sp(&f, &st, 200);	/* tiny segments */
+	char path[256];
+
+	for (int i = 0; i < 2; i++) {			/* segments 1 and 2 */
+		make_msg(sp, &m[i], "rotation rotation rotation rotation rotation\r\n");
+		spool_append(sp, &m[i].sw);
+		run(sp);
+	}
+	make_done_rel(&d0, sp, &m[0]);
+	make_msg(sp, &m[2], "counted in segment 3, please\r\n");
+	spool_append(sp, &d0.r.sw);
+	spool_append(sp, &m[2].sw);
+	run(sp);
+	cr_assert_eq(m[2].sw.loc.seg, 3);
+	make_done_rel(&d1, sp, &m[1]);			/* segment 2 goes */
+	spool_append(sp, &d1.r.sw);
+	run(sp);
+	make_msg(sp, &m[3], "and one more to rotate\r\n");
+	spool_append(sp, &m[3].sw);
+	run(sp);
+	cr_expect_gt(m[3].sw.loc.seg, 3);	/* segment 3 is no longer current */
+	seg_path(path, sizeof(path), 3);
+	cr_expect_eq(access(path, F_OK), 0, "segment 3 deleted with a live message in it");
+	spool_close(sp);
+	sp = open_sp(&f, &st, 200);
+	cr_expect(has(&f, m[2].id), "an acknowledged message was lost");
+	cr_expect(has(&f, m[3].id));
+	spool_close(sp);
+	free_made();
+}
+
+/*
+ * Two flights out at once, the second one rotating: when the first one's
+ * DONE frees the oldest segment, its new message must still be counted in
+ * its own segment, not in the second flight's.  Before the fix it was
+ * counted one slot on: its own segment went while it was live, and the
+ * newer one could never be freed, nor anything after it, until a restart.
+ */
+Test(spool, segments_go_when_their_messages_are_done)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m0, ma, m1, m2, m3[3];
+	struct done_rel d0, da, d1, d2, d3[3];
+	struct spool_stats ss;
+	struct spool *sp = open_sp(&f, &st, 1000);
+	char big[600], path[256];
+
+	memset(big, 'x', sizeof(big) - 3);
+	memcpy(big + sizeof(big) - 3, "\r\n", 3);
+	make_msg(sp, &m0, big);				/* segment 1 */
+	spool_append(sp, &m0.sw);
+	run(sp);
+	make_msg(sp, &ma, big);				/* segment 2 */
+	spool_append(sp, &ma.sw);
+	run(sp);
+	/* flight X: DONE(m0) + m1 into segment 2; flight Y: m2 rotates to 3 */
+	make_done_rel(&d0, sp, &m0);
+	make_msg(sp, &m1, "small\r\n");
+	spool_append(sp, &d0.r.sw);
+	spool_append(sp, &m1.sw);
+	spool_flush(sp, &ring);
+	make_msg(sp, &m2, big);
+	spool_append(sp, &m2.sw);
+	spool_flush(sp, &ring);
+	run_two(sp, 2);
+	cr_assert_eq(m1.sw.loc.seg, 2);
+	cr_assert_eq(m2.sw.loc.seg, 3);
+	/* ma is delivered: segment 2 still holds m1 */
+	make_done_rel(&da, sp, &ma);
+	spool_append(sp, &da.r.sw);
+	run(sp);
+	seg_path(path, sizeof(path), 2);
+	cr_expect_eq(access(path, F_OK), 0, "segment 2 deleted with a live message in it");
+	/* everything delivered; one more message moves the current segment on */
+	make_done_rel(&d1, sp, &m1);
+	make_done_rel(&d2, sp, &m2);
+	spool_append(sp, &d1.r.sw);
+	spool_append(sp, &d2.r.sw);
+	run(sp);
+	for (int i = 0; i < 3; i++) {
+		make_msg(sp, &m3[i], big);
+		spool_append(sp, &m3[i].sw);
+		run(sp);
+		make_done_rel(&d3[i], sp, &m3[i]);
+		spool_append(sp, &d3[i].r.sw);
+		run(sp);
+	}
+	spool_stats(sp, &ss);
+	cr_expect_eq(ss.live, 0);
+	cr_expect_leq(ss.segments, 2, "%u segments kept with nothing live", ss.segments);
+	cr_expect_leq(seg_files(), 2, "%u segment files kept with nothing live", seg_files());
+	spool_close(sp);
+	free_made();
+}
