@@ -1165,6 +1165,8 @@ f_limits(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 		{ "send_timeout", f_duration, L(send_timeout), 1, DAY, NULL },
 		{ "drain_timeout", f_duration, L(drain_timeout), 0, DAY, NULL },
 		{ "max_sessions", f_u32, L(max_sessions), 1, 1000000, NULL },
+		{ "data_memory", f_size, L(data_memory), 1 * MIB, 64 * GIB, NULL },
+		{ "data_spill", f_size, L(data_spill), 4 * KIB, 1 * GIB, NULL },
 	};
 #undef L
 	return load_map(ld, v, fields, sizeof(fields) / sizeof(fields[0]),
@@ -1779,6 +1781,8 @@ config_defaults(struct config *cfg)
 		.send_timeout = 60,
 		.drain_timeout = 10,
 		.max_sessions = 20000,
+		.data_memory = 32 * MIB,
+		.data_spill = 256 * KIB,
 	};
 }
 

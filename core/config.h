@@ -102,6 +102,9 @@ struct cfg_limits {
 	uint32_t send_timeout;		/* s for a reply to be taken (60) */
 	uint32_t drain_timeout;		/* s given to sessions on SIGTERM (10) */
 	uint32_t max_sessions;		/* per worker (20000) */
+	uint64_t data_memory;		/* DATA held in memory per worker (32 MiB);
+					   beyond it messages spill to disk */
+	uint64_t data_spill;		/* a message larger spills (256 KiB) */
 };
 
 struct config {

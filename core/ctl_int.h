@@ -95,6 +95,7 @@ struct ctl_snap {
 	uint64_t spool_age;		/* s since the oldest segment other than
 					   the current one was started, 0 none */
 	uint64_t qmem;			/* message data held in memory */
+	uint64_t data_mem;		/* DATA buffered by SMTP sessions */
 	uint32_t nmsgs;			/* messages queued */
 	char cfg_path[512];		/* config in use */
 	char hostname[256];		/* its hostname */

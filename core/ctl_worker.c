@@ -223,6 +223,7 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 	s->spool_segments = ss.segments;
 	s->spool_age = ss.oldest > 0 && ss.oldest < now ? (uint64_t)(now - ss.oldest) : 0;
 	s->qmem = w->q.mem;
+	s->data_mem = w->data_mem;
 	s->nmsgs = w->q.nmsgs;
 	snap_config(w, q);
 	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;

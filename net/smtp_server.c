@@ -11,6 +11,22 @@
  * pipelined input stays in s->in and is processed after the 250 is queued,
  * so replies keep their order.
  *
+ * DATA memory is bounded by design, not by message size times sessions: a
+ * message spills to its own body file (queue/spool_body.c) once its data
+ * passes limits.data_spill, or as soon as it grows while the worker's
+ * sessions hold more than limits.data_memory.  A spilling session keeps at
+ * most two SPILL_CHUNK buffers, one filling and one being written; when
+ * both are busy it consumes no more input (back-pressure), and a session
+ * that cannot consume (paused, or waiting for the disk) stops reading its
+ * socket once SMTP_IN_PAUSE bytes wait in s->in, so TCP holds the rest.
+ * Everything a session buffers for DATA is counted in w->data_mem.
+ *
+ * Crash invariant: the 250 goes out only after the MSG record is synced;
+ * a spilled message's body file (data and name) is synced before its MSG
+ * record is even handed to the group commit.  A refused or abandoned
+ * spill unlinks its body file; one left by a crash has no record and
+ * recovery unlinks it.
+ *
  * Lifetime: session_close() only marks a session and cancels its recv;
  * the memory is released by session_release() at the end of a callback,
  * once no recv, send or spool write refers to it any more.
@@ -43,8 +59,14 @@
 #include "tls/tls.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
-#define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
-#define SMTP_MSG_KEEP (256u << 10)	/* keep a message buffer this big */
+#define SMTP_IN_MAX (1u << 20)		/* input while paused: the client ignores
+					   that we stopped reading */
+#define SMTP_IN_PAUSE (64u << 10)	/* stop reading a blocked session then */
+#define SMTP_MSG_KEEP (32u << 10)	/* keep a message buffer this big */
+#define DATA_SLICE (64u << 10)		/* DATA input taken per step */
+#define SPILL_CHUNK (64u << 10)		/* body file writes (the buffer size) */
+#define SPILL_SLACK 16			/* un-stuffing emits at most a byte more
+					   than it takes */
 #define BUFGROUP 0
 
 struct smtp_listener {
@@ -110,10 +132,26 @@ struct session {
 	size_t rec_start;		/* record header offset in msg */
 	size_t env_len;			/* encoded envelope length */
 	struct spool_write sw;		/* the record in the group commit */
+
+	/* DATA memory and spilling */
+	size_t charged;			/* bytes counted in w->data_mem */
+	bool rx_paused;			/* not reading: input waits in the socket */
+	bool rx_cancel;			/* our cancel of the recv is outstanding */
+	bool spill;			/* the data goes to a body file */
+	bool spill_recorded;		/* its MSG record is in the group commit */
+	int spill_err;			/* the body file could not be made */
+	const char *data_err;		/* refusal of a spilled message, sent when
+					   its body file's ops are done */
+	struct spool_body bfile;	/* the body file while spilling */
+	struct buf fill;		/* spilled data collecting */
+	struct buf wbuf;		/* spilled data being written */
+	size_t wbuf_off;		/* where in wbuf that data starts */
 };
 
 static void session_process(struct session *s);
 static void session_arm_recv(struct session *s);
+static void session_flow(struct session *s);
+static void data_spooled(struct spool_write *sw, int res);
 
 /* ---- replies -------------------------------------------------------- */
 
@@ -169,6 +207,22 @@ txn_reset(struct session *s)
 	if (s->msg.cap > SMTP_MSG_KEEP)
 		buf_free(&s->msg);
 	s->msg.len = 0;
+	s->data_err = NULL;
+}
+
+/*
+ * Count what the session holds for DATA in w->data_mem: its record, spill
+ * and write buffers while it is in a transaction's DATA or spool phase.
+ */
+static void
+session_charge(struct session *s)
+{
+	size_t want = 0;
+
+	if (s->state == SS_DATA || s->state == SS_SPOOL)
+		want = s->msg.cap + s->fill.cap + s->wbuf.cap;
+	s->w->data_mem = s->w->data_mem - s->charged + want;
+	s->charged = want;
 }
 
 static void
@@ -212,12 +266,18 @@ session_close(struct session *s)
 static void
 session_release(struct session *s)
 {
-	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL)
+	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL ||
+	    spool_body_busy(&s->bfile))
 		return;
 	close(s->fd);
 	tls_conn_free(s->tls);
+	if (s->spill)
+		spool_body_close(&s->bfile, false);	/* abandoned mid-DATA */
+	s->w->data_mem -= s->charged;
 	txn_reset(s);
 	buf_free(&s->msg);
+	buf_free(&s->fill);
+	buf_free(&s->wbuf);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	buf_free(&s->flight);
@@ -563,8 +623,228 @@ cmd_data(struct session *s)
 	buf_printf(&s->msg, "; %s\r\n", worker_date(w));
 	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
 	s->state = SS_DATA;
+	session_charge(s);
 	session_timer(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* ---- DATA spilled to a body file ------------------------------------- */
+
+/* Offset of the message data (our Received: line first) in s->msg. */
+static size_t
+data_start(const struct session *s)
+{
+	return s->rec_start + SPOOL_HDR_SIZE + s->env_len;
+}
+
+/* Hand the collected spill data to the disk if no write is out. */
+static void
+spill_pump(struct session *s)
+{
+	struct buf t;
+
+	if (s->bfile.writing || s->bfile.err || s->spill_err || s->fill.len == 0)
+		return;
+	t = s->wbuf;
+	s->wbuf = s->fill;
+	s->fill = t;
+	s->fill.len = 0;
+	buf_reserve(&s->fill, SPILL_CHUNK);
+	s->wbuf_off = 0;
+	spool_body_write(&s->bfile, &s->w->ring, s->wbuf.p, s->wbuf.len);
+	session_charge(s);
+}
+
+static void session_body_done(struct spool_body *b);
+
+/*
+ * From now on the message goes to body/<id>: what came so far is the first
+ * write, and s->msg keeps only the record's header and envelope.  If the
+ * file cannot be made, the rest of the data is read and dropped, and the
+ * end of data is answered 452.
+ */
+static void
+spill_start(struct session *s)
+{
+	struct worker *w = s->w;
+	size_t start = data_start(s);
+	struct buf rec = { 0 };
+	int rc;
+
+	s->spill = true;
+	w->st.spilled++;
+	buf_append(&rec, s->msg.p, start);
+	s->bfile.cb = session_body_done;
+	rc = spool_body_open(w->spool, &s->bfile, s->id, &w->ring);
+	if (rc < 0) {
+		s->spill_err = rc;
+		buf_free(&s->msg);
+	} else if (s->msg.len > start) {
+		s->wbuf = s->msg;
+		s->wbuf_off = start;
+		spool_body_write(&s->bfile, &w->ring, s->wbuf.p + start, s->wbuf.len - start);
+	} else {
+		buf_free(&s->msg);
+	}
+	s->msg = rec;
+	buf_reserve(&s->fill, SPILL_CHUNK);
+	session_charge(s);
+}
+
+/* Forget the spill buffers (the body file is closed). */
+static void
+spill_free(struct session *s)
+{
+	s->spill = false;
+	s->spill_recorded = false;
+	s->spill_err = 0;
+	buf_free(&s->fill);
+	buf_free(&s->wbuf);
+	s->wbuf_off = 0;
+}
+
+/*
+ * A spilled message that will not be queued: refused at the end of its
+ * data, or its body file failed.  Nothing of its body file is in flight.
+ */
+static void
+spill_abort(struct session *s)
+{
+	struct worker *w = s->w;
+	char id[17];
+
+	spool_body_close(&s->bfile, false);
+	envelope_id_str(s->id, id);
+	if (s->data_err != NULL) {
+		w->st.rejected++;
+		log_info("rejected id=%s from=<%s> client=%s: %s", id, s->sender, s->peer,
+			 s->data_err);
+		if (!s->closing)
+			reply(s, s->data_err);
+	} else if (!s->closing) {
+		w->st.spool_errors++;
+		log_warn("id=%s not queued from=<%s> client=%s: body file: %s", id, s->sender,
+			 s->peer, strerror(-(s->spill_err ? s->spill_err : s->bfile.err)));
+		reply(s, "452 4.3.1 Insufficient system storage, try again later");
+	}
+	spill_free(s);
+	txn_reset(s);
+	s->state = SS_CMD;
+	session_charge(s);
+	if (!s->closing)
+		session_timer(s);
+}
+
+/*
+ * The end of a spilled message, driven by data_end and by every completion
+ * of its body file: the last write, the data sync (the directory sync was
+ * issued when the file was made), then its MSG record, which names the
+ * file, goes to the group commit; data_spooled answers as for any message.
+ */
+static void
+spill_finish(struct session *s)
+{
+	bool failed = s->data_err != NULL || s->spill_err != 0 || s->bfile.err != 0 ||
+		      s->closing;
+
+	if (s->spill_recorded || s->bfile.writing)
+		return;
+	if (failed) {
+		if (!spool_body_busy(&s->bfile))
+			spill_abort(s);
+		return;
+	}
+	if (s->fill.len > 0) {
+		spill_pump(s);
+		return;
+	}
+	if (!s->bfile.data_synced) {
+		spool_body_commit(&s->bfile, &s->w->ring);
+		return;
+	}
+	if (!s->bfile.synced)
+		return;		/* the directory sync is still out */
+	s->spill_recorded = true;
+	spool_body_ref(&s->bfile, &s->msg, s->rec_start);
+	spool_rec_end(&s->msg, s->rec_start, s->env_len);
+	s->sw.iov.iov_base = s->msg.p + s->rec_start;
+	s->sw.iov.iov_len = s->msg.len - s->rec_start;
+	s->sw.cb = data_spooled;
+	spool_append(s->w->spool, &s->sw);
+}
+
+/* Read what waits in s->in, and read the socket again if it can. */
+static void
+session_resume(struct session *s)
+{
+	if (s->closing)
+		return;
+	if (s->state != SS_SPOOL)
+		session_process(s);
+	session_flow(s);
+}
+
+/* A body file op completed. */
+static void
+session_body_done(struct spool_body *b)
+{
+	struct session *s = container_of(b, struct session, bfile);
+
+	if (!b->writing && s->wbuf.len > 0) {	/* a write is done: reuse its buffer */
+		s->wbuf.len = 0;
+		s->wbuf_off = 0;
+		if (s->wbuf.cap > SPILL_CHUNK)
+			buf_free(&s->wbuf);
+		session_charge(s);
+	}
+	if (s->state == SS_SPOOL) {
+		spill_finish(s);
+		if (s->state == SS_CMD)
+			session_resume(s);	/* refused: on to what was pipelined */
+	} else if (s->state == SS_DATA && !s->closing) {
+		spill_pump(s);
+		session_resume(s);
+	}
+	session_release(s);
+}
+
+/*
+ * How much DATA input the session can take now; 0 while both spill buffers
+ * are busy (back-pressure: the input waits, the socket is not read).
+ */
+static size_t
+data_room(struct session *s)
+{
+	if (!s->spill)
+		return DATA_SLICE;
+	if (s->spill_err)
+		return SPILL_CHUNK - SPILL_SLACK;	/* read and dropped */
+	if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
+		spill_pump(s);
+	if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
+		return 0;
+	return SPILL_CHUNK - SPILL_SLACK - s->fill.len;
+}
+
+/* After a step of DATA: count it, spill when the message or the worker's
+ * sessions hold too much, write what a spilling session collected. */
+static void
+data_account(struct session *s)
+{
+	const struct cfg_limits *lim = &s->w->cfg->limits;
+
+	if (s->spill) {
+		if (s->spill_err)
+			s->fill.len = 0;	/* dropped: 452 at the end */
+		else if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
+			spill_pump(s);
+		return;
+	}
+	session_charge(s);
+	if (!s->data.done && !(s->data.flags & SMTP_DATA_TOO_BIG) &&
+	    (s->msg.len - data_start(s) > lim->data_spill ||
+	     s->w->data_mem > lim->data_memory))
+		spill_start(s);
 }
 
 static void
@@ -576,6 +856,10 @@ data_spooled(struct spool_write *sw, int res)
 
 	envelope_id_str(s->id, id);
 	s->state = SS_CMD;
+	if (s->spill) {
+		spool_body_close(&s->bfile, res == 0);	/* the record names it now */
+		spill_free(s);
+	}
 	if (res == 0) {
 		w->st.messages_in++;
 		w->st.rcpts_in += s->nrcpt;
@@ -601,13 +885,14 @@ data_spooled(struct spool_write *sw, int res)
 			reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
 	txn_reset(s);
+	session_charge(s);
 	if (!s->closing) {
 		session_timer(s);
 		if (w->draining) {
 			reply(s, "421 4.3.2 Service shutting down, closing connection");
 			session_end(s);
 		} else {
-			session_process(s);
+			session_resume(s);
 		}
 	}
 	session_release(s);
@@ -619,6 +904,13 @@ data_end(struct session *s)
 {
 	const char *err = smtp_data_reject(&s->data);
 
+	if (s->spill) {
+		s->data_err = err;
+		s->state = SS_SPOOL;
+		session_timer(s);
+		spill_finish(s);
+		return;
+	}
 	if (err != NULL) {
 		char id[17];
 		envelope_id_str(s->id, id);
@@ -628,6 +920,7 @@ data_end(struct session *s)
 		reply(s, err);
 		txn_reset(s);
 		s->state = SS_CMD;
+		session_charge(s);
 		session_timer(s);
 		return;
 	}
@@ -758,7 +1051,12 @@ session_feed(struct session *s, const char *p, size_t n)
 		if (s->state == SS_SPOOL)
 			break;
 		if (s->state == SS_DATA) {
-			off += smtp_data_feed(&s->data, p + off, n - off, &s->msg);
+			size_t room = data_room(s);
+			if (room == 0)
+				break;		/* the disk is behind: wait for it */
+			off += smtp_data_feed(&s->data, p + off, n - off < room ? n - off : room,
+					      s->spill ? &s->fill : &s->msg);
+			data_account(s);
 			if (s->data.done)
 				data_end(s);
 			continue;
@@ -789,6 +1087,40 @@ session_feed(struct session *s, const char *p, size_t n)
 	return off;
 }
 
+/* Can the session take no input now (its record syncs, or its disk is behind)? */
+static bool
+session_blocked(const struct session *s)
+{
+	return s->state == SS_SPOOL ||
+	       (s->state == SS_DATA && s->spill && !s->spill_err && s->bfile.writing &&
+		s->fill.len + SPILL_SLACK >= SPILL_CHUNK);
+}
+
+/*
+ * Back-pressure on the socket: a session that cannot take input and has
+ * SMTP_IN_PAUSE bytes of it waiting stops reading (its multishot recv is
+ * cancelled), so what a pipelining or fast client sends next waits in the
+ * kernel and TCP slows it down; reading starts again once it can take it.
+ */
+static void
+session_flow(struct session *s)
+{
+	bool pause = session_blocked(s) && s->in.len >= SMTP_IN_PAUSE;
+	struct io_uring_sqe *sqe;
+
+	if (s->closing || pause == s->rx_paused)
+		return;
+	s->rx_paused = pause;
+	if (pause && s->recv_armed && !s->rx_cancel) {
+		sqe = ring_sqe(&s->w->ring);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&s->recv_op, 0);
+		op_set(sqe, NULL);
+		s->rx_cancel = true;
+	} else if (!pause && !s->recv_armed) {
+		session_arm_recv(s);
+	}
+}
+
 /* Process whatever s->in holds (after a pause or a partial line). */
 static void
 session_process(struct session *s)
@@ -808,11 +1140,11 @@ session_input(struct session *s, const char *p, size_t n)
 	size_t used = 0;
 
 	session_timer(s);
-	if (s->in.len == 0 && s->state != SS_SPOOL)
+	if (s->in.len == 0 && !session_blocked(s))
 		used = session_feed(s, p, n);
 	if (used < n && !s->closing && !s->quit) {
 		buf_append(&s->in, p + used, n - used);
-		if (s->in.len > 0 && s->state != SS_SPOOL)
+		if (s->in.len > 0 && !session_blocked(s))
 			session_process(s);
 		if (s->in.len > SMTP_IN_MAX) {
 			log_info("session %s: %zu bytes of unprocessed input, closed",
@@ -820,6 +1152,7 @@ session_input(struct session *s, const char *p, size_t n)
 			session_close(s);
 		}
 	}
+	session_flow(s);
 	if (s->out.len > SMTP_OUT_MAX) {
 		log_info("session %s: client does not read its replies, closed", s->peer);
 		session_close(s);
@@ -879,8 +1212,10 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 	struct session *s = container_of(op, struct session, recv_op);
 	struct worker *w = s->w;
 
-	if (!(flags & IORING_CQE_F_MORE))
+	if (!(flags & IORING_CQE_F_MORE)) {
 		s->recv_armed = false;
+		s->rx_cancel = false;
+	}
 	if (res > 0) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 		if (!s->closing)
@@ -888,12 +1223,14 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 		worker_buf_put(w, bid);
 	} else if (res == 0) {
 		session_close(s);
+	} else if (res == -ECANCELED && !s->closing) {
+		/* stopped by session_flow: read again when it says so */
 	} else if (res != -ENOBUFS) {
 		if (res != -ECANCELED && res != -ECONNRESET)
 			log_info("session %s: recv: %s", s->peer, strerror(-res));
 		session_close(s);
 	}
-	if (!s->recv_armed && !s->closing)
+	if (!s->recv_armed && !s->closing && !s->rx_paused)
 		session_arm_recv(s);
 	session_release(s);
 }
@@ -940,6 +1277,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	s->require_tls = require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
+	s->bfile.fd = -1;
 	list_init(&s->link);
 	list_init(&s->dirty);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {

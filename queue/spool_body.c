@@ -115,6 +115,7 @@ spool_body_open(struct spool *sp, struct spool_body *b, uint64_t id, struct io_u
 	char name[17];
 	int fd;
 
+	b->fd = -1;
 	body_name(id, name);
 	fd = openat(sp->bodyfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {

@@ -808,3 +808,171 @@ Test(spool, segments_go_when_their_messages_are_done)
 	spool_close(sp);
 	free_made();
 }
+
+/* ---- body files ------------------------------------------------------------ */
+
+struct bodyw {
+	struct spool_body b;	/* the file */
+	int events;		/* callbacks seen */
+};
+
+static void
+body_cb(struct spool_body *b)
+{
+	((struct bodyw *)b)->events++;
+}
+
+/* Run the ring until b has nothing in flight. */
+static void
+body_wait(struct spool_body *b)
+{
+	struct io_uring_cqe *cqe;
+
+	while (spool_body_busy(b)) {
+		cr_assert_geq(io_uring_submit_and_wait(&ring, 1), 0);
+		cr_assert_eq(io_uring_wait_cqe(&ring, &cqe), 0);
+		op_dispatch(cqe);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+}
+
+static void
+body_path(char *out, size_t n, uint64_t id)
+{
+	char name[17];
+
+	envelope_id_str(id, name);
+	snprintf(out, n, "%s/w0/body/%s", root, name);
+}
+
+/* Spill a message of n bytes through the ring; its MSG record goes in r. */
+static void
+spill_msg(struct spool *sp, struct rec *r, struct bodyw *bw, const char *data, size_t n)
+{
+	struct env_rcpt rc = { .addr = "to@example.test" };
+	struct envelope env = { .sender = "from@client.test", .helo = "client.test",
+				.client = "127.0.0.1", .nrcpt = 1, .rcpt = &rc };
+	size_t start, envlen;
+
+	memset(r, 0, sizeof(*r));
+	made[nmade++] = &r->b;
+	r->id = env.id = spool_new_id(sp);
+	memset(bw, 0, sizeof(*bw));
+	bw->b.cb = body_cb;
+	cr_assert_eq(spool_body_open(sp, &bw->b, r->id, &ring), 0);
+	for (size_t off = 0; off < n; off += 1000) {
+		spool_body_write(&bw->b, &ring, data + off, n - off < 1000 ? n - off : 1000);
+		while (bw->b.writing)
+			body_wait(&bw->b);
+	}
+	spool_body_commit(&bw->b, &ring);
+	body_wait(&bw->b);
+	cr_assert(bw->b.synced);
+	start = spool_rec_begin(&r->b, SPOOL_REC_MSG, r->id);
+	envelope_encode(&env, &r->b);
+	envlen = r->b.len - start - SPOOL_HDR_SIZE;
+	spool_body_ref(&bw->b, &r->b, start);
+	spool_rec_end(&r->b, start, envlen);
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = done_cb;
+	r->res = 1;
+}
+
+Test(spool, body_file_written_recovered_read_and_released)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m;
+	struct bodyw bw;
+	struct spool_stats ss;
+	struct spool *sp = open_sp(&f, &st, 0);
+	struct buf data = { 0 }, got = { 0 };
+	char path[256];
+
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&data, "line %05d of a message spilled to its own file\r\n", i);
+	spill_msg(sp, &m, &bw, data.p, data.len);
+	cr_expect_geq(bw.events, 3);	/* writes, the data sync, the directory sync */
+	spool_append(sp, &m.sw);
+	run(sp);
+	cr_assert_eq(m.res, 0);
+	spool_body_close(&bw.b, true);
+	cr_expect(m.sw.loc.body);
+	cr_expect_eq(m.sw.loc.size, data.len);
+	spool_stats(sp, &ss);
+	cr_expect_eq(ss.bodies, 1);
+	cr_expect_eq(ss.body_bytes, data.len);
+	cr_assert_eq(spool_read_data(sp, &m.sw.loc, &got), 0);
+	cr_expect(got.len == data.len && memcmp(got.p, data.p, data.len) == 0);
+	spool_close(sp);
+
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(f.n, 1);
+	cr_expect(has(&f, m.id));
+	cr_expect_eq(st.orphans, 0);
+	/* a flipped byte in the body file is caught when it is read */
+	body_path(path, sizeof(path), m.id);
+	{
+		int fd = open(path, O_RDWR);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pwrite(fd, "X", 1, 100), 1);
+		close(fd);
+	}
+	got.len = 0;
+	cr_expect_eq(spool_read_data(sp, &m.sw.loc, &got), -EIO);
+	/* its DONE is synced: the file goes */
+	struct done_rel d;
+	make_done_rel(&d, sp, &m);
+	spool_append(sp, &d.r.sw);
+	run(sp);
+	cr_expect_neq(access(path, F_OK), 0, "body file kept after its DONE");
+	spool_stats(sp, &ss);
+	cr_expect_eq(ss.bodies, 0);
+	cr_expect_eq(ss.body_bytes, 0);
+	spool_close(sp);
+	buf_free(&data);
+	buf_free(&got);
+	free_made();
+}
+
+Test(spool, recovery_removes_orphan_bodies_and_drops_lost_ones)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m, lost;
+	struct bodyw bw, bw2, half;
+	struct spool *sp = open_sp(&f, &st, 0);
+	char path[256];
+
+	spill_msg(sp, &m, &bw, "kept body\r\n", 11);
+	spill_msg(sp, &lost, &bw2, "lost body\r\n", 11);
+	spool_append(sp, &m.sw);
+	spool_append(sp, &lost.sw);
+	run(sp);
+	spool_body_close(&bw.b, true);
+	spool_body_close(&bw2.b, true);
+	/* a crash mid-spill: a body file whose record was never written */
+	memset(&half, 0, sizeof(half));
+	half.b.cb = body_cb;
+	cr_assert_eq(spool_body_open(sp, &half.b, spool_new_id(sp), &ring), 0);
+	spool_body_write(&half.b, &ring, "half", 4);
+	body_wait(&half.b);
+	close(half.b.fd);
+	spool_close(sp);
+	/* and a body file lost although its record is there */
+	body_path(path, sizeof(path), lost.id);
+	cr_assert_eq(unlink(path), 0);
+
+	sp = open_sp(&f, &st, 0);
+	cr_expect_eq(st.orphans, 1);
+	cr_expect_eq(st.lost_bodies, 1);
+	cr_expect_eq(f.n, 1);
+	cr_expect(has(&f, m.id));
+	body_path(path, sizeof(path), half.b.id);
+	cr_expect_neq(access(path, F_OK), 0, "orphan body file kept");
+	body_path(path, sizeof(path), m.id);
+	cr_expect_eq(access(path, F_OK), 0);
+	spool_close(sp);
+	free_made();
+}
