@@ -12,10 +12,10 @@
  * so replies keep their order.
  *
  * DATA memory is bounded by design, not by message size times sessions: a
- * message spills to its own body file (queue/spool_body.c) once its data
+ * message spills to its own body file (net/smtp_spill.c) once its data
  * passes limits.data_spill, or as soon as it grows while the worker's
  * sessions hold more than limits.data_memory.  A spilling session keeps at
- * most two SPILL_CHUNK buffers, one filling and one being written; when
+ * most two SMTP_SPILL_CHUNK buffers, one filling and one being written; when
  * both are busy it consumes no more input (back-pressure), and a session
  * that cannot consume (paused, or waiting for the disk) stops reading its
  * socket once SMTP_IN_PAUSE bytes wait in s->in, so TCP holds the rest.
@@ -53,6 +53,7 @@
 #include "core/tenant.h"
 #include "core/worker.h"
 #include "net/smtp_proto.h"
+#include "net/smtp_spill.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
@@ -64,9 +65,6 @@
 #define SMTP_IN_PAUSE (64u << 10)	/* stop reading a blocked session then */
 #define SMTP_MSG_KEEP (32u << 10)	/* keep a message buffer this big */
 #define DATA_SLICE (64u << 10)		/* DATA input taken per step */
-#define SPILL_CHUNK (64u << 10)		/* body file writes (the buffer size) */
-#define SPILL_SLACK 16			/* un-stuffing emits at most a byte more
-					   than it takes */
 #define BUFGROUP 0
 
 struct smtp_listener {
@@ -137,15 +135,9 @@ struct session {
 	size_t charged;			/* bytes counted in w->data_mem */
 	bool rx_paused;			/* not reading: input waits in the socket */
 	bool rx_cancel;			/* our cancel of the recv is outstanding */
-	bool spill;			/* the data goes to a body file */
-	bool spill_recorded;		/* its MSG record is in the group commit */
-	int spill_err;			/* the body file could not be made */
 	const char *data_err;		/* refusal of a spilled message, sent when
 					   its body file's ops are done */
-	struct spool_body bfile;	/* the body file while spilling */
-	struct buf fill;		/* spilled data collecting */
-	struct buf wbuf;		/* spilled data being written */
-	size_t wbuf_off;		/* where in wbuf that data starts */
+	struct smtp_spill spill;	/* the body file of a large message */
 };
 
 static void session_process(struct session *s);
@@ -220,7 +212,7 @@ session_charge(struct session *s)
 	size_t want = 0;
 
 	if (s->state == SS_DATA || s->state == SS_SPOOL)
-		want = s->msg.cap + s->fill.cap + s->wbuf.cap;
+		want = s->msg.cap + smtp_spill_mem(&s->spill);
 	s->w->data_mem = s->w->data_mem - s->charged + want;
 	s->charged = want;
 }
@@ -267,17 +259,14 @@ static void
 session_release(struct session *s)
 {
 	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL ||
-	    spool_body_busy(&s->bfile))
+	    smtp_spill_busy(&s->spill))
 		return;
 	close(s->fd);
 	tls_conn_free(s->tls);
-	if (s->spill)
-		spool_body_close(&s->bfile, false);	/* abandoned mid-DATA */
+	smtp_spill_done(&s->spill, false);	/* abandoned mid-DATA, if at all */
 	s->w->data_mem -= s->charged;
 	txn_reset(s);
 	buf_free(&s->msg);
-	buf_free(&s->fill);
-	buf_free(&s->wbuf);
 	buf_free(&s->in);
 	buf_free(&s->out);
 	buf_free(&s->flight);
@@ -628,7 +617,7 @@ cmd_data(struct session *s)
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-/* ---- DATA spilled to a body file ------------------------------------- */
+/* ---- DATA spilled to a body file (net/smtp_spill.c) ------------------ */
 
 /* Offset of the message data (our Received: line first) in s->msg. */
 static size_t
@@ -637,83 +626,18 @@ data_start(const struct session *s)
 	return s->rec_start + SPOOL_HDR_SIZE + s->env_len;
 }
 
-/* Hand the collected spill data to the disk if no write is out. */
-static void
-spill_pump(struct session *s)
-{
-	struct buf t;
-
-	if (s->bfile.writing || s->bfile.err || s->spill_err || s->fill.len == 0)
-		return;
-	t = s->wbuf;
-	s->wbuf = s->fill;
-	s->fill = t;
-	s->fill.len = 0;
-	buf_reserve(&s->fill, SPILL_CHUNK);
-	s->wbuf_off = 0;
-	spool_body_write(&s->bfile, &s->w->ring, s->wbuf.p, s->wbuf.len);
-	session_charge(s);
-}
-
-static void session_body_done(struct spool_body *b);
-
-/*
- * From now on the message goes to body/<id>: what came so far is the first
- * write, and s->msg keeps only the record's header and envelope.  If the
- * file cannot be made, the rest of the data is read and dropped, and the
- * end of data is answered 452.
- */
-static void
-spill_start(struct session *s)
-{
-	struct worker *w = s->w;
-	size_t start = data_start(s);
-	struct buf rec = { 0 };
-	int rc;
-
-	s->spill = true;
-	w->st.spilled++;
-	buf_append(&rec, s->msg.p, start);
-	s->bfile.cb = session_body_done;
-	rc = spool_body_open(w->spool, &s->bfile, s->id, &w->ring);
-	if (rc < 0) {
-		s->spill_err = rc;
-		buf_free(&s->msg);
-	} else if (s->msg.len > start) {
-		s->wbuf = s->msg;
-		s->wbuf_off = start;
-		spool_body_write(&s->bfile, &w->ring, s->wbuf.p + start, s->wbuf.len - start);
-	} else {
-		buf_free(&s->msg);
-	}
-	s->msg = rec;
-	buf_reserve(&s->fill, SPILL_CHUNK);
-	session_charge(s);
-}
-
-/* Forget the spill buffers (the body file is closed). */
-static void
-spill_free(struct session *s)
-{
-	s->spill = false;
-	s->spill_recorded = false;
-	s->spill_err = 0;
-	buf_free(&s->fill);
-	buf_free(&s->wbuf);
-	s->wbuf_off = 0;
-}
-
 /*
  * A spilled message that will not be queued: refused at the end of its
- * data, or its body file failed.  Nothing of its body file is in flight.
+ * data, its body file failed, or the client left.  Nothing is in flight.
  */
 static void
 spill_abort(struct session *s)
 {
 	struct worker *w = s->w;
+	int err = smtp_spill_error(&s->spill);
 	char id[17];
 
-	spool_body_close(&s->bfile, false);
+	smtp_spill_done(&s->spill, false);
 	envelope_id_str(s->id, id);
 	if (s->data_err != NULL) {
 		w->st.rejected++;
@@ -721,13 +645,13 @@ spill_abort(struct session *s)
 			 s->data_err);
 		if (!s->closing)
 			reply(s, s->data_err);
-	} else if (!s->closing) {
+	} else if (err < 0) {
 		w->st.spool_errors++;
 		log_warn("id=%s not queued from=<%s> client=%s: body file: %s", id, s->sender,
-			 s->peer, strerror(-(s->spill_err ? s->spill_err : s->bfile.err)));
-		reply(s, "452 4.3.1 Insufficient system storage, try again later");
+			 s->peer, strerror(-err));
+		if (!s->closing)
+			reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
-	spill_free(s);
 	txn_reset(s);
 	s->state = SS_CMD;
 	session_charge(s);
@@ -736,41 +660,28 @@ spill_abort(struct session *s)
 }
 
 /*
- * The end of a spilled message, driven by data_end and by every completion
- * of its body file: the last write, the data sync (the directory sync was
- * issued when the file was made), then its MSG record, which names the
- * file, goes to the group commit; data_spooled answers as for any message.
+ * The end of a spilled message, from data_end and from every completion of
+ * its body file: once the file is durable, its MSG record goes to the group
+ * commit and data_spooled answers as for any message.
  */
 static void
 spill_finish(struct session *s)
 {
-	bool failed = s->data_err != NULL || s->spill_err != 0 || s->bfile.err != 0 ||
-		      s->closing;
-
-	if (s->spill_recorded || s->bfile.writing)
-		return;
-	if (failed) {
-		if (!spool_body_busy(&s->bfile))
-			spill_abort(s);
-		return;
+	switch (smtp_spill_finish(&s->spill, s->data_err == NULL && !s->closing, &s->msg,
+				  s->rec_start)) {
+	case SMTP_SPILL_WAIT:
+		break;
+	case SMTP_SPILL_FAILED:
+		spill_abort(s);
+		break;
+	case SMTP_SPILL_READY:
+		spool_rec_end(&s->msg, s->rec_start, s->env_len);
+		s->sw.iov.iov_base = s->msg.p + s->rec_start;
+		s->sw.iov.iov_len = s->msg.len - s->rec_start;
+		s->sw.cb = data_spooled;
+		spool_append(s->w->spool, &s->sw);
+		break;
 	}
-	if (s->fill.len > 0) {
-		spill_pump(s);
-		return;
-	}
-	if (!s->bfile.data_synced) {
-		spool_body_commit(&s->bfile, &s->w->ring);
-		return;
-	}
-	if (!s->bfile.synced)
-		return;		/* the directory sync is still out */
-	s->spill_recorded = true;
-	spool_body_ref(&s->bfile, &s->msg, s->rec_start);
-	spool_rec_end(&s->msg, s->rec_start, s->env_len);
-	s->sw.iov.iov_base = s->msg.p + s->rec_start;
-	s->sw.iov.iov_len = s->msg.len - s->rec_start;
-	s->sw.cb = data_spooled;
-	spool_append(s->w->spool, &s->sw);
 }
 
 /* Read what waits in s->in, and read the socket again if it can. */
@@ -784,67 +695,41 @@ session_resume(struct session *s)
 	session_flow(s);
 }
 
-/* A body file op completed. */
+/* An op of the body file completed. */
 static void
-session_body_done(struct spool_body *b)
+session_spill_done(struct smtp_spill *sp)
 {
-	struct session *s = container_of(b, struct session, bfile);
+	struct session *s = container_of(sp, struct session, spill);
 
-	if (!b->writing && s->wbuf.len > 0) {	/* a write is done: reuse its buffer */
-		s->wbuf.len = 0;
-		s->wbuf_off = 0;
-		if (s->wbuf.cap > SPILL_CHUNK)
-			buf_free(&s->wbuf);
-		session_charge(s);
-	}
+	session_charge(s);
 	if (s->state == SS_SPOOL) {
 		spill_finish(s);
 		if (s->state == SS_CMD)
 			session_resume(s);	/* refused: on to what was pipelined */
 	} else if (s->state == SS_DATA && !s->closing) {
-		spill_pump(s);
+		smtp_spill_step(&s->spill);
 		session_resume(s);
 	}
 	session_release(s);
 }
 
-/*
- * How much DATA input the session can take now; 0 while both spill buffers
- * are busy (back-pressure: the input waits, the socket is not read).
- */
-static size_t
-data_room(struct session *s)
-{
-	if (!s->spill)
-		return DATA_SLICE;
-	if (s->spill_err)
-		return SPILL_CHUNK - SPILL_SLACK;	/* read and dropped */
-	if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
-		spill_pump(s);
-	if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
-		return 0;
-	return SPILL_CHUNK - SPILL_SLACK - s->fill.len;
-}
-
-/* After a step of DATA: count it, spill when the message or the worker's
- * sessions hold too much, write what a spilling session collected. */
+/* After a step of DATA: count it, and spill when the message or the
+ * worker's sessions hold too much. */
 static void
 data_account(struct session *s)
 {
 	const struct cfg_limits *lim = &s->w->cfg->limits;
 
-	if (s->spill) {
-		if (s->spill_err)
-			s->fill.len = 0;	/* dropped: 452 at the end */
-		else if (s->fill.len + SPILL_SLACK >= SPILL_CHUNK)
-			spill_pump(s);
-		return;
+	if (s->spill.active) {
+		smtp_spill_step(&s->spill);
+	} else if (!s->data.done && !(s->data.flags & SMTP_DATA_TOO_BIG) &&
+		   (s->msg.len - data_start(s) > lim->data_spill ||
+		    s->w->data_mem + s->msg.cap - s->charged > lim->data_memory)) {
+		s->w->st.spilled++;
+		smtp_spill_start(&s->spill, s->w->spool, &s->w->ring, s->id, &s->msg,
+				 data_start(s));
 	}
 	session_charge(s);
-	if (!s->data.done && !(s->data.flags & SMTP_DATA_TOO_BIG) &&
-	    (s->msg.len - data_start(s) > lim->data_spill ||
-	     s->w->data_mem > lim->data_memory))
-		spill_start(s);
 }
 
 static void
@@ -856,10 +741,8 @@ data_spooled(struct spool_write *sw, int res)
 
 	envelope_id_str(s->id, id);
 	s->state = SS_CMD;
-	if (s->spill) {
-		spool_body_close(&s->bfile, res == 0);	/* the record names it now */
-		spill_free(s);
-	}
+	if (s->spill.active)
+		smtp_spill_done(&s->spill, res == 0);	/* the record names it now */
 	if (res == 0) {
 		w->st.messages_in++;
 		w->st.rcpts_in += s->nrcpt;
@@ -904,7 +787,7 @@ data_end(struct session *s)
 {
 	const char *err = smtp_data_reject(&s->data);
 
-	if (s->spill) {
+	if (s->spill.active) {
 		s->data_err = err;
 		s->state = SS_SPOOL;
 		session_timer(s);
@@ -1051,11 +934,11 @@ session_feed(struct session *s, const char *p, size_t n)
 		if (s->state == SS_SPOOL)
 			break;
 		if (s->state == SS_DATA) {
-			size_t room = data_room(s);
+			size_t room = s->spill.active ? smtp_spill_room(&s->spill) : DATA_SLICE;
 			if (room == 0)
 				break;		/* the disk is behind: wait for it */
 			off += smtp_data_feed(&s->data, p + off, n - off < room ? n - off : room,
-					      s->spill ? &s->fill : &s->msg);
+					      s->spill.active ? smtp_spill_out(&s->spill) : &s->msg);
 			data_account(s);
 			if (s->data.done)
 				data_end(s);
@@ -1091,9 +974,7 @@ session_feed(struct session *s, const char *p, size_t n)
 static bool
 session_blocked(const struct session *s)
 {
-	return s->state == SS_SPOOL ||
-	       (s->state == SS_DATA && s->spill && !s->spill_err && s->bfile.writing &&
-		s->fill.len + SPILL_SLACK >= SPILL_CHUNK);
+	return s->state == SS_SPOOL || (s->state == SS_DATA && smtp_spill_blocked(&s->spill));
 }
 
 /*
@@ -1277,7 +1158,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	s->require_tls = require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
-	s->bfile.fd = -1;
+	smtp_spill_init(&s->spill, session_spill_done);
 	list_init(&s->link);
 	list_init(&s->dirty);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {

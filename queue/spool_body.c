@@ -87,11 +87,7 @@ body_write_done(struct op *op, int res, uint32_t flags)
 	} else {
 		b->size += b->want;
 	}
-	if (b->err < 0 && res < 0)
-		log_err("spool %s/%s/%016llX: %s failed: %s", b->sp->dir, BODY_DIR,
-			(unsigned long long)b->id, b->want ? "write" : "fdatasync",
-			strerror(-res));
-	body_event(b);
+	body_event(b);		/* the owner logs a failure, with its context */
 }
 
 static void
@@ -100,10 +96,8 @@ body_dir_done(struct op *op, int res, uint32_t flags)
 	struct spool_body *b = container_of(op, struct spool_body, dop);
 
 	b->inflight--;
-	if (res < 0 && b->err == 0) {
+	if (res < 0 && b->err == 0)
 		b->err = res;
-		log_err("spool %s/%s: fsync: %s", b->sp->dir, BODY_DIR, strerror(-res));
-	}
 	b->dir_synced = res == 0;
 	body_event(b);
 }
@@ -118,10 +112,8 @@ spool_body_open(struct spool *sp, struct spool_body *b, uint64_t id, struct io_u
 	b->fd = -1;
 	body_name(id, name);
 	fd = openat(sp->bodyfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_err("spool %s/%s/%s: %s", sp->dir, BODY_DIR, name, strerror(errno));
+	if (fd < 0)
 		return -errno;
-	}
 	*b = (struct spool_body){ .cb = b->cb, .fd = fd, .sp = sp, .id = id };
 	b->wop.cb = body_write_done;
 	b->dop.cb = body_dir_done;

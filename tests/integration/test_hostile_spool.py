@@ -427,6 +427,52 @@ class DataMemoryTest(unittest.TestCase):
             r.stop()
             sink.stop()
 
+    def test_spilled_message_refused_or_disk_full(self):
+        """A spilled message refused at its end (bare LF, too big) or whose
+        body file hits a full disk is answered 550/552/452, leaves no body
+        file, and the session goes on."""
+        sink = Sink()
+        r = Sluiced(workers=1, sink_port=sink.port, extra="limits: {message_size: 1M}")
+        spool = os.path.join(r.dir, "spool")
+        try:
+            r.start()
+            c = Smtp(r.port)
+            big = large_body(1, 600 << 10)
+            c.begin(["a@example.test"])
+            c.s.sendall(big + b"bare\nLF\r\n.\r\n")
+            self.assertIn("550 5.6.0", c.reply()[1])
+            c.begin(["a@example.test"])
+            c.s.sendall(Smtp.stuff(large_body(2, 2 << 20)) + b".\r\n")
+            self.assertIn("552 5.3.4", c.reply()[1])
+            self.assertEqual(body_files(r), [])
+            c.send(["a@example.test"], big)		# and the session goes on
+            c.close()
+            wait_for(lambda: sink.messages() >= 1, 20, what="the good message delivered")
+        finally:
+            r.stop()
+        # the disk fills while a message spills
+        r = Sluiced(workers=1, sink_port=sink.port, dir=None)
+        spool = os.path.join(r.dir, "spool")
+        os.mkdir(spool)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", spool],
+                           capture_output=True, text=True)
+        if m.returncode != 0:
+            sink.stop()
+            raise unittest.SkipTest("cannot mount a tmpfs here: " + m.stderr.strip())
+        try:
+            r.start()
+            c = Smtp(r.port)
+            c.begin(["a@example.test"])
+            c.s.sendall(Smtp.stuff(large_body(3, 3 << 20)) + b".\r\n")
+            self.assertIn("452 4.3.1", c.reply()[1])
+            self.assertEqual(body_files(r), [])
+            c.send(["a@example.test"], b"Subject: small\r\n\r\nfits\r\n")
+            c.close()
+        finally:
+            r.stop()
+            subprocess.run(["umount", spool])
+            sink.stop()
+
 
 class SegmentCollectTest(unittest.TestCase):
     """Defect 11: once large messages are delivered, their segments go."""
