@@ -15,6 +15,7 @@
 
 #include "queue/crc32c.h"
 #include "queue/envelope.h"
+#include "queue/siphash.h"
 #include "queue/spool.h"
 
 struct rec {
@@ -404,6 +405,21 @@ Test(spool, envelope_roundtrip)
 }
 
 /* ---- sealed records ----------------------------------------------------- */
+
+/* SipHash-2-4: the paper's vector (key 00..0f, message 00..0e) and the
+ * empty and 63-byte messages of the reference vectors. */
+Test(spool, siphash24_vectors)
+{
+	uint8_t key[16], msg[64];
+
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	cr_expect_eq(siphash24(key, msg, 15), 0xa129ca6149be45e5ull);
+	cr_expect_eq(siphash24(key, msg, 0), 0x726fdb47dd0e0e31ull);
+	cr_expect_eq(siphash24(key, msg, 63), 0x958a324ceb064572ull);
+}
 
 /* A record in the old unsealed format (SCL1: 32-byte header, CRC32C). */
 static void
