@@ -2,7 +2,8 @@
  * sluice-spoolgen — write a spool of N queued messages straight into
  * segment files, in exactly the format sluiced writes (queue/spool.h), so
  * the recovery benchmark can start from a million messages without
- * injecting them over SMTP first.
+ * injecting them over SMTP first.  Records are sealed with the spool's key
+ * (DIR/spool.key, made here when DIR is new) for the place they land.
  *
  * usage: sluice-spoolgen DIR WORKERS MESSAGES SIZE
  * Messages are spread round-robin over DIR/w0..w<WORKERS-1>, 64 MiB
@@ -64,7 +65,8 @@ main(int argc, char **argv)
 	struct gen_dir *dirs;
 	unsigned workers;
 	unsigned long n, size;
-	char *body, path[4096];
+	uint8_t key[SPOOL_KEY_SIZE];
+	char *body, path[4096], err[512];
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: sluice-spoolgen DIR WORKERS MESSAGES SIZE\n");
@@ -83,6 +85,10 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "mkdir -p %s", argv[1]);
 	if (system(path) != 0)
 		return 1;
+	if (spool_key_load(argv[1], key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluice-spoolgen: %s\n", err);
+		return 1;
+	}
 	dirs = calloc(workers, sizeof(*dirs));
 	for (unsigned w = 0; w < workers; w++) {
 		snprintf(path, sizeof(path), "%s/w%u", argv[1], w);
@@ -101,6 +107,7 @@ main(int argc, char **argv)
 		envlen = d->out.len - start - SPOOL_HDR_SIZE;
 		buf_append(&d->out, body, size);
 		spool_rec_end(&d->out, start, envlen);
+		spool_rec_seal(key, d->out.p + start, d->seq, d->size + start);
 		if (d->out.len >= (1u << 20))
 			flush_dir(d);
 		if (d->size >= SEG_MAX) {

@@ -1224,6 +1224,8 @@ f_limits(struct loader *ld, const struct field *f, yaml_node_t *v, void *base)
 		{ "data_total", f_duration, L(data_total), 1, DAY, NULL },
 		{ "data_min_rate", f_u32, L(data_min_rate), 0, 1u << 30,
 		  "bytes per second" },
+		{ "data_memory", f_size, L(data_memory), 1 * MIB, 64 * GIB, NULL },
+		{ "data_spill", f_size, L(data_spill), 4 * KIB, 1 * GIB, NULL },
 	};
 #undef L
 	return load_map(ld, v, fields, sizeof(fields) / sizeof(fields[0]),
@@ -1843,6 +1845,8 @@ config_defaults(struct config *cfg)
 		.client_rate = 600,
 		.data_total = 3600,
 		.data_min_rate = 500,
+		.data_memory = 32 * MIB,
+		.data_spill = 256 * KIB,
 	};
 }
 

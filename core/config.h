@@ -114,6 +114,9 @@ struct cfg_limits {
 	uint32_t data_total;		/* s from 354 to the final dot (3600) */
 	uint32_t data_min_rate;		/* bytes/s it must average once
 					   data_timeout has passed (500), 0 = none */
+	uint64_t data_memory;		/* DATA held in memory per worker (32 MiB);
+					   beyond it messages spill to disk */
+	uint64_t data_spill;		/* a message larger spills (256 KiB) */
 };
 
 struct config {

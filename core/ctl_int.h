@@ -90,8 +90,12 @@ struct ctl_snap {
 	struct worker_stats st;		/* the worker's counters */
 	unsigned nsessions;		/* SMTP sessions now */
 	unsigned nconns;		/* outbound connections now */
-	uint64_t spool_bytes;		/* live spool segments */
+	uint64_t spool_bytes;		/* live spool segments and body files */
+	uint32_t spool_segments;	/* segment files */
+	uint64_t spool_age;		/* s since the oldest segment other than
+					   the current one was started, 0 none */
 	uint64_t qmem;			/* message data held in memory */
+	uint64_t data_mem;		/* DATA buffered by SMTP sessions */
 	uint32_t nmsgs;			/* messages queued */
 	char cfg_path[512];		/* config in use */
 	char hostname[256];		/* its hostname */

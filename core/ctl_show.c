@@ -36,10 +36,12 @@ struct skey {
 	bool counter;			/* counter (else gauge) */
 	bool u32;			/* 32-bit field */
 	size_t off;			/* offset in struct ctl_snap */
+	bool max;			/* the workers' maximum, not their sum */
 };
 
-#define SK64(k, m, h, c, f) { k, m, h, c, false, offsetof(struct ctl_snap, f) }
-#define SK32(k, m, h, c, f) { k, m, h, c, true, offsetof(struct ctl_snap, f) }
+#define SK64(k, m, h, c, f) { k, m, h, c, false, offsetof(struct ctl_snap, f), false }
+#define SK32(k, m, h, c, f) { k, m, h, c, true, offsetof(struct ctl_snap, f), false }
+#define SKMAX(k, m, h, f) { k, m, h, false, false, offsetof(struct ctl_snap, f), true }
 
 static const struct skey skeys[] = {
 	SK64("smtp.in.sessions", "sluice_smtp_in_sessions_total",
@@ -61,6 +63,10 @@ static const struct skey skeys[] = {
 	     "Messages refused at the end of data.", true, st.rejected),
 	SK64("smtp.in.spool_errors", "sluice_smtp_in_spool_errors_total",
 	     "Messages answered 452 because the spool failed.", true, st.spool_errors),
+	SK64("smtp.in.spilled", "sluice_smtp_in_spilled_total",
+	     "Messages whose data was written to a body file as it arrived.", true, st.spilled),
+	SK64("smtp.in.data_memory_bytes", "sluice_smtp_in_data_memory_bytes",
+	     "Bytes of DATA held in memory by SMTP sessions now.", false, data_mem),
 	SK64("smtp.out.attempts", "sluice_smtp_out_attempts_total",
 	     "Delivery attempts (one per message and destination tried).", true, st.attempts),
 	SK64("smtp.out.retries", "sluice_smtp_out_retries_total",
@@ -86,8 +92,13 @@ static const struct skey skeys[] = {
 	SK32("queue.messages", "sluice_queue_messages", "Messages in the queue.", false, nmsgs),
 	SK64("queue.memory_bytes", "sluice_queue_memory_bytes",
 	     "Bytes of queued message data kept in memory.", false, qmem),
-	SK64("spool.bytes", "sluice_spool_bytes", "Bytes of live spool segments.", false,
-	     spool_bytes),
+	SK64("spool.bytes", "sluice_spool_bytes", "Bytes of spool segments and body files.",
+	     false, spool_bytes),
+	SK32("spool.segments", "sluice_spool_segments", "Spool segment files.", false,
+	     spool_segments),
+	SKMAX("spool.oldest_segment_age", "sluice_spool_oldest_segment_age_seconds",
+	      "Age of the oldest spool segment other than the current one (a live message "
+	      "pins it and every newer one).", spool_age),
 };
 
 #define NSKEYS (sizeof(skeys) / sizeof(skeys[0]))
@@ -105,8 +116,10 @@ stotal(struct ctl_run *r, const struct skey *k)
 {
 	uint64_t t = 0;
 
-	for (unsigned i = 0; i < ctl.nw; i++)
-		t += sval(&r->reqs[i]->snap, k);
+	for (unsigned i = 0; i < ctl.nw; i++) {
+		uint64_t v = sval(&r->reqs[i]->snap, k);
+		t = k->max ? (v > t ? v : t) : t + v;
+	}
 	return t;
 }
 
@@ -252,13 +265,15 @@ static void
 info_round(struct ctl_run *r)
 {
 	const struct ctl_snap *s0 = &r->reqs[0]->snap;
-	uint64_t spool = 0, queued = 0, mem = 0, sess = 0, conns = 0;
+	uint64_t spool = 0, queued = 0, mem = 0, sess = 0, conns = 0, segs = 0, age = 0;
 	int64_t up = time(NULL) - ctl.started;
 	char started[32], upt[32];
 
 	for (unsigned i = 0; i < ctl.nw; i++) {
 		const struct ctl_snap *s = &r->reqs[i]->snap;
 		spool += s->spool_bytes;
+		segs += s->spool_segments;
+		age = s->spool_age > age ? s->spool_age : age;
 		queued += s->nmsgs;
 		mem += s->qmem;
 		sess += s->nsessions;
@@ -268,18 +283,21 @@ info_round(struct ctl_run *r)
 	ctl_fmt_age(up, upt, sizeof(upt));
 	if (r->json) {
 		ctl_json(r, json_pack("{s:s, s:i, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:I, "
-				      "s:I, s:I, s:I}",
+				      "s:I, s:I, s:I, s:I, s:I}",
 				      "version", ctl.version, "pid", (int)getpid(), "started", started,
 				      "uptime", (json_int_t)up, "workers", (int)ctl.nw,
 				      "config", s0->cfg_path, "hostname", s0->hostname,
 				      "spool", s0->spool_dir, "control_socket", ctl.path,
-				      "spool_bytes", (json_int_t)spool, "queued", (json_int_t)queued,
+				      "spool_bytes", (json_int_t)spool,
+				      "spool_segments", (json_int_t)segs,
+				      "spool_oldest_segment_age", (json_int_t)age,
+				      "queued", (json_int_t)queued,
 				      "queue_memory_bytes", (json_int_t)mem,
 				      "sessions", (json_int_t)sess, "connections_out",
 				      (json_int_t)conns));
 	} else {
 		struct ctl_table *t = ctl_table_new((const char *[]){ "KEY", "VALUE", NULL });
-		char v[8][96];
+		char v[10][96];
 		snprintf(v[0], 96, "%d", (int)getpid());
 		snprintf(v[1], 96, "%s (%s)", upt, started);
 		snprintf(v[2], 96, "%u", ctl.nw);
@@ -288,6 +306,8 @@ info_round(struct ctl_run *r)
 		snprintf(v[5], 96, "%llu", (unsigned long long)mem);
 		snprintf(v[6], 96, "%llu", (unsigned long long)sess);
 		snprintf(v[7], 96, "%llu", (unsigned long long)conns);
+		snprintf(v[8], 96, "%llu", (unsigned long long)segs);
+		ctl_fmt_age((int64_t)age, v[9], 96);
 		ctl_table_row(t, "version", ctl.version);
 		ctl_table_row(t, "pid", v[0]);
 		ctl_table_row(t, "uptime", v[1]);
@@ -296,6 +316,8 @@ info_round(struct ctl_run *r)
 		ctl_table_row(t, "hostname", s0->hostname);
 		ctl_table_row(t, "spool", s0->spool_dir);
 		ctl_table_row(t, "spool_bytes", v[3]);
+		ctl_table_row(t, "spool_segments", v[8]);
+		ctl_table_row(t, "spool_oldest_segment_age", age ? v[9] : "-");
 		ctl_table_row(t, "queued", v[4]);
 		ctl_table_row(t, "queue_memory_bytes", v[5]);
 		ctl_table_row(t, "sessions", v[6]);

@@ -212,12 +212,18 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 {
 	struct ctl_snap *s = &q->snap;
 	uint32_t *expiry = NULL;
+	struct spool_stats ss;
+	int64_t now = time(NULL);
 
 	s->st = w->st;
 	s->nsessions = w->nsessions;
 	s->nconns = w->q.nconns;
-	s->spool_bytes = spool_bytes(w->spool);
+	spool_stats(w->spool, &ss);
+	s->spool_bytes = ss.bytes;
+	s->spool_segments = ss.segments;
+	s->spool_age = ss.oldest > 0 && ss.oldest < now ? (uint64_t)(now - ss.oldest) : 0;
 	s->qmem = w->q.mem;
+	s->data_mem = w->data_mem;
 	s->nmsgs = w->q.nmsgs;
 	snap_config(w, q);
 	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;

@@ -413,13 +413,14 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 	for (unsigned i = 0; i < n; i++)
 		log_info("worker %u: spool %s/w%u: %llu segments, %llu records, "
 			 "%llu messages recovered, %llu damaged, %llu torn bytes cut, "
-			 "%llu segments freed", i, cfg->spool_dir, i,
+			 "%llu segments freed, %llu orphan body files removed", i, cfg->spool_dir, i,
 			 (unsigned long long)ws[i].recovery.segments,
 			 (unsigned long long)ws[i].recovery.records,
 			 (unsigned long long)ws[i].recovery.messages,
 			 (unsigned long long)ws[i].recovery.bad_records,
 			 (unsigned long long)ws[i].recovery.torn_bytes,
-			 (unsigned long long)ws[i].recovery.deleted);
+			 (unsigned long long)ws[i].recovery.deleted,
+			 (unsigned long long)ws[i].recovery.orphans);
 	*out = ws;
 	return 0;
 }

@@ -35,6 +35,7 @@ struct worker_stats {
 	uint64_t rcpts_in;		/* their recipients */
 	uint64_t rejected;		/* messages refused at end of data */
 	uint64_t spool_errors;		/* messages answered 452 4.3.1 */
+	uint64_t spilled;		/* messages whose data went to a body file */
 	uint64_t invalid_rcpts;		/* recipients counted against a tenant */
 	uint64_t queued;		/* messages in this worker's queue */
 	/* delivery side (queue/queue.c), read by the control socket */
@@ -76,6 +77,8 @@ struct worker {
 	struct list data;		/* sessions inside DATA, LRU */
 	struct list dirty;		/* sessions with replies to send */
 	unsigned nsessions;		/* live sessions */
+	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
+					   transaction (limits.data_memory) */
 
 	uint64_t now;			/* CLOCK_MONOTONIC seconds, per turn */
 	struct op tick_op;		/* 1 s timeout driving timers */

@@ -11,6 +11,22 @@
  * pipelined input stays in s->in and is processed after the 250 is queued,
  * so replies keep their order.
  *
+ * DATA memory is bounded by design, not by message size times sessions: a
+ * message spills to its own body file (net/smtp_spill.c) once its data
+ * passes limits.data_spill, or as soon as it grows while the worker's
+ * sessions hold more than limits.data_memory.  A spilling session keeps at
+ * most two SMTP_SPILL_CHUNK buffers, one filling and one being written; when
+ * both are busy it consumes no more input (back-pressure), and a session
+ * that cannot consume (paused, or waiting for the disk) stops reading its
+ * socket once SMTP_IN_PAUSE bytes wait in s->in, so TCP holds the rest.
+ * Everything a session buffers for DATA is counted in w->data_mem.
+ *
+ * Crash invariant: the 250 goes out only after the MSG record is synced;
+ * a spilled message's body file (data and name) is synced before its MSG
+ * record is even handed to the group commit.  A refused or abandoned
+ * spill unlinks its body file; one left by a crash has no record and
+ * recovery unlinks it.
+ *
  * Lifetime: session_close() only marks a session and cancels its recv;
  * the memory is released by session_release() at the end of a callback,
  * once no recv, send or spool write refers to it any more.
@@ -38,14 +54,18 @@
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
+#include "net/smtp_spill.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "tls/tls.h"
 
 #define SMTP_OUT_MAX (1u << 20)		/* a client that does not read */
-#define SMTP_IN_MAX (1u << 20)		/* pipelined input while paused */
-#define SMTP_MSG_KEEP (256u << 10)	/* keep a message buffer this big */
+#define SMTP_IN_MAX (1u << 20)		/* input while paused: the client ignores
+					   that we stopped reading */
+#define SMTP_IN_PAUSE (64u << 10)	/* stop reading a blocked session then */
+#define SMTP_MSG_KEEP (32u << 10)	/* keep a message buffer this big */
+#define DATA_SLICE (64u << 10)		/* DATA input taken per step */
 #define BUFGROUP 0
 
 struct smtp_listener {
@@ -114,10 +134,20 @@ struct session {
 	size_t rec_start;		/* record header offset in msg */
 	size_t env_len;			/* encoded envelope length */
 	struct spool_write sw;		/* the record in the group commit */
+
+	/* DATA memory and spilling */
+	size_t charged;			/* bytes counted in w->data_mem */
+	bool rx_paused;			/* not reading: input waits in the socket */
+	bool rx_cancel;			/* our cancel of the recv is outstanding */
+	const char *data_err;		/* refusal of a spilled message, sent when
+					   its body file's ops are done */
+	struct smtp_spill spill;	/* the body file of a large message */
 };
 
 static void session_process(struct session *s);
 static void session_arm_recv(struct session *s);
+static void session_flow(struct session *s);
+static void data_spooled(struct spool_write *sw, int res);
 
 /* ---- replies -------------------------------------------------------- */
 
@@ -173,6 +203,22 @@ txn_reset(struct session *s)
 	if (s->msg.cap > SMTP_MSG_KEEP)
 		buf_free(&s->msg);
 	s->msg.len = 0;
+	s->data_err = NULL;
+}
+
+/*
+ * Count what the session holds for DATA in w->data_mem: its record, spill
+ * and write buffers while it is in a transaction's DATA or spool phase.
+ */
+static void
+session_charge(struct session *s)
+{
+	size_t want = 0;
+
+	if (s->state == SS_DATA || s->state == SS_SPOOL)
+		want = s->msg.cap + smtp_spill_mem(&s->spill);
+	s->w->data_mem = s->w->data_mem - s->charged + want;
+	s->charged = want;
 }
 
 static void
@@ -216,10 +262,13 @@ session_close(struct session *s)
 static void
 session_release(struct session *s)
 {
-	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL)
+	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL ||
+	    smtp_spill_busy(&s->spill))
 		return;
 	close(s->fd);
 	tls_conn_free(s->tls);
+	smtp_spill_done(&s->spill, false);	/* abandoned mid-DATA, if at all */
+	s->w->data_mem -= s->charged;
 	txn_reset(s);
 	buf_free(&s->msg);
 	buf_free(&s->in);
@@ -636,9 +685,125 @@ cmd_data(struct session *s)
 	buf_printf(&s->msg, "; %s\r\n", worker_date(w));
 	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
 	s->state = SS_DATA;
+	session_charge(s);
 	session_timer(s);
 	data_budget_arm(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* ---- DATA spilled to a body file (net/smtp_spill.c) ------------------ */
+
+/* Offset of the message data (our Received: line first) in s->msg. */
+static size_t
+data_start(const struct session *s)
+{
+	return s->rec_start + SPOOL_HDR_SIZE + s->env_len;
+}
+
+/*
+ * A spilled message that will not be queued: refused at the end of its
+ * data, its body file failed, or the client left.  Nothing is in flight.
+ */
+static void
+spill_abort(struct session *s)
+{
+	struct worker *w = s->w;
+	int err = smtp_spill_error(&s->spill);
+	char id[17];
+
+	smtp_spill_done(&s->spill, false);
+	envelope_id_str(s->id, id);
+	if (s->data_err != NULL) {
+		w->st.rejected++;
+		log_info("rejected id=%s from=<%s> client=%s: %s", id, LOG_FIELD(s->sender),
+			 s->peer, s->data_err);
+		if (!s->closing)
+			reply(s, s->data_err);
+	} else if (err < 0) {
+		w->st.spool_errors++;
+		log_warn("id=%s not queued from=<%s> client=%s: body file: %s", id,
+			 LOG_FIELD(s->sender), s->peer, strerror(-err));
+		if (!s->closing)
+			reply(s, "452 4.3.1 Insufficient system storage, try again later");
+	}
+	txn_reset(s);
+	s->state = SS_CMD;
+	session_charge(s);
+	if (!s->closing)
+		session_timer(s);
+}
+
+/*
+ * The end of a spilled message, from data_end and from every completion of
+ * its body file: once the file is durable, its MSG record goes to the group
+ * commit and data_spooled answers as for any message.
+ */
+static void
+spill_finish(struct session *s)
+{
+	switch (smtp_spill_finish(&s->spill, s->data_err == NULL && !s->closing, &s->msg,
+				  s->rec_start)) {
+	case SMTP_SPILL_WAIT:
+		break;
+	case SMTP_SPILL_FAILED:
+		spill_abort(s);
+		break;
+	case SMTP_SPILL_READY:
+		spool_rec_end(&s->msg, s->rec_start, s->env_len);
+		s->sw.iov.iov_base = s->msg.p + s->rec_start;
+		s->sw.iov.iov_len = s->msg.len - s->rec_start;
+		s->sw.cb = data_spooled;
+		spool_append(s->w->spool, &s->sw);
+		break;
+	}
+}
+
+/* Read what waits in s->in, and read the socket again if it can. */
+static void
+session_resume(struct session *s)
+{
+	if (s->closing)
+		return;
+	if (s->state != SS_SPOOL)
+		session_process(s);
+	session_flow(s);
+}
+
+/* An op of the body file completed. */
+static void
+session_spill_done(struct smtp_spill *sp)
+{
+	struct session *s = container_of(sp, struct session, spill);
+
+	session_charge(s);
+	if (s->state == SS_SPOOL) {
+		spill_finish(s);
+		if (s->state == SS_CMD)
+			session_resume(s);	/* refused: on to what was pipelined */
+	} else if (s->state == SS_DATA && !s->closing) {
+		smtp_spill_step(&s->spill);
+		session_resume(s);
+	}
+	session_release(s);
+}
+
+/* After a step of DATA: count it, and spill when the message or the
+ * worker's sessions hold too much. */
+static void
+data_account(struct session *s)
+{
+	const struct cfg_limits *lim = &s->w->cfg->limits;
+
+	if (s->spill.active) {
+		smtp_spill_step(&s->spill);
+	} else if (!s->data.done && !(s->data.flags & SMTP_DATA_TOO_BIG) &&
+		   (s->msg.len - data_start(s) > lim->data_spill ||
+		    s->w->data_mem + s->msg.cap - s->charged > lim->data_memory)) {
+		s->w->st.spilled++;
+		smtp_spill_start(&s->spill, s->w->spool, &s->w->ring, s->id, &s->msg,
+				 data_start(s));
+	}
+	session_charge(s);
 }
 
 static void
@@ -650,6 +815,8 @@ data_spooled(struct spool_write *sw, int res)
 
 	envelope_id_str(s->id, id);
 	s->state = SS_CMD;
+	if (s->spill.active)
+		smtp_spill_done(&s->spill, res == 0);	/* the record names it now */
 	if (res == 0) {
 		w->st.messages_in++;
 		w->st.rcpts_in += s->nrcpt;
@@ -675,13 +842,14 @@ data_spooled(struct spool_write *sw, int res)
 			reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
 	txn_reset(s);
+	session_charge(s);
 	if (!s->closing) {
 		session_timer(s);
 		if (w->draining) {
 			reply(s, "421 4.3.2 Service shutting down, closing connection");
 			session_end(s);
 		} else {
-			session_process(s);
+			session_resume(s);
 		}
 	}
 	session_release(s);
@@ -693,6 +861,13 @@ data_end(struct session *s)
 {
 	const char *err = smtp_data_reject(&s->data);
 
+	if (s->spill.active) {
+		s->data_err = err;
+		s->state = SS_SPOOL;
+		session_timer(s);
+		spill_finish(s);
+		return;
+	}
 	if (err != NULL) {
 		char id[17];
 		envelope_id_str(s->id, id);
@@ -702,6 +877,7 @@ data_end(struct session *s)
 		reply(s, err);
 		txn_reset(s);
 		s->state = SS_CMD;
+		session_charge(s);
 		session_timer(s);
 		return;
 	}
@@ -832,7 +1008,12 @@ session_feed(struct session *s, const char *p, size_t n)
 		if (s->state == SS_SPOOL)
 			break;
 		if (s->state == SS_DATA) {
-			off += smtp_data_feed(&s->data, p + off, n - off, &s->msg);
+			size_t room = s->spill.active ? smtp_spill_room(&s->spill) : DATA_SLICE;
+			if (room == 0)
+				break;		/* the disk is behind: wait for it */
+			off += smtp_data_feed(&s->data, p + off, n - off < room ? n - off : room,
+					      s->spill.active ? smtp_spill_out(&s->spill) : &s->msg);
+			data_account(s);
 			if (s->data.done)
 				data_end(s);
 			continue;
@@ -863,6 +1044,38 @@ session_feed(struct session *s, const char *p, size_t n)
 	return off;
 }
 
+/* Can the session take no input now (its record syncs, or its disk is behind)? */
+static bool
+session_blocked(const struct session *s)
+{
+	return s->state == SS_SPOOL || (s->state == SS_DATA && smtp_spill_blocked(&s->spill));
+}
+
+/*
+ * Back-pressure on the socket: a session that cannot take input and has
+ * SMTP_IN_PAUSE bytes of it waiting stops reading (its multishot recv is
+ * cancelled), so what a pipelining or fast client sends next waits in the
+ * kernel and TCP slows it down; reading starts again once it can take it.
+ */
+static void
+session_flow(struct session *s)
+{
+	bool pause = session_blocked(s) && s->in.len >= SMTP_IN_PAUSE;
+	struct io_uring_sqe *sqe;
+
+	if (s->closing || pause == s->rx_paused)
+		return;
+	s->rx_paused = pause;
+	if (pause && s->recv_armed && !s->rx_cancel) {
+		sqe = ring_sqe(&s->w->ring);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&s->recv_op, 0);
+		op_set(sqe, NULL);
+		s->rx_cancel = true;
+	} else if (!pause && !s->recv_armed) {
+		session_arm_recv(s);
+	}
+}
+
 /* Process whatever s->in holds (after a pause or a partial line). */
 static void
 session_process(struct session *s)
@@ -882,11 +1095,11 @@ session_input(struct session *s, const char *p, size_t n)
 	size_t used = 0;
 
 	session_timer(s);
-	if (s->in.len == 0 && s->state != SS_SPOOL)
+	if (s->in.len == 0 && !session_blocked(s))
 		used = session_feed(s, p, n);
 	if (used < n && !s->closing && !s->quit) {
 		buf_append(&s->in, p + used, n - used);
-		if (s->in.len > 0 && s->state != SS_SPOOL)
+		if (s->in.len > 0 && !session_blocked(s))
 			session_process(s);
 		if (s->in.len > SMTP_IN_MAX) {
 			log_info("session %s: %zu bytes of unprocessed input, closed",
@@ -894,6 +1107,7 @@ session_input(struct session *s, const char *p, size_t n)
 			session_close(s);
 		}
 	}
+	session_flow(s);
 	if (s->out.len > SMTP_OUT_MAX) {
 		log_info("session %s: client does not read its replies, closed", s->peer);
 		session_close(s);
@@ -955,8 +1169,10 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 	struct session *s = container_of(op, struct session, recv_op);
 	struct worker *w = s->w;
 
-	if (!(flags & IORING_CQE_F_MORE))
+	if (!(flags & IORING_CQE_F_MORE)) {
 		s->recv_armed = false;
+		s->rx_cancel = false;
+	}
 	if (res > 0) {
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 		ring_filled(worker_buf(w, bid), res);
@@ -965,12 +1181,14 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 		worker_buf_put(w, bid);
 	} else if (res == 0) {
 		session_close(s);
+	} else if (res == -ECANCELED && !s->closing) {
+		/* stopped by session_flow: read again when it says so */
 	} else if (res != -ENOBUFS) {
 		if (res != -ECANCELED && res != -ECONNRESET)
 			log_info("session %s: recv: %s", s->peer, strerror(-res));
 		session_close(s);
 	}
-	if (!s->recv_armed && !s->closing)
+	if (!s->recv_armed && !s->closing && !s->rx_paused)
 		session_arm_recv(s);
 	session_release(s);
 }
@@ -1054,6 +1272,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
 	wheel_timer_init(&s->data_timer, data_budget_fire);
+	smtp_spill_init(&s->spill, session_spill_done);
 	list_init(&s->link);
 	list_init(&s->dirty);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {

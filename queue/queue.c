@@ -243,7 +243,7 @@ done_rec_done(struct spool_write *sw, int res)
 		log_warn("DONE record for %016llX not written: %s (a restart "
 			 "retries it)", (unsigned long long)m->id, strerror(-res));
 	else
-		spool_release(w->spool, m->loc.seg);
+		spool_release(w->spool, &m->loc, m->id);
 	msgs_del(&w->q, m);
 	list_del(&m->link);
 	w->st.queued--;
@@ -681,11 +681,12 @@ queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool
 	if (env == NULL) {	/* cannot happen: we just encoded it */
 		log_err("queue: spooled record %016llX does not decode",
 			(unsigned long long)h->id);
+		spool_release(w->spool, loc, h->id);	/* nothing will finish it */
 		return;
 	}
 	m = msg_new(w, env, loc);
 	w->st.queued++;
-	if (w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
+	if (!loc->body && w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
 		m->rec = *rec;
 		m->data_off = start + SPOOL_HDR_SIZE + h->aux;
 		w->q.mem += rec->cap;
@@ -1031,8 +1032,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	if (ndeliv > 0) {
 		struct mfi_attempt ok = per_rcpt[0];
 		w->st.messages_out++;
-		w->st.bytes_out += m->rec.len > 0 ? m->rec.len - m->data_off
-						  : m->loc.len - SPOOL_HDR_SIZE;
+		w->st.bytes_out += m->loc.size;
 		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", ok_r, elapsed_ms);
 	} else {
 		json_decref(ok_r);
@@ -1174,12 +1174,38 @@ queue_init(struct worker *w)
 	msgs_grow(q);
 }
 
+/*
+ * Every message the queue holds has its MSG record counted live in a
+ * segment, and nothing else is (queue/spool.c): a difference means a
+ * segment can never be freed, and every newer one with it.  Say so.
+ */
+static void
+spool_check(struct worker *w)
+{
+	struct spool_stats ss;
+	int64_t drift;
+
+	spool_stats(w->spool, &ss);
+	drift = (int64_t)ss.live - (int64_t)w->q.nmsgs;
+	if (drift == w->q.spool_drift)
+		return;
+	if (drift != 0)
+		log_err("spool accounting: segments hold %llu live messages, the queue %u; "
+			"%u segments kept (%llu bytes) until a restart",
+			(unsigned long long)ss.live, w->q.nmsgs, ss.segments,
+			(unsigned long long)ss.bytes);
+	else
+		log_info("spool accounting agrees with the queue again");
+	w->q.spool_drift = drift;
+}
+
 void
 queue_tick(struct worker *w)
 {
 	struct queue *q = &w->q;
 
 	wheel_advance(&q->wheel, w->now);
+	spool_check(w);
 	smtp_client_tick(w);
 	/* slots freed by other workers wake nobody here: look again */
 	for (uint32_t i = 0; i < q->ndestslots; i++)

@@ -137,6 +137,8 @@ struct queue {
 	struct list all;		/* every message, oldest first */
 	uint64_t rng;			/* jitter */
 	uint64_t mem;			/* bytes of message data kept in memory */
+	int64_t spool_drift;		/* spool live count minus nmsgs, as last
+					   logged (0: they agree, as they must) */
 	uint32_t nconns;		/* client connections (all destinations) */
 	char **disabled;		/* connectors disabled at run time, so
 					   new destinations start disabled */

@@ -3,7 +3,8 @@
  *
  * Write path: spool_append links the record into the collecting batch;
  * spool_flush (end of a loop turn) moves up to SPOOL_MAX_IOV records into
- * a flight: one IORING_OP_WRITEV linked to one IORING_OP_FSYNC(DATASYNC),
+ * a flight, seals each one for the place it will occupy (spool_seal.c),
+ * and issues one IORING_OP_WRITEV linked to one IORING_OP_FSYNC(DATASYNC)
  * at an offset reserved when it is issued, so up to SPOOL_FLIGHTS flights
  * run at once.  A failed or short write cancels the sync; every writer of
  * that flight hears the error and nothing of it is acknowledged.  Its bytes
@@ -11,12 +12,27 @@
  * and the segment is retired, as after a failed fdatasync (its pages can no
  * longer be trusted to reach the disk).
  *
+ * Accounting: a segment's live count is the number of messages whose MSG
+ * record it holds and whose DONE is not synced yet; it is raised for a
+ * whole flight before any writer hears the result, because a writer's
+ * callback may finish other messages and collect segments, which moves the
+ * entries of sp->segs.  The sum of the live counts equals the messages the
+ * queue holds (queue_tick checks it).
+ *
  * Recovery maps each segment read-only and walks the records.  A record
- * whose magic, length or CRC is wrong is skipped by searching forward for
- * the next valid header; if none follows in the newest segment, the tail is
- * a torn write and is truncated away.
+ * that does not verify (damaged, torn, or not sealed by this spool's key at
+ * this offset) is skipped by searching forward for the next header that
+ * does; a client can put any bytes in a payload but cannot seal them, so
+ * the search never stops inside a message.  If nothing valid follows in
+ * the newest segment, the tail is a torn write and is truncated away.
+ * Segments in the old unsealed format, or sealed with another key, stop
+ * the start with an error rather than being cut.
+ *
+ * Crash invariant: a MSG record is durable before its writer's callback
+ * (the 250) runs; a segment is unlinked only when it and every older one
+ * hold no live message.
  */
-#include "queue/spool.h"
+#include "queue/spool_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,15 +48,6 @@
 
 #include "core/list.h"
 #include "core/log.h"
-#include "queue/crc32c.h"
-
-#define SPOOL_MAX_IOV (1024 - 16)	/* records per writev; 16 left for zeros */
-/*
- * Flights in flight at once.  A sync costs the disk's flush latency whatever
- * its size, so while one flight waits the next turn's records go out in
- * another instead of queueing behind it: a message waits about one flush.
- */
-#define SPOOL_FLIGHTS 2
 
 /*
  * Zero-filled tail.  fdatasync after an append must also persist the new
@@ -53,49 +60,6 @@
 #define SPOOL_ZERO_AHEAD (1u << 20)
 #define SPOOL_ZERO_CHUNK (64u << 10)
 static const char spool_zeros[SPOOL_ZERO_CHUNK];
-
-struct spool_seg {
-	uint32_t seq;		/* file name number */
-	uint32_t live;		/* messages not yet finished */
-	uint32_t flights;	/* flights writing into it: keep it */
-	int fd;			/* open for reading (and writing if current) */
-	uint64_t size;		/* bytes of records written (or being written) */
-	uint64_t filled;	/* file length: records plus zero-filled tail */
-};
-
-/* One writev + fdatasync pair in flight. */
-struct spool_flight {
-	struct spool *sp;		/* owner */
-	struct spool_write *head;	/* its records, in file order */
-	uint32_t seq;			/* segment written */
-	uint64_t off;			/* offset of the first byte */
-	uint64_t len;			/* bytes of records */
-	uint64_t wlen;			/* bytes written: records and zeros */
-	int write_res;			/* result of the writev CQE */
-	bool busy;			/* in flight */
-	struct op write_op;		/* writev completion */
-	struct op sync_op;		/* fdatasync completion */
-	struct iovec iov[SPOOL_MAX_IOV + 16];	/* the writev's vector (+ zeros) */
-};
-
-struct spool {
-	int dirfd;			/* the worker's spool directory */
-	char *dir;			/* its path, for messages */
-	unsigned worker;		/* worker index, part of every id */
-	uint64_t segsize;		/* rotate when a batch would pass this */
-	uint64_t last_id;		/* last id handed out */
-
-	struct spool_seg *segs;		/* oldest first; last one is current */
-	size_t nsegs, capsegs;		/* used / allocated entries */
-	bool cur_broken;		/* current segment must not be written */
-
-	struct spool_write *batch;	/* collecting: head of list */
-	struct spool_write **batch_tail;/* where the next one is linked */
-	unsigned nflight;		/* flights busy */
-	bool no_zero;			/* the disk refused zeros: stop zero-filling */
-	struct io_uring *ring;		/* the worker's ring, for a retried sync */
-	struct spool_flight flight[SPOOL_FLIGHTS]; /* concurrent syncs */
-};
 
 static struct spool_seg *
 seg_cur(struct spool *sp)
@@ -119,7 +83,7 @@ seg_find(struct spool *sp, uint32_t seq)
 }
 
 static int
-seg_push(struct spool *sp, uint32_t seq, int fd, uint64_t size)
+seg_push(struct spool *sp, uint32_t seq, int fd, uint64_t size, int64_t born)
 {
 	if (sp->nsegs == sp->capsegs) {
 		size_t cap = sp->capsegs ? sp->capsegs * 2 : 16;
@@ -129,7 +93,7 @@ seg_push(struct spool *sp, uint32_t seq, int fd, uint64_t size)
 		sp->segs = s;
 		sp->capsegs = cap;
 	}
-	sp->segs[sp->nsegs++] = (struct spool_seg){ seq, 0, 0, fd, size, size };
+	sp->segs[sp->nsegs++] = (struct spool_seg){ seq, 0, 0, fd, size, size, born };
 	return 0;
 }
 
@@ -173,7 +137,7 @@ seg_new(struct spool *sp)
 	fd = openat(sp->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fsync(sp->dirfd) < 0 || (err = seg_push(sp, seq, fd, 0)) < 0) {
+	if (fsync(sp->dirfd) < 0 || (err = seg_push(sp, seq, fd, 0, time(NULL))) < 0) {
 		err = errno ? -errno : -ENOMEM;
 		close(fd);
 		unlinkat(sp->dirfd, name, 0);
@@ -215,14 +179,11 @@ void
 spool_rec_end(struct buf *b, size_t start, uint64_t aux)
 {
 	struct spool_rec_hdr h;
-	uint32_t crc;
 
+	/* the seals wait for spool_flush, which knows where the record goes */
 	memcpy(&h, b->p + start, sizeof(h));
 	h.len = (uint32_t)(b->len - start - sizeof(h));
 	h.aux = aux;
-	h.crc = 0;
-	crc = crc32c(0, &h, sizeof(h));
-	h.crc = crc32c(crc, b->p + start + sizeof(h), h.len);
 	memcpy(b->p + start, &h, sizeof(h));
 }
 
@@ -291,23 +252,28 @@ rec_insert(struct rec_table *t, uint64_t id, struct envelope *env,
 	}
 }
 
-static bool
-rec_valid(const uint8_t *p, uint64_t avail, struct spool_rec_hdr *h)
+/* Forget a message: finished, or impossible to deliver. */
+static void
+rec_drop(struct spool *sp, struct rec_table *t, struct rec_entry *e)
 {
-	uint32_t crc, want;
+	struct spool_seg *seg = seg_find(sp, e->loc.seg);
 
-	if (avail < SPOOL_HDR_SIZE)
-		return false;
-	memcpy(h, p, sizeof(*h));
-	if (h->magic != SPOOL_MAGIC || h->type < SPOOL_REC_MSG ||
-	    h->type > SPOOL_REC_DONE || h->len > avail - SPOOL_HDR_SIZE)
-		return false;
-	want = h->crc;
-	h->crc = 0;
-	crc = crc32c(0, h, sizeof(*h));
-	crc = crc32c(crc, p + SPOOL_HDR_SIZE, h->len);
-	h->crc = want;
-	return crc == want;
+	if (seg != NULL && seg->live > 0)
+		seg->live--;
+	free(e->env);
+	e->id = REC_TOMB;
+	e->env = NULL;
+	t->n--;
+	t->tomb++;
+}
+
+/* Does a live message own body file id?  (spool_body_sweep) */
+static bool
+rec_live(void *arg, uint64_t id)
+{
+	struct rec_entry *e = id != 0 && id != REC_TOMB ? rec_find(arg, id) : NULL;
+
+	return e != NULL && e->loc.body;
 }
 
 /* Apply one valid record to the table. */
@@ -316,15 +282,34 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 	  const uint8_t *payload, uint32_t seq, uint64_t off,
 	  struct spool_recovery *st)
 {
-	struct rec_entry *e = rec_find(t, h->id);
-	struct spool_seg *seg;
+	struct rec_entry *e;
+
+	if (h->id == 0 || h->id == REC_TOMB) {	/* the table's own markers */
+		st->bad_records++;
+		return;
+	}
+	e = rec_find(t, h->id);
 
 	switch (h->type) {
 	case SPOOL_REC_MSG: {
-		struct spool_loc loc = { seq, SPOOL_HDR_SIZE + h->len, off };
+		struct spool_loc loc = { seq, SPOOL_HDR_SIZE + h->len, off, h->len - h->aux,
+					 false };
+		struct spool_body_ref ref;
 		struct envelope *env;
-		if (e != NULL || h->aux > h->len ||
-		    (env = envelope_decode(payload, h->aux)) == NULL) {
+		if (e != NULL || h->aux > h->len) {
+			st->bad_records++;
+			return;
+		}
+		if (h->flags & SPOOL_REC_F_BODY) {
+			if (h->len - h->aux != sizeof(ref)) {
+				st->bad_records++;
+				return;
+			}
+			memcpy(&ref, payload + h->aux, sizeof(ref));
+			loc.size = ref.size;
+			loc.body = true;
+		}
+		if ((env = envelope_decode(payload, h->aux)) == NULL) {
 			st->bad_records++;
 			return;
 		}
@@ -343,62 +328,108 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 			e->env->rcpt[h->aux >> 8].state = (uint8_t)(h->aux & 0xff);
 		break;
 	case SPOOL_REC_DONE:
-		if (e == NULL)
-			break;
-		seg = seg_find(sp, e->loc.seg);
-		if (seg != NULL && seg->live > 0)
-			seg->live--;
-		free(e->env);
-		e->id = REC_TOMB;
-		e->env = NULL;
-		t->n--;
-		t->tomb++;
+		if (e != NULL)
+			rec_drop(sp, t, e);
 		break;
 	}
+}
+
+/*
+ * Can this segment be read with our key at all?  A segment of the old
+ * unsealed format, or one whose first header is ours in every field but
+ * its tag (another spool's key), would otherwise be skipped or cut as
+ * damaged: refuse it.  Returns 0 or -errno with err set.
+ */
+static int
+rec_first(struct spool *sp, const struct spool_seg *seg, const uint8_t *map, uint64_t size,
+	  char *err, size_t errlen)
+{
+	struct spool_rec_hdr h;
+	uint32_t magic;
+
+	if (size < sizeof(magic))
+		return 0;
+	memcpy(&magic, map, sizeof(magic));
+	if (magic == SPOOL_MAGIC_V1) {
+		snprintf(err, errlen, "spool %s/%08x.seg is in the old unsealed format (SCL1), "
+			 "which recovery can no longer trust: deliver that queue with the "
+			 "sluiced that wrote it, or move the spool aside", sp->dir, seg->seq);
+		return -EPROTO;
+	}
+	if (spool_rec_check(sp->key, map, size, seg->seq, 0, &h) == -EKEYREJECTED) {
+		snprintf(err, errlen, "spool %s/%08x.seg was sealed with another key than "
+			 "%s: it belongs to another spool, or the key was replaced", sp->dir,
+			 seg->seq, SPOOL_KEY_FILE);
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
+/*
+ * The next offset after off where a record sealed for this place starts,
+ * or size.  Only headers are looked at here: one that was not sealed by us
+ * costs one 48-byte tag, however long it claims to be.
+ */
+static uint64_t
+rec_resync(struct spool *sp, const uint8_t *map, uint64_t size, uint32_t seq, uint64_t off)
+{
+	static const uint32_t magic = SPOOL_MAGIC;
+	struct spool_rec_hdr h;
+	uint64_t next = off + 1;
+
+	while (next + SPOOL_HDR_SIZE <= size) {
+		const uint8_t *m = memmem(map + next, size - next, &magic, sizeof(magic));
+		if (m == NULL)
+			return size;
+		next = (uint64_t)(m - map);
+		if (spool_rec_check(sp->key, m, size - next, seq, next, &h) == 0)
+			return next;
+		next++;
+	}
+	return size;
 }
 
 /* Walk one segment.  last: the newest segment, whose torn tail is cut. */
 static int
 rec_segment(struct spool *sp, struct rec_table *t, struct spool_seg *seg,
-	    bool last, struct spool_recovery *st)
+	    bool last, struct spool_recovery *st, char *err, size_t errlen)
 {
 	struct spool_rec_hdr h;
 	struct stat sb;
 	uint8_t *map;
 	uint64_t off = 0, size;
+	int rc;
 
-	if (fstat(seg->fd, &sb) < 0)
+	if (fstat(seg->fd, &sb) < 0) {
+		snprintf(err, errlen, "%s/%08x.seg: %s", sp->dir, seg->seq, strerror(errno));
 		return -errno;
+	}
 	size = (uint64_t)sb.st_size;
 	seg->size = size;
 	seg->filled = size;
+	seg->born = sb.st_mtime;
 	st->segments++;
 	if (size == 0)
 		return 0;
 	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, seg->fd, 0);
-	if (map == MAP_FAILED)
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "%s/%08x.seg: mmap: %s", sp->dir, seg->seq, strerror(errno));
 		return -errno;
+	}
 	madvise(map, size, MADV_SEQUENTIAL);
+	if ((rc = rec_first(sp, seg, map, size, err, errlen)) < 0) {
+		munmap(map, size);
+		return rc;
+	}
 	while (off < size) {
-		if (rec_valid(map + off, size - off, &h)) {
+		if (spool_rec_check(sp->key, map + off, size - off, seg->seq, off, &h) == 0) {
 			st->records++;
 			rec_apply(sp, t, &h, map + off + SPOOL_HDR_SIZE, seg->seq, off, st);
 			off += SPOOL_HDR_SIZE + h.len;
 			continue;
 		}
-		/* damaged: resynchronise on the next valid header */
-		uint64_t next = off + 1;
-		while (next + SPOOL_HDR_SIZE <= size) {
-			const uint8_t *m = memmem(map + next, size - next, "SCL1", 4);
-			if (m == NULL) {
-				next = size;
-				break;
-			}
-			next = (uint64_t)(m - map);
-			if (rec_valid(m, size - next, &h))
-				break;
-			next++;
-		}
+		/* damaged: resynchronise on the next record sealed for its place */
+		uint64_t next = rec_resync(sp, map, size, seg->seq, off);
 		if (next + SPOOL_HDR_SIZE > size) {
 			uint64_t end = size;
 			while (end > off && map[end - 1] == 0)
@@ -485,19 +516,30 @@ spool_recover(struct spool *sp, spool_recover_cb cb, void *arg,
 		int fd;
 		seg_name(seqs[i], name);
 		fd = openat(sp->dirfd, name, (i + 1 == n ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-		if (fd < 0 || seg_push(sp, seqs[i], fd, 0) < 0) {
+		if (fd < 0 || seg_push(sp, seqs[i], fd, 0, 0) < 0) {
 			rc = fd < 0 ? -errno : -ENOMEM;
 			snprintf(err, errlen, "%s/%s: %s", sp->dir, name, strerror(-rc));
 			if (fd >= 0)
 				close(fd);
 			goto out;
 		}
-		rc = rec_segment(sp, &t, seg_cur(sp), i + 1 == n, st);
-		if (rc < 0) {
-			snprintf(err, errlen, "%s/%s: %s", sp->dir, name, strerror(-rc));
+		rc = rec_segment(sp, &t, seg_cur(sp), i + 1 == n, st, err, errlen);
+		if (rc < 0)
 			goto out;
-		}
 	}
+	/* a live message's body must be there: it was synced before its record */
+	for (size_t i = 0; i < t.cap; i++) {
+		struct rec_entry *e = &t.e[i];
+		if (e->id == 0 || e->id == REC_TOMB || !e->loc.body ||
+		    spool_body_present(sp, e->id, e->loc.size))
+			continue;
+		log_err("spool %s: message %016llX has no body file of %llu bytes; it "
+			"cannot be delivered", sp->dir, (unsigned long long)e->id,
+			(unsigned long long)e->loc.size);
+		st->lost_bodies++;
+		rec_drop(sp, &t, e);
+	}
+	spool_body_sweep(sp, rec_live, &t, st);
 	for (size_t i = 0; i < t.cap; i++) {
 		if (t.e[i].id == 0 || t.e[i].id == REC_TOMB)
 			continue;
@@ -555,7 +597,7 @@ spool_open(struct spool **out, const char *root, unsigned worker,
 	sp = calloc(1, sizeof(*sp));
 	if (sp == NULL)
 		return -ENOMEM;
-	sp->dirfd = -1;
+	sp->dirfd = sp->bodyfd = -1;
 	sp->dir = strdup(path);
 	sp->worker = worker;
 	sp->segsize = segment_size ? segment_size : 64u << 20;
@@ -566,6 +608,9 @@ spool_open(struct spool **out, const char *root, unsigned worker,
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		goto fail;
 	}
+	if ((rc = spool_key_load(root, sp->key, err, errlen)) < 0 ||
+	    (rc = spool_body_dir_open(sp, err, errlen)) < 0)
+		goto fail;
 	rc = spool_recover(sp, cb, arg, stats, err, errlen);
 	if (rc < 0)
 		goto fail;
@@ -592,6 +637,9 @@ spool_close(struct spool *sp)
 		close(sp->segs[i].fd);
 	if (sp->dirfd >= 0)
 		close(sp->dirfd);
+	if (sp->bodyfd >= 0)
+		close(sp->bodyfd);
+	explicit_bzero(sp->key, sizeof(sp->key));
 	free(sp->segs);
 	free(sp->dir);
 	free(sp);
@@ -623,28 +671,34 @@ flight_done(struct spool_flight *f, int res)
 {
 	struct spool *sp = f->sp;
 	struct spool_seg *seg = seg_find(sp, f->seq);
-	struct spool_write *w = f->head, *next;
+	struct spool_write *head = f->head, *w, *next;
+	uint32_t seq = f->seq;
 
 	f->busy = false;
 	f->head = NULL;
 	sp->nflight--;
-	seg->flights--;
 	if (res < 0) {
 		if (seg == seg_cur(sp) && seg->size == f->off + f->len &&
 		    ftruncate(seg->fd, (off_t)f->off) == 0)
 			seg->size = seg->filled = f->off;
 		else
 			sp->cur_broken = sp->cur_broken || seg == seg_cur(sp);
+	} else {
+		/* count the flight's messages before any writer hears of it: a
+		 * writer may finish other messages, and collecting their segments
+		 * moves the entries of sp->segs under any pointer held here */
+		for (w = head; w != NULL; w = w->next)
+			if (((const struct spool_rec_hdr *)w->iov.iov_base)->type == SPOOL_REC_MSG)
+				seg->live++;
 	}
-	for (; w != NULL; w = next) {
-		const struct spool_rec_hdr *h = w->iov.iov_base;
+	seg = NULL;
+	/* the flight pins its segment (flights > 0) until every writer ran */
+	for (w = head; w != NULL; w = next) {
 		next = w->next;
-		if (res == 0 && h->type == SPOOL_REC_MSG)
-			seg->live++;
 		w->cb(w, res);
 	}
-	if (res == 0)
-		seg_collect(sp, NULL);
+	seg_find(sp, seq)->flights--;
+	seg_collect(sp, NULL);
 }
 
 static void
@@ -685,6 +739,25 @@ spool_sync_done(struct op *op, int res, uint32_t flags)
 			sp->cur_broken = true;
 	}
 	flight_done(f, res < 0 ? res : 0);
+}
+
+/* Where record w goes: segment seq at offset off. */
+static void
+loc_fill(struct spool_write *w, uint32_t seq, uint64_t off)
+{
+	struct spool_rec_hdr h;
+	struct spool_body_ref ref;
+
+	memcpy(&h, w->iov.iov_base, sizeof(h));
+	w->loc = (struct spool_loc){ .seg = seq, .len = (uint32_t)w->iov.iov_len, .off = off };
+	if (h.type != SPOOL_REC_MSG || h.aux > h.len)
+		return;
+	w->loc.size = h.len - h.aux;
+	if ((h.flags & SPOOL_REC_F_BODY) && h.len - h.aux == sizeof(ref)) {
+		memcpy(&ref, (const char *)w->iov.iov_base + SPOOL_HDR_SIZE + h.aux, sizeof(ref));
+		w->loc.size = ref.size;
+		w->loc.body = true;
+	}
 }
 
 void
@@ -746,9 +819,8 @@ spool_flush(struct spool *sp, struct io_uring *ring)
 		seg->filled = seg->size + (f->wlen - len);
 	}
 	for (w = f->head; w != NULL; w = w->next) {
-		w->loc.seg = seg->seq;
-		w->loc.off = off;
-		w->loc.len = (uint32_t)w->iov.iov_len;
+		spool_rec_seal(sp->key, w->iov.iov_base, seg->seq, off);
+		loc_fill(w, seg->seq, off);
 		off += w->iov.iov_len;
 	}
 	f->write_op.cb = spool_write_done;
@@ -765,29 +837,49 @@ spool_flush(struct spool *sp, struct io_uring *ring)
 }
 
 void
-spool_release(struct spool *sp, uint32_t seq)
+spool_release(struct spool *sp, const struct spool_loc *loc, uint64_t id)
 {
-	struct spool_seg *seg = seg_find(sp, seq);
+	struct spool_seg *seg = seg_find(sp, loc->seg);
 
+	if (loc->body) {
+		spool_body_unlink(sp, id);
+		sp->nbodies -= sp->nbodies > 0;
+		sp->body_bytes -= loc->size < sp->body_bytes ? loc->size : sp->body_bytes;
+	}
 	if (seg != NULL && seg->live > 0 && --seg->live == 0)
 		seg_collect(sp, NULL);
+}
+
+void
+spool_stats(const struct spool *sp, struct spool_stats *st)
+{
+	*st = (struct spool_stats){ .body_bytes = sp->body_bytes, .bodies = sp->nbodies,
+				    .segments = (uint32_t)sp->nsegs };
+	for (size_t i = 0; i < sp->nsegs; i++) {
+		st->bytes += sp->segs[i].size;
+		st->live += sp->segs[i].live;
+	}
+	st->bytes += sp->body_bytes;
+	if (sp->nsegs > 1)
+		st->oldest = sp->segs[0].born;
 }
 
 uint64_t
 spool_bytes(const struct spool *sp)
 {
-	uint64_t n = 0;
+	struct spool_stats st;
 
-	for (size_t i = 0; i < sp->nsegs; i++)
-		n += sp->segs[i].size;
-	return n;
+	spool_stats(sp, &st);
+	return st.bytes;
 }
 
 int
 spool_read_data(struct spool *sp, const struct spool_loc *loc, struct buf *out)
 {
 	struct spool_seg *seg = seg_find(sp, loc->seg);
+	struct spool_body_ref ref;
 	struct spool_rec_hdr h;
+	off_t data = (off_t)(loc->off + SPOOL_HDR_SIZE);
 	ssize_t r;
 	size_t n;
 
@@ -798,9 +890,14 @@ spool_read_data(struct spool *sp, const struct spool_loc *loc, struct buf *out)
 	if (h.magic != SPOOL_MAGIC || h.type != SPOOL_REC_MSG || h.aux > h.len)
 		return -EIO;
 	n = h.len - h.aux;
+	data += (off_t)h.aux;
+	if (h.flags & SPOOL_REC_F_BODY) {
+		if (n != sizeof(ref) || pread(seg->fd, &ref, sizeof(ref), data) != sizeof(ref))
+			return -EIO;
+		return spool_body_read(sp, h.id, &ref, out);
+	}
 	buf_reserve(out, n);
-	r = pread(seg->fd, out->p + out->len, n,
-		  (off_t)(loc->off + SPOOL_HDR_SIZE + h.aux));
+	r = pread(seg->fd, out->p + out->len, n, data);
 	if (r != (ssize_t)n)
 		return -EIO;
 	out->len += n;

@@ -13,7 +13,8 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-paramet
            -fno-sanitize-recover=undefined -MMD -MP
 SRCS    := net/smtp_proto.c net/smtp_ehlo.c core/buf.c core/strb.c core/log.c core/utf8.c core/config.c \
            core/config_tls.c core/directory.c core/tenant.c core/cluster.c core/mpsc.c \
-           core/mfi.c core/ctl_parse.c tls/tls.c queue/spool.c queue/envelope.c \
+           core/mfi.c core/ctl_parse.c tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
+           queue/siphash.c queue/envelope.c \
            queue/crc32c.c queue/dsn.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)
 TARGETS := smtp reply dsn envelope ctl spool config directory

@@ -157,8 +157,10 @@ class Sluiced:
                    for line in block.splitlines() if "messages recovered" in line)
 
 
-SPOOL_MAGIC = 0x314C4353
+SPOOL_MAGIC = 0x324C4353          # "SCL2": sealed records (queue/spool.h)
+SPOOL_HDR = struct.Struct("<IBBHIIQQQQ")  # magic type flags pad len seg id aux sum mac
 REC_MSG, REC_RCPT, REC_DONE = 1, 2, 3
+REC_F_BODY = 1
 
 
 def _str(b, o):
@@ -191,9 +193,10 @@ def read_spool(spool_dir):
     """Live messages in a spool: {id_hex: (envelope, data_bytes)}.
 
     An independent reader of the documented format (queue/spool.h), used to
-    check what sluiced wrote; it stops a segment at the first bad record.
+    check what sluiced wrote; it stops a segment at the first bad record and
+    does not check the seals (it has no business with the key).  The data of
+    a message kept in a body file is read from it (None if it is missing).
     """
-    import zlib  # noqa: F401  (crc32c is not in zlib; CRC is checked by sluiced)
     live = {}
     for w in sorted(os.listdir(spool_dir)):
         wdir = os.path.join(spool_dir, w)
@@ -205,17 +208,25 @@ def read_spool(spool_dir):
             with open(os.path.join(wdir, seg), "rb") as f:
                 data = f.read()
             o = 0
-            while o + 32 <= len(data):
-                magic, typ, ln, crc, qid, aux = struct.unpack_from("<IB3xIIQQ", data, o)
-                if magic != SPOOL_MAGIC or o + 32 + ln > len(data):
+            while o + SPOOL_HDR.size <= len(data):
+                magic, typ, flags, _, ln, _, qid, aux, _, _ = SPOOL_HDR.unpack_from(data, o)
+                o += SPOOL_HDR.size
+                if magic != SPOOL_MAGIC or o + ln > len(data):
                     break
-                payload = data[o + 32:o + 32 + ln]
+                payload = data[o:o + ln]
                 key = "%016X" % qid
                 if typ == REC_MSG:
-                    live[key] = (decode_envelope(payload[:aux]), payload[aux:])
+                    body = payload[aux:]
+                    if flags & REC_F_BODY:
+                        try:
+                            with open(os.path.join(wdir, "body", key), "rb") as f:
+                                body = f.read()
+                        except OSError:
+                            body = None
+                    live[key] = (decode_envelope(payload[:aux]), body)
                 elif typ == REC_DONE:
                     live.pop(key, None)
-                o += 32 + ln
+                o += ln
     return live
 
 

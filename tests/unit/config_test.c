@@ -84,6 +84,8 @@ assert_limits_default(const struct cfg_limits *l)
 	cr_expect_eq(l->client_rate, 600);
 	cr_expect_eq(l->data_total, 3600);
 	cr_expect_eq(l->data_min_rate, 500);
+	cr_expect_eq(l->data_memory, 32 * 1024 * 1024);
+	cr_expect_eq(l->data_spill, 256 * 1024);
 }
 
 static void
@@ -183,6 +185,8 @@ static const char full_yaml[] =
 	"  send_timeout: 45\n"
 	"  drain_timeout: 0\n"
 	"  max_sessions: 1000\n"
+	"  data_memory: 8M\n"
+	"  data_spill: 64K\n"
 	"connectors:\n"
 	"  sink:\n"
 	"    smarthosts: [\"127.0.0.1:2526\", \"MX.Partner.test\", \"[::1]:25\", \"[2001:db8::1]\"]\n"
@@ -266,6 +270,8 @@ check_full(struct config *cfg)
 	cr_expect_eq(cfg->limits.send_timeout, 45);
 	cr_expect_eq(cfg->limits.drain_timeout, 0);
 	cr_expect_eq(cfg->limits.max_sessions, 1000);
+	cr_expect_eq(cfg->limits.data_memory, 8 * 1024 * 1024);
+	cr_expect_eq(cfg->limits.data_spill, 64 * 1024);
 
 	cr_assert_eq(cfg->nconnectors, 2);
 	c = config_connector_find(cfg, "sink");

@@ -1,0 +1,92 @@
+/*
+ * spool_int — what the spool's own files share (spool.c: segments, group
+ * commit, recovery; spool_seal.c: the key and record seals; spool_body.c:
+ * body files).  Not for other modules: they use queue/spool.h.
+ */
+#ifndef SLUICE_QUEUE_SPOOL_INT_H
+#define SLUICE_QUEUE_SPOOL_INT_H
+
+#include "queue/spool.h"
+
+#define SPOOL_MAX_IOV (1024 - 16)	/* records per writev; 16 left for zeros */
+/*
+ * Flights in flight at once.  A sync costs the disk's flush latency whatever
+ * its size, so while one flight waits the next turn's records go out in
+ * another instead of queueing behind it: a message waits about one flush.
+ */
+#define SPOOL_FLIGHTS 2
+
+struct spool_seg {
+	uint32_t seq;		/* file name number */
+	uint32_t live;		/* messages not yet finished */
+	uint32_t flights;	/* flights writing into it: keep it */
+	int fd;			/* open for reading (and writing if current) */
+	uint64_t size;		/* bytes of records written (or being written) */
+	uint64_t filled;	/* file length: records plus zero-filled tail */
+	int64_t born;		/* unix s it was started (recovered: mtime) */
+};
+
+/* One writev + fdatasync pair in flight. */
+struct spool_flight {
+	struct spool *sp;		/* owner */
+	struct spool_write *head;	/* its records, in file order */
+	uint32_t seq;			/* segment written */
+	uint64_t off;			/* offset of the first byte */
+	uint64_t len;			/* bytes of records */
+	uint64_t wlen;			/* bytes written: records and zeros */
+	int write_res;			/* result of the writev CQE */
+	bool busy;			/* in flight */
+	struct op write_op;		/* writev completion */
+	struct op sync_op;		/* fdatasync completion */
+	struct iovec iov[SPOOL_MAX_IOV + 16];	/* the writev's vector (+ zeros) */
+};
+
+struct spool {
+	int dirfd;			/* the worker's spool directory */
+	int bodyfd;			/* its body/ directory */
+	char *dir;			/* its path, for messages */
+	unsigned worker;		/* worker index, part of every id */
+	uint64_t segsize;		/* rotate when a batch would pass this */
+	uint64_t last_id;		/* last id handed out */
+	uint8_t key[SPOOL_KEY_SIZE];	/* seals records (spool_seal.c) */
+
+	struct spool_seg *segs;		/* oldest first; last one is current.
+					   Entries move when old ones are
+					   collected: hold a seq, never a
+					   pointer, across anything that may
+					   call spool_release */
+	size_t nsegs, capsegs;		/* used / allocated entries */
+	bool cur_broken;		/* current segment must not be written */
+
+	uint64_t body_bytes;		/* bytes in body files of live messages */
+	uint32_t nbodies;		/* their number */
+
+	struct spool_write *batch;	/* collecting: head of list */
+	struct spool_write **batch_tail;/* where the next one is linked */
+	unsigned nflight;		/* flights busy */
+	bool no_zero;			/* the disk refused zeros: stop zero-filling */
+	struct io_uring *ring;		/* the worker's ring, for a retried sync */
+	struct spool_flight flight[SPOOL_FLIGHTS]; /* concurrent syncs */
+};
+
+/*
+ * Is p (avail bytes up to the end of segment seq, at offset off) a record
+ * this spool sealed there?  Fills h.  Returns 0; -EBADMSG when it is not;
+ * -EKEYREJECTED when it is shaped like one of ours for this very place but
+ * its header tag does not verify (at offset 0: the key is not the one the
+ * segment was written with).
+ */
+int spool_rec_check(const uint8_t key[SPOOL_KEY_SIZE], const uint8_t *p, uint64_t avail,
+		    uint32_t seq, uint64_t off, struct spool_rec_hdr *h);
+
+/* Body files (spool_body.c). */
+int spool_body_dir_open(struct spool *sp, char *err, size_t errlen);
+bool spool_body_present(struct spool *sp, uint64_t id, uint64_t size);
+void spool_body_unlink(struct spool *sp, uint64_t id);
+int spool_body_read(struct spool *sp, uint64_t id, const struct spool_body_ref *ref,
+		    struct buf *out);
+/* Unlink body files for which live(arg, id) is false; count the others. */
+void spool_body_sweep(struct spool *sp, bool (*live)(void *arg, uint64_t id), void *arg,
+		      struct spool_recovery *st);
+
+#endif
