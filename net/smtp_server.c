@@ -102,6 +102,8 @@ struct session {
 	bool tls_on;			/* handshake done: all I/O is encrypted */
 	bool tls_send;			/* the send in flight is TLS output */
 	struct tls_conn *tls;		/* after STARTTLS, or NULL */
+	const struct config *tls_cfg;	/* held (config_hold) while tls lives:
+					   tls borrows that config's context */
 	size_t plain_pending;		/* bytes at the head of out still to go
 					   in clear (the 220 to STARTTLS) */
 	uint16_t errors;		/* bad commands so far */
@@ -267,6 +269,8 @@ session_release(struct session *s)
 		return;
 	close(s->fd);
 	tls_conn_free(s->tls);
+	if (s->tls_cfg != NULL)
+		config_release(s->tls_cfg);
 	smtp_spill_done(&s->spill, false);	/* abandoned mid-DATA, if at all */
 	s->w->data_mem -= s->charged;
 	txn_reset(s);
@@ -917,6 +921,8 @@ cmd_starttls(struct session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->tls = tls_conn_new(cfg->tls_server, true, NULL);
+	if (s->tls != NULL)
+		s->tls_cfg = config_hold(cfg);
 	if (s->tls == NULL) {
 		reply(s, "454 4.7.0 TLS not available due to temporary reason");
 		return;
