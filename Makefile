@@ -10,14 +10,15 @@
 #   make deps          install the Debian packages (run automatically when missing)
 
 SAN     ?=
+COV     ?=
 comma   := ,
-BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
+BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson
 TOOLS   ?= /opt/sluice-tools
 FUZZ_SMOKE ?= 12
 
-OPT     ?= -O2
+OPT     ?= $(if $(COV),-O0,-O2)
 WERROR  ?= -Werror
 # Hardening (checked by tests/integration/test_hardening.py): canaries,
 # PIE, full RELRO, no executable stack, and format checks that catch a
@@ -36,6 +37,10 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhiredis -lpthread -l
 ifeq ($(SAN)$(filter -O0,$(OPT)),)
 CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
 endif
+ifneq ($(COV),)
+CFLAGS  += --coverage
+LDFLAGS += --coverage
+endif
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SAN)
@@ -46,11 +51,11 @@ endif
 
 # Everything in the module folders is library code, except the programs' mains.
 MAINS     := core/sluiced.c core/sluicectl.c
-LIB_SRCS  := $(filter-out $(MAINS),$(wildcard core/*.c net/*.c tls/*.c queue/*.c))
+LIB_SRCS  := $(filter-out $(MAINS),$(shell find core net tls queue -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 BENCH_COMMON := bench/bench_common.c
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
-UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_SRCS := $(shell find tests/unit -name '*_test.c' | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-bench $(BUILD)/sluice-sink
@@ -61,7 +66,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind
+.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -89,6 +94,17 @@ $(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+# Line coverage of the library by the unit and integration tests (gcovr),
+# in build-cov/: make coverage [COVERAGE_INTEGRATION=0 for unit tests only].
+COVERAGE_INTEGRATION ?= 1
+coverage: deps
+	@find build-cov -name '*.gcda' -delete 2>/dev/null || true
+	@$(MAKE) --no-print-directory -j$(JOBS) COV=1 all
+	@$(MAKE) --no-print-directory COV=1 unit || true
+	@[ "$(COVERAGE_INTEGRATION)" = 0 ] || $(MAKE) --no-print-directory COV=1 integration || true
+	@gcovr -r . --object-directory build-cov -e 'tests/' -e 'bench/' --print-summary \
+		-o build-cov/coverage.txt >/dev/null && cat build-cov/coverage.txt | tail -n 60
 
 # Idioms the compiler does not catch and the tree has replaced (see the script).
 lint:

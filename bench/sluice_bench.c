@@ -32,6 +32,7 @@
  * CQE, so no completion can reach a recycled session.
  */
 #include "bench/bench_common.h"
+#include "core/strb.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -1179,8 +1180,11 @@ static int bs_build_body(void)
 			memcpy(raw + n, dotline, sizeof(dotline) - 1);
 			i = sizeof(dotline) - 1;
 		} else {
-			w = snprintf(raw + n, take + 1, "line %06llu ", line_no);
-			i = (size_t)w < take ? (size_t)w : take;
+			/* the line number, cut to the line's width */
+			struct strb sb;
+			strb_init(&sb, raw + n, take + 1);
+			strb_printf(&sb, "line %06llu ", line_no);
+			i = sb.len;
 		}
 		for (; i < take; i++)
 			raw[n + i] = (char)('A' + (i + line_no) % 26);

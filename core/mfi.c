@@ -491,7 +491,7 @@ static void
 put_reply(struct buf *out, const struct mfi_attempt *a)
 {
 	const char *t = a->reply_text;
-	char code[8];
+	char code[12];
 
 	if (a->reply_code > 0 && a->reply_code < 1000) {
 		snprintf(code, sizeof(code), "%d", a->reply_code);

@@ -386,7 +386,7 @@ static void
 put_reply(struct buf *out, const struct dsn_rcpt *rc)
 {
 	const char *t = rc->reply_text;
-	char code[8];
+	char code[12];
 
 	if (rc->reply_code >= 200 && rc->reply_code <= 599) {
 		snprintf(code, sizeof(code), "%d", rc->reply_code);

@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
 libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
-clang libclang-rt-14-dev valgrind"
+clang libclang-rt-14-dev valgrind gcovr"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
