@@ -38,7 +38,7 @@ ifeq ($(SAN)$(filter -O0,$(OPT)),)
 CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
 endif
 ifneq ($(COV),)
-CFLAGS  += --coverage
+CFLAGS  += --coverage -fprofile-update=atomic
 LDFLAGS += --coverage
 endif
 ifneq ($(SAN),)
