@@ -80,8 +80,7 @@ ctl_parse(char *line, size_t len, const struct ctl_cmd *tab, size_t ntab,
 		STRB_LOCAL(shown, 80);
 		for (int k = 0; k < n && k < 3; k++)
 			strb_printf(&shown, "%s%s", k ? " " : "", w[k]);
-		if (shown.trunc)
-			memcpy(shown.p + shown.cap - 4, "...", 4);
+		strb_mark_cut(&shown, "...");
 		strb_printf(&sb, "unknown command '%s'; try help", shown.p);
 		return -EINVAL;
 	}

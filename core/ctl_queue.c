@@ -188,14 +188,17 @@ qstream_row(struct ctl_run *r, const struct ctl_wreq *q, const struct ctl_qrow *
 		return ctl_json_stream_item(r, qstream_row_json(st, q, row, id));
 	/* recipients: the first two, then a count; the peers' text escaped
 	 * for the terminal (core/log.h) */
+	char more[16] = "";
 	STRB_LOCAL(rcpts, 128);
 	const char *p = rc;
+	if (row->nrcpt > 2)	/* the count always shows: room kept for it */
+		snprintf(more, sizeof(more), ",+%u", row->nrcpt - 2);
+	rcpts.cap -= strlen(more);
 	for (uint32_t i = 0; i < row->nrcpt && i < 2; i++, p += strlen(p) + 1)
 		strb_printf(&rcpts, "%s%s", i ? "," : "", LOG_FIELD(p));
-	if (row->nrcpt > 2)
-		strb_printf(&rcpts, ",+%u", row->nrcpt - 2);
-	if (rcpts.trunc)
-		memcpy(rcpts.p + rcpts.cap - 4, "...", 4);
+	strb_mark_cut(&rcpts, "...");
+	rcpts.cap += strlen(more);
+	strb_puts(&rcpts, more);
 	ctl_printf(r, "%-16s  %7s  %-8s  %4u  %-16s  %-28s  %-34s  %s\n", id, age,
 		   state_name(row->state), row->attempts, LOG_TEXT(ar + row->connectors),
 		   ar[row->sender] ? LOG_FIELD(ar + row->sender) : "<>", rcpts.p,

@@ -8,6 +8,10 @@
  * writes past the array) and which leaves the array unterminated when no
  * call happens at all.  `scripts/lint.sh` refuses that idiom in the tree.
  *
+ * A cut never leaves half a UTF-8 character at the end: the text stays
+ * valid UTF-8 if what was appended was (a terminal or a JSON encoder would
+ * otherwise choke on the stray lead byte).
+ *
  * Not thread-safe; the array and the strb belong to the caller.
  */
 #ifndef SLUICE_CORE_STRB_H
@@ -48,6 +52,12 @@ void strb_vprintf(struct strb *sb, const char *fmt, va_list ap)
 /* Append n bytes (or a string), cut at the end of the array. */
 void strb_putn(struct strb *sb, const char *s, size_t n);
 void strb_puts(struct strb *sb, const char *s);
+
+/*
+ * If something was cut, end the text with mark (e.g. "..."), cutting more
+ * (on a character boundary) to make room for it.  mark must fit in cap - 1.
+ */
+void strb_mark_cut(struct strb *sb, const char *mark);
 
 /* Forget the contents; the array stays the caller's. */
 static inline void
