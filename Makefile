@@ -50,16 +50,18 @@ MALLOC  := -ljemalloc
 endif
 
 # Everything in the module folders is library code, except the programs' mains.
-MAINS     := core/sluiced.c core/sluicectl.c
+MAINS     := core/sluiced.c core/ctl/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(shell find core net tls queue -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 BENCH_COMMON := bench/bench_common.c
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(shell find tests/unit -name '*_test.c' | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+.SECONDARY: $(UNIT_OBJS)
 
 BINS := $(BUILD)/sluiced $(BUILD)/sluice-bench $(BUILD)/sluice-sink
-BINS += $(if $(wildcard core/sluicectl.c),$(BUILD)/sluicectl)
+BINS += $(if $(wildcard core/ctl/sluicectl.c),$(BUILD)/sluicectl)
 BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
 BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
@@ -79,7 +81,7 @@ $(BUILD)/libsluice.a: $(LIB_OBJS)
 
 $(BUILD)/sluiced: $(BUILD)/core/sluiced.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
-$(BUILD)/sluicectl: $(BUILD)/core/sluicectl.o $(BUILD)/libsluice.a
+$(BUILD)/sluicectl: $(BUILD)/core/ctl/sluicectl.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/sluice-bench: $(BUILD)/bench/sluice_bench.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)

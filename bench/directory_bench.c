@@ -25,8 +25,8 @@
  *
  *	usage: directory-bench [addresses] [domains] [file] [seed] [workers]
  */
-#include "core/directory.h"
-#include "core/tenant.h"
+#include "core/tenant/directory.h"
+#include "core/tenant/tenant.h"
 #include "core/strb.h"
 
 #include <errno.h>

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cluster.h"
+#include "core/tenant/cluster.h"
 #include "core/config.h"
-#include "core/directory.h"
-#include "core/tenant.h"
+#include "core/tenant/directory.h"
+#include "core/tenant/tenant.h"
 #include "tls/tls.h"
 
 int

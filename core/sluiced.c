@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/ctl.h"
-#include "core/fixnow.h"
+#include "core/ctl/ctl.h"
+#include "core/tenant/fixnow.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "net/listen_probe.h"
@@ -201,7 +201,7 @@ main(int argc, char **argv)
 
 	if (workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	/* control socket (core/ctl.h): its thread inherits the signal mask */
+	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
 	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
 		workers_stop(ws, n);
 		fatal("%s", err);

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/ctl.h"
+#include "core/ctl/ctl.h"
 #include "core/log.h"
 #include "net/anvil.h"
 #include "net/smtp_client.h"

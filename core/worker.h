@@ -20,7 +20,7 @@
 #include "core/list.h"
 #include "core/mpsc.h"
 #include "net/dns.h"
-#include "net/ring.h"
+#include "core/ring.h"
 #include "queue/queue_types.h"
 #include "queue/spool.h"
 
@@ -101,7 +101,7 @@ struct worker {
 	bool trimmed;			/* memory given back since (worker_trim) */
 
 	struct worker_stats st;		/* counters */
-	struct mpsc ctlq;		/* control socket requests (core/ctl.h),
+	struct mpsc ctlq;		/* control socket requests (core/ctl/ctl.h),
 					   drained at the start of each turn */
 	int start_rc;			/* 0, or -errno when start-up failed */
 	char start_err[512];		/* why start-up failed */

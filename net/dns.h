@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "core/list.h"
-#include "net/ring.h"
+#include "core/ring.h"
 
 struct ares_channeldata;
 

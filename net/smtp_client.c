@@ -11,7 +11,7 @@
  * Before a connection is ready it works through its targets: the smart
  * hosts in order (or the MX hosts by preference), each host's addresses in
  * order.  A failure there moves on to the next address; when none is left
- * the job gets the last failure, classified by core/mfi.c.  A cached
+ * the job gets the last failure, classified by core/mfi/mfi.c.  A cached
  * connection that turns out to be dead when reused is not held against the
  * destination: its job gets a fresh connection.
  *
@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 #include "core/strb.h"
 #include "core/worker.h"
 #include "net/dns.h"

@@ -45,12 +45,12 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "core/cluster.h"
-#include "core/directory.h"
-#include "core/fixnow.h"
+#include "core/tenant/cluster.h"
+#include "core/tenant/directory.h"
+#include "core/tenant/fixnow.h"
 #include "core/list.h"
 #include "core/log.h"
-#include "core/tenant.h"
+#include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "net/ring.h"
+#include "core/ring.h"
 #include "queue/spool.h"
 
 #define SMTP_SPILL_CHUNK (64u << 10)	/* a write; each buffer's size */

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 
 /* Most of the original message returned; beyond it only its headers go. */
 #define DSN_ORIG_MAX	(10u * 1024 * 1024)

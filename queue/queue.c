@@ -25,10 +25,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/cluster.h"
-#include "core/directory.h"
+#include "core/tenant/cluster.h"
+#include "core/tenant/directory.h"
 #include "core/log.h"
-#include "core/tenant.h"
+#include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"
 #include "net/smtp_proto.h"
@@ -1269,7 +1269,7 @@ queue_fini(struct worker *w)
 /* ---- control socket (core/ctl) ----------------------------------------
  * What sluicectl hold/release/delete/bounce/flush and connector
  * enable/disable do to the jobs of this worker.  Runs on the worker thread,
- * called from core/ctl_worker.c.  A job on a connection is never touched:
+ * called from core/ctl/ctl_worker.c.  A job on a connection is never touched:
  * the op is remembered in j->ctl and applied when its attempt ends
  * (ctl_after_attempt, from queue_job_done).
  */

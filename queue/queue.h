@@ -7,7 +7,7 @@
  * recipient's fate durable.
  *
  * Not for: speaking SMTP (net/smtp_client.c) or deciding what a failure
- * means (core/mfi.c).  Every function runs on the owning worker's thread.
+ * means (core/mfi/mfi.c).  Every function runs on the owning worker's thread.
  */
 #ifndef SLUICE_QUEUE_QUEUE_H
 #define SLUICE_QUEUE_QUEUE_H
@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 #include "queue/queue_types.h"
 
 struct worker;

@@ -45,7 +45,7 @@
 #include <sys/uio.h>
 
 #include "core/buf.h"
-#include "net/ring.h"
+#include "core/ring.h"
 #include "queue/envelope.h"
 
 #define SPOOL_MAGIC 0x324c4353u		/* "SCL2" on disk: sealed records */

@@ -42,7 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 
 struct tls_ctx;
 struct tls_conn;

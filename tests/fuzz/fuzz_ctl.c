@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: the control socket's request parser (core/ctl_parse.c)
- * over the command names of core/ctl.c (copied here: the real table holds
+ * libFuzzer target: the control socket's request parser (core/ctl/ctl_parse.c)
+ * over the command names of core/ctl/ctl.c (copied here: the real table holds
  * the commands' functions, which need the whole daemon), plus a few that
  * exercise longest-match.  The first input byte picks the error buffer's
  * size; the rest is the line.
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctl_parse.h"
+#include "core/ctl/ctl_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/directory.h"
+#include "core/tenant/directory.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

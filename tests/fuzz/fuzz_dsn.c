@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 #include "net/smtp_proto.h"
 #include "queue/dsn.h"
 

@@ -25,7 +25,7 @@ def ctl(r, *args):
 
 class ShowQueueText(unittest.TestCase):
     """`sluicectl show queue` (text) cuts the RECIPIENTS column at a byte
-    count (core/ctl_queue.c, qstream_row: memcpy of "..." at cap - 4), in the
+    count (core/ctl/ctl_queue.c, qstream_row: memcpy of "..." at cap - 4), in the
     middle of a UTF-8 sequence when the recipients are SMTPUTF8 addresses.
     The operator's terminal (and any script reading the table) gets invalid
     UTF-8."""

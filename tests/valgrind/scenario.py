@@ -16,7 +16,7 @@ does in a day:
     query, and a drain on SIGTERM.
 
 io_uring writes received bytes from the kernel side, where memcheck cannot
-see them: net/ring.h's ring_filled() marks exactly what each completion
+see them: core/ring.h's ring_filled() marks exactly what each completion
 delivered, and ring_sending() checks what each send carries.  memcheck's
 --error-exitcode makes any report fail the run; its log is printed then.
 Every sink is the strict sluice-sink, so bytes that do go out wrong are

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/cluster.h"
+#include "core/tenant/cluster.h"
 #include "core/config.h"
-#include "core/ctl_int.h"
-#include "core/fixnow.h"
-#include "core/tenant.h"
+#include "core/ctl/ctl_int.h"
+#include "core/tenant/fixnow.h"
+#include "core/tenant/tenant.h"
 
 static const struct config *
 current_cfg(void)

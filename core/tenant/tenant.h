@@ -6,7 +6,7 @@
  * domain, 5.1.x from a destination) per tenant so the SMTP server can defer
  * the tenant's new recipients once the window holds `quota` of them.
  *
- * Not for: the cluster-wide view (core/cluster.h adds that), reading a clock
+ * Not for: the cluster-wide view (core/tenant/cluster.h adds that), reading a clock
  * (time is always a parameter: seconds of the caller's clock; use the same
  * clock everywhere, CLOCK_REALTIME if the counts also go to the cluster),
  * deciding the reply (the server's business).
@@ -47,7 +47,7 @@
 #define TENANT_MAX_WORKERS	1024	/* shards in a counter */
 
 /* The shape of the sliding window.  Every node of a cluster must use the
- * same one (core/cluster.h). */
+ * same one (core/tenant/cluster.h). */
 struct tenant_window {
 	uint32_t bucket_secs;	/* width of a bucket in seconds (60) */
 	uint32_t buckets;	/* buckets in the window (60) */

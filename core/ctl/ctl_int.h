@@ -1,9 +1,9 @@
 /*
- * ctl_int — what the files of the control socket share (core/ctl.c: the
+ * ctl_int — what the files of the control socket share (core/ctl/ctl.c: the
  * thread, connections, framing and command table; ctl_worker.c: requests
  * run on worker threads; ctl_show.c: the show commands and alerts;
  * ctl_queue.c: show queue and the commands that change things).  Not an
- * API for anyone else: see core/ctl.h.
+ * API for anyone else: see core/ctl/ctl.h.
  *
  * A command runs as a struct ctl_run owned by the control thread.  When it
  * needs worker state it sends one struct ctl_wreq per worker (a "round")
@@ -21,8 +21,8 @@
 #include <sys/types.h>
 
 #include "core/buf.h"
-#include "core/ctl.h"
-#include "core/ctl_parse.h"
+#include "core/ctl/ctl.h"
+#include "core/ctl/ctl_parse.h"
 #include "core/mpsc.h"
 #include "core/log.h"
 #include "core/worker.h"

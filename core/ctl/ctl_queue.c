@@ -12,7 +12,7 @@
  * resume from a cursor, so even "bounce" of a large backlog runs as many
  * short steps of the worker's loop instead of one long stall.
  */
-#include "core/ctl_int.h"
+#include "core/ctl/ctl_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 #include "core/strb.h"
 
 /* ---- arguments ------------------------------------------------------ */

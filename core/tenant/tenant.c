@@ -26,7 +26,7 @@
  * Two words ahead of the ring, in the shard's first cache line, cache the
  * last full sum for tenant_over_quota(); only the owner touches them.
  */
-#include "core/tenant.h"
+#include "core/tenant/tenant.h"
 
 #include <errno.h>
 #include <stdatomic.h>

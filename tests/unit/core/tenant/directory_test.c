@@ -5,7 +5,7 @@
  * errors that must name the file and the line, and 100,000 random
  * addresses found while near misses are not.
  */
-#include "core/directory.h"
+#include "core/tenant/directory.h"
 #include "core/strb.h"
 
 #include <criterion/criterion.h>

@@ -6,7 +6,7 @@
  * in Redis, read back what every node stored, and publish the cluster's
  * window total per tenant for the workers to compare with the quota.
  *
- * Not for: the local count (core/tenant.h keeps it and stays the fallback),
+ * Not for: the local count (core/tenant/tenant.h keeps it and stays the fallback),
  * deciding anything (the caller compares totals with the quota), being on
  * a worker's ring (all Redis I/O is on the cluster's own thread).
  *
@@ -71,7 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/tenant.h"
+#include "core/tenant/tenant.h"
 
 /* Where Redis is and how to talk to it.  Zero fields take the default. */
 struct cluster_config {

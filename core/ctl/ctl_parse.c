@@ -3,7 +3,7 @@
  * split, so a NUL or a control byte never reaches a command; words are
  * compared exactly (case-sensitive, as `help` lists them).
  */
-#include "core/ctl_parse.h"
+#include "core/ctl/ctl_parse.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * sluicectl — client of sluiced's control socket (framing in core/ctl.h).
+ * sluicectl — client of sluiced's control socket (framing in core/ctl/ctl.h).
  *
  *   sluicectl [--socket PATH] [--json] COMMAND [ARG...]
  *   sluicectl [--socket PATH] watch [--interval SECONDS] [--count N]
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "core/ctl.h"
+#include "core/ctl/ctl.h"
 
 #define DEFAULT_SOCKET "./var/sluice.sock"
 

@@ -7,7 +7,7 @@
  * meant to be run built with -fsanitize=thread (outside Criterion, which
  * does not start under TSan).
  */
-#include "core/tenant.h"
+#include "core/tenant/tenant.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -27,7 +27,7 @@
  *
  * Pure and stateless: any thread.
  */
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
  * qshape ask for.  After `done` is stored the request is the control
  * thread's: it is not touched again.
  */
-#include "core/ctl_int.h"
+#include "core/ctl/ctl_int.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * fixnow — the published set is a NULL-terminated array of strings; the
  * state file holds one domain per line.
  */
-#include "core/fixnow.h"
+#include "core/tenant/fixnow.h"
 
 #include <errno.h>
 #include <fcntl.h>

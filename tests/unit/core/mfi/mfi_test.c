@@ -6,7 +6,7 @@
  *
  * Pure functions: no ring, no clock.
  */
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>

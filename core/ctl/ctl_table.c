@@ -3,7 +3,7 @@
  * control socket's answers for people.  Pure formatting on the control
  * thread; no I/O but appending to a run's answer.
  */
-#include "core/ctl_int.h"
+#include "core/ctl/ctl_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * and converge on the exact total once it is back; Redis absent at start;
  * a stop writes the last counts; keys expire with a 2 x 1 s window.
  */
-#include "core/cluster.h"
+#include "core/tenant/cluster.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

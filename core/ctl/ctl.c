@@ -1,8 +1,8 @@
 /*
  * ctl — the control thread: the unix socket, its connections, the line
- * framing (see core/ctl.h), the command table, and the plumbing that
+ * framing (see core/ctl/ctl.h), the command table, and the plumbing that
  * carries requests to the workers and their answers back.  A line becomes
- * a command in core/ctl_parse.c (pure, fuzzed).
+ * a command in core/ctl/ctl_parse.c (pure, fuzzed).
  *
  * Not for: what a command computes (ctl_show.c, ctl_queue.c) or what runs
  * on a worker (ctl_worker.c).
@@ -16,7 +16,7 @@
  * timeout) is "orphaned" and freed when its worker finally answers, since
  * until then the worker may still write into it.
  */
-#include "core/ctl_int.h"
+#include "core/ctl/ctl_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

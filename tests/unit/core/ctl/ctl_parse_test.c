@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/ctl_parse.h"
+#include "core/ctl/ctl_parse.h"
 #include "core/strb.h"
 
 static const struct ctl_cmd tab[] = {

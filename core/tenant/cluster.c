@@ -27,11 +27,11 @@
  * worker's words are contiguous and start on their own cache line.
  *
  * Published totals.  One word per (tenant, bucket slot): bucket number and
- * total, like core/tenant.c's buckets, so readers skip words whose bucket
+ * total, like core/tenant/tenant.c's buckets, so readers skip words whose bucket
  * left their window and the published view ages correctly even when the
  * thread is stuck in a timeout.
  */
-#include "core/cluster.h"
+#include "core/tenant/cluster.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>

@@ -14,7 +14,7 @@
  * are logged as one JSON line.  The alert carries the dominant
  * mail-flow-intelligence code of those messages with its meaning and fix.
  */
-#include "core/ctl_int.h"
+#include "core/ctl/ctl_int.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/mfi.h"
+#include "core/mfi/mfi.h"
 
 /* ---- counters ------------------------------------------------------- */
 

@@ -26,7 +26,7 @@
  * with SWAR arithmetic on the whole word, so lookups hash the address as
  * the client sent it, without copying it first.
  */
-#include "core/directory.h"
+#include "core/tenant/directory.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /*
  * ctl_parse — a control-socket request line to a command and its
- * arguments (the framing is described in core/ctl.h).
+ * arguments (the framing is described in core/ctl/ctl.h).
  *
  * Pure: no I/O, no allocation, no global state; the caller owns the line
  * (split in place) and the command table.  Any thread.  Unit-tested
