@@ -19,8 +19,8 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl.h"
-#include "core/tenant/fixnow.h"
 #include "core/log.h"
+#include "core/tenant/fixnow.h"
 #include "core/worker.h"
 #include "net/listen_probe.h"
 #include "queue/spool_lock.h"

@@ -19,8 +19,8 @@
 #include "core/config.h"
 #include "core/list.h"
 #include "core/mpsc.h"
-#include "net/dns.h"
 #include "core/ring.h"
+#include "net/dns.h"
 #include "queue/queue_types.h"
 #include "queue/spool.h"
 

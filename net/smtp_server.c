@@ -45,11 +45,11 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/list.h"
+#include "core/log.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
 #include "core/tenant/fixnow.h"
-#include "core/list.h"
-#include "core/log.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "net/anvil.h"

@@ -25,9 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
-#include "core/log.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"

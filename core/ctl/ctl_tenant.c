@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/tenant/cluster.h"
 #include "core/config.h"
 #include "core/ctl/ctl_int.h"
+#include "core/tenant/cluster.h"
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
 

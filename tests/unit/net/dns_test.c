@@ -13,8 +13,8 @@
  * until the client closes: harmless here because c-ares closes its
  * sockets when idle, but it is why teardown falls back to SIGKILL.
  */
-#include "net/dns.h"
 #include "core/log.h"
+#include "net/dns.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

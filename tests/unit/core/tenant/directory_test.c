@@ -5,8 +5,8 @@
  * errors that must name the file and the line, and 100,000 random
  * addresses found while near misses are not.
  */
-#include "core/tenant/directory.h"
 #include "core/strb.h"
+#include "core/tenant/directory.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
