@@ -139,6 +139,7 @@ struct smtp_conn {
 static void conn_next_target(struct smtp_conn *c);
 static void conn_recv(struct smtp_conn *c);
 static void conn_run_job(struct smtp_conn *c);
+static enum mfi_stage conn_stage(const struct smtp_conn *c);
 
 static uint64_t
 now_ms(void)
@@ -1087,12 +1088,14 @@ conn_input(struct smtp_conn *c)
 		if (n == 0)
 			break;
 		if (n < 0) {
+			/* the reply being parsed is the one that failed:
+			   with PIPELINING, MAIL's may have been taken already */
 			if (c->state == CS_GREET) {
-				conn_set_fail(c, MFI_STAGE_BANNER, -EPROTO, MFI_DNS_NONE, NULL);
+				conn_set_fail(c, conn_stage(c), -EPROTO, MFI_DNS_NONE, NULL);
 				c->ai++;
 				conn_next_target(c);
 			} else {
-				conn_fail(c, MFI_STAGE_MAIL, -EPROTO, NULL);
+				conn_fail(c, conn_stage(c), -EPROTO, NULL);
 			}
 			return;
 		}
