@@ -453,7 +453,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		.arrival = env->arrival, .now = time(NULL),
 		.retry_until = retry_until,
 		.orig_sender = to, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
-		.orig = orig, .origlen = origlen,
+		.orig = orig, .origlen = origlen, .orig_max = DSN_ORIG_MAX,
 		.unique = retry_rng_next(&w->q.rng),
 	};
 	unsigned bits = dsn_build(&rep, &body);
