@@ -447,10 +447,10 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		return;
 	}
 	/* Only what goes back is read: the whole original for RET=FULL when
-	   it is within DSN_ORIG_MAX, else its head, where the headers are.
+	   it is within ndr_return_max, else its head, where the headers are.
 	   A large message is never in memory for its report. */
 	if (queue_data_open(w, m, &qd) == 0) {
-		bool whole = env->ret == SMTP_RET_FULL && qd.size <= DSN_ORIG_MAX;
+		bool whole = env->ret == SMTP_RET_FULL && qd.size <= cfg->ndr_return_max;
 		long k = queue_data_read(w, &qd, whole ? (size_t)qd.size : DSN_HEAD_MAX,
 					 &tmp, &orig);
 		origsize = qd.size;
@@ -471,7 +471,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		.retry_until = retry_until,
 		.orig_sender = to, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
 		.orig = orig, .origlen = origlen, .origsize = origsize,
-		.orig_max = DSN_ORIG_MAX,
+		.orig_max = cfg->ndr_return_max,
 		.unique = retry_rng_next(&w->q.rng),
 	};
 	unsigned bits = dsn_build(&rep, &body);

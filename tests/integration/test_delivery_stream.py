@@ -9,7 +9,10 @@ defect 8 on the delivery side; net/smtp_client.c body_send).
 - A body file damaged in the spool is found only when its last chunk is
   read, after the rest went out: the connection is closed without the
   final dot, so the next hop keeps nothing, and the message stays queued.
+- An NDR reads only what it returns: the head of a large message for its
+  headers; with RET=FULL the whole message only up to ndr_return_max.
 """
+import email
 import os
 import re
 import shutil
@@ -127,6 +130,94 @@ class DamagedBodyTest(unittest.TestCase):
             r.stop()
             if sink:
                 sink.stop()
+
+
+class NdrHeadTest(unittest.TestCase):
+    """What an NDR returns of a message, and that it reads no more."""
+
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for f in reversed(self.cleanup):
+            try:
+                f()
+            except Exception:
+                pass
+
+    def relay(self, extra=""):
+        self.ndr = Sink(keep=True)
+        self.cleanup.append(self.ndr.stop)
+        sink = Sink(args=["--user-unknown", "nobody"])
+        self.cleanup.append(sink.stop)
+        r = Sluiced(workers=1, config=CONFIG.replace("{sink_connector}",
+                                                     '    smarthosts: ["127.0.0.1:%d"]' % sink.port)
+                    .replace("{expiry}", "30s").replace("{down_after}", "3")
+                    .replace("{ndr_port}", str(self.ndr.port)), extra=extra)
+        r.start()
+        self.cleanup.append(r.stop)
+        return r
+
+    def bounce(self, r, body, ret):
+        c = Smtp(r.port)
+        c.cmd("MAIL FROM:<alice@client.test> RET=%s" % ret, 250)
+        c.cmd("RCPT TO:<nobody@example.test>", 250)
+        c.cmd("DATA", 354)
+        c.s.sendall(Smtp.stuff(body) + b".\r\n")
+        c.expect(250)
+        c.close()
+        return self.ndr_part()
+
+    def ndr_part(self):
+        def one():
+            names = [n for n in os.listdir(self.ndr.out)
+                     if n.endswith(".eml") and not n.startswith(".")]
+            return names and os.path.join(self.ndr.out, names[0])
+        path = wait_for(one, 30, what="the NDR")
+        with open(path, "rb") as f:
+            raw = f.read()
+        m = email.message_from_bytes(raw)
+        human = m.get_payload()[0].get_payload(decode=True).decode()
+        return m.get_payload()[2], human, raw
+
+    def big(self, marker):
+        head = (b"Subject: a large one\r\nX-Head-Marker: HEAD-1\r\n\r\n")
+        line = b"body line of a large message, returned only as headers\r\n"
+        return head + line * ((4 << 20) // len(line)) + marker + b"\r\n"
+
+    def test_ret_full_of_a_large_message_returns_its_headers(self):
+        r = self.relay()
+        part, human, raw = self.bounce(r, self.big(b"TAIL-MARKER"), "FULL")
+        self.assertEqual(part.get_content_type(), "text/rfc822-headers")
+        self.assertIn(b"HEAD-1", raw)
+        self.assertNotIn(b"body line of a large", raw)
+        self.assertNotIn(b"TAIL-MARKER", raw)
+        self.assertIn("too large to return", human)
+        self.assertLess(len(raw), 20000)
+
+    def test_ret_hdrs_of_a_large_message(self):
+        r = self.relay()
+        part, human, raw = self.bounce(r, self.big(b"TAIL-MARKER"), "HDRS")
+        self.assertEqual(part.get_content_type(), "text/rfc822-headers")
+        self.assertIn(b"HEAD-1", raw)
+        self.assertNotIn(b"TAIL-MARKER", raw)
+        self.assertNotIn("too large", human)
+
+    def test_ret_full_within_the_limit_returns_the_message(self):
+        r = self.relay()
+        body = b"Subject: small\r\n\r\n" + b"x" * 70 + b"\r\n" + b".dot line\r\nSMALL-TAIL\r\n"
+        part, human, raw = self.bounce(r, body, "FULL")
+        self.assertEqual(part.get_content_type(), "message/rfc822")
+        self.assertIn(b"SMALL-TAIL", raw)
+        self.assertIn(b"\r\n.dot line\r\n", raw)
+
+    def test_ndr_return_max_is_a_config_key(self):
+        r = self.relay(extra="ndr_return_max: 1K")
+        body = b"Subject: over 1K\r\n\r\n" + (b"y" * 70 + b"\r\n") * 30 + b"OVER-TAIL\r\n"
+        part, human, raw = self.bounce(r, body, "FULL")
+        self.assertEqual(part.get_content_type(), "text/rfc822-headers")
+        self.assertNotIn(b"OVER-TAIL", raw)
+        self.assertIn("too large to return", human)
 
 
 if __name__ == "__main__":
