@@ -1813,6 +1813,7 @@ static const struct field top_fields[] = {
 	{ "tls", f_tls_server, 0, 0, 0, NULL },
 	{ "tenants", f_tenants, 0, 0, 0, NULL },
 	{ "postmaster", f_mailbox, T(postmaster), 0, 0, NULL },
+	{ "ndr_return_max", f_size, T(ndr_return_max), 0, 10 * MIB, NULL },	/* DSN_ORIG_MAX */
 	{ "state_file", f_path, T(state_file), 0, 0, NULL },
 	{ "quota_window", f_duration, T(quota_window), 1, 7 * DAY, NULL },
 	{ "quota_bucket", f_duration, T(quota_bucket), 1, DAY, NULL },
@@ -1830,6 +1831,7 @@ config_defaults(struct config *cfg)
 	cfg->quota_window = 3600;
 	cfg->quota_bucket = 60;
 	cfg->segment_size = 64 * MIB;
+	cfg->ndr_return_max = 128 * KIB;
 	cfg->limits = (struct cfg_limits){
 		.message_size = 10 * MIB,
 		.recipients = 500,

@@ -155,6 +155,9 @@ struct config {
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
 	char *postmaster;		/* gets the NDRs nothing else can take
 					   (queue/queue.c), or NULL */
+	uint64_t ndr_return_max;	/* RET=FULL: an original up to this size
+					   goes back whole in its NDR, a larger
+					   one only its headers (128 KiB) */
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */

@@ -50,6 +50,7 @@
 #define CONN_IDLE_MAX 5		/* s a cached connection may stay idle */
 #define CONN_MAX_ADDRS 16	/* addresses tried per host */
 #define CONN_MAX_HOSTS 16	/* hosts tried per connection */
+#define CONN_CHUNK (64u << 10)	/* message bytes read and sent at a time */
 
 enum conn_state {
 	CS_RESOLVE,	/* DNS in progress */
@@ -133,12 +134,24 @@ struct smtp_conn {
 	uint32_t rcpt_i;		/* next RCPT reply's recipient */
 	bool mail_ok;			/* MAIL accepted */
 	uint64_t t0;			/* ms when the job started */
-	struct buf tmp;			/* message data read from the spool */
+	struct queue_data data;		/* the job's message data: open from
+					   MAIL until the job is reported */
+	struct smtp_stuffer stuff;	/* dot-stuffing state between chunks */
+	bool body_on;			/* after the 354, until the chunk with
+					   the final dot is built */
+	struct buf tmp;			/* a chunk read from the spool (at most
+					   CONN_CHUNK; unused for a message the
+					   queue holds in memory) */
 };
 
 static void conn_next_target(struct smtp_conn *c);
 static void conn_recv(struct smtp_conn *c);
 static void conn_run_job(struct smtp_conn *c);
+static enum mfi_stage conn_stage(const struct smtp_conn *c);
+static bool body_send(struct smtp_conn *c);
+
+/* What a job gets when its message cannot be read back from the spool. */
+#define UNREADABLE "451 4.3.0 Message data unreadable in the local spool"
 
 static uint64_t
 now_ms(void)
@@ -216,6 +229,7 @@ conn_free(struct smtp_conn *c)
 	for (uint32_t i = 0; i < c->nhosts; i++)
 		free(c->hosts[i]);
 	job_results_free(c);
+	queue_data_close(&c->data);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->tmp);
@@ -343,6 +357,8 @@ job_report(struct smtp_conn *c)
 	if (j == NULL)
 		return;
 	c->job = NULL;
+	queue_data_close(&c->data);
+	c->body_on = false;
 	for (uint32_t i = 0; i < c->nres; i++) {
 		c->res[i].host = c->host[0] ? c->host : NULL;
 		c->res[i].ip = c->ip[0] ? c->ip : NULL;
@@ -724,16 +740,20 @@ conn_start_txn(struct smtp_conn *c)
 {
 	struct qjob *j = c->job;
 	const struct envelope *env = j->msg->env;
-	const char *data;
-	size_t len;
 	STRB_LOCAL(params, 512);
+	int rc;
 
 	c->state = CS_TXN;
 	c->out.len = c->out_off = 0;
 	c->nexpect = c->ex = c->unsent = 0;
-	if (queue_msg_data(c->w, j->msg, &c->tmp, &data, &len) < 0) {
+	queue_data_close(&c->data);
+	if ((rc = queue_data_open(c->w, j->msg, &c->data)) < 0) {
 		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 451,
-					 .reply_text = "451 4.3.0 Message data unreadable in the local spool" };
+					 .reply_text = UNREADABLE };
+		char qid[17];
+		envelope_id_str(j->msg->id, qid);
+		log_err("id=%s: cannot open its data in the local spool: %s", qid,
+			strerror(-rc));
 		job_fill(c, &a);
 		job_report(c);
 		conn_run_job(c);
@@ -752,7 +772,7 @@ conn_start_txn(struct smtp_conn *c)
 		conn_cmd(c, EX_RSET, "RSET");
 	c->need_rset = false;
 	if (c->size_max > 0)
-		strb_printf(&params, " SIZE=%zu", len);
+		strb_printf(&params, " SIZE=%llu", (unsigned long long)c->data.size);
 	if (env->body == SMTP_BODY_8BITMIME && c->eightbit)
 		strb_printf(&params, " BODY=8BITMIME");
 	if (env->smtputf8)
@@ -784,13 +804,67 @@ conn_start_txn(struct smtp_conn *c)
 		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp.p);
 	}
 	conn_cmd(c, EX_DATA, "DATA");
-	/* the body is built now and sent after the 354 */
-	c->tmp.len = 0;
-	struct buf body = { 0 };
-	smtp_stuff(data, len, &body);
-	buf_free(&c->tmp);
-	c->tmp = body;
-	conn_flush(c);
+	conn_flush(c);	/* the body follows the 354, a chunk at a time */
+}
+
+/*
+ * The spool could not give the rest of the body: a damaged or short body
+ * file, found at the latest on the read of its last chunk, when all the
+ * rest may already have gone out.  The final dot must never follow, or the
+ * next hop would take a corrupt message for a whole one; so the connection
+ * is closed here, mid-data, which makes the next hop drop what it has
+ * (RFC 5321 4.1.1.4: no dot, no message).  The recipients get the same 451
+ * as a message unreadable before MAIL, and wait for a retry.
+ */
+static void
+body_unreadable(struct smtp_conn *c, int err)
+{
+	struct mfi_attempt a = { .stage = MFI_STAGE_BODY, .reply_code = 451,
+				 .reply_text = UNREADABLE };
+	char qid[17];
+
+	envelope_id_str(c->job->msg->id, qid);
+	log_err("id=%s: its data in the local spool is unreadable (%s) after %llu of %llu "
+		"bytes went to %s [%s]: connection closed without the final dot",
+		qid, err == -EIO ? "damaged: not the bytes that were written" : strerror(-err),
+		(unsigned long long)c->stuff.n,
+		(unsigned long long)c->data.size, c->host, c->ip);
+	job_fill(c, &a);
+	job_report(c);
+	conn_free(c);
+}
+
+/*
+ * Build the next chunk of the body in out (CONN_CHUNK bytes of the message,
+ * dot-stuffed; the last one with the end marker) and send it.  Called after
+ * the 354 and then each time a chunk has been sent (through TLS too, which
+ * encrypts out as it is sent), so a connection holds one chunk however
+ * large the message: out (at most 1.5 times CONN_CHUNK stuffed) and tmp,
+ * the bytes read from the spool.  The read is a synchronous pread of
+ * CONN_CHUNK, usually from the page cache; the socket's own buffer keeps
+ * the wire busy while it runs, so no second chunk is prepared ahead.
+ * Returns false when c is gone (body_unreadable).
+ */
+static bool
+body_send(struct smtp_conn *c)
+{
+	const char *p;
+	long n;
+
+	c->out.len = c->out_off = 0;
+	n = queue_data_read(c->w, &c->data, CONN_CHUNK, &c->tmp, &p);
+	if (n < 0) {
+		body_unreadable(c, (int)n);
+		return false;
+	}
+	smtp_stuff_chunk(&c->stuff, p, (size_t)n, &c->out);
+	if (c->data.off == c->data.size) {
+		smtp_stuff_end(&c->stuff, &c->out);
+		c->body_on = false;
+		expect_push(c, EX_BODY, c->out.len);
+	}
+	conn_send(c);
+	return true;
 }
 
 /* Next job from the destination, or idle, or QUIT. */
@@ -1050,11 +1124,12 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			/* send the body (or, with no recipient left, an empty one) */
 			c->out.len = c->out_off = 0;
 			if (c->mail_ok && c->rcpt_ok > 0) {
-				buf_append(&c->out, c->tmp.p, c->tmp.len);
-			} else {
-				buf_append(&c->out, ".\r\n", 3);
-				c->need_rset = true;
+				smtp_stuff_init(&c->stuff);
+				c->body_on = true;
+				return body_send(c) ? R_IO : R_GONE;
 			}
+			buf_append(&c->out, ".\r\n", 3);
+			c->need_rset = true;
 			expect_push(c, EX_BODY, c->out.len);
 			conn_send(c);
 			return R_IO;
@@ -1087,12 +1162,14 @@ conn_input(struct smtp_conn *c)
 		if (n == 0)
 			break;
 		if (n < 0) {
+			/* the reply being parsed is the one that failed:
+			   with PIPELINING, MAIL's may have been taken already */
 			if (c->state == CS_GREET) {
-				conn_set_fail(c, MFI_STAGE_BANNER, -EPROTO, MFI_DNS_NONE, NULL);
+				conn_set_fail(c, conn_stage(c), -EPROTO, MFI_DNS_NONE, NULL);
 				c->ai++;
 				conn_next_target(c);
 			} else {
-				conn_fail(c, MFI_STAGE_MAIL, -EPROTO, NULL);
+				conn_fail(c, conn_stage(c), -EPROTO, NULL);
 			}
 			return;
 		}
@@ -1118,6 +1195,8 @@ conn_input(struct smtp_conn *c)
 static enum mfi_stage
 conn_stage(const struct smtp_conn *c)
 {
+	if (c->body_on)
+		return MFI_STAGE_BODY;
 	if (c->ex >= c->nexpect)
 		return MFI_STAGE_MAIL;
 	switch (c->expect[c->ex]) {
@@ -1241,6 +1320,10 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 			conn_recv(c);
 			return;
 		}
+		if (c->body_on) {
+			body_send(c);	/* the next chunk */
+			return;
+		}
 		conn_input(c);
 		return;
 	}
@@ -1248,6 +1331,10 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 		c->out_off += (size_t)res;
 		if (c->out_off < c->send_end) {
 			conn_send_to(c, c->send_end);
+			return;
+		}
+		if (c->body_on) {
+			body_send(c);	/* the next chunk */
 			return;
 		}
 		conn_input(c);	/* replies may already be buffered */

@@ -734,6 +734,49 @@ smtp_reply_flat(const struct smtp_reply *r, char *out, size_t max)
 }
 
 void
+smtp_stuff_init(struct smtp_stuffer *st)
+{
+	*st = (struct smtp_stuffer){ .mid = false };
+}
+
+void
+smtp_stuff_chunk(struct smtp_stuffer *st, const char *data, size_t n, struct buf *out)
+{
+	size_t off = 0;
+
+	if (n == 0)
+		return;
+	buf_reserve(out, n + n / 64 + 8);
+	while (off < n) {
+		const char *nl = memchr(data + off, '\n', n - off);
+		size_t end = nl ? (size_t)(nl - data) + 1 : n;
+		if (!st->mid && data[off] == '.')
+			buf_append(out, ".", 1);
+		buf_append(out, data + off, end - off);
+		st->mid = nl == NULL;	/* a piece may end inside a line */
+		off = end;
+	}
+	if (n >= 2) {
+		st->tail[0] = data[n - 2];
+		st->tail[1] = data[n - 1];
+	} else {		/* a CRLF may be split across pieces */
+		st->tail[0] = st->tail[1];
+		st->tail[1] = data[0];
+	}
+	st->n += n;
+}
+
+void
+smtp_stuff_end(struct smtp_stuffer *st, struct buf *out)
+{
+	if (st->n < 2 || st->tail[0] != '\r' || st->tail[1] != '\n')
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
+}
+
+/* Written apart from the streaming stuffer on purpose: the tests and the
+   fuzz target hold one against the other. */
+void
 smtp_stuff(const char *data, size_t n, struct buf *out)
 {
 	size_t off = 0;

@@ -168,8 +168,34 @@ void smtp_reply_flat(const struct smtp_reply *r, char *out, size_t max);
 /*
  * Append data to out with SMTP dot-stuffing (RFC 5321 4.5.2): a '.' that
  * starts a line gets a second '.'; then the end marker.  data is the
- * un-stuffed message; a missing final CRLF is added.
+ * un-stuffed message; a missing final CRLF is added.  A line starts at
+ * the beginning of data and after every LF.
  */
 void smtp_stuff(const char *data, size_t n, struct buf *out);
+
+/*
+ * The same, for a message that comes in pieces (delivery streams it from
+ * the spool): the state a piece leaves for the next one.  Zero it (or
+ * smtp_stuff_init) before the first piece.  Feeding the pieces to
+ * smtp_stuff_chunk and then calling smtp_stuff_end gives exactly what
+ * smtp_stuff gives for the whole message, wherever the pieces are cut.
+ */
+struct smtp_stuffer {
+	bool mid;		/* inside a line: the next byte starts none */
+	char tail[2];		/* the last two bytes seen (the final CRLF) */
+	uint64_t n;		/* bytes seen */
+};
+
+/* Start a message. */
+void smtp_stuff_init(struct smtp_stuffer *st);
+
+/* Append the next n bytes of the message to out, stuffed.  out grows by
+ * at most n + n / 2 + 1 bytes (a '.' added per line start). */
+void smtp_stuff_chunk(struct smtp_stuffer *st, const char *data, size_t n,
+		      struct buf *out);
+
+/* The message is complete: a CRLF if it did not end with one, then the
+ * end marker ".\r\n" (5 bytes at most). */
+void smtp_stuff_end(struct smtp_stuffer *st, struct buf *out);
 
 #endif

@@ -611,7 +611,7 @@ text_rcpt(struct buf *t, const struct dsn_report *r, const struct dsn_rcpt *rc)
 enum orig_mode {
 	ORIG_HEADERS,		/* header section (RET=HDRS or none) */
 	ORIG_FULL,		/* the whole message (RET=FULL) */
-	ORIG_TOO_BIG,		/* RET=FULL but over DSN_ORIG_MAX: headers */
+	ORIG_TOO_BIG,		/* RET=FULL but over orig_max: headers */
 };
 
 /* The human-readable part. */
@@ -925,7 +925,8 @@ dsn_build(const struct dsn_report *r, struct buf *out)
 	dsn_subject(orig, r->origlen, subj, sizeof(subj));
 	if (r->origlen > 0)
 		hl = header_len(orig, r->origlen);
-	if (r->ret == SMTP_RET_FULL && r->origlen <= DSN_ORIG_MAX) {
+	if (r->ret == SMTP_RET_FULL && r->origsize <= r->origlen &&
+	    r->origlen <= DSN_ORIG_MAX && r->origlen <= r->orig_max) {
 		mode = ORIG_FULL;
 		partlen = r->origlen;
 	} else {

@@ -27,8 +27,12 @@
 #include "core/buf.h"
 #include "core/mfi/mfi.h"
 
-/* Most of the original message returned; beyond it only its headers go. */
+/* Most of the original message ever returned (the ceiling of orig_max). */
 #define DSN_ORIG_MAX	(10u * 1024 * 1024)
+
+/* What a report of the original's headers needs of it: its first bytes, up
+ * to this many (a header section longer than that is cut there). */
+#define DSN_HEAD_MAX	(64u * 1024)
 
 /* Longest original Subject carried into the report's Subject. */
 #define DSN_SUBJECT_MAX	200
@@ -65,11 +69,20 @@ struct dsn_report {
 	int64_t retry_until;	/* for delayed recipients: when we give up */
 	const char *orig_sender; /* the original reverse path: the report's To */
 	uint8_t ret;		/* enum smtp_ret: FULL returns the whole
-				   message, HDRS or NONE only its headers */
+				   message (up to orig_max), HDRS or NONE
+				   only its headers */
 	const struct dsn_rcpt *rcpts;	/* recipients reported */
 	size_t nrcpt;		/* how many */
-	const char *orig;	/* original message, headers + body, CRLF */
-	size_t origlen;		/* its length in bytes */
+	const char *orig;	/* original message, headers + body, CRLF;
+				   or only its head (origsize says) */
+	size_t origlen;		/* bytes at orig */
+	uint64_t origsize;	/* the whole original's size, 0: origlen.
+				   Larger than origlen when the caller read
+				   only the head (DSN_HEAD_MAX): then only
+				   headers can go back */
+	uint64_t orig_max;	/* RET=FULL returns the original whole only
+				   up to this size (ndr_return_max), else its
+				   headers; at most DSN_ORIG_MAX counts */
 	const char *message_id_host;	/* right side of Message-ID; NULL:
 					   reporting_mta */
 	uint64_t unique;	/* random per report: Message-ID, boundary */

@@ -392,6 +392,8 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	const char *orig = "", *to = env->sender, *why = NULL;
 	const char *kind = delayed ? "delay notice" : "NDR";
 	size_t origlen = 0, nd = 0;
+	uint64_t origsize = 0;
+	struct queue_data qd;
 	struct qrec *r;
 	char qid[17];
 
@@ -444,16 +446,32 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		free(dr);
 		return;
 	}
-	if (queue_msg_data(w, m, &tmp, &orig, &origlen) < 0) {
-		orig = "";
-		origlen = 0;
+	/* Only what goes back is read: the whole original for RET=FULL when
+	   it is within ndr_return_max, else its head, where the headers are.
+	   A large message is never in memory for its report. */
+	if (queue_data_open(w, m, &qd) == 0) {
+		bool whole = env->ret == SMTP_RET_FULL && qd.size <= cfg->ndr_return_max;
+		long k = queue_data_read(w, &qd, whole ? (size_t)qd.size : DSN_HEAD_MAX,
+					 &tmp, &orig);
+		origsize = qd.size;
+		origlen = k > 0 ? (size_t)k : 0;
+		if (k < 0)
+			orig = "";
+		queue_data_close(&qd);
+		if (k < 0)
+			log_err("id=%s: its data in the local spool is damaged: the %s goes "
+				"without the original", qid, kind);
+	} else {
+		log_err("id=%s: cannot open its data in the local spool: the %s goes "
+			"without the original", qid, kind);
 	}
 	rep = (struct dsn_report){
 		.reporting_mta = cfg->hostname, .envid = env->envid, .queue_id = qid,
 		.arrival = env->arrival, .now = time(NULL),
 		.retry_until = retry_until,
 		.orig_sender = to, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
-		.orig = orig, .origlen = origlen,
+		.orig = orig, .origlen = origlen, .origsize = origsize,
+		.orig_max = cfg->ndr_return_max,
 		.unique = retry_rng_next(&w->q.rng),
 	};
 	unsigned bits = dsn_build(&rep, &body);
@@ -710,29 +728,6 @@ queue_start(struct worker *w)
 	for (uint32_t i = 0; i < w->q.ndestslots; i++)
 		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext)
 			dest_kick(w, d);
-}
-
-int
-queue_msg_data(struct worker *w, struct qmsg *m, struct buf *tmp, const char **p,
-	       size_t *n)
-{
-	int rc;
-
-	if (m->rec.len > 0) {
-		*p = m->rec.p + m->data_off;
-		*n = m->rec.len - m->data_off;
-		return 0;
-	}
-	tmp->len = 0;
-	rc = spool_read_data(w->spool, &m->loc, tmp);
-	if (rc < 0) {
-		log_err("id=%016llX: cannot read its data from the spool: %s",
-			(unsigned long long)m->id, strerror(-rc));
-		return rc;
-	}
-	*p = tmp->p;
-	*n = tmp->len;
-	return 0;
 }
 
 /* ---- destinations ----------------------------------------------------- */

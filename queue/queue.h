@@ -47,12 +47,38 @@ void queue_tick(struct worker *w);
  * starting size once the queue is empty.  Worker thread, when idle. */
 void queue_trim(struct worker *w);
 
+/* ---- a message's data (queue/queue_data.c) ---- */
+
 /*
- * The data of m (headers and body, un-stuffed): from memory, or read from
- * the spool into tmp.  Returns 0 or -errno.
+ * Start reading the data of m (headers and body, un-stuffed) into d: from
+ * the record in memory, or from the spool.  m must stay queued until
+ * queue_data_close (an active job keeps it).  Returns 0, or -errno (the
+ * spool has no readable record or body file; d needs no close then).
  */
-int queue_msg_data(struct worker *w, struct qmsg *m, struct buf *tmp,
-		   const char **p, size_t *n);
+int queue_data_open(struct worker *w, struct qmsg *m, struct queue_data *d);
+
+/*
+ * The next piece of d, at most max bytes: *p points into the message in
+ * memory (no copy), or into scratch, which it fills (scratch grows to at
+ * most max bytes; the caller keeps it between reads).  Returns the bytes
+ * (d->off == d->size after the last piece), 0 when everything was read, or
+ * -EIO: the spool's data is damaged or short; for a body file that is found
+ * on the read of the last piece, whose bytes must not be used then.
+ */
+long queue_data_read(struct worker *w, struct queue_data *d, size_t max,
+		     struct buf *scratch, const char **p);
+
+/* Done with d (closes a body file).  Safe to repeat, and on a zeroed d. */
+void queue_data_close(struct queue_data *d);
+
+/*
+ * The first bytes of m's data, at most max (the head an NDR returns): *p
+ * points into memory or into tmp (filled), *n says how many, *size gets
+ * the size of the whole message.  Only a head that is the whole message is
+ * checked against the body file's CRC.  Returns 0 or -errno.
+ */
+int queue_data_head(struct worker *w, struct qmsg *m, size_t max, struct buf *tmp,
+		    const char **p, size_t *n, uint64_t *size);
 
 /*
  * For a connection of d that finished a job (or is new and idle): the next

@@ -42,6 +42,20 @@ struct qmsg {
 	struct list link;		/* all messages of the worker, by age */
 };
 
+/*
+ * A message's data being read a piece at a time (queue/queue_data.c):
+ * straight from the record the queue keeps in memory, or from the spool.
+ * Embedded in its reader (an outbound connection); between
+ * queue_data_open and queue_data_close.
+ */
+struct queue_data {
+	const char *mem;		/* the data in memory, or NULL: the spool */
+	struct spool_reader sr;		/* reading the spool (mem == NULL) */
+	uint64_t size;			/* bytes of data */
+	uint64_t off;			/* bytes handed out so far */
+	bool open;			/* opened and not yet closed */
+};
+
 enum qjob_state {
 	QJOB_READY,	/* on dest->ready, waiting for a connection */
 	QJOB_ACTIVE,	/* on a connection */

@@ -67,8 +67,8 @@ seg_cur(struct spool *sp)
 	return &sp->segs[sp->nsegs - 1];
 }
 
-static struct spool_seg *
-seg_find(struct spool *sp, uint32_t seq)
+struct spool_seg *
+spool_seg_find(struct spool *sp, uint32_t seq)
 {
 	size_t lo = 0, hi = sp->nsegs;
 
@@ -256,7 +256,7 @@ rec_insert(struct rec_table *t, uint64_t id, struct envelope *env,
 static void
 rec_drop(struct spool *sp, struct rec_table *t, struct rec_entry *e)
 {
-	struct spool_seg *seg = seg_find(sp, e->loc.seg);
+	struct spool_seg *seg = spool_seg_find(sp, e->loc.seg);
 
 	if (seg != NULL && seg->live > 0)
 		seg->live--;
@@ -318,7 +318,7 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 			st->bad_records++;
 			return;
 		}
-		seg_find(sp, seq)->live++;
+		spool_seg_find(sp, seq)->live++;
 		if (h->id > sp->last_id)
 			sp->last_id = h->id;
 		break;
@@ -670,7 +670,7 @@ static void
 flight_done(struct spool_flight *f, int res)
 {
 	struct spool *sp = f->sp;
-	struct spool_seg *seg = seg_find(sp, f->seq);
+	struct spool_seg *seg = spool_seg_find(sp, f->seq);
 	struct spool_write *head = f->head, *w, *next;
 	uint32_t seq = f->seq;
 
@@ -697,7 +697,7 @@ flight_done(struct spool_flight *f, int res)
 		next = w->next;
 		w->cb(w, res);
 	}
-	seg_find(sp, seq)->flights--;
+	spool_seg_find(sp, seq)->flights--;
 	seg_collect(sp, NULL);
 }
 
@@ -719,7 +719,7 @@ spool_sync_done(struct op *op, int res, uint32_t flags)
 	if (wr >= 0 && (uint64_t)wr >= f->len && (uint64_t)wr < f->wlen) {
 		/* the records were written but not all the zeros behind them (the
 		 * disk is nearly full): sync what was written, stop zero-filling */
-		struct spool_seg *seg = seg_find(sp, f->seq);
+		struct spool_seg *seg = spool_seg_find(sp, f->seq);
 		struct io_uring_sqe *sqe = ring_sqe(sp->ring);
 		f->wlen = (uint64_t)wr;
 		seg->filled = f->off + (uint64_t)wr;
@@ -735,7 +735,7 @@ spool_sync_done(struct op *op, int res, uint32_t flags)
 	} else if (res < 0) {
 		log_err("spool %s/%08x.seg: fdatasync failed: %s; segment retired",
 			sp->dir, f->seq, strerror(-res));
-		if (seg_find(sp, f->seq) == seg_cur(sp))
+		if (spool_seg_find(sp, f->seq) == seg_cur(sp))
 			sp->cur_broken = true;
 	}
 	flight_done(f, res < 0 ? res : 0);
@@ -839,7 +839,7 @@ spool_flush(struct spool *sp, struct io_uring *ring)
 void
 spool_release(struct spool *sp, const struct spool_loc *loc, uint64_t id)
 {
-	struct spool_seg *seg = seg_find(sp, loc->seg);
+	struct spool_seg *seg = spool_seg_find(sp, loc->seg);
 
 	if (loc->body) {
 		spool_body_unlink(sp, id);
@@ -871,35 +871,4 @@ spool_bytes(const struct spool *sp)
 
 	spool_stats(sp, &st);
 	return st.bytes;
-}
-
-int
-spool_read_data(struct spool *sp, const struct spool_loc *loc, struct buf *out)
-{
-	struct spool_seg *seg = seg_find(sp, loc->seg);
-	struct spool_body_ref ref;
-	struct spool_rec_hdr h;
-	off_t data = (off_t)(loc->off + SPOOL_HDR_SIZE);
-	ssize_t r;
-	size_t n;
-
-	if (seg == NULL)
-		return -ENOENT;
-	if (pread(seg->fd, &h, sizeof(h), (off_t)loc->off) != (ssize_t)sizeof(h))
-		return -EIO;
-	if (h.magic != SPOOL_MAGIC || h.type != SPOOL_REC_MSG || h.aux > h.len)
-		return -EIO;
-	n = h.len - h.aux;
-	data += (off_t)h.aux;
-	if (h.flags & SPOOL_REC_F_BODY) {
-		if (n != sizeof(ref) || pread(seg->fd, &ref, sizeof(ref), data) != sizeof(ref))
-			return -EIO;
-		return spool_body_read(sp, h.id, &ref, out);
-	}
-	buf_reserve(out, n);
-	r = pread(seg->fd, out->p + out->len, n, data);
-	if (r != (ssize_t)n)
-		return -EIO;
-	out->len += n;
-	return 0;
 }

@@ -189,9 +189,52 @@ void spool_stats(const struct spool *sp, struct spool_stats *st);
 uint64_t spool_bytes(const struct spool *sp);
 
 /*
- * Read a MSG record's data (the part after the envelope, or its body file)
- * into out.  Synchronous pread; used by delivery for data not in memory.
- * Returns 0, or -EIO when the bytes are not what was written.
+ * A MSG record's data (the part after the envelope, or its body file) read
+ * a piece at a time, so that no reader ever holds a whole large message:
+ * delivery streams it in chunks, an NDR reads only the head it returns.
+ * Reads are synchronous pread of the size asked (a delivery chunk, 64 KiB):
+ * the data was usually written moments ago and is in the page cache.  A
+ * body file is opened once and held until spool_reader_close, so its
+ * unlink (after the DONE) cannot pull it away mid-read; inline data is
+ * read from its segment, looked up by sequence number on every read (the
+ * message being read is live, which keeps its segment).
+ */
+struct spool_reader {
+	int fd;			/* the body file (owned), or -1: inline data */
+	uint32_t seg;		/* segment of inline data */
+	uint64_t base;		/* offset of the data in its file */
+	uint64_t size;		/* bytes of data */
+	uint64_t off;		/* bytes read so far */
+	uint32_t crc;		/* body file: CRC32C of the bytes read so far */
+	uint32_t want;		/* body file: the CRC32C its record names */
+	bool checked;		/* body file: read to the end, CRC good */
+};
+
+/*
+ * Open the data of the MSG record at loc into r.  Returns 0, or -errno
+ * (-EIO: there is no MSG record at loc; -ENOENT: no such segment or body
+ * file); r needs no close then.
+ */
+int spool_reader_open(struct spool *sp, const struct spool_loc *loc, struct spool_reader *r);
+
+/*
+ * Read the next bytes, at most n, into p.  Returns the bytes read (n or
+ * what is left, whichever is less), 0 once everything was read, or -EIO:
+ * the data is shorter than its record says, or, on the read that reaches
+ * the end of a body file, the file's CRC32C is not the one recorded (then
+ * the bytes of that read are not to be used).  A reader that stops before
+ * the end (an NDR returning headers) checks no CRC.
+ */
+long spool_reader_read(struct spool *sp, struct spool_reader *r, void *p, size_t n);
+
+/* Release r (closes the body file).  Safe to repeat, and after a failed
+ * spool_reader_open. */
+void spool_reader_close(struct spool_reader *r);
+
+/*
+ * Read a MSG record's whole data into out (tests and tools; delivery and
+ * NDRs use a spool_reader).  Returns 0, or -errno (-EIO when the bytes are
+ * not what was written), and then out is as it was.
  */
 int spool_read_data(struct spool *sp, const struct spool_loc *loc, struct buf *out);
 

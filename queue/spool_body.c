@@ -202,32 +202,14 @@ spool_body_present(struct spool *sp, uint64_t id, uint64_t size)
 }
 
 int
-spool_body_read(struct spool *sp, uint64_t id, const struct spool_body_ref *ref,
-		struct buf *out)
+spool_body_open_read(struct spool *sp, uint64_t id)
 {
 	char name[17];
-	size_t got = 0;
-	int fd, rc = 0;
+	int fd;
 
 	body_name(id, name);
 	fd = openat(sp->bodyfd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	buf_reserve(out, ref->size);
-	while (got < ref->size) {
-		ssize_t r = pread(fd, out->p + out->len + got, ref->size - got, (off_t)got);
-		if (r <= 0) {
-			rc = r < 0 ? -errno : -EIO;
-			break;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	if (rc == 0 && crc32c(0, out->p + out->len, got) != ref->crc)
-		rc = -EIO;
-	if (rc == 0)
-		out->len += got;
-	return rc;
+	return fd < 0 ? -errno : fd;
 }
 
 void

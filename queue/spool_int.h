@@ -1,7 +1,7 @@
 /*
  * spool_int — what the spool's own files share (spool.c: segments, group
  * commit, recovery; spool_seal.c: the key and record seals; spool_body.c:
- * body files).  Not for other modules: they use queue/spool.h.
+ * body files; spool_read.c: reading a message's data back).  Not for other modules: they use queue/spool.h.
  */
 #ifndef SLUICE_QUEUE_SPOOL_INT_H
 #define SLUICE_QUEUE_SPOOL_INT_H
@@ -69,6 +69,10 @@ struct spool {
 	struct spool_flight flight[SPOOL_FLIGHTS]; /* concurrent syncs */
 };
 
+/* The segment with sequence number seq, or NULL.  The pointer is good only
+ * until the next call that may collect segments (spool_release). */
+struct spool_seg *spool_seg_find(struct spool *sp, uint32_t seq);
+
 /*
  * Is p (avail bytes up to the end of segment seq, at offset off) a record
  * this spool sealed there?  Fills h.  Returns 0; -EBADMSG when it is not;
@@ -83,8 +87,8 @@ int spool_rec_check(const uint8_t key[SPOOL_KEY_SIZE], const uint8_t *p, uint64_
 int spool_body_dir_open(struct spool *sp, char *err, size_t errlen);
 bool spool_body_present(struct spool *sp, uint64_t id, uint64_t size);
 void spool_body_unlink(struct spool *sp, uint64_t id);
-int spool_body_read(struct spool *sp, uint64_t id, const struct spool_body_ref *ref,
-		    struct buf *out);
+/* Open body/<id> for reading: the fd, or -errno. */
+int spool_body_open_read(struct spool *sp, uint64_t id);
 /* Unlink body files for which live(arg, id) is false; count the others. */
 void spool_body_sweep(struct spool *sp, bool (*live)(void *arg, uint64_t id), void *arg,
 		      struct spool_recovery *st);

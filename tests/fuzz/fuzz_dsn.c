@@ -293,6 +293,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.nrcpt = nrcpt;
 	r.orig = (h[2] & 0x10) ? NULL : p;
 	r.origlen = r.orig ? (size_t)(end - p) : 0;
+	/* the return limit, and a head read from a larger message */
+	r.orig_max = (h[2] & 0x40) ? r.origlen / 2 : DSN_ORIG_MAX;
+	r.origsize = (h[2] & 0x80) ? (uint64_t)r.origlen + 1 + h[1] : 0;
 	for (size_t i = 0; i < nrcpt; i++) {
 		const uint8_t *c = h + 16 + 4 * i;
 		const char *const *s = str + 5 + 6 * i;

@@ -3,7 +3,8 @@
  * first byte picks the parser; the rest is its input.  Any crash, hang,
  * sanitizer report or broken invariant (DATA consumed more than given,
  * body larger than the limit, a result that depends on how the input was
- * split) is a bug.  The client's reply parser has its own target,
+ * split, the streaming dot-stuffer disagreeing with the whole-message one)
+ * is a bug.  The client's reply parser has its own target,
  * fuzz_reply.c.
  */
 #include <stdbool.h>
@@ -98,9 +99,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 5: {
-		struct buf out = { 0 };
+		/* the streaming stuffer, in pieces cut where the input's own
+		   bytes say, gives what the whole-message one gives */
+		struct buf out = { 0 }, st_out = { 0 };
+		struct smtp_stuffer st;
+		size_t off = 0, k = 0;
 		smtp_stuff(p, n, &out);
+		smtp_stuff_init(&st);
+		while (off < n) {
+			size_t piece = 1 + (unsigned char)p[k++ % n] % 7;
+			if (piece > n - off)
+				piece = n - off;
+			smtp_stuff_chunk(&st, p + off, piece, &st_out);
+			off += piece;
+		}
+		smtp_stuff_end(&st, &st_out);
+		if (out.len != st_out.len || memcmp(out.p, st_out.p, out.len) != 0)
+			abort();
 		buf_free(&out);
+		buf_free(&st_out);
 		break;
 	}
 	}

@@ -9,11 +9,17 @@ each of those greetings (--size, --helo-only) and is strict the way real
 servers are (bench/sink_check.h); each test below delivers through sluiced
 and checks the message arrived intact with the exact MAIL line expected.
 
+A hostile next hop answering a pipelined RCPT with a ~200 KB multi-line
+550 (bare CR and NUL inside lines over 4 KiB) was logged as a malformed
+reply "during MAIL FROM", though MAIL had a clean 250: the reply parser's
+failure named a fixed stage instead of the reply it was parsing.
+
 Defect 13: a connector removed by a reload while the next hop holds back
 its 220 to STARTTLS was looked up again when the 220 came, found missing,
 and dereferenced (the daemon died).  A connection now holds the config it
 started under (net/smtp_client.c).
 """
+import json
 import os
 import shutil
 import signal
@@ -21,6 +27,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -296,6 +303,89 @@ class NextHopTest(unittest.TestCase):
                 rcpt_line="RCPT TO:<dsn@example.test> NOTIFY=SUCCESS,FAILURE "
                           "ORCPT=rfc822;dsn@example.test"),
             Msg("plain2@example.test")])
+
+
+class HostileHop:
+    """A next hop in Python: EHLO with PIPELINING, then for each
+    transaction the replies reply(cmds) returns to the pipelined commands
+    (MAIL, RCPT..., DATA) it read.  It records every line it received."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.lines = []
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def serve(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                self.session(s)
+            except OSError:
+                pass
+            finally:
+                s.close()
+
+    def session(self, s):
+        s.settimeout(10)
+        f = s.makefile("rb")
+        s.sendall(b"220 hostile.test ESMTP\r\n")
+        cmds = []
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            self.lines.append(line)
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                s.sendall(b"250-hostile.test\r\n250 PIPELINING\r\n")
+            elif verb == b"QUIT":
+                s.sendall(b"221 bye\r\n")
+                return
+            elif verb == b"RSET":
+                s.sendall(b"250 ok\r\n")
+            else:
+                cmds.append(line)
+                if verb == b"DATA":
+                    s.sendall(self.reply(cmds))
+                    cmds = []
+
+    def stop(self):
+        self.ls.close()
+
+
+class HostileReplyTest(unittest.TestCase):
+    def test_huge_rcpt_reply_is_blamed_on_rcpt(self):
+        def reply(cmds):
+            long_line = b"550-5.1.1 " + b"x" * 3000 + b"\rbare CR\x00NUL" + b"y" * 3000 + b"\r\n"
+            return (b"250 2.1.0 sender ok\r\n" + long_line * 33 +
+                    b"550 5.1.1 no such user\r\n554 no valid recipients\r\n")
+        hop = HostileHop(reply)
+        r = Sluiced(workers=1, sink_port=hop.port,
+                    connector_extra="    retry: {initial: 1s, max: 2s, jitter: 0}\n")
+        try:
+            r.start()
+            with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+                s.sendmail("alice@client.test", ["bob@example.test"], BODY.encode())
+            wait_for(lambda: attempts(r.log()), 20, what="an attempt")
+            a = attempts(r.log())[0]
+            self.assertTrue(r.proc.alive())
+            text = json.dumps(a)
+            self.assertIn("malformed reply", text, text)
+            self.assertIn("RCPT", text, text)
+            self.assertNotIn("MAIL FROM", text, text)
+            self.assertEqual(a["result"], "deferred", text)
+        finally:
+            r.stop()
+            hop.stop()
 
 
 class Msg:

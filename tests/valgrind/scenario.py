@@ -12,6 +12,9 @@ does in a day:
     only HELO (EHLO answered 502), and one over STARTTLS with the
     certificate verified (outbound TLS);
   - a 5xx from a next hop, so a bounce (NDR) is built and delivered;
+  - a message larger than data_spill: spilled to a body file, streamed
+    from it in chunks through outbound TLS, and bounced with RET=FULL by
+    an NDR that reads only its head;
   - a reload (configs held by connections, then freed), a control-socket
     query, and a drain on SIGTERM.
 
@@ -76,6 +79,8 @@ domains:
 """
 
 BODY = "Subject: memcheck\r\nMessage-ID: <%s@client.test>\r\n\r\nline one\r\n.dot line\r\n"
+# over data_spill (256 KiB): a body file, sent in several 64 KiB chunks
+BIG = (BODY % "big") + "".join(".%06d a line of the large message\r\n" % i for i in range(9000))
 
 
 def send(port, rcpts, mail_opts=(), rcpt_opts=(), body=None, starttls_ca=None, tag="m"):
@@ -154,7 +159,9 @@ def main():
         send(r.port, ["f@tls.test", "g\u00fc@nosize.test"], starttls_ca=ca,
              mail_opts=("BODY=8BITMIME", "SMTPUTF8"),
              body=(BODY % "tls").replace("line one", "ligne \u00e9t\u00e9"))
-        want = {"sized": 2, "nosize": 2, "zero": 1, "helo": 1, "tls": 2, "ndr": 1}
+        # a large one: streamed through TLS, and returned with RET=FULL
+        send(r.port, ["big@tls.test", "nobody@sized.test"], mail_opts=("RET=FULL",), body=BIG)
+        want = {"sized": 2, "nosize": 2, "zero": 1, "helo": 1, "tls": 3, "ndr": 2}
         problem = settle(r, sinks, want, "every delivery and the NDR")
         if problem is None:
             # a reload while cached connections hold the old config, more mail
@@ -162,7 +169,7 @@ def main():
             wait_for(lambda: "reloaded" in r.log() or not r.proc.alive(), 60,
                      what="the reload")
             send(r.port, ["h@sized.test", "i@tls.test"], tag="after")
-            want.update(sized=3, tls=3)
+            want.update(sized=3, tls=4)
             problem = settle(r, sinks, want, "delivery after the reload")
         if problem is None:
             ctl = subprocess.run([os.path.join(BUILD, "sluicectl"), "--socket",

@@ -120,6 +120,7 @@ Test(config, default_parses_with_documented_values)
 	cr_expect_str_eq(cfg->hostname, host);
 	cr_expect_str_eq(cfg->spool_dir, "./var/spool");
 	cr_expect_eq(cfg->segment_size, 64 * 1024 * 1024);
+	cr_expect_eq(cfg->ndr_return_max, 128 * 1024);
 	cr_expect_str_eq(cfg->control_socket, "./var/sluice.sock");
 	cr_expect_null(cfg->resolvers);
 	cr_expect_eq(cfg->nresolvers, 0);
@@ -166,6 +167,7 @@ static const char full_yaml[] =
 	"hostname: Relay.Example\n"
 	"spool: /var/spool/sluice\n"
 	"spool_segment_size: 128M\n"
+	"ndr_return_max: 50K\n"
 	"control_socket: /run/sluice.sock\n"
 	"resolvers: [\"127.0.0.1:5353\", \"[::1]\"]\n"
 	"dns_timeout_ms: 500\n"
@@ -230,6 +232,7 @@ check_full(struct config *cfg)
 	cr_expect_str_eq(cfg->hostname, "relay.example");
 	cr_expect_str_eq(cfg->spool_dir, "/var/spool/sluice");
 	cr_expect_eq(cfg->segment_size, 128ULL << 20);
+	cr_expect_eq(cfg->ndr_return_max, 50 * 1024);
 	cr_expect_str_eq(cfg->control_socket, "/run/sluice.sock");
 	cr_assert_eq(cfg->nresolvers, 2);
 	cr_expect_str_eq(cfg->resolvers[0], "127.0.0.1:5353");
@@ -426,6 +429,8 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: limits: expected a size from 1 to 2G, got '3G'" },
 	{ BASE "spool_segment_size: 99999999999999999999G\n",
 	  NAME ":5: spool_segment_size: expected a size from 1M to 1G, got '99999999999999999999G'" },
+	{ BASE "ndr_return_max: 11M\n",
+	  NAME ":5: ndr_return_max: expected a size from 0 to 10M, got '11M'" },
 	{ BASE "spool_segment_size: 512K\n",
 	  NAME ":5: spool_segment_size: expected a size from 1M to 1G, got '512K'" },
 	{ BASE "    enabled: maybe\n",

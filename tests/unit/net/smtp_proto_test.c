@@ -1,7 +1,8 @@
 /*
  * smtp_proto unit tests: command splitting, MAIL/RCPT paths and parameters,
  * and the DATA reader (dot-stuffing, the end marker, smuggling variants,
- * limits), table driven.
+ * limits), table driven; the delivery side's streaming dot-stuffer against
+ * the whole-message one, cut at every place.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -434,5 +435,131 @@ Test(smtp_proto, stuff)
 		cr_expect(b.len == strlen(t[i].out) && memcmp(b.p, t[i].out, b.len) == 0,
 			  "stuff '%s' -> '%.*s'", t[i].in, (int)b.len, b.p);
 		buf_free(&b);
+	}
+}
+
+/* The pieces of a message, written "a|b|c" ('|' cuts; "\|" is not used). */
+static void
+stuff_pieces(const char *spec, struct buf *out)
+{
+	struct smtp_stuffer st;
+	const char *p = spec;
+
+	smtp_stuff_init(&st);
+	for (;;) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+		smtp_stuff_chunk(&st, p, n, out);
+		if (bar == NULL)
+			break;
+		p = bar + 1;
+	}
+	smtp_stuff_end(&st, out);
+}
+
+/* The message a spec describes, cuts removed. */
+static size_t
+spec_whole(const char *spec, char *out)
+{
+	size_t n = 0;
+
+	for (; *spec; spec++)
+		if (*spec != '|')
+			out[n++] = *spec;
+	return n;
+}
+
+Test(smtp_proto, stuff_chunked)
+{
+	static const struct {
+		const char *pieces, *out;
+	} t[] = {
+		/* a dot at the start of a piece that starts a line */
+		{ "a\r\n|.b\r\n", "a\r\n..b\r\n.\r\n" },
+		/* ... and one that does not (the line began in the piece before) */
+		{ "a|.b\r\n", "a.b\r\n.\r\n" },
+		{ "a\r|.b\r\n", "a\r.b\r\n.\r\n" },
+		/* CRLF split across pieces, then a dot */
+		{ "a\r|\n.b\r\n", "a\r\n..b\r\n.\r\n" },
+		{ "a\r|\n|.|b\r\n", "a\r\n..b\r\n.\r\n" },
+		/* the final CRLF split: no extra CRLF */
+		{ "a\r|\n", "a\r\n.\r\n" },
+		{ "a|\r|\n", "a\r\n.\r\n" },
+		/* a dot as the last byte of a piece, its CRLF in the next */
+		{ "a\r\n.|\r\n", "a\r\n..\r\n.\r\n" },
+		/* lines of only '.', however cut */
+		{ ".\r\n.\r\n", "..\r\n..\r\n.\r\n" },
+		{ ".|\r\n|.|\r|\n", "..\r\n..\r\n.\r\n" },
+		{ ".\r\n|.\r\n|.\r\n", "..\r\n..\r\n..\r\n.\r\n" },
+		/* not ending in CRLF */
+		{ "abc|d", "abcd\r\n.\r\n" },
+		{ "abc|\r", "abc\r\r\n.\r\n" },
+		{ "abc\n", "abc\n\r\n.\r\n" },
+		{ "a\r\n|b", "a\r\nb\r\n.\r\n" },
+		/* a bare LF starts a line too (as smtp_stuff has it) */
+		{ "a\n|.b", "a\n..b\r\n.\r\n" },
+		/* empty pieces change nothing */
+		{ "|a\r\n||.b\r\n|", "a\r\n..b\r\n.\r\n" },
+		/* the empty message */
+		{ "", "\r\n.\r\n" },
+		{ "||", "\r\n.\r\n" },
+		/* one byte at a time */
+		{ ".|.|\r|\n|x|\r|\n", "...\r\nx\r\n.\r\n" },
+		{ "\r|\n", "\r\n.\r\n" },
+		{ ".", "..\r\n.\r\n" },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct buf a = { 0 }, b = { 0 };
+		char whole[64];
+		size_t n = spec_whole(t[i].pieces, whole);
+
+		stuff_pieces(t[i].pieces, &a);
+		smtp_stuff(whole, n, &b);
+		cr_expect(a.len == strlen(t[i].out) && memcmp(a.p, t[i].out, a.len) == 0,
+			  "pieces '%s' -> '%.*s'", t[i].pieces, (int)a.len, a.p);
+		cr_expect(a.len == b.len && memcmp(a.p, b.p, a.len) == 0,
+			  "pieces '%s' differ from smtp_stuff", t[i].pieces);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
+/* Every way of cutting a message into three pieces gives smtp_stuff's
+ * result, and the growth bound holds for each piece. */
+Test(smtp_proto, stuff_chunked_every_cut)
+{
+	static const char *const msgs[] = {
+		"Subject: x\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n",
+		".\r\n.\r\n.\r\n",
+		".\n.\n.\n.",
+		"no line end at all .",
+		"\r\n\r\n.\r\n\r\n",
+		"a\rb\r.\r\n.\n\r.",
+	};
+	for (size_t m = 0; m < N(msgs); m++) {
+		const char *s = msgs[m];
+		size_t n = strlen(s);
+		struct buf want = { 0 };
+
+		smtp_stuff(s, n, &want);
+		for (size_t i = 0; i <= n; i++)
+			for (size_t j = i; j <= n; j++) {
+				struct smtp_stuffer st;
+				struct buf got = { 0 };
+				size_t cut[4] = { 0, i, j, n };
+
+				smtp_stuff_init(&st);
+				for (int k = 0; k < 3; k++) {
+					size_t before = got.len, len = cut[k + 1] - cut[k];
+					smtp_stuff_chunk(&st, s + cut[k], len, &got);
+					cr_expect_leq(got.len - before, len + len / 2 + 1);
+				}
+				smtp_stuff_end(&st, &got);
+				cr_expect(got.len == want.len && memcmp(got.p, want.p, got.len) == 0,
+					  "message %zu cut at %zu, %zu: '%.*s'", m, i, j,
+					  (int)got.len, got.p);
+				buf_free(&got);
+			}
+		buf_free(&want);
 	}
 }

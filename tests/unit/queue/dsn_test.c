@@ -344,6 +344,7 @@ failed_report(void)
 		.nrcpt = 2,
 		.orig = ORIG,
 		.origlen = sizeof(ORIG) - 1,
+		.orig_max = DSN_ORIG_MAX,
 		.unique = UINT64_C(0x0123456789abcdef),
 	};
 	return r;
@@ -512,6 +513,70 @@ Test(dsn, ret_full_over_the_cap_returns_headers)
 	cr_expect_eq(x.part[2].blen, DSN_ORIG_MAX);
 	rep_free(&x);
 	free(big);
+}
+
+/* The queue's limit (ndr_return_max), and a caller that read only the
+ * head of a large original: headers, and the report says why. */
+Test(dsn, ret_full_over_the_return_limit_or_read_in_part_returns_headers)
+{
+	struct dsn_report r = failed_report();
+	struct rep x;
+
+	r.ret = SMTP_RET_FULL;
+	r.orig_max = sizeof(ORIG) - 2;		/* one byte short */
+	build(&r, &x);
+	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
+	cr_expect_null(strstr(x.out.p, "BODY-MARKER"));
+	cr_expect_not_null(strstr(x.out.p, "too large to return"));
+	rep_free(&x);
+
+	r.orig_max = sizeof(ORIG) - 1;		/* exactly: whole */
+	build(&r, &x);
+	expect_hdr(&x.part[2], "Content-Type", "message/rfc822");
+	cr_expect_eq(x.part[2].blen, sizeof(ORIG) - 1);
+	rep_free(&x);
+
+	r.orig_max = 0;				/* ndr_return_max: 0 */
+	build(&r, &x);
+	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
+	rep_free(&x);
+
+	/* only the head was read: never passed off as the whole message */
+	r.orig_max = DSN_ORIG_MAX;
+	r.origsize = 8u << 20;
+	build(&r, &x);
+	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
+	cr_expect_null(strstr(x.out.p, "BODY-MARKER"));
+	cr_expect_not_null(strstr(x.out.p, "too large to return"));
+	rep_free(&x);
+	r.ret = SMTP_RET_HDRS;
+	build(&r, &x);
+	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
+	cr_expect_null(strstr(x.out.p, "too large"));
+	rep_free(&x);
+}
+
+/* A head cut inside an endless header section (DSN_HEAD_MAX bytes, no
+ * empty line, the cut in mid-line): still a well-formed report. */
+Test(dsn, head_cut_inside_the_headers)
+{
+	struct dsn_report r = failed_report();
+	size_t n = DSN_HEAD_MAX;
+	char *head = malloc(n);
+	struct rep x;
+
+	cr_assert_not_null(head);
+	for (size_t i = 0; i < n; i++)
+		head[i] = (i % 100 == 98) ? '\r' : (i % 100 == 99) ? '\n' :
+			  (i % 100 == 0) ? 'X' : (i % 100 == 1) ? ':' : 'h';
+	r.orig = head;
+	r.origlen = n - 37;		/* mid-line */
+	r.origsize = 8u << 20;
+	build(&r, &x);			/* checks CRLF, line lengths, parts */
+	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
+	cr_expect_geq(x.part[2].blen, n - 37);
+	rep_free(&x);
+	free(head);
 }
 
 Test(dsn, delayed_report)

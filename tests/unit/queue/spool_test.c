@@ -3,7 +3,8 @@
  * DONE records, a torn tail, a damaged record in the middle, segment
  * rotation and deletion; sealed records (nothing in a payload is taken
  * for a record, a record is valid only where it was written, the key and
- * the old format); body files.  Each test has its own ring and directory.
+ * the old format); body files; reading data back in pieces (a damaged body
+ * file found on the last read).  Each test has its own ring and directory.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -990,5 +991,132 @@ Test(spool, recovery_removes_orphan_bodies_and_drops_lost_ones)
 	body_path(path, sizeof(path), m.id);
 	cr_expect_eq(access(path, F_OK), 0);
 	spool_close(sp);
+	free_made();
+}
+
+/* Read loc's data through a spool_reader in pieces of piece bytes into
+ * out; returns the last read's result (0 at a good end). */
+static long
+read_pieces(struct spool *sp, const struct spool_loc *loc, size_t piece, struct buf *out,
+	    int *reads)
+{
+	struct spool_reader r;
+	long n;
+
+	cr_assert_eq(spool_reader_open(sp, loc, &r), 0);
+	cr_expect_eq(r.size, loc->size);
+	*reads = 0;
+	do {
+		buf_reserve(out, piece);
+		n = spool_reader_read(sp, &r, out->p + out->len, piece);
+		if (n > 0) {
+			cr_expect_leq((size_t)n, piece);
+			out->len += (size_t)n;
+			(*reads)++;
+		}
+	} while (n > 0);
+	spool_reader_close(&r);
+	spool_reader_close(&r);	/* twice is harmless */
+	return n;
+}
+
+Test(spool, reader_reads_inline_and_body_data_in_pieces)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec small, big;
+	struct bodyw bw;
+	struct spool *sp = open_sp(&f, &st, 0);
+	struct buf data = { 0 }, got = { 0 };
+	char path[256];
+	int reads;
+
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&data, "line %05d of a message read back in pieces\r\n", i);
+	make_msg(sp, &small, "Subject: small\r\n\r\n.dot\r\n");
+	spill_msg(sp, &big, &bw, data.p, data.len);
+	spool_append(sp, &small.sw);
+	spool_append(sp, &big.sw);
+	run(sp);
+	cr_assert_eq(small.res, 0);
+	cr_assert_eq(big.res, 0);
+	spool_body_close(&bw.b, true);
+
+	/* inline data from its segment, in 5-byte pieces */
+	cr_expect_eq(read_pieces(sp, &small.sw.loc, 5, &got, &reads), 0);
+	cr_expect(got.len == 24 && memcmp(got.p, "Subject: small\r\n\r\n.dot\r\n", 24) == 0);
+	cr_expect_eq(reads, 5);
+	/* the body file in 64 KiB pieces, and in odd ones */
+	got.len = 0;
+	cr_expect_eq(read_pieces(sp, &big.sw.loc, 65536, &got, &reads), 0);
+	cr_expect(got.len == data.len && memcmp(got.p, data.p, data.len) == 0);
+	cr_expect_eq(reads, (int)((data.len + 65535) / 65536));
+	got.len = 0;
+	cr_expect_eq(read_pieces(sp, &big.sw.loc, 4999, &got, &reads), 0);
+	cr_expect(got.len == data.len && memcmp(got.p, data.p, data.len) == 0);
+
+	/* an open reader keeps reading after the file is unlinked (its DONE) */
+	{
+		struct spool_reader r;
+		char b[100];
+		body_path(path, sizeof(path), big.id);
+		cr_assert_eq(spool_reader_open(sp, &big.sw.loc, &r), 0);
+		cr_assert_eq(unlink(path), 0);
+		cr_expect_eq(spool_reader_read(sp, &r, b, sizeof(b)), 100);
+		cr_expect(memcmp(b, data.p, 100) == 0);
+		spool_reader_close(&r);
+		/* gone for a new reader */
+		cr_expect_eq(spool_reader_open(sp, &big.sw.loc, &r), -ENOENT);
+	}
+	spool_close(sp);
+	buf_free(&data);
+	buf_free(&got);
+	free_made();
+}
+
+Test(spool, reader_finds_a_damaged_body_file_on_its_last_read)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m;
+	struct bodyw bw;
+	struct spool *sp = open_sp(&f, &st, 0);
+	struct buf data = { 0 }, got = { 0 };
+	struct spool_reader r;
+	char path[256], b[65536];
+	int fd, reads;
+
+	for (int i = 0; i < 5000; i++)
+		buf_printf(&data, "line %05d of a message whose file goes bad\r\n", i);
+	spill_msg(sp, &m, &bw, data.p, data.len);
+	spool_append(sp, &m.sw);
+	run(sp);
+	cr_assert_eq(m.res, 0);
+	spool_body_close(&bw.b, true);
+	body_path(path, sizeof(path), m.id);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "X", 1, 100), 1);	/* early in the file */
+
+	/* every read but the one that reaches the end succeeds: the damage
+	   is known only then (a streaming sender must not end its message) */
+	cr_expect_eq(read_pieces(sp, &m.sw.loc, 65536, &got, &reads), -EIO);
+	cr_expect_eq(reads, (int)(data.len / 65536));
+	cr_expect_eq(got.len, (size_t)reads * 65536);
+
+	/* a reader that stops early checks nothing (an NDR's headers) */
+	cr_assert_eq(spool_reader_open(sp, &m.sw.loc, &r), 0);
+	cr_expect_eq(spool_reader_read(sp, &r, b, 1000), 1000);
+	spool_reader_close(&r);
+
+	/* a file shorter than its record: -EIO, not a short message */
+	cr_assert_eq(pwrite(fd, "l", 1, 100), 1);	/* repaired ... */
+	cr_assert_eq(ftruncate(fd, (off_t)data.len - 10), 0);	/* ... and cut */
+	close(fd);
+	got.len = 0;
+	cr_expect_eq(read_pieces(sp, &m.sw.loc, 65536, &got, &reads), -EIO);
+	spool_close(sp);
+	buf_free(&data);
+	buf_free(&got);
 	free_made();
 }
