@@ -42,28 +42,24 @@ f_smarthosts(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	     void *base)
 {
 	struct cfg_connector *c = base;
-	yaml_node_item_t one = 0, *it;
 	struct cfg_hostport hp;
+	struct cfg_list list;
 	struct cfg_qbuf q;
-	size_t n;
+	int rc;
 
-	if (v->type == YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "%s: expected a list of smart hosts, got %s",
-				ld->ctx, cfg_describe(&q, v));
-	it = cfg_items(v, &one, &n);
-	if (n == 0)
+	if ((rc = cfg_list_open(ld, v, "a list of smart hosts", &list)) < 0)
+		return rc;
+	if (list.n == 0)
 		return cfg_fail(ld, v, "%s: expected at least one smart host", ld->ctx);
-	if (cfg_charge(ld, v, n) < 0)
-		return -EINVAL;
-	c->hosts = calloc(n, sizeof(*c->hosts));
+	c->hosts = calloc(list.n, sizeof(*c->hosts));
 	if (c->hosts == NULL)
 		return cfg_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
+	for (size_t i = 0; i < list.n; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
 		struct cfg_host *h = &c->hosts[i];
 
 		if (e == NULL)
-			return cfg_fail(ld, v, "YAML syntax error: broken list");
+			return -EINVAL;
 		if (!is_scalar(e))
 			goto bad;
 		switch (cfg_parse_hostport(sval(e), slen(e), 25, true, &hp)) {
@@ -79,11 +75,9 @@ f_smarthosts(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		default:
 			goto bad;
 		}
-		h->name = cfg_strndup(ld->ix, hp.host, hp.hostlen);
+		h->name = cfg_strndup_lower(ld->ix, hp.host, hp.hostlen);
 		if (h->name == NULL)
 			return cfg_nomem(ld);
-		for (char *p = h->name; *p; p++)
-			*p = (char)cfg_lower((unsigned char)*p);
 		h->port = hp.port;
 		c->nhosts = i + 1;
 		continue;
@@ -171,21 +165,17 @@ static int
 connector(struct cfg_loader *ld, yaml_node_t *k, yaml_node_t *v,
 	  struct cfg_connector *c)
 {
-	char where[sizeof(ld->where_buf)];
 	char a[32], b[32];
 	struct cfg_qbuf q;
 	int rc;
 
-	snprintf(ld->ctx_buf, sizeof(ld->ctx_buf), "connector %s",
-		 cfg_quote(&q, c->name, strlen(c->name)));
-	snprintf(where, sizeof(where), "in %s", ld->ctx_buf);
+	cfg_entry(ld, "connector", c->name);
 	connector_defaults(c);
 	if (v->type != YAML_MAPPING_NODE)
 		return cfg_fail(ld, v, "%s: expected a mapping with smarthosts or mx: "
 				"true, got %s", ld->ctx_buf, cfg_describe(&q, v));
-	rc = cfg_load_map(ld, v, connector_fields,
-			  CFG_NFIELDS(connector_fields), c,
-			  ld->ctx_buf, where);
+	rc = cfg_load_map(ld, v, connector_fields, CFG_NFIELDS(connector_fields), c,
+			  ld->ctx_buf, ld->where_buf);
 	if (rc < 0)
 		return rc;
 	if (c->mx && c->hosts)
@@ -210,38 +200,25 @@ cfg_f_connectors(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 {
 	struct config *cfg = ld->cfg;
 	struct cfg_qbuf q;
-	size_t n;
-	long dup;
+	long n, dup;
 	int rc;
 
-	if (v->type != YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "connectors: expected a mapping of connector names "
-				"to settings, got %s", cfg_describe(&q, v));
-	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-	if (n == 0)
-		return 0;
-	if ((rc = cfg_charge(ld, v, n)) < 0)
-		return rc;
-	cfg->connectors = calloc(n, sizeof(*cfg->connectors));
-	ld->conn_line = calloc(n, sizeof(*ld->conn_line));
+	n = cfg_map_open(ld, v, "connectors",
+			 "a mapping of connector names to settings");
+	if (n <= 0)
+		return (int)n;
+	cfg->connectors = calloc((size_t)n, sizeof(*cfg->connectors));
+	ld->conn_line = calloc((size_t)n, sizeof(*ld->conn_line));
 	if (cfg->connectors == NULL || ld->conn_line == NULL ||
-	    cfg_ntab_init(&ld->ix->connectors, n) < 0)
+	    cfg_ntab_init(&ld->ix->connectors, (size_t)n) < 0)
 		return cfg_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
-		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-		yaml_node_t *val = yaml_document_get_node(&ld->doc, p->value);
+	for (size_t i = 0; i < (size_t)n; i++) {
 		struct cfg_connector *c = &cfg->connectors[i];
+		yaml_node_t *k, *val;
 
-		if (k == NULL || val == NULL)
-			return cfg_fail(ld, v, "YAML syntax error: broken mapping");
-		if (!is_scalar(k) || !cfg_valid_name(sval(k), slen(k)))
-			return cfg_fail(ld, k, "connectors: expected a connector name of "
-					"letters, digits, '_', '.' or '-', got %s",
-					cfg_describe(&q, k));
-		c->name = cfg_strndup(ld->ix, sval(k), slen(k));
-		if (c->name == NULL)
-			return cfg_nomem(ld);
+		if ((rc = cfg_map_pair(ld, v, i, &k, &val)) < 0 ||
+		    (rc = cfg_name(ld, k, "connectors", "a connector", &c->name)) < 0)
+			return rc;
 		dup = cfg_ntab_add(&ld->ix->connectors, cfg->connectors, sizeof(*c),
 				   (uint32_t)i, false);
 		if (dup >= 0)
@@ -266,26 +243,26 @@ cfg_f_resolvers(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v
 		void *base)
 {
 	struct config *cfg = base;
-	yaml_node_item_t one = 0, *it;
 	struct cfg_hostport hp;
+	struct cfg_list list;
 	struct cfg_qbuf q;
 	uint8_t addr[16];
-	size_t n;
+	int rc;
 
-	if (v->type == YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "resolvers: expected a list of DNS server addresses "
-				"like 127.0.0.1:53, got %s", cfg_describe(&q, v));
-	it = cfg_items(v, &one, &n);
-	if (n == 0)
+	rc = cfg_list_open(ld, v, "a list of DNS server addresses like 127.0.0.1:53",
+			   &list);
+	if (rc < 0)
+		return rc;
+	if (list.n == 0)
 		return cfg_fail(ld, v, "resolvers: expected at least one DNS server");
-	cfg->resolvers = calloc(n, sizeof(*cfg->resolvers));
+	cfg->resolvers = calloc(list.n, sizeof(*cfg->resolvers));
 	if (cfg->resolvers == NULL)
 		return cfg_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
+	for (size_t i = 0; i < list.n; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
 
 		if (e == NULL)
-			return cfg_fail(ld, v, "YAML syntax error: broken list");
+			return -EINVAL;
 		if (!is_scalar(e) ||
 		    cfg_parse_hostport(sval(e), slen(e), 53, false, &hp) != CFG_HP_OK ||
 		    cfg_parse_ip(hp.host, hp.hostlen, addr) == 0)

@@ -33,50 +33,34 @@ cfg_f_tenants(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 {
 	struct config *cfg = ld->cfg;
 	struct cfg_qbuf q;
-	size_t n;
-	long dup;
+	long n, dup;
 	int rc;
 
-	if (v->type != YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "tenants: expected a mapping of tenant names to "
-				"settings, got %s", cfg_describe(&q, v));
-	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-	if (n == 0)
-		return 0;
-	if ((rc = cfg_charge(ld, v, n)) < 0)
-		return rc;
-	cfg->tenants = calloc(n, sizeof(*cfg->tenants));
-	if (cfg->tenants == NULL || cfg_ntab_init(&ld->ix->tenants, n) < 0)
+	n = cfg_map_open(ld, v, "tenants", "a mapping of tenant names to settings");
+	if (n <= 0)
+		return (int)n;
+	cfg->tenants = calloc((size_t)n, sizeof(*cfg->tenants));
+	if (cfg->tenants == NULL || cfg_ntab_init(&ld->ix->tenants, (size_t)n) < 0)
 		return cfg_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
-		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-		yaml_node_t *val = yaml_document_get_node(&ld->doc, p->value);
+	for (size_t i = 0; i < (size_t)n; i++) {
 		struct cfg_tenant *t = &cfg->tenants[i];
-		char where[sizeof(ld->where_buf)];
+		yaml_node_t *k, *val;
 
-		if (k == NULL || val == NULL)
-			return cfg_fail(ld, v, "YAML syntax error: broken mapping");
-		if (!is_scalar(k) || !cfg_valid_name(sval(k), slen(k)))
-			return cfg_fail(ld, k, "tenants: expected a tenant name of letters, "
-					"digits, '_', '.' or '-', got %s", cfg_describe(&q, k));
-		t->name = cfg_strndup(ld->ix, sval(k), slen(k));
-		if (t->name == NULL)
-			return cfg_nomem(ld);
-		dup = cfg_ntab_add(&ld->ix->tenants, cfg->tenants, sizeof(*t), (uint32_t)i, false);
+		if ((rc = cfg_map_pair(ld, v, i, &k, &val)) < 0 ||
+		    (rc = cfg_name(ld, k, "tenants", "a tenant", &t->name)) < 0)
+			return rc;
+		dup = cfg_ntab_add(&ld->ix->tenants, cfg->tenants, sizeof(*t),
+				   (uint32_t)i, false);
 		if (dup >= 0)
-			return cfg_fail(ld, k, "duplicate tenant %s", cfg_quote(&q, t->name,
-									strlen(t->name)));
+			return cfg_fail(ld, k, "duplicate tenant %s",
+					cfg_quote(&q, t->name, strlen(t->name)));
 		cfg->ntenants = i + 1;
-		snprintf(ld->ctx_buf, sizeof(ld->ctx_buf), "tenant %s",
-			 cfg_quote(&q, t->name, strlen(t->name)));
-		snprintf(where, sizeof(where), "in %s", ld->ctx_buf);
+		cfg_entry(ld, "tenant", t->name);
 		if (val->type != YAML_MAPPING_NODE)
 			return cfg_fail(ld, val, "%s: expected a mapping of settings, got %s",
 					ld->ctx_buf, cfg_describe(&q, val));
-		rc = cfg_load_map(ld, val, tenant_fields,
-				  CFG_NFIELDS(tenant_fields), t,
-				  ld->ctx_buf, where);
+		rc = cfg_load_map(ld, val, tenant_fields, CFG_NFIELDS(tenant_fields), t,
+				  ld->ctx_buf, ld->where_buf);
 		if (rc < 0)
 			return rc;
 	}
@@ -149,12 +133,7 @@ static int
 f_tenant(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	 void *base)
 {
-	struct cfg_qbuf q;
-
-	if (!is_scalar(v) || !cfg_valid_name(sval(v), slen(v)))
-		return cfg_fail(ld, v, "%s: expected a tenant name of letters, digits, "
-				"'_', '.' or '-', got %s", ld->ctx, cfg_describe(&q, v));
-	return cfg_text(ld, v, "a tenant name",
+	return cfg_name(ld, v, ld->ctx, "a tenant",
 			&((struct domain_spec *)base)->tenant);
 }
 
@@ -168,16 +147,14 @@ domain_entry(struct cfg_loader *ld, yaml_node_t *v, const char *name,
 		{ "tenant", f_tenant, 0, 0, 0, NULL },
 	};
 	struct domain_spec spec = { .mode = CFG_DOMAIN_INTERNAL_RELAY };
-	char where[sizeof(ld->where_buf)];
 	struct cfg_qbuf q, q2;
 	long ci;
 	int rc;
 
-	snprintf(ld->ctx_buf, sizeof(ld->ctx_buf), "domain %s",
-		 cfg_quote(&q, name, strlen(name)));
-	snprintf(where, sizeof(where), "in %s", ld->ctx_buf);
+	cfg_entry(ld, "domain", name);
 	if (v->type == YAML_MAPPING_NODE) {
-		rc = cfg_load_map(ld, v, fields, 3, &spec, ld->ctx_buf, where);
+		rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), &spec,
+				  ld->ctx_buf, ld->where_buf);
 		if (rc < 0)
 			return rc;
 		if (spec.connector == NULL)
@@ -224,36 +201,28 @@ load_domains(struct cfg_loader *ld, yaml_node_t *v)
 {
 	struct config *cfg = ld->cfg;
 	struct cfg_index *ix = ld->ix;
-	uint32_t *lines = NULL, star_line = 0;
+	uint32_t *lines, star_line = 0;
 	struct cfg_qbuf q;
-	size_t n;
+	long n;
 	int rc = 0;
 
-	if (v->type != YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "domains: expected a mapping of domains to "
-				"connectors, got %s", cfg_describe(&q, v));
-	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-	if (n == 0)
-		return 0;
-	if ((rc = cfg_charge(ld, v, n)) < 0)
-		return rc;
-	cfg->domains = calloc(n, sizeof(*cfg->domains));
-	lines = calloc(n, sizeof(*lines));
-	if (cfg->domains == NULL || lines == NULL || cfg_ntab_init(&ix->domains, n) < 0) {
+	n = cfg_map_open(ld, v, "domains", "a mapping of domains to connectors");
+	if (n <= 0)
+		return (int)n;
+	cfg->domains = calloc((size_t)n, sizeof(*cfg->domains));
+	lines = calloc((size_t)n, sizeof(*lines));
+	if (cfg->domains == NULL || lines == NULL ||
+	    cfg_ntab_init(&ix->domains, (size_t)n) < 0) {
 		free(lines);
 		return cfg_nomem(ld);
 	}
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
-		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-		yaml_node_t *val = yaml_document_get_node(&ld->doc, p->value);
+	for (size_t i = 0; i < (size_t)n; i++) {
+		yaml_node_t *k, *val;
 		struct cfg_domain *d;
 		long dup;
 
-		if (k == NULL || val == NULL) {
-			rc = cfg_fail(ld, v, "YAML syntax error: broken mapping");
+		if ((rc = cfg_map_pair(ld, v, i, &k, &val)) < 0)
 			break;
-		}
 		if (is_scalar(k) && slen(k) == 1 && sval(k)[0] == '*') {
 			if (cfg->default_route) {
 				rc = cfg_fail(ld, k, "duplicate domain '*' (first at line %u)",
@@ -279,13 +248,11 @@ load_domains(struct cfg_loader *ld, yaml_node_t *v)
 			break;
 		}
 		d = &cfg->domains[cfg->ndomains];
-		d->name = cfg_strndup(ix, sval(k), slen(k));
+		d->name = cfg_strndup_lower(ix, sval(k), slen(k));
 		if (d->name == NULL) {
 			rc = cfg_nomem(ld);
 			break;
 		}
-		for (char *s = d->name; *s; s++)
-			*s = (char)cfg_lower((unsigned char)*s);
 		dup = cfg_ntab_add(&ix->domains, cfg->domains, sizeof(*d),
 				   (uint32_t)cfg->ndomains, true);
 		if (dup >= 0) {

@@ -79,6 +79,9 @@ struct cfg_index {
 /* Copy of s[0..len) and a NUL in the config's string pool; NULL: no memory. */
 char *cfg_strndup(struct cfg_index *ix, const char *s, size_t len);
 
+/* Same, folded to lower case (host and domain names). */
+char *cfg_strndup_lower(struct cfg_index *ix, const char *s, size_t len);
+
 /* Free the pool and the tables (config_free). */
 void cfg_index_free(struct cfg_index *ix);
 
@@ -162,6 +165,10 @@ int cfg_nomem(struct cfg_loader *ld);
  * reported at node at. */
 int cfg_charge(struct cfg_loader *ld, const yaml_node_t *at, size_t n);
 
+/* Set ld->ctx_buf to "KIND 'name'" and ld->where_buf to "in KIND 'name'",
+ * the context of the errors about one named entry. */
+void cfg_entry(struct cfg_loader *ld, const char *kind, const char *name);
+
 static inline bool
 is_scalar(const yaml_node_t *n)
 {
@@ -180,8 +187,39 @@ slen(const yaml_node_t *n)
 	return n->data.scalar.length;
 }
 
-/* Items of a list; a single scalar counts as a one-item list. */
-yaml_node_item_t *cfg_items(yaml_node_t *v, yaml_node_item_t *one, size_t *n);
+/* ------------------------------------------------------------------------ */
+/* Lists and mappings (config_parse.c).                                     */
+
+/* The items of a list value; a single scalar counts as a one-item list. */
+struct cfg_list {
+	yaml_node_t *v;			/* the value */
+	yaml_node_item_t *it;		/* its items; NULL: v is the one item */
+	size_t n;			/* number of items */
+};
+
+/*
+ * Open the list value v and charge its items to the visit budget.  A
+ * mapping is refused with "CTX: expected WHAT, got a mapping" (ld->ctx).
+ * 0 or <0 (reported).
+ */
+int cfg_list_open(struct cfg_loader *ld, yaml_node_t *v, const char *what,
+		  struct cfg_list *l);
+
+/* Item i of an open list, or NULL after reporting a broken list. */
+yaml_node_t *cfg_list_item(struct cfg_loader *ld, const struct cfg_list *l, size_t i);
+
+/*
+ * Number of pairs of the mapping v, charged to the visit budget; anything
+ * else is refused with "CTX: expected WHAT, got ...".  Returns the number
+ * or <0 (reported).
+ */
+long cfg_map_open(struct cfg_loader *ld, yaml_node_t *v, const char *ctx,
+		  const char *what);
+
+/* Key and value of pair i of a mapping: 0, or <0 after reporting a broken
+ * mapping. */
+int cfg_map_pair(struct cfg_loader *ld, yaml_node_t *map, size_t i,
+		 yaml_node_t **k, yaml_node_t **v);
 
 /* ------------------------------------------------------------------------ */
 /* Scalars (config_scalar.c): pure, no loader, no I/O.                      */
@@ -276,6 +314,11 @@ cfg_field_fn cfg_f_hostname;	/* char *, a host name stored lower-case */
 /* Non-empty text without NUL bytes, copied into the pool; else "CTX:
  * expected WHAT, got ...". */
 int cfg_text(struct cfg_loader *ld, yaml_node_t *v, const char *what, char **out);
+
+/* A connector or tenant name into the pool; else "CTX: expected KIND name
+ * of letters, digits, '_', '.' or '-', got ..." (kind: "a tenant"). */
+int cfg_name(struct cfg_loader *ld, yaml_node_t *v, const char *ctx,
+	     const char *kind, char **out);
 
 /* One of the NULL-terminated words into *out (its index); else "CTX:
  * expected EXPECTED, got ...". */

@@ -12,6 +12,7 @@
 #include "core/config_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,32 +80,28 @@ cfg_f_listen(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		  0, 0, NULL },
 	};
 	struct config *cfg = ld->cfg;
-	yaml_node_item_t one = 0, *it;
-	size_t n, *lines;
+	struct cfg_list list;
 	struct cfg_qbuf q;
-	int rc = 0;
+	size_t *lines;
+	int rc;
 
 	ld->listen = v;
-	if (v->type == YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "listen: expected a list of addresses, got %s",
-				cfg_describe(&q, v));
-	it = cfg_items(v, &one, &n);
-	if (n == 0)
-		return 0;	/* "at least one" is checked at the end */
-	if ((rc = cfg_charge(ld, v, n)) < 0)
+	if ((rc = cfg_list_open(ld, v, "a list of addresses", &list)) < 0)
 		return rc;
-	cfg->listeners = calloc(n, sizeof(*cfg->listeners));
-	lines = calloc(n, sizeof(*lines));
+	if (list.n == 0)
+		return 0;	/* "at least one" is checked at the end */
+	cfg->listeners = calloc(list.n, sizeof(*cfg->listeners));
+	lines = calloc(list.n, sizeof(*lines));
 	if (cfg->listeners == NULL || lines == NULL) {
 		free(lines);
 		return cfg_nomem(ld);
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
+	for (size_t i = 0; i < list.n && rc == 0; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
 		struct cfg_listener *l = &cfg->listeners[i];
 
 		if (e == NULL) {
-			rc = cfg_fail(ld, v, "YAML syntax error: broken list");
+			rc = -EINVAL;
 			break;
 		}
 		if (e->type == YAML_MAPPING_NODE) {
@@ -202,27 +199,21 @@ bad:
 static int
 net_list(struct cfg_loader *ld, yaml_node_t *v, struct cfg_net **out, size_t *nout)
 {
-	yaml_node_item_t one = 0, *it;
-	struct cfg_qbuf q;
-	size_t n;
+	struct cfg_list list;
 	int rc;
 
-	if (v->type == YAML_MAPPING_NODE)
-		return cfg_fail(ld, v, "%s: expected a list of networks, got %s", ld->ctx,
-				cfg_describe(&q, v));
-	it = cfg_items(v, &one, &n);
-	if (n == 0)
-		return 0;
-	if ((rc = cfg_charge(ld, v, n)) < 0)
+	if ((rc = cfg_list_open(ld, v, "a list of networks", &list)) < 0)
 		return rc;
-	*out = calloc(n, sizeof(**out));
+	if (list.n == 0)
+		return 0;
+	*out = calloc(list.n, sizeof(**out));
 	if (*out == NULL)
 		return cfg_nomem(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *e = it == &one ? v : yaml_document_get_node(&ld->doc, it[i]);
+	for (size_t i = 0; i < list.n; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
 
 		if (e == NULL)
-			return cfg_fail(ld, v, "YAML syntax error: broken list");
+			return -EINVAL;
 		rc = net_item(ld, e, &(*out)[i]);
 		if (rc < 0)
 			return rc;

@@ -3,7 +3,7 @@
  * is written in (core/config_int.h): the string pool and the name tables a
  * loaded config keeps, error reports that name the file and line, the walk
  * of a mapping against a field table with its "did you mean" for unknown
- * keys, the field parsers shared by the sections, and list values.
+ * keys, the field parsers shared by the sections, lists and mappings.
  *
  * Not for: any one section's rules (core/config_<section>.c), or the text
  * of numbers and addresses (core/config_scalar.c).  Main thread only while
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,16 @@ cfg_strndup(struct cfg_index *ix, const char *s, size_t len)
 		return NULL;
 	memcpy(p, s, len);
 	p[len] = '\0';
+	return p;
+}
+
+char *
+cfg_strndup_lower(struct cfg_index *ix, const char *s, size_t len)
+{
+	char *p = cfg_strndup(ix, s, len);
+
+	for (size_t i = 0; p != NULL && i < len; i++)
+		p[i] = (char)cfg_lower((unsigned char)p[i]);
 	return p;
 }
 
@@ -307,6 +318,16 @@ cfg_charge(struct cfg_loader *ld, const yaml_node_t *at, size_t n)
 	return 0;
 }
 
+void
+cfg_entry(struct cfg_loader *ld, const char *kind, const char *name)
+{
+	struct cfg_qbuf q;
+
+	snprintf(ld->ctx_buf, sizeof(ld->ctx_buf), "%s %s", kind,
+		 cfg_quote(&q, name, strlen(name)));
+	snprintf(ld->where_buf, sizeof(ld->where_buf), "in %s", ld->ctx_buf);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Field tables.                                                            */
 
@@ -351,24 +372,19 @@ cfg_load_map(struct cfg_loader *ld, yaml_node_t *map,
 {
 	size_t seen[32] = { 0 };
 	struct cfg_qbuf q;
+	long n;
 	int rc;
 
-	if (map->type != YAML_MAPPING_NODE)
-		return cfg_fail(ld, map, "%s: expected a mapping, got %s",
-				ctx ? ctx : where, cfg_describe(&q, map));
-	rc = cfg_charge(ld, map, (size_t)(map->data.mapping.pairs.top -
-					  map->data.mapping.pairs.start));
-	if (rc < 0)
-		return rc;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+	n = cfg_map_open(ld, map, ctx ? ctx : where, "a mapping");
+	if (n < 0)
+		return (int)n;
+	for (size_t pair = 0; pair < (size_t)n; pair++) {
 		const struct cfg_field *f = NULL;
+		yaml_node_t *k, *v;
 		size_t i;
 
-		if (k == NULL || v == NULL)
-			return cfg_fail(ld, map, "YAML syntax error: broken mapping");
+		if ((rc = cfg_map_pair(ld, map, pair, &k, &v)) < 0)
+			return rc;
 		if (!is_scalar(k))
 			return cfg_fail(ld, k, "expected a key name %s, got %s",
 					where, cfg_describe(&q, k));
@@ -428,48 +444,65 @@ cfg_f_u32(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	return 0;
 }
 
+/* A quantity written with units: sizes and durations. */
+struct unit_kind {
+	int (*parse)(const char *s, size_t len, uint64_t *out);
+	const char *(*fmt)(char *buf, size_t size, uint64_t v);
+	const char *noun;	/* "a size" */
+	const char *like;	/* what a bad value is told it should look like */
+};
+
+static const struct unit_kind sizes = {
+	cfg_parse_size, cfg_fmt_size, "a size",
+	"a size like 512K, 10M, 1G or a number of bytes",
+}, durations = {
+	cfg_parse_duration, cfg_fmt_duration, "a duration",
+	"a duration like 30s, 15m, 24h",
+};
+
+/* The value of v in f->min..f->max; the range is shown in units. */
+static int
+units(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+      const struct unit_kind *u, uint64_t *n)
+{
+	char lo[32], hi[32];
+	struct cfg_qbuf q;
+	int rc = -1;
+
+	if (is_scalar(v))
+		rc = u->parse(sval(v), slen(v), n);
+	if (rc == -1)
+		return cfg_fail(ld, v, "%s: expected %s, got %s", ld->ctx, u->like,
+				cfg_describe(&q, v));
+	if (rc < 0 || *n < f->min || *n > f->max)
+		return cfg_fail(ld, v, "%s: expected %s from %s to %s, got %s",
+				ld->ctx, u->noun, u->fmt(lo, sizeof(lo), f->min),
+				u->fmt(hi, sizeof(hi), f->max), cfg_describe(&q, v));
+	return 0;
+}
+
 int
 cfg_f_size(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	   void *base)
 {
-	char lo[32], hi[32];
-	struct cfg_qbuf q;
 	uint64_t n;
-	int rc = -1;
+	int rc = units(ld, f, v, &sizes, &n);
 
-	if (is_scalar(v))
-		rc = cfg_parse_size(sval(v), slen(v), &n);
-	if (rc == -1)
-		return cfg_fail(ld, v, "%s: expected a size like 512K, 10M, 1G or a "
-				"number of bytes, got %s", ld->ctx, cfg_describe(&q, v));
-	if (rc < 0 || n < f->min || n > f->max)
-		return cfg_fail(ld, v, "%s: expected a size from %s to %s, got %s",
-				ld->ctx, cfg_fmt_size(lo, sizeof(lo), f->min),
-				cfg_fmt_size(hi, sizeof(hi), f->max), cfg_describe(&q, v));
-	*CFG_AT(base, f, uint64_t) = n;
-	return 0;
+	if (rc == 0)
+		*CFG_AT(base, f, uint64_t) = n;
+	return rc;
 }
 
 int
 cfg_f_duration(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	       void *base)
 {
-	char lo[32], hi[32];
-	struct cfg_qbuf q;
 	uint64_t n;
-	int rc = -1;
+	int rc = units(ld, f, v, &durations, &n);
 
-	if (is_scalar(v))
-		rc = cfg_parse_duration(sval(v), slen(v), &n);
-	if (rc == -1)
-		return cfg_fail(ld, v, "%s: expected a duration like 30s, 15m, 24h, got %s",
-				ld->ctx, cfg_describe(&q, v));
-	if (rc < 0 || n < f->min || n > f->max)
-		return cfg_fail(ld, v, "%s: expected a duration from %s to %s, got %s",
-				ld->ctx, cfg_fmt_duration(lo, sizeof(lo), f->min),
-				cfg_fmt_duration(hi, sizeof(hi), f->max), cfg_describe(&q, v));
-	*CFG_AT(base, f, uint32_t) = (uint32_t)n;
-	return 0;
+	if (rc == 0)
+		*CFG_AT(base, f, uint32_t) = (uint32_t)n;
+	return rc;
 }
 
 int
@@ -507,6 +540,19 @@ cfg_text(struct cfg_loader *ld, yaml_node_t *v, const char *what, char **out)
 }
 
 int
+cfg_name(struct cfg_loader *ld, yaml_node_t *v, const char *ctx, const char *kind,
+	 char **out)
+{
+	struct cfg_qbuf q;
+
+	if (!is_scalar(v) || !cfg_valid_name(sval(v), slen(v)))
+		return cfg_fail(ld, v, "%s: expected %s name of letters, digits, "
+				"'_', '.' or '-', got %s", ctx, kind, cfg_describe(&q, v));
+	*out = cfg_strndup(ld->ix, sval(v), slen(v));
+	return *out ? 0 : cfg_nomem(ld);
+}
+
+int
 cfg_f_path(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	   void *base)
 {
@@ -525,11 +571,9 @@ cfg_f_hostname(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	    cfg_all_digits_dots(sval(v), slen(v)))
 		return cfg_fail(ld, v, "%s: expected a host name, got %s", ld->ctx,
 				cfg_describe(&q, v));
-	s = cfg_strndup(ld->ix, sval(v), slen(v));
+	s = cfg_strndup_lower(ld->ix, sval(v), slen(v));
 	if (s == NULL)
 		return cfg_nomem(ld);
-	for (char *p = s; *p; p++)
-		*p = (char)cfg_lower((unsigned char)*p);
 	*CFG_AT(base, f, char *) = s;
 	return 0;
 }
@@ -552,15 +596,67 @@ cfg_word(struct cfg_loader *ld, yaml_node_t *v, const char *const *words,
 			cfg_describe(&q, v));
 }
 
-/* Items of a list; a single scalar counts as a one-item list. */
-yaml_node_item_t *
-cfg_items(yaml_node_t *v, yaml_node_item_t *one, size_t *n)
+/* ------------------------------------------------------------------------ */
+/* Lists and mappings.                                                      */
+
+int
+cfg_list_open(struct cfg_loader *ld, yaml_node_t *v, const char *what,
+	      struct cfg_list *l)
 {
+	struct cfg_qbuf q;
+
+	if (v->type == YAML_MAPPING_NODE)
+		return cfg_fail(ld, v, "%s: expected %s, got %s", ld->ctx, what,
+				cfg_describe(&q, v));
+	l->v = v;
 	if (v->type == YAML_SEQUENCE_NODE) {
-		*n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-		return v->data.sequence.items.start;
+		l->it = v->data.sequence.items.start;
+		l->n = (size_t)(v->data.sequence.items.top - l->it);
+	} else {
+		l->it = NULL;
+		l->n = 1;
 	}
-	*n = 1;
-	return one;
+	return cfg_charge(ld, v, l->n);
 }
 
+yaml_node_t *
+cfg_list_item(struct cfg_loader *ld, const struct cfg_list *l, size_t i)
+{
+	yaml_node_t *e;
+
+	if (l->it == NULL)
+		return l->v;
+	e = yaml_document_get_node(&ld->doc, l->it[i]);
+	if (e == NULL)
+		cfg_fail(ld, l->v, "YAML syntax error: broken list");
+	return e;
+}
+
+long
+cfg_map_open(struct cfg_loader *ld, yaml_node_t *v, const char *ctx,
+	     const char *what)
+{
+	struct cfg_qbuf q;
+	size_t n;
+	int rc;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return cfg_fail(ld, v, "%s: expected %s, got %s", ctx, what,
+				cfg_describe(&q, v));
+	n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+	rc = cfg_charge(ld, v, n);
+	return rc < 0 ? rc : (long)n;
+}
+
+int
+cfg_map_pair(struct cfg_loader *ld, yaml_node_t *map, size_t i, yaml_node_t **k,
+	     yaml_node_t **v)
+{
+	const yaml_node_pair_t *p = &map->data.mapping.pairs.start[i];
+
+	*k = yaml_document_get_node(&ld->doc, p->key);
+	*v = yaml_document_get_node(&ld->doc, p->value);
+	if (*k == NULL || *v == NULL)
+		return cfg_fail(ld, map, "YAML syntax error: broken mapping");
+	return 0;
+}
