@@ -30,6 +30,7 @@
 #include "core/tenant/directory.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
+#include "core/xalloc.h"
 #include "net/smtp_client.h"
 #include "net/smtp_proto.h"
 #include "queue/dsn.h"
@@ -57,16 +58,6 @@ static void msg_finish(struct worker *w, struct qmsg *m);
 static void delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c,
 			 int64_t now);
 static bool ctl_after_attempt(struct worker *w, struct qjob *j);
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL)
-		abort();
-	return p;
-}
 
 static uint64_t
 hash_str(const char *s)
