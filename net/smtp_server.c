@@ -561,9 +561,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	}
 	if (s->nrcpt == s->caprcpt) {
 		uint32_t cap = s->caprcpt ? s->caprcpt * 2 : 4;
-		r = realloc(s->rcpt, cap * sizeof(*r));
-		if (r == NULL)
-			abort();
+		r = xrealloc(s->rcpt, cap * sizeof(*r));
 		s->rcpt = r;
 		s->caprcpt = cap;
 	}
