@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/strb.h"
 
 #define POOL_CHUNK	(64 * 1024)
@@ -102,18 +103,14 @@ cfg_index_free(struct cfg_index *ix)
 static inline uint32_t
 name_hash(const char *s, size_t len, bool icase)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = HASH_FNV1A_INIT;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		h ^= icase ? cfg_lower(c) : c;
-		h *= 0x100000001b3ULL;
+		h = hash_fnv1a_add(h, icase ? cfg_lower(c) : c);
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return (uint32_t)h;
+	return (uint32_t)hash_mix64(h);
 }
 
 /* stored is NUL-terminated (and lower-case when icase); key is (ptr, len). */
@@ -134,12 +131,11 @@ cfg_name_eq(const char *stored, const char *key, size_t len, bool icase)
 int
 cfg_ntab_init(struct cfg_name_table *t, size_t n)
 {
-	size_t cap = 16;
+	size_t cap;
 
 	if (n > (1U << 30))
 		return -ENOMEM;
-	while (cap < 2 * n)
-		cap *= 2;
+	cap = hash_slots(n, 16);
 	t->slots = calloc(cap, sizeof(*t->slots));
 	if (t->slots == NULL)
 		return -ENOMEM;

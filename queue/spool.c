@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/list.h"
 #include "core/log.h"
 
@@ -206,10 +207,7 @@ struct rec_table {
 static size_t
 rec_hash(uint64_t id, size_t cap)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (size_t)id & (cap - 1);
+	return (size_t)hash_mix64(id) & (cap - 1);
 }
 
 static struct rec_entry *

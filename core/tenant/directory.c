@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hash.h"
+
 /* One table slot. */
 struct dir_slot {
 	uint64_t hash;		/* addr_hash() of the normalised address */
@@ -548,7 +550,7 @@ directory_load(const char *path, struct directory **out, char *err,
 	struct pending ring[PREFETCH];
 	struct directory *d;
 	char shown[80], *buf = NULL, *arena;
-	size_t len = 0, lines = 1, nslots = 16, w = 0, lineno = 0;
+	size_t len = 0, lines = 1, nslots, w = 0, lineno = 0;
 	size_t head = 0, npend = 0;
 	int fd, rc;
 
@@ -578,8 +580,7 @@ directory_load(const char *path, struct directory **out, char *err,
 	for (const char *p = buf; (p = memchr(p, '\n', len - (size_t)(p - buf)));
 	     p++)
 		lines++;
-	while (nslots < 2 * lines)
-		nslots *= 2;
+	nslots = hash_slots(lines, 16);
 	d = calloc(1, sizeof(*d));
 	if (d == NULL || !slots_alloc(d, nslots)) {
 		free(d);
