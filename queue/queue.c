@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
@@ -59,22 +60,17 @@ static void delay_notice(struct worker *w, struct qjob *j, const struct cfg_conn
 			 int64_t now);
 static bool ctl_after_attempt(struct worker *w, struct qjob *j);
 
-static uint64_t
-hash_str(const char *s)
+/* The tables' hashes: a message by its id, a destination by its name. */
+static inline uint64_t
+msg_hash(const struct qmsg *m)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	return hash_mix64(m->id);
 }
 
-static uint64_t
-hash_id(uint64_t id)
+static inline uint64_t
+dest_hash(const struct dest *d)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	return id ^ (id >> 33);
+	return hash_fnv1a(d->name, strlen(d->name));
 }
 
 static const struct cfg_connector *
@@ -89,25 +85,15 @@ static void
 msgs_grow(struct queue *q)
 {
 	uint32_t n = q->nmsgslots ? q->nmsgslots * 2 : 1024;
-	struct qmsg **t = xcalloc(n, sizeof(*t));
 
-	for (uint32_t i = 0; i < q->nmsgslots; i++) {
-		struct qmsg *m = q->msgs[i], *next;
-		for (; m != NULL; m = next) {
-			next = m->hnext;
-			m->hnext = t[hash_id(m->id) & (n - 1)];
-			t[hash_id(m->id) & (n - 1)] = m;
-		}
-	}
-	free(q->msgs);
-	q->msgs = t;
+	HASH_CHAIN_REHASH(q->msgs, q->nmsgslots, n, hnext, msg_hash);
 	q->nmsgslots = n;
 }
 
 static void
 msgs_del(struct queue *q, struct qmsg *m)
 {
-	struct qmsg **pp = &q->msgs[hash_id(m->id) & (q->nmsgslots - 1)];
+	struct qmsg **pp = &q->msgs[msg_hash(m) & (q->nmsgslots - 1)];
 
 	while (*pp != m)
 		pp = &(*pp)->hnext;
@@ -125,24 +111,15 @@ dest_get(struct worker *w, const char *connector, const char *domain)
 
 	snprintf(name, sizeof(name), "%s%s%s", connector, domain ? "/" : "",
 		 domain ? domain : "");
-	h = hash_str(name);
+	h = hash_fnv1a(name, strlen(name));
 	if (q->ndestslots > 0)
 		for (d = q->dests[h & (q->ndestslots - 1)]; d != NULL; d = d->hnext)
 			if (strcmp(d->name, name) == 0)
 				return d;
 	if (q->ndests + 1 > q->ndestslots) {
 		uint32_t n = q->ndestslots ? q->ndestslots * 2 : 64;
-		struct dest **t = xcalloc(n, sizeof(*t));
-		for (uint32_t i = 0; i < q->ndestslots; i++) {
-			struct dest *e = q->dests[i], *next;
-			for (; e != NULL; e = next) {
-				next = e->hnext;
-				e->hnext = t[hash_str(e->name) & (n - 1)];
-				t[hash_str(e->name) & (n - 1)] = e;
-			}
-		}
-		free(q->dests);
-		q->dests = t;
+
+		HASH_CHAIN_REHASH(q->dests, q->ndestslots, n, hnext, dest_hash);
 		q->ndestslots = n;
 	}
 	d = xcalloc(1, sizeof(*d));
@@ -578,7 +555,7 @@ msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 			m->pending++;
 	if ((q->nmsgs + 1) * 2 > q->nmsgslots)
 		msgs_grow(q);
-	h = (uint32_t)(hash_id(m->id) & (q->nmsgslots - 1));
+	h = (uint32_t)(msg_hash(m) & (q->nmsgslots - 1));
 	m->hnext = q->msgs[h];
 	q->msgs[h] = m;
 	q->nmsgs++;
@@ -1477,7 +1454,7 @@ queue_msg_find(struct worker *w, uint64_t id)
 	struct queue *q = &w->q;
 	struct qmsg *m;
 
-	for (m = q->msgs[hash_id(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
+	for (m = q->msgs[hash_mix64(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
 		if (m->id == id)
 			return m;
 	return NULL;
