@@ -23,17 +23,16 @@
 #include "core/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <yaml.h>
 
 #include "core/config_int.h"
+#include "core/file.h"
 
 const char config_default_yaml[] =
 	"# Sluice built-in default: relay example.test to a local sink.\n"
@@ -52,7 +51,7 @@ const char config_default_yaml[] =
 #define CFG_DEFAULT_SPOOL	"./var/spool"
 #define CFG_DEFAULT_CONTROL	"./var/sluice.sock"
 
-#define FILE_MAX	(1ULL << 30)	/* refuse config files above 1 GiB */
+#define FILE_MAX	((size_t)1 << 30)	/* refuse config files above 1 GiB */
 /*
  * libyaml's scanner is quadratic in flow nesting depth and its loader in
  * anchors x aliases, so both are capped before the document is built.  The
@@ -317,68 +316,6 @@ config_load_string(const char *name, const char *yaml, struct config **out,
 	return load_buffer(name, yaml, yaml ? strlen(yaml) : 0, out, err, errlen);
 }
 
-/* Whole file into a malloc'd buffer; 0 or -errno. */
-static int
-read_file(const char *path, char **bufp, size_t *lenp)
-{
-	size_t len = 0, cap;
-	struct stat st;
-	char *buf = NULL, *nb;
-	ssize_t r;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > FILE_MAX) {
-		rc = -EFBIG;
-		goto out;
-	}
-	cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
-	for (;;) {
-		if (len == cap || buf == NULL) {
-			if (buf && cap > FILE_MAX) {
-				rc = -EFBIG;
-				goto out;
-			}
-			cap = buf ? cap * 2 : cap;
-			nb = realloc(buf, cap);
-			if (nb == NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-out:
-	close(fd);
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-}
-
 int
 config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
@@ -389,7 +326,7 @@ config_load(const char *path, struct config **out, char *err, size_t errlen)
 	*out = NULL;
 	if (path == NULL)
 		return -EINVAL;
-	rc = read_file(path, &buf, &len);
+	rc = file_read(path, FILE_MAX, &buf, &len);
 	if (rc < 0) {
 		struct cfg_loader ld = { .name = path, .err = err, .errlen = errlen };
 
