@@ -1,15 +1,17 @@
 /*
- * file — reading a whole file (core/file.h).  A regular file is read into
- * a buffer of its size plus one byte, so the read that returns 0 needs no
- * second allocation; anything else (a pipe, /dev/stdin) grows its buffer
- * by doubling, up to the caller's limit.
+ * file — reading a whole file, making a directory path (core/file.h).  A
+ * regular file is read into a buffer of its size plus one byte, so the read
+ * that returns 0 needs no second allocation; anything else (a pipe,
+ * /dev/stdin) grows its buffer by doubling, up to the caller's limit.
  */
 #include "core/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,4 +81,26 @@ file_read(const char *path, size_t max, char **buf, size_t *len)
 	rc = read_fd(fd, max, buf, len);
 	close(fd);
 	return rc;
+}
+
+int
+file_mkdirs(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }
