@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/xalloc.h"
+
 void
 buf_reserve(struct buf *b, size_t n)
 {
@@ -17,9 +19,7 @@ buf_reserve(struct buf *b, size_t n)
 		cap *= 2;
 	if (cap == b->cap)
 		return;
-	p = realloc(b->p, cap);
-	if (p == NULL)
-		abort();
+	p = xrealloc(b->p, cap);
 	b->p = p;
 	b->cap = cap;
 }

@@ -40,6 +40,7 @@
 #include "core/mfi/mfi.h"
 #include "core/strb.h"
 #include "core/worker.h"
+#include "core/xalloc.h"
 #include "net/dns.h"
 #include "net/smtp_ehlo.h"
 #include "net/smtp_proto.h"
@@ -311,10 +312,8 @@ job_begin(struct smtp_conn *c, struct qjob *j)
 {
 	c->job = j;
 	c->nres = j->nrcpt;
-	c->res = calloc(j->nrcpt, sizeof(*c->res));
-	c->res_text = calloc(j->nrcpt, sizeof(*c->res_text));
-	if (c->res == NULL || c->res_text == NULL)
-		abort();
+	c->res = xcalloc(j->nrcpt, sizeof(*c->res));
+	c->res_text = xcalloc(j->nrcpt, sizeof(*c->res_text));
 	c->rcpt_ok = 0;
 	c->rcpt_i = 0;
 	c->mail_ok = false;
@@ -477,12 +476,8 @@ expect_push(struct smtp_conn *c, enum expect ex, size_t end)
 {
 	if (c->nexpect == c->capexpect) {
 		uint32_t cap = c->capexpect ? c->capexpect * 2 : 8;
-		uint8_t *e = realloc(c->expect, cap);
-		uint32_t *ce = realloc(c->cmd_end, cap * sizeof(*ce));
-		if (e == NULL || ce == NULL)
-			abort();
-		c->expect = e;
-		c->cmd_end = ce;
+		c->expect = xrealloc(c->expect, cap);
+		c->cmd_end = xrealloc(c->cmd_end, cap * sizeof(*c->cmd_end));
 		c->capexpect = cap;
 	}
 	c->cmd_end[c->nexpect] = (uint32_t)end;
@@ -1399,10 +1394,8 @@ void
 smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 {
 	const struct cfg_connector *cc;
-	struct smtp_conn *c = calloc(1, sizeof(*c));
+	struct smtp_conn *c = xcalloc(1, sizeof(*c));
 
-	if (c == NULL)
-		abort();
 	c->w = w;
 	cc = conn_hold_cfg(c, d->connector);
 	c->d = d;
@@ -1505,10 +1498,8 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 	struct dest *d;
 	const char *at;
 
-	c = calloc(1, sizeof(*c));
-	d = calloc(1, sizeof(*d));
-	if (c == NULL || d == NULL)
-		abort();
+	c = xcalloc(1, sizeof(*c));
+	d = xcalloc(1, sizeof(*d));
 	c->w = w;
 	cc = conn_hold_cfg(c, connector);
 	if (cc == NULL) {

@@ -52,6 +52,7 @@
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
+#include "core/xalloc.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
 #include "net/smtp_spill.h"
@@ -411,16 +412,6 @@ smtp_server_flush(struct worker *w)
 
 /* ---- commands ------------------------------------------------------- */
 
-static char *
-xstrndup(const char *p, size_t n)
-{
-	char *s = strndup(p, n);
-
-	if (s == NULL)
-		abort();
-	return s;
-}
-
 static void
 cmd_helo(struct session *s, const struct smtp_cmd *c, bool esmtp)
 {
@@ -570,9 +561,7 @@ cmd_rcpt(struct session *s, const struct smtp_cmd *c)
 	}
 	if (s->nrcpt == s->caprcpt) {
 		uint32_t cap = s->caprcpt ? s->caprcpt * 2 : 4;
-		r = realloc(s->rcpt, cap * sizeof(*r));
-		if (r == NULL)
-			abort();
+		r = xrealloc(s->rcpt, cap * sizeof(*r));
 		s->rcpt = r;
 		s->caprcpt = cap;
 	}

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/xalloc.h"
+
 struct gate {
 	_Atomic uint32_t n;	/* slots taken */
 	struct gate *next;	/* registry chain */
@@ -30,9 +32,7 @@ gate_get(const char *name)
 			break;
 	if (g == NULL) {
 		size_t n = strlen(name) + 1;
-		g = calloc(1, sizeof(*g) + n);
-		if (g == NULL)
-			abort();
+		g = xcalloc(1, sizeof(*g) + n);
 		memcpy(g->name, name, n);
 		atomic_init(&g->n, 0);
 		g->next = gate_list;

@@ -25,11 +25,13 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
+#include "core/xalloc.h"
 #include "net/smtp_client.h"
 #include "net/smtp_proto.h"
 #include "queue/dsn.h"
@@ -58,32 +60,17 @@ static void delay_notice(struct worker *w, struct qjob *j, const struct cfg_conn
 			 int64_t now);
 static bool ctl_after_attempt(struct worker *w, struct qjob *j);
 
-static char *
-xstrdup(const char *s)
+/* The tables' hashes: a message by its id, a destination by its name. */
+static inline uint64_t
+msg_hash(const struct qmsg *m)
 {
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL)
-		abort();
-	return p;
+	return hash_mix64(m->id);
 }
 
-static uint64_t
-hash_str(const char *s)
+static inline uint64_t
+dest_hash(const struct dest *d)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static uint64_t
-hash_id(uint64_t id)
-{
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	return id ^ (id >> 33);
+	return hash_fnv1a(d->name, strlen(d->name));
 }
 
 static const struct cfg_connector *
@@ -98,27 +85,15 @@ static void
 msgs_grow(struct queue *q)
 {
 	uint32_t n = q->nmsgslots ? q->nmsgslots * 2 : 1024;
-	struct qmsg **t = calloc(n, sizeof(*t));
 
-	if (t == NULL)
-		abort();
-	for (uint32_t i = 0; i < q->nmsgslots; i++) {
-		struct qmsg *m = q->msgs[i], *next;
-		for (; m != NULL; m = next) {
-			next = m->hnext;
-			m->hnext = t[hash_id(m->id) & (n - 1)];
-			t[hash_id(m->id) & (n - 1)] = m;
-		}
-	}
-	free(q->msgs);
-	q->msgs = t;
+	HASH_CHAIN_REHASH(q->msgs, q->nmsgslots, n, hnext, msg_hash);
 	q->nmsgslots = n;
 }
 
 static void
 msgs_del(struct queue *q, struct qmsg *m)
 {
-	struct qmsg **pp = &q->msgs[hash_id(m->id) & (q->nmsgslots - 1)];
+	struct qmsg **pp = &q->msgs[msg_hash(m) & (q->nmsgslots - 1)];
 
 	while (*pp != m)
 		pp = &(*pp)->hnext;
@@ -136,31 +111,18 @@ dest_get(struct worker *w, const char *connector, const char *domain)
 
 	snprintf(name, sizeof(name), "%s%s%s", connector, domain ? "/" : "",
 		 domain ? domain : "");
-	h = hash_str(name);
+	h = hash_fnv1a(name, strlen(name));
 	if (q->ndestslots > 0)
 		for (d = q->dests[h & (q->ndestslots - 1)]; d != NULL; d = d->hnext)
 			if (strcmp(d->name, name) == 0)
 				return d;
 	if (q->ndests + 1 > q->ndestslots) {
 		uint32_t n = q->ndestslots ? q->ndestslots * 2 : 64;
-		struct dest **t = calloc(n, sizeof(*t));
-		if (t == NULL)
-			abort();
-		for (uint32_t i = 0; i < q->ndestslots; i++) {
-			struct dest *e = q->dests[i], *next;
-			for (; e != NULL; e = next) {
-				next = e->hnext;
-				e->hnext = t[hash_str(e->name) & (n - 1)];
-				t[hash_str(e->name) & (n - 1)] = e;
-			}
-		}
-		free(q->dests);
-		q->dests = t;
+
+		HASH_CHAIN_REHASH(q->dests, q->ndestslots, n, hnext, dest_hash);
 		q->ndestslots = n;
 	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		abort();
+	d = xcalloc(1, sizeof(*d));
 	d->name = xstrdup(name);
 	d->connector = xstrdup(connector);
 	d->domain = domain ? xstrdup(domain) : NULL;
@@ -192,11 +154,9 @@ static struct qrec *
 qrec_new(struct worker *w, struct qmsg *m, enum spool_rec_type type, uint64_t id,
 	 uint64_t aux, void (*cb)(struct spool_write *, int))
 {
-	struct qrec *r = calloc(1, sizeof(*r));
+	struct qrec *r = xcalloc(1, sizeof(*r));
 	size_t start;
 
-	if (r == NULL)
-		abort();
 	r->w = w;
 	r->m = m;
 	start = spool_rec_begin(&r->b, type, id);
@@ -398,9 +358,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	char qid[17];
 
 	envelope_id_str(m->id, qid);
-	dr = calloc(n ? n : 1, sizeof(*dr));
-	if (dr == NULL)
-		abort();
+	dr = xcalloc(n, sizeof(*dr));
 	if (dsn_is_null_sender(env->sender)) {
 		/* no report to <>; a report of ours that failed: the postmaster */
 		if (delayed) {
@@ -485,9 +443,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		.body = (bits & DSN_8BIT) ? SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
 		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &rto,
 	};
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		abort();
+	r = xcalloc(1, sizeof(*r));
 	r->w = w;
 	r->m = m;
 	size_t start = spool_rec_begin(&r->b, SPOOL_REC_MSG, ne.id);
@@ -497,9 +453,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	spool_rec_end(&r->b, start, envlen);
 	buf_free(&body);
 	if (!delayed) {
-		r->fail = malloc(n * sizeof(*r->fail));
-		if (r->fail == NULL)
-			abort();
+		r->fail = xmalloc(n * sizeof(*r->fail));
 		memcpy(r->fail, idx, n * sizeof(*idx));
 		r->nfail = (uint32_t)n;
 	}
@@ -553,10 +507,9 @@ ndr_rec_done(struct spool_write *sw, int res)
 static struct qjob *
 job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *idx, uint32_t n)
 {
-	struct qjob *j = calloc(1, sizeof(*j));
+	struct qjob *j = xcalloc(1, sizeof(*j));
 
-	if (j == NULL || (j->rcpt = malloc(n * sizeof(*j->rcpt))) == NULL)
-		abort();
+	j->rcpt = xmalloc(n * sizeof(*j->rcpt));
 	memcpy(j->rcpt, idx, n * sizeof(*idx));
 	j->nrcpt = n;
 	j->msg = m;
@@ -608,11 +561,9 @@ static struct qmsg *
 msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 {
 	struct queue *q = &w->q;
-	struct qmsg *m = calloc(1, sizeof(*m));
+	struct qmsg *m = xcalloc(1, sizeof(*m));
 	uint32_t h;
 
-	if (m == NULL)
-		abort();
 	m->id = env->id;
 	m->env = env;
 	m->loc = *loc;
@@ -622,7 +573,7 @@ msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 			m->pending++;
 	if ((q->nmsgs + 1) * 2 > q->nmsgslots)
 		msgs_grow(q);
-	h = (uint32_t)(hash_id(m->id) & (q->nmsgslots - 1));
+	h = (uint32_t)(msg_hash(m) & (q->nmsgslots - 1));
 	m->hnext = q->msgs[h];
 	q->msgs[h] = m;
 	q->nmsgs++;
@@ -635,11 +586,9 @@ static void
 msg_route(struct worker *w, struct qmsg *m, bool kick)
 {
 	struct envelope *env = m->env;
-	struct dest **rd = calloc(env->nrcpt, sizeof(*rd));
-	uint32_t *noroute = malloc(env->nrcpt * sizeof(*noroute)), nnoroute = 0;
+	struct dest **rd = xcalloc(env->nrcpt, sizeof(*rd));
+	uint32_t *noroute = xmalloc(env->nrcpt * sizeof(*noroute)), nnoroute = 0;
 
-	if (rd == NULL || noroute == NULL)
-		abort();
 	for (uint32_t i = 0; i < env->nrcpt; i++)
 		if (env->rcpt[i].state == ENV_RCPT_PENDING)
 			rd[i] = route(w, env->rcpt[i].addr);
@@ -655,9 +604,7 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 		if (rd[i] == (struct dest *)m)	/* already placed in a job */
 			continue;
 		struct dest *d = rd[i];
-		uint32_t *idx = malloc(env->nrcpt * sizeof(*idx)), n = 0;
-		if (idx == NULL)
-			abort();
+		uint32_t *idx = xmalloc(env->nrcpt * sizeof(*idx)), n = 0;
 		for (uint32_t k = i; k < env->nrcpt; k++)
 			if (rd[k] == d) {
 				idx[n++] = k;
@@ -671,9 +618,7 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 	free(rd);
 	/* nothing routes these any more (config changed): return them */
 	if (nnoroute > 0) {
-		struct dsn_rcpt *info = malloc(nnoroute * sizeof(*info));
-		if (info == NULL)
-			abort();
+		struct dsn_rcpt *info = xmalloc(nnoroute * sizeof(*info));
 		for (uint32_t k = 0; k < nnoroute; k++)
 			info[k] = (struct dsn_rcpt){
 				.addr = env->rcpt[noroute[k]].addr,
@@ -928,10 +873,10 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	struct qmsg *m = j->msg;
 	struct dest *d = j->dest;
 	const struct cfg_connector *c = dest_cfg(w, d);
-	uint32_t *fail = malloc(j->nrcpt * sizeof(*fail));
-	struct dsn_rcpt *finfo = calloc(j->nrcpt, sizeof(*finfo));
-	char **texts = calloc(j->nrcpt, sizeof(*texts));
-	char **details = calloc(j->nrcpt, sizeof(*details));
+	uint32_t *fail = xmalloc(j->nrcpt * sizeof(*fail));
+	struct dsn_rcpt *finfo = xcalloc(j->nrcpt, sizeof(*finfo));
+	char **texts = xcalloc(j->nrcpt, sizeof(*texts));
+	char **details = xcalloc(j->nrcpt, sizeof(*details));
 	uint32_t nall = j->nrcpt;
 	uint32_t nfail = 0, nkeep = 0, ndeliv = 0;
 	bool conn_level = false, reached = false;
@@ -941,8 +886,6 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	const struct mfi_attempt *last_fail = NULL;
 	enum mfi_code last_code = MFI_NONE;
 
-	if (fail == NULL || finfo == NULL || texts == NULL || details == NULL)
-		abort();
 	d->nactive--;
 	d->st.attempts++;
 	d->st.last_attempt = now;
@@ -1121,9 +1064,7 @@ delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, in
 	    now - m->env->arrival < (int64_t)c->delay_warning)
 		return;
 	m->delay_sent = true;
-	info = calloc(j->nrcpt, sizeof(*info));
-	if (info == NULL)
-		abort();
+	info = xcalloc(j->nrcpt, sizeof(*info));
 	for (uint32_t i = 0; i < j->nrcpt; i++) {
 		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
 		info[i] = (struct dsn_rcpt){
@@ -1323,12 +1264,10 @@ static void
 job_bounce(struct worker *w, struct qjob *j)
 {
 	struct qmsg *m = j->msg;
-	struct dsn_rcpt *info = calloc(j->nrcpt, sizeof(*info));
+	struct dsn_rcpt *info = xcalloc(j->nrcpt, sizeof(*info));
 	struct buf detail = { 0 };
 	char qid[17];
 
-	if (info == NULL)
-		abort();
 	buf_puts(&detail, "returned by the relay operator before delivery");
 	if (j->last_detail != NULL)
 		buf_printf(&detail, "; last attempt: %s", j->last_detail);
@@ -1510,7 +1449,7 @@ queue_msg_find(struct worker *w, uint64_t id)
 	struct queue *q = &w->q;
 	struct qmsg *m;
 
-	for (m = q->msgs[hash_id(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
+	for (m = q->msgs[hash_mix64(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
 		if (m->id == id)
 			return m;
 	return NULL;
@@ -1540,10 +1479,8 @@ queue_fixnow(struct worker *w, const char *domain)
 				continue;	/* its RCPT is being answered right now */
 			if (cap < j->nrcpt) {
 				cap = j->nrcpt;
-				idx = realloc(idx, cap * sizeof(*idx));
-				info = realloc(info, cap * sizeof(*info));
-				if (idx == NULL || info == NULL)
-					abort();
+				idx = xrealloc(idx, cap * sizeof(*idx));
+				info = xrealloc(info, cap * sizeof(*info));
 			}
 			for (uint32_t i = 0; i < j->nrcpt; i++) {
 				const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
@@ -1593,9 +1530,7 @@ queue_ctl_connector(struct worker *w, const char *connector, bool disabled)
 	for (i = 0; i < q->ndisabled && strcmp(q->disabled[i], connector) != 0; i++)
 		;
 	if (disabled && i == q->ndisabled) {
-		char **t = realloc(q->disabled, (q->ndisabled + 1) * sizeof(*t));
-		if (t == NULL)
-			abort();
+		char **t = xrealloc(q->disabled, (q->ndisabled + 1) * sizeof(*t));
 		q->disabled = t;
 		q->disabled[q->ndisabled++] = xstrdup(connector);
 	} else if (!disabled && i < q->ndisabled) {

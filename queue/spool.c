@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
+#include "core/hash.h"
 #include "core/list.h"
 #include "core/log.h"
 
@@ -206,10 +208,7 @@ struct rec_table {
 static size_t
 rec_hash(uint64_t id, size_t cap)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (size_t)id & (cap - 1);
+	return (size_t)hash_mix64(id) & (cap - 1);
 }
 
 static struct rec_entry *
@@ -556,29 +555,6 @@ out:
 	return rc;
 }
 
-/* mkdir -p: create path and its missing parents (mode 0700). */
-static int
-mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int
 spool_open(struct spool **out, const char *root, unsigned worker,
 	   uint64_t segment_size, spool_recover_cb cb, void *arg,
@@ -590,7 +566,7 @@ spool_open(struct spool **out, const char *root, unsigned worker,
 
 	memset(stats, 0, sizeof(*stats));
 	snprintf(path, sizeof(path), "%s/w%u", root, worker);
-	if ((rc = mkdir_p(path)) < 0) {
+	if ((rc = file_mkdirs(path, 0700)) < 0) {
 		snprintf(err, errlen, "%s: cannot create spool: %s", path, strerror(-rc));
 		return rc;
 	}

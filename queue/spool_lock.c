@@ -26,28 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* mkdir -p with mode 0700, like the spool's own (queue/spool.c). */
-static int
-lock_mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
+#include "core/file.h"
 
 /*
  * The pid the holder wrote, or 0.  The holder writes it just after taking
@@ -81,7 +60,7 @@ spool_lock(const char *root, char *err, size_t errlen)
 	int fd, rc, len;
 	long pid;
 
-	if ((rc = lock_mkdir_p(root)) < 0) {
+	if ((rc = file_mkdirs(root, 0700)) < 0) {
 		snprintf(err, errlen, "%s: cannot create spool: %s", root, strerror(-rc));
 		return rc;
 	}

@@ -37,6 +37,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/xalloc.h"
 
 #define CTL_MAX_CLIENTS 64	/* connections served at once */
 #define CTL_HIGH_WATER (256u << 10)	/* streaming pauses above this */
@@ -164,9 +165,7 @@ ctl_printf(struct ctl_run *r, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(small)) {
-		p = malloc((size_t)n + 1);
-		if (p == NULL)
-			abort();
+		p = xmalloc((size_t)n + 1);
 		va_start(ap, fmt);
 		vsnprintf(p, (size_t)n + 1, fmt, ap);
 		va_end(ap);
@@ -293,10 +292,8 @@ ctl_json_stream_end(struct ctl_run *r, json_t *tail)
 struct ctl_wreq *
 ctl_req_new(struct ctl_run *r, unsigned i, enum ctl_wkind kind)
 {
-	struct ctl_wreq *q = calloc(1, sizeof(*q));
+	struct ctl_wreq *q = xcalloc(1, sizeof(*q));
 
-	if (q == NULL)
-		abort();
 	atomic_init(&q->done, 0);
 	q->run = r;
 	q->worker = i;
@@ -349,9 +346,7 @@ void
 ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl)
 {
 	if (r->reqs == NULL) {
-		r->reqs = calloc(ctl.nw, sizeof(*r->reqs));
-		if (r->reqs == NULL)
-			abort();
+		r->reqs = xcalloc(ctl.nw, sizeof(*r->reqs));
 	}
 	for (unsigned i = 0; i < ctl.nw; i++) {
 		ctl_req_free(r->reqs[i]);
@@ -425,10 +420,8 @@ again:
 struct ctl_run *
 ctl_run_internal(void)
 {
-	struct ctl_run *r = calloc(1, sizeof(*r));
+	struct ctl_run *r = xcalloc(1, sizeof(*r));
 
-	if (r == NULL)
-		abort();
 	return r;
 }
 
@@ -523,12 +516,10 @@ cmd_quit(struct ctl_run *r)
 static void
 client_command(struct ctl_client *cl, const char *line, size_t len)
 {
-	struct ctl_run *r = calloc(1, sizeof(*r));
+	struct ctl_run *r = xcalloc(1, sizeof(*r));
 	struct ctl_req req;
 	char err[256];
 
-	if (r == NULL)
-		abort();
 	r->cl = cl;
 	cl->run = r;
 	memcpy(r->line, line, len + 1);
@@ -654,9 +645,7 @@ client_accept(void)
 			close(fd);
 			continue;
 		}
-		cl = calloc(1, sizeof(*cl));
-		if (cl == NULL)
-			abort();
+		cl = xcalloc(1, sizeof(*cl));
 		cl->fd = fd;
 		cl->uid = cr.uid;
 		cl->pid = cr.pid;

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/mfi/mfi.h"
 #include "core/strb.h"
+#include "core/xalloc.h"
 
 /* ---- arguments ------------------------------------------------------ */
 
@@ -286,12 +287,11 @@ qstream_pump(struct ctl_run *r)
 void
 ctl_show_queue(struct ctl_run *r)
 {
-	struct qstream *st = calloc(1, sizeof(*st));
+	struct qstream *st = xcalloc(1, sizeof(*st));
 	uint64_t n;
 	int a = 0;
 
-	if (st == NULL || (st->src = calloc(ctl.nw, sizeof(*st->src))) == NULL)
-		abort();
+	st->src = xcalloc(ctl.nw, sizeof(*st->src));
 	r->state = st;
 	r->on_free = qstream_free;
 	r->on_reply = qstream_reply;
@@ -410,10 +410,8 @@ act_reply(struct ctl_run *r, struct ctl_wreq *q)
 static void
 act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 {
-	struct act *a = calloc(1, sizeof(*a));
+	struct act *a = xcalloc(1, sizeof(*a));
 
-	if (a == NULL)
-		abort();
 	r->state = a;
 	r->on_free = act_free;
 	a->op = op;
@@ -696,9 +694,7 @@ ctl_reload(struct ctl_run *r)
 		ctl_fail(r, "too many reloads waiting; try again");
 		return;
 	}
-	rw = calloc(1, sizeof(*rw));
-	if (rw == NULL)
-		abort();
+	rw = xcalloc(1, sizeof(*rw));
 	pthread_mutex_lock(&reload_mu);
 	rw->gen = reload_gen;
 	pthread_mutex_unlock(&reload_mu);

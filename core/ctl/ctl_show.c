@@ -25,6 +25,7 @@
 
 #include "core/log.h"
 #include "core/mfi/mfi.h"
+#include "core/xalloc.h"
 
 /* ---- counters ------------------------------------------------------- */
 
@@ -150,9 +151,7 @@ agg_get(struct conn_agg **a, size_t *n, const char *name)
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*a)[i].cfg.name, name) == 0)
 			return &(*a)[i];
-	*a = realloc(*a, (*n + 1) * sizeof(**a));
-	if (*a == NULL)
-		abort();
+	*a = xrealloc(*a, (*n + 1) * sizeof(**a));
 	memset(&(*a)[*n], 0, sizeof(**a));
 	snprintf((*a)[*n].cfg.name, sizeof((*a)[*n].cfg.name), "%s", name);
 	return &(*a)[(*n)++];
@@ -373,13 +372,12 @@ stats_round(struct ctl_run *r)
 				      "workers", (int)ctl.nw, "time", (json_int_t)time(NULL),
 				      "totals", tot, "per_worker", per));
 	} else {
-		const char **heads = calloc(ctl.nw + 3, sizeof(*heads));
-		char (*names)[16] = calloc(ctl.nw, sizeof(*names));
-		const char **cells = calloc(ctl.nw + 2, sizeof(*cells));
-		char (*vals)[24] = calloc(ctl.nw + 1, sizeof(*vals));
+		const char **heads = xcalloc(ctl.nw + 3, sizeof(*heads));
+		char (*names)[16] = xcalloc(ctl.nw, sizeof(*names));
+		const char **cells = xcalloc(ctl.nw + 2, sizeof(*cells));
+		char (*vals)[24] = xcalloc(ctl.nw + 1, sizeof(*vals));
 		struct ctl_table *t;
-		if (heads == NULL || names == NULL || cells == NULL || vals == NULL)
-			abort();
+
 		heads[0] = "COUNTER";
 		heads[1] = ">TOTAL";
 		for (unsigned i = 0; i < ctl.nw; i++) {
@@ -567,9 +565,7 @@ alert_get(const char *name)
 	for (size_t i = 0; i < nalerts; i++)
 		if (strcmp(alerts[i].connector, name) == 0)
 			return &alerts[i];
-	alerts = realloc(alerts, (nalerts + 1) * sizeof(*alerts));
-	if (alerts == NULL)
-		abort();
+	alerts = xrealloc(alerts, (nalerts + 1) * sizeof(*alerts));
 	memset(&alerts[nalerts], 0, sizeof(*alerts));
 	snprintf(alerts[nalerts].connector, sizeof(alerts[0].connector), "%s", name);
 	return &alerts[nalerts++];
@@ -903,9 +899,7 @@ qshape_round(struct ctl_run *r)
 				if (strcmp(sh[k].name, d->name) == 0)
 					x = &sh[k];
 			if (x == NULL) {
-				sh = realloc(sh, (n + 1) * sizeof(*sh));
-				if (sh == NULL)
-					abort();
+				sh = xrealloc(sh, (n + 1) * sizeof(*sh));
 				x = &sh[n++];
 				memset(x, 0, sizeof(*x));
 				snprintf(x->name, sizeof(x->name), "%s", d->name);

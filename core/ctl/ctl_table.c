@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/xalloc.h"
+
 #define TABLE_MAXCOL 16
 
 struct ctl_table {
@@ -26,10 +28,8 @@ struct ctl_table {
 struct ctl_table *
 ctl_table_new(const char *const *heads)
 {
-	struct ctl_table *t = calloc(1, sizeof(*t));
+	struct ctl_table *t = xcalloc(1, sizeof(*t));
 
-	if (t == NULL)
-		abort();
 	for (; heads[t->ncol] != NULL && t->ncol < TABLE_MAXCOL; t->ncol++) {
 		const char *h = heads[t->ncol];
 		t->right[t->ncol] = h[0] == '>';
@@ -44,19 +44,15 @@ table_grow(struct ctl_table *t)
 {
 	if (t->nrows == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
-		t->cells = realloc(t->cells, t->cap * t->ncol * sizeof(*t->cells));
-		if (t->cells == NULL)
-			abort();
+		t->cells = xrealloc(t->cells, t->cap * t->ncol * sizeof(*t->cells));
 	}
 }
 
 static void
 table_cell(struct ctl_table *t, unsigned c, const char *s)
 {
-	char *p = strdup(s ? s : "");
+	char *p = xstrdup(s ? s : "");
 
-	if (p == NULL)
-		abort();
 	t->cells[t->nrows * t->ncol + c] = p;
 	if (strlen(p) > t->width[c])
 		t->width[c] = strlen(p);

@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/strb.h"
+#include "core/xalloc.h"
 #include "queue/spool.h"
 
 #define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
@@ -60,9 +61,7 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 	snprintf(s->hostname, sizeof(s->hostname), "%s", cfg->hostname);
 	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s", cfg->spool_dir);
 	s->nconn = cfg->nconnectors;
-	s->conns = calloc(cfg->nconnectors ? cfg->nconnectors : 1, sizeof(*s->conns));
-	if (s->conns == NULL)
-		abort();
+	s->conns = xcalloc(cfg->nconnectors, sizeof(*s->conns));
 	for (size_t i = 0; i < cfg->nconnectors; i++) {
 		const struct cfg_connector *c = &cfg->connectors[i];
 		struct ctl_conn_cfg *o = &s->conns[i];
@@ -91,9 +90,7 @@ snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 	struct ctl_snap *s = &q->snap;
 	size_t n = 0;
 
-	s->dests = calloc(qu->ndests ? qu->ndests : 1, sizeof(*s->dests));
-	if (s->dests == NULL)
-		abort();
+	s->dests = xcalloc(qu->ndests, sizeof(*s->dests));
 	for (uint32_t i = 0; i < qu->ndestslots; i++)
 		for (struct dest *d = qu->dests[i]; d != NULL; d = d->hnext) {
 			struct ctl_dest_snap *o;
@@ -162,10 +159,8 @@ snap_alert(struct worker *w, struct ctl_wreq *q, const uint32_t *expiry)
 	struct ctl_snap *s = &q->snap;
 	int64_t now = time(NULL);
 	uint32_t need_oldest = 0, undecided = 0;
-	bool *decided = calloc(s->ndests ? s->ndests : 1, sizeof(*decided));
+	bool *decided = xcalloc(s->ndests, sizeof(*decided));
 
-	if (decided == NULL)
-		abort();
 	for (size_t i = 0; i < s->ndests; i++) {
 		const struct ctl_dest_snap *o = &s->dests[i];
 		if (o->nready + o->ndeferred + o->nactive > 0) {
@@ -229,9 +224,7 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
 	if (!(q->flags & (CTL_SNAP_DESTS | CTL_SNAP_SCAN | CTL_SNAP_ALERT)))
 		return;
-	expiry = calloc(w->q.ndests ? w->q.ndests : 1, sizeof(*expiry));
-	if (expiry == NULL)
-		abort();
+	expiry = xcalloc(w->q.ndests, sizeof(*expiry));
 	snap_dests(w, q, expiry);
 	if (q->flags & CTL_SNAP_SCAN)
 		snap_scan(w, q, expiry);
@@ -347,9 +340,7 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	uint64_t after = q->cursor;
 	bool skip_old = false;
 
-	q->rows = calloc(limit, sizeof(*q->rows));
-	if (q->rows == NULL)
-		abort();
+	q->rows = xcalloc(limit, sizeof(*q->rows));
 	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
 	if (q->cursor != 0) {
 		struct qmsg *m = queue_msg_find(w, q->cursor);

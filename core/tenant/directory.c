@@ -29,14 +29,14 @@
 #include "core/tenant/directory.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "core/file.h"
+#include "core/hash.h"
 
 /* One table slot. */
 struct dir_slot {
@@ -457,51 +457,6 @@ quote_line(const char *p, size_t n, char *out, size_t cap)
 	out[k] = '\0';
 }
 
-/* Read the whole file into a malloc'ed buffer (*buf, *len).  Returns 0 or a
- * negative errno (-EFBIG for a regular file over 4 GiB, before reading). */
-static int
-read_file(int fd, char **buf, size_t *len)
-{
-	struct stat st;
-	size_t cap = 1 << 16, n = 0;
-	char *b, *nb;
-	ssize_t r;
-
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-		if ((uint64_t)st.st_size > UINT32_MAX)
-			return -EFBIG;	/* offsets are 32-bit */
-		cap = (size_t)st.st_size + 1;	/* +1: see EOF at once */
-	}
-	b = malloc(cap);
-	if (b == NULL)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			nb = realloc(b, cap * 2);
-			if (nb == NULL) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-			cap *= 2;
-		}
-		r = read(fd, b + n, cap - n);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			free(b);
-			return (int)r;
-		}
-		n += (size_t)r;
-	}
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
 static bool
 is_blank(char c)
 {
@@ -548,20 +503,13 @@ directory_load(const char *path, struct directory **out, char *err,
 	struct pending ring[PREFETCH];
 	struct directory *d;
 	char shown[80], *buf = NULL, *arena;
-	size_t len = 0, lines = 1, nslots = 16, w = 0, lineno = 0;
+	size_t len = 0, lines = 1, nslots, w = 0, lineno = 0;
 	size_t head = 0, npend = 0;
-	int fd, rc;
+	int rc;
 
 	if (errlen > 0)
 		err[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-		return rc;
-	}
-	rc = read_file(fd, &buf, &len);
-	close(fd);
+	rc = file_read(path, UINT32_MAX, &buf, &len);	/* offsets are 32-bit */
 	if (rc == -EFBIG) {
 		snprintf(err, errlen, "%s: directory larger than 4 GiB", path);
 		return rc;
@@ -570,16 +518,10 @@ directory_load(const char *path, struct directory **out, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (len > UINT32_MAX) {
-		free(buf);
-		snprintf(err, errlen, "%s: directory larger than 4 GiB", path);
-		return -EFBIG;
-	}
 	for (const char *p = buf; (p = memchr(p, '\n', len - (size_t)(p - buf)));
 	     p++)
 		lines++;
-	while (nslots < 2 * lines)
-		nslots *= 2;
+	nslots = hash_slots(lines, 16);
 	d = calloc(1, sizeof(*d));
 	if (d == NULL || !slots_alloc(d, nslots)) {
 		free(d);

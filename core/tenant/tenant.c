@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 #define CACHE_LINE	64
 #define WORDS_PER_LINE	(CACHE_LINE / sizeof(uint64_t))
 
@@ -207,12 +209,8 @@ struct tenant_table {
 static uint64_t
 name_hash(const char *s, size_t n)
 {
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	uint64_t h = hash_fnv1a(s, n);
 
-	while (n-- > 0) {
-		h ^= (unsigned char)*s++;
-		h *= UINT64_C(0x100000001b3);
-	}
 	return h ^ (h >> 29);
 }
 
@@ -257,7 +255,7 @@ tenant_table_new(const char *const *names, size_t n, unsigned workers,
 {
 	struct tenant_table *t;
 	bool reuse;
-	size_t slots = 8;
+	size_t slots;
 	int rc;
 
 	if (!window_ok(workers, win) || n > INT32_MAX / 2)
@@ -265,8 +263,7 @@ tenant_table_new(const char *const *names, size_t n, unsigned workers,
 	for (size_t i = 0; i < n; i++)
 		if (names[i] == NULL || names[i][0] == '\0')
 			return -EINVAL;
-	while (slots < 2 * n)
-		slots *= 2;
+	slots = hash_slots(n, 8);
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return -ENOMEM;

@@ -1,0 +1,302 @@
+/*
+ * config_connector — the outbound side of the configuration: connectors
+ * (where mail goes: smart hosts in order, or MX routing), their retry and
+ * expiry schedule, connection limits and timeouts, and their TLS policy;
+ * and the DNS servers MX routing asks (resolvers).  A connector gets its
+ * defaults first, then what the file says, then the checks that need the
+ * whole entry (smart hosts or mx, retry initial <= max).
+ *
+ * Not for: delivery (net/smtp_client.c), the retry arithmetic
+ * (queue/retry.c) or the client TLS contexts (core/config_tls.c).  Loading:
+ * main thread; config_connector_find: any thread that may read the config.
+ */
+#include "core/config_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* connectors.                                                              */
+
+/* tls: the outbound TLS policy */
+static int
+f_tls(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+      void *base)
+{
+	/* Order matches enum cfg_tls_policy. */
+	static const char *const words[] = {
+		"none", "opportunistic", "required", "verify", NULL
+	};
+	int i = 0, rc;
+
+	rc = cfg_word(ld, v, words, "none, opportunistic, required or verify", &i);
+	if (rc == 0)
+		*CFG_AT(base, f, enum cfg_tls_policy) = (enum cfg_tls_policy)i;
+	return rc;
+}
+
+static int
+f_smarthosts(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+	     void *base)
+{
+	struct cfg_connector *c = base;
+	struct cfg_hostport hp;
+	struct cfg_list list;
+	struct cfg_qbuf q;
+	int rc;
+
+	if ((rc = cfg_list_open(ld, v, "a list of smart hosts", &list)) < 0)
+		return rc;
+	if (list.n == 0)
+		return cfg_fail(ld, v, "%s: expected at least one smart host", ld->ctx);
+	c->hosts = calloc(list.n, sizeof(*c->hosts));
+	if (c->hosts == NULL)
+		return cfg_nomem(ld);
+	for (size_t i = 0; i < list.n; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
+		struct cfg_host *h = &c->hosts[i];
+
+		if (e == NULL)
+			return -EINVAL;
+		if (!is_scalar(e))
+			goto bad;
+		switch (cfg_parse_hostport(sval(e), slen(e), 25, true, &hp)) {
+		case CFG_HP_OK:
+			break;
+		case CFG_HP_V6_BARE:
+			return cfg_fail(ld, e, "%s: expected an IPv6 address in "
+					"brackets like [::1]:25, got %s", ld->ctx,
+					cfg_describe(&q, e));
+		case CFG_HP_PORT:
+			return cfg_fail(ld, e, "%s: expected a port from 1 to 65535, got %s",
+					ld->ctx, cfg_describe(&q, e));
+		default:
+			goto bad;
+		}
+		h->name = cfg_strndup_lower(ld->ix, hp.host, hp.hostlen);
+		if (h->name == NULL)
+			return cfg_nomem(ld);
+		h->port = hp.port;
+		c->nhosts = i + 1;
+		continue;
+bad:
+		return cfg_fail(ld, e, "%s: expected a host name or IP address with an "
+				"optional port like mx.example.net:25 or [::1]:25, got %s",
+				ld->ctx, cfg_describe(&q, e));
+	}
+	return 0;
+}
+
+/* retry: {initial, max, jitter} */
+static int
+f_retry(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+	void *base)
+{
+#define C(m)	offsetof(struct cfg_connector, m)
+	static const struct cfg_field fields[] = {
+		{ "initial", cfg_f_duration, C(retry_initial), 1, DAY, NULL },
+		{ "max", cfg_f_duration, C(retry_max), 1, 7 * DAY, NULL },
+		{ "jitter", cfg_f_u32, C(retry_jitter), 0, 50, "a percentage" },
+	};
+#undef C
+	char where[sizeof(ld->where_buf) + 16];
+
+	snprintf(where, sizeof(where), "in retry of %s", ld->ctx);
+	return cfg_load_map(ld, v, fields, 3, base, ld->ctx, where);
+}
+
+static const struct cfg_field connector_fields[] = {
+#define C(m)	offsetof(struct cfg_connector, m)
+	{ "smarthosts", f_smarthosts, 0, 0, 0, NULL },
+	{ "mx", cfg_f_bool, C(mx), 0, 0, NULL },
+	{ "retry", f_retry, 0, 0, 0, NULL },
+	{ "expiry", cfg_f_duration, C(expiry), 1, 30 * DAY, NULL },
+	{ "delay_warning", cfg_f_duration, C(delay_warning), 0, 30 * DAY, NULL },
+	{ "max_connections", cfg_f_u32, C(max_connections), 1, 100000, NULL },
+	{ "max_messages_per_connection", cfg_f_u32, C(max_msgs_per_conn), 1, 1000000,
+	  NULL },
+	{ "down_after", cfg_f_u32, C(down_after), 1, 1000, NULL },
+	{ "mx_port", cfg_f_u32, C(mx_port), 1, 65535, "a port from 1 to 65535" },
+	{ "connect_timeout", cfg_f_duration, C(connect_timeout), 1, HOUR, NULL },
+	{ "command_timeout", cfg_f_duration, C(command_timeout), 1, DAY, NULL },
+	{ "tls", f_tls, C(tls), 0, 0, NULL },
+	{ "tls_domain", cfg_f_hostname, C(tls_domain), 0, 0, NULL },
+	{ "tls_ca", cfg_f_path, C(tls_ca), 0, 0, NULL },
+	{ "enabled", cfg_f_bool, C(enabled), 0, 0, NULL },
+#undef C
+};
+
+static void
+connector_defaults(struct cfg_connector *c)
+{
+	c->retry_initial = 60;
+	c->retry_max = 900;
+	c->retry_jitter = 10;
+	c->expiry = 86400;
+	c->delay_warning = 0;
+	c->max_connections = 20;
+	c->max_msgs_per_conn = 100;
+	c->down_after = 3;
+	c->mx_port = 25;
+	c->connect_timeout = 30;
+	c->command_timeout = 300;
+	c->tls = CFG_TLS_NONE;
+	c->enabled = true;
+}
+
+/* The retry node of a connector mapping, for the line of a retry error. */
+static yaml_node_t *
+map_get(struct cfg_loader *ld, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+
+		if (k && is_scalar(k) && slen(k) == strlen(key) &&
+		    memcmp(sval(k), key, slen(k)) == 0)
+			return yaml_document_get_node(&ld->doc, p->value);
+	}
+	return NULL;
+}
+
+static int
+connector(struct cfg_loader *ld, yaml_node_t *k, yaml_node_t *v,
+	  struct cfg_connector *c)
+{
+	char a[32], b[32];
+	struct cfg_qbuf q;
+	int rc;
+
+	cfg_entry(ld, "connector", c->name);
+	connector_defaults(c);
+	if (v->type != YAML_MAPPING_NODE)
+		return cfg_fail(ld, v, "%s: expected a mapping with smarthosts or mx: "
+				"true, got %s", ld->ctx_buf, cfg_describe(&q, v));
+	rc = cfg_load_map(ld, v, connector_fields, CFG_NFIELDS(connector_fields), c,
+			  ld->ctx_buf, ld->where_buf);
+	if (rc < 0)
+		return rc;
+	if (c->mx && c->hosts)
+		return cfg_fail(ld, k, "%s: expected smarthosts or mx: true, not both",
+				ld->ctx_buf);
+	if (!c->mx && !c->hosts)
+		return cfg_fail(ld, k, "%s: expected smarthosts or mx: true", ld->ctx_buf);
+	if (c->retry_initial > c->retry_max) {
+		yaml_node_t *r = map_get(ld, v, "retry");
+
+		return cfg_fail(ld, r ? r : k, "%s: expected retry initial <= max, got "
+				"initial %s and max %s", ld->ctx_buf,
+				cfg_fmt_duration(a, sizeof(a), c->retry_initial),
+				cfg_fmt_duration(b, sizeof(b), c->retry_max));
+	}
+	return 0;
+}
+
+int
+cfg_f_connectors(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+		 void *base)
+{
+	struct config *cfg = ld->cfg;
+	struct cfg_qbuf q;
+	long n, dup;
+	int rc;
+
+	n = cfg_map_open(ld, v, "connectors",
+			 "a mapping of connector names to settings");
+	if (n <= 0)
+		return (int)n;
+	cfg->connectors = calloc((size_t)n, sizeof(*cfg->connectors));
+	ld->conn_line = calloc((size_t)n, sizeof(*ld->conn_line));
+	if (cfg->connectors == NULL || ld->conn_line == NULL ||
+	    cfg_ntab_init(&ld->ix->connectors, (size_t)n) < 0)
+		return cfg_nomem(ld);
+	for (size_t i = 0; i < (size_t)n; i++) {
+		struct cfg_connector *c = &cfg->connectors[i];
+		yaml_node_t *k, *val;
+
+		if ((rc = cfg_map_pair(ld, v, i, &k, &val)) < 0 ||
+		    (rc = cfg_name(ld, k, "connectors", "a connector", &c->name)) < 0)
+			return rc;
+		dup = cfg_ntab_add(&ld->ix->connectors, cfg->connectors, sizeof(*c),
+				   (uint32_t)i, false);
+		if (dup >= 0)
+			return cfg_fail(ld, k, "duplicate connector %s (first at line %u)",
+					cfg_quote(&q, c->name, strlen(c->name)),
+					ld->conn_line[dup]);
+		ld->conn_line[i] = (uint32_t)cfg_line(k);
+		cfg->nconnectors = i + 1;
+		rc = connector(ld, k, val, c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* resolvers: the DNS servers MX routing asks.                              */
+
+/* resolvers: ["127.0.0.1:5353", "[::1]"]: IP literals, optional port */
+int
+cfg_f_resolvers(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+		void *base)
+{
+	struct config *cfg = base;
+	struct cfg_hostport hp;
+	struct cfg_list list;
+	struct cfg_qbuf q;
+	uint8_t addr[16];
+	int rc;
+
+	rc = cfg_list_open(ld, v, "a list of DNS server addresses like 127.0.0.1:53",
+			   &list);
+	if (rc < 0)
+		return rc;
+	if (list.n == 0)
+		return cfg_fail(ld, v, "resolvers: expected at least one DNS server");
+	cfg->resolvers = calloc(list.n, sizeof(*cfg->resolvers));
+	if (cfg->resolvers == NULL)
+		return cfg_nomem(ld);
+	for (size_t i = 0; i < list.n; i++) {
+		yaml_node_t *e = cfg_list_item(ld, &list, i);
+
+		if (e == NULL)
+			return -EINVAL;
+		if (!is_scalar(e) ||
+		    cfg_parse_hostport(sval(e), slen(e), 53, false, &hp) != CFG_HP_OK ||
+		    cfg_parse_ip(hp.host, hp.hostlen, addr) == 0)
+			return cfg_fail(ld, e, "resolvers: expected an IP address with an "
+					"optional port like 127.0.0.1:53 or [::1]:53, got %s",
+					cfg_describe(&q, e));
+		cfg->resolvers[i] = cfg_strndup(ld->ix, sval(e), slen(e));
+		if (cfg->resolvers[i] == NULL)
+			return cfg_nomem(ld);
+		cfg->nresolvers = i + 1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lookup.                                                                  */
+
+const struct cfg_connector *
+config_connector_find(const struct config *cfg, const char *name)
+{
+	const struct cfg_index *ix;
+	long i;
+
+	if (cfg == NULL || name == NULL)
+		return NULL;
+	ix = cfg->domain_index;
+	if (ix == NULL) {
+		for (size_t j = 0; j < cfg->nconnectors; j++)
+			if (strcmp(cfg->connectors[j].name, name) == 0)
+				return &cfg->connectors[j];
+		return NULL;
+	}
+	i = cfg_ntab_find(&ix->connectors, cfg->connectors, sizeof(*cfg->connectors),
+			  name, strlen(name), false);
+	return i < 0 ? NULL : &cfg->connectors[i];
+}
+
