@@ -183,9 +183,20 @@ check_report(const char *p, size_t n, unsigned flags, size_t nrcpt)
 			if ((unsigned char)*q >= 0x80)
 				abort();
 
-	/* one boundary parameter */
-	b = memmem(p, (size_t)(hend - p), "boundary=\"", 10);
-	if (b == NULL || memmem(b + 1, (size_t)(hend - b - 1), "boundary=", 9) != NULL)
+	/* one boundary parameter, in the Content-Type field (other fields,
+	 * e.g. a Subject taken from the original, may say "boundary=" too) */
+	static const char ctf[] = "\r\nContent-Type: multipart/report;";
+	const char *ct = memmem(p, (size_t)(hend - p), ctf, sizeof(ctf) - 1);
+	const char *cte;
+	if (ct == NULL)
+		abort();
+	for (cte = ct + 2; (cte = memmem(cte, (size_t)(hend + 2 - cte), "\r\n", 2)) != NULL &&
+	     cte + 2 < hend + 2 && (cte[2] == ' ' || cte[2] == '\t'); cte += 2)
+		;			/* to the end of the field, folds included */
+	if (cte == NULL)
+		abort();
+	b = memmem(ct, (size_t)(cte - ct), "boundary=\"", 10);
+	if (b == NULL || memmem(b + 1, (size_t)(cte - b - 1), "boundary=", 9) != NULL)
 		abort();
 	b += 10;
 	q = memchr(b, '"', (size_t)(hend - b));
