@@ -53,8 +53,14 @@ endif
 MAINS     := core/sluiced.c core/ctl/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(shell find core net tls queue -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The bench programs: each is its main file plus its own files by prefix
+# (sink_*.c for sluice-sink, bs_*.c for sluice-bench), over bench_common.
 BENCH_COMMON := bench/bench_common.c
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
+SINK_SRCS := bench/sluice_sink.c $(sort $(wildcard bench/sink_*.c))
+SINK_OBJS := $(SINK_SRCS:%.c=$(BUILD)/%.o)
+LOADGEN_SRCS := bench/sluice_bench.c $(sort $(wildcard bench/bs_*.c))
+LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(shell find tests/unit -name '*_test.c' | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
@@ -83,9 +89,9 @@ $(BUILD)/sluiced: $(BUILD)/core/sluiced.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/sluicectl: $(BUILD)/core/ctl/sluicectl.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/sluice-bench: $(BUILD)/bench/sluice_bench.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
+$(BUILD)/sluice-bench: $(LOADGEN_OBJS) $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
-$(BUILD)/sluice-sink: $(BUILD)/bench/sluice_sink.o $(BUILD)/bench/sink_check.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
+$(BUILD)/sluice-sink: $(SINK_OBJS) $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
