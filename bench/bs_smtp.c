@@ -1,0 +1,298 @@
+/*
+ * bs_smtp.c - sluice-bench's side of the SMTP dialogue: read the server's
+ * replies out of in[] and decide what each one sends next.
+ *
+ * Per connection: the 220, EHLO (HELO when EHLO gets a 5xx), STARTTLS with
+ * --tls, then -m messages and QUIT. A message is MAIL, RCPTs and DATA in
+ * one write when the server offers PIPELINING (r + 2 replies collected),
+ * else one command per reply; then the message and its end-of-data reply.
+ * A refused transaction is counted as failed and RSET. With --rate, message
+ * starts follow a token bucket. The acknowledged message's queue id goes
+ * to --ids as soon as its 250 arrives.
+ *
+ * No socket I/O here: replies come from bs_engine.c (or bs_tls.c), and
+ * what is to be sent goes back to it through bs_send().
+ */
+#include "bench/bs_smtp.h"
+
+#include "bench/bs.h"
+#include "bench/bs_engine.h"
+#include "bench/bs_stats.h"
+#include "bench/bs_tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define BS_ID_MAX	200			/* longest queue id written to --ids */
+
+void bs_start_msg(struct bs_session *s)
+{
+	s->txn_failed = 0;
+	s->replies = 0;
+	s->msg_start = bench_now_ns();
+	if (s->pipelining)
+		bs_send(s, bench.cmds, bench.cmds_len, BS_PIPE);
+	else
+		bs_send(s, bench.cmds, bench.line_off[1], BS_MAIL);
+}
+
+/* Claim the next message, or QUIT when done here. With --rate, message
+ * starts follow a token bucket as deep as the session count: a fixed
+ * schedule that catches up after a stall by at most one start per session. */
+static void bs_next(struct bs_session *s)
+{
+	double now, oldest;
+	uint64_t slot;
+
+	if (bench.stop || bench.started >= bench.total ||
+	    (bench.per_conn != 0 && s->conn_msgs >= bench.per_conn)) {
+		bs_send(s, "QUIT\r\n", 6, BS_QUIT);
+		return;
+	}
+	bench.started++;
+	s->in_msg = 1;
+	if (s->unclaimed) {
+		s->unclaimed = 0;
+		bench.unclaimed--;
+	}
+	if (bench.rate > 0) {
+		now = (double)bench_now_ns();
+		oldest = now - (double)bench.conc * 1e9 / bench.rate;
+		if (bench.rate_next < oldest)
+			bench.rate_next = oldest;
+		slot = (uint64_t)bench.rate_next;
+		bench.rate_next += 1e9 / bench.rate;
+		if ((double)slot > now + 20000.0) {
+			s->state = BS_RATE_WAIT;
+			s->deadline = 0;
+			bs_arm_timer(s, slot - (uint64_t)now);
+			return;
+		}
+	}
+	bs_start_msg(s);
+}
+
+/* Record the acknowledged message's queue id: the token after "queued
+ * as", else the reply's last token. One write(2), so the line is on disk
+ * (in the page cache) before the next reply is read. */
+static void bs_write_id(const char *line, size_t len)
+{
+	char buf[BS_ID_MAX + 1];
+	const char *p = NULL, *end = line + len, *q;
+	size_t n;
+
+	for (q = line; q + 10 <= end; q++) {
+		if (strncasecmp(q, "queued as ", 10) == 0) {
+			p = q + 10;
+			break;
+		}
+	}
+	if (p != NULL) {
+		while (p < end && *p == ' ')
+			p++;
+		for (q = p; q < end && *q != ' '; q++)
+			;
+	} else {
+		q = end;
+		while (q > line && q[-1] == ' ')
+			q--;
+		for (p = q; p > line && p[-1] != ' '; p--)
+			;
+	}
+	n = (size_t)(q - p);
+	if (n > BS_ID_MAX)
+		n = BS_ID_MAX;
+	memcpy(buf, p, n);
+	buf[n++] = '\n';
+	if (write(bench.ids_fd, buf, n) != (ssize_t)n && !bench.quiet)
+		fprintf(stderr, "sluice-bench: --ids write: %s\n",
+			strerror(errno));
+}
+
+/* The transaction got its last reply. */
+static void bs_msg_done(struct bs_session *s, int ok, const char *line,
+			size_t len)
+{
+	s->in_msg = 0;
+	s->fail_since = 0;
+	s->progress = bench_now_ns();
+	s->conn_msgs++;
+	if (ok) {
+		bench.ok++;
+		bs_hist_add(bench_now_ns() - s->msg_start);
+		if (bench.ids_fd >= 0)
+			bs_write_id(line, len);
+		bs_next(s);
+	} else {
+		bench.failed++;
+		bs_send(s, "RSET\r\n", 6, BS_RSET);
+	}
+}
+
+/* A complete (last line of a) reply arrived. */
+static void bs_reply(struct bs_session *s, int code, const char *line,
+		     size_t len)
+{
+	int ok = code >= 200 && code < 300;
+
+	switch (s->state) {
+	case BS_BANNER:
+		if (code != 220) {
+			bs_error(s, "greeting refused", 0);
+			return;
+		}
+		bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
+		return;
+	case BS_EHLO:
+		if (code >= 500 && bench.tls) {
+			bs_fatal("--tls: EHLO refused, so no STARTTLS");
+			return;
+		}
+		if (code >= 500) {
+			/* An old or strict server: fall back to HELO. */
+			bs_send(s, "HELO bench.test\r\n", 17, BS_HELO);
+			return;
+		}
+		/* fall through */
+	case BS_HELO:
+		if (!ok) {
+			bs_error(s, s->state == BS_EHLO ? "EHLO refused" :
+				 "HELO refused", 0);
+			return;
+		}
+		if (bench.tls && !s->tls_on) {
+			if (!s->starttls) {
+				bs_fatal("--tls: the server does not offer STARTTLS");
+				return;
+			}
+			bs_send(s, "STARTTLS\r\n", 10, BS_STARTTLS);
+			return;
+		}
+		bs_next(s);
+		return;
+	case BS_STARTTLS:
+		if (code != 220) {
+			bs_error_detail(s, "STARTTLS refused", line);
+			return;
+		}
+		bs_start_tls(s);
+		return;
+	case BS_PIPE:
+		if (s->replies++ <= bench.rcpts) {
+			if (!ok)
+				s->txn_failed = 1;
+			return;
+		}
+		if (code != 354) {
+			s->txn_failed = 1;
+			bs_msg_done(s, 0, line, len);
+			return;
+		}
+		bs_send(s, bench.body, bench.body_len, BS_BODY);
+		return;
+	case BS_MAIL:
+		if (!ok) {
+			s->txn_failed = 1;
+			bs_msg_done(s, 0, line, len);
+			return;
+		}
+		s->replies = 0;
+		bs_send(s, bench.cmds + bench.line_off[1],
+			bench.line_off[2] - bench.line_off[1], BS_RCPT);
+		return;
+	case BS_RCPT:
+		if (!ok)
+			s->txn_failed = 1;
+		s->replies++;
+		if (s->replies < bench.rcpts)
+			bs_send(s, bench.cmds + bench.line_off[s->replies + 1],
+				bench.line_off[s->replies + 2] -
+					bench.line_off[s->replies + 1],
+				BS_RCPT);
+		else
+			bs_send(s, bench.cmds + bench.line_off[bench.rcpts + 1],
+				bench.cmds_len - bench.line_off[bench.rcpts + 1],
+				BS_DATA);
+		return;
+	case BS_DATA:
+		if (code != 354) {
+			s->txn_failed = 1;
+			bs_msg_done(s, 0, line, len);
+			return;
+		}
+		bs_send(s, bench.body, bench.body_len, BS_BODY);
+		return;
+	case BS_BODY:
+		bs_msg_done(s, ok && !s->txn_failed, line, len);
+		return;
+	case BS_RSET:
+		bs_next(s);
+		return;
+	case BS_QUIT:
+		/* Let the server close first: no cancel for our recv, and the
+		 * TIME_WAIT stays on its side rather than eating our ports. */
+		s->state = BS_QUIT_EOF;
+		s->deadline = bench_now_ns() + BS_QUIT_EOF_NS;
+		return;
+	case BS_QUIT_EOF:
+		return;		/* chatter after 221: the session is over */
+	default:
+		bs_error(s, "unexpected reply", 0);
+		return;
+	}
+}
+
+/* An EHLO reply line: note the extensions that change what we send. */
+static void bs_ehlo_line(struct bs_session *s, const char *p, size_t len)
+{
+	if (len >= 14 && strncasecmp(p + 4, "PIPELINING", 10) == 0 &&
+	    (len == 14 || p[14] == ' '))
+		s->pipelining = 1;
+	else if (len >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 &&
+		 (len == 12 || p[12] == ' '))
+		s->starttls = 1;
+}
+
+/* Split in[] into reply lines and act on each complete reply. */
+void bs_parse(struct bs_session *s)
+{
+	char *p = s->in, *end = s->in + s->in_len, *nl;
+	size_t len;
+	int code;
+
+	while (!s->closing && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		len = (size_t)(nl - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' ||
+		    p[1] > '9' || p[2] < '0' || p[2] > '9' ||
+		    (len > 3 && p[3] != ' ' && p[3] != '-')) {
+			bs_error(s, "malformed reply", 0);
+			return;
+		}
+		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+		if (s->state == BS_EHLO)
+			bs_ehlo_line(s, p, len);
+		if (len <= 3 || p[3] != '-') {
+			if (s->state == BS_STARTTLS)
+				p[len] = '\0';	/* for the error line; '\r' or '\n' there */
+			bs_reply(s, code, p, len);
+		}
+		p = nl + 1;
+	}
+	if (s->closing)
+		return;
+	len = (size_t)(end - p);
+	if (s->state == BS_HANDSHAKE && len > 0) {
+		/* Bytes in clear after the 220 would be read as if they came
+		 * through TLS (the CVE-2011-0411 class, server side). */
+		bs_error(s, "plaintext after the 220 to STARTTLS", 0);
+		return;
+	}
+	if (len > 0 && p != s->in)
+		memmove(s->in, p, len);
+	s->in_len = len;
+}
