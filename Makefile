@@ -54,8 +54,9 @@ MAINS     := core/sluiced.c core/ctl/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(shell find core net tls queue -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # The bench programs: each is its main file plus its own files by prefix
-# (sink_*.c for sluice-sink, bs_*.c for sluice-bench), over bench_common.
-BENCH_COMMON := bench/bench_common.c
+# (sink_*.c for sluice-sink, bs_*.c for sluice-bench), over the bench
+# common code bench_*.c, which the unit tests in tests/unit/bench/ link too.
+BENCH_COMMON := $(sort $(wildcard bench/bench_*.c))
 BENCH_COMMON_OBJS := $(BENCH_COMMON:%.c=$(BUILD)/%.o)
 SINK_SRCS := bench/sluice_sink.c $(sort $(wildcard bench/sink_*.c))
 SINK_OBJS := $(SINK_SRCS:%.c=$(BUILD)/%.o)
@@ -100,6 +101,9 @@ $(BUILD)/sluice-spoolgen: $(BUILD)/bench/spoolgen.o $(BUILD)/libsluice.a
 $(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+$(BUILD)/tests/bench/%: $(BUILD)/tests/unit/bench/%.o $(BENCH_COMMON_OBJS) $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 

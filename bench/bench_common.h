@@ -1,15 +1,18 @@
 /*
  * bench_common.h - helpers shared by sluice-bench and sluice-sink.
  *
- * The two bench programs are standalone: they link nothing from core/, net/
- * or queue/, so that they keep working (and keep measuring the same thing)
- * while the relay's own code changes. The one exception is STARTTLS
- * (sluice-sink with --tls-cert, sluice-bench --tls), which uses tls/ (and
- * the core/ bits it needs): a TLS peer for the relay's TLS code, not a
- * measure of it. This header holds
- * what they share:
- * the op record every SQE's user_data points at, a ring set-up and event
- * dispatch loop, address and number parsing, and a monotonic clock.
+ * The two bench programs keep their own rings, sessions and state
+ * machines: nothing of the relay's event loop, queue or connection code,
+ * so that they keep working (and keep measuring the same thing) while the
+ * relay's own code changes. What they take from the tree is pure code or a
+ * peer: STARTTLS (sluice-sink with --tls-cert, sluice-bench --tls) uses
+ * tls/ (and the core/ bits it needs), a TLS peer for the relay's TLS code,
+ * not a measure of it; sluice-bench reads server replies with the relay's
+ * pure reply parser (net/smtp_proto.h, net/smtp_ehlo.h), so the tree has
+ * one reply reader, unit-tested and fuzzed; core/strb.h formats. This
+ * header holds what the two programs share: the op record every SQE's
+ * user_data points at, a ring set-up and event dispatch loop, address and
+ * number parsing, and a monotonic clock.
  *
  * Threading: every function here is called from the one thread that owns
  * the ring. Nothing is allocated; nothing here keeps global state.

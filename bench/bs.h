@@ -24,7 +24,7 @@
 struct tls_conn;
 struct tls_ctx;
 
-#define BS_IN_CAP	8192			/* per-session reply buffer */
+#define BS_IN_CAP	8192			/* per-session reply buffer: a whole reply fits */
 #define BS_TIN_CAP	16384			/* per-session ciphertext recv buffer (--tls) */
 #define BS_RETRY_NS	100000000ull		/* reconnect delay after an error */
 #define BS_GIVE_UP_NS	3000000000ull		/* continuous failure before a session stops */

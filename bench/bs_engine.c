@@ -78,7 +78,7 @@ static void bs_arm_recv(struct bs_session *s)
 	if (s->recv_armed || s->closing)
 		return;
 	if (s->tls == NULL && s->in_len == BS_IN_CAP) {
-		bs_error(s, "reply line too long", 0);
+		bs_error(s, "reply too long", 0);
 		return;
 	}
 	sqe = bs_sqe(s, &s->op_recv);

@@ -10,20 +10,29 @@
  * starts follow a token bucket. The acknowledged message's queue id goes
  * to --ids as soon as its 250 arrives.
  *
+ * Replies are read with the relay's own pure reply parser: smtp_reply_parse
+ * (net/smtp_proto.h) frames a whole reply, multi-line or not, and refuses
+ * what is not one (a bad code, codes that differ between lines, a line
+ * over 4 KiB); smtp_ehlo_parse (net/smtp_ehlo.h) reads what EHLO offers.
+ * So sluice-bench holds a server to what the relay's client accepts, and
+ * there is one reply reader in the tree, unit-tested and fuzzed.
+ *
  * No socket I/O here: replies come from bs_engine.c (or bs_tls.c), and
  * what is to be sent goes back to it through bs_send().
  */
 #include "bench/bs_smtp.h"
 
+#include "bench/bench_reply.h"
 #include "bench/bs.h"
 #include "bench/bs_engine.h"
 #include "bench/bs_stats.h"
 #include "bench/bs_tls.h"
+#include "net/smtp_ehlo.h"
+#include "net/smtp_proto.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #define BS_ID_MAX	200			/* longest queue id written to --ids */
@@ -75,34 +84,16 @@ static void bs_next(struct bs_session *s)
 	bs_start_msg(s);
 }
 
-/* Record the acknowledged message's queue id: the token after "queued
- * as", else the reply's last token. One write(2), so the line is on disk
- * (in the page cache) before the next reply is read. */
-static void bs_write_id(const char *line, size_t len)
+/* Record the acknowledged message's queue id (bench_reply_queue_id).
+ * One write(2), so the line is on disk (in the page cache) before the
+ * next reply is read. */
+static void bs_write_id(const struct smtp_reply *r)
 {
 	char buf[BS_ID_MAX + 1];
-	const char *p = NULL, *end = line + len, *q;
+	const char *p;
 	size_t n;
 
-	for (q = line; q + 10 <= end; q++) {
-		if (strncasecmp(q, "queued as ", 10) == 0) {
-			p = q + 10;
-			break;
-		}
-	}
-	if (p != NULL) {
-		while (p < end && *p == ' ')
-			p++;
-		for (q = p; q < end && *q != ' '; q++)
-			;
-	} else {
-		q = end;
-		while (q > line && q[-1] == ' ')
-			q--;
-		for (p = q; p > line && p[-1] != ' '; p--)
-			;
-	}
-	n = (size_t)(q - p);
+	bench_reply_queue_id(r, &p, &n);
 	if (n > BS_ID_MAX)
 		n = BS_ID_MAX;
 	memcpy(buf, p, n);
@@ -112,9 +103,9 @@ static void bs_write_id(const char *line, size_t len)
 			strerror(errno));
 }
 
-/* The transaction got its last reply. */
-static void bs_msg_done(struct bs_session *s, int ok, const char *line,
-			size_t len)
+/* The transaction got its last reply, r. */
+static void bs_msg_done(struct bs_session *s, int ok,
+			const struct smtp_reply *r)
 {
 	s->in_msg = 0;
 	s->fail_since = 0;
@@ -124,7 +115,7 @@ static void bs_msg_done(struct bs_session *s, int ok, const char *line,
 		bench.ok++;
 		bs_hist_add(bench_now_ns() - s->msg_start);
 		if (bench.ids_fd >= 0)
-			bs_write_id(line, len);
+			bs_write_id(r);
 		bs_next(s);
 	} else {
 		bench.failed++;
@@ -132,11 +123,23 @@ static void bs_msg_done(struct bs_session *s, int ok, const char *line,
 	}
 }
 
-/* A complete (last line of a) reply arrived. */
-static void bs_reply(struct bs_session *s, int code, const char *line,
-		     size_t len)
+/* The reply to DATA: 354 sends the message, anything else ends the
+ * transaction as failed. */
+static void bs_data_reply(struct bs_session *s, const struct smtp_reply *r)
 {
-	int ok = code >= 200 && code < 300;
+	if (r->code != 354) {
+		s->txn_failed = 1;
+		bs_msg_done(s, 0, r);
+		return;
+	}
+	bs_send(s, bench.body, bench.body_len, BS_BODY);
+}
+
+/* A complete reply arrived. */
+static void bs_reply(struct bs_session *s, const struct smtp_reply *r)
+{
+	char detail[256];
+	int code = r->code, ok = code >= 200 && code < 300;
 
 	switch (s->state) {
 	case BS_BANNER:
@@ -175,7 +178,8 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 		return;
 	case BS_STARTTLS:
 		if (code != 220) {
-			bs_error_detail(s, "STARTTLS refused", line);
+			smtp_reply_flat(r, detail, sizeof(detail));
+			bs_error_detail(s, "STARTTLS refused", detail);
 			return;
 		}
 		bs_start_tls(s);
@@ -186,17 +190,12 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 				s->txn_failed = 1;
 			return;
 		}
-		if (code != 354) {
-			s->txn_failed = 1;
-			bs_msg_done(s, 0, line, len);
-			return;
-		}
-		bs_send(s, bench.body, bench.body_len, BS_BODY);
+		bs_data_reply(s, r);
 		return;
 	case BS_MAIL:
 		if (!ok) {
 			s->txn_failed = 1;
-			bs_msg_done(s, 0, line, len);
+			bs_msg_done(s, 0, r);
 			return;
 		}
 		s->replies = 0;
@@ -218,15 +217,10 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 				BS_DATA);
 		return;
 	case BS_DATA:
-		if (code != 354) {
-			s->txn_failed = 1;
-			bs_msg_done(s, 0, line, len);
-			return;
-		}
-		bs_send(s, bench.body, bench.body_len, BS_BODY);
+		bs_data_reply(s, r);
 		return;
 	case BS_BODY:
-		bs_msg_done(s, ok && !s->txn_failed, line, len);
+		bs_msg_done(s, ok && !s->txn_failed, r);
 		return;
 	case BS_RSET:
 		bs_next(s);
@@ -245,43 +239,31 @@ static void bs_reply(struct bs_session *s, int code, const char *line,
 	}
 }
 
-/* An EHLO reply line: note the extensions that change what we send. */
-static void bs_ehlo_line(struct bs_session *s, const char *p, size_t len)
-{
-	if (len >= 14 && strncasecmp(p + 4, "PIPELINING", 10) == 0 &&
-	    (len == 14 || p[14] == ' '))
-		s->pipelining = 1;
-	else if (len >= 12 && strncasecmp(p + 4, "STARTTLS", 8) == 0 &&
-		 (len == 12 || p[12] == ' '))
-		s->starttls = 1;
-}
-
-/* Split in[] into reply lines and act on each complete reply. */
+/* Act on every complete reply in in[] and keep the rest. */
 void bs_parse(struct bs_session *s)
 {
-	char *p = s->in, *end = s->in + s->in_len, *nl;
+	const char *p = s->in, *end = s->in + s->in_len;
+	struct smtp_reply r;
+	struct smtp_ehlo ehlo;
 	size_t len;
-	int code;
+	long n;
 
-	while (!s->closing && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		len = (size_t)(nl - p);
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		if (len < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' ||
-		    p[1] > '9' || p[2] < '0' || p[2] > '9' ||
-		    (len > 3 && p[3] != ' ' && p[3] != '-')) {
+	while (!s->closing) {
+		n = smtp_reply_parse(p, (size_t)(end - p), &r);
+		if (n == 0)
+			break;
+		if (n < 0) {
 			bs_error(s, "malformed reply", 0);
 			return;
 		}
-		code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-		if (s->state == BS_EHLO)
-			bs_ehlo_line(s, p, len);
-		if (len <= 3 || p[3] != '-') {
-			if (s->state == BS_STARTTLS)
-				p[len] = '\0';	/* for the error line; '\r' or '\n' there */
-			bs_reply(s, code, p, len);
+		p += n;
+		if (s->state == BS_EHLO) {
+			/* Only what changes what we send. */
+			smtp_ehlo_parse(&r, &ehlo);
+			s->pipelining = ehlo.pipelining;
+			s->starttls = ehlo.starttls;
 		}
-		p = nl + 1;
+		bs_reply(s, &r);
 	}
 	if (s->closing)
 		return;

@@ -107,7 +107,7 @@ void bs_tls_input(struct bs_session *s, size_t n)
 	}
 	for (;;) {
 		if (s->in_len == BS_IN_CAP) {
-			bs_error(s, "reply line too long", 0);
+			bs_error(s, "reply too long", 0);
 			return;
 		}
 		r = tls_read(s->tls, s->in + s->in_len, BS_IN_CAP - s->in_len);
