@@ -132,7 +132,7 @@ void bs_tls_input(struct bs_session *s, size_t n)
 		bs_error_detail(s, "TLS read failed", detail);
 		return;
 	}
-	bs_flush_tls(s);	/* e.bench. a key update reply */
+	bs_flush_tls(s);	/* e.g. a key update reply */
 }
 
 /* --tls: a client context that verifies nothing, and the -H host as SNI

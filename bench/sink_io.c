@@ -258,7 +258,7 @@ void sink_pump(struct sink_session *s)
 			if (s->closing)
 				return;
 		}
-		/* A batch that needed no bytes (e.sink. QUIT's goodbye after a
+		/* A batch that needed no bytes (e.g. QUIT's goodbye after a
 		 * failed handshake) is over at once. */
 		if (!s->send_armed && !s->timer_armed && s->out_len == 0 &&
 		    sink_tls_pending(s) == 0 && s->quit) {
