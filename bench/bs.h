@@ -20,6 +20,7 @@
 #include <liburing.h>
 
 #include "bench/bench_common.h"
+#include "bench/bench_conn.h"
 
 struct tls_conn;
 struct tls_ctx;
@@ -57,11 +58,8 @@ enum bs_after {
 	BS_AFTER_NEXT,		/* a clean QUIT: reconnect now if work is left */
 };
 
+/* The program-wide ops (a session's are struct bench_conn's). */
 enum bs_op_kind {
-	BS_OP_CONNECT,
-	BS_OP_RECV,
-	BS_OP_SEND,
-	BS_OP_TIMER,
 	BS_OP_TICK,
 	BS_OP_SIGNAL,
 };
@@ -69,27 +67,21 @@ enum bs_op_kind {
 /* One client session: a connection at a time, reconnected after QUIT or
  * an error. The -c sessions live in one array for the whole run. */
 struct bs_session {
-	struct bench_op op_conn;	/* connect */
-	struct bench_op op_recv;	/* recv into in[] */
-	struct bench_op op_send;	/* send of send_p[0..send_len) */
-	struct bench_op op_timer;	/* reconnect delay or --rate slot */
-	struct __kernel_timespec delay;	/* op_timer's delay, copied at submit */
+	struct bench_conn conn;		/* the socket (fd -1 when none) and its
+					   ops: connect, recv into in[] (TLS:
+					   tin), send of send_p[0..send_len) or
+					   of tls_out_ptr(), the reconnect or
+					   --rate timer */
+	struct __kernel_timespec delay;	/* the timer's delay, copied at submit */
 	unsigned idx;			/* session number, for messages */
-	int fd;				/* the connection, -1 when none */
 	enum bs_state state;		/* protocol position */
 	enum bs_after after;		/* what to do when closing completes */
-	unsigned inflight;		/* ops submitted and not yet completed */
-	unsigned recv_armed : 1;	/* op_recv in flight */
-	unsigned send_armed : 1;	/* op_send in flight */
-	unsigned timer_armed : 1;	/* op_timer in flight */
-	unsigned conn_armed : 1;	/* op_conn in flight */
-	unsigned closing : 1;		/* cancelling; act on 'after' at inflight 0 */
 	unsigned pipelining : 1;	/* server advertised PIPELINING */
 	unsigned in_msg : 1;		/* a claimed message is not finished */
 	unsigned txn_failed : 1;	/* a reply in this transaction was 4xx/5xx */
 	unsigned starttls : 1;		/* server advertised STARTTLS (plaintext EHLO) */
 	unsigned tls_on : 1;		/* handshake done: every byte is TLS */
-	unsigned send_tls : 1;		/* op_send sends tls_out_ptr(), pinned */
+	unsigned send_tls : 1;		/* the send sends tls_out_ptr(), pinned */
 	unsigned unclaimed : 1;		/* connection open, no message claimed on it
 					   yet: counted in bench.unclaimed */
 	unsigned conn_msgs;		/* messages finished on this connection */
@@ -105,7 +97,7 @@ struct bs_session {
 	size_t in_len;			/* bytes in in[] */
 	struct tls_conn *tls;		/* from the 220 to STARTTLS until the
 					   connection's last CQE, else NULL; while
-					   set, op_recv targets tin[] */
+					   set, the recv targets tin[] */
 	char *tin;			/* BS_TIN_CAP bytes of ciphertext recv space,
 					   allocated at the first STARTTLS and kept
 					   for the session's later connections */

@@ -4,9 +4,9 @@
  * them.
  *
  * Per session at most one connect or recv, one send and one timeout are in
- * flight, each with an op record inside the session; closing cancels them
- * and reuses the session only after the last CQE (bs_op_end), so no
- * completion can reach a recycled session. A connection error loses the
+ * flight, kept by the session's struct bench_conn (bench/bench_conn.h):
+ * closing cancels them and the session moves on (bs_closed) only after the
+ * last CQE, so no completion can reach a recycled session. A connection error loses the
  * message in flight and retries after BS_RETRY_NS; a session that gets
  * nowhere for BS_GIVE_UP_NS stops. A 100 ms tick enforces --timeout on
  * every reply awaited; SIGINT/SIGTERM starts no new message, a second one
@@ -26,7 +26,6 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 static void bs_connect(struct bs_session *s);
 
@@ -58,57 +57,38 @@ void bs_fatal(const char *what)
 	bench.fatal = 1;
 	bench.stop = 1;
 	for (i = 0; i < bench.conc; i++)
-		if (bench.sess[i].state != BS_DONE && !bench.sess[i].closing)
+		if (bench.sess[i].state != BS_DONE &&
+		    !bench.sess[i].conn.closing)
 			bs_close(&bench.sess[i], BS_AFTER_RETRY);
-}
-
-struct io_uring_sqe *bs_sqe(struct bs_session *s, struct bench_op *op)
-{
-	struct io_uring_sqe *sqe = bench_sqe(&bench.ring, op);
-
-	if (sqe != NULL)
-		s->inflight++;
-	return sqe;
 }
 
 static void bs_arm_recv(struct bs_session *s)
 {
-	struct io_uring_sqe *sqe;
+	int rc;
 
-	if (s->recv_armed || s->closing)
+	if (bench_conn_armed(&s->conn, BENCH_CONN_RECV) || s->conn.closing)
 		return;
 	if (s->tls == NULL && s->in_len == BS_IN_CAP) {
 		bs_error(s, "reply too long", 0);
 		return;
 	}
-	sqe = bs_sqe(s, &s->op_recv);
-	if (sqe == NULL) {
-		bs_error(s, "ring full", 0);
-		return;
-	}
 	/* s->tls changes only while no recv is in flight (it is made while
 	 * a recv's CQE is handled, freed after the last CQE), so the CQE
-	 * knows where its bytes went. */
+	 * knows where its bytes went. The reply is never there yet when we
+	 * ask: bench_conn_recv skips the first try. */
 	if (s->tls != NULL)
-		io_uring_prep_recv(sqe, s->fd, s->tin, BS_TIN_CAP, 0);
+		rc = bench_conn_recv(&s->conn, s->tin, BS_TIN_CAP);
 	else
-		io_uring_prep_recv(sqe, s->fd, s->in + s->in_len,
-				   BS_IN_CAP - s->in_len, 0);
-	/* The reply is never there yet when we ask: skip the first try. */
-	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-	s->recv_armed = 1;
+		rc = bench_conn_recv(&s->conn, s->in + s->in_len,
+				     BS_IN_CAP - s->in_len);
+	if (rc < 0)
+		bs_error(s, "ring full", 0);
 }
 
 static void bs_arm_send(struct bs_session *s)
 {
-	struct io_uring_sqe *sqe = bs_sqe(s, &s->op_send);
-
-	if (sqe == NULL) {
+	if (bench_conn_send(&s->conn, s->send_p, s->send_len) < 0)
 		bs_error(s, "ring full", 0);
-		return;
-	}
-	io_uring_prep_send(sqe, s->fd, s->send_p, s->send_len, MSG_NOSIGNAL);
-	s->send_armed = 1;
 }
 
 /* Send len bytes of a shared buffer (encrypted once TLS is up) and expect
@@ -127,7 +107,7 @@ void bs_send(struct bs_session *s, const char *p, size_t len,
 		bs_flush_tls(s);
 		return;
 	}
-	if (s->send_armed) {
+	if (bench_conn_armed(&s->conn, BENCH_CONN_SEND)) {
 		/* A reply outran the previous send's CQE: queue behind it. */
 		s->next_p = p;
 		s->next_len = len;
@@ -140,16 +120,10 @@ void bs_send(struct bs_session *s, const char *p, size_t len,
 
 void bs_arm_timer(struct bs_session *s, uint64_t ns)
 {
-	struct io_uring_sqe *sqe = bs_sqe(s, &s->op_timer);
-
-	if (sqe == NULL) {
-		bs_error(s, "ring full", 0);
-		return;
-	}
 	s->delay.tv_sec = (long long)(ns / 1000000000ull);
 	s->delay.tv_nsec = (long long)(ns % 1000000000ull);
-	io_uring_prep_timeout(sqe, &s->delay, 0, 0);
-	s->timer_armed = 1;
+	if (bench_conn_timeout(&s->conn, &s->delay) < 0)
+		bs_error(s, "ring full", 0);
 }
 
 static void bs_finish(struct bs_session *s)
@@ -159,20 +133,18 @@ static void bs_finish(struct bs_session *s)
 	bench.done++;
 }
 
-/* Every op is closed: close the socket and move on. */
-static void bs_closed(struct bs_session *s)
+/* Every op has completed and the socket is closed: move on. */
+static void bs_closed(struct bench_conn *c)
 {
+	struct bs_session *s = container_of(c, struct bs_session, conn);
 	uint64_t now = bench_now_ns();
 
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
 	/* No op is in flight any more: no send points into its buffers. */
 	tls_conn_free(s->tls);
 	s->tls = NULL;
 	s->tls_on = 0;
 	s->send_tls = 0;
-	s->closing = 0;
+	bench_conn_open(&s->conn, -1);	/* for the timer or the next connect */
 	s->in_len = 0;
 	s->deadline = 0;
 	if (s->in_msg) {
@@ -206,23 +178,10 @@ static void bs_closed(struct bs_session *s)
 	bs_arm_timer(s, BS_RETRY_NS);
 }
 
-/* Ends every completion callback: the op stops counting only after the
- * callback has acted, so a close started inside it completes here, and the
- * session is never recycled under the callback's feet. */
-static void bs_op_end(struct bs_session *s)
-{
-	s->inflight--;
-	if (s->closing && s->inflight == 0)
-		bs_closed(s);
-}
-
 void bs_close(struct bs_session *s, enum bs_after after)
 {
-	struct io_uring_sqe *sqe;
-
-	if (s->closing)
+	if (s->conn.closing)
 		return;
-	s->closing = 1;
 	s->after = after;
 	s->deadline = 0;
 	s->next_p = NULL;
@@ -231,20 +190,7 @@ void bs_close(struct bs_session *s, enum bs_after after)
 		s->in_msg = 0;
 		bench.started--;
 	}
-	if (s->recv_armed || s->send_armed || s->conn_armed) {
-		sqe = bench_sqe(&bench.ring, NULL);
-		if (sqe != NULL)
-			io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
-		else
-			(void)shutdown(s->fd, SHUT_RDWR);
-	}
-	if (s->timer_armed) {
-		sqe = bench_sqe(&bench.ring, NULL);
-		if (sqe != NULL)
-			io_uring_prep_cancel(sqe, &s->op_timer, 0);
-	}
-	if (s->inflight == 0)
-		bs_closed(s);
+	bench_conn_close(&s->conn, SHUT_RDWR);
 }
 
 static void bs_conn_done(struct bs_session *s, int res)
@@ -256,16 +202,6 @@ static void bs_conn_done(struct bs_session *s, int res)
 	s->state = BS_BANNER;
 	s->deadline = bench_now_ns() + bench.timeout_ns;
 	bs_arm_recv(s);
-}
-
-static void bs_conn_cb(struct bench_op *op, int res, unsigned flags)
-{
-	struct bs_session *s = op->owner;
-
-	s->conn_armed = 0;
-	if (!s->closing)
-		bs_conn_done(s, res);
-	bs_op_end(s);
 }
 
 static void bs_recv_done(struct bs_session *s, int res)
@@ -296,16 +232,6 @@ static void bs_recv_done(struct bs_session *s, int res)
 		bs_parse(s);
 	}
 	bs_arm_recv(s);
-}
-
-static void bs_recv_cb(struct bench_op *op, int res, unsigned flags)
-{
-	struct bs_session *s = op->owner;
-
-	s->recv_armed = 0;
-	if (!s->closing)
-		bs_recv_done(s, res);
-	bs_op_end(s);
 }
 
 static void bs_send_done(struct bs_session *s, int res)
@@ -344,16 +270,6 @@ static void bs_send_done(struct bs_session *s, int res)
 	}
 }
 
-static void bs_send_cb(struct bench_op *op, int res, unsigned flags)
-{
-	struct bs_session *s = op->owner;
-
-	s->send_armed = 0;
-	if (!s->closing)
-		bs_send_done(s, res);
-	bs_op_end(s);
-}
-
 static void bs_timer_done(struct bs_session *s, int res)
 {
 	if (s->state == BS_IDLE)
@@ -362,19 +278,35 @@ static void bs_timer_done(struct bs_session *s, int res)
 		bs_start_msg(s);
 }
 
-static void bs_timer_cb(struct bench_op *op, int res, unsigned flags)
+/* A completion of one of the session's ops (not called once closing). */
+static void bs_done(struct bench_conn *c, enum bench_conn_op op, int res)
 {
-	struct bs_session *s = op->owner;
+	struct bs_session *s = container_of(c, struct bs_session, conn);
 
-	s->timer_armed = 0;
-	if (!s->closing)
+	switch (op) {
+	case BENCH_CONN_CONNECT:
+		bs_conn_done(s, res);
+		break;
+	case BENCH_CONN_RECV:
+		bs_recv_done(s, res);
+		break;
+	case BENCH_CONN_SEND:
+		bs_send_done(s, res);
+		break;
+	default:
 		bs_timer_done(s, res);
-	bs_op_end(s);
+		break;
+	}
 }
+
+static const struct bench_conn_ops bs_conn_ops = {
+	.done = bs_done,
+	.drained = bs_closed,
+};
 
 static void bs_connect(struct bs_session *s)
 {
-	struct io_uring_sqe *sqe;
+	int fd;
 
 	s->pipelining = 0;
 	s->starttls = 0;
@@ -386,19 +318,18 @@ static void bs_connect(struct bs_session *s)
 	if (s->fail_since == 0)
 		s->progress = bench_now_ns();
 	bench.connections++;
-	s->fd = socket(bench.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0) {
+	fd = socket(bench.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bench_conn_open(&s->conn, fd);
+	if (fd < 0) {
 		bs_error(s, "socket", errno);
 		return;
 	}
-	bench_sockopt_int(s->fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	sqe = bs_sqe(s, &s->op_conn);
-	if (sqe == NULL) {
+	bench_sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (bench_conn_connect(&s->conn, (struct sockaddr *)&bench.addr,
+			       bench.addrlen) < 0) {
 		bs_error(s, "ring full", 0);
 		return;
 	}
-	io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&bench.addr, bench.addrlen);
-	s->conn_armed = 1;
 	s->state = BS_CONNECT;
 	s->deadline = bench_now_ns() + bench.timeout_ns;
 }
@@ -420,7 +351,7 @@ static void bs_tick_cb(struct bench_op *op, int res, unsigned flags)
 	for (i = 0; i < bench.conc; i++) {
 		struct bs_session *s = &bench.sess[i];
 
-		if (s->deadline == 0 || now <= s->deadline || s->closing)
+		if (s->deadline == 0 || now <= s->deadline || s->conn.closing)
 			continue;
 		if (s->state == BS_QUIT_EOF) {
 			/* 221 came but the server keeps the line open: fine. */
@@ -460,7 +391,7 @@ static void bs_signal_cb(struct bench_op *op, int res, unsigned flags)
 	for (i = 0; i < bench.conc; i++) {
 		struct bs_session *s = &bench.sess[i];
 
-		if (s->state == BS_DONE || s->closing)
+		if (s->state == BS_DONE || s->conn.closing)
 			continue;
 		if (again || s->state == BS_IDLE || s->state == BS_RATE_WAIT ||
 		    s->state == BS_CONNECT || s->state == BS_BANNER)
@@ -483,11 +414,7 @@ int bs_run(void)
 		struct bs_session *s = &bench.sess[i];
 
 		s->idx = i;
-		s->fd = -1;
-		s->op_conn = (struct bench_op){ bs_conn_cb, s, BS_OP_CONNECT };
-		s->op_recv = (struct bench_op){ bs_recv_cb, s, BS_OP_RECV };
-		s->op_send = (struct bench_op){ bs_send_cb, s, BS_OP_SEND };
-		s->op_timer = (struct bench_op){ bs_timer_cb, s, BS_OP_TIMER };
+		bench_conn_init(&s->conn, &bench.ring, &bs_conn_ops);
 		if (i < nstart)
 			bs_connect(s);
 		else

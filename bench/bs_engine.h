@@ -18,10 +18,6 @@
  * Returns 0, or a negative errno for a broken ring (written to stderr). */
 int bs_run(void);
 
-/* Next SQE for op of s, counted as in flight for s (the caller sets its
- * armed bit). NULL when the ring is broken: the caller reports it. */
-struct io_uring_sqe *bs_sqe(struct bs_session *s, struct bench_op *op);
-
 /* Send len bytes of a shared, read-only buffer (encrypted first once TLS
  * is up) and expect a reply in new_state within --timeout. */
 void bs_send(struct bs_session *s, const char *p, size_t len,

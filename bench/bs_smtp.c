@@ -248,7 +248,7 @@ void bs_parse(struct bs_session *s)
 	size_t len;
 	long n;
 
-	while (!s->closing) {
+	while (!s->conn.closing) {
 		n = smtp_reply_parse(p, (size_t)(end - p), &r);
 		if (n == 0)
 			break;
@@ -265,7 +265,7 @@ void bs_parse(struct bs_session *s)
 		}
 		bs_reply(s, &r);
 	}
-	if (s->closing)
+	if (s->conn.closing)
 		return;
 	len = (size_t)(end - p);
 	if (s->state == BS_HANDSHAKE && len > 0) {

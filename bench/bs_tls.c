@@ -30,21 +30,17 @@
  * calls this again). The bytes stay pinned until tls_out_consume. */
 void bs_flush_tls(struct bs_session *s)
 {
-	struct io_uring_sqe *sqe;
 	size_t len;
 
-	if (s->send_armed || s->closing)
+	if (bench_conn_armed(&s->conn, BENCH_CONN_SEND) || s->conn.closing)
 		return;
 	len = tls_out_len(s->tls);
 	if (len == 0)
 		return;
-	sqe = bs_sqe(s, &s->op_send);
-	if (sqe == NULL) {
+	if (bench_conn_send(&s->conn, tls_out_ptr(s->tls), len) < 0) {
 		bs_error(s, "ring full", 0);
 		return;
 	}
-	io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), len, MSG_NOSIGNAL);
-	s->send_armed = 1;
 	s->send_tls = 1;
 }
 
@@ -102,7 +98,7 @@ void bs_tls_input(struct bs_session *s, size_t n)
 				 tls_version(s->tls), tls_cipher(s->tls));
 		/* EHLO again, inside TLS: it follows the Finished out. */
 		bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
-		if (s->closing)
+		if (s->conn.closing)
 			return;
 	}
 	for (;;) {
@@ -114,7 +110,7 @@ void bs_tls_input(struct bs_session *s, size_t n)
 		if (r > 0) {
 			s->in_len += (size_t)r;
 			bs_parse(s);
-			if (s->closing)
+			if (s->conn.closing)
 				return;
 			continue;
 		}

@@ -19,6 +19,7 @@
 #include <liburing.h>
 
 #include "bench/bench_common.h"
+#include "bench/bench_conn.h"
 
 struct tls_conn;
 struct tls_ctx;
@@ -43,10 +44,8 @@ enum sink_mode {
 	SINK_MODE_EHLO,		/* answer EHLO/HELO with an error code */
 };
 
+/* The program-wide ops (a session's are struct bench_conn's). */
 enum sink_op_kind {
-	SINK_OP_RECV,
-	SINK_OP_SEND,
-	SINK_OP_TIMER,
 	SINK_OP_ACCEPT,
 	SINK_OP_ACCEPT_RETRY,
 	SINK_OP_COUNT_TIMER,
@@ -79,19 +78,14 @@ struct sink_buf {
 /* One SMTP connection. Pooled on a free list: allocated once, reused for
  * later connections, never freed while an op still points into it. */
 struct sink_session {
-	struct bench_op op_recv;	/* recv into in[] (TLS: into tin) */
-	struct bench_op op_send;	/* send of out[out_sent..out_len), or of
-					   tls_out_ptr() once TLS is on */
-	struct bench_op op_timer;	/* slow= delay before the next send */
+	struct bench_conn conn;		/* the socket and its ops: recv into in[]
+					   (TLS: into tin), send of
+					   out[out_sent..out_len) or of
+					   tls_out_ptr() once TLS is on, the
+					   slow= timer; closing until reused */
 	struct __kernel_timespec delay;	/* slow= delay; read by the kernel at submit */
 	struct sink_session *next_free;	/* free-list link while unused */
-	int fd;				/* the connection */
-	unsigned inflight;		/* ops submitted and not yet completed */
-	unsigned recv_armed : 1;	/* op_recv in flight */
-	unsigned send_armed : 1;	/* op_send in flight */
-	unsigned timer_armed : 1;	/* op_timer in flight */
 	unsigned slow_done : 1;		/* current batch has served its delay */
-	unsigned closing : 1;		/* cancelling ops; free when inflight == 0 */
 	unsigned quit : 1;		/* close once out[] is sent; parse no more */
 	unsigned eof : 1;		/* the client closed its side */
 	unsigned discard : 1;		/* skipping the rest of an over-long line */
@@ -104,8 +98,8 @@ struct sink_session {
 	unsigned reject_hit : 1;	/* an accepted RCPT matches --reject-data */
 	unsigned too_big : 1;		/* --out copy exceeded SINK_MSG_MAX */
 	unsigned store_failed : 1;	/* --out copy could not be allocated */
-	unsigned recv_tls : 1;		/* op_recv targets tin, not in[] */
-	unsigned send_tls : 1;		/* op_send sends tls output */
+	unsigned recv_tls : 1;		/* the recv targets tin, not in[] */
+	unsigned send_tls : 1;		/* the send sends tls output */
 	unsigned tls_rx : 1;		/* STARTTLS accepted: input is TLS */
 	unsigned tls_tx : 1;		/* its 220 is sent: output is TLS */
 	unsigned tls_up : 1;		/* handshake done */
@@ -114,7 +108,7 @@ struct sink_session {
 	unsigned tls_want : 1;		/* TLS input used up: recv may add more
 					   (keeps tls_feed under TLS_IN_MAX) */
 	unsigned nrcpt;			/* accepted recipients in this transaction */
-	size_t recv_off;		/* where in in[] op_recv writes */
+	size_t recv_off;		/* where in in[] the recv writes */
 	struct tls_conn *tls;		/* the TLS session, NULL before STARTTLS */
 	unsigned long long data_bytes;	/* raw DATA payload bytes this session */
 	size_t in_off;			/* parsed prefix of in[] */

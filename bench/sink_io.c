@@ -5,15 +5,16 @@
  * Not the SMTP dialogue (sink_smtp.c reads in[] and writes replies into
  * out[]) nor TLS itself (sink_tls.c): this file only moves bytes and keeps
  * the ops' lifetimes. At most one recv, one send and one timeout are in
- * flight per session, each with its user_data on an op record inside the
- * session. A session is freed (back onto the pool) only when all three
- * have completed: closing cancels them first, and sink_op_end frees after
- * the last CQE, so no completion can reach a recycled session. Input is
- * parsed only while no reply batch is being sent or delayed, which keeps
- * pipelined replies in order, one write per batch.
+ * flight per session, kept by the session's struct bench_conn
+ * (bench/bench_conn.h): a session goes back onto the pool only once all
+ * three have completed (closing cancels them first), so no completion can
+ * reach a recycled session. Input is parsed only while no reply batch is
+ * being sent or delayed, which keeps pipelined replies in order, one write
+ * per batch.
  */
 #include "bench/sink_io.h"
 
+#include "bench/bench_conn.h"
 #include "bench/sink.h"
 #include "bench/sink_fault.h"
 #include "bench/sink_smtp.h"
@@ -28,10 +29,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static void sink_free(struct sink_session *s)
+/* A reply batch is on its way out, or waiting out its delay. */
+static bool sink_batch_busy(const struct sink_session *s)
 {
-	close(s->fd);
-	s->fd = -1;
+	return bench_conn_armed(&s->conn, BENCH_CONN_SEND) ||
+	       bench_conn_armed(&s->conn, BENCH_CONN_TIMER);
+}
+
+/* The session closed and its last op completed (the socket is closed):
+ * back onto the pool. */
+static void sink_drained(struct bench_conn *c)
+{
+	struct sink_session *s = container_of(c, struct sink_session, conn);
+
 	/* No op is in flight any more, so no send still points into the
 	 * TLS output buffers. */
 	tls_conn_free(s->tls);
@@ -39,16 +49,6 @@ static void sink_free(struct sink_session *s)
 	s->next_free = sink.free_list;
 	sink.free_list = s;
 	sink.active--;
-}
-
-/* Ends every completion callback: the op stops counting only after the
- * callback has acted, so a close started inside it completes here and the
- * session is never freed under the callback's feet. */
-static void sink_op_end(struct sink_session *s)
-{
-	s->inflight--;
-	if (s->closing && s->inflight == 0)
-		sink_free(s);
 }
 
 /* Parse what there is. With TLS, go on decrypting as parsing makes room
@@ -60,10 +60,10 @@ static void sink_feed_parse(struct sink_session *s)
 	for (;;) {
 		if (s->tls_rx && sink_tls_in(s) < 0)
 			return;
-		if (s->closing)
+		if (s->conn.closing)
 			return;
 		sink_parse(s);
-		if (!s->tls_rx || !s->tls_up || s->tls_want || s->closing ||
+		if (!s->tls_rx || !s->tls_up || s->tls_want || s->conn.closing ||
 		    s->quit || s->out_len > 0)
 			return;
 	}
@@ -102,16 +102,6 @@ static void sink_recv_done(struct sink_session *s, int res)
 		return;
 	}
 	sink_pump(s);
-}
-
-static void sink_recv_cb(struct bench_op *op, int res, unsigned flags)
-{
-	struct sink_session *s = op->owner;
-
-	s->recv_armed = 0;
-	if (!s->closing)
-		sink_recv_done(s, res);
-	sink_op_end(s);
 }
 
 /* Everything queued went out: the batch is over. */
@@ -154,18 +144,8 @@ static void sink_send_done(struct sink_session *s, int res)
 				sink_batch_done(s);
 		}
 	}
-	if (!s->closing)
+	if (!s->conn.closing)
 		sink_pump(s);
-}
-
-static void sink_send_cb(struct bench_op *op, int res, unsigned flags)
-{
-	struct sink_session *s = op->owner;
-
-	s->send_armed = 0;
-	if (!s->closing)
-		sink_send_done(s, res);
-	sink_op_end(s);
 }
 
 static void sink_timer_done(struct sink_session *s, int res)
@@ -174,33 +154,28 @@ static void sink_timer_done(struct sink_session *s, int res)
 	sink_pump(s);
 }
 
-static void sink_timer_cb(struct bench_op *op, int res, unsigned flags)
+/* A completion of one of the session's ops (not called once closing). */
+static void sink_done(struct bench_conn *c, enum bench_conn_op op, int res)
 {
-	struct sink_session *s = op->owner;
+	struct sink_session *s = container_of(c, struct sink_session, conn);
 
-	s->timer_armed = 0;
-	if (!s->closing)
+	if (op == BENCH_CONN_RECV)
+		sink_recv_done(s, res);
+	else if (op == BENCH_CONN_SEND)
+		sink_send_done(s, res);
+	else
 		sink_timer_done(s, res);
-	sink_op_end(s);
 }
 
-static int sink_arm(struct sink_session *s, struct bench_op *op,
-		    struct io_uring_sqe **sqep)
-{
-	*sqep = bench_sqe(&sink.ring, op);
-	if (*sqep == NULL) {
-		sink_close(s, 1);
-		return -ENOMEM;
-	}
-	s->inflight++;
-	return 0;
-}
+static const struct bench_conn_ops sink_conn_ops = {
+	.done = sink_done,
+	.drained = sink_drained,
+};
 
 /* Send what is due: plaintext out[] until TLS output starts, then the
  * ciphertext (out[] encrypted as one batch first). */
 static void sink_send(struct sink_session *s)
 {
-	struct io_uring_sqe *sqe;
 	size_t len;
 
 	if (s->tls_tx && s->out_len > 0) {
@@ -214,125 +189,107 @@ static void sink_send(struct sink_session *s)
 		len = tls_out_len(s->tls);
 		if (len == 0)
 			return;
-		if (sink_arm(s, &s->op_send, &sqe) < 0)
-			return;
 		/* Pinned by tls_out_ptr until tls_out_consume in send_done. */
-		io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), len,
-				   MSG_NOSIGNAL);
+		if (bench_conn_send(&s->conn, tls_out_ptr(s->tls), len) < 0) {
+			sink_close(s, 1);
+			return;
+		}
 		s->send_tls = 1;
 	} else {
 		if (s->out_len <= s->out_sent)
 			return;
-		if (sink_arm(s, &s->op_send, &sqe) < 0)
+		if (bench_conn_send(&s->conn, s->out + s->out_sent,
+				    s->out_len - s->out_sent) < 0) {
+			sink_close(s, 1);
 			return;
-		io_uring_prep_send(sqe, s->fd, s->out + s->out_sent,
-				   s->out_len - s->out_sent, MSG_NOSIGNAL);
+		}
 		s->send_tls = 0;
 	}
-	s->send_armed = 1;
 }
 
 /* Advance the session: parse if idle, then send (or delay) replies and
  * keep a recv posted while there is room. */
 void sink_pump(struct sink_session *s)
 {
-	struct io_uring_sqe *sqe;
+	int rc;
 
-	if (s->closing)
+	if (s->conn.closing)
 		return;
-	if (!s->send_armed && !s->timer_armed) {
+	if (!sink_batch_busy(s)) {
 		if (s->out_len == 0 && sink_tls_pending(s) == 0)
 			sink_feed_parse(s);
 		else if (s->tls_rx && !s->tls_up)
 			(void)sink_tls_in(s);	/* handshake output waits too */
-		if (s->closing)
+		if (s->conn.closing)
 			return;
 		if (!s->slow_done && s->out_len > s->out_sent &&
 		    sink_batch_delayed(s)) {
-			if (sink_arm(s, &s->op_timer, &sqe) < 0)
+			if (bench_conn_timeout(&s->conn, &s->delay) < 0) {
+				sink_close(s, 1);
 				return;
-			io_uring_prep_timeout(sqe, &s->delay, 0, 0);
-			s->timer_armed = 1;
+			}
 		} else {
 			sink_send(s);
-			if (s->closing)
+			if (s->conn.closing)
 				return;
 		}
 		/* A batch that needed no bytes (e.g. QUIT's goodbye after a
 		 * failed handshake) is over at once. */
-		if (!s->send_armed && !s->timer_armed && s->out_len == 0 &&
+		if (!sink_batch_busy(s) && s->out_len == 0 &&
 		    sink_tls_pending(s) == 0 && s->quit) {
 			sink_batch_done(s);
-			if (s->closing)
+			if (s->conn.closing)
 				return;
 			if (s->tls_bye && sink_tls_pending(s) > 0)
 				sink_send(s);
-			if (s->closing)
+			if (s->conn.closing)
 				return;
 		}
 	} else if (s->tls_rx && !s->tls_up && !s->tls_dead) {
 		/* Keep the handshake moving while the 220 is on its way. */
 		(void)sink_tls_in(s);
-		if (s->closing)
+		if (s->conn.closing)
 			return;
 	}
 	if (s->eof) {
-		if (!s->send_armed && !s->timer_armed && s->out_len == 0 &&
+		if (!sink_batch_busy(s) && s->out_len == 0 &&
 		    sink_tls_pending(s) == 0)
 			sink_close(s, 0);
 		return;
 	}
-	if (s->recv_armed || s->quit || s->in_len >= SINK_IN_CAP)
+	if (bench_conn_armed(&s->conn, BENCH_CONN_RECV) || s->quit ||
+	    s->in_len >= SINK_IN_CAP)
 		return;
+	/* The client waits for our reply, so its next bytes are not there
+	 * yet: bench_conn_recv skips the first, failing, attempt. */
 	if (s->tls_rx) {
 		if (s->tls_dead || !s->tls_want)
 			return;
-		if (sink_arm(s, &s->op_recv, &sqe) < 0)
-			return;
-		io_uring_prep_recv(sqe, s->fd, s->tin, SINK_TLS_IN, 0);
+		rc = bench_conn_recv(&s->conn, s->tin, SINK_TLS_IN);
 		s->recv_tls = 1;
 	} else {
-		if (sink_arm(s, &s->op_recv, &sqe) < 0)
-			return;
-		io_uring_prep_recv(sqe, s->fd, s->in + s->in_len,
-				   SINK_IN_CAP - s->in_len, 0);
+		rc = bench_conn_recv(&s->conn, s->in + s->in_len,
+				     SINK_IN_CAP - s->in_len);
 		s->recv_off = s->in_len;
 		s->recv_tls = 0;
 	}
-	/* The client waits for our reply, so its next bytes are not
-	 * there yet: skip the first, failing, attempt. */
-	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-	s->recv_armed = 1;
+	if (rc < 0)
+		sink_close(s, 1);
 }
 
 /* Start closing: cancel what is in flight, free when it has drained.
  * abort_conn sends a RST instead of a FIN. */
 void sink_close(struct sink_session *s, int abort_conn)
 {
-	struct io_uring_sqe *sqe;
-
-	if (s->closing)
+	if (s->conn.closing)
 		return;
-	s->closing = 1;
 	if (abort_conn) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-		(void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		(void)setsockopt(s->conn.fd, SOL_SOCKET, SO_LINGER, &lg,
+				 sizeof(lg));
 	}
-	if (s->recv_armed || s->send_armed) {
-		sqe = bench_sqe(&sink.ring, NULL);
-		if (sqe != NULL)
-			io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
-		else
-			(void)shutdown(s->fd, SHUT_RD);
-	}
-	if (s->timer_armed) {
-		sqe = bench_sqe(&sink.ring, NULL);
-		if (sqe != NULL)
-			io_uring_prep_cancel(sqe, &s->op_timer, 0);
-	}
-	if (s->inflight == 0)
-		sink_free(s);
+	bench_conn_close(&s->conn, SHUT_RD);
 }
 
 static struct sink_session *sink_session_get(void)
@@ -352,9 +309,7 @@ static struct sink_session *sink_session_get(void)
 	/* Reset everything before the buffers; keep --out buffers. */
 	memset(s, 0, offsetof(struct sink_session, env));
 	s->env.len = s->msg.len = 0;
-	s->op_recv = (struct bench_op){ sink_recv_cb, s, SINK_OP_RECV };
-	s->op_send = (struct bench_op){ sink_send_cb, s, SINK_OP_SEND };
-	s->op_timer = (struct bench_op){ sink_timer_cb, s, SINK_OP_TIMER };
+	bench_conn_init(&s->conn, &sink.ring, &sink_conn_ops);
 	return s;
 }
 
@@ -366,7 +321,7 @@ void sink_session_start(int fd)
 		close(fd);
 		return;
 	}
-	s->fd = fd;
+	bench_conn_open(&s->conn, fd);
 	sink.sessions++;
 	sink.active++;
 	sink_count_changed();

@@ -428,7 +428,7 @@ void sink_parse(struct sink_session *s)
 		s->in_off = s->in_len = 0;
 		return;
 	}
-	while (!s->quit && !s->closing && s->in_off < s->in_len &&
+	while (!s->quit && !s->conn.closing && s->in_off < s->in_len &&
 	       !(s->tls_rx && !s->tls_up) &&
 	       SINK_OUT_CAP - s->out_len >= SINK_OUT_LOW) {
 		p = s->in + s->in_off;
