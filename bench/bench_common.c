@@ -14,10 +14,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 
 /* CQEs copied out of the CQ ring per dispatch round; copying first frees
@@ -234,6 +236,20 @@ int bench_ring_step(struct io_uring *ring)
 						batch[i].flags);
 		}
 	}
+}
+
+int bench_signalfd(void)
+{
+	sigset_t sigs;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
 }
 
 void bench_sockopt_int(int fd, int level, int name, int value)

@@ -80,6 +80,11 @@ struct io_uring_sqe *bench_sqe(struct io_uring *ring, struct bench_op *op);
  * or a negative errno for a broken ring. */
 int bench_ring_step(struct io_uring *ring);
 
+/* Ignore SIGPIPE (a reset peer is then an error return, not our death),
+ * block SIGINT and SIGTERM, and return a signalfd that reads them (to be
+ * read on the ring), or a negative errno. Start-up only. */
+int bench_signalfd(void);
+
 /* Set a socket option, ignoring failures that do not matter for a
  * benchmark (TCP_NODELAY on a socket the peer already reset). */
 void bench_sockopt_int(int fd, int level, int name, int value);

@@ -37,11 +37,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 struct bench bench = { .ids_fd = -1 };
 
@@ -203,7 +201,6 @@ static int bs_options(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	sigset_t sigs;
 	double secs;
 	int rc;
 
@@ -220,12 +217,7 @@ int main(int argc, char **argv)
 	}
 	if (bench_raise_nofile() < 0 && !bench.quiet)
 		fprintf(stderr, "sluice-bench: cannot raise RLIMIT_NOFILE\n");
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	bench.signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	bench.signal_fd = bench_signalfd();	/* without it, no early stop */
 	rc = bench_ring_init(&bench.ring, 4096, 65536);
 	if (rc < 0) {
 		fprintf(stderr, "sluice-bench: io_uring: %s\n", strerror(-rc));

@@ -39,11 +39,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 struct sink sink;
@@ -208,7 +206,6 @@ int main(int argc, char **argv)
 	const char *tls_cert = NULL, *tls_key = NULL;
 	unsigned long long ull;
 	char err[512];
-	sigset_t sigs;
 	int c, rc;
 
 	sink.tempfail.v = calloc((size_t)argc, sizeof(char *));
@@ -323,14 +320,10 @@ int main(int argc, char **argv)
 
 	if (bench_raise_nofile() < 0)
 		fprintf(stderr, "sluice-sink: cannot raise RLIMIT_NOFILE\n");
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	sink.signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	sink.signal_fd = bench_signalfd();
 	if (sink.signal_fd < 0) {
-		fprintf(stderr, "sluice-sink: signalfd: %s\n", strerror(errno));
+		fprintf(stderr, "sluice-sink: signalfd: %s\n",
+			strerror(-sink.signal_fd));
 		return 2;
 	}
 	sink.listen_fd = sink_listen(listen_spec);
