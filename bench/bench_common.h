@@ -1,21 +1,30 @@
 /*
- * bench_common.h - helpers shared by sluice-bench and sluice-sink.
+ * bench_common.h - helpers shared by sluice-bench and sluice-sink, and the
+ * map of bench/.
  *
- * The two bench programs keep their own rings, sessions and state
- * machines: nothing of the relay's event loop, queue or connection code,
- * so that they keep working (and keep measuring the same thing) while the
- * relay's own code changes. What they take from the tree is pure code or a
- * peer: STARTTLS (sluice-sink with --tls-cert, sluice-bench --tls) uses
- * tls/ (and the core/ bits it needs), a TLS peer for the relay's TLS code,
- * not a measure of it; sluice-bench reads server replies with the relay's
- * pure reply parser (net/smtp_proto.h, net/smtp_ehlo.h), so the tree has
- * one reply reader, unit-tested and fuzzed; core/strb.h formats. This
- * header holds what the two programs share: the op record every SQE's
- * user_data points at, a ring set-up and event dispatch loop, address and
- * number parsing, and a monotonic clock.
+ * bench/ owns the measuring tools: sluice-bench (sluice_bench.c, bs_*.c:
+ * a load generator), sluice-sink (sluice_sink.c, sink_*.c: a strict
+ * downstream server with fault modes), wheel-bench, directory-bench,
+ * sluice-spoolgen, and the benchmark scripts (*.sh). The common code of
+ * the two SMTP programs is bench_*.c: this file (the op record, ring
+ * set-up and dispatch, signals, parsing, clock), bench_conn.h (a
+ * connection's ops and their lifetimes) and bench_reply.h (what a reply
+ * says beyond its code).
+ *
+ * The two SMTP programs keep their own rings, sessions and state
+ * machines, and nothing of the relay's event loop, queue or connection
+ * code, so that they keep working (and keep measuring the same thing)
+ * while the relay's own code changes. What they take from the tree is pure code or a peer: STARTTLS
+ * (sluice-sink with --tls-cert, sluice-bench --tls) uses tls/ (and the
+ * core/ bits it needs), a TLS peer for the relay's TLS code, not a measure
+ * of it; sluice-bench reads server replies with the relay's pure reply
+ * parser (net/smtp_proto.h, net/smtp_ehlo.h), so the tree has one reply
+ * reader, unit-tested and fuzzed; core/strb.h and core/list.h are small
+ * helpers. Nothing outside bench/ (and tests/) includes bench/.
  *
  * Threading: every function here is called from the one thread that owns
- * the ring. Nothing is allocated; nothing here keeps global state.
+ * the ring (bench_signalfd: at start-up). Nothing is allocated; nothing
+ * here keeps global state.
  */
 #ifndef BENCH_BENCH_COMMON_H
 #define BENCH_BENCH_COMMON_H
