@@ -128,7 +128,7 @@ extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
  *    in a zero page.
  *  - the queue's message table, grown with a backlog (queue_trim);
  *  - jemalloc: this thread's cache flushed and its arena's dirty pages
- *    purged now, rather than when the decay (core/sluiced.c malloc_conf)
+ *    purged now, rather than when the decay (core/daemon/sluiced.c malloc_conf)
  *    or the background thread gets to them.
  */
 static void

@@ -6,6 +6,11 @@
  * The main thread never touches a worker's ring or sessions; it hands a new
  * config over through the worker's atomics and frees the old one only after
  * every worker has switched.
+ *
+ * core/daemon/ is the top of the house: the daemon's main and the pieces
+ * that compose the subsystems below it (what a config builds,
+ * daemon_config.c).  Nothing includes a header of this folder except its
+ * own files.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +24,7 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl.h"
+#include "core/daemon/daemon_config.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -70,7 +76,7 @@ load(const char *path, struct config **cfg, char *err, size_t errlen)
 		rc = config_load(path, cfg, err, errlen);
 	else
 		rc = config_load_string("(built-in)", config_default_yaml, cfg, err, errlen);
-	if (rc == 0 && (rc = config_tls_setup(*cfg, err, errlen)) < 0)
+	if (rc == 0 && (rc = daemon_config_build(*cfg, err, errlen)) < 0)
 		config_free(*cfg);
 	return rc;
 }
@@ -180,7 +186,7 @@ main(int argc, char **argv)
 	if (n == 0 || n > 256)
 		fatal("worker count %u out of range 1..256", n);
 
-	if (config_tenants_setup(cfg, n, NULL, err, sizeof(err)) < 0)
+	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	{
 		char state[4200];
@@ -219,7 +225,7 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
-			    (config_tenants_setup(ncfg, n, cfg, err, sizeof(err)) < 0 &&
+			    (daemon_config_tenants(ncfg, n, cfg, err, sizeof(err)) < 0 &&
 			     (config_free(ncfg), 1))) {
 				log_err("reload failed, keeping the running configuration: %s", err);
 				ctl_reload_done(-EINVAL, err);
