@@ -347,7 +347,9 @@ job_fill(struct smtp_conn *c, const struct mfi_attempt *a)
 	}
 }
 
-/* Hand the job's outcome to the queue. */
+/* Hand the job's outcome to the queue.  Every reply text in c->res came
+ * through smtp_reply_flat (or is one of our own lines), as queue_job_done
+ * expects. */
 static void
 job_report(struct smtp_conn *c)
 {
@@ -768,13 +770,13 @@ conn_start_txn(struct smtp_conn *c)
 	c->need_rset = false;
 	if (c->size_max > 0)
 		strb_printf(&params, " SIZE=%llu", (unsigned long long)c->data.size);
-	if (env->body == SMTP_BODY_8BITMIME && c->eightbit)
+	if (env->body == ENV_BODY_8BITMIME && c->eightbit)
 		strb_printf(&params, " BODY=8BITMIME");
 	if (env->smtputf8)
 		strb_printf(&params, " SMTPUTF8");
-	if (c->dsn && env->ret != SMTP_RET_NONE)
+	if (c->dsn && env->ret != ENV_RET_NONE)
 		strb_printf(&params, " RET=%s",
-			       env->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+			       env->ret == ENV_RET_FULL ? "FULL" : "HDRS");
 	if (c->dsn && env->envid != NULL)
 		strb_printf(&params, " ENVID=%.100s",
 			       env->envid);
@@ -784,13 +786,13 @@ conn_start_txn(struct smtp_conn *c)
 		STRB_LOCAL(rp, 600);
 		if (c->dsn && r->notify != 0) {
 			strb_puts(&rp, " NOTIFY=");
-			if (r->notify & SMTP_NOTIFY_NEVER)
+			if (r->notify & ENV_NOTIFY_NEVER)
 				strb_puts(&rp, "NEVER");
 			else
 				strb_printf(&rp, "%s%s%s",
-					    (r->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
-					    (r->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
-					    (r->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
+					    (r->notify & ENV_NOTIFY_SUCCESS) ? "SUCCESS," : "",
+					    (r->notify & ENV_NOTIFY_FAILURE) ? "FAILURE," : "",
+					    (r->notify & ENV_NOTIFY_DELAY) ? "DELAY," : "");
 			if (rp.p[rp.len - 1] == ',')
 				rp.p[--rp.len] = '\0';
 		}

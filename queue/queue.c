@@ -33,7 +33,6 @@
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "net/smtp_client.h"
-#include "net/smtp_proto.h"
 #include "queue/dsn.h"
 #include "queue/gate.h"
 #include "queue/retry.h"
@@ -408,7 +407,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	   it is within ndr_return_max, else its head, where the headers are.
 	   A large message is never in memory for its report. */
 	if (queue_data_open(w, m, &qd) == 0) {
-		bool whole = env->ret == SMTP_RET_FULL && qd.size <= cfg->ndr_return_max;
+		bool whole = env->ret == ENV_RET_FULL && qd.size <= cfg->ndr_return_max;
 		long k = queue_data_read(w, &qd, whole ? (size_t)qd.size : DSN_HEAD_MAX,
 					 &tmp, &orig);
 		origsize = qd.size;
@@ -436,11 +435,11 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	buf_free(&tmp);
 
 	/* the report is a new message from <> to the original sender */
-	struct env_rcpt rto = { .addr = (char *)to, .notify = SMTP_NOTIFY_NEVER };
+	struct env_rcpt rto = { .addr = (char *)to, .notify = ENV_NOTIFY_NEVER };
 	struct envelope ne = {
 		.id = spool_new_id(w->spool), .arrival = time(NULL), .sender = "",
 		.helo = cfg->hostname, .client = NDR_CLIENT,
-		.body = (bits & DSN_8BIT) ? SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
+		.body = (bits & DSN_8BIT) ? ENV_BODY_8BITMIME : ENV_BODY_NONE,
 		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &rto,
 	};
 	r = xcalloc(1, sizeof(*r));
@@ -925,10 +924,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		mfi_detail(a, code, &detail);
 		buf_append(&detail, "", 1);
 		if (code == MFI_REMOTE && a->reply_text != NULL) {
-			char flat[512];
-			struct smtp_reply rp = { a->reply_code, a->reply_text, strlen(a->reply_text) };
-			smtp_reply_flat(&rp, flat, sizeof(flat));
-			texts[i] = xstrdup(flat);
+			texts[i] = xstrdup(a->reply_text);	/* one line already */
 		} else {
 			texts[i] = xstrdup(mfi_reply(code));
 		}

@@ -89,8 +89,11 @@ struct qjob *queue_next_job(struct worker *w, struct dest *d);
 /*
  * The outcome of one attempt at job j.  per_rcpt[i] describes what
  * happened to recipient j->rcpt[i]: a 2xx reply_code at MFI_STAGE_BODY is
- * delivered; anything else is classified by mfi_classify().  host/ip name
- * the server (may be NULL when DNS failed).  The job is finished,
+ * delivered; anything else is classified by mfi_classify().  A reply_text
+ * that is the destination's own reply (MFI_REMOTE) is one line of at most
+ * 511 bytes, as smtp_reply_flat makes it: it goes into logs, DSNs and the
+ * control socket as it is.  host/ip name the server (may be NULL when DNS
+ * failed).  The job is finished,
  * deferred or returned, and must not be used by the caller afterwards.
  */
 void queue_job_done(struct worker *w, struct qjob *j,
