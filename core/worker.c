@@ -227,7 +227,7 @@ worker_setup(struct worker *w)
 		return rc;
 	}
 	w->now = mono_now();
-	queue_init(w);
+	queue_init(w, &smtp_client_transport);
 	rc = spool_open(&w->spool, w->cfg->spool_dir, w->id, w->cfg->segment_size,
 			recovered, w, &w->recovery, w->start_err, sizeof(w->start_err));
 	if (rc < 0)

@@ -150,6 +150,7 @@ static void conn_recv(struct smtp_conn *c);
 static void conn_run_job(struct smtp_conn *c);
 static enum mfi_stage conn_stage(const struct smtp_conn *c);
 static bool body_send(struct smtp_conn *c);
+static void client_open(struct worker *w, struct dest *d, struct qjob *j);
 
 /* What a job gets when its message cannot be read back from the spool. */
 #define UNREADABLE "451 4.3.0 Message data unreadable in the local spool"
@@ -1220,7 +1221,7 @@ conn_reopen(struct smtp_conn *c)
 	/* keep the gate slot for the new connection: undo what conn_free gives back */
 	gate_enter(d->gate, 0);
 	conn_free(c);
-	smtp_client_open(w, d, j);
+	client_open(w, d, j);
 }
 
 /* Ciphertext arrived: advance the handshake, or decrypt into c->in. */
@@ -1392,8 +1393,8 @@ conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
 	conn_next_target(c);
 }
 
-void
-smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
+static void
+client_open(struct worker *w, struct dest *d, struct qjob *j)
 {
 	const struct cfg_connector *cc;
 	struct smtp_conn *c = xcalloc(1, sizeof(*c));
@@ -1443,8 +1444,8 @@ quit_stale_idle(struct dest *d)
 	}
 }
 
-bool
-smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
+static bool
+client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 {
 	struct smtp_conn *c;
 
@@ -1479,11 +1480,17 @@ close_idle(struct worker *w, bool all)
 		}
 }
 
-void
-smtp_client_tick(struct worker *w)
+static void
+client_tick(struct worker *w)
 {
 	close_idle(w, false);
 }
+
+const struct queue_transport smtp_client_transport = {
+	.open = client_open,
+	.reuse = client_reuse,
+	.tick = client_tick,
+};
 
 void
 smtp_client_drain(struct worker *w)

@@ -32,7 +32,6 @@
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
-#include "net/smtp_client.h"
 #include "queue/dsn.h"
 #include "queue/gate.h"
 #include "queue/retry.h"
@@ -778,12 +777,12 @@ dest_kick(struct worker *w, struct dest *d)
 				break;
 			d->probing = true;
 			job_take(d, j);
-			smtp_client_open(w, d, j);
+			w->q.transport->open(w, d, j);
 			continue;
 		}
 		if (d->nidle > 0) {
 			job_take(d, j);
-			if (smtp_client_reuse(w, d, j))
+			if (w->q.transport->reuse(w, d, j))
 				continue;
 			/* no usable cached connection after all: back in front */
 			d->nactive--;
@@ -799,7 +798,7 @@ dest_kick(struct worker *w, struct dest *d)
 		if (!gate_enter(d->gate, c->max_connections))
 			break;	/* other workers hold the slots: queue_tick retries */
 		job_take(d, j);
-		smtp_client_open(w, d, j);
+		w->q.transport->open(w, d, j);
 	}
 }
 
@@ -1096,10 +1095,11 @@ job_timer(struct wheel_timer *t, void *arg)
 /* ---- set-up ----------------------------------------------------------- */
 
 void
-queue_init(struct worker *w)
+queue_init(struct worker *w, const struct queue_transport *t)
 {
 	struct queue *q = &w->q;
 
+	q->transport = t;
 	wheel_init(&q->wheel, w->now, w);
 	list_init(&q->all);
 	q->rng = (uint64_t)time(NULL) ^ ((uint64_t)w->id << 32) ^ (uint64_t)(uintptr_t)q;
@@ -1138,7 +1138,7 @@ queue_tick(struct worker *w)
 
 	wheel_advance(&q->wheel, w->now);
 	spool_check(w);
-	smtp_client_tick(w);
+	q->transport->tick(w);
 	/* slots freed by other workers wake nobody here: look again */
 	for (uint32_t i = 0; i < q->ndestslots; i++)
 		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext)

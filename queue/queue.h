@@ -20,8 +20,26 @@
 
 struct worker;
 
-/* Set up the worker's queue (wheel, tables).  Before spool recovery. */
-void queue_init(struct worker *w);
+/*
+ * What the queue needs from the connections that deliver its jobs.  The
+ * queue sits below net/ and never includes it: the SMTP client fills this
+ * table (smtp_client_transport, net/smtp_client.h) and reports back
+ * through queue_job_done, queue_dest_result and queue_conn_gone.  Worker
+ * thread only.
+ */
+struct queue_transport {
+	/* Open a new connection to d that starts with job j (already active). */
+	void (*open)(struct worker *w, struct dest *d, struct qjob *j);
+	/* Give j to an idle cached connection of d; false if there is none. */
+	bool (*reuse)(struct worker *w, struct dest *d, struct qjob *j);
+	/* Once a second, from queue_tick after the timers: close cached
+	 * connections idle for too long. */
+	void (*tick)(struct worker *w);
+};
+
+/* Set up the worker's queue (wheel, tables) to deliver through t (kept,
+ * not copied).  Before spool recovery. */
+void queue_init(struct worker *w, const struct queue_transport *t);
 
 /* Free everything (worker exit).  Connections must be gone. */
 void queue_fini(struct worker *w);

@@ -139,8 +139,11 @@ struct dest {
 					   snapshot, worker thread only */
 };
 
+struct queue_transport;
+
 /* The queue state of one worker. */
 struct queue {
+	const struct queue_transport *transport; /* delivers the jobs */
 	struct wheel wheel;		/* retries, expiries, probes */
 	struct dest **dests;		/* hash table of destinations */
 	uint32_t ndestslots;		/* its size (power of two) */
