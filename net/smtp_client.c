@@ -221,7 +221,7 @@ conn_free(struct smtp_conn *c)
 	struct dest *d = c->d;
 
 	if (c->dq != NULL)
-		dns_cancel(&w->dns, c->dq);
+		dns_cancel(w->dns, c->dq);
 	if (c->state == CS_IDLE) {
 		list_del(&c->link);
 		d->nidle--;
@@ -250,7 +250,7 @@ conn_free(struct smtp_conn *c)
 		return;
 	}
 	d->nconns--;
-	w->q.nconns--;
+	w->q->nconns--;
 	free(c);
 	queue_conn_gone(w, d);
 }
@@ -663,7 +663,7 @@ conn_next_target(struct smtp_conn *c)
 	snprintf(c->host, sizeof(c->host), "%s", c->hosts[c->hi]);
 	c->port = c->ports[c->hi];
 	c->state = CS_RESOLVE;
-	c->dq = dns_resolve_host(&c->w->dns, c->host, host_resolved, c);
+	c->dq = dns_resolve_host(c->w->dns, c->host, host_resolved, c);
 }
 
 static void
@@ -1383,7 +1383,7 @@ conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
 	if (cc->mx) {
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
 		c->state = CS_RESOLVE;
-		c->dq = dns_resolve_mx(&c->w->dns, c->d->domain, mx_resolved, c);
+		c->dq = dns_resolve_mx(c->w->dns, c->d->domain, mx_resolved, c);
 		return;
 	}
 	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
@@ -1406,7 +1406,7 @@ client_open(struct worker *w, struct dest *d, struct qjob *j)
 	c->op.cb = conn_io_done;
 	list_init(&c->link);
 	d->nconns++;
-	w->q.nconns++;
+	w->q->nconns++;
 	job_begin(c, j);
 	if (cc == NULL) {
 		conn_set_fail(c, MFI_STAGE_DNS, 0, MFI_DNS_OTHER, NULL);
@@ -1468,8 +1468,8 @@ client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 static void
 close_idle(struct worker *w, bool all)
 {
-	for (uint32_t i = 0; i < w->q.ndestslots; i++)
-		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext) {
+	for (uint32_t i = 0; i < w->q->ndestslots; i++)
+		for (struct dest *d = w->q->dests[i]; d != NULL; d = d->hnext) {
 			quit_stale_idle(d);
 			while (!list_empty(&d->idle)) {
 				struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
@@ -1541,5 +1541,5 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 unsigned
 smtp_client_count(const struct worker *w)
 {
-	return w->q.nconns;
+	return w->q->nconns;
 }

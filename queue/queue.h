@@ -37,11 +37,11 @@ struct queue_transport {
 	void (*tick)(struct worker *w);
 };
 
-/* Set up the worker's queue (wheel, tables) to deliver through t (kept,
- * not copied).  Before spool recovery. */
+/* Make the worker's queue (w->q: wheel, tables) to deliver through t
+ * (kept, not copied).  Before spool recovery. */
 void queue_init(struct worker *w, const struct queue_transport *t);
 
-/* Free everything (worker exit).  Connections must be gone. */
+/* Free everything, w->q included (worker exit).  Connections must be gone. */
 void queue_fini(struct worker *w);
 
 /*

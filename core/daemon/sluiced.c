@@ -9,7 +9,7 @@
  *
  * core/daemon/ is the top of the house: the daemon's main and the pieces
  * that compose the subsystems below it (what a config builds,
- * daemon_config.c).  Nothing includes a header of this folder except its
+ * daemon_config.c; what a worker runs, daemon_worker.c).  Nothing includes a header of this folder except its
  * own files.
  */
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/ctl/ctl.h"
 #include "core/daemon/daemon_config.h"
+#include "core/daemon/daemon_worker.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -205,11 +206,11 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
-	if (workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
+	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
 	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
-		workers_stop(ws, n);
+		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
 	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
@@ -248,7 +249,7 @@ main(int argc, char **argv)
 		break;
 	}
 	ctl_stop();		/* before the workers it talks to */
-	workers_stop(ws, n);
+	daemon_workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);
 	free(ret.cfg);
