@@ -50,7 +50,7 @@ MALLOC  := -ljemalloc
 endif
 
 # Everything in the module folders is library code, except the programs' mains.
-MAINS     := core/sluiced.c core/ctl/sluicectl.c
+MAINS     := core/daemon/sluiced.c core/ctl/sluicectl.c
 LIB_SRCS  := $(filter-out $(MAINS),$(shell find core net tls queue -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # The bench programs: each is its main file plus its own files by prefix
@@ -86,7 +86,7 @@ $(BUILD)/libsluice.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/sluiced: $(BUILD)/core/sluiced.o $(BUILD)/libsluice.a
+$(BUILD)/sluiced: $(BUILD)/core/daemon/sluiced.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/sluicectl: $(BUILD)/core/ctl/sluicectl.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

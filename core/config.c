@@ -13,7 +13,7 @@
  * core/config_int.h names the parsing core and the file of each section.
  *
  * Not for: watching the file, merging configs, or publishing a reload (that is
- * core/sluiced.c).  Main thread only while loading; a loaded config is
+ * core/daemon/sluiced.c).  Main thread only while loading; a loaded config is
  * immutable and may be read by any thread.
  *
  * Ownership: every string of a config lives in one string pool and every array
@@ -345,7 +345,8 @@ config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	config_tls_free(cfg);
+	if (cfg->built_free != NULL)
+		cfg->built_free(cfg);
 	free(cfg->listeners);
 	free(cfg->trusted);
 	free(cfg->client_exempt);

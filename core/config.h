@@ -3,7 +3,7 @@
  * default, validated into one immutable struct config.
  *
  * A loaded config is never modified.  Reload builds a new one and publishes
- * it (core/sluiced.c); workers switch to it at a loop boundary and the old one
+ * it (core/daemon/sluiced.c); workers switch to it at a loop boundary and the old one
  * is freed once every worker has let go and no config_hold is left.  Any
  * thread may read a config it holds.  Loading happens on the main thread only.
  *
@@ -72,7 +72,7 @@ struct cfg_connector {
 	char *tls_domain;		/* name to verify, NULL = smart host */
 	char *tls_ca;			/* CA bundle path, NULL = system */
 	bool enabled;			/* false: queue, do not deliver */
-	struct tls_ctx *tls_client;	/* made by config_tls_setup, or NULL */
+	struct tls_ctx *tls_client;	/* built by the daemon, or NULL */
 };
 
 struct directory;
@@ -84,7 +84,7 @@ struct cfg_tenant {
 	char *name;			/* unique name (first: lookups rely on it) */
 	char *directory;		/* file of valid addresses, or NULL */
 	uint32_t quota;			/* invalid recipients per window, 0 = none */
-	struct directory *dir;		/* loaded by config_tls_setup, or NULL */
+	struct directory *dir;		/* loaded by the daemon, or NULL */
 	int counter;			/* its index in cfg->tenant_table */
 };
 
@@ -128,7 +128,7 @@ struct config {
 	char *control_socket;		/* unix socket path */
 	char *tls_cert;			/* PEM certificate for STARTTLS, or NULL */
 	char *tls_key;			/* its PEM private key */
-	struct tls_ctx *tls_server;	/* made from them by config_tls_setup */
+	struct tls_ctx *tls_server;	/* built from them by the daemon */
 	char **resolvers;		/* DNS servers "ip[:port]", NULL = resolv.conf */
 	size_t nresolvers;		/* their number */
 	uint32_t dns_timeout_ms;	/* first try's timeout per server (2000) */
@@ -149,7 +149,7 @@ struct config {
 	size_t ntenants;		/* their number */
 	uint32_t quota_window;		/* tenants' quota window in s (3600) */
 	uint32_t quota_bucket;		/* its bucket width in s (60) */
-	struct tenant_table *tenant_table; /* counters, by config_tenants_setup */
+	struct tenant_table *tenant_table; /* counters, built by the daemon */
 	struct tenant_table *tenant_in;	/* recipients accepted, same window */
 	struct tenant_table *tenant_out;	/* recipients delivered, same window */
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
@@ -164,6 +164,11 @@ struct config {
 	void *domain_index;		/* private lookup table */
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */
+	void (*built_free)(struct config *cfg); /* frees what was built from
+					   the settings above core/ (TLS contexts,
+					   directories, counters, the cluster link:
+					   core/daemon/daemon_config.c), or NULL;
+					   config_free calls it first */
 };
 
 struct tls_ctx;
@@ -183,8 +188,8 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 int config_load_string(const char *name, const char *yaml, struct config **out,
 		       char *err, size_t errlen);
 
-/* Free a config from config_load* (and its TLS contexts).  NULL is fine.
- * Nothing may hold it (see config_held). */
+/* Free a config from config_load* (and, through built_free, what was built
+ * from it).  NULL is fine.  Nothing may hold it (see config_held). */
 void config_free(struct config *cfg);
 
 /*
@@ -202,26 +207,6 @@ void config_release(const struct config *cfg);
 /* True while a config_hold on cfg is not released.  Main thread, when it
  * decides whether a replaced config can be freed. */
 bool config_held(const struct config *cfg);
-
-/*
- * Make the TLS contexts a loaded config asks for: the STARTTLS server
- * context (tls.cert/key) and a client context per connector whose policy
- * is not none.  Returns 0, or -EINVAL with "what: why" in err.  Main thread,
- * before the config is handed to workers.  (core/config_tls.c)
- */
-int config_tls_setup(struct config *cfg, char *err, size_t errlen);
-
-/*
- * Build the tenants' counter table for `workers` workers; a tenant that was
- * in prev (the config being replaced, or NULL) keeps its counter, so a
- * reload loses no event.  Returns 0 or -errno with the reason in err.
- * Main thread.  (core/config_tls.c)
- */
-int config_tenants_setup(struct config *cfg, unsigned workers,
-			 const struct config *prev, char *err, size_t errlen);
-
-/* Free what config_tls_setup made (config_free calls it). */
-void config_tls_free(struct config *cfg);
 
 /*
  * Accepted domain for a (lower- or mixed-case) domain, exact match, O(1);

@@ -7,8 +7,9 @@
  * whole entry (smart hosts or mx, retry initial <= max).
  *
  * Not for: delivery (net/smtp_client.c), the retry arithmetic
- * (queue/retry.c) or the client TLS contexts (core/config_tls.c).  Loading:
- * main thread; config_connector_find: any thread that may read the config.
+ * (queue/retry.c) or the client TLS contexts (built by
+ * core/daemon/daemon_config.c).  Loading: main thread;
+ * config_connector_find: any thread that may read the config.
  */
 #include "core/config_int.h"
 

@@ -7,9 +7,9 @@
  * domain must route.  Domains are parsed last: they name connectors and
  * tenants, which may come after them in the file.
  *
- * Not for: loading directories or building the counters (core/config_tls.c,
- * core/tenant/).  Loading: main thread; the lookups: any thread that may
- * read the config.
+ * Not for: loading directories or building the counters (core/tenant/,
+ * built by core/daemon/daemon_config.c).  Loading: main thread; the
+ * lookups: any thread that may read the config.
  */
 #include "core/config_int.h"
 

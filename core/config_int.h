@@ -15,7 +15,6 @@
  *   config_connector.c  connectors (smart hosts, retry, TLS policy),
  *                       resolvers
  *   config_domain.c     domains, tenants, redis, postmaster
- *   config_tls.c        what a loaded config needs beyond its YAML
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
  * YAML value, stores the result in the config being built, and on bad input

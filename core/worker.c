@@ -1,7 +1,8 @@
 /*
- * worker — thread start-up (ring, provided buffers, spool recovery,
- * listeners), the event loop, giving memory back when idle (worker_trim),
- * and the drain on stop.
+ * worker — thread start-up (ring, provided buffers, then ops->start), the
+ * event loop, giving memory back when idle (worker_trim), and the drain on
+ * stop.  What happens inside a turn beyond dispatching completions is the
+ * subsystems' business, reached through w->ops (core/worker.h).
  *
  * Start-up is the only place a worker blocks on purpose: it reports to the
  * main thread through a mutex and condition variable, which are never
@@ -18,12 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/ctl/ctl.h"
+#include "core/list.h"
 #include "core/log.h"
-#include "net/anvil.h"
-#include "net/smtp_client.h"
-#include "net/smtp_server.h"
-#include "queue/queue.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES 65536
@@ -56,6 +53,12 @@ worker_buf_put(struct worker *w, unsigned bid)
 	io_uring_buf_ring_add(w->br, worker_buf(w, bid), w->bufsize, (unsigned short)bid,
 			      io_uring_buf_ring_mask(w->nbufs), 0);
 	io_uring_buf_ring_advance(w->br, 1);
+}
+
+void
+worker_clock(struct worker *w)
+{
+	w->now = mono_now();
 }
 
 const char *
@@ -126,15 +129,16 @@ extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
  *    armed, so every buffer sits unused in the kernel's ring and its bytes
  *    mean nothing; MADV_DONTNEED drops the pages and the next recv faults
  *    in a zero page.
- *  - the queue's message table, grown with a backlog (queue_trim);
+ *  - whatever the subsystems keep for a backlog (ops->trim: the queue's
+ *    message table);
  *  - jemalloc: this thread's cache flushed and its arena's dirty pages
- *    purged now, rather than when the decay (core/sluiced.c malloc_conf)
+ *    purged now, rather than when the decay (core/daemon/sluiced.c malloc_conf)
  *    or the background thread gets to them.
  */
 static void
 worker_trim(struct worker *w)
 {
-	if (w->nsessions > 0 || smtp_client_count(w) > 0) {
+	if (w->ops->busy(w)) {
 		w->busy_at = w->now;
 		w->trimmed = false;
 		return;
@@ -144,7 +148,7 @@ worker_trim(struct worker *w)
 	w->trimmed = true;
 	if (madvise(w->bufs, (size_t)w->nbufs * w->bufsize, MADV_DONTNEED) < 0)
 		log_warn("worker %u: madvise of the recv buffers: %s", w->id, strerror(errno));
-	queue_trim(w);
+	w->ops->trim(w);
 	if (mallctl != NULL) {
 		unsigned arena;
 		size_t len = sizeof(arena);
@@ -172,8 +176,7 @@ tick_done(struct op *op, int res, uint32_t flags)
 {
 	struct worker *w = container_of(op, struct worker, tick_op);
 
-	smtp_server_tick(w);
-	queue_tick(w);
+	w->ops->tick(w);
 	worker_trim(w);
 	arm_tick(w);
 }
@@ -195,13 +198,6 @@ event_done(struct op *op, int res, uint32_t flags)
 	ring_filled(&w->ev_val, res);
 	/* the work itself (config, stop) is picked up at the turn's start */
 	arm_event(w);
-}
-
-/* Recovery hands every live message here; delivery starts after set-up. */
-static void
-recovered(void *arg, struct envelope *env, const struct spool_loc *loc)
-{
-	queue_recovered(arg, env, loc);
 }
 
 static int
@@ -226,39 +222,21 @@ worker_setup(struct worker *w)
 			 "worker %u: provided buffer ring: %s", w->id, strerror(-rc));
 		return rc;
 	}
-	w->now = mono_now();
-	queue_init(w);
-	rc = spool_open(&w->spool, w->cfg->spool_dir, w->id, w->cfg->segment_size,
-			recovered, w, &w->recovery, w->start_err, sizeof(w->start_err));
-	if (rc < 0)
-		return rc;
 	w->evfd = eventfd(0, EFD_CLOEXEC);
 	if (w->evfd < 0) {
 		snprintf(w->start_err, sizeof(w->start_err), "eventfd: %s", strerror(errno));
 		return -errno;
 	}
-	list_init(&w->idle);
-	list_init(&w->data);
-	list_init(&w->dirty);
 	w->now = mono_now();
 	w->tick_ts.tv_sec = 1;
 	w->send_ts.tv_sec = w->cfg->limits.send_timeout;
 	w->tick_op.cb = tick_done;
 	w->ev_op.cb = event_done;
-	rc = dns_init(&w->dns, &w->ring, (const char *const *)w->cfg->resolvers,
-		      w->cfg->nresolvers, w->cfg->dns_timeout_ms, 2);
-	if (rc < 0) {
-		snprintf(w->start_err, sizeof(w->start_err), "worker %u: resolver set-up "
-			 "failed: %s", w->id, strerror(-rc));
-		return rc;
-	}
-	w->dns_ok = true;
-	rc = smtp_server_listen(w, w->start_err, sizeof(w->start_err));
+	rc = w->ops->start(w);
 	if (rc < 0)
 		return rc;
 	arm_tick(w);
 	arm_event(w);
-	queue_start(w);
 	return 0;
 }
 
@@ -276,13 +254,12 @@ worker_control(struct worker *w)
 	if (!w->draining && atomic_load_explicit(&w->stop, memory_order_acquire)) {
 		w->draining = true;
 		w->drain_deadline = w->now + w->cfg->limits.drain_timeout;
-		smtp_server_drain(w);
-		smtp_client_drain(w);
+		w->ops->drain(w);
 	}
 	if (w->draining && w->now >= w->drain_deadline)
-		smtp_server_abort(w);
-	/* control socket: run its requests here, on this thread */
-	ctl_worker_run(w);
+		w->ops->abort(w);
+	/* requests of other threads (the control socket) run here */
+	w->ops->turn(w);
 }
 
 static void
@@ -294,8 +271,7 @@ worker_loop(struct worker *w)
 	for (;;) {
 		w->now = mono_now();
 		worker_control(w);
-		if (w->draining && smtp_server_idle(w) && !spool_busy(w->spool) &&
-		    (smtp_client_count(w) == 0 || w->now >= w->drain_deadline + 2))
+		if (w->draining && w->ops->drained(w))
 			break;
 		int rc = ring_submit_and_wait(&w->ring);
 		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
@@ -310,8 +286,7 @@ worker_loop(struct worker *w)
 		}
 		io_uring_cq_advance(&w->ring, n);
 		/* end of the turn */
-		spool_flush(w->spool, &w->ring);
-		smtp_server_flush(w);
+		w->ops->flush(w);
 		log_batch_flush();
 	}
 }
@@ -338,34 +313,28 @@ worker_main(void *arg)
 static void
 worker_free(struct worker *w)
 {
-	smtp_server_fini(w);
-	if (w->dns_ok)
-		dns_fini(&w->dns);
-	if (w->q.msgs != NULL)
-		queue_fini(w);
+	w->ops->fini(w);
 	if (w->ring.ring_fd > 0)
 		io_uring_queue_exit(&w->ring);
 	if (w->br != NULL)
 		munmap(w->br, NBUFS * sizeof(struct io_uring_buf));
 	if (w->bufs != NULL)
 		munmap(w->bufs, (size_t)NBUFS * BUFSIZE);
-	spool_close(w->spool);
+	w->ops->release(w);
 	if (w->evfd > 0)
 		close(w->evfd);
 }
 
 int
-workers_start(struct worker **out, unsigned n, const struct config *cfg, char *err,
-	      size_t errlen)
+workers_start(struct worker **out, unsigned n, const struct config *cfg,
+	      const struct worker_ops *ops, char *err, size_t errlen)
 {
 	struct worker *ws = calloc(n, sizeof(*ws));
-	struct anvil *anvil = anvil_new();	/* one table for all workers */
 	unsigned started = 0;
 	int rc = 0;
 
-	if (ws == NULL || anvil == NULL) {
-		free(ws);
-		anvil_free(anvil);
+	if (ws == NULL) {
+		snprintf(err, errlen, "workers: out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&start_mu);
@@ -375,7 +344,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 		ws[i].nworkers = n;
 		ws[i].cfg = cfg;
 		ws[i].evfd = -1;
-		ws[i].anvil = anvil;
+		ws[i].ops = ops;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
 		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
@@ -407,20 +376,8 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg, char *e
 			worker_free(&ws[i]);
 		}
 		free(ws);
-		anvil_free(anvil);
 		return rc;
 	}
-	for (unsigned i = 0; i < n; i++)
-		log_info("worker %u: spool %s/w%u: %llu segments, %llu records, "
-			 "%llu messages recovered, %llu damaged, %llu torn bytes cut, "
-			 "%llu segments freed, %llu orphan body files removed", i, cfg->spool_dir, i,
-			 (unsigned long long)ws[i].recovery.segments,
-			 (unsigned long long)ws[i].recovery.records,
-			 (unsigned long long)ws[i].recovery.messages,
-			 (unsigned long long)ws[i].recovery.bad_records,
-			 (unsigned long long)ws[i].recovery.torn_bytes,
-			 (unsigned long long)ws[i].recovery.deleted,
-			 (unsigned long long)ws[i].recovery.orphans);
 	*out = ws;
 	return 0;
 }
@@ -463,6 +420,5 @@ workers_stop(struct worker *ws, unsigned n)
 		pthread_join(ws[i].thread, NULL);
 		worker_free(&ws[i]);
 	}
-	anvil_free(ws[0].anvil);	/* every worker is gone */
 	free(ws);
 }

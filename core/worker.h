@@ -4,9 +4,17 @@
  * only by its thread.
  *
  * The loop: submit and wait for at least one CQE, dispatch every ready CQE
- * to its op, then end the turn: group-commit the spool, send the replies
- * produced during the turn, flush the turn's log lines.  The main thread
- * talks to a worker through the atomics below and a wake-up eventfd.
+ * to its op, then end the turn (ops->flush: group-commit the spool, send
+ * the replies produced during the turn) and flush the turn's log lines.
+ * The main thread talks to a worker through the atomics below and a
+ * wake-up eventfd.
+ *
+ * This is the runtime base: the loop knows the ring, the provided buffers,
+ * the config switch, the drain and giving memory back, and nothing of
+ * SMTP, the spool or the queue.  Those subsystems sit in higher folders;
+ * struct worker holds their state as opaque pointers, and the loop calls
+ * them only through struct worker_ops, which the daemon fills
+ * (core/daemon/daemon_worker.c).
  */
 #ifndef SLUICE_CORE_WORKER_H
 #define SLUICE_CORE_WORKER_H
@@ -14,15 +22,50 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
-#include "core/list.h"
 #include "core/mpsc.h"
 #include "core/ring.h"
-#include "net/dns.h"
-#include "queue/queue_types.h"
-#include "queue/spool.h"
+
+struct worker;
+
+/*
+ * What the loop drives.  Every hook runs on the worker's thread; each may
+ * read and change what struct worker points to.
+ */
+struct worker_ops {
+	/* Set-up, once the ring, the provided buffers and the eventfd exist:
+	 * open the subsystems (spool recovery included) and start them.
+	 * Returns 0, or -errno with the reason in w->start_err. */
+	int (*start)(struct worker *w);
+	/* Start of each turn, after a new config was taken: work other
+	 * threads queued for this one (control requests). */
+	void (*turn)(struct worker *w);
+	/* End of each turn, after the completions: group commit, replies. */
+	void (*flush)(struct worker *w);
+	/* Once a second: timeouts and timers. */
+	void (*tick)(struct worker *w);
+	/* Once, when the main thread asks for a stop: stop accepting, let
+	 * what is under way finish. */
+	void (*drain)(struct worker *w);
+	/* Each turn once the drain deadline has passed: close every session. */
+	void (*abort)(struct worker *w);
+	/* While draining: true when nothing is left to wait for (the loop
+	 * ends).  w->drain_deadline says how long the drain may take. */
+	bool (*drained)(struct worker *w);
+	/* True while a connection (inbound or outbound) is open: memory is
+	 * given back only after a while without any. */
+	bool (*busy)(struct worker *w);
+	/* Idle for a while: give back what a burst left behind. */
+	void (*trim)(struct worker *w);
+	/* Teardown, also after a failed start (so with any part of start
+	 * undone): first what may still use the ring, while it exists... */
+	void (*fini)(struct worker *w);
+	/* ...then, once the ring is closed, what the kernel may have used. */
+	void (*release)(struct worker *w);
+};
 
 /* Counters owned by the worker; others read them as a snapshot. */
 struct worker_stats {
@@ -51,7 +94,11 @@ struct worker_stats {
 	uint64_t ndrs;			/* NDRs queued */
 };
 
-struct smtp_listener;
+struct spool;
+struct queue;
+struct dns;
+struct smtp_server;
+struct anvil;
 
 struct worker {
 	unsigned id;			/* 0..n-1, names the spool directory */
@@ -61,29 +108,28 @@ struct worker {
 	const struct config *cfg;	/* config in use this turn */
 	_Atomic(const struct config *) next_cfg; /* set by main on reload */
 	_Atomic(const struct config *) acked_cfg; /* last config taken */
-	struct spool *spool;		/* this worker's spool */
-	struct spool_recovery recovery;	/* what start-up recovered */
+	const struct worker_ops *ops;	/* the subsystems the loop drives */
+
+	/* the subsystems' state: opaque here, made by ops->start */
+	struct spool *spool;		/* this worker's spool (queue/spool.h) */
+	struct queue *q;		/* messages, jobs, destinations
+					   (queue/queue.h) */
+	struct dns *dns;		/* resolver on this ring (net/dns.h) */
+	struct smtp_server *srv;	/* listeners and SMTP sessions
+					   (net/smtp_server.h) */
+	struct anvil *anvil;		/* per-client counters, shared by all
+					   workers (net/anvil.h) */
 
 	struct io_uring_buf_ring *br;	/* provided buffers for recv */
 	char *bufs;			/* their memory, nbufs * bufsize */
 	unsigned nbufs;			/* buffer count (power of two) */
 	unsigned bufsize;		/* bytes per buffer */
 
-	struct anvil *anvil;		/* per-client counters, shared by all
-					   workers (net/anvil.h) */
-	struct smtp_listener *listeners;/* one per configured listener */
-	size_t nlisteners;		/* their number */
-	struct list idle;		/* sessions awaiting a command, LRU */
-	struct list data;		/* sessions inside DATA, LRU */
-	struct list dirty;		/* sessions with replies to send */
-	unsigned nsessions;		/* live sessions */
-	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
-					   transaction (limits.data_memory) */
-
 	uint64_t now;			/* CLOCK_MONOTONIC seconds, per turn */
 	struct op tick_op;		/* 1 s timeout driving timers */
 	struct __kernel_timespec tick_ts;	/* its interval */
-	struct __kernel_timespec send_ts;	/* send_timeout for replies */
+	struct __kernel_timespec send_ts;	/* limits.send_timeout, the linked
+						   timeout of a reply's send */
 	char date[40];			/* RFC 5322 date of date_sec */
 	int64_t date_sec;		/* wall-clock second date is for */
 
@@ -94,26 +140,24 @@ struct worker {
 	bool draining;			/* drain started */
 	uint64_t drain_deadline;	/* now + drain_timeout */
 
-	struct queue q;			/* messages, jobs, destinations */
-	struct dns dns;			/* resolver on this ring */
-	bool dns_ok;			/* dns was set up */
 	uint64_t busy_at;		/* w->now it last had a connection */
 	bool trimmed;			/* memory given back since (worker_trim) */
 
 	struct worker_stats st;		/* counters */
 	struct mpsc ctlq;		/* control socket requests (core/ctl/ctl.h),
-					   drained at the start of each turn */
+					   drained by ops->turn */
 	int start_rc;			/* 0, or -errno when start-up failed */
 	char start_err[512];		/* why start-up failed */
 };
 
 /*
- * Start n workers for cfg.  Blocks until each has opened its spool
- * (recovering it) and its listeners; returns 0, or -errno after joining
- * any started thread, with the first failure in err.
+ * Start n workers for cfg, driving what ops says (kept, not copied).
+ * Blocks until each has run ops->start (opened its spool, recovering it,
+ * and its listeners); returns 0, or -errno after joining any started
+ * thread, with the first failure in err.
  */
 int workers_start(struct worker **out, unsigned n, const struct config *cfg,
-		  char *err, size_t errlen);
+		  const struct worker_ops *ops, char *err, size_t errlen);
 
 /* Hand a new config to every worker (main thread). */
 void workers_reload(struct worker *w, unsigned n, const struct config *cfg);
@@ -130,5 +174,9 @@ void worker_buf_put(struct worker *w, unsigned bid);
 
 /* Wall-clock date for headers, cached per second. */
 const char *worker_date(struct worker *w);
+
+/* Read the clock into w->now again (after a step that blocked for long,
+ * such as spool recovery at start). */
+void worker_clock(struct worker *w);
 
 #endif

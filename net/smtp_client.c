@@ -150,6 +150,7 @@ static void conn_recv(struct smtp_conn *c);
 static void conn_run_job(struct smtp_conn *c);
 static enum mfi_stage conn_stage(const struct smtp_conn *c);
 static bool body_send(struct smtp_conn *c);
+static void client_open(struct worker *w, struct dest *d, struct qjob *j);
 
 /* What a job gets when its message cannot be read back from the spool. */
 #define UNREADABLE "451 4.3.0 Message data unreadable in the local spool"
@@ -220,7 +221,7 @@ conn_free(struct smtp_conn *c)
 	struct dest *d = c->d;
 
 	if (c->dq != NULL)
-		dns_cancel(&w->dns, c->dq);
+		dns_cancel(w->dns, c->dq);
 	if (c->state == CS_IDLE) {
 		list_del(&c->link);
 		d->nidle--;
@@ -249,7 +250,7 @@ conn_free(struct smtp_conn *c)
 		return;
 	}
 	d->nconns--;
-	w->q.nconns--;
+	w->q->nconns--;
 	free(c);
 	queue_conn_gone(w, d);
 }
@@ -347,7 +348,9 @@ job_fill(struct smtp_conn *c, const struct mfi_attempt *a)
 	}
 }
 
-/* Hand the job's outcome to the queue. */
+/* Hand the job's outcome to the queue.  Every reply text in c->res came
+ * through smtp_reply_flat (or is one of our own lines), as queue_job_done
+ * expects. */
 static void
 job_report(struct smtp_conn *c)
 {
@@ -660,7 +663,7 @@ conn_next_target(struct smtp_conn *c)
 	snprintf(c->host, sizeof(c->host), "%s", c->hosts[c->hi]);
 	c->port = c->ports[c->hi];
 	c->state = CS_RESOLVE;
-	c->dq = dns_resolve_host(&c->w->dns, c->host, host_resolved, c);
+	c->dq = dns_resolve_host(c->w->dns, c->host, host_resolved, c);
 }
 
 static void
@@ -768,13 +771,13 @@ conn_start_txn(struct smtp_conn *c)
 	c->need_rset = false;
 	if (c->size_max > 0)
 		strb_printf(&params, " SIZE=%llu", (unsigned long long)c->data.size);
-	if (env->body == SMTP_BODY_8BITMIME && c->eightbit)
+	if (env->body == ENV_BODY_8BITMIME && c->eightbit)
 		strb_printf(&params, " BODY=8BITMIME");
 	if (env->smtputf8)
 		strb_printf(&params, " SMTPUTF8");
-	if (c->dsn && env->ret != SMTP_RET_NONE)
+	if (c->dsn && env->ret != ENV_RET_NONE)
 		strb_printf(&params, " RET=%s",
-			       env->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+			       env->ret == ENV_RET_FULL ? "FULL" : "HDRS");
 	if (c->dsn && env->envid != NULL)
 		strb_printf(&params, " ENVID=%.100s",
 			       env->envid);
@@ -784,13 +787,13 @@ conn_start_txn(struct smtp_conn *c)
 		STRB_LOCAL(rp, 600);
 		if (c->dsn && r->notify != 0) {
 			strb_puts(&rp, " NOTIFY=");
-			if (r->notify & SMTP_NOTIFY_NEVER)
+			if (r->notify & ENV_NOTIFY_NEVER)
 				strb_puts(&rp, "NEVER");
 			else
 				strb_printf(&rp, "%s%s%s",
-					    (r->notify & SMTP_NOTIFY_SUCCESS) ? "SUCCESS," : "",
-					    (r->notify & SMTP_NOTIFY_FAILURE) ? "FAILURE," : "",
-					    (r->notify & SMTP_NOTIFY_DELAY) ? "DELAY," : "");
+					    (r->notify & ENV_NOTIFY_SUCCESS) ? "SUCCESS," : "",
+					    (r->notify & ENV_NOTIFY_FAILURE) ? "FAILURE," : "",
+					    (r->notify & ENV_NOTIFY_DELAY) ? "DELAY," : "");
 			if (rp.p[rp.len - 1] == ',')
 				rp.p[--rp.len] = '\0';
 		}
@@ -1218,7 +1221,7 @@ conn_reopen(struct smtp_conn *c)
 	/* keep the gate slot for the new connection: undo what conn_free gives back */
 	gate_enter(d->gate, 0);
 	conn_free(c);
-	smtp_client_open(w, d, j);
+	client_open(w, d, j);
 }
 
 /* Ciphertext arrived: advance the handshake, or decrypt into c->in. */
@@ -1380,7 +1383,7 @@ conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
 	if (cc->mx) {
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
 		c->state = CS_RESOLVE;
-		c->dq = dns_resolve_mx(&c->w->dns, c->d->domain, mx_resolved, c);
+		c->dq = dns_resolve_mx(c->w->dns, c->d->domain, mx_resolved, c);
 		return;
 	}
 	for (size_t i = 0; i < cc->nhosts && c->nhosts < CONN_MAX_HOSTS; i++) {
@@ -1390,8 +1393,8 @@ conn_start(struct smtp_conn *c, const struct cfg_connector *cc)
 	conn_next_target(c);
 }
 
-void
-smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
+static void
+client_open(struct worker *w, struct dest *d, struct qjob *j)
 {
 	const struct cfg_connector *cc;
 	struct smtp_conn *c = xcalloc(1, sizeof(*c));
@@ -1403,7 +1406,7 @@ smtp_client_open(struct worker *w, struct dest *d, struct qjob *j)
 	c->op.cb = conn_io_done;
 	list_init(&c->link);
 	d->nconns++;
-	w->q.nconns++;
+	w->q->nconns++;
 	job_begin(c, j);
 	if (cc == NULL) {
 		conn_set_fail(c, MFI_STAGE_DNS, 0, MFI_DNS_OTHER, NULL);
@@ -1441,8 +1444,8 @@ quit_stale_idle(struct dest *d)
 	}
 }
 
-bool
-smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
+static bool
+client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 {
 	struct smtp_conn *c;
 
@@ -1465,8 +1468,8 @@ smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 static void
 close_idle(struct worker *w, bool all)
 {
-	for (uint32_t i = 0; i < w->q.ndestslots; i++)
-		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext) {
+	for (uint32_t i = 0; i < w->q->ndestslots; i++)
+		for (struct dest *d = w->q->dests[i]; d != NULL; d = d->hnext) {
 			quit_stale_idle(d);
 			while (!list_empty(&d->idle)) {
 				struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
@@ -1477,11 +1480,17 @@ close_idle(struct worker *w, bool all)
 		}
 }
 
-void
-smtp_client_tick(struct worker *w)
+static void
+client_tick(struct worker *w)
 {
 	close_idle(w, false);
 }
+
+const struct queue_transport smtp_client_transport = {
+	.open = client_open,
+	.reuse = client_reuse,
+	.tick = client_tick,
+};
 
 void
 smtp_client_drain(struct worker *w)
@@ -1532,5 +1541,5 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 unsigned
 smtp_client_count(const struct worker *w)
 {
-	return w->q.nconns;
+	return w->q->nconns;
 }

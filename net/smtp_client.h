@@ -17,17 +17,14 @@
 #include "core/buf.h"
 
 struct worker;
-struct dest;
-struct qjob;
+struct queue_transport;
 
-/* Open a new connection to d that starts with job j (already active). */
-void smtp_client_open(struct worker *w, struct dest *d, struct qjob *j);
-
-/* Give j to an idle cached connection of d; false if there is none. */
-bool smtp_client_reuse(struct worker *w, struct dest *d, struct qjob *j);
-
-/* Once a second: close cached connections idle for too long. */
-void smtp_client_tick(struct worker *w);
+/*
+ * The queue's transport (queue/queue.h, queue_init): opens a connection
+ * for a job, hands a job to an idle cached connection of its destination,
+ * and once a second closes cached connections idle for too long.
+ */
+extern const struct queue_transport smtp_client_transport;
 
 /* Draining: close idle connections now; busy ones after their job. */
 void smtp_client_drain(struct worker *w);

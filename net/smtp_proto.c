@@ -384,9 +384,9 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
 			mp->size = s;
 		} else if (kw(key, klen, "BODY")) {
 			if (val_is(val, vlen, "7BIT"))
-				mp->body = SMTP_BODY_7BIT;
+				mp->body = ENV_BODY_7BIT;
 			else if (val_is(val, vlen, "8BITMIME"))
-				mp->body = SMTP_BODY_8BITMIME;
+				mp->body = ENV_BODY_8BITMIME;
 			else
 				return "501 5.5.4 Bad BODY parameter (7BIT or 8BITMIME)";
 		} else if (kw(key, klen, "SMTPUTF8")) {
@@ -395,9 +395,9 @@ smtp_parse_mail(const char *arg, size_t len, struct smtp_path *path,
 			mp->smtputf8 = true;
 		} else if (kw(key, klen, "RET")) {
 			if (val_is(val, vlen, "FULL"))
-				mp->ret = SMTP_RET_FULL;
+				mp->ret = ENV_RET_FULL;
 			else if (val_is(val, vlen, "HDRS"))
-				mp->ret = SMTP_RET_HDRS;
+				mp->ret = ENV_RET_HDRS;
 			else
 				return "501 5.5.4 Bad RET parameter (FULL or HDRS)";
 		} else if (kw(key, klen, "ENVID")) {
@@ -451,20 +451,20 @@ smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
 				const char *c = memchr(v, ',', (size_t)(ve - v));
 				size_t l = (size_t)((c ? c : ve) - v);
 				if (val_is(v, l, "NEVER"))
-					rp->notify |= SMTP_NOTIFY_NEVER;
+					rp->notify |= ENV_NOTIFY_NEVER;
 				else if (val_is(v, l, "SUCCESS"))
-					rp->notify |= SMTP_NOTIFY_SUCCESS;
+					rp->notify |= ENV_NOTIFY_SUCCESS;
 				else if (val_is(v, l, "FAILURE"))
-					rp->notify |= SMTP_NOTIFY_FAILURE;
+					rp->notify |= ENV_NOTIFY_FAILURE;
 				else if (val_is(v, l, "DELAY"))
-					rp->notify |= SMTP_NOTIFY_DELAY;
+					rp->notify |= ENV_NOTIFY_DELAY;
 				else
 					return "501 5.5.4 Bad NOTIFY parameter";
 				v += l + (c ? 1 : 0);
 				if (c && v == ve)
 					return "501 5.5.4 Bad NOTIFY parameter";
 			}
-			if ((rp->notify & SMTP_NOTIFY_NEVER) && rp->notify != SMTP_NOTIFY_NEVER)
+			if ((rp->notify & ENV_NOTIFY_NEVER) && rp->notify != ENV_NOTIFY_NEVER)
 				return "501 5.5.4 NOTIFY=NEVER cannot be combined";
 		} else if (kw(key, klen, "ORCPT")) {
 			if (val == NULL || vlen > SMTP_MAX_ORCPT || !valid_orcpt(val, vlen))

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "queue/envelope.h"	/* the DSN parameters MAIL and RCPT carry */
 
 enum smtp_verb {
 	SMTP_UNKNOWN,
@@ -46,15 +47,6 @@ struct smtp_cmd {
 	size_t arglen;		/* length of arg (trailing spaces removed) */
 };
 
-/* DSN NOTIFY bits (RFC 3461). */
-#define SMTP_NOTIFY_NEVER	0x01
-#define SMTP_NOTIFY_SUCCESS	0x02
-#define SMTP_NOTIFY_FAILURE	0x04
-#define SMTP_NOTIFY_DELAY	0x08
-
-enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
-enum smtp_ret { SMTP_RET_NONE, SMTP_RET_FULL, SMTP_RET_HDRS };
-
 /* A path's address: pointers into the parsed line. */
 struct smtp_path {
 	const char *addr;	/* "local@domain" without <>; "" for <> */
@@ -66,8 +58,8 @@ struct smtp_path {
 /* MAIL FROM parameters. */
 struct smtp_mail_params {
 	uint64_t size;		/* SIZE=, 0 if absent */
-	enum smtp_body body;	/* BODY= */
-	enum smtp_ret ret;	/* RET= */
+	enum env_body body;	/* BODY= */
+	enum env_ret ret;	/* RET= */
 	bool smtputf8;		/* SMTPUTF8 */
 	const char *envid;	/* ENVID= xtext, pointer into the line */
 	size_t envidlen;	/* its length, 0 if absent */
@@ -75,7 +67,7 @@ struct smtp_mail_params {
 
 /* RCPT TO parameters. */
 struct smtp_rcpt_params {
-	uint8_t notify;		/* SMTP_NOTIFY_* bits, 0 if absent */
+	uint8_t notify;		/* ENV_NOTIFY_* bits, 0 if absent */
 	const char *orcpt;	/* ORCPT= value "type;xtext", pointer into line */
 	size_t orcptlen;	/* its length, 0 if absent */
 };

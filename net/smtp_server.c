@@ -19,7 +19,7 @@
  * both are busy it consumes no more input (back-pressure), and a session
  * that cannot consume (paused, or waiting for the disk) stops reading its
  * socket once SMTP_IN_PAUSE bytes wait in s->in, so TCP holds the rest.
- * Everything a session buffers for DATA is counted in w->data_mem.
+ * Everything a session buffers for DATA is counted in w->srv->data_mem.
  *
  * Crash invariant: the 250 goes out only after the MSG record is synced;
  * a spilled message's body file (data and name) is synced before its MSG
@@ -79,6 +79,18 @@ struct smtp_listener {
 	const char *text;		/* address as configured, for logs */
 };
 
+/* The SMTP server of one worker (w->srv): its listeners and sessions. */
+struct smtp_server {
+	struct smtp_listener *listeners;/* one per configured listener */
+	size_t nlisteners;		/* their number */
+	struct list idle;		/* sessions awaiting a command, LRU */
+	struct list data;		/* sessions inside DATA, LRU */
+	struct list dirty;		/* sessions with replies to send */
+	unsigned nsessions;		/* live sessions */
+	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
+					   transaction (limits.data_memory) */
+};
+
 enum session_state {
 	SS_CMD,		/* reading commands */
 	SS_DATA,	/* reading the message */
@@ -98,7 +110,7 @@ struct session {
 	bool skip_line;			/* discarding an over-long line */
 	bool esmtp;			/* EHLO (not HELO) was used */
 	bool trusted;			/* client in trusted_networks */
-	bool on_dirty;			/* linked on w->dirty */
+	bool on_dirty;			/* linked on w->srv->dirty */
 	bool require_tls;		/* listener wants STARTTLS before MAIL */
 	bool tls_on;			/* handshake done: all I/O is encrypted */
 	bool tls_send;			/* the send in flight is TLS output */
@@ -108,8 +120,8 @@ struct session {
 	size_t plain_pending;		/* bytes at the head of out still to go
 					   in clear (the 220 to STARTTLS) */
 	uint16_t errors;		/* bad commands so far */
-	struct list link;		/* on w->idle or w->data */
-	struct list dirty;		/* on w->dirty */
+	struct list link;		/* on w->srv->idle or w->srv->data */
+	struct list dirty;		/* on w->srv->dirty */
 	uint64_t last;			/* w->now of the last input */
 	struct buf in;			/* input not yet processed */
 	struct buf out;			/* replies not yet sent */
@@ -139,7 +151,7 @@ struct session {
 	struct spool_write sw;		/* the record in the group commit */
 
 	/* DATA memory and spilling */
-	size_t charged;			/* bytes counted in w->data_mem */
+	size_t charged;			/* bytes counted in w->srv->data_mem */
 	bool rx_paused;			/* not reading: input waits in the socket */
 	bool rx_cancel;			/* our cancel of the recv is outstanding */
 	const char *data_err;		/* refusal of a spilled message, sent when
@@ -159,7 +171,7 @@ session_dirty(struct session *s)
 {
 	if (!s->on_dirty) {
 		s->on_dirty = true;
-		list_add_tail(&s->w->dirty, &s->dirty);
+		list_add_tail(&s->w->srv->dirty, &s->dirty);
 	}
 }
 
@@ -210,7 +222,7 @@ txn_reset(struct session *s)
 }
 
 /*
- * Count what the session holds for DATA in w->data_mem: its record, spill
+ * Count what the session holds for DATA in w->srv->data_mem: its record, spill
  * and write buffers while it is in a transaction's DATA or spool phase.
  */
 static void
@@ -220,7 +232,7 @@ session_charge(struct session *s)
 
 	if (s->state == SS_DATA || s->state == SS_SPOOL)
 		want = s->msg.cap + smtp_spill_mem(&s->spill);
-	s->w->data_mem = s->w->data_mem - s->charged + want;
+	s->w->srv->data_mem = s->w->srv->data_mem - s->charged + want;
 	s->charged = want;
 }
 
@@ -233,9 +245,9 @@ session_timer(struct session *s)
 		return;
 	s->last = w->now;
 	if (s->state == SS_DATA)
-		list_move_tail(&w->data, &s->link);
+		list_move_tail(&w->srv->data, &s->link);
 	else if (s->state == SS_CMD)
-		list_move_tail(&w->idle, &s->link);
+		list_move_tail(&w->srv->idle, &s->link);
 	else
 		list_del(&s->link);
 }
@@ -273,7 +285,7 @@ session_release(struct session *s)
 	if (s->tls_cfg != NULL)
 		config_release(s->tls_cfg);
 	smtp_spill_done(&s->spill, false);	/* abandoned mid-DATA, if at all */
-	s->w->data_mem -= s->charged;
+	s->w->srv->data_mem -= s->charged;
 	txn_reset(s);
 	buf_free(&s->msg);
 	buf_free(&s->in);
@@ -282,8 +294,8 @@ session_release(struct session *s)
 	free(s->rcpt);
 	free(s->helo);
 	anvil_leave(s->w->anvil, &s->anvil);
-	wheel_cancel(&s->w->q.wheel, &s->data_timer);
-	s->w->nsessions--;
+	wheel_cancel(&s->w->q->wheel, &s->data_timer);
+	s->w->srv->nsessions--;
 	free(s);
 }
 
@@ -367,8 +379,8 @@ session_send_done(struct op *op, int res, uint32_t flags)
 void
 smtp_server_flush(struct worker *w)
 {
-	while (!list_empty(&w->dirty)) {
-		struct session *s = container_of(w->dirty.next, struct session, dirty);
+	while (!list_empty(&w->srv->dirty)) {
+		struct session *s = container_of(w->srv->dirty.next, struct session, dirty);
 		struct buf t;
 
 		list_del(&s->dirty);
@@ -613,7 +625,7 @@ data_budget_fire(struct wheel_timer *t, void *arg)
 		return;
 	end = data_deadline(s);
 	if (w->now < end) {
-		wheel_insert(&w->q.wheel, &s->data_timer, end);
+		wheel_insert(&w->q->wheel, &s->data_timer, end);
 		return;
 	}
 	if (end == s->data_start + w->cfg->limits.data_total)
@@ -634,7 +646,7 @@ static void
 data_budget_arm(struct session *s)
 {
 	s->data_start = s->w->now;
-	wheel_insert(&s->w->q.wheel, &s->data_timer, data_deadline(s));
+	wheel_insert(&s->w->q->wheel, &s->data_timer, data_deadline(s));
 }
 
 /* DATA: start the spool record with the envelope and our Received: line. */
@@ -791,7 +803,7 @@ data_account(struct session *s)
 		smtp_spill_step(&s->spill);
 	} else if (!s->data.done && !(s->data.flags & SMTP_DATA_TOO_BIG) &&
 		   (s->msg.len - data_start(s) > lim->data_spill ||
-		    s->w->data_mem + s->msg.cap - s->charged > lim->data_memory)) {
+		    s->w->srv->data_mem + s->msg.cap - s->charged > lim->data_memory)) {
 		s->w->st.spilled++;
 		smtp_spill_start(&s->spill, s->w->spool, &s->w->ring, s->id, &s->msg,
 				 data_start(s));
@@ -1247,7 +1259,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	struct session *s;
 	int one = 1;
 
-	if (w->nsessions >= cfg->limits.max_sessions || w->draining) {
+	if (w->srv->nsessions >= cfg->limits.max_sessions || w->draining) {
 		static const char busy[] = "421 4.7.0 Too many connections, try again later\r\n";
 		w->st.sessions_refused++;
 		if (write(fd, busy, sizeof(busy) - 1) < 0) {
@@ -1287,7 +1299,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	w->nsessions++;
+	w->srv->nsessions++;
 	w->st.sessions++;
 	s->state = SS_CMD;
 	session_timer(s);
@@ -1349,12 +1361,19 @@ int
 smtp_server_listen(struct worker *w, char *err, size_t errlen)
 {
 	const struct config *cfg = w->cfg;
+	struct smtp_server *srv = calloc(1, sizeof(*srv));
 
-	w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
-	if (w->listeners == NULL)
+	if (srv == NULL)
+		return -ENOMEM;
+	list_init(&srv->idle);
+	list_init(&srv->data);
+	list_init(&srv->dirty);
+	w->srv = srv;
+	srv->listeners = calloc(cfg->nlisteners, sizeof(*srv->listeners));
+	if (srv->listeners == NULL)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		struct smtp_listener *l = &w->listeners[i];
+		struct smtp_listener *l = &w->srv->listeners[i];
 		int fd = listener_open(&cfg->listeners[i], err, errlen);
 		if (fd < 0)
 			return fd;
@@ -1363,7 +1382,7 @@ smtp_server_listen(struct worker *w, char *err, size_t errlen)
 		l->fd = fd;
 		l->text = cfg->listeners[i].text;
 		l->require_tls = cfg->listeners[i].require_tls;
-		w->nlisteners++;
+		w->srv->nlisteners++;
 		listener_arm(l);
 	}
 	return 0;
@@ -1390,11 +1409,11 @@ smtp_server_tick(struct worker *w)
 {
 	const struct cfg_limits *lim = &w->cfg->limits;
 
-	expire(&w->idle, w->now, lim->idle_timeout, "idle");
-	expire(&w->data, w->now, lim->data_timeout, "data");
-	for (size_t i = 0; i < w->nlisteners; i++)
-		if (!w->listeners[i].armed && !w->listeners[i].stopped)
-			listener_arm(&w->listeners[i]);
+	expire(&w->srv->idle, w->now, lim->idle_timeout, "idle");
+	expire(&w->srv->data, w->now, lim->data_timeout, "data");
+	for (size_t i = 0; i < w->srv->nlisteners; i++)
+		if (!w->srv->listeners[i].armed && !w->srv->listeners[i].stopped)
+			listener_arm(&w->srv->listeners[i]);
 }
 
 void
@@ -1402,8 +1421,8 @@ smtp_server_drain(struct worker *w)
 {
 	struct io_uring_sqe *sqe;
 
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		struct smtp_listener *l = &w->listeners[i];
+	for (size_t i = 0; i < w->srv->nlisteners; i++) {
+		struct smtp_listener *l = &w->srv->listeners[i];
 		l->stopped = true;
 		if (l->armed) {
 			sqe = ring_sqe(&w->ring);
@@ -1412,11 +1431,11 @@ smtp_server_drain(struct worker *w)
 		}
 	}
 	/* sessions between transactions go now; the others after their 250 */
-	while (!list_empty(&w->idle)) {
-		struct session *s = container_of(w->idle.next, struct session, link);
+	while (!list_empty(&w->srv->idle)) {
+		struct session *s = container_of(w->srv->idle.next, struct session, link);
 		list_del(&s->link);
 		if (s->in_txn) {
-			list_add_tail(&w->data, &s->link);	/* keep its timer */
+			list_add_tail(&w->srv->data, &s->link);	/* keep its timer */
 			continue;
 		}
 		reply(s, "421 4.3.2 Service shutting down, closing connection");
@@ -1427,16 +1446,16 @@ smtp_server_drain(struct worker *w)
 int
 smtp_server_idle(const struct worker *w)
 {
-	for (size_t i = 0; i < w->nlisteners; i++)
-		if (w->listeners[i].armed)
+	for (size_t i = 0; i < w->srv->nlisteners; i++)
+		if (w->srv->listeners[i].armed)
 			return 0;
-	return w->nsessions == 0;
+	return w->srv->nsessions == 0;
 }
 
 void
 smtp_server_abort(struct worker *w)
 {
-	struct list *heads[] = { &w->idle, &w->data };
+	struct list *heads[] = { &w->srv->idle, &w->srv->data };
 
 	for (size_t i = 0; i < 2; i++) {
 		while (!list_empty(heads[i])) {
@@ -1447,12 +1466,28 @@ smtp_server_abort(struct worker *w)
 	}
 }
 
+unsigned
+smtp_server_sessions(const struct worker *w)
+{
+	return w->srv->nsessions;
+}
+
+uint64_t
+smtp_server_data_mem(const struct worker *w)
+{
+	return w->srv->data_mem;
+}
+
 void
 smtp_server_fini(struct worker *w)
 {
-	for (size_t i = 0; i < w->nlisteners; i++)
-		close(w->listeners[i].fd);
-	free(w->listeners);
-	w->listeners = NULL;
-	w->nlisteners = 0;
+	struct smtp_server *srv = w->srv;
+
+	if (srv == NULL)
+		return;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		close(srv->listeners[i].fd);
+	free(srv->listeners);
+	free(srv);
+	w->srv = NULL;
 }

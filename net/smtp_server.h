@@ -10,10 +10,12 @@
 #define SLUICE_NET_SMTP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct worker;
 
-/* Open the worker's listeners (SO_REUSEPORT) and arm accept. */
+/* Make the worker's server state (w->srv), open its listeners
+ * (SO_REUSEPORT) and arm accept.  On failure smtp_server_fini cleans up. */
 int smtp_server_listen(struct worker *w, char *err, size_t errlen);
 
 /* End of a loop turn: hand every session's pending replies to the ring. */
@@ -31,7 +33,13 @@ int smtp_server_idle(const struct worker *w);
 /* Close every session at once (drain deadline passed). */
 void smtp_server_abort(struct worker *w);
 
-/* Release the listeners (after the ring is done with them). */
+/* Live sessions, and the bytes of DATA they hold in memory (the control
+ * socket's snapshot, the worker's idle check). */
+unsigned smtp_server_sessions(const struct worker *w);
+uint64_t smtp_server_data_mem(const struct worker *w);
+
+/* Release the listeners and the server's state (w->srv, which may be NULL:
+ * a start that failed before smtp_server_listen). */
 void smtp_server_fini(struct worker *w);
 
 #endif

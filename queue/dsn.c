@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/smtp_proto.h"
+#include "queue/envelope.h"
 
 /* Caps on copied strings (far above any valid value). */
 #define ADDR_MAX	512	/* an address */
@@ -481,11 +481,11 @@ dsn_subject(const char *orig, size_t len, char *buf, size_t buflen)
 bool
 dsn_wanted(uint8_t notify, bool delayed)
 {
-	if (notify & SMTP_NOTIFY_NEVER)
+	if (notify & ENV_NOTIFY_NEVER)
 		return false;
 	if (notify == 0)
 		return true;
-	return (notify & (delayed ? SMTP_NOTIFY_DELAY : SMTP_NOTIFY_FAILURE)) != 0;
+	return (notify & (delayed ? ENV_NOTIFY_DELAY : ENV_NOTIFY_FAILURE)) != 0;
 }
 
 bool
@@ -925,12 +925,12 @@ dsn_build(const struct dsn_report *r, struct buf *out)
 	dsn_subject(orig, r->origlen, subj, sizeof(subj));
 	if (r->origlen > 0)
 		hl = header_len(orig, r->origlen);
-	if (r->ret == SMTP_RET_FULL && r->origsize <= r->origlen &&
+	if (r->ret == ENV_RET_FULL && r->origsize <= r->origlen &&
 	    r->origlen <= DSN_ORIG_MAX && r->origlen <= r->orig_max) {
 		mode = ORIG_FULL;
 		partlen = r->origlen;
 	} else {
-		if (r->ret == SMTP_RET_FULL)
+		if (r->ret == ENV_RET_FULL)
 			mode = ORIG_TOO_BIG;
 		partlen = hl < DSN_ORIG_MAX ? hl : DSN_ORIG_MAX;
 	}

@@ -68,7 +68,7 @@ struct dsn_report {
 	int64_t now;		/* unix seconds: the report's Date */
 	int64_t retry_until;	/* for delayed recipients: when we give up */
 	const char *orig_sender; /* the original reverse path: the report's To */
-	uint8_t ret;		/* enum smtp_ret: FULL returns the whole
+	uint8_t ret;		/* enum env_ret: FULL returns the whole
 				   message (up to orig_max), HDRS or NONE
 				   only its headers */
 	const struct dsn_rcpt *rcpts;	/* recipients reported */
@@ -106,7 +106,7 @@ struct dsn_report {
 unsigned dsn_build(const struct dsn_report *r, struct buf *out);
 
 /*
- * Whether a recipient's NOTIFY (SMTP_NOTIFY_* bits, 0 if absent) asks for
+ * Whether a recipient's NOTIFY (ENV_NOTIFY_* bits, 0 if absent) asks for
  * a report of this kind (delayed: a delay warning; else a failure).
  * Absent: failures and delays both; NEVER: nothing; an explicit list: only
  * what it lists.

@@ -13,6 +13,21 @@
 
 #include "core/buf.h"
 
+/*
+ * The DSN parameters of the transaction (RFC 3461, 6152), as the SMTP
+ * parser (net/smtp_proto.c) produces them and the spool stores them: these
+ * values are part of the record format.
+ */
+#define ENV_NOTIFY_NEVER	0x01	/* NOTIFY=NEVER */
+#define ENV_NOTIFY_SUCCESS	0x02	/* NOTIFY=SUCCESS */
+#define ENV_NOTIFY_FAILURE	0x04	/* NOTIFY=FAILURE */
+#define ENV_NOTIFY_DELAY	0x08	/* NOTIFY=DELAY */
+
+/* BODY= of MAIL FROM. */
+enum env_body { ENV_BODY_NONE, ENV_BODY_7BIT, ENV_BODY_8BITMIME };
+/* RET= of MAIL FROM: what an NDR returns of the original. */
+enum env_ret { ENV_RET_NONE, ENV_RET_FULL, ENV_RET_HDRS };
+
 /* Per-recipient delivery state, as recorded in the spool. */
 enum env_rcpt_state {
 	ENV_RCPT_PENDING,	/* still to deliver */
@@ -23,7 +38,7 @@ enum env_rcpt_state {
 struct env_rcpt {
 	char *addr;		/* "local@domain", NUL-terminated */
 	char *orcpt;		/* ORCPT value "type;xtext" or NULL */
-	uint8_t notify;		/* SMTP_NOTIFY_* bits */
+	uint8_t notify;		/* ENV_NOTIFY_* bits */
 	uint8_t state;		/* enum env_rcpt_state */
 };
 
@@ -34,8 +49,8 @@ struct envelope {
 	char *envid;		/* ENVID or NULL */
 	char *helo;		/* client's EHLO/HELO name */
 	char *client;		/* client IP address as text */
-	uint8_t ret;		/* enum smtp_ret */
-	uint8_t body;		/* enum smtp_body */
+	uint8_t ret;		/* enum env_ret */
+	uint8_t body;		/* enum env_body */
 	uint8_t smtputf8;	/* SMTPUTF8 given */
 	uint32_t nrcpt;		/* number of recipients */
 	struct env_rcpt *rcpt;	/* the recipients */

@@ -32,8 +32,6 @@
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
-#include "net/smtp_client.h"
-#include "net/smtp_proto.h"
 #include "queue/dsn.h"
 #include "queue/gate.h"
 #include "queue/retry.h"
@@ -104,7 +102,7 @@ msgs_del(struct queue *q, struct qmsg *m)
 static struct dest *
 dest_get(struct worker *w, const char *connector, const char *domain)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 	char name[512];
 	struct dest *d;
 	uint64_t h;
@@ -204,11 +202,11 @@ done_rec_done(struct spool_write *sw, int res)
 			 "retries it)", (unsigned long long)m->id, strerror(-res));
 	else
 		spool_release(w->spool, &m->loc, m->id);
-	msgs_del(&w->q, m);
+	msgs_del(w->q, m);
 	list_del(&m->link);
 	w->st.queued--;
 	if (m->rec.cap > 0)
-		w->q.mem -= m->rec.cap;
+		w->q->mem -= m->rec.cap;
 	buf_free(&m->rec);
 	free(m->env);
 	free(m);
@@ -247,7 +245,7 @@ job_free(struct worker *w, struct qjob *j)
 {
 	struct qmsg *m = j->msg;
 
-	wheel_cancel(&w->q.wheel, &j->timer);
+	wheel_cancel(&w->q->wheel, &j->timer);
 	list_del(&j->mlink);
 	job_release(j);
 	m->njobs--;
@@ -263,7 +261,7 @@ job_ready(struct worker *w, struct qjob *j)
 		list_del(&j->link);
 		d->ndeferred--;
 	}
-	wheel_cancel(&w->q.wheel, &j->timer);
+	wheel_cancel(&w->q->wheel, &j->timer);
 	j->state = QJOB_READY;
 	list_add_tail(&d->ready, &j->link);
 	d->nready++;
@@ -284,7 +282,7 @@ job_defer(struct worker *w, struct qjob *j, uint64_t when)
 		d->ndeferred++;
 	}
 	j->state = QJOB_DEFERRED;
-	wheel_insert(&w->q.wheel, &j->timer, when);
+	wheel_insert(&w->q->wheel, &j->timer, when);
 }
 
 static uint64_t
@@ -408,7 +406,7 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	   it is within ndr_return_max, else its head, where the headers are.
 	   A large message is never in memory for its report. */
 	if (queue_data_open(w, m, &qd) == 0) {
-		bool whole = env->ret == SMTP_RET_FULL && qd.size <= cfg->ndr_return_max;
+		bool whole = env->ret == ENV_RET_FULL && qd.size <= cfg->ndr_return_max;
 		long k = queue_data_read(w, &qd, whole ? (size_t)qd.size : DSN_HEAD_MAX,
 					 &tmp, &orig);
 		origsize = qd.size;
@@ -430,17 +428,17 @@ ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 		.orig_sender = to, .ret = env->ret, .rcpts = dr, .nrcpt = nd,
 		.orig = orig, .origlen = origlen, .origsize = origsize,
 		.orig_max = cfg->ndr_return_max,
-		.unique = retry_rng_next(&w->q.rng),
+		.unique = retry_rng_next(&w->q->rng),
 	};
 	unsigned bits = dsn_build(&rep, &body);
 	buf_free(&tmp);
 
 	/* the report is a new message from <> to the original sender */
-	struct env_rcpt rto = { .addr = (char *)to, .notify = SMTP_NOTIFY_NEVER };
+	struct env_rcpt rto = { .addr = (char *)to, .notify = ENV_NOTIFY_NEVER };
 	struct envelope ne = {
 		.id = spool_new_id(w->spool), .arrival = time(NULL), .sender = "",
 		.helo = cfg->hostname, .client = NDR_CLIENT,
-		.body = (bits & DSN_8BIT) ? SMTP_BODY_8BITMIME : SMTP_BODY_NONE,
+		.body = (bits & DSN_8BIT) ? ENV_BODY_8BITMIME : ENV_BODY_NONE,
 		.smtputf8 = (bits & DSN_SMTPUTF8) ? 1 : 0, .nrcpt = 1, .rcpt = &rto,
 	};
 	r = xcalloc(1, sizeof(*r));
@@ -560,7 +558,7 @@ route(struct worker *w, const char *addr)
 static struct qmsg *
 msg_new(struct worker *w, struct envelope *env, const struct spool_loc *loc)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 	struct qmsg *m = xcalloc(1, sizeof(*m));
 	uint32_t h;
 
@@ -649,10 +647,10 @@ queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool
 	}
 	m = msg_new(w, env, loc);
 	w->st.queued++;
-	if (!loc->body && w->q.mem + rec->cap <= QUEUE_MEM_MAX) {
+	if (!loc->body && w->q->mem + rec->cap <= QUEUE_MEM_MAX) {
 		m->rec = *rec;
 		m->data_off = start + SPOOL_HDR_SIZE + h->aux;
-		w->q.mem += rec->cap;
+		w->q->mem += rec->cap;
 		*rec = (struct buf){ 0 };
 	}
 	msg_route(w, m, true);
@@ -668,10 +666,10 @@ queue_recovered(struct worker *w, struct envelope *env, const struct spool_loc *
 void
 queue_start(struct worker *w)
 {
-	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next)
+	for (struct list *l = w->q->all.next; l != &w->q->all; l = l->next)
 		msg_route(w, container_of(l, struct qmsg, link), false);
-	for (uint32_t i = 0; i < w->q.ndestslots; i++)
-		for (struct dest *d = w->q.dests[i]; d != NULL; d = d->hnext)
+	for (uint32_t i = 0; i < w->q->ndestslots; i++)
+		for (struct dest *d = w->q->dests[i]; d != NULL; d = d->hnext)
 			dest_kick(w, d);
 }
 
@@ -707,7 +705,7 @@ dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
 {
 	uint32_t step = d->failures - (c ? c->down_after : 3) + 1;
 	uint32_t delay = retry_delay(step, c ? c->retry_initial : 60, c ? c->retry_max : 900,
-				     c ? c->retry_jitter : 10, &w->q.rng);
+				     c ? c->retry_jitter : 10, &w->q->rng);
 
 	if (!d->down)
 		log_warn("destination %s marked down after %u consecutive connection "
@@ -716,7 +714,7 @@ dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
 	d->down = true;
 	d->probe_at = w->now + delay;
 	d->probe.cb = dest_probe_timer;
-	wheel_insert(&w->q.wheel, &d->probe, d->probe_at);
+	wheel_insert(&w->q->wheel, &d->probe, d->probe_at);
 	dest_park(w, d);
 }
 
@@ -736,7 +734,7 @@ queue_dest_result(struct worker *w, struct dest *d, bool ok)
 		return;
 	/* the first success releases the whole backlog at once */
 	d->down = false;
-	wheel_cancel(&w->q.wheel, &d->probe);
+	wheel_cancel(&w->q->wheel, &d->probe);
 	log_info("destination %s is up again: releasing %u deferred jobs",
 		 LOG_FIELD(d->name), d->ndeferred);
 	struct list *l = d->deferred.next;
@@ -779,12 +777,12 @@ dest_kick(struct worker *w, struct dest *d)
 				break;
 			d->probing = true;
 			job_take(d, j);
-			smtp_client_open(w, d, j);
+			w->q->transport->open(w, d, j);
 			continue;
 		}
 		if (d->nidle > 0) {
 			job_take(d, j);
-			if (smtp_client_reuse(w, d, j))
+			if (w->q->transport->reuse(w, d, j))
 				continue;
 			/* no usable cached connection after all: back in front */
 			d->nactive--;
@@ -800,7 +798,7 @@ dest_kick(struct worker *w, struct dest *d)
 		if (!gate_enter(d->gate, c->max_connections))
 			break;	/* other workers hold the slots: queue_tick retries */
 		job_take(d, j);
-		smtp_client_open(w, d, j);
+		w->q->transport->open(w, d, j);
 	}
 }
 
@@ -925,10 +923,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		mfi_detail(a, code, &detail);
 		buf_append(&detail, "", 1);
 		if (code == MFI_REMOTE && a->reply_text != NULL) {
-			char flat[512];
-			struct smtp_reply rp = { a->reply_code, a->reply_text, strlen(a->reply_text) };
-			smtp_reply_flat(&rp, flat, sizeof(flat));
-			texts[i] = xstrdup(flat);
+			texts[i] = xstrdup(a->reply_text);	/* one line already */
 		} else {
 			texts[i] = xstrdup(mfi_reply(code));
 		}
@@ -1001,7 +996,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		j->attempts++;
 		delay = retry_delay(j->attempts, c ? c->retry_initial : RETRY_DEFAULT_INITIAL,
 				    c ? c->retry_max : RETRY_DEFAULT_MAX,
-				    c ? c->retry_jitter : RETRY_DEFAULT_JITTER, &w->q.rng);
+				    c ? c->retry_jitter : RETRY_DEFAULT_JITTER, &w->q->rng);
 		next = retry_next_time(m->env->arrival, c ? c->expiry : RETRY_DEFAULT_EXPIRY,
 				       now, delay);
 		if (next < 0) {
@@ -1090,7 +1085,7 @@ job_timer(struct wheel_timer *t, void *arg)
 	if (j->state != QJOB_DEFERRED)
 		return;
 	if (d->down && w->now < j->expires) {
-		wheel_insert(&w->q.wheel, &j->timer, j->expires);
+		wheel_insert(&w->q->wheel, &j->timer, j->expires);
 		return;
 	}
 	job_ready(w, j);
@@ -1100,10 +1095,12 @@ job_timer(struct wheel_timer *t, void *arg)
 /* ---- set-up ----------------------------------------------------------- */
 
 void
-queue_init(struct worker *w)
+queue_init(struct worker *w, const struct queue_transport *t)
 {
-	struct queue *q = &w->q;
+	struct queue *q = xcalloc(1, sizeof(*q));
 
+	w->q = q;
+	q->transport = t;
 	wheel_init(&q->wheel, w->now, w);
 	list_init(&q->all);
 	q->rng = (uint64_t)time(NULL) ^ ((uint64_t)w->id << 32) ^ (uint64_t)(uintptr_t)q;
@@ -1122,27 +1119,27 @@ spool_check(struct worker *w)
 	int64_t drift;
 
 	spool_stats(w->spool, &ss);
-	drift = (int64_t)ss.live - (int64_t)w->q.nmsgs;
-	if (drift == w->q.spool_drift)
+	drift = (int64_t)ss.live - (int64_t)w->q->nmsgs;
+	if (drift == w->q->spool_drift)
 		return;
 	if (drift != 0)
 		log_err("spool accounting: segments hold %llu live messages, the queue %u; "
 			"%u segments kept (%llu bytes) until a restart",
-			(unsigned long long)ss.live, w->q.nmsgs, ss.segments,
+			(unsigned long long)ss.live, w->q->nmsgs, ss.segments,
 			(unsigned long long)ss.bytes);
 	else
 		log_info("spool accounting agrees with the queue again");
-	w->q.spool_drift = drift;
+	w->q->spool_drift = drift;
 }
 
 void
 queue_tick(struct worker *w)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 
 	wheel_advance(&q->wheel, w->now);
 	spool_check(w);
-	smtp_client_tick(w);
+	q->transport->tick(w);
 	/* slots freed by other workers wake nobody here: look again */
 	for (uint32_t i = 0; i < q->ndestslots; i++)
 		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext)
@@ -1153,7 +1150,7 @@ queue_tick(struct worker *w)
 void
 queue_trim(struct worker *w)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 
 	/* the table doubled with the backlog (8 MiB for a million messages) */
 	if (q->nmsgs == 0 && q->nmsgslots > 1024) {
@@ -1167,7 +1164,7 @@ queue_trim(struct worker *w)
 void
 queue_fini(struct worker *w)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 
 	/* first, while the timers' memory (jobs, dest probes) is still ours */
 	wheel_fini(&q->wheel);
@@ -1200,6 +1197,8 @@ queue_fini(struct worker *w)
 	for (uint32_t i = 0; i < q->ndisabled; i++)
 		free(q->disabled[i]);
 	free(q->disabled);
+	free(q);
+	w->q = NULL;
 }
 
 /* ---- control socket (core/ctl) ----------------------------------------
@@ -1224,7 +1223,7 @@ job_hold(struct worker *w, struct qjob *j)
 		list_add_tail(&d->deferred, &j->link);
 		d->ndeferred++;
 	}
-	wheel_cancel(&w->q.wheel, &j->timer);
+	wheel_cancel(&w->q->wheel, &j->timer);
 	j->state = QJOB_HELD;
 	j->ctl = QUEUE_CTL_HOLD;
 }
@@ -1413,7 +1412,7 @@ int
 queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue_ctl_op op,
 		uint64_t *cursor, uint32_t budget, struct queue_ctl_result *res)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 	struct list *l;
 	uint32_t seen = 0;
 
@@ -1446,7 +1445,7 @@ queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue
 struct qmsg *
 queue_msg_find(struct worker *w, uint64_t id)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 	struct qmsg *m;
 
 	for (m = q->msgs[hash_mix64(id) & (q->nmsgslots - 1)]; m != NULL; m = m->hnext)
@@ -1465,7 +1464,7 @@ queue_fixnow(struct worker *w, const char *domain)
 
 	if (t == NULL || t->dir == NULL)
 		return 0;
-	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+	for (struct list *l = w->q->all.next; l != &w->q->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
 		struct list *jl, *jnext;
 
@@ -1524,7 +1523,7 @@ queue_fixnow(struct worker *w, const char *domain)
 uint32_t
 queue_ctl_connector(struct worker *w, const char *connector, bool disabled)
 {
-	struct queue *q = &w->q;
+	struct queue *q = w->q;
 	uint32_t n = 0, i;
 
 	for (i = 0; i < q->ndisabled && strcmp(q->disabled[i], connector) != 0; i++)

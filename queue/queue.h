@@ -20,10 +20,28 @@
 
 struct worker;
 
-/* Set up the worker's queue (wheel, tables).  Before spool recovery. */
-void queue_init(struct worker *w);
+/*
+ * What the queue needs from the connections that deliver its jobs.  The
+ * queue sits below net/ and never includes it: the SMTP client fills this
+ * table (smtp_client_transport, net/smtp_client.h) and reports back
+ * through queue_job_done, queue_dest_result and queue_conn_gone.  Worker
+ * thread only.
+ */
+struct queue_transport {
+	/* Open a new connection to d that starts with job j (already active). */
+	void (*open)(struct worker *w, struct dest *d, struct qjob *j);
+	/* Give j to an idle cached connection of d; false if there is none. */
+	bool (*reuse)(struct worker *w, struct dest *d, struct qjob *j);
+	/* Once a second, from queue_tick after the timers: close cached
+	 * connections idle for too long. */
+	void (*tick)(struct worker *w);
+};
 
-/* Free everything (worker exit).  Connections must be gone. */
+/* Make the worker's queue (w->q: wheel, tables) to deliver through t
+ * (kept, not copied).  Before spool recovery. */
+void queue_init(struct worker *w, const struct queue_transport *t);
+
+/* Free everything, w->q included (worker exit).  Connections must be gone. */
 void queue_fini(struct worker *w);
 
 /*
@@ -89,8 +107,11 @@ struct qjob *queue_next_job(struct worker *w, struct dest *d);
 /*
  * The outcome of one attempt at job j.  per_rcpt[i] describes what
  * happened to recipient j->rcpt[i]: a 2xx reply_code at MFI_STAGE_BODY is
- * delivered; anything else is classified by mfi_classify().  host/ip name
- * the server (may be NULL when DNS failed).  The job is finished,
+ * delivered; anything else is classified by mfi_classify().  A reply_text
+ * that is the destination's own reply (MFI_REMOTE) is one line of at most
+ * 511 bytes, as smtp_reply_flat makes it: it goes into logs, DSNs and the
+ * control socket as it is.  host/ip name the server (may be NULL when DNS
+ * failed).  The job is finished,
  * deferred or returned, and must not be used by the caller afterwards.
  */
 void queue_job_done(struct worker *w, struct qjob *j,

@@ -3,9 +3,9 @@
  * per-destination jobs, and the destinations (a connector, or a connector
  * and a recipient domain when it routes by MX).
  *
- * Split from queue.h so the worker and the SMTP client can embed and read
- * these without pulling in the queue's functions.  Everything here belongs
- * to one worker thread.
+ * Split from queue.h so the SMTP client, the SMTP server (the wheel) and
+ * the control socket's snapshots can read these without pulling in the
+ * queue's functions.  Everything here belongs to one worker thread.
  */
 #ifndef SLUICE_QUEUE_QUEUE_TYPES_H
 #define SLUICE_QUEUE_QUEUE_TYPES_H
@@ -139,8 +139,11 @@ struct dest {
 					   snapshot, worker thread only */
 };
 
+struct queue_transport;
+
 /* The queue state of one worker. */
 struct queue {
+	const struct queue_transport *transport; /* delivers the jobs */
 	struct wheel wheel;		/* retries, expiries, probes */
 	struct dest **dests;		/* hash table of destinations */
 	uint32_t ndestslots;		/* its size (power of two) */

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/strb.h"
 #include "core/xalloc.h"
+#include "net/smtp_server.h"
 #include "queue/spool.h"
 
 #define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
@@ -71,8 +72,8 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 		o->enabled = c->enabled;
 		o->mx = c->mx;
 		o->expiry = c->expiry;
-		for (uint32_t d = 0; d < w->q.ndisabled; d++)
-			if (strcmp(w->q.disabled[d], c->name) == 0)
+		for (uint32_t d = 0; d < w->q->ndisabled; d++)
+			if (strcmp(w->q->disabled[d], c->name) == 0)
 				o->disabled = true;
 		if (c->mx)
 			strb_puts(&hosts, "MX");
@@ -86,7 +87,7 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 static void
 snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 {
-	struct queue *qu = &w->q;
+	struct queue *qu = w->q;
 	struct ctl_snap *s = &q->snap;
 	size_t n = 0;
 
@@ -123,7 +124,7 @@ snap_scan(struct worker *w, struct ctl_wreq *q, const uint32_t *expiry)
 	int64_t now = time(NULL);
 	struct ctl_snap *s = &q->snap;
 
-	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+	for (struct list *l = w->q->all.next; l != &w->q->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
 		int64_t age = now - m->env->arrival;
 		for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
@@ -168,7 +169,7 @@ snap_alert(struct worker *w, struct ctl_wreq *q, const uint32_t *expiry)
 			undecided++;
 		}
 	}
-	for (struct list *l = w->q.all.next; l != &w->q.all; l = l->next) {
+	for (struct list *l = w->q->all.next; l != &w->q->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
 		bool old = now - m->env->arrival > (int64_t)q->alert_age;
 		if (!old)
@@ -211,20 +212,20 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 	int64_t now = time(NULL);
 
 	s->st = w->st;
-	s->nsessions = w->nsessions;
-	s->nconns = w->q.nconns;
+	s->nsessions = smtp_server_sessions(w);
+	s->nconns = w->q->nconns;
 	spool_stats(w->spool, &ss);
 	s->spool_bytes = ss.bytes;
 	s->spool_segments = ss.segments;
 	s->spool_age = ss.oldest > 0 && ss.oldest < now ? (uint64_t)(now - ss.oldest) : 0;
-	s->qmem = w->q.mem;
-	s->data_mem = w->data_mem;
-	s->nmsgs = w->q.nmsgs;
+	s->qmem = w->q->mem;
+	s->data_mem = smtp_server_data_mem(w);
+	s->nmsgs = w->q->nmsgs;
 	snap_config(w, q);
 	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
 	if (!(q->flags & (CTL_SNAP_DESTS | CTL_SNAP_SCAN | CTL_SNAP_ALERT)))
 		return;
-	expiry = xcalloc(w->q.ndests, sizeof(*expiry));
+	expiry = xcalloc(w->q->ndests, sizeof(*expiry));
 	snap_dests(w, q, expiry);
 	if (q->flags & CTL_SNAP_SCAN)
 		snap_scan(w, q, expiry);
@@ -333,7 +334,7 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 static void
 do_queue(struct worker *w, struct ctl_wreq *q)
 {
-	struct queue *qu = &w->q;
+	struct queue *qu = w->q;
 	struct list *l = qu->all.next;
 	uint32_t limit = q->limit && q->limit < CTL_CHUNK ? q->limit : CTL_CHUNK;
 	uint32_t scanned = 0;

@@ -26,7 +26,7 @@
 
 #include "core/buf.h"
 #include "core/mfi/mfi.h"
-#include "net/smtp_proto.h"
+#include "queue/envelope.h"
 #include "queue/dsn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

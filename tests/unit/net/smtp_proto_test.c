@@ -103,8 +103,8 @@ Test(smtp_proto, mail_params)
 
 	cr_assert_null(smtp_parse_mail(a, strlen(a), &p, &mp));
 	cr_expect_eq(mp.size, 2048);
-	cr_expect_eq(mp.body, SMTP_BODY_8BITMIME);
-	cr_expect_eq(mp.ret, SMTP_RET_FULL);
+	cr_expect_eq(mp.body, ENV_BODY_8BITMIME);
+	cr_expect_eq(mp.ret, ENV_RET_FULL);
 	cr_expect(mp.smtputf8);
 	cr_expect(mp.envidlen == 2 && memcmp(mp.envid, "x1", 2) == 0);
 	cr_expect(p.domainlen == 6 && memcmp(p.domain, "b.test", 6) == 0);
@@ -120,9 +120,9 @@ Test(smtp_proto, rcpt)
 		{ "TO:<a@b.test>", NULL, 0 },
 		{ "TO:<Postmaster>", NULL, 0 },
 		{ "TO:<a@b.test> NOTIFY=SUCCESS,FAILURE", NULL,
-		  SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE },
-		{ "TO:<a@b.test> NOTIFY=NEVER", NULL, SMTP_NOTIFY_NEVER },
-		{ "TO:<a@b.test> NOTIFY=delay ORCPT=rfc822;a+40b.test", NULL, SMTP_NOTIFY_DELAY },
+		  ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE },
+		{ "TO:<a@b.test> NOTIFY=NEVER", NULL, ENV_NOTIFY_NEVER },
+		{ "TO:<a@b.test> NOTIFY=delay ORCPT=rfc822;a+40b.test", NULL, ENV_NOTIFY_DELAY },
 		{ "TO:<a@b.test> NOTIFY=NEVER,DELAY", "501 5.5.4", 0 },
 		{ "TO:<a@b.test> NOTIFY=SOMETIMES", "501 5.5.4", 0 },
 		{ "TO:<a@b.test> NOTIFY", "501 5.5.4", 0 },	/* found by fuzz_smtp */

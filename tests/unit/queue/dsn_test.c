@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/smtp_proto.h"
+#include "queue/envelope.h"
 
 /* A MIME entity: header section and body, pointers into a message. */
 struct ent {
@@ -339,7 +339,7 @@ failed_report(void)
 		.arrival = T0,
 		.now = T0 + 24 * HOUR,
 		.orig_sender = "alice@tenant.test",
-		.ret = SMTP_RET_HDRS,
+		.ret = ENV_RET_HDRS,
 		.rcpts = failed_rcpts,
 		.nrcpt = 2,
 		.orig = ORIG,
@@ -464,7 +464,7 @@ Test(dsn, ret_full_carries_the_body)
 	struct dsn_report r = failed_report();
 	struct rep x;
 
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	build(&r, &x);
 	cr_assert_eq(x.nparts, 3);
 	expect_hdr(&x.part[2], "Content-Type", "message/rfc822");
@@ -476,7 +476,7 @@ Test(dsn, ret_full_carries_the_body)
 	rep_free(&x);
 
 	/* RET unset: headers only, like HDRS. */
-	r.ret = SMTP_RET_NONE;
+	r.ret = ENV_RET_NONE;
 	build(&r, &x);
 	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
 	cr_expect_null(strstr(x.out.p, "BODY-MARKER"));
@@ -494,7 +494,7 @@ Test(dsn, ret_full_over_the_cap_returns_headers)
 	memcpy(big, ORIG, sizeof(ORIG) - 1);
 	for (size_t i = sizeof(ORIG) - 1; i < n; i++)
 		big[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' : 'x';
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	r.orig = big;
 	r.origlen = n;
 	build(&r, &x);
@@ -522,7 +522,7 @@ Test(dsn, ret_full_over_the_return_limit_or_read_in_part_returns_headers)
 	struct dsn_report r = failed_report();
 	struct rep x;
 
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	r.orig_max = sizeof(ORIG) - 2;		/* one byte short */
 	build(&r, &x);
 	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
@@ -549,7 +549,7 @@ Test(dsn, ret_full_over_the_return_limit_or_read_in_part_returns_headers)
 	cr_expect_null(strstr(x.out.p, "BODY-MARKER"));
 	cr_expect_not_null(strstr(x.out.p, "too large to return"));
 	rep_free(&x);
-	r.ret = SMTP_RET_HDRS;
+	r.ret = ENV_RET_HDRS;
 	build(&r, &x);
 	expect_hdr(&x.part[2], "Content-Type", "text/rfc822-headers");
 	cr_expect_null(strstr(x.out.p, "too large"));
@@ -722,7 +722,7 @@ Test(dsn, hostile_original_lines)
 	buf_puts(&o, "\n--=_sluice_0123456789abcdef_0--\r\nend");
 	r.orig = o.p;
 	r.origlen = o.len;
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	build(&r, &x);	/* CRLF and 998 checked in build() */
 	cr_assert_eq(x.nparts, 3);
 	/* The guessed boundary was avoided. */
@@ -745,7 +745,7 @@ Test(dsn, hostile_original_lines)
 	rep_free(&x);
 
 	/* Headers only of the same: the fold applies there too. */
-	r.ret = SMTP_RET_HDRS;
+	r.ret = ENV_RET_HDRS;
 	build(&r, &x);
 	cr_expect_null(strstr(x.out.p, "body"));
 	rep_free(&x);
@@ -771,7 +771,7 @@ Test(dsn, guessed_boundaries_cannot_exhaust_the_salts)
 	buf_puts(&o, "x=_sluice_0123456789abcdef_2000\r\n");
 	r.orig = o.p;
 	r.origlen = o.len;
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	build(&r, &x);
 	cr_assert_eq(x.nparts, 3);
 	cr_expect_str_eq(x.bnd, "=_sluice_0123456789abcdef_201");
@@ -875,7 +875,7 @@ Test(dsn, utf8_subject_and_addresses)
 	r.orig_sender = "alice@tenant.test";
 	r.orig = o8;
 	r.origlen = sizeof(o8) - 1;
-	r.ret = SMTP_RET_FULL;
+	r.ret = ENV_RET_FULL;
 	build(&r, &x);
 	cr_expect_eq(x.flags, DSN_8BIT);
 	expect_hdr(&x.part[2], "Content-Type", "message/rfc822");
@@ -928,7 +928,7 @@ Test(dsn, subject_table)
 
 /* One row of the NOTIFY table. */
 struct notify_row {
-	uint8_t notify;		/* SMTP_NOTIFY_* bits */
+	uint8_t notify;		/* ENV_NOTIFY_* bits */
 	bool failure;		/* dsn_wanted(n, false) */
 	bool delay;		/* dsn_wanted(n, true) */
 };
@@ -937,15 +937,15 @@ Test(dsn, wanted_table)
 {
 	static const struct notify_row nr[] = {
 		{ 0, true, true },
-		{ SMTP_NOTIFY_NEVER, false, false },
-		{ SMTP_NOTIFY_FAILURE, true, false },
-		{ SMTP_NOTIFY_DELAY, false, true },
-		{ SMTP_NOTIFY_SUCCESS, false, false },
-		{ SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY, true, true },
-		{ SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, true, false },
-		{ SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY, false, true },
-		{ SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY, true, true },
-		{ SMTP_NOTIFY_NEVER | SMTP_NOTIFY_FAILURE, false, false },
+		{ ENV_NOTIFY_NEVER, false, false },
+		{ ENV_NOTIFY_FAILURE, true, false },
+		{ ENV_NOTIFY_DELAY, false, true },
+		{ ENV_NOTIFY_SUCCESS, false, false },
+		{ ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY, true, true },
+		{ ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE, true, false },
+		{ ENV_NOTIFY_SUCCESS | ENV_NOTIFY_DELAY, false, true },
+		{ ENV_NOTIFY_SUCCESS | ENV_NOTIFY_FAILURE | ENV_NOTIFY_DELAY, true, true },
+		{ ENV_NOTIFY_NEVER | ENV_NOTIFY_FAILURE, false, false },
 	};
 
 	for (size_t i = 0; i < sizeof(nr) / sizeof(nr[0]); i++) {

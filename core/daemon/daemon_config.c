@@ -1,24 +1,35 @@
 /*
- * config_tls — what a config needs beyond its YAML: the TLS contexts and
- * the tenants' recipient directories.  Kept apart from config.c so the YAML
- * loader stays free of wolfSSL and file loading.  Made on the main thread,
+ * daemon_config — what the daemon builds from a loaded config beyond its
+ * settings: the TLS contexts (tls/), the tenants' recipient directories,
+ * their quota counters and the cluster link (core/tenant/).  core/config.c
+ * only parses and validates; it knows none of these libraries, and frees
+ * what is built here through cfg->built_free (config_free calls it).
+ *
+ * Not for: parsing (core/config*.c) or publishing a reload (sluiced.c).
+ * Main thread, before the config is handed to workers; what is built is
  * shared read-only by every worker for the life of the config.
  */
+#include "core/daemon/daemon_config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/tenant/cluster.h"
 #include "core/config.h"
+#include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
 #include "core/tenant/tenant.h"
 #include "tls/tls.h"
 
+static void daemon_config_free(struct config *cfg);
+
 int
-config_tls_setup(struct config *cfg, char *err, size_t errlen)
+daemon_config_build(struct config *cfg, char *err, size_t errlen)
 {
 	char why[512];
+
+	cfg->built_free = daemon_config_free;	/* also what a failure left */
 
 	if (cfg->tls_cert != NULL) {
 		cfg->tls_server = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, why,
@@ -60,8 +71,8 @@ config_tls_setup(struct config *cfg, char *err, size_t errlen)
 }
 
 int
-config_tenants_setup(struct config *cfg, unsigned workers, const struct config *prev,
-		     char *err, size_t errlen)
+daemon_config_tenants(struct config *cfg, unsigned workers, const struct config *prev,
+		      char *err, size_t errlen)
 {
 	struct tenant_window win = { cfg->quota_bucket,
 				     cfg->quota_window / (cfg->quota_bucket ? cfg->quota_bucket : 1) };
@@ -71,6 +82,7 @@ config_tenants_setup(struct config *cfg, unsigned workers, const struct config *
 
 	if (cfg->ntenants == 0)
 		return 0;
+	cfg->built_free = daemon_config_free;
 	if (win.buckets == 0 || win.buckets > TENANT_MAX_BUCKETS) {
 		snprintf(err, errlen, "%s: quota_window / quota_bucket must be 1 to %d "
 			 "buckets", cfg->path, TENANT_MAX_BUCKETS);
@@ -113,8 +125,10 @@ config_tenants_setup(struct config *cfg, unsigned workers, const struct config *
 	return 0;
 }
 
-void
-config_tls_free(struct config *cfg)
+/* Free what daemon_config_build and daemon_config_tenants made (from
+ * config_free, through cfg->built_free). */
+static void
+daemon_config_free(struct config *cfg)
 {
 	tls_ctx_free(cfg->tls_server);
 	cfg->tls_server = NULL;

@@ -6,6 +6,11 @@
  * The main thread never touches a worker's ring or sessions; it hands a new
  * config over through the worker's atomics and frees the old one only after
  * every worker has switched.
+ *
+ * core/daemon/ is the top of the house: the daemon's main and the pieces
+ * that compose the subsystems below it (what a config builds,
+ * daemon_config.c; what a worker runs, daemon_worker.c).  Nothing includes a header of this folder except its
+ * own files.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +24,8 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl.h"
+#include "core/daemon/daemon_config.h"
+#include "core/daemon/daemon_worker.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -70,7 +77,7 @@ load(const char *path, struct config **cfg, char *err, size_t errlen)
 		rc = config_load(path, cfg, err, errlen);
 	else
 		rc = config_load_string("(built-in)", config_default_yaml, cfg, err, errlen);
-	if (rc == 0 && (rc = config_tls_setup(*cfg, err, errlen)) < 0)
+	if (rc == 0 && (rc = daemon_config_build(*cfg, err, errlen)) < 0)
 		config_free(*cfg);
 	return rc;
 }
@@ -180,7 +187,7 @@ main(int argc, char **argv)
 	if (n == 0 || n > 256)
 		fatal("worker count %u out of range 1..256", n);
 
-	if (config_tenants_setup(cfg, n, NULL, err, sizeof(err)) < 0)
+	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	{
 		char state[4200];
@@ -199,11 +206,11 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
-	if (workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
+	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
 	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
-		workers_stop(ws, n);
+		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
 	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
@@ -219,7 +226,7 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
-			    (config_tenants_setup(ncfg, n, cfg, err, sizeof(err)) < 0 &&
+			    (daemon_config_tenants(ncfg, n, cfg, err, sizeof(err)) < 0 &&
 			     (config_free(ncfg), 1))) {
 				log_err("reload failed, keeping the running configuration: %s", err);
 				ctl_reload_done(-EINVAL, err);
@@ -242,7 +249,7 @@ main(int argc, char **argv)
 		break;
 	}
 	ctl_stop();		/* before the workers it talks to */
-	workers_stop(ws, n);
+	daemon_workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);
 	free(ret.cfg);
