@@ -75,7 +75,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage
+.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -122,6 +122,11 @@ coverage: deps
 lint:
 	@./scripts/lint.sh
 
+# The layering of docs/ARCHITECTURE.md: no folder includes one above it, and
+# no two files call each other even through others (symbols of the objects).
+layers: $(BINS)
+	@./scripts/layers.py --objects $(BUILD)
+
 # Install the Debian packages when something is missing (cheap when all is there).
 deps:
 	@./scripts/deps.sh
@@ -136,6 +141,7 @@ integration: $(BINS)
 test: deps
 	@./scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit

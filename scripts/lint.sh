@@ -68,5 +68,9 @@ if [ -n "$hits" ]; then
   printf 'lint: a peer'"'"'s text logged without LOG_FIELD()/LOG_TEXT() (core/log.h)\n%s\n' "$hits"
   bad=1
 fi
+# folders include only what is below them (scripts/layers.py; the symbol
+# graph, which needs objects, is checked by make layers)
+./scripts/layers.py >/dev/null || bad=1
+
 [ $bad -eq 0 ] && echo "lint: ok"
 exit $bad
