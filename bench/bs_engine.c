@@ -15,7 +15,7 @@
  */
 #include "bench/bs_engine.h"
 
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 #include "bench/bs_smtp.h"
 #include "bench/bs_stats.h"
 #include "bench/bs_tls.h"

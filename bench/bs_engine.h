@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 
 /* Start the -c sessions (those beyond -n start finished), the --timeout
  * tick and the signal read, and run the ring until every session is done.

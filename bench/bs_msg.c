@@ -11,7 +11,7 @@
  */
 #include "bench/bs_msg.h"
 
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 #include "core/strb.h"
 
 #include <errno.h>

@@ -7,11 +7,11 @@
  * 1024 us, then 512 sub-buckets per power of two (0.2 % resolution) up to
  * 2^63 us, so the quantiles need no sample list. Error lines stop after
  * BS_ERR_SHOW (and are never printed with -q); the counters behind the
- * result live in struct bench (bench/bs.h) and are kept by the engine.
+ * result live in struct bench (bench/bs_state.h) and are kept by the engine.
  */
 #include "bench/bs_stats.h"
 
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 
 #include <errno.h>
 #include <math.h>

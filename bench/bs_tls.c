@@ -16,7 +16,7 @@
  */
 #include "bench/bs_tls.h"
 
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 #include "bench/bs_engine.h"
 #include "bench/bs_smtp.h"
 #include "tls/tls.h"

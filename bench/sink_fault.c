@@ -17,7 +17,7 @@
  */
 #include "bench/sink_fault.h"
 
-#include "bench/sink.h"
+#include "bench/sink_state.h"
 #include "bench/sink_smtp.h"
 
 #include <errno.h>

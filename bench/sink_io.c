@@ -15,7 +15,7 @@
 #include "bench/sink_io.h"
 
 #include "bench/bench_conn.h"
-#include "bench/sink.h"
+#include "bench/sink_state.h"
 #include "bench/sink_fault.h"
 #include "bench/sink_smtp.h"
 #include "bench/sink_store.h"

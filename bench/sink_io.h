@@ -4,7 +4,7 @@
  *
  * Main thread only. A session is owned by sink_io.c from start to free;
  * other files act on it only through these calls and the fields of
- * struct sink_session (bench/sink.h).
+ * struct sink_session (bench/sink_state.h).
  */
 #ifndef BENCH_SINK_IO_H
 #define BENCH_SINK_IO_H

@@ -15,7 +15,7 @@
  */
 #include "bench/sink_store.h"
 
-#include "bench/sink.h"
+#include "bench/sink_state.h"
 #include "tls/tls.h"
 
 #include <errno.h>

@@ -15,7 +15,7 @@
  */
 #include "bench/sink_tls.h"
 
-#include "bench/sink.h"
+#include "bench/sink_state.h"
 #include "bench/sink_io.h"
 #include "bench/sink_smtp.h"
 #include "tls/tls.h"

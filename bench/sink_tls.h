@@ -1,7 +1,7 @@
 /*
  * sink_tls.h - STARTTLS in sluice-sink (sink_tls.c).
  *
- * Main thread only. The session's tls_* bits (bench/sink.h) say where it
+ * Main thread only. The session's tls_* bits (bench/sink_state.h) say where it
  * is: tls_rx once STARTTLS is accepted, tls_tx once its 220 is out,
  * tls_up after the handshake.
  */

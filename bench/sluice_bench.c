@@ -18,7 +18,7 @@
  *
  * The files: this one (options, main), bs_engine.c (the sessions on the
  * ring), bs_smtp.c (the dialogue), bs_tls.c (--tls), bs_msg.c (what is
- * sent), bs_stats.c (latency, errors, the result); bs.h holds what they
+ * sent), bs_stats.c (latency, errors, the result); bs_state.h holds what they
  * share. One thread, one ring; every command block and the message are
  * built once at start and sent from shared read-only buffers, and a
  * session owns only its reply buffer.
@@ -26,7 +26,7 @@
  * Exit status: 0 when every message was acknowledged, 1 when some were
  * not, 2 for bad options or a run stopped by something no retry fixes.
  */
-#include "bench/bs.h"
+#include "bench/bs_state.h"
 #include "bench/bs_engine.h"
 #include "bench/bs_msg.h"
 #include "bench/bs_stats.h"
@@ -40,8 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct bench bench = { .ids_fd = -1 };
 
 static void bs_usage(FILE *f)
 {

@@ -22,14 +22,14 @@
  * The files: this one (options, listener, main), sink_io.c (a session's
  * ops on the ring), sink_smtp.c (the dialogue), sink_tls.c (STARTTLS),
  * sink_store.c (--out, --count-file), sink_fault.c (--mode), sink_check.c
- * (MAIL/RCPT strictness); sink.h holds what they share.
+ * (MAIL/RCPT strictness); sink_state.h holds what they share.
  *
  * One thread, one ring. The listener is one multishot accept; running out
  * of descriptors backs off 100 ms instead of spinning. SIGINT/SIGTERM
  * arrive through a signalfd read on the ring and end the loop; the
  * counters are written once more on the way out.
  */
-#include "bench/sink.h"
+#include "bench/sink_state.h"
 #include "bench/sink_fault.h"
 #include "bench/sink_io.h"
 #include "bench/sink_store.h"
@@ -43,8 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct sink sink;
 
 /* ---- listener and signals ------------------------------------------------ */
 

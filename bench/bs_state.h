@@ -1,18 +1,17 @@
 /*
- * bs.h - what the files of sluice-bench share: its limits, the session and
- * program state, and the one program-state instance.
+ * bs_state.h - what the files of sluice-bench share: its limits, the
+ * session and program state, and the one program-state instance (defined
+ * in bs_state.c, the bottom of the program).
  *
  * Not an API for anyone else: sluice-bench is one program split by concern
- * (sluice_bench.c: options and main; bs_engine.c: the load engine, the
- * sessions' ops on the ring; bs_smtp.c: the client side of the dialogue;
- * bs_tls.c: STARTTLS; bs_msg.c: the envelope and message sent; bs_stats.c:
- * latency histogram, error lines and the result). The overview of what
- * the program does is at the top of sluice_bench.c. bs_ is its prefix.
+ * into a stack of layers, each calling only the ones below it (the map is
+ * in bench/bench_common.h; the overview of what the program does is at
+ * the top of sluice_bench.c). bs_ is its prefix.
  *
  * Threading: one thread, one ring. Everything here is touched only by it.
  */
-#ifndef BENCH_BS_H
-#define BENCH_BS_H
+#ifndef BENCH_BS_STATE_H
+#define BENCH_BS_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -155,7 +154,7 @@ struct bench {
 	uint64_t *hist;				/* BS_HIST_SIZE latency buckets */
 };
 
-/* The program state, defined in sluice_bench.c. */
+/* The program state, defined in bs_state.c. */
 extern struct bench bench;
 
 #endif

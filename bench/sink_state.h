@@ -1,18 +1,17 @@
 /*
- * sink.h - what the files of sluice-sink share: its limits, the session
- * and program state, and the one program-state instance.
+ * sink_state.h - what the files of sluice-sink share: its limits, the
+ * session and program state, the one program-state instance (defined in
+ * sink_state.c, the bottom of the program).
  *
  * Not an API for anyone else: sluice-sink is one program split by concern
- * (sluice_sink.c: options, listener, main; sink_io.c: a session's ring
- * ops; sink_smtp.c: the SMTP dialogue; sink_tls.c: STARTTLS; sink_store.c:
- * --out and --count-file; sink_fault.c: the fault modes; sink_check.c: the
- * strict MAIL/RCPT reading). The overview of what the sink is and does is
- * at the top of sluice_sink.c.
+ * into a stack of layers, each calling only the ones below it (the map is
+ * in bench/bench_common.h; the overview of what the sink is and does is
+ * at the top of sluice_sink.c). sink_ is its prefix.
  *
  * Threading: one thread, one ring. Everything here is touched only by it.
  */
-#ifndef BENCH_SINK_H
-#define BENCH_SINK_H
+#ifndef BENCH_SINK_STATE_H
+#define BENCH_SINK_STATE_H
 
 #include <stddef.h>
 #include <sys/signalfd.h>
@@ -168,7 +167,7 @@ struct sink {
 	int accept_warned;			/* EMFILE logged once */
 };
 
-/* The program state, defined in sluice_sink.c. */
+/* The program state, defined in sink_state.c. */
 extern struct sink sink;
 
 #endif
