@@ -1,24 +1,27 @@
 /*
  * bs_engine.c - sluice-bench's load engine: -c sessions on one ring, each
- * connecting, reconnecting and closing, and the completions that drive
- * them.
+ * connecting, reconnecting and closing, the sends, timers and errors the
+ * dialogue asks for, and the completions that drive them.
  *
  * Per session at most one connect or recv, one send and one timeout are in
  * flight, kept by the session's struct bench_conn (bench/bench_conn.h):
  * closing cancels them and the session moves on (bs_closed) only after the
- * last CQE, so no completion can reach a recycled session. A connection error loses the
- * message in flight and retries after BS_RETRY_NS; a session that gets
- * nowhere for BS_GIVE_UP_NS stops. A 100 ms tick enforces --timeout on
- * every reply awaited; SIGINT/SIGTERM starts no new message, a second one
- * closes everything. What the bytes mean is bs_smtp.c's business, TLS
- * bs_tls.c's.
+ * last CQE, so no completion can reach a recycled session. A connection
+ * error loses the message in flight and retries after BS_RETRY_NS; a
+ * session that gets nowhere for BS_GIVE_UP_NS stops. A 100 ms tick
+ * enforces --timeout on every reply awaited; SIGINT/SIGTERM starts no new
+ * message, a second one closes everything.
+ *
+ * The I/O layer of the program: what the bytes mean is bs_smtp.c's
+ * business, reached only through the struct bs_proto_ops handed to
+ * bs_run; TLS here is only tls/'s buffers (encrypt on send, send the
+ * pinned output, free the session after the last CQE).
+ * May call: bs_stats.c, bs_state.c, bench/bench_*.c, tls/.
  */
 #include "bench/bs_engine.h"
 
 #include "bench/bs_state.h"
-#include "bench/bs_smtp.h"
 #include "bench/bs_stats.h"
-#include "bench/bs_tls.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -26,6 +29,9 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The dialogue over the bytes (bs_run's argument). */
+static const struct bs_proto_ops *bs_proto;
 
 static void bs_connect(struct bs_session *s);
 
@@ -89,6 +95,24 @@ static void bs_arm_send(struct bs_session *s)
 {
 	if (bench_conn_send(&s->conn, s->send_p, s->send_len) < 0)
 		bs_error(s, "ring full", 0);
+}
+
+/* Send the TLS output there is, unless a send is in flight (its CQE
+ * calls this again). The bytes stay pinned until tls_out_consume. */
+void bs_flush_tls(struct bs_session *s)
+{
+	size_t len;
+
+	if (bench_conn_armed(&s->conn, BENCH_CONN_SEND) || s->conn.closing)
+		return;
+	len = tls_out_len(s->tls);
+	if (len == 0)
+		return;
+	if (bench_conn_send(&s->conn, tls_out_ptr(s->tls), len) < 0) {
+		bs_error(s, "ring full", 0);
+		return;
+	}
+	s->send_tls = 1;
 }
 
 /* Send len bytes of a shared buffer (encrypted once TLS is up) and expect
@@ -225,12 +249,7 @@ static void bs_recv_done(struct bs_session *s, int res)
 		bs_error(s, "recv", -res);
 		return;
 	}
-	if (s->tls != NULL)
-		bs_tls_input(s, (size_t)res);
-	else {
-		s->in_len += (size_t)res;
-		bs_parse(s);
-	}
+	bs_proto->input(s, (size_t)res);
 	bs_arm_recv(s);
 }
 
@@ -275,7 +294,7 @@ static void bs_timer_done(struct bs_session *s, int res)
 	if (s->state == BS_IDLE)
 		bs_connect(s);
 	else if (s->state == BS_RATE_WAIT)
-		bs_start_msg(s);
+		bs_proto->rate_slot(s);
 }
 
 /* A completion of one of the session's ops (not called once closing). */
@@ -399,11 +418,12 @@ static void bs_signal_cb(struct bench_op *op, int res, unsigned flags)
 	}
 }
 
-int bs_run(void)
+int bs_run(const struct bs_proto_ops *proto)
 {
 	unsigned i, nstart;
 	int rc = 0;
 
+	bs_proto = proto;
 	bench.op_tick = (struct bench_op){ bs_tick_cb, NULL, BS_OP_TICK };
 	bench.tick.tv_nsec = (long long)BS_TICK_NS;
 	bench.op_signal = (struct bench_op){ bs_signal_cb, NULL, BS_OP_SIGNAL };

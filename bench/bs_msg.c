@@ -8,6 +8,7 @@
  * lines one by one. The message is a few headers, then ~76-character
  * filler lines up to -s bytes, the first starting with a dot so that every
  * run checks dot-stuffing; it is stored stuffed, with the final ".".
+ * May call: bs_state.c, core/strb.h.
  */
 #include "bench/bs_msg.h"
 

@@ -17,14 +17,16 @@
  * So sluice-bench holds a server to what the relay's client accepts, and
  * there is one reply reader in the tree, unit-tested and fuzzed.
  *
- * No socket I/O here: replies come from bs_engine.c (or bs_tls.c), and
- * what is to be sent goes back to it through bs_send().
+ * No socket I/O here: the engine (bs_engine.c) hands in what arrived
+ * through bs_smtp_ops, bs_tls.c turns ciphertext into replies, and what is
+ * to be sent goes back to the engine through bs_send().
+ * May call: bs_tls.c, bs_engine.c, bs_stats.c, bs_state.c, bench/bench_*.c,
+ * net/ (the reply parsers).
  */
 #include "bench/bs_smtp.h"
 
 #include "bench/bench_reply.h"
 #include "bench/bs_state.h"
-#include "bench/bs_engine.h"
 #include "bench/bs_stats.h"
 #include "bench/bs_tls.h"
 #include "net/smtp_ehlo.h"
@@ -37,7 +39,15 @@
 
 #define BS_ID_MAX	200			/* longest queue id written to --ids */
 
-void bs_start_msg(struct bs_session *s)
+/* EHLO: after the 220, and again inside TLS (RFC 3207 s. 4.2). */
+static void bs_ehlo(struct bs_session *s)
+{
+	bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
+}
+
+/* Send the claimed message's envelope (all at once with PIPELINING,
+ * else MAIL alone) and start its latency clock. */
+static void bs_start_msg(struct bs_session *s)
 {
 	s->txn_failed = 0;
 	s->replies = 0;
@@ -147,7 +157,7 @@ static void bs_reply(struct bs_session *s, const struct smtp_reply *r)
 			bs_error(s, "greeting refused", 0);
 			return;
 		}
-		bs_send(s, "EHLO bench.test\r\n", 17, BS_EHLO);
+		bs_ehlo(s);
 		return;
 	case BS_EHLO:
 		if (code >= 500 && bench.tls) {
@@ -239,8 +249,9 @@ static void bs_reply(struct bs_session *s, const struct smtp_reply *r)
 	}
 }
 
-/* Act on every complete reply in in[] and keep the rest. */
-void bs_parse(struct bs_session *s)
+/* Act on every complete reply in in[] and keep the rest; a malformed
+ * reply is a connection error. May close s. */
+static void bs_parse(struct bs_session *s)
 {
 	const char *p = s->in, *end = s->in + s->in_len;
 	struct smtp_reply r;
@@ -278,3 +289,39 @@ void bs_parse(struct bs_session *s)
 		memmove(s->in, p, len);
 	s->in_len = len;
 }
+
+/* Ciphertext arrived: once the handshake is done, EHLO again (it follows
+ * the Finished out), then act on every reply TLS yields. */
+static void bs_tls_input(struct bs_session *s, size_t n)
+{
+	int rc = bs_tls_feed(s, n);
+
+	if (rc < 0)
+		return;
+	if (rc == 1) {
+		bs_ehlo(s);
+		if (s->conn.closing)
+			return;
+	}
+	while (bs_tls_read(s) > 0) {
+		bs_parse(s);
+		if (s->conn.closing)
+			return;
+	}
+}
+
+/* n bytes arrived from the engine: replies, or TLS records of them. */
+static void bs_input(struct bs_session *s, size_t n)
+{
+	if (s->tls != NULL) {
+		bs_tls_input(s, n);
+		return;
+	}
+	s->in_len += n;
+	bs_parse(s);
+}
+
+const struct bs_proto_ops bs_smtp_ops = {
+	.input = bs_input,
+	.rate_slot = bs_start_msg,
+};

@@ -1,19 +1,17 @@
 /*
  * bs_smtp.h - sluice-bench's side of the SMTP dialogue (bs_smtp.c).
  *
- * Main thread only.
+ * Main thread only. The engine (bs_engine.c) is below it and calls it
+ * only through this table, which sluice_bench.c hands to bs_run.
  */
 #ifndef BENCH_BS_SMTP_H
 #define BENCH_BS_SMTP_H
 
-struct bs_session;
+#include "bench/bs_engine.h"
 
-/* Act on every complete reply in s->in[] and keep the rest; a malformed
- * reply is a connection error. May close s. */
-void bs_parse(struct bs_session *s);
-
-/* Send the claimed message's envelope (all at once with PIPELINING, else
- * MAIL alone) and start its latency clock. */
-void bs_start_msg(struct bs_session *s);
+/* The dialogue: input reads the server's replies (through TLS once
+ * STARTTLS is done) and sends what each asks for; rate_slot starts the
+ * message that waited for its --rate slot. */
+extern const struct bs_proto_ops bs_smtp_ops;
 
 #endif

@@ -8,6 +8,7 @@
  * 2^63 us, so the quantiles need no sample list. Error lines stop after
  * BS_ERR_SHOW (and are never printed with -q); the counters behind the
  * result live in struct bench (bench/bs_state.h) and are kept by the engine.
+ * May call: bs_state.c.
  */
 #include "bench/bs_stats.h"
 

@@ -16,12 +16,16 @@
  * inside TLS, then its -m messages: -m 1 is a full handshake per message,
  * -m 10 one per ten. The certificate is not verified at all.
  *
- * The files: this one (options, main), bs_engine.c (the sessions on the
- * ring), bs_smtp.c (the dialogue), bs_tls.c (--tls), bs_msg.c (what is
- * sent), bs_stats.c (latency, errors, the result); bs_state.h holds what they
- * share. One thread, one ring; every command block and the message are
- * built once at start and sent from shared read-only buffers, and a
- * session owns only its reply buffer.
+ * The files, a stack in which each calls only those below it: this one
+ * on top (options, main: it hands the dialogue to the engine), bs_smtp.c
+ * (the dialogue), bs_tls.c (--tls), bs_engine.c (the sessions on the
+ * ring, which calls the dialogue back only through struct bs_proto_ops),
+ * bs_msg.c (what is sent), bs_stats.c (latency, errors, the result), and
+ * bs_state.c (the state they share, bs_state.h) at the bottom. One
+ * thread, one ring; every command block and the message are built once
+ * at start and sent from shared read-only buffers, and a session owns
+ * only its reply buffer.
+ * May call: every bs_*.c, bench/bench_*.c, tls/.
  *
  * Exit status: 0 when every message was acknowledged, 1 when some were
  * not, 2 for bad options or a run stopped by something no retry fixes.
@@ -29,6 +33,7 @@
 #include "bench/bs_state.h"
 #include "bench/bs_engine.h"
 #include "bench/bs_msg.h"
+#include "bench/bs_smtp.h"
 #include "bench/bs_stats.h"
 #include "bench/bs_tls.h"
 #include "tls/tls.h"
@@ -222,7 +227,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	(void)bs_run();
+	(void)bs_run(&bs_smtp_ops);
 	secs = (double)(bench_now_ns() - bench.t0) / 1e9;
 	bs_print_result(secs);
 	if (bench.tls_ctx != NULL) {
