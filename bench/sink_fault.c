@@ -18,7 +18,6 @@
 #include "bench/sink_fault.h"
 
 #include "bench/sink_state.h"
-#include "bench/sink_smtp.h"
 
 #include <errno.h>
 #include <string.h>

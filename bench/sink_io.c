@@ -51,6 +51,18 @@ static void sink_drained(struct bench_conn *c)
 	sink.active--;
 }
 
+/* Advance the TLS side (sink_tls_in): a record that cannot be read
+ * resets the connection; a failed handshake leaves s quitting with the
+ * alert to send. */
+static long sink_tls_step(struct sink_session *s)
+{
+	long n = sink_tls_in(s);
+
+	if (n == -ECONNRESET)
+		sink_close(s, 1);
+	return n;
+}
+
 /* Parse what there is. With TLS, go on decrypting as parsing makes room
  * in in[], until a reply is waiting or wolfSSL has used up its input
  * (records left behind would otherwise wait for a recv that the client,
@@ -58,7 +70,7 @@ static void sink_drained(struct bench_conn *c)
 static void sink_feed_parse(struct sink_session *s)
 {
 	for (;;) {
-		if (s->tls_rx && sink_tls_in(s) < 0)
+		if (s->tls_rx && sink_tls_step(s) < 0)
 			return;
 		if (s->conn.closing)
 			return;
@@ -219,7 +231,7 @@ void sink_pump(struct sink_session *s)
 		if (s->out_len == 0 && sink_tls_pending(s) == 0)
 			sink_feed_parse(s);
 		else if (s->tls_rx && !s->tls_up)
-			(void)sink_tls_in(s);	/* handshake output waits too */
+			(void)sink_tls_step(s);	/* handshake output waits too */
 		if (s->conn.closing)
 			return;
 		if (!s->slow_done && s->out_len > s->out_sent &&
@@ -247,7 +259,7 @@ void sink_pump(struct sink_session *s)
 		}
 	} else if (s->tls_rx && !s->tls_up && !s->tls_dead) {
 		/* Keep the handshake moving while the 220 is on its way. */
-		(void)sink_tls_in(s);
+		(void)sink_tls_step(s);
 		if (s->conn.closing)
 			return;
 	}

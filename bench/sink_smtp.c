@@ -8,8 +8,9 @@
  * refused, and a client that pipelines without PIPELINING (or puts a
  * command after one that must end a group, RFC 2920 s. 3.1) is told
  * 554 5.5.0 and dropped, as Postfix does. Each refusal is written to
- * stderr with the offending line escaped. STARTTLS is answered in
- * sink_tls.c, what an accepted message leaves behind in sink_store.c.
+ * stderr with the offending line escaped. STARTTLS is answered here, its
+ * handshake and records are sink_tls.c's; what an accepted message
+ * leaves behind is sink_store.c's.
  *
  * No I/O here except that stderr line: the parser consumes in[] and fills
  * out[]; sink_io.c sends the batch. It stops while out[] has less than
@@ -54,29 +55,8 @@ static int sink_match(const struct sink_patterns *pat, const char *addr,
 	return 0;
 }
 
-void sink_reply(struct sink_session *s, const char *text, size_t len)
-{
-	/* The parser stops while less than SINK_OUT_LOW is free, and no
-	 * single reply is longer than that; this is a last guard. */
-	if (len > SINK_OUT_CAP - s->out_len)
-		len = SINK_OUT_CAP - s->out_len;
-	memcpy(s->out + s->out_len, text, len);
-	s->out_len += len;
-}
-
-void sink_reply_code(struct sink_session *s, int code,
-			    const char *rest)
-{
-	char buf[160];
-	int n;
-
-	n = snprintf(buf, sizeof(buf), "%d %d.%s\r\n", code, code / 100, rest);
-	if (n > 0)
-		sink_reply(s, buf, (size_t)n < sizeof(buf) ? (size_t)n :
-			   sizeof(buf) - 1);
-}
-
-void sink_txn_reset(struct sink_session *s)
+/* Forget the open transaction (MAIL, recipients, --out copies). */
+static void sink_txn_reset(struct sink_session *s)
 {
 	s->has_mail = 0;
 	s->utf8_txn = 0;
@@ -134,6 +114,51 @@ static void sink_refuse(struct sink_session *s, const char *line, size_t len,
 {
 	sink_log_refused(line, len, reply);
 	sink_reply(s, reply, strlen(reply));
+}
+
+/* STARTTLS is listed in EHLO replies (and answered) at all. */
+static int sink_starttls_offered(void)
+{
+	return !sink.no_starttls && (sink.tls_ctx != NULL || sink.starttls_reply != 0);
+}
+
+/* STARTTLS (RFC 3207): answer 220, then everything after is TLS (the
+ * handshake and the records are sink_tls.c's). Fault options: a refused
+ * STARTTLS (--starttls-reply), none offered (--mode no-starttls), a held
+ * 220 (--starttls-delay, timed in sink_fault.c). */
+static void sink_cmd_starttls(struct sink_session *s, int has_args)
+{
+	if (!sink_starttls_offered()) {
+		SINK_REPLY(s, "502 5.5.1 Error: command not implemented\r\n");
+		return;
+	}
+	if (s->tls_rx) {
+		SINK_REPLY(s, "554 5.5.1 Error: TLS already active\r\n");
+		return;
+	}
+	if (has_args) {
+		SINK_REPLY(s, "501 5.5.4 Syntax: STARTTLS\r\n");
+		return;
+	}
+	if (sink.starttls_reply != 0) {
+		sink_reply_code(s, sink.starttls_reply, "7.0 TLS not available");
+		return;
+	}
+	if (sink_tls_start(s) < 0) {
+		SINK_REPLY(s, "454 4.7.0 TLS not available due to local problem\r\n");
+		return;
+	}
+	SINK_REPLY(s, "220 2.0.0 Ready to start TLS\r\n");
+	/* Pipelined plaintext after STARTTLS is discarded (RFC 3207 s. 5);
+	 * whatever arrives from now on is the TLS handshake. */
+	s->in_off = s->in_len;
+	s->tls_rx = 1;
+	sink_txn_reset(s);
+	s->helo_ok = 0;
+	s->ehlo = 0;
+	if (sink.starttls_delay_ms > 0)
+		fprintf(stderr, "sluice-sink: STARTTLS accepted, 220 held for %u ms\n",
+			sink.starttls_delay_ms);
 }
 
 

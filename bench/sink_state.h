@@ -1,7 +1,7 @@
 /*
  * sink_state.h - what the files of sluice-sink share: its limits, the
  * session and program state, the one program-state instance (defined in
- * sink_state.c, the bottom of the program).
+ * sink_state.c, the bottom of the program), and the session's reply batch.
  *
  * Not an API for anyone else: sluice-sink is one program split by concern
  * into a stack of layers, each calling only the ones below it (the map is
@@ -169,5 +169,17 @@ struct sink {
 
 /* The program state, defined in sink_state.c. */
 extern struct sink sink;
+
+/* Queue len bytes of reply text (CRLF included) in s->out[], the batch
+ * sink_io.c sends: what every layer that answers (greeting, dialogue,
+ * fault modes) writes into. */
+void sink_reply(struct sink_session *s, const char *text, size_t len);
+
+/* Queue a string literal reply. */
+#define SINK_REPLY(s, lit) sink_reply((s), lit, sizeof(lit) - 1)
+
+/* Queue "CODE C.rest" CRLF, C being CODE's first digit (e.g. 451 and
+ * "3.0 text" give "451 4.3.0 text"). */
+void sink_reply_code(struct sink_session *s, int code, const char *rest);
 
 #endif

@@ -1,73 +1,41 @@
 /*
- * sink_tls.c - STARTTLS in sluice-sink (RFC 3207): the command, the
- * handshake, and decrypting into the parser's in[].
+ * sink_tls.c - the TLS side of a sluice-sink session (RFC 3207): its TLS
+ * session, the handshake, and decrypting into the parser's in[].
  *
  * tls/ works over memory buffers, so the ring still does all socket I/O.
- * Once STARTTLS is accepted, unparsed plaintext is thrown away and every
- * byte received after it is ciphertext: recv lands in the session's tin[]
- * buffer and goes to tls_feed; sink_tls_in fills in[] with plaintext for
- * the same parser. Replies are still batched in out[], then encrypted as a
- * whole with tls_write and sent from tls_out_ptr (pinned until the send
- * completes: see tls/tls.h) by sink_io.c. The SMTP state resets when the
- * handshake completes, and a new EHLO is required. Fault options: a
- * refused STARTTLS (--starttls-reply), none offered (--mode no-starttls),
- * a held 220 (--starttls-delay, timed in sink_fault.c).
+ * Once STARTTLS is accepted (sink_smtp.c answers the command), unparsed
+ * plaintext is thrown away and every byte received after it is
+ * ciphertext: recv lands in the session's tin[] buffer and goes to
+ * tls_feed; sink_tls_in fills in[] with plaintext for the same parser.
+ * Replies are still batched in out[], then encrypted as a whole with
+ * tls_write and sent from tls_out_ptr (pinned until the send completes:
+ * see tls/tls.h) by sink_io.c. The SMTP state was reset when STARTTLS was
+ * accepted, and nothing is parsed until the handshake is done, so the
+ * client starts afresh with EHLO (RFC 3207 s. 4.2).
+ *
+ * Below the I/O layer: sink_io.c calls it, and it calls nothing of the
+ * sink above the state; a failure it cannot answer is returned to the
+ * caller to act on.
+ * May call: sink_state.c, tls/.
  */
 #include "bench/sink_tls.h"
 
 #include "bench/sink_state.h"
-#include "bench/sink_io.h"
-#include "bench/sink_smtp.h"
 #include "tls/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* STARTTLS is listed in EHLO replies (and answered) at all. */
-int sink_starttls_offered(void)
+/* STARTTLS accepted: the ciphertext buffer (kept for the session's later
+ * connections) and the server TLS session. */
+int sink_tls_start(struct sink_session *s)
 {
-	return !sink.no_starttls && (sink.tls_ctx != NULL || sink.starttls_reply != 0);
-}
-
-/* STARTTLS (RFC 3207): answer 220, then everything after is TLS. */
-void sink_cmd_starttls(struct sink_session *s, int has_args)
-{
-	if (!sink_starttls_offered()) {
-		SINK_REPLY(s, "502 5.5.1 Error: command not implemented\r\n");
-		return;
-	}
-	if (s->tls_rx) {
-		SINK_REPLY(s, "554 5.5.1 Error: TLS already active\r\n");
-		return;
-	}
-	if (has_args) {
-		SINK_REPLY(s, "501 5.5.4 Syntax: STARTTLS\r\n");
-		return;
-	}
-	if (sink.starttls_reply != 0) {
-		sink_reply_code(s, sink.starttls_reply, "7.0 TLS not available");
-		return;
-	}
 	if (s->tin == NULL)
 		s->tin = malloc(SINK_TLS_IN);
 	if (s->tin != NULL && s->tls == NULL)
 		s->tls = tls_conn_new(sink.tls_ctx, true, NULL);
-	if (s->tin == NULL || s->tls == NULL) {
-		SINK_REPLY(s, "454 4.7.0 TLS not available due to local problem\r\n");
-		return;
-	}
-	SINK_REPLY(s, "220 2.0.0 Ready to start TLS\r\n");
-	/* Pipelined plaintext after STARTTLS is discarded (RFC 3207 s. 5);
-	 * whatever arrives from now on is the TLS handshake. */
-	s->in_off = s->in_len;
-	s->tls_rx = 1;
-	sink_txn_reset(s);
-	s->helo_ok = 0;
-	s->ehlo = 0;
-	if (sink.starttls_delay_ms > 0)
-		fprintf(stderr, "sluice-sink: STARTTLS accepted, 220 held for %u ms\n",
-			sink.starttls_delay_ms);
+	return s->tin != NULL && s->tls != NULL ? 0 : -ENOMEM;
 }
 
 /* Ciphertext output not yet sent (0 before TLS output starts). */
@@ -77,8 +45,8 @@ size_t sink_tls_pending(const struct sink_session *s)
 }
 
 /* Run the handshake; once it is done, decrypt into in[] while there is
- * room. Returns plaintext bytes added to in[], or -1 if the session is
- * closing or quitting because of it. */
+ * room. Returns plaintext bytes added to in[], -EPROTO (quitting after
+ * a failed handshake) or -ECONNRESET (reset it). */
 long sink_tls_in(struct sink_session *s)
 {
 	char detail[TLS_DETAIL_MAX];
@@ -86,7 +54,7 @@ long sink_tls_in(struct sink_session *s)
 	int rc;
 
 	if (s->tls_dead)
-		return -1;
+		return -EPROTO;
 	if (!s->tls_up) {
 		rc = tls_handshake(s->tls);
 		if (rc == 0) {
@@ -100,13 +68,11 @@ long sink_tls_in(struct sink_session *s)
 			/* Send the alert wolfSSL queued, then close. */
 			s->tls_dead = 1;
 			s->quit = 1;
-			return -1;
+			return -EPROTO;
 		}
-		/* A fresh session (RFC 3207 s. 4.2): forget what came before. */
+		/* A fresh session (RFC 3207 s. 4.2): its SMTP state was reset
+		 * when STARTTLS was accepted, and nothing was parsed since. */
 		s->tls_up = 1;
-		s->helo_ok = 0;
-		s->ehlo = 0;
-		sink_txn_reset(s);
 	}
 	/* Input wanted only once wolfSSL has used up what it was fed; while
 	 * in[] is full, records wait there and recv pauses. */
@@ -135,8 +101,7 @@ long sink_tls_in(struct sink_session *s)
 		}
 		tls_failure(s->tls, detail, sizeof(detail));
 		fprintf(stderr, "sluice-sink: TLS: %s\n", detail);
-		sink_close(s, 1);
-		return -1;
+		return -ECONNRESET;
 	}
 	return got;
 }

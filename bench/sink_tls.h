@@ -1,9 +1,11 @@
 /*
- * sink_tls.h - STARTTLS in sluice-sink (sink_tls.c).
+ * sink_tls.h - the TLS side of a sluice-sink session (sink_tls.c): its
+ * TLS session, the handshake, and decrypting into in[].
  *
- * Main thread only. The session's tls_* bits (bench/sink_state.h) say where it
- * is: tls_rx once STARTTLS is accepted, tls_tx once its 220 is out,
- * tls_up after the handshake.
+ * Main thread only. The session's tls_* bits (bench/sink_state.h) say
+ * where it is: tls_rx once STARTTLS is accepted, tls_tx once its 220 is
+ * out, tls_up after the handshake. The STARTTLS command itself is the
+ * dialogue's (sink_smtp.c); the sends and recvs are sink_io.c's.
  */
 #ifndef BENCH_SINK_TLS_H
 #define BENCH_SINK_TLS_H
@@ -12,21 +14,19 @@
 
 struct sink_session;
 
-/* True (1) when EHLO lists STARTTLS and the command is answered at all:
- * a certificate or --starttls-reply, and not --mode no-starttls. */
-int sink_starttls_offered(void);
-
-/* Answer STARTTLS (has_args: it came with an argument). On success the
- * 220 is queued, unparsed plaintext dropped, and input from now on is
- * TLS; the session's SMTP state is reset. */
-void sink_cmd_starttls(struct sink_session *s, int has_args);
+/* STARTTLS is being accepted: get s its ciphertext buffer and a server
+ * TLS session (both kept while s is pooled, the buffer across
+ * connections). Returns 0 or -ENOMEM. */
+int sink_tls_start(struct sink_session *s);
 
 /* Ciphertext queued and not yet sent; 0 before TLS output starts. */
 size_t sink_tls_pending(const struct sink_session *s);
 
 /* Run the handshake; once done, decrypt into s->in[] while there is room.
- * Returns the plaintext bytes added, or -1 when s is closing or quitting
- * because of a TLS failure (the failure is written to stderr). */
+ * Returns the plaintext bytes added, or (the failure written to stderr)
+ * -EPROTO when the handshake failed: s quits once the alert is sent; or
+ * -ECONNRESET when a record could not be read: the caller resets the
+ * connection. */
 long sink_tls_in(struct sink_session *s);
 
 #endif
