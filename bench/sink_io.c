@@ -17,7 +17,6 @@
 #include "bench/bench_conn.h"
 #include "bench/sink_state.h"
 #include "bench/sink_fault.h"
-#include "bench/sink_smtp.h"
 #include "bench/sink_store.h"
 #include "bench/sink_tls.h"
 #include "tls/tls.h"
@@ -74,7 +73,7 @@ static void sink_feed_parse(struct sink_session *s)
 			return;
 		if (s->conn.closing)
 			return;
-		sink_parse(s);
+		s->proto->parse(s);
 		if (!s->tls_rx || !s->tls_up || s->tls_want || s->conn.closing ||
 		    s->quit || s->out_len > 0)
 			return;
@@ -325,7 +324,7 @@ static struct sink_session *sink_session_get(void)
 	return s;
 }
 
-void sink_session_start(int fd)
+void sink_session_start(int fd, const struct sink_proto_ops *proto)
 {
 	struct sink_session *s = sink_session_get();
 
@@ -333,6 +332,7 @@ void sink_session_start(int fd)
 		close(fd);
 		return;
 	}
+	s->proto = proto;
 	bench_conn_open(&s->conn, fd);
 	sink.sessions++;
 	sink.active++;

@@ -442,8 +442,10 @@ static size_t sink_data_scan(struct sink_session *s, const char *p, size_t n,
 	return (size_t)(p - start);
 }
 
-/* Parse as much input as the reply buffer allows. */
-void sink_parse(struct sink_session *s)
+/* Parse as much input as the reply buffer allows, answering into out[];
+ * compacts in[] afterwards. May close s (close-after=) or mark it
+ * quitting. */
+static void sink_parse(struct sink_session *s)
 {
 	char *p, *end, *nl;
 	size_t len, used;
@@ -523,3 +525,7 @@ void sink_parse(struct sink_session *s)
 		s->in_off = 0;
 	}
 }
+
+const struct sink_proto_ops sink_smtp_ops = {
+	.parse = sink_parse,
+};

@@ -3,18 +3,16 @@
  * parser and the reply batch it writes.
  *
  * Main thread only. Replies go into the session's out[] and are sent by
- * sink_io.c as one batch.
+ * sink_io.c as one batch; sink_io.c, below, calls the parser only through
+ * this table, which sluice_sink.c hands to every session it starts.
  */
 #ifndef BENCH_SINK_SMTP_H
 #define BENCH_SINK_SMTP_H
 
-#include <stddef.h>
+#include "bench/sink_io.h"
 
-struct sink_session;
-
-/* Parse the commands (and DATA payload) in s->in[] while out[] has room
- * for a reply, answering each into out[]; compacts in[] afterwards. May
- * close s (close-after=) or mark it quitting. */
-void sink_parse(struct sink_session *s);
+/* The dialogue: parse answers the commands (and reads DATA payload) in
+ * s->in[] while out[] has room for a reply. */
+extern const struct sink_proto_ops sink_smtp_ops;
 
 #endif

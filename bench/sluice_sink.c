@@ -32,6 +32,7 @@
 #include "bench/sink_state.h"
 #include "bench/sink_fault.h"
 #include "bench/sink_io.h"
+#include "bench/sink_smtp.h"
 #include "bench/sink_store.h"
 #include "tls/tls.h"
 
@@ -64,7 +65,7 @@ static void sink_accept_cb(struct bench_op *op, int res, unsigned flags)
 	struct io_uring_sqe *sqe;
 
 	if (res >= 0)
-		sink_session_start(res);
+		sink_session_start(res, &sink_smtp_ops);
 	if (flags & IORING_CQE_F_MORE)
 		return;
 	if (res == -EMFILE || res == -ENFILE || res == -ENOMEM ||
