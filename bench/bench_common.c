@@ -5,6 +5,7 @@
  * Not a general library: only what the two bench programs need, with no
  * dependency outside bench/. Single-threaded: each program owns one ring
  * and calls these helpers from that thread only.
+ * May call: libc and liburing only (the bottom of both programs).
  */
 #include "bench/bench_common.h"
 

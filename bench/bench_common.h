@@ -9,18 +9,48 @@
  * the two SMTP programs is bench_*.c: this file (the op record, ring
  * set-up and dispatch, signals, parsing, clock), bench_conn.h (a
  * connection's ops and their lifetimes) and bench_reply.h (what a reply
- * says beyond its code).
+ * says beyond its code); it calls nothing of either program.
+ *
+ * Each SMTP program is a stack of layers, and a file calls only files
+ * below it (its header comment ends with a "May call:" line). The I/O
+ * layer calls the dialogue above it only through an ops table it
+ * declares itself and is handed at start; no file calls its main file.
+ * Top to bottom (files on one line do not call each other):
+ *
+ *   sluice-bench:
+ *     sluice_bench.c             options, main; hands bs_smtp_ops to bs_run
+ *     bs_smtp.c                  the dialogue
+ *     bs_tls.c                   --tls: handshake, records into in[]
+ *     bs_engine.c                sessions on the ring: send, timers,
+ *                                errors, close; up via bs_proto_ops
+ *     bs_stats.c, bs_msg.c       latency and results; what is sent
+ *     bs_state.c                 struct bench
+ *
+ *   sluice-sink:
+ *     sluice_sink.c              options, listener; hands sink_smtp_ops
+ *                                to each session
+ *     sink_smtp.c                the dialogue, STARTTLS included
+ *     sink_io.c                  a session's ring ops and pump; up via
+ *                                sink_proto_ops
+ *     sink_tls.c, sink_fault.c,  the TLS side, --mode, --out and
+ *     sink_store.c, sink_check.c the counts, the MAIL/RCPT grammar
+ *     sink_state.c               struct sink, the reply batch (out[])
+ *
+ * Under both: bench_conn.c, bench_reply.c, bench_common.c. make layers
+ * (scripts/layers.py --objects build) checks from the objects' symbols
+ * that no two files call each other, however indirectly.
  *
  * The two SMTP programs keep their own rings, sessions and state
  * machines, and nothing of the relay's event loop, queue or connection
  * code, so that they keep working (and keep measuring the same thing)
- * while the relay's own code changes. What they take from the tree is pure code or a peer: STARTTLS
- * (sluice-sink with --tls-cert, sluice-bench --tls) uses tls/ (and the
- * core/ bits it needs), a TLS peer for the relay's TLS code, not a measure
- * of it; sluice-bench reads server replies with the relay's pure reply
- * parser (net/smtp_proto.h, net/smtp_ehlo.h), so the tree has one reply
- * reader, unit-tested and fuzzed; core/strb.h and core/list.h are small
- * helpers. Nothing outside bench/ (and tests/) includes bench/.
+ * while the relay's own code changes. What they take from the tree is
+ * pure code or a peer: STARTTLS (sluice-sink with --tls-cert,
+ * sluice-bench --tls) uses tls/ (and the core/ bits it needs), a TLS peer
+ * for the relay's TLS code, not a measure of it; sluice-bench reads
+ * server replies with the relay's pure reply parser (net/smtp_proto.h,
+ * net/smtp_ehlo.h), so the tree has one reply reader, unit-tested and
+ * fuzzed; core/strb.h and core/list.h are small helpers. Nothing outside
+ * bench/ (and tests/) includes bench/.
  *
  * Threading: every function here is called from the one thread that owns
  * the ring (bench_signalfd: at start-up). Nothing is allocated; nothing

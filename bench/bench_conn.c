@@ -6,6 +6,7 @@
  * kind's armed bit, let the owner act (unless closing), then count the op
  * out, and only then, if closing and nothing is left, close the socket
  * and hand the connection back to its owner.
+ * May call: bench_common.c; its owner only through struct bench_conn_ops.
  */
 #include "bench/bench_conn.h"
 

@@ -4,6 +4,7 @@
  * Words are separated by spaces only: an id is whatever a server puts
  * there (Postfix "4QxY2z1Jmwz9sT", sluiced's hex, sluice-sink's "S12"),
  * and the caller records it as it came. Pure, see bench/bench_reply.h.
+ * May call: libc only (net/smtp_proto.h for the reply's type).
  */
 #include "bench/bench_reply.h"
 

@@ -5,6 +5,7 @@
  * The bottom of the program: it calls nothing, and every other file of
  * sluice-bench may use the state, so that no file has to call the main
  * file (sluice_bench.c, on top) to reach it. Main thread only.
+ * May call: nothing.
  */
 #include "bench/bs_state.h"
 

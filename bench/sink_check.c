@@ -8,6 +8,7 @@
  * once the parameters are known (SMTPUTF8 comes after the path it covers).
  *
  * Pure: no I/O, no allocation, no global state; any thread.
+ * May call: libc only (the dialogue, sink_smtp.c, calls it).
  */
 #include "bench/sink_check.h"
 

@@ -13,7 +13,9 @@
  * --starttls-delay (hold the 220 to STARTTLS) is timed here too.
  *
  * No I/O: the functions fill out[] or the session's delay, and the caller
- * acts (sink_io.c arms the timer, closes the connection).
+ * acts (sink_io.c arms the timer, sink_smtp.c closes the connection).
+ * Below the I/O layer, which calls it, as the dialogue does.
+ * May call: sink_state.c, bench/bench_common.c.
  */
 #include "bench/sink_fault.h"
 

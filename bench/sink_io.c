@@ -11,6 +11,13 @@
  * reach a recycled session. Input is parsed only while no reply batch is
  * being sent or delayed, which keeps pipelined replies in order, one write
  * per batch.
+ *
+ * The I/O layer of the program: below the dialogue, which it calls only
+ * through the session's struct sink_proto_ops (sink_io.h); above what it
+ * drives directly, the TLS side, the fault modes' greeting and delays,
+ * and the counters.
+ * May call: sink_tls.c, sink_fault.c, sink_store.c, sink_state.c,
+ * bench/bench_*.c, tls/.
  */
 #include "bench/sink_io.h"
 

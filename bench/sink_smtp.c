@@ -15,6 +15,12 @@
  * No I/O here except that stderr line: the parser consumes in[] and fills
  * out[]; sink_io.c sends the batch. It stops while out[] has less than
  * SINK_OUT_LOW free, so no reply is ever cut.
+ *
+ * The top of the session's stack: sink_io.c calls it only through
+ * sink_smtp_ops, and it calls down for the rest (closing on a cut,
+ * the TLS session, the fault modes, the --out copy).
+ * May call: sink_io.c, sink_tls.c, sink_fault.c, sink_store.c,
+ * sink_check.c, sink_state.c.
  */
 #include "bench/sink_smtp.h"
 

@@ -84,8 +84,8 @@ struct sink_session {
 					   tls_out_ptr() once TLS is on, the
 					   slow= timer; closing until reused */
 	struct __kernel_timespec delay;	/* slow= delay; read by the kernel at submit */
-	const struct sink_proto_ops *proto; /* the dialogue sink_io.c calls up
-					   into (sink_io.h), set at start */
+	const struct sink_proto_ops *proto; /* the dialogue above sink_io.c
+					   (sink_io.h), set at start */
 	struct sink_session *next_free;	/* free-list link while unused */
 	unsigned slow_done : 1;		/* current batch has served its delay */
 	unsigned quit : 1;		/* close once out[] is sent; parse no more */

@@ -12,6 +12,9 @@
  * addresses), X-Sink-TLS* when it came over TLS, then the unstuffed
  * payload. The copies live in two per-session heap buffers, kept across
  * messages and sessions so the steady state does not allocate.
+ * Below the I/O layer and the dialogue, which both count into it.
+ * May call: sink_state.c, bench/bench_common.c, tls/ (the X-Sink-TLS
+ * names).
  */
 #include "bench/sink_store.h"
 

@@ -19,15 +19,21 @@
  * (Postfix with message_size_limit = 0) or no SIZE (--size), and HELO only
  * (--helo-only: EHLO gets 502).
  *
- * The files: this one (options, listener, main), sink_io.c (a session's
- * ops on the ring), sink_smtp.c (the dialogue), sink_tls.c (STARTTLS),
- * sink_store.c (--out, --count-file), sink_fault.c (--mode), sink_check.c
- * (MAIL/RCPT strictness); sink_state.h holds what they share.
+ * The files, a stack in which each calls only those below it: this one
+ * on top (options, listener, main: it hands each accepted socket to the
+ * I/O layer with the dialogue, sink_smtp_ops), sink_smtp.c (the dialogue,
+ * STARTTLS included), sink_io.c (a session's ops on the ring, which calls
+ * the dialogue back only through struct sink_proto_ops), then what both
+ * use: sink_tls.c (the TLS side), sink_fault.c (--mode), sink_store.c
+ * (--out, --count-file), sink_check.c (MAIL/RCPT strictness), and
+ * sink_state.c (the state they share, sink_state.h, and the reply batch)
+ * at the bottom.
  *
  * One thread, one ring. The listener is one multishot accept; running out
  * of descriptors backs off 100 ms instead of spinning. SIGINT/SIGTERM
  * arrive through a signalfd read on the ring and end the loop; the
  * counters are written once more on the way out.
+ * May call: every sink_*.c, bench/bench_*.c, tls/.
  */
 #include "bench/sink_state.h"
 #include "bench/sink_fault.h"
