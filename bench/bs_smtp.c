@@ -26,6 +26,7 @@
 #include "bench/bs_smtp.h"
 
 #include "bench/bench_reply.h"
+#include "bench/bs_engine.h"
 #include "bench/bs_state.h"
 #include "bench/bs_stats.h"
 #include "bench/bs_tls.h"

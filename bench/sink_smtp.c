@@ -167,7 +167,6 @@ static void sink_cmd_starttls(struct sink_session *s, int has_args)
 			sink.starttls_delay_ms);
 }
 
-
 static void sink_cmd_helo(struct sink_session *s, int ehlo, const char *line,
 			  size_t len)
 {
@@ -214,7 +213,6 @@ static void sink_cmd_helo(struct sink_session *s, int ehlo, const char *line,
 		SINK_REPLY(s, "250-STARTTLS\r\n");
 	SINK_REPLY(s, "250 SMTPUTF8\r\n");
 }
-
 
 static void sink_cmd_mail(struct sink_session *s, const char *line,
 			  size_t len)
