@@ -5,6 +5,7 @@ Only 127.0.0.0/8 addresses are used.  Every process a test starts is
 stopped by the test (or by Harness.cleanup) by PID.
 """
 import os
+import shutil
 import re
 import signal
 import socket
@@ -89,13 +90,42 @@ class Proc:
         return self.p.returncode
 
 
-DEFAULT_CONFIG = """\
+class Certs:
+    """The test PKI of tests/tls/make-certs.sh (a CA, valid, expired,
+    self-signed and wrong-name certificates), made once per test module:
+    CERTS = Certs(); setUpModule = CERTS.make; tearDownModule = CERTS.remove."""
+
+    def __init__(self):
+        self.dir = None
+
+    def make(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-certs-")
+        subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), self.dir],
+                       check=True, capture_output=True, timeout=120)
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def pair(self, name):
+        """(certificate, key) of name."""
+        return self.path(name + ".pem"), self.path(name + ".key")
+
+
+# The first lines of every test configuration: a sluiced of its own on
+# loopback (Sluiced fills in the fields).
+CONFIG_HEAD = """\
 workers: {workers}
 hostname: relay.test
 listen: ["127.0.0.1:{port}"]
 spool: {dir}/spool
 control_socket: {dir}/sluice.sock
 trusted_networks: ["127.0.0.1/32"]
+"""
+
+DEFAULT_CONFIG = CONFIG_HEAD + """\
 {extra}
 connectors:
   sink:

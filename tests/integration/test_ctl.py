@@ -14,17 +14,11 @@ import subprocess
 import time
 import unittest
 
-from harness import BUILD, Sink, Sluiced, free_port, read_spool, wait_for
+from harness import CONFIG_HEAD, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
-CONFIG = """\
-workers: {workers}
-hostname: relay.test
-listen: ["127.0.0.1:{port}"]
-spool: {dir}/spool
-control_socket: {dir}/sluice.sock
-trusted_networks: ["127.0.0.1/32"]
+CONFIG = CONFIG_HEAD + """\
 {extra}
 connectors:
   good:

@@ -14,16 +14,10 @@ import tempfile
 import time
 import unittest
 
-from harness import (POSTFIX_ENV, SMTP_SINK, SMTP_SOURCE, Proc, Sink, Sluiced, free_port,
+from harness import (CONFIG_HEAD, POSTFIX_ENV, SMTP_SINK, SMTP_SOURCE, Proc, Sink, Sluiced, free_port,
                      read_spool, wait_for)
 
-CONFIG = """\
-workers: {workers}
-hostname: relay.test
-listen: ["127.0.0.1:{port}"]
-spool: {dir}/spool
-control_socket: {dir}/sluice.sock
-trusted_networks: ["127.0.0.1/32"]
+CONFIG = CONFIG_HEAD + """\
 {extra}
 connectors:
   sink:

@@ -15,28 +15,18 @@ defect 8 on the delivery side; net/smtp_client.c body_send).
 import email
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import ROOT, Sink, Sluiced, free_port, wait_for
+from harness import Certs, Sink, Sluiced, free_port, wait_for
 from test_delivery import CONFIG, attempts
 from test_hostile_spool import RETRY, Smtp, body_files, delivered
 
-CERTS = None
+CERTS = Certs()
+setUpModule = CERTS.make
+tearDownModule = CERTS.remove
 
 
-def setUpModule():
-    global CERTS
-    CERTS = tempfile.mkdtemp(prefix="sluice-certs-")
-    subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), CERTS], check=True,
-                   capture_output=True, timeout=60)
-
-
-def tearDownModule():
-    shutil.rmtree(CERTS, ignore_errors=True)
 
 
 def dotted_body(k, size):
@@ -77,11 +67,11 @@ class StreamIntegrityTest(unittest.TestCase):
             sink.stop()
 
     def test_dots_at_every_chunk_offset_through_tls(self):
-        c, k = (os.path.join(CERTS, "valid" + x) for x in (".pem", ".key"))
+        c, k = CERTS.pair("valid")
         sink = Sink(keep=True, args=["--tls-cert", c, "--tls-key", k])
         try:
             self.deliver(sink, RETRY + "\n    tls: verify\n    tls_ca: %s\n"
-                         "    tls_domain: localhost" % os.path.join(CERTS, "ca.pem"))
+                         "    tls_domain: localhost" % CERTS.path("ca.pem"))
             raw = [open(os.path.join(sink.out, n), "rb").read()
                    for n in os.listdir(sink.out) if n.endswith(".eml")]
             self.assertIn(b"X-Sink-TLS: TLSv1.3", raw[0])

@@ -21,20 +21,19 @@ started under (net/smtp_client.c).
 """
 import json
 import os
-import shutil
 import signal
 import smtplib
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import ROOT, Sink, Sluiced, free_port, wait_for
+from harness import Certs, Sink, Sluiced, wait_for
 from test_delivery import CONFIG, attempts
 
-CERTS = None
+CERTS = Certs()
+setUpModule = CERTS.make
+tearDownModule = CERTS.remove
 
 BODY = ("Subject: strict next hop\r\n"
         "Message-ID: <strict@client.test>\r\n"
@@ -45,19 +44,8 @@ BODY = ("Subject: strict next hop\r\n"
         "last line\r\n")
 
 
-def setUpModule():
-    global CERTS
-    CERTS = tempfile.mkdtemp(prefix="sluice-certs-")
-    subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), CERTS], check=True,
-                   capture_output=True, timeout=60)
-
-
-def tearDownModule():
-    shutil.rmtree(CERTS, ignore_errors=True)
-
-
 def cert(name):
-    return os.path.join(CERTS, name + ".pem"), os.path.join(CERTS, name + ".key")
+    return CERTS.pair(name)
 
 
 def sink_files(sink):

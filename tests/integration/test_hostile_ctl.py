@@ -16,17 +16,11 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import BUILD, Sluiced, free_port, wait_for
+from harness import CONFIG_HEAD, BUILD, Sluiced, free_port, wait_for
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
-CONFIG = """\
-workers: {workers}
-hostname: relay.test
-listen: ["127.0.0.1:{port}"]
-spool: {dir}/spool
-control_socket: {dir}/sluice.sock
-trusted_networks: ["127.0.0.1/32"]
+CONFIG = CONFIG_HEAD + """\
 connectors:
   closed:
     smarthosts: ["127.0.0.1:{sink_port}"]

@@ -7,34 +7,22 @@ code before its fix.  Only loopback addresses are used."""
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
-import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import ROOT, Sink, Sluiced, free_port, wait_for
+from harness import Certs, Sink, Sluiced, free_port, wait_for
 from test_delivery import CONFIG, attempts
 
-CERTS = None
-
-
-def setUpModule():
-    global CERTS
-    CERTS = tempfile.mkdtemp(prefix="sluice-certs-")
-    subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), CERTS], check=True,
-                   capture_output=True, timeout=120)
-
-
-def tearDownModule():
-    shutil.rmtree(CERTS, ignore_errors=True)
+CERTS = Certs()
+setUpModule = CERTS.make
+tearDownModule = CERTS.remove
 
 
 def cert(name):
-    return os.path.join(CERTS, name + ".pem"), os.path.join(CERTS, name + ".key")
+    return CERTS.pair(name)
 
 
 class Recorder(threading.Thread):

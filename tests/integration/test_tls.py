@@ -4,34 +4,23 @@ against sluice-sink and a Python/OpenSSL SMTP server: one test per
 certificate failure (4.7.320 with its reason), TLS not offered or refused
 (4.4.317), and no plaintext fallback under 'required'."""
 import os
-import shutil
 import smtplib
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import unittest
 
-from harness import ROOT, Sink, Sluiced, free_port, wait_for
+from harness import Certs, Sink, Sluiced, free_port, wait_for
 from test_delivery import CONFIG, attempts, send
 
-CERTS = None
-
-
-def setUpModule():
-    global CERTS
-    CERTS = tempfile.mkdtemp(prefix="sluice-certs-")
-    subprocess.run(["sh", os.path.join(ROOT, "tests/tls/make-certs.sh"), CERTS], check=True,
-                   capture_output=True, timeout=60)
-
-
-def tearDownModule():
-    shutil.rmtree(CERTS, ignore_errors=True)
+CERTS = Certs()
+setUpModule = CERTS.make
+tearDownModule = CERTS.remove
 
 
 def cert(name):
-    return os.path.join(CERTS, name + ".pem"), os.path.join(CERTS, name + ".key")
+    return CERTS.pair(name)
 
 
 def server_tls():
