@@ -3,18 +3,18 @@
  * (struct smtp_conn) and the functions each file offers the ones above it.
  * Not for other modules: they use net/smtp_client.h.
  *
- * The files are layers; each calls only those below it (scripts/layers.py
- * checks it from the objects):
+ * The files are layers, bottom first; each calls only those above it in
+ * this list (scripts/layers.py checks it from the objects):
  *
+ *   smtp_client_conn.c  the plumbing: I/O on the ring, commands and the
+ *                       replies they expect, the job's results and their
+ *                       report to the queue, the validation record, teardown
+ *   smtp_client_txn.c   once ready: the transactions (MAIL, RCPT, DATA and
+ *                       the body), per-recipient replies, the next job
  *   smtp_client.c       set-up and the op callbacks: DNS (MX, then A/AAAA),
  *                       connect, banner, EHLO/HELO, STARTTLS and the
  *                       certificate, the dispatch of every reply, the
  *                       queue's transport, drain and validate connector
- *   smtp_client_txn.c   once ready: the transactions (MAIL, RCPT, DATA and
- *                       the body), per-recipient replies, the next job
- *   smtp_client_conn.c  the plumbing: I/O on the ring, commands and the
- *                       replies they expect, the job's results and their
- *                       report to the queue, the validation record, teardown
  *
  * A lower file never calls a higher one: an op's completion reaches the top
  * through c->op.cb, which smtp_client.c sets.  Worker thread only.

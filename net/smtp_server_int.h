@@ -3,17 +3,17 @@
  * a worker, the session, and the functions each file offers the ones
  * above it.  Not for other modules: they use net/smtp_server.h.
  *
- * The files are layers; each calls only those below it (scripts/layers.py
- * checks it from the objects):
+ * The files are layers, bottom first; each calls only those above it in
+ * this list (scripts/layers.py checks it from the objects):
  *
+ *   smtp_server_session.c  replies and their sending, the transaction's
+ *                          reset, DATA memory, timers, lifetime
+ *   smtp_server_cmd.c      the answer to each command: parameters, relay,
+ *                          directory and quota decisions, DATA, STARTTLS
  *   smtp_server.c          listeners and accepting; a session's input (the
  *                          multishot recv, TLS records, command lines, DATA
  *                          into the spool record or its body file, the 250
  *                          after the sync, back-pressure); timeouts, drain
- *   smtp_server_cmd.c      the answer to each command: parameters, relay,
- *                          directory and quota decisions, DATA, STARTTLS
- *   smtp_server_session.c  replies and their sending, the transaction's
- *                          reset, DATA memory, timers, lifetime
  *
  * Worker thread only.
  */
