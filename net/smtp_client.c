@@ -1,5 +1,8 @@
 /*
- * smtp_client — one struct smtp_conn per outbound connection.
+ * smtp_client — one struct smtp_conn per outbound connection: how it is
+ * set up, and the callbacks of its ops.  The transactions once it is ready
+ * are smtp_client_txn.c's, its plumbing smtp_client_conn.c's (both below
+ * this file: net/smtp_client_int.h).
  *
  * A connection has at most one network op in flight (connect, send or
  * recv, each linked to a timeout), so closing it is simple: it is only ever
@@ -33,15 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/mfi/mfi.h"
-#include "core/strb.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "net/dns.h"
+#include "net/smtp_client_int.h"
 #include "net/smtp_ehlo.h"
 #include "net/smtp_proto.h"
 #include "queue/gate.h"
@@ -49,128 +51,10 @@
 #include "tls/tls.h"
 
 #define CONN_IDLE_MAX 5		/* s a cached connection may stay idle */
-#define CONN_MAX_ADDRS 16	/* addresses tried per host */
-#define CONN_MAX_HOSTS 16	/* hosts tried per connection */
-#define CONN_CHUNK (64u << 10)	/* message bytes read and sent at a time */
-
-enum conn_state {
-	CS_RESOLVE,	/* DNS in progress */
-	CS_CONNECT,	/* TCP connect in flight */
-	CS_GREET,	/* banner, EHLO/HELO */
-	CS_IDLE,	/* cached, no job */
-	CS_TXN,		/* a transaction is running */
-	CS_QUIT,	/* QUIT sent, closing */
-};
-
-/* What a reply answers. */
-enum expect {
-	EX_BANNER, EX_EHLO, EX_HELO, EX_STARTTLS, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA,
-	EX_BODY,
-};
-
-
-struct smtp_conn {
-	struct op op;			/* the one network op in flight */
-	struct worker *w;		/* owner */
-	const struct config *cfg;	/* held (config_hold) until conn_free:
-					   the config this connection follows */
-	const struct cfg_connector *cc;	/* its connector, inside cfg */
-	struct dest *d;			/* destination */
-	struct list link;		/* on d->idle while cached */
-	int fd;				/* socket, -1 before connect */
-	uint8_t state;			/* enum conn_state */
-	bool busy;			/* op in flight */
-	bool sending;			/* that op is a send */
-	bool pipelining;		/* server offers PIPELINING */
-	bool eightbit;			/* 8BITMIME */
-	bool smtputf8;			/* SMTPUTF8 */
-	bool dsn;			/* DSN */
-	bool reused;			/* taken from the idle cache */
-	bool need_rset;			/* last transaction failed: RSET first */
-	bool tls_hs;			/* TLS handshake in progress */
-	bool tls_on;			/* TLS established: all I/O encrypted */
-	bool tls_send;			/* the send in flight is TLS output */
-	bool no_tls;			/* opportunistic TLS failed: stay clear */
-	struct tls_conn *tls;		/* after STARTTLS, or NULL */
-	struct buf tin;			/* ciphertext received, not yet fed */
-	struct smtp_validate *val;	/* a test connection: report here (NULL
-					   once reported) */
-	bool val_conn;			/* a test connection: private dest */
-	char val_rcpt[256];		/* the recipient it tries */
-	uint64_t size_max;		/* SIZE limit, 0 if none */
-	uint32_t msgs;			/* transactions done on it */
-	uint64_t idle_since;		/* w->now when it became idle */
-	struct dns_query *dq;		/* pending lookup */
-
-	char *hosts[CONN_MAX_HOSTS];	/* target host names */
-	uint16_t ports[CONN_MAX_HOSTS];	/* and ports */
-	uint32_t nhosts, hi;		/* count, current */
-	struct dns_addr addrs[CONN_MAX_ADDRS]; /* current host's addresses */
-	uint32_t naddrs, ai;		/* count, current */
-	char host[256];			/* current host name */
-	char ip[64];			/* current address as text */
-	uint16_t port;			/* current port */
-	struct mfi_attempt fail;	/* last failure before ready */
-	char fail_text[512];		/* its reply text */
-
-	struct buf in;			/* received, not yet parsed */
-	struct buf out;			/* to send */
-	size_t out_off;			/* bytes of out already sent */
-	struct __kernel_timespec ts;	/* the linked timeout of the op */
-	size_t send_end;		/* the send in flight ends here in out */
-	struct sockaddr_storage sa;	/* address being connected to */
-
-	uint8_t *expect;		/* replies awaited, in order */
-	uint32_t nexpect, ex;		/* count, next to match */
-	uint32_t unsent;		/* commands built but not yet sent
-					   (no PIPELINING: one at a time) */
-	uint32_t *cmd_end;		/* end offset in out of each command */
-	uint32_t capexpect;		/* entries allocated in both arrays */
-
-	struct qjob *job;		/* current job */
-	struct mfi_attempt *res;	/* per recipient outcome */
-	char **res_text;		/* their reply texts (owned) */
-	uint32_t nres;			/* job recipients */
-	uint32_t rcpt_ok;		/* recipients accepted so far */
-	uint32_t rcpt_i;		/* next RCPT reply's recipient */
-	bool mail_ok;			/* MAIL accepted */
-	uint64_t t0;			/* ms when the job started */
-	struct queue_data data;		/* the job's message data: open from
-					   MAIL until the job is reported */
-	struct smtp_stuffer stuff;	/* dot-stuffing state between chunks */
-	bool body_on;			/* after the 354, until the chunk with
-					   the final dot is built */
-	struct buf tmp;			/* a chunk read from the spool (at most
-					   CONN_CHUNK; unused for a message the
-					   queue holds in memory) */
-};
 
 static void conn_next_target(struct smtp_conn *c);
-static void conn_recv(struct smtp_conn *c);
-static void conn_run_job(struct smtp_conn *c);
 static enum mfi_stage conn_stage(const struct smtp_conn *c);
-static bool body_send(struct smtp_conn *c);
 static void client_open(struct worker *w, struct dest *d, struct qjob *j);
-
-/* What a job gets when its message cannot be read back from the spool. */
-#define UNREADABLE "451 4.3.0 Message data unreadable in the local spool"
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* The connector, as the config this connection holds has it (never NULL
- * once the connection is started). */
-static const struct cfg_connector *
-conn_cfg(struct smtp_conn *c)
-{
-	return c->cc;
-}
 
 /* Hold w's current config and find connector in it.  Returns the
  * connector, or NULL (nothing held then) when that config has none. */
@@ -184,348 +68,6 @@ conn_hold_cfg(struct smtp_conn *c, const char *connector)
 	c->cfg = config_hold(c->w->cfg);
 	c->cc = cc;
 	return cc;
-}
-
-/* True once a reload has replaced the config this connection follows. */
-static bool
-conn_stale(const struct smtp_conn *c)
-{
-	return c->cfg != c->w->cfg;
-}
-
-static uint32_t
-conn_timeout(struct smtp_conn *c, bool connecting)
-{
-	return connecting ? c->cc->connect_timeout : c->cc->command_timeout;
-}
-
-/* ---- teardown ------------------------------------------------------- */
-
-static void
-job_results_free(struct smtp_conn *c)
-{
-	for (uint32_t i = 0; i < c->nres; i++)
-		free(c->res_text[i]);
-	free(c->res);
-	free(c->res_text);
-	c->res = NULL;
-	c->res_text = NULL;
-	c->nres = 0;
-}
-
-/* Free c; no op may be in flight.  Its gate slot goes back. */
-static void
-conn_free(struct smtp_conn *c)
-{
-	struct worker *w = c->w;
-	struct dest *d = c->d;
-
-	if (c->dq != NULL)
-		dns_cancel(w->dns, c->dq);
-	if (c->state == CS_IDLE) {
-		list_del(&c->link);
-		d->nidle--;
-	}
-	if (c->fd >= 0)
-		close(c->fd);
-	for (uint32_t i = 0; i < c->nhosts; i++)
-		free(c->hosts[i]);
-	job_results_free(c);
-	queue_data_close(&c->data);
-	buf_free(&c->in);
-	buf_free(&c->out);
-	buf_free(&c->tmp);
-	free(c->expect);
-	free(c->cmd_end);
-	tls_conn_free(c->tls);	/* before the config that owns its context */
-	buf_free(&c->tin);
-	if (c->cfg != NULL)
-		config_release(c->cfg);
-	if (c->val_conn) {	/* its destination is private, not queued */
-		free(d->name);
-		free(d->connector);
-		free(d->domain);
-		free(d);
-		free(c);
-		return;
-	}
-	d->nconns--;
-	w->q->nconns--;
-	free(c);
-	queue_conn_gone(w, d);
-}
-
-/* ---- validation ------------------------------------------------------- */
-
-static void val_step(struct smtp_conn *c, const char *step, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Record one step of a test connection. */
-static void
-val_step(struct smtp_conn *c, const char *step, bool ok, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (c->val == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	for (char *p = line; *p; p++)
-		if (*p == '\t' || *p == '\n' || *p == '\r')
-			*p = ' ';
-	buf_printf(&c->val->steps, "%s\t%s\t%s\n", step, ok ? "ok" : "fail", line);
-}
-
-/* The test connection ends: a failure (a) or success (a == NULL). */
-static void
-val_finish(struct smtp_conn *c, const struct mfi_attempt *a)
-{
-	struct smtp_validate *v = c->val;
-	struct mfi_attempt at;
-	struct buf d = { 0 };
-
-	if (a == NULL) {
-		v->code = 0;
-		snprintf(v->verdict, sizeof(v->verdict), "ok: the connector delivers");
-	} else {
-		at = *a;
-		at.host = c->host[0] ? c->host : NULL;
-		at.ip = c->ip[0] ? c->ip : NULL;
-		at.port = c->port;
-		v->code = (int)mfi_classify(&at);
-		mfi_detail(&at, (enum mfi_code)v->code, &d);
-		buf_append(&d, "", 1);
-		snprintf(v->verdict, sizeof(v->verdict), "%s: %s",
-			 v->code == MFI_REMOTE || mfi_reply((enum mfi_code)v->code)[0] == '\0'
-				 ? "remote" : mfi_reply((enum mfi_code)v->code), d.p);
-		buf_free(&d);
-	}
-	c->val = NULL;		/* v belongs to the caller again */
-	v->done(v);
-}
-
-/* ---- job outcome ------------------------------------------------------ */
-
-static void
-job_begin(struct smtp_conn *c, struct qjob *j)
-{
-	c->job = j;
-	c->nres = j->nrcpt;
-	c->res = xcalloc(j->nrcpt, sizeof(*c->res));
-	c->res_text = xcalloc(j->nrcpt, sizeof(*c->res_text));
-	c->rcpt_ok = 0;
-	c->rcpt_i = 0;
-	c->mail_ok = false;
-	c->t0 = now_ms();
-}
-
-/* True if recipient i has no outcome yet. */
-static bool
-res_empty(const struct smtp_conn *c, uint32_t i)
-{
-	const struct mfi_attempt *a = &c->res[i];
-
-	return a->stage == 0 && a->reply_code == 0 && a->err == 0 && a->dns_status == 0;
-}
-
-/*
- * Every recipient without a final outcome (none yet, or accepted at RCPT
- * and waiting for the end of data) gets a; its text is copied.
- */
-static void
-job_fill(struct smtp_conn *c, const struct mfi_attempt *a)
-{
-	for (uint32_t i = 0; i < c->nres; i++) {
-		if (!res_empty(c, i) &&
-		    !(c->res[i].stage == MFI_STAGE_RCPT && c->res[i].reply_code / 100 == 2))
-			continue;
-		free(c->res_text[i]);
-		c->res_text[i] = a->reply_text ? strdup(a->reply_text) : NULL;
-		c->res[i] = *a;
-		c->res[i].reply_text = c->res_text[i];
-	}
-}
-
-/* Hand the job's outcome to the queue.  Every reply text in c->res came
- * through smtp_reply_flat (or is one of our own lines), as queue_job_done
- * expects. */
-static void
-job_report(struct smtp_conn *c)
-{
-	struct qjob *j = c->job;
-
-	if (j == NULL)
-		return;
-	c->job = NULL;
-	queue_data_close(&c->data);
-	c->body_on = false;
-	for (uint32_t i = 0; i < c->nres; i++) {
-		c->res[i].host = c->host[0] ? c->host : NULL;
-		c->res[i].ip = c->ip[0] ? c->ip : NULL;
-		c->res[i].port = c->port;
-	}
-	queue_job_done(c->w, j, c->res, now_ms() - c->t0);
-	job_results_free(c);
-}
-
-/*
- * The connection failed at stage with err (or a reply): the job gets it
- * and the connection goes.  Called from op callbacks only.
- */
-static void
-conn_fail(struct smtp_conn *c, enum mfi_stage stage, int err, const struct smtp_reply *r)
-{
-	struct mfi_attempt a = { .stage = stage, .err = err };
-	char text[512];
-
-	if (r != NULL) {
-		smtp_reply_flat(r, text, sizeof(text));
-		a.reply_code = r->code;
-		a.reply_text = text;
-	}
-	if (c->job != NULL) {
-		job_fill(c, &a);
-		job_report(c);
-	}
-	if (c->val != NULL)
-		val_finish(c, &a);
-	conn_free(c);
-}
-
-/* ---- I/O ------------------------------------------------------------ */
-
-static void conn_io_done(struct op *op, int res, uint32_t flags);
-
-static void
-conn_link_timeout(struct smtp_conn *c, uint32_t secs)
-{
-	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
-
-	c->ts.tv_sec = secs;
-	c->ts.tv_nsec = 0;
-	io_uring_prep_link_timeout(sqe, &c->ts, 0);
-	op_set(sqe, NULL);
-}
-
-/* Send what TLS has to say (records, handshake messages). */
-static void
-conn_tls_send(struct smtp_conn *c)
-{
-	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
-
-	ring_sending(tls_out_ptr(c->tls), tls_out_len(c->tls));
-	io_uring_prep_send(sqe, c->fd, tls_out_ptr(c->tls), tls_out_len(c->tls), MSG_NOSIGNAL);
-	sqe->flags |= IOSQE_IO_LINK;
-	op_set(sqe, &c->op);
-	conn_link_timeout(c, conn_timeout(c, false));
-	c->busy = true;
-	c->sending = true;
-	c->tls_send = true;
-}
-
-/* Send out[out_off, end) (encrypted once TLS is on). */
-static void
-conn_send_to(struct smtp_conn *c, size_t end)
-{
-	struct io_uring_sqe *sqe;
-
-	if (c->tls_on) {
-		if (end > c->out_off && tls_write(c->tls, c->out.p + c->out_off,
-						  end - c->out_off) < 0)
-			end = c->out_off;	/* the send below fails the conn */
-		c->out_off = c->send_end = end;
-		conn_tls_send(c);
-		return;
-	}
-	sqe = ring_sqe(&c->w->ring);
-	c->send_end = end;
-	ring_sending(c->out.p + c->out_off, end - c->out_off);
-	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
-			   MSG_NOSIGNAL);
-	sqe->flags |= IOSQE_IO_LINK;
-	op_set(sqe, &c->op);
-	conn_link_timeout(c, conn_timeout(c, false));
-	c->busy = true;
-	c->sending = true;
-}
-
-static void
-conn_send(struct smtp_conn *c)
-{
-	conn_send_to(c, c->out.len);
-}
-
-static void
-conn_recv(struct smtp_conn *c)
-{
-	struct io_uring_sqe *sqe = ring_sqe(&c->w->ring);
-	struct buf *b = c->tls ? &c->tin : &c->in;
-
-	buf_reserve(b, c->tls ? 16384 : 4096);
-	io_uring_prep_recv(sqe, c->fd, b->p + b->len, b->cap - b->len, 0);
-	sqe->flags |= IOSQE_IO_LINK;
-	op_set(sqe, &c->op);
-	conn_link_timeout(c, conn_timeout(c, c->state == CS_GREET && c->ex == 0 &&
-					  c->expect[0] == EX_BANNER));
-	c->busy = true;
-	c->sending = false;
-}
-
-/* Note that a reply to a command ending at out offset end will come. */
-static void
-expect_push(struct smtp_conn *c, enum expect ex, size_t end)
-{
-	if (c->nexpect == c->capexpect) {
-		uint32_t cap = c->capexpect ? c->capexpect * 2 : 8;
-		c->expect = xrealloc(c->expect, cap);
-		c->cmd_end = xrealloc(c->cmd_end, cap * sizeof(*c->cmd_end));
-		c->capexpect = cap;
-	}
-	c->cmd_end[c->nexpect] = (uint32_t)end;
-	c->expect[c->nexpect++] = (uint8_t)ex;
-}
-
-/* Queue a command line (without CRLF) and what its reply answers. */
-static void
-conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-conn_cmd(struct smtp_conn *c, enum expect ex, const char *fmt, ...)
-{
-	char line[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
-	memcpy(line + n, "\r\n", 2);
-	buf_append(&c->out, line, (size_t)n + 2);
-	expect_push(c, ex, c->out.len);
-	c->unsent++;
-}
-
-/* Send what the protocol allows now: everything, or one command. */
-static void
-conn_flush(struct smtp_conn *c)
-{
-	size_t end;
-
-	if (c->unsent == 0)
-		return;
-	if (c->pipelining) {
-		end = c->out.len;
-		c->unsent = 0;
-	} else {
-		end = c->cmd_end[c->nexpect - c->unsent];
-		c->unsent--;
-	}
-	conn_send_to(c, end);
 }
 
 /* ---- targets and connecting ----------------------------------------- */
@@ -548,13 +90,7 @@ conn_exhausted(struct smtp_conn *c)
 {
 	struct mfi_attempt a = c->fail;
 
-	if (c->job != NULL) {
-		job_fill(c, &a);
-		job_report(c);
-	}
-	if (c->val != NULL)
-		val_finish(c, &a);
-	conn_free(c);
+	smtp_conn_end(c, &a);
 }
 
 static enum mfi_dns
@@ -619,7 +155,7 @@ conn_connect(struct smtp_conn *c)
 	sqe->flags |= IOSQE_IO_LINK;
 	c->op.cb = conn_connect_done;
 	op_set(sqe, &c->op);
-	conn_link_timeout(c, conn_timeout(c, true));
+	smtp_conn_link_timeout(c, true);
 	c->busy = true;
 }
 
@@ -630,7 +166,7 @@ host_resolved(void *arg, enum dns_status st, const struct dns_addr *addrs, size_
 
 	c->dq = NULL;
 	if (st != DNS_OK || n == 0) {
-		val_step(c, "dns", false, "%s: %s", c->host, dns_status_str(st));
+		smtp_validate_step(c, "dns", false, "%s: %s", c->host, dns_status_str(st));
 		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
 		c->ip[0] = '\0';
 		c->hi++;
@@ -639,7 +175,7 @@ host_resolved(void *arg, enum dns_status st, const struct dns_addr *addrs, size_
 	}
 	c->naddrs = n < CONN_MAX_ADDRS ? (uint32_t)n : CONN_MAX_ADDRS;
 	memcpy(c->addrs, addrs, c->naddrs * sizeof(*addrs));
-	val_step(c, "dns", true, "%s: %zu address(es)", c->host, n);
+	smtp_validate_step(c, "dns", true, "%s: %zu address(es)", c->host, n);
 	c->ai = 0;
 	conn_connect(c);
 }
@@ -678,18 +214,18 @@ mx_resolved(void *arg, enum dns_status st, const struct dns_mx *mx, size_t n)
 			556, "556 5.1.10 Recipient domain publishes a null MX (RFC 7505)", 58
 		};
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
-		conn_fail(c, MFI_STAGE_RCPT, 0, &nullmx);
+		smtp_conn_fail(c, MFI_STAGE_RCPT, 0, &nullmx);
 		return;
 	}
 	if ((st != DNS_OK && st != DNS_NODATA) || n == 0) {
-		val_step(c, "mx", false, "%s: %s", c->d->domain, dns_status_str(st));
+		smtp_validate_step(c, "mx", false, "%s: %s", c->d->domain, dns_status_str(st));
 		conn_set_fail(c, MFI_STAGE_DNS, 0, dns_to_mfi(st), NULL);
 		snprintf(c->host, sizeof(c->host), "%s", c->d->domain);
 		conn_exhausted(c);
 		return;
 	}
-	val_step(c, "mx", true, "%s: %zu exchanger(s), first %s%s", c->d->domain, n,
-		 mx[0].host, st == DNS_NODATA ? " (implicit MX)" : "");
+	smtp_validate_step(c, "mx", true, "%s: %zu exchanger(s), first %s%s", c->d->domain, n,
+			   mx[0].host, st == DNS_NODATA ? " (implicit MX)" : "");
 	for (size_t i = 0; i < n && c->nhosts < CONN_MAX_HOSTS; i++) {
 		c->hosts[c->nhosts] = strdup(mx[i].host);
 		c->ports[c->nhosts++] = c->cc->mx_port ? c->cc->mx_port : 25;
@@ -712,227 +248,6 @@ ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
 	c->smtputf8 = e.smtputf8;
 	c->dsn = e.dsn;
 	c->size_max = e.size_max;
-}
-
-/* Ready after EHLO: health is good; run the job or go idle. */
-static void
-conn_ready(struct smtp_conn *c)
-{
-	if (c->val_conn) {	/* a test: MAIL and RCPT, then RSET */
-		c->state = CS_TXN;
-		c->nexpect = c->ex = c->unsent = 0;
-		c->out.len = c->out_off = 0;
-		conn_cmd(c, EX_MAIL, "MAIL FROM:<>");
-		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>", c->val_rcpt);
-		conn_cmd(c, EX_RSET, "RSET");
-		conn_flush(c);
-		return;
-	}
-	queue_dest_result(c->w, c->d, true);
-	conn_run_job(c);
-}
-
-/* Build and send the transaction of c->job (RSET first when needed). */
-static void
-conn_start_txn(struct smtp_conn *c)
-{
-	struct qjob *j = c->job;
-	const struct envelope *env = j->msg->env;
-	STRB_LOCAL(params, 512);
-	int rc;
-
-	c->state = CS_TXN;
-	c->out.len = c->out_off = 0;
-	c->nexpect = c->ex = c->unsent = 0;
-	queue_data_close(&c->data);
-	if ((rc = queue_data_open(c->w, j->msg, &c->data)) < 0) {
-		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 451,
-					 .reply_text = UNREADABLE };
-		char qid[17];
-		envelope_id_str(j->msg->id, qid);
-		log_err("id=%s: cannot open its data in the local spool: %s", qid,
-			strerror(-rc));
-		job_fill(c, &a);
-		job_report(c);
-		conn_run_job(c);
-		return;
-	}
-	if (env->smtputf8 && !c->smtputf8) {
-		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 553,
-					 .reply_text = "553 5.6.7 The destination does not support "
-						       "SMTPUTF8, which this message needs" };
-		job_fill(c, &a);
-		job_report(c);
-		conn_run_job(c);
-		return;
-	}
-	if (c->need_rset || c->reused)
-		conn_cmd(c, EX_RSET, "RSET");
-	c->need_rset = false;
-	if (c->size_max > 0)
-		strb_printf(&params, " SIZE=%llu", (unsigned long long)c->data.size);
-	if (env->body == ENV_BODY_8BITMIME && c->eightbit)
-		strb_printf(&params, " BODY=8BITMIME");
-	if (env->smtputf8)
-		strb_printf(&params, " SMTPUTF8");
-	if (c->dsn && env->ret != ENV_RET_NONE)
-		strb_printf(&params, " RET=%s",
-			       env->ret == ENV_RET_FULL ? "FULL" : "HDRS");
-	if (c->dsn && env->envid != NULL)
-		strb_printf(&params, " ENVID=%.100s",
-			       env->envid);
-	conn_cmd(c, EX_MAIL, "MAIL FROM:<%s>%s", env->sender, params.p);
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct env_rcpt *r = &env->rcpt[j->rcpt[i]];
-		STRB_LOCAL(rp, 600);
-		if (c->dsn && r->notify != 0) {
-			strb_puts(&rp, " NOTIFY=");
-			if (r->notify & ENV_NOTIFY_NEVER)
-				strb_puts(&rp, "NEVER");
-			else
-				strb_printf(&rp, "%s%s%s",
-					    (r->notify & ENV_NOTIFY_SUCCESS) ? "SUCCESS," : "",
-					    (r->notify & ENV_NOTIFY_FAILURE) ? "FAILURE," : "",
-					    (r->notify & ENV_NOTIFY_DELAY) ? "DELAY," : "");
-			if (rp.p[rp.len - 1] == ',')
-				rp.p[--rp.len] = '\0';
-		}
-		if (c->dsn && r->orcpt != NULL)
-			strb_printf(&rp, " ORCPT=%.500s", r->orcpt);
-		conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp.p);
-	}
-	conn_cmd(c, EX_DATA, "DATA");
-	conn_flush(c);	/* the body follows the 354, a chunk at a time */
-}
-
-/*
- * The spool could not give the rest of the body: a damaged or short body
- * file, found at the latest on the read of its last chunk, when all the
- * rest may already have gone out.  The final dot must never follow, or the
- * next hop would take a corrupt message for a whole one; so the connection
- * is closed here, mid-data, which makes the next hop drop what it has
- * (RFC 5321 4.1.1.4: no dot, no message).  The recipients get the same 451
- * as a message unreadable before MAIL, and wait for a retry.
- */
-static void
-body_unreadable(struct smtp_conn *c, int err)
-{
-	struct mfi_attempt a = { .stage = MFI_STAGE_BODY, .reply_code = 451,
-				 .reply_text = UNREADABLE };
-	char qid[17];
-
-	envelope_id_str(c->job->msg->id, qid);
-	log_err("id=%s: its data in the local spool is unreadable (%s) after %llu of %llu "
-		"bytes went to %s [%s]: connection closed without the final dot",
-		qid, err == -EIO ? "damaged: not the bytes that were written" : strerror(-err),
-		(unsigned long long)c->stuff.n,
-		(unsigned long long)c->data.size, c->host, c->ip);
-	job_fill(c, &a);
-	job_report(c);
-	conn_free(c);
-}
-
-/*
- * Build the next chunk of the body in out (CONN_CHUNK bytes of the message,
- * dot-stuffed; the last one with the end marker) and send it.  Called after
- * the 354 and then each time a chunk has been sent (through TLS too, which
- * encrypts out as it is sent), so a connection holds one chunk however
- * large the message: out (at most 1.5 times CONN_CHUNK stuffed) and tmp,
- * the bytes read from the spool.  The read is a synchronous pread of
- * CONN_CHUNK, usually from the page cache; the socket's own buffer keeps
- * the wire busy while it runs, so no second chunk is prepared ahead.
- * Returns false when c is gone (body_unreadable).
- */
-static bool
-body_send(struct smtp_conn *c)
-{
-	const char *p;
-	long n;
-
-	c->out.len = c->out_off = 0;
-	n = queue_data_read(c->w, &c->data, CONN_CHUNK, &c->tmp, &p);
-	if (n < 0) {
-		body_unreadable(c, (int)n);
-		return false;
-	}
-	smtp_stuff_chunk(&c->stuff, p, (size_t)n, &c->out);
-	if (c->data.off == c->data.size) {
-		smtp_stuff_end(&c->stuff, &c->out);
-		c->body_on = false;
-		expect_push(c, EX_BODY, c->out.len);
-	}
-	conn_send(c);
-	return true;
-}
-
-/* Next job from the destination, or idle, or QUIT. */
-static void
-conn_run_job(struct smtp_conn *c)
-{
-	const struct cfg_connector *cc = conn_cfg(c);
-	struct worker *w = c->w;
-
-	/* a reload since this connection started: its settings are out of
-	   date, so it takes no new job (the one it has goes on) */
-	if (c->job == NULL && !conn_stale(c) && c->msgs < cc->max_msgs_per_conn)
-		c->job = queue_next_job(w, c->d);
-	if (c->job != NULL && c->res == NULL)
-		job_begin(c, c->job);
-	if (c->job != NULL) {
-		c->msgs++;
-		conn_start_txn(c);
-		return;
-	}
-	if (w->draining || conn_stale(c) || c->msgs >= cc->max_msgs_per_conn) {
-		c->state = CS_QUIT;
-		c->out.len = c->out_off = 0;
-		c->nexpect = c->ex = c->unsent = 0;
-		buf_append(&c->out, "QUIT\r\n", 6);
-		conn_send(c);
-		return;
-	}
-	c->nexpect = c->ex = c->unsent = 0;
-	c->in.len = 0;
-	c->state = CS_IDLE;
-	c->idle_since = w->now;
-	c->reused = false;
-	list_add_tail(&c->d->idle, &c->link);
-	c->d->nidle++;
-}
-
-/* What conn_reply did with the connection. */
-enum reply_act {
-	R_NEXT,		/* reply used; more buffered replies may follow */
-	R_IO,		/* new I/O started (or idle): stop parsing */
-	R_GONE,		/* c was freed or restarted: do not touch it */
-};
-
-/* Record reply text r as recipient i's outcome at stage. */
-static void
-res_set(struct smtp_conn *c, uint32_t i, enum mfi_stage stage, const struct smtp_reply *r,
-	const char *flat)
-{
-	c->res[i].stage = stage;
-	c->res[i].reply_code = r->code;
-	free(c->res_text[i]);
-	c->res_text[i] = strdup(flat);
-	c->res[i].reply_text = c->res_text[i];
-}
-
-/* True if recipient i was accepted and is still waiting for DATA's fate. */
-static bool
-res_accepted(const struct smtp_conn *c, uint32_t i)
-{
-	return c->res[i].stage == MFI_STAGE_RCPT && c->res[i].reply_code / 100 == 2;
-}
-
-/* The transaction is over: report, then the next job (or idle, or QUIT). */
-static enum reply_act
-txn_done(struct smtp_conn *c)
-{
-	job_report(c);
-	conn_run_job(c);
-	return R_IO;
 }
 
 /* A failure before the connection was ready: try the next address. */
@@ -961,8 +276,8 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	if (reason == MFI_TLS_NONE)
 		reason = MFI_TLS_HANDSHAKE_FAILED;
 	if (c->tls != NULL)
-		val_step(c, reason == MFI_TLS_HANDSHAKE_FAILED ? "tls" : "certificate", false,
-			 "%s", detail[0] ? detail : "handshake failed");
+		smtp_validate_step(c, reason == MFI_TLS_HANDSHAKE_FAILED ? "tls" : "certificate",
+				   false, "%s", detail[0] ? detail : "handshake failed");
 	if (cc->tls == CFG_TLS_OPPORTUNISTIC && c->tls != NULL) {
 		log_info("%s [%s]: TLS handshake failed (%s); retrying in clear "
 			 "(opportunistic TLS)", c->host, c->ip, detail);
@@ -988,30 +303,6 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	return R_GONE;
 }
 
-/* A reply inside a test connection's MAIL/RCPT/RSET. */
-static enum reply_act
-val_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply *r, const char *text)
-{
-	struct mfi_attempt a = { .reply_code = r->code, .reply_text = text };
-
-	if (ex == EX_MAIL || ex == EX_RCPT) {
-		val_step(c, ex == EX_MAIL ? "mail" : "rcpt", r->code / 100 == 2, "%s", text);
-		if (r->code / 100 != 2 && c->val != NULL) {
-			a.stage = ex == EX_MAIL ? MFI_STAGE_MAIL : MFI_STAGE_RCPT;
-			val_finish(c, &a);
-		}
-		return R_NEXT;
-	}
-	/* RSET: done; say goodbye */
-	if (c->val != NULL)
-		val_finish(c, NULL);
-	c->state = CS_QUIT;
-	c->out.len = c->out_off = 0;
-	buf_append(&c->out, "QUIT\r\n", 6);
-	conn_send(c);
-	return R_IO;
-}
-
 /* One reply, matched against what it answers. */
 static enum reply_act
 conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
@@ -1021,20 +312,21 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 
 	smtp_reply_flat(r, text, sizeof(text));
 	if (c->val_conn && c->state == CS_TXN)
-		return val_reply(c, ex, r, text);
+		return smtp_conn_txn_reply(c, ex, r, text);
 	switch (ex) {
 	case EX_BANNER:
-		val_step(c, "banner", r->code == 220, "%s", text);
+		smtp_validate_step(c, "banner", r->code == 220, "%s", text);
 		if (r->code != 220)
 			return greet_failed(c, MFI_STAGE_BANNER, r);
 		c->nexpect = c->ex = c->unsent = 0;
 		c->out.len = c->out_off = 0;
-		conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
-		conn_flush(c);
+		smtp_conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
+		smtp_conn_flush(c);
 		return R_IO;
 	case EX_EHLO:
 	case EX_HELO:
-		val_step(c, ex == EX_EHLO ? "ehlo" : "helo", r->code / 100 == 2, "%.200s", text);
+		smtp_validate_step(c, ex == EX_EHLO ? "ehlo" : "helo", r->code / 100 == 2,
+				   "%.200s", text);
 		if (r->code / 100 == 2) {
 			enum cfg_tls_policy pol = conn_cfg(c)->tls;
 			bool offered = ex == EX_EHLO && smtp_reply_has(r, "STARTTLS", NULL, NULL);
@@ -1048,34 +340,34 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			c->out.len = c->out_off = 0;
 			if (c->tls == NULL && pol != CFG_TLS_NONE && !c->no_tls) {
 				if (offered) {
-					conn_cmd(c, EX_STARTTLS, "STARTTLS");
-					conn_flush(c);
+					smtp_conn_cmd(c, EX_STARTTLS, "STARTTLS");
+					smtp_conn_flush(c);
 					return R_IO;
 				}
-				val_step(c, "starttls", pol == CFG_TLS_OPPORTUNISTIC,
-					 "not offered by the server");
+				smtp_validate_step(c, "starttls", pol == CFG_TLS_OPPORTUNISTIC,
+						   "not offered by the server");
 				if (pol != CFG_TLS_OPPORTUNISTIC)
 					return tls_failed(c, MFI_TLS_NOT_OFFERED, NULL);
 			}
-			conn_ready(c);
+			smtp_conn_ready(c);
 			return R_IO;
 		}
 		if (ex == EX_EHLO && (r->code == 500 || r->code == 502)) {
 			c->nexpect = c->ex = c->unsent = 0;
 			c->out.len = c->out_off = 0;
-			conn_cmd(c, EX_HELO, "HELO %s", c->cfg->hostname);
-			conn_flush(c);
+			smtp_conn_cmd(c, EX_HELO, "HELO %s", c->cfg->hostname);
+			smtp_conn_flush(c);
 			return R_IO;
 		}
 		return greet_failed(c, MFI_STAGE_EHLO, r);
 	case EX_STARTTLS: {
 		const struct cfg_connector *cc = conn_cfg(c);
-		val_step(c, "starttls", r->code == 220, "%s", text);
+		smtp_validate_step(c, "starttls", r->code == 220, "%s", text);
 		if (r->code != 220) {
 			if (cc->tls == CFG_TLS_OPPORTUNISTIC) {
 				c->nexpect = c->ex = c->unsent = 0;
 				c->out.len = c->out_off = 0;
-				conn_ready(c);	/* carry on in clear */
+				smtp_conn_ready(c);	/* carry on in clear */
 				return R_IO;
 			}
 			return tls_failed(c, MFI_TLS_REFUSED, r);
@@ -1089,63 +381,12 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		c->out.len = c->out_off = 0;
 		c->in.len = 0;
 		tls_handshake(c->tls);	/* the ClientHello */
-		conn_tls_send(c);
+		smtp_conn_tls_send(c);
 		return R_IO;
 	}
-	case EX_RSET:
-		if (r->code / 100 != 2) {
-			conn_fail(c, MFI_STAGE_MAIL, 0, r);
-			return R_GONE;
-		}
-		c->reused = false;	/* the cached connection is alive */
-		return R_NEXT;
-	case EX_MAIL:
-		if (r->code / 100 == 2) {
-			c->mail_ok = true;
-		} else {
-			for (uint32_t i = 0; i < c->nres; i++)
-				res_set(c, i, MFI_STAGE_MAIL, r, text);
-			c->need_rset = true;
-		}
-		return R_NEXT;
-	case EX_RCPT: {
-		uint32_t i = c->rcpt_i++;
-		if (i >= c->nres || !c->mail_ok)
-			return R_NEXT;
-		res_set(c, i, MFI_STAGE_RCPT, r, text);
-		if (r->code / 100 == 2)
-			c->rcpt_ok++;
-		return R_NEXT;
+	default:	/* RSET, MAIL, RCPT, DATA, the end of data */
+		return smtp_conn_txn_reply(c, ex, r, text);
 	}
-	case EX_DATA:
-		if (r->code == 354) {
-			/* send the body (or, with no recipient left, an empty one) */
-			c->out.len = c->out_off = 0;
-			if (c->mail_ok && c->rcpt_ok > 0) {
-				smtp_stuff_init(&c->stuff);
-				c->body_on = true;
-				return body_send(c) ? R_IO : R_GONE;
-			}
-			buf_append(&c->out, ".\r\n", 3);
-			c->need_rset = true;
-			expect_push(c, EX_BODY, c->out.len);
-			conn_send(c);
-			return R_IO;
-		}
-		for (uint32_t i = 0; i < c->nres; i++)
-			if (res_accepted(c, i))
-				res_set(c, i, MFI_STAGE_DATA, r, text);
-		c->need_rset = true;
-		return txn_done(c);
-	case EX_BODY:
-		for (uint32_t i = 0; i < c->nres; i++)
-			if (res_accepted(c, i))
-				res_set(c, i, MFI_STAGE_BODY, r, text);
-		if (r->code / 100 != 2)
-			c->need_rset = true;
-		return txn_done(c);
-	}
-	return R_NEXT;
 }
 
 /* Parse the replies c->in holds; then read or send what comes next. */
@@ -1167,7 +408,7 @@ conn_input(struct smtp_conn *c)
 				c->ai++;
 				conn_next_target(c);
 			} else {
-				conn_fail(c, conn_stage(c), -EPROTO, NULL);
+				smtp_conn_fail(c, conn_stage(c), -EPROTO, NULL);
 			}
 			return;
 		}
@@ -1183,9 +424,9 @@ conn_input(struct smtp_conn *c)
 		   sent has its reply (RFC 2920 s. 3.1): a server that did not
 		   offer it may drop, or refuse, what comes early. */
 		if (c->unsent > 0 && (c->pipelining || c->ex == c->nexpect - c->unsent))
-			conn_flush(c);
+			smtp_conn_flush(c);
 		else
-			conn_recv(c);
+			smtp_conn_recv(c);
 	}
 }
 
@@ -1218,9 +459,9 @@ conn_reopen(struct smtp_conn *c)
 	struct qjob *j = c->job;
 
 	c->job = NULL;
-	/* keep the gate slot for the new connection: undo what conn_free gives back */
+	/* keep the gate slot for the new connection: undo what smtp_conn_free gives back */
 	gate_enter(d->gate, 0);
-	conn_free(c);
+	smtp_conn_free(c);
 	client_open(w, d, j);
 }
 
@@ -1242,24 +483,25 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		}
 		if (rc == 0) {
 			if (tls_out_len(c->tls) > 0)
-				conn_tls_send(c);
+				smtp_conn_tls_send(c);
 			else
-				conn_recv(c);
+				smtp_conn_recv(c);
 			return;
 		}
 		c->tls_hs = false;
 		c->tls_on = true;
-		val_step(c, "tls", true, "%s %s", tls_version(c->tls), tls_cipher(c->tls));
+		smtp_validate_step(c, "tls", true, "%s %s", tls_version(c->tls),
+				   tls_cipher(c->tls));
 		if (conn_cfg(c)->tls == CFG_TLS_VERIFY)
-			val_step(c, "certificate", true, "verified for %s",
-				 conn_cfg(c)->tls_domain ? conn_cfg(c)->tls_domain : c->host);
+			smtp_validate_step(c, "certificate", true, "verified for %s",
+					   conn_cfg(c)->tls_domain ? conn_cfg(c)->tls_domain : c->host);
 		log_debug("%s [%s]: TLS %s %s", c->host, c->ip, tls_version(c->tls),
 			  tls_cipher(c->tls));
 		/* RFC 3207: start over with EHLO inside TLS */
 		c->nexpect = c->ex = c->unsent = 0;
 		c->out.len = c->out_off = 0;
-		conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
-		conn_flush(c);
+		smtp_conn_cmd(c, EX_EHLO, "EHLO %s", c->cfg->hostname);
+		smtp_conn_flush(c);
 		return;
 	}
 	for (;;) {
@@ -1269,7 +511,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			conn_fail(c, conn_stage(c), r == -ESHUTDOWN ? 0 : (int)r, NULL);
+			smtp_conn_fail(c, conn_stage(c), r == -ESHUTDOWN ? 0 : (int)r, NULL);
 			return;
 		}
 		c->in.len += (size_t)r;
@@ -1284,7 +526,7 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 
 	c->busy = false;
 	if (c->state == CS_QUIT) {
-		conn_free(c);
+		smtp_conn_free(c);
 		return;
 	}
 	if (res == -ECANCELED)
@@ -1304,22 +546,22 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 			conn_next_target(c);
 			return;
 		}
-		conn_fail(c, conn_stage(c), res, NULL);
+		smtp_conn_fail(c, conn_stage(c), res, NULL);
 		return;
 	}
 	if (c->sending && c->tls_send) {
 		c->tls_send = false;
 		tls_out_consume(c->tls, (size_t)res);
 		if (tls_out_len(c->tls) > 0) {
-			conn_tls_send(c);
+			smtp_conn_tls_send(c);
 			return;
 		}
 		if (c->tls_hs) {
-			conn_recv(c);
+			smtp_conn_recv(c);
 			return;
 		}
 		if (c->body_on) {
-			body_send(c);	/* the next chunk */
+			smtp_conn_body_send(c);	/* the next chunk */
 			return;
 		}
 		conn_input(c);
@@ -1328,17 +570,17 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 	if (c->sending) {
 		c->out_off += (size_t)res;
 		if (c->out_off < c->send_end) {
-			conn_send_to(c, c->send_end);
+			smtp_conn_send_to(c, c->send_end);
 			return;
 		}
 		if (c->body_on) {
-			body_send(c);	/* the next chunk */
+			smtp_conn_body_send(c);	/* the next chunk */
 			return;
 		}
 		conn_input(c);	/* replies may already be buffered */
 		return;
 	}
-	/* a recv: conn_recv aimed it at the end of tin (TLS) or in */
+	/* a recv: smtp_conn_recv aimed it at the end of tin (TLS) or in */
 	if (c->tls != NULL) {
 		ring_filled(c->tin.p + c->tin.len, res);
 		conn_tls_input(c, (size_t)res);
@@ -1359,19 +601,20 @@ conn_connect_done(struct op *op, int res, uint32_t flags)
 	if (res == -ECANCELED)
 		res = -ETIMEDOUT;
 	if (res < 0) {
-		val_step(c, "connect", false, "%s:%u: %s", c->ip, c->port, strerror(-res));
+		smtp_validate_step(c, "connect", false, "%s:%u: %s", c->ip, c->port,
+				   strerror(-res));
 		conn_set_fail(c, MFI_STAGE_CONNECT, res, MFI_DNS_NONE, NULL);
 		c->ai++;
 		conn_next_target(c);
 		return;
 	}
-	val_step(c, "connect", true, "%s [%s]:%u", c->host, c->ip, c->port);
+	smtp_validate_step(c, "connect", true, "%s [%s]:%u", c->host, c->ip, c->port);
 	c->state = CS_GREET;
 	c->in.len = 0;
 	c->out.len = c->out_off = 0;
 	c->nexpect = c->ex = c->unsent = 0;
-	expect_push(c, EX_BANNER, 0);
-	conn_recv(c);
+	smtp_conn_expect(c, EX_BANNER, 0);
+	smtp_conn_recv(c);
 }
 
 /* ---- API ------------------------------------------------------------ */
@@ -1407,7 +650,7 @@ client_open(struct worker *w, struct dest *d, struct qjob *j)
 	list_init(&c->link);
 	d->nconns++;
 	w->q->nconns++;
-	job_begin(c, j);
+	smtp_conn_job_begin(c, j);
 	if (cc == NULL) {
 		conn_set_fail(c, MFI_STAGE_DNS, 0, MFI_DNS_OTHER, NULL);
 		conn_exhausted(c);
@@ -1425,7 +668,7 @@ conn_quit_idle(struct smtp_conn *c)
 	c->state = CS_QUIT;
 	c->out.len = c->out_off = 0;
 	buf_append(&c->out, "QUIT\r\n", 6);
-	conn_send(c);
+	smtp_conn_send(c);
 }
 
 /* QUIT every cached connection of d made under a replaced config (the
@@ -1459,9 +702,9 @@ client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 	d->nidle--;
 	c->reused = true;
 	c->job = j;
-	job_begin(c, j);
+	smtp_conn_job_begin(c, j);
 	c->msgs++;
-	conn_start_txn(c);
+	smtp_conn_start_txn(c);
 	return true;
 }
 

@@ -7,7 +7,8 @@
  *
  * Every network op carries a linked timeout.  A connection reports each
  * job's outcome to the queue (queue_job_done) and asks it for the next one.
- * Everything runs on the owning worker's thread.
+ * Everything runs on the owning worker's thread.  Its files, set-up,
+ * transactions and plumbing, are mapped in net/smtp_client_int.h.
  */
 #ifndef SLUICE_NET_SMTP_CLIENT_H
 #define SLUICE_NET_SMTP_CLIENT_H

@@ -1,5 +1,8 @@
 /*
- * smtp_server — listeners and sessions of one worker.
+ * smtp_server — listeners and sessions of one worker: accepting, and a
+ * session's input.  What a command gets is smtp_server_cmd.c's, the
+ * session's replies, timers and lifetime smtp_server_session.c's (both
+ * below this file: net/smtp_server_int.h).
  *
  * A session is fed bytes from multishot recv completions.  Complete command
  * lines are answered at once into s->out; the replies of one loop turn go
@@ -47,14 +50,11 @@
 #include "core/buf.h"
 #include "core/list.h"
 #include "core/log.h"
-#include "core/tenant/cluster.h"
-#include "core/tenant/directory.h"
-#include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
 #include "core/worker.h"
-#include "core/xalloc.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
+#include "net/smtp_server_int.h"
 #include "net/smtp_spill.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
@@ -65,7 +65,6 @@
 #define SMTP_IN_MAX (1u << 20)		/* input while paused: the client ignores
 					   that we stopped reading */
 #define SMTP_IN_PAUSE (64u << 10)	/* stop reading a blocked session then */
-#define SMTP_MSG_KEEP (32u << 10)	/* keep a message buffer this big */
 #define DATA_SLICE (64u << 10)		/* DATA input taken per step */
 #define BUFGROUP 0
 
@@ -79,622 +78,10 @@ struct smtp_listener {
 	const char *text;		/* address as configured, for logs */
 };
 
-/* The SMTP server of one worker (w->srv): its listeners and sessions. */
-struct smtp_server {
-	struct smtp_listener *listeners;/* one per configured listener */
-	size_t nlisteners;		/* their number */
-	struct list idle;		/* sessions awaiting a command, LRU */
-	struct list data;		/* sessions inside DATA, LRU */
-	struct list dirty;		/* sessions with replies to send */
-	unsigned nsessions;		/* live sessions */
-	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
-					   transaction (limits.data_memory) */
-};
-
-enum session_state {
-	SS_CMD,		/* reading commands */
-	SS_DATA,	/* reading the message */
-	SS_SPOOL,	/* message handed to the spool, waiting for the sync */
-};
-
-struct session {
-	struct op recv_op;		/* multishot recv */
-	struct op send_op;		/* send of s->flight */
-	struct worker *w;		/* owner */
-	int fd;				/* the connection */
-	uint8_t state;			/* enum session_state */
-	bool recv_armed;		/* multishot recv in flight */
-	bool send_busy;			/* send in flight */
-	bool closing;			/* being torn down */
-	bool quit;			/* close once the output is sent */
-	bool skip_line;			/* discarding an over-long line */
-	bool esmtp;			/* EHLO (not HELO) was used */
-	bool trusted;			/* client in trusted_networks */
-	bool on_dirty;			/* linked on w->srv->dirty */
-	bool require_tls;		/* listener wants STARTTLS before MAIL */
-	bool tls_on;			/* handshake done: all I/O is encrypted */
-	bool tls_send;			/* the send in flight is TLS output */
-	struct tls_conn *tls;		/* after STARTTLS, or NULL */
-	const struct config *tls_cfg;	/* held (config_hold) while tls lives:
-					   tls borrows that config's context */
-	size_t plain_pending;		/* bytes at the head of out still to go
-					   in clear (the 220 to STARTTLS) */
-	uint16_t errors;		/* bad commands so far */
-	struct list link;		/* on w->srv->idle or w->srv->data */
-	struct list dirty;		/* on w->srv->dirty */
-	uint64_t last;			/* w->now of the last input */
-	struct buf in;			/* input not yet processed */
-	struct buf out;			/* replies not yet sent */
-	struct buf flight;		/* replies being sent */
-	size_t flight_off;		/* bytes of flight already taken */
-	char *helo;			/* EHLO/HELO argument */
-	char peer[48];			/* client IP as text */
-	struct anvil_ticket anvil;	/* its count in the per-client limits */
-
-	/* the transaction (MAIL .. end of data) */
-	bool in_txn;			/* MAIL accepted */
-	char *sender;			/* reverse path */
-	char *envid;			/* ENVID or NULL */
-	uint8_t ret;			/* RET */
-	uint8_t body;			/* BODY */
-	bool smtputf8;			/* SMTPUTF8 */
-	struct env_rcpt *rcpt;		/* accepted recipients */
-	uint32_t nrcpt;			/* their number */
-	uint32_t caprcpt;		/* allocated */
-	uint64_t id;			/* queue id, from DATA on */
-	uint64_t data_start;		/* w->now of the 354 */
-	struct wheel_timer data_timer;	/* the DATA phase's time budget */
-	struct smtp_data data;		/* DATA reader */
-	struct buf msg;			/* spool record being built */
-	size_t rec_start;		/* record header offset in msg */
-	size_t env_len;			/* encoded envelope length */
-	struct spool_write sw;		/* the record in the group commit */
-
-	/* DATA memory and spilling */
-	size_t charged;			/* bytes counted in w->srv->data_mem */
-	bool rx_paused;			/* not reading: input waits in the socket */
-	bool rx_cancel;			/* our cancel of the recv is outstanding */
-	const char *data_err;		/* refusal of a spilled message, sent when
-					   its body file's ops are done */
-	struct smtp_spill spill;	/* the body file of a large message */
-};
-
 static void session_process(struct session *s);
 static void session_arm_recv(struct session *s);
 static void session_flow(struct session *s);
 static void data_spooled(struct spool_write *sw, int res);
-
-/* ---- replies -------------------------------------------------------- */
-
-static void
-session_dirty(struct session *s)
-{
-	if (!s->on_dirty) {
-		s->on_dirty = true;
-		list_add_tail(&s->w->srv->dirty, &s->dirty);
-	}
-}
-
-/* Queue one reply line (without CRLF). */
-static void
-reply(struct session *s, const char *line)
-{
-	buf_puts(&s->out, line);
-	buf_append(&s->out, "\r\n", 2);
-	session_dirty(s);
-}
-
-static void
-replyf(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-replyf(struct session *s, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	reply(s, line);
-}
-
-/* ---- lifetime ------------------------------------------------------- */
-
-static void
-txn_reset(struct session *s)
-{
-	free(s->sender);
-	free(s->envid);
-	for (uint32_t i = 0; i < s->nrcpt; i++) {
-		free(s->rcpt[i].addr);
-		free(s->rcpt[i].orcpt);
-	}
-	s->sender = s->envid = NULL;
-	s->nrcpt = 0;
-	s->in_txn = false;
-	s->smtputf8 = false;
-	s->id = 0;
-	if (s->msg.cap > SMTP_MSG_KEEP)
-		buf_free(&s->msg);
-	s->msg.len = 0;
-	s->data_err = NULL;
-}
-
-/*
- * Count what the session holds for DATA in w->srv->data_mem: its record, spill
- * and write buffers while it is in a transaction's DATA or spool phase.
- */
-static void
-session_charge(struct session *s)
-{
-	size_t want = 0;
-
-	if (s->state == SS_DATA || s->state == SS_SPOOL)
-		want = s->msg.cap + smtp_spill_mem(&s->spill);
-	s->w->srv->data_mem = s->w->srv->data_mem - s->charged + want;
-	s->charged = want;
-}
-
-static void
-session_timer(struct session *s)
-{
-	struct worker *w = s->w;
-
-	if (s->closing)
-		return;
-	s->last = w->now;
-	if (s->state == SS_DATA)
-		list_move_tail(&w->srv->data, &s->link);
-	else if (s->state == SS_CMD)
-		list_move_tail(&w->srv->idle, &s->link);
-	else
-		list_del(&s->link);
-}
-
-static void
-session_close(struct session *s)
-{
-	struct io_uring_sqe *sqe;
-
-	if (s->closing)
-		return;
-	s->closing = true;
-	list_del(&s->link);
-	if (s->on_dirty) {
-		list_del(&s->dirty);
-		s->on_dirty = false;
-	}
-	if (s->recv_armed) {
-		sqe = ring_sqe(&s->w->ring);
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&s->recv_op, 0);
-		op_set(sqe, NULL);
-	}
-	shutdown(s->fd, SHUT_RDWR);
-}
-
-/* Free the session if nothing refers to it any more; call at callback end. */
-static void
-session_release(struct session *s)
-{
-	if (!s->closing || s->recv_armed || s->send_busy || s->state == SS_SPOOL ||
-	    smtp_spill_busy(&s->spill))
-		return;
-	close(s->fd);
-	tls_conn_free(s->tls);
-	if (s->tls_cfg != NULL)
-		config_release(s->tls_cfg);
-	smtp_spill_done(&s->spill, false);	/* abandoned mid-DATA, if at all */
-	s->w->srv->data_mem -= s->charged;
-	txn_reset(s);
-	buf_free(&s->msg);
-	buf_free(&s->in);
-	buf_free(&s->out);
-	buf_free(&s->flight);
-	free(s->rcpt);
-	free(s->helo);
-	anvil_leave(s->w->anvil, &s->anvil);
-	wheel_cancel(&s->w->q->wheel, &s->data_timer);
-	s->w->srv->nsessions--;
-	free(s);
-}
-
-/* Send what is queued, then close. */
-static void
-session_end(struct session *s)
-{
-	s->quit = true;
-	if (s->out.len == 0 && !s->send_busy && (s->tls == NULL || tls_out_len(s->tls) == 0))
-		session_close(s);
-}
-
-/* Count a bad command; past the limit the session ends with a 421. */
-static void
-session_error(struct session *s)
-{
-	if (++s->errors >= s->w->cfg->limits.errors) {
-		reply(s, "421 4.7.0 Too many errors, closing connection");
-		session_end(s);
-	}
-}
-
-/* ---- sending -------------------------------------------------------- */
-
-static void
-session_send(struct session *s)
-{
-	struct worker *w = s->w;
-	struct io_uring_sqe *sqe;
-
-	sqe = ring_sqe(&w->ring);
-	if (s->tls_send) {
-		ring_sending(tls_out_ptr(s->tls), tls_out_len(s->tls));
-		io_uring_prep_send(sqe, s->fd, tls_out_ptr(s->tls), tls_out_len(s->tls),
-				   MSG_NOSIGNAL);
-	} else {
-		ring_sending(s->flight.p + s->flight_off, s->flight.len - s->flight_off);
-		io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
-				   s->flight.len - s->flight_off, MSG_NOSIGNAL);
-	}
-	sqe->flags |= IOSQE_IO_LINK;
-	op_set(sqe, &s->send_op);
-	sqe = ring_sqe(&w->ring);
-	io_uring_prep_link_timeout(sqe, &w->send_ts, 0);
-	op_set(sqe, NULL);
-	s->send_busy = true;
-}
-
-static void
-session_send_done(struct op *op, int res, uint32_t flags)
-{
-	struct session *s = container_of(op, struct session, send_op);
-
-	s->send_busy = false;
-	if (res <= 0) {
-		if (res == -ECANCELED && !s->closing)
-			log_info("session %s: client did not read replies for %us, closed",
-				 s->peer, s->w->cfg->limits.send_timeout);
-		session_close(s);
-	} else if (s->tls_send) {
-		s->tls_send = false;
-		tls_out_consume(s->tls, (size_t)res);
-		if (tls_out_len(s->tls) > 0 || s->out.len > 0)
-			session_dirty(s);
-		else if (s->quit)
-			session_close(s);
-	} else if ((s->flight_off += (size_t)res) < s->flight.len) {
-		if (!s->closing)
-			session_send(s);
-	} else {
-		s->flight.len = 0;
-		s->flight_off = 0;
-		if (s->out.len > 0)
-			session_dirty(s);
-		else if (s->quit)
-			session_close(s);
-	}
-	session_release(s);
-}
-
-void
-smtp_server_flush(struct worker *w)
-{
-	while (!list_empty(&w->srv->dirty)) {
-		struct session *s = container_of(w->srv->dirty.next, struct session, dirty);
-		struct buf t;
-
-		list_del(&s->dirty);
-		s->on_dirty = false;
-		if (s->send_busy || s->closing)
-			continue;
-		if (s->tls != NULL && s->plain_pending == 0) {
-			/* encrypt the turn's replies; send what TLS has to say */
-			if (s->tls_on && s->out.len > 0 &&
-			    tls_write(s->tls, s->out.p, s->out.len) < 0) {
-				session_close(s);
-				continue;
-			}
-			s->out.len = 0;
-			if (tls_out_len(s->tls) > 0) {
-				s->tls_send = true;
-				session_send(s);
-			}
-			continue;
-		}
-		if (s->out.len == 0)
-			continue;
-		if (s->plain_pending > 0) {
-			/* the 220 to STARTTLS goes in clear, alone */
-			s->flight.len = 0;
-			buf_append(&s->flight, s->out.p, s->plain_pending);
-			buf_consume(&s->out, s->plain_pending);
-			s->plain_pending = 0;
-			s->flight_off = 0;
-			session_send(s);
-			continue;
-		}
-		t = s->flight;
-		s->flight = s->out;
-		s->out = t;
-		s->out.len = 0;
-		s->flight_off = 0;
-		session_send(s);
-	}
-}
-
-/* ---- commands ------------------------------------------------------- */
-
-static void
-cmd_helo(struct session *s, const struct smtp_cmd *c, bool esmtp)
-{
-	const struct config *cfg = s->w->cfg;
-
-	if (!smtp_valid_helo(c->arg, c->arglen)) {
-		replyf(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
-		session_error(s);
-		return;
-	}
-	txn_reset(s);
-	free(s->helo);
-	s->helo = xstrndup(c->arg, c->arglen);
-	s->esmtp = esmtp;
-	if (!esmtp) {
-		replyf(s, "250 %s", cfg->hostname);
-		return;
-	}
-	replyf(s, "250-%s Hello %s [%s]", cfg->hostname, s->helo, s->peer);
-	reply(s, "250-PIPELINING");
-	replyf(s, "250-SIZE %llu", (unsigned long long)cfg->limits.message_size);
-	reply(s, "250-8BITMIME");
-	reply(s, "250-ENHANCEDSTATUSCODES");
-	reply(s, "250-SMTPUTF8");
-	if (cfg->tls_server != NULL && s->tls == NULL)
-		reply(s, "250-STARTTLS");
-	reply(s, "250 DSN");
-}
-
-static void
-cmd_mail(struct session *s, const struct smtp_cmd *c)
-{
-	struct smtp_mail_params mp;
-	struct smtp_path path;
-	const char *err;
-
-	if (s->helo == NULL) {
-		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
-		session_error(s);
-		return;
-	}
-	if (s->require_tls && !s->tls_on) {
-		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
-		session_error(s);
-		return;
-	}
-	if (s->in_txn) {
-		reply(s, "503 5.5.1 Error: nested MAIL command");
-		session_error(s);
-		return;
-	}
-	err = smtp_parse_mail(c->arg, c->arglen, &path, &mp);
-	if (err != NULL) {
-		reply(s, err);
-		session_error(s);
-		return;
-	}
-	if (mp.size > s->w->cfg->limits.message_size) {
-		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		return;
-	}
-	s->in_txn = true;
-	s->sender = xstrndup(path.addr, path.len);
-	s->envid = mp.envidlen ? xstrndup(mp.envid, mp.envidlen) : NULL;
-	s->ret = (uint8_t)mp.ret;
-	s->body = (uint8_t)mp.body;
-	s->smtputf8 = mp.smtputf8;
-	reply(s, "250 2.1.0 Ok");
-}
-
-/*
- * A recipient of a tenant's domain: over the tenant's invalid-recipient
- * quota every new recipient is deferred; an authoritative domain (in the
- * config, or switched by fix-now) accepts only addresses in the tenant's
- * directory, and each one it rejects counts against the quota.
- */
-static const char *
-rcpt_tenant(struct session *s, const struct cfg_domain *dom, const struct smtp_path *p)
-{
-	const struct cfg_tenant *t = dom->tenant_cfg;
-	struct tenant_counter *ctr;
-	uint64_t now = (uint64_t)time(NULL);
-
-	if (t == NULL || s->w->cfg->tenant_table == NULL || t->counter < 0)
-		return NULL;
-	ctr = tenant_table_counter(s->w->cfg->tenant_table, (size_t)t->counter);
-	if (t->quota > 0 && (tenant_over_quota(ctr, s->w->id, now, t->quota) ||
-			     (s->w->cfg->cluster != NULL &&
-			      cluster_tenant_total_idx(s->w->cfg->cluster, (size_t)t->counter,
-						       now) >= t->quota)))
-		return "451 4.7.500 Tenant over invalid-recipient quota, retry later";
-	if (t->dir == NULL || (dom->mode != CFG_DOMAIN_AUTHORITATIVE &&
-			       !fixnow_has(p->domain, p->domainlen)))
-		return NULL;
-	if (directory_has(t->dir, p->addr, p->len))
-		return NULL;
-	tenant_count_add(ctr, s->w->id, now, 1);
-	if (s->w->cfg->cluster != NULL)
-		cluster_add_idx(s->w->cfg->cluster, (size_t)t->counter, s->w->id, now, 1);
-	s->w->st.invalid_rcpts++;
-	return "550 5.1.10 Recipient not found";
-}
-
-/* May this client send to this domain?  NULL if so, else the reply. */
-static const char *
-rcpt_route(struct session *s, const struct smtp_path *p)
-{
-	const struct config *cfg = s->w->cfg;
-	const struct cfg_domain *dom;
-
-	if (p->domain == NULL)
-		return "550 5.1.1 This relay has no local mailboxes";
-	dom = config_domain_find(cfg, p->domain, p->domainlen);
-	if (dom != NULL)
-		return rcpt_tenant(s, dom, p);
-	if (!s->trusted)
-		return "550 5.7.1 Relay access denied";
-	if (cfg->default_route == NULL)
-		return "550 5.4.4 Unable to route: no connector for this domain";
-	return NULL;
-}
-
-static void
-cmd_rcpt(struct session *s, const struct smtp_cmd *c)
-{
-	struct smtp_rcpt_params rp;
-	struct smtp_path path;
-	struct env_rcpt *r;
-	const char *err;
-
-	if (!s->in_txn) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		session_error(s);
-		return;
-	}
-	err = smtp_parse_rcpt(c->arg, c->arglen, s->smtputf8, &path, &rp);
-	if (err == NULL)
-		err = rcpt_route(s, &path);
-	if (err != NULL) {
-		reply(s, err);
-		session_error(s);
-		return;
-	}
-	if (s->nrcpt >= s->w->cfg->limits.recipients) {
-		reply(s, "452 4.5.3 Too many recipients");
-		return;
-	}
-	if (s->nrcpt == s->caprcpt) {
-		uint32_t cap = s->caprcpt ? s->caprcpt * 2 : 4;
-		r = xrealloc(s->rcpt, cap * sizeof(*r));
-		s->rcpt = r;
-		s->caprcpt = cap;
-	}
-	r = &s->rcpt[s->nrcpt++];
-	r->addr = xstrndup(path.addr, path.len);
-	r->orcpt = rp.orcptlen ? xstrndup(rp.orcpt, rp.orcptlen) : NULL;
-	r->notify = rp.notify;
-	r->state = ENV_RCPT_PENDING;
-	reply(s, "250 2.1.5 Ok");
-}
-
-/*
- * The DATA phase's budget.  data_timeout alone restarts with every byte,
- * so a client trickling one byte a minute would hold its session (and its
- * message memory) for ever.  Besides it, the whole phase must end within
- * data_total, and once data_timeout has passed it must have averaged
- * data_min_rate bytes/s: the deadline is
- *
- *	start + min(data_total, data_timeout + bytes / data_min_rate)
- *
- * One wheel timer per session, armed at the 354 for that deadline.  When it
- * fires the deadline is computed again with the bytes received by then: a
- * session still inside it is re-armed, one past it gets 421 4.4.2.  So the
- * cost is one insert per message plus one per re-arm, nothing per byte.
- * A timer that fires after its DATA ended does nothing.
- */
-static uint64_t
-data_deadline(const struct session *s)
-{
-	const struct cfg_limits *lim = &s->w->cfg->limits;
-	uint64_t end = s->data_start + lim->data_total;
-
-	if (lim->data_min_rate > 0) {
-		uint64_t r = s->data_start + lim->data_timeout + s->data.size / lim->data_min_rate;
-
-		end = r < end ? r : end;
-	}
-	return end;
-}
-
-static void
-data_budget_fire(struct wheel_timer *t, void *arg)
-{
-	struct session *s = WHEEL_CONTAINER(t, struct session, data_timer);
-	struct worker *w = s->w;
-	uint64_t end;
-
-	if (s->closing || s->quit || s->state != SS_DATA)
-		return;
-	end = data_deadline(s);
-	if (w->now < end) {
-		wheel_insert(&w->q->wheel, &s->data_timer, end);
-		return;
-	}
-	if (end == s->data_start + w->cfg->limits.data_total)
-		log_info("session %s: DATA not finished within data_total %us (%llu bytes), "
-			 "closed", s->peer, w->cfg->limits.data_total,
-			 (unsigned long long)s->data.size);
-	else
-		log_info("session %s: DATA below data_min_rate %u bytes/s (%llu bytes in "
-			 "%llus), closed", s->peer, w->cfg->limits.data_min_rate,
-			 (unsigned long long)s->data.size,
-			 (unsigned long long)(w->now - s->data_start));
-	list_del(&s->link);
-	reply(s, "421 4.4.2 Timeout exceeded, closing connection");
-	session_end(s);
-}
-
-static void
-data_budget_arm(struct session *s)
-{
-	s->data_start = s->w->now;
-	wheel_insert(&s->w->q->wheel, &s->data_timer, data_deadline(s));
-}
-
-/* DATA: start the spool record with the envelope and our Received: line. */
-static void
-cmd_data(struct session *s)
-{
-	struct worker *w = s->w;
-	const struct config *cfg = w->cfg;
-	struct envelope env;
-	char id[17];
-	const char *proto;
-
-	if (!s->in_txn) {
-		reply(s, "503 5.5.1 Error: need MAIL command");
-		session_error(s);
-		return;
-	}
-	if (s->nrcpt == 0) {
-		reply(s, "554 5.5.1 Error: no valid recipients");
-		session_error(s);
-		return;
-	}
-	s->id = spool_new_id(w->spool);
-	envelope_id_str(s->id, id);
-	env = (struct envelope){
-		.id = s->id, .arrival = time(NULL), .sender = s->sender,
-		.envid = s->envid, .helo = s->helo, .client = s->peer,
-		.ret = s->ret, .body = s->body, .smtputf8 = s->smtputf8,
-		.nrcpt = s->nrcpt, .rcpt = s->rcpt,
-	};
-	s->msg.len = 0;
-	s->rec_start = spool_rec_begin(&s->msg, SPOOL_REC_MSG, s->id);
-	envelope_encode(&env, &s->msg);
-	s->env_len = s->msg.len - s->rec_start - SPOOL_HDR_SIZE;
-	proto = s->smtputf8 ? (s->tls_on ? "UTF8SMTPS" : "UTF8SMTP")
-		: s->esmtp ? (s->tls_on ? "ESMTPS" : "ESMTP") : (s->tls_on ? "SMTPS" : "SMTP");
-	buf_printf(&s->msg, "Received: from %s ([%s])\r\n\tby %s (Sluice) with %s id %s",
-		   s->helo, s->peer, cfg->hostname, proto, id);
-	if (s->nrcpt == 1)
-		buf_printf(&s->msg, "\r\n\tfor <%s>", s->rcpt[0].addr);
-	buf_printf(&s->msg, "; %s\r\n", worker_date(w));
-	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
-	s->state = SS_DATA;
-	session_charge(s);
-	session_timer(s);
-	data_budget_arm(s);
-	reply(s, "354 End data with <CR><LF>.<CR><LF>");
-}
 
 /* ---- DATA spilled to a body file (net/smtp_spill.c) ------------------ */
 
@@ -723,15 +110,15 @@ spill_abort(struct session *s)
 		log_info("rejected id=%s from=<%s> client=%s: %s", id, LOG_FIELD(s->sender),
 			 s->peer, s->data_err);
 		if (!s->closing)
-			reply(s, s->data_err);
+			session_reply(s, s->data_err);
 	} else if (err < 0) {
 		w->st.spool_errors++;
 		log_warn("id=%s not queued from=<%s> client=%s: body file: %s", id,
 			 LOG_FIELD(s->sender), s->peer, strerror(-err));
 		if (!s->closing)
-			reply(s, "452 4.3.1 Insufficient system storage, try again later");
+			session_reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
-	txn_reset(s);
+	session_txn_reset(s);
 	s->state = SS_CMD;
 	session_charge(s);
 	if (!s->closing)
@@ -829,7 +216,7 @@ data_spooled(struct spool_write *sw, int res)
 		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
 			 LOG_FIELD(s->sender), s->nrcpt, (unsigned long long)s->data.size, s->peer);
 		if (!s->closing)
-			replyf(s, "250 2.0.0 Ok: queued as %s", id);
+			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
 		if (w->cfg->tenant_in != NULL)
 			for (uint32_t i = 0; i < s->nrcpt; i++) {
 				const struct cfg_tenant *t = config_addr_tenant(w->cfg, s->rcpt[i].addr);
@@ -844,14 +231,14 @@ data_spooled(struct spool_write *sw, int res)
 		log_warn("id=%s not queued from=<%s> client=%s: spool write failed: %s",
 			 id, LOG_FIELD(s->sender), s->peer, strerror(-res));
 		if (!s->closing)
-			reply(s, "452 4.3.1 Insufficient system storage, try again later");
+			session_reply(s, "452 4.3.1 Insufficient system storage, try again later");
 	}
-	txn_reset(s);
+	session_txn_reset(s);
 	session_charge(s);
 	if (!s->closing) {
 		session_timer(s);
 		if (w->draining) {
-			reply(s, "421 4.3.2 Service shutting down, closing connection");
+			session_reply(s, "421 4.3.2 Service shutting down, closing connection");
 			session_end(s);
 		} else {
 			session_resume(s);
@@ -879,8 +266,8 @@ data_end(struct session *s)
 		s->w->st.rejected++;
 		log_info("rejected id=%s from=<%s> client=%s: %s", id,
 			 LOG_FIELD(s->sender), s->peer, err);
-		reply(s, err);
-		txn_reset(s);
+		session_reply(s, err);
+		session_txn_reset(s);
 		s->state = SS_CMD;
 		session_charge(s);
 		session_timer(s);
@@ -893,112 +280,6 @@ data_end(struct session *s)
 	s->state = SS_SPOOL;
 	session_timer(s);
 	spool_append(s->w->spool, &s->sw);
-}
-
-/*
- * STARTTLS (RFC 3207): 220 in clear, then every byte is TLS.  Whatever the
- * client pipelined behind the command is thrown away (session_feed stops
- * at it), and the session forgets its EHLO and transaction, so no command
- * injected in clear can run inside the encrypted session (CVE-2011-0411).
- */
-static void
-cmd_starttls(struct session *s, const struct smtp_cmd *c)
-{
-	const struct config *cfg = s->w->cfg;
-
-	if (cfg->tls_server == NULL) {
-		reply(s, "502 5.5.1 Command not implemented");
-		session_error(s);
-		return;
-	}
-	if (s->tls != NULL) {
-		reply(s, "554 5.5.1 Error: TLS already active");
-		session_error(s);
-		return;
-	}
-	if (c->arglen > 0) {
-		reply(s, "501 5.5.4 Syntax: STARTTLS");
-		session_error(s);
-		return;
-	}
-	s->tls = tls_conn_new(cfg->tls_server, true, NULL);
-	if (s->tls != NULL)
-		s->tls_cfg = config_hold(cfg);
-	if (s->tls == NULL) {
-		reply(s, "454 4.7.0 TLS not available due to temporary reason");
-		return;
-	}
-	reply(s, "220 2.0.0 Ready to start TLS");
-	s->plain_pending = s->out.len;
-	txn_reset(s);
-	free(s->helo);
-	s->helo = NULL;
-	s->esmtp = false;
-	s->in.len = 0;
-}
-
-static void
-command(struct session *s, const char *line, size_t len)
-{
-	struct smtp_cmd c;
-
-	smtp_cmd_parse(line, len, &c);
-	switch (c.verb) {
-	case SMTP_EHLO:
-		cmd_helo(s, &c, true);
-		break;
-	case SMTP_HELO:
-		cmd_helo(s, &c, false);
-		break;
-	case SMTP_MAIL:
-		cmd_mail(s, &c);
-		break;
-	case SMTP_RCPT:
-		cmd_rcpt(s, &c);
-		break;
-	case SMTP_DATA:
-		if (c.arglen > 0) {
-			reply(s, "501 5.5.4 Syntax: DATA takes no argument");
-			session_error(s);
-		} else {
-			cmd_data(s);
-		}
-		break;
-	case SMTP_RSET:
-		txn_reset(s);
-		reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_NOOP:
-		reply(s, "250 2.0.0 Ok");
-		break;
-	case SMTP_QUIT:
-		reply(s, "221 2.0.0 Bye");
-		session_end(s);
-		break;
-	case SMTP_VRFY:
-		reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
-			 "attempt delivery");
-		break;
-	case SMTP_EXPN:
-		reply(s, "502 5.5.1 EXPN not available");
-		break;
-	case SMTP_HELP:
-		reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP "
-			 "QUIT VRFY HELP");
-		break;
-	case SMTP_STARTTLS:
-		cmd_starttls(s, &c);
-		break;
-	case SMTP_BDAT:
-	case SMTP_AUTH:
-		reply(s, "502 5.5.1 Command not implemented");
-		session_error(s);
-		break;
-	case SMTP_UNKNOWN:
-		reply(s, "500 5.5.2 Error: command not recognized");
-		session_error(s);
-		break;
-	}
 }
 
 /*
@@ -1038,13 +319,13 @@ session_feed(struct session *s, const char *p, size_t n)
 		off += len + 1;
 		if (s->skip_line || len + 1 > maxline) {
 			s->skip_line = false;
-			reply(s, "500 5.5.2 Error: line too long");
+			session_reply(s, "500 5.5.2 Error: line too long");
 			session_error(s);
 			continue;
 		}
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		command(s, line, len);
+		session_command(s, line, len);
 		if (s->tls != NULL && !s->tls_on)
 			return n;	/* pipelined behind STARTTLS: discarded */
 	}
@@ -1278,7 +559,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	s->require_tls = require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
-	wheel_timer_init(&s->data_timer, data_budget_fire);
+	wheel_timer_init(&s->data_timer, session_data_budget_fire);
 	smtp_spill_init(&s->spill, session_spill_done);
 	list_init(&s->link);
 	list_init(&s->dirty);
@@ -1303,7 +584,7 @@ session_new(struct worker *w, int fd, bool require_tls)
 	w->st.sessions++;
 	s->state = SS_CMD;
 	session_timer(s);
-	replyf(s, "220 %s ESMTP Sluice", cfg->hostname);
+	session_replyf(s, "220 %s ESMTP Sluice", cfg->hostname);
 	session_arm_recv(s);
 }
 
@@ -1399,7 +680,7 @@ expire(struct list *head, uint64_t now, uint32_t timeout, const char *what)
 			break;
 		log_info("session %s: %s timeout after %us", s->peer, what, timeout);
 		list_del(&s->link);
-		reply(s, "421 4.4.2 Timeout exceeded, closing connection");
+		session_reply(s, "421 4.4.2 Timeout exceeded, closing connection");
 		session_end(s);
 	}
 }
@@ -1438,7 +719,7 @@ smtp_server_drain(struct worker *w)
 			list_add_tail(&w->srv->data, &s->link);	/* keep its timer */
 			continue;
 		}
-		reply(s, "421 4.3.2 Service shutting down, closing connection");
+		session_reply(s, "421 4.3.2 Service shutting down, closing connection");
 		session_end(s);
 	}
 }

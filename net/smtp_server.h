@@ -4,7 +4,8 @@
  * the command state machine, DATA into a spool record, and the 250 after
  * the group commit that holds the message has been synced.
  *
- * Every function runs on the owning worker's thread.
+ * Every function runs on the owning worker's thread.  Its files, input,
+ * commands and the session's output, are mapped in net/smtp_server_int.h.
  */
 #ifndef SLUICE_NET_SMTP_SERVER_H
 #define SLUICE_NET_SMTP_SERVER_H

@@ -8,6 +8,11 @@
  *
  * Not for: speaking SMTP (net/smtp_client.c) or deciding what a failure
  * means (core/mfi/mfi.c).  Every function runs on the owning worker's thread.
+ *
+ * Made of layered files (queue/queue_int.h): queue.c (tables, scheduling,
+ * destinations), queue_data.c (a message's data), queue_msg.c (intake,
+ * records, NDRs), queue_ctl.c (operator actions), queue_outcome.c (after an
+ * attempt).
  */
 #ifndef SLUICE_QUEUE_QUEUE_H
 #define SLUICE_QUEUE_QUEUE_H

@@ -8,7 +8,7 @@
  * names when the last byte has been read.  So a damaged body file is only
  * known at the end: a caller that sends as it reads (delivery) must be
  * able to take back what it sent, which for SMTP means never sending the
- * final dot (net/smtp_client.c closes the connection instead).
+ * final dot (net/smtp_client_txn.c closes the connection instead).
  *
  * Nothing here writes.  Thread: the owning worker's only.
  */

@@ -1,5 +1,5 @@
 """Delivery streams a message from the spool in 64 KiB chunks (issue 9,
-defect 8 on the delivery side; net/smtp_client.c body_send).
+defect 8 on the delivery side; net/smtp_client_txn.c, smtp_conn_body_send).
 
 - Dot-stuffing across chunk boundaries: a 2 MiB message whose lines start
   with dots, in a 21-byte pattern, so that over its 32 chunks every cut

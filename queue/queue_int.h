@@ -1,0 +1,98 @@
+/*
+ * queue_int — what the queue's own files share.  Not for other modules:
+ * they use queue/queue.h.
+ *
+ * The files are layers, bottom first; each calls only those above it in
+ * this list, never one below (scripts/layers.py checks it from the objects):
+ *
+ *   queue.c          tables, routing, jobs' lists and timers, destinations
+ *                    (health, probes) and the admission of jobs to
+ *                    connections: the bottom, writes nothing
+ *   queue_data.c     a message's data read back (queue.h)
+ *   queue_msg.c      a message's life: intake and its split into jobs, the
+ *                    RCPT and DONE records, NDRs and delay notices
+ *   queue_ctl.c      operator actions (core/ctl) on queued jobs
+ *   queue_outcome.c  what an attempt's outcome does to its job
+ *
+ * Everything runs on the owning worker's thread.
+ */
+#ifndef SLUICE_QUEUE_QUEUE_INT_H
+#define SLUICE_QUEUE_QUEUE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/dsn.h"
+#include "queue/queue.h"
+
+struct cfg_connector;
+
+/* ---- queue.c ---- */
+
+/* d's connector in the worker's current config, or NULL (removed). */
+const struct cfg_connector *queue_dest_cfg(struct worker *w, const struct dest *d);
+
+/* Put a message in the tables (env is taken over, pending counted).  Not
+ * routed: that is queue_msg.c's. */
+struct qmsg *queue_msg_new(struct worker *w, struct envelope *env,
+			   const struct spool_loc *loc);
+
+/* Take m out of the id table (not out of q->all). */
+void queue_msgs_del(struct queue *q, struct qmsg *m);
+
+/* The destination of address addr (made on first use), or NULL when
+ * nothing routes it. */
+struct dest *queue_route(struct worker *w, const char *addr);
+
+/* A job for recipients idx[0..n) of m, all routed to d: ready, or held
+ * when m is.  Returns it (m counts it in njobs). */
+struct qjob *queue_job_new(struct worker *w, struct qmsg *m, struct dest *d,
+			   const uint32_t *idx, uint32_t n);
+
+/* Free j and its strings: no list, timer or message bookkeeping. */
+void queue_job_release(struct qjob *j);
+
+/* Make j ready (off the deferred list, timer cancelled, on d->ready). */
+void queue_job_ready(struct worker *w, struct qjob *j);
+
+/* Put j on its destination's deferred list with a timer at when (mono s). */
+void queue_job_defer(struct worker *w, struct qjob *j, uint64_t when);
+
+/* Give d's ready jobs to connections, as far as its health, the per-worker
+ * share and the gate allow. */
+void queue_dest_kick(struct worker *w, struct dest *d);
+
+/* ---- queue_msg.c ---- */
+
+/* Record recipient i of m delivered or failed (a RCPT record, unless it was
+ * the last pending one: DONE says it then). */
+void queue_rcpt_final(struct worker *w, struct qmsg *m, uint32_t i,
+		      enum env_rcpt_state st);
+
+/* If nothing of m is left (recipients, jobs, NDRs), write its DONE and free
+ * it once that is synced. */
+void queue_msg_finish(struct worker *w, struct qmsg *m);
+
+/* Free a job that is on no list any more (timer cancelled, the message's
+ * count dropped, maybe finished). */
+void queue_job_free(struct worker *w, struct qjob *j);
+
+/*
+ * Return recipients idx[0..n) of m to the sender: spool an NDR (delayed:
+ * a delay notice, until retry_until), or, when none is wanted or possible,
+ * record them failed.  info[k] says why recipient idx[k] failed.  The
+ * recipients are recorded failed only once the NDR is synced.
+ */
+void queue_ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
+		    const struct dsn_rcpt *info, size_t n, bool delayed,
+		    int64_t retry_until);
+
+/* ---- queue_ctl.c ---- */
+
+/* The attempt of job j ended with recipients left and the operator asked
+ * for something meanwhile (j->ctl): true if j was dealt with (held, or
+ * gone), false to defer it as usual. */
+bool queue_ctl_after_attempt(struct worker *w, struct qjob *j);
+
+#endif
