@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 

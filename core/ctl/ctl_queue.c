@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
 #include "core/strb.h"

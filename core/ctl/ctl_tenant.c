@@ -15,6 +15,7 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_table.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
