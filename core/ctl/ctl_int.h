@@ -155,11 +155,22 @@ struct ctl_wreq {
 	struct smtp_validate val;	/* VALIDATE: the report */
 };
 
-struct ctl_client;
+/*
+ * The output side of a control connection: where a run's answer goes.
+ * core/ctl/ctl.c owns the connection (socket, input, peer) and embeds
+ * this in it; the plumbing only appends to out and clears run.
+ */
+struct ctl_client {
+	struct buf out;			/* answers not yet sent */
+	size_t out_off;			/* bytes of out already sent */
+	bool quit;			/* close once the output is sent */
+	struct ctl_run *run;		/* command running, or NULL */
+};
 
 /* A command being run for a client (or for the control thread itself). */
 struct ctl_run {
-	struct ctl_client *cl;		/* NULL: internal, or the client left */
+	struct ctl_client *cl;		/* where the answer goes; NULL: internal,
+					   or the client left */
 	const struct ctl_cmd *cmd;	/* what runs */
 	int argc;			/* words after the command's own */
 	char *argv[CTL_MAXARGS];	/* into line */
@@ -180,7 +191,7 @@ struct ctl_run {
 	bool jbroken;			/* its opening could not be built */
 };
 
-/* The control thread's shared state (ctl.c). */
+/* The control thread's shared state (set up by ctl_start, core/ctl/ctl.c). */
 struct ctl {
 	struct worker *ws;		/* the workers */
 	unsigned nw;			/* their number */
@@ -194,7 +205,7 @@ struct ctl {
 
 extern struct ctl ctl;
 
-/* ---- ctl.c: output and plumbing (control thread) ---- */
+/* ---- ctl_run.c: output and plumbing (control thread) ---- */
 
 /* Append to the answer of r (dropped if the client left). */
 void ctl_printf(struct ctl_run *r, const char *fmt, ...)
@@ -224,6 +235,12 @@ void ctl_fail(struct ctl_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* End r's answer (the empty line) and free it. */
 void ctl_end(struct ctl_run *r);
+/* A new run answering cl, which then runs it (NULL: a run with no
+ * client, such as the periodic alert checks). */
+struct ctl_run *ctl_run_new(struct ctl_client *cl);
+/* Free r without answering: requests still out lose their run (they are
+ * freed when their worker answers). */
+void ctl_run_free(struct ctl_run *r);
 /* A new request of kind for worker i, owned by r until sent. */
 struct ctl_wreq *ctl_req_new(struct ctl_run *r, unsigned i, enum ctl_wkind kind);
 /* Push q to its worker and wake it. */
@@ -233,8 +250,13 @@ void ctl_req_free(struct ctl_wreq *q);
 /* Send a copy of tmpl to every worker; r->on_round runs when all are in,
  * with r->reqs[i] the answer of worker i. */
 void ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl);
-/* A run with no client (periodic alert checks). */
-struct ctl_run *ctl_run_internal(void);
+/* Worker answers arrived (the eventfd fired): hand each finished request
+ * to its run, free the orphans. */
+void ctl_answers(void);
+/* Fail the runs whose requests are past their deadline (once a second). */
+void ctl_timeouts(void);
+/* True while a worker holds a request. */
+bool ctl_inflight(void);
 /* Monotonic seconds. */
 int64_t ctl_mono(void);
 

@@ -683,7 +683,7 @@ ctl_alerts_tick(void)
 {
 	if (alert_run != NULL || ctl.nw == 0)
 		return;
-	alert_run = ctl_run_internal();
+	alert_run = ctl_run_new(NULL);
 	alert_run->on_free = alert_run_free;
 	alert_check(alert_run, alert_round);
 }
