@@ -15,7 +15,7 @@
  * it drains), and worker answers arrive through the eventfd, which hands
  * them to ctl_answers.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +34,11 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_queue.h"
+#include "core/ctl/ctl_run.h"
+#include "core/ctl/ctl_show.h"
 #include "core/ctl/ctl_table.h"
+#include "core/ctl/ctl_tenant.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -66,42 +70,48 @@ static ino_t sock_ino;			/* our socket file, to unlink only it */
 static void cmd_help(struct ctl_run *r);
 static void cmd_quit(struct ctl_run *r);
 
-/* The command table: `help` lists it in this order. */
-static const struct ctl_cmd cmds[] = {
-	{ "help", "", "list the commands", false, cmd_help },
-	{ "show info", "", "version, uptime, workers, config, spool size", false,
-	  ctl_show_info },
-	{ "show stats", "", "counters: sessions, messages and bytes in/out, deliveries "
-	  "by result, retries, bounces; per worker", false, ctl_show_stats },
-	{ "show connectors", "[CONNECTOR]", "per connector: state, health, queue, oldest message and "
-	  "its expiry, last error and where it came from", false, ctl_show_connectors },
-	{ "show insights", "", "open queue alerts with their code, meaning and fix", false,
-	  ctl_show_insights },
-	{ "show queue", "[CONNECTOR] [LIMIT]", "queued messages, oldest first: id, age, "
-	  "sender, recipients, attempts, last error", false, ctl_show_queue },
-	{ "qshape", "[CONNECTOR]", "queued messages per destination by age in minutes",
-	  false, ctl_qshape },
-	{ "show metrics", "", "Prometheus text exposition", false, ctl_show_metrics },
-	{ "flush", "[CONNECTOR|ID]", "retry deferred mail now, bypassing the backoff", true,
-	  ctl_flush },
-	{ "hold", "CONNECTOR|ID", "stop delivery attempts until released", true, ctl_hold },
-	{ "release", "CONNECTOR|ID", "end a hold", true, ctl_release },
-	{ "delete", "CONNECTOR|ID", "drop queued mail without an NDR", true, ctl_delete },
-	{ "bounce", "CONNECTOR|ID", "return queued mail to its sender now, with an NDR",
-	  true, ctl_bounce },
-	{ "connector", "enable|disable NAME", "let a connector deliver, or only queue",
-	  true, ctl_connector },
-	{ "validate connector", "NAME [RCPT]", "test connection through a connector: "
-	  "DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT", true, ctl_validate },
-	{ "show tenants", "", "per tenant: domains and their mode, invalid recipients in "
-	  "the quota window, quota, throttled", false, ctl_show_tenants },
-	{ "fix-now", "DOMAIN", "make an internal-relay domain authoritative: unknown "
-	  "recipients rejected, queued mail to them returned", true, ctl_fixnow },
-	{ "set alert", "threshold N age SECONDS", "queue alert: N messages older than "
-	  "SECONDS at one connector", true, ctl_set_alert },
-	{ "reload", "", "reload the configuration (as SIGHUP)", true, ctl_reload },
-	{ "quit", "", "close this connection", false, cmd_quit },
+static const struct ctl_cmd help_cmd = {
+	.words = "help",
+	.args = "",
+	.help = "list the commands",
+	.changes = false,
+	.run = cmd_help,
 };
+
+static const struct ctl_cmd quit_cmd = {
+	.words = "quit",
+	.args = "",
+	.help = "close this connection",
+	.changes = false,
+	.run = cmd_quit,
+};
+
+/* The commands, each defined next to its handler: `help` lists them in
+ * this order. */
+static const struct ctl_cmd *const cmds[] = {
+	&help_cmd,
+	&ctl_cmd_show_info,
+	&ctl_cmd_show_stats,
+	&ctl_cmd_show_connectors,
+	&ctl_cmd_show_insights,
+	&ctl_cmd_show_queue,
+	&ctl_cmd_qshape,
+	&ctl_cmd_show_metrics,
+	&ctl_cmd_flush,
+	&ctl_cmd_hold,
+	&ctl_cmd_release,
+	&ctl_cmd_delete,
+	&ctl_cmd_bounce,
+	&ctl_cmd_connector,
+	&ctl_cmd_validate,
+	&ctl_cmd_show_tenants,
+	&ctl_cmd_fixnow,
+	&ctl_cmd_set_alert,
+	&ctl_cmd_reload,
+	&quit_cmd,
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 /* ---- output ----------------------------------------------------------- */
 
@@ -134,23 +144,23 @@ cmd_help(struct ctl_run *r)
 {
 	if (r->json) {
 		json_t *a = json_array();
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (size_t i = 0; i < NCMDS; i++) {
 			char usage[256];
-			snprintf(usage, sizeof(usage), "%s%s%s [json]", cmds[i].words,
-				 cmds[i].args[0] ? " " : "", cmds[i].args);
+			snprintf(usage, sizeof(usage), "%s%s%s [json]", cmds[i]->words,
+				 cmds[i]->args[0] ? " " : "", cmds[i]->args);
 			log_json_append(&a, json_pack("{s:s, s:s, s:s, s:b}", "command",
-						      cmds[i].words, "usage", usage, "help",
-						      cmds[i].help, "changes", cmds[i].changes));
+						      cmds[i]->words, "usage", usage, "help",
+						      cmds[i]->help, "changes", cmds[i]->changes));
 		}
 		ctl_json(r, json_pack("{s:o}", "commands", a));
 	} else {
 		struct ctl_table *t = ctl_table_new((const char *[]){ "COMMAND", "DESCRIPTION",
 								      NULL });
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (size_t i = 0; i < NCMDS; i++) {
 			char usage[256];
-			snprintf(usage, sizeof(usage), "%s%s%s", cmds[i].words,
-				 cmds[i].args[0] ? " " : "", cmds[i].args);
-			ctl_table_row(t, usage, cmds[i].help);
+			snprintf(usage, sizeof(usage), "%s%s%s", cmds[i]->words,
+				 cmds[i]->args[0] ? " " : "", cmds[i]->args);
+			ctl_table_row(t, usage, cmds[i]->help);
 		}
 		ctl_table_print(t, r);
 		ctl_printf(r, "Add \"json\" to any command for JSON. One command per line; "
@@ -178,7 +188,7 @@ conn_command(struct ctl_conn *c, const char *line, size_t len)
 	char err[256];
 
 	memcpy(r->line, line, len + 1);
-	ctl_parse(r->line, len, cmds, sizeof(cmds) / sizeof(cmds[0]), &req, err, sizeof(err));
+	ctl_parse(r->line, len, cmds, NCMDS, &req, err, sizeof(err));
 	r->json = req.json;
 	if (req.cmd == NULL) {
 		ctl_fail(r, "%s", err);

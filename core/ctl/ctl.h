@@ -36,10 +36,10 @@
 
 #include <stddef.h>
 
+#include "core/ctl/ctl_parse.h"	/* CTL_LINE_MAX */
+
 struct config;
 struct worker;
-
-#define CTL_LINE_MAX 4096	/* longest request line, LF included */
 
 /*
  * Open cfg->control_socket (creating its directory if missing, replacing a

@@ -12,7 +12,7 @@
  * resume from a cursor, so even "bounce" of a large backlog runs as many
  * short steps of the worker's loop instead of one long stall.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_queue.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl/ctl.h"
+#include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
@@ -285,8 +287,8 @@ qstream_pump(struct ctl_run *r)
 	}
 }
 
-void
-ctl_show_queue(struct ctl_run *r)
+static void
+cmd_show_queue(struct ctl_run *r)
 {
 	struct qstream *st = xcalloc(1, sizeof(*st));
 	uint64_t n;
@@ -326,6 +328,15 @@ ctl_show_queue(struct ctl_run *r)
 usage:
 	ctl_fail(r, "usage: show queue [CONNECTOR] [LIMIT] [json] (LIMIT > 0)");
 }
+
+const struct ctl_cmd ctl_cmd_show_queue = {
+	.words = "show queue",
+	.args = "[CONNECTOR] [LIMIT]",
+	.help = "queued messages, oldest first: id, age, "
+		"sender, recipients, attempts, last error",
+	.changes = false,
+	.run = cmd_show_queue,
+};
 
 /* ---- flush, hold, release, delete, bounce ------------------------------ */
 
@@ -444,35 +455,75 @@ act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 	}
 }
 
-void
-ctl_flush(struct ctl_run *r)
+static void
+cmd_flush(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_FLUSH, "flush");
 }
 
-void
-ctl_hold(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_flush = {
+	.words = "flush",
+	.args = "[CONNECTOR|ID]",
+	.help = "retry deferred mail now, bypassing the backoff",
+	.changes = true,
+	.run = cmd_flush,
+};
+
+static void
+cmd_hold(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_HOLD, "hold");
 }
 
-void
-ctl_release(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_hold = {
+	.words = "hold",
+	.args = "CONNECTOR|ID",
+	.help = "stop delivery attempts until released",
+	.changes = true,
+	.run = cmd_hold,
+};
+
+static void
+cmd_release(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_RELEASE, "release");
 }
 
-void
-ctl_delete(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_release = {
+	.words = "release",
+	.args = "CONNECTOR|ID",
+	.help = "end a hold",
+	.changes = true,
+	.run = cmd_release,
+};
+
+static void
+cmd_delete(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_DELETE, "delete");
 }
 
-void
-ctl_bounce(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_delete = {
+	.words = "delete",
+	.args = "CONNECTOR|ID",
+	.help = "drop queued mail without an NDR",
+	.changes = true,
+	.run = cmd_delete,
+};
+
+static void
+cmd_bounce(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_BOUNCE, "bounce");
 }
+
+const struct ctl_cmd ctl_cmd_bounce = {
+	.words = "bounce",
+	.args = "CONNECTOR|ID",
+	.help = "return queued mail to its sender now, with an NDR",
+	.changes = true,
+	.run = cmd_bounce,
+};
 
 /* ---- connector enable|disable ----------------------------------------- */
 
@@ -510,8 +561,8 @@ connector_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_connector(struct ctl_run *r)
+static void
+cmd_connector(struct ctl_run *r)
 {
 	struct ctl_wreq tmpl = { .kind = CTL_W_CONNECTOR };
 
@@ -526,6 +577,14 @@ ctl_connector(struct ctl_run *r)
 	r->on_round = connector_round;
 	ctl_round(r, &tmpl);
 }
+
+const struct ctl_cmd ctl_cmd_connector = {
+	.words = "connector",
+	.args = "enable|disable NAME",
+	.help = "let a connector deliver, or only queue",
+	.changes = true,
+	.run = cmd_connector,
+};
 
 /* The test connection's report: one row per step, then the verdict. */
 static void
@@ -590,8 +649,8 @@ validate_reply(struct ctl_run *r, struct ctl_wreq *q)
 	ctl_end(r);
 }
 
-void
-ctl_validate(struct ctl_run *r)
+static void
+cmd_validate(struct ctl_run *r)
 {
 	struct ctl_wreq *q;
 
@@ -608,6 +667,15 @@ ctl_validate(struct ctl_run *r)
 	r->deadline = ctl_mono() + 180;	/* DNS, connect and replies may all time out */
 	ctl_req_send(q);
 }
+
+const struct ctl_cmd ctl_cmd_validate = {
+	.words = "validate connector",
+	.args = "NAME [RCPT]",
+	.help = "test connection through a connector: "
+		"DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT",
+	.changes = true,
+	.run = cmd_validate,
+};
 
 /* ---- reload ------------------------------------------------------------- */
 
@@ -678,8 +746,8 @@ ctl_reload_tick(void)
 	}
 }
 
-void
-ctl_reload(struct ctl_run *r)
+static void
+cmd_reload(struct ctl_run *r)
 {
 	struct reload_wait *rw;
 	int slot = -1;
@@ -710,3 +778,11 @@ ctl_reload(struct ctl_run *r)
 	}
 	reload_waiting[slot] = r;
 }
+
+const struct ctl_cmd ctl_cmd_reload = {
+	.words = "reload",
+	.args = "",
+	.help = "reload the configuration (as SIGHUP)",
+	.changes = true,
+	.run = cmd_reload,
+};

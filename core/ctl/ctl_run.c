@@ -15,7 +15,7 @@
  * (client gone, timeout) is "orphaned" and freed when its worker finally
  * answers, since until then the worker may still write into it.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_run.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -14,7 +14,7 @@
  * are logged as one JSON line.  The alert carries the dominant
  * mail-flow-intelligence code of those messages with its meaning and fix.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_show.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
+#include "core/ctl/ctl_tenant.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
 #include "core/xalloc.h"
@@ -344,11 +346,19 @@ no_args(struct ctl_run *r, const char *usage, void (*then)(struct ctl_run *),
 	ctl_round(r, &tmpl);
 }
 
-void
-ctl_show_info(struct ctl_run *r)
+static void
+cmd_show_info(struct ctl_run *r)
 {
 	no_args(r, "show info [json]", info_round, 0);
 }
+
+const struct ctl_cmd ctl_cmd_show_info = {
+	.words = "show info",
+	.args = "",
+	.help = "version, uptime, workers, config, spool size",
+	.changes = false,
+	.run = cmd_show_info,
+};
 
 /* ---- show stats ------------------------------------------------------- */
 
@@ -407,11 +417,20 @@ stats_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_show_stats(struct ctl_run *r)
+static void
+cmd_show_stats(struct ctl_run *r)
 {
 	no_args(r, "show stats [json]", stats_round, 0);
 }
+
+const struct ctl_cmd ctl_cmd_show_stats = {
+	.words = "show stats",
+	.args = "",
+	.help = "counters: sessions, messages and bytes in/out, deliveries "
+		"by result, retries, bounces; per worker",
+	.changes = false,
+	.run = cmd_show_stats,
+};
 
 /* ---- show connectors ---------------------------------------------------- */
 
@@ -524,8 +543,8 @@ connectors_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_show_connectors(struct ctl_run *r)
+static void
+cmd_show_connectors(struct ctl_run *r)
 {
 	struct ctl_wreq tmpl = { .kind = CTL_W_SNAP, .flags = CTL_SNAP_DESTS | CTL_SNAP_SCAN,
 				 .alert_age = ctl.alert_age };
@@ -539,6 +558,15 @@ ctl_show_connectors(struct ctl_run *r)
 	r->on_round = connectors_round;
 	ctl_round(r, &tmpl);
 }
+
+const struct ctl_cmd ctl_cmd_show_connectors = {
+	.words = "show connectors",
+	.args = "[CONNECTOR]",
+	.help = "per connector: state, health, queue, oldest message and "
+		"its expiry, last error and where it came from",
+	.changes = false,
+	.run = cmd_show_connectors,
+};
 
 /* ---- alerts ----------------------------------------------------------- */
 
@@ -805,8 +833,8 @@ insights_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_show_insights(struct ctl_run *r)
+static void
+cmd_show_insights(struct ctl_run *r)
 {
 	if (r->argc > 0) {
 		ctl_fail(r, "usage: show insights [json]");
@@ -815,8 +843,16 @@ ctl_show_insights(struct ctl_run *r)
 	alert_check(r, insights_round);
 }
 
-void
-ctl_set_alert(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_show_insights = {
+	.words = "show insights",
+	.args = "",
+	.help = "open queue alerts with their code, meaning and fix",
+	.changes = false,
+	.run = cmd_show_insights,
+};
+
+static void
+cmd_set_alert(struct ctl_run *r)
 {
 	long thr = -1, age = -1;
 
@@ -855,6 +891,15 @@ ctl_set_alert(struct ctl_run *r)
 usage:
 	ctl_fail(r, "usage: set alert [threshold N] [age SECONDS] [json]");
 }
+
+const struct ctl_cmd ctl_cmd_set_alert = {
+	.words = "set alert",
+	.args = "threshold N age SECONDS",
+	.help = "queue alert: N messages older than "
+		"SECONDS at one connector",
+	.changes = true,
+	.run = cmd_set_alert,
+};
 
 /* ---- qshape ----------------------------------------------------------- */
 
@@ -978,8 +1023,8 @@ qshape_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_qshape(struct ctl_run *r)
+static void
+cmd_qshape(struct ctl_run *r)
 {
 	struct ctl_wreq tmpl = { .kind = CTL_W_SNAP, .flags = CTL_SNAP_DESTS | CTL_SNAP_SCAN,
 				 .alert_age = ctl.alert_age };
@@ -993,6 +1038,14 @@ ctl_qshape(struct ctl_run *r)
 	r->on_round = qshape_round;
 	ctl_round(r, &tmpl);
 }
+
+const struct ctl_cmd ctl_cmd_qshape = {
+	.words = "qshape",
+	.args = "[CONNECTOR]",
+	.help = "queued messages per destination by age in minutes",
+	.changes = false,
+	.run = cmd_qshape,
+};
 
 /* ---- show metrics ----------------------------------------------------- */
 
@@ -1128,8 +1181,8 @@ metrics_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_show_metrics(struct ctl_run *r)
+static void
+cmd_show_metrics(struct ctl_run *r)
 {
 	if (r->json) {
 		ctl_fail(r, "show metrics has no JSON form (it is the Prometheus text format)");
@@ -1137,3 +1190,11 @@ ctl_show_metrics(struct ctl_run *r)
 	}
 	no_args(r, "show metrics", metrics_round, CTL_SNAP_DESTS | CTL_SNAP_ALERT);
 }
+
+const struct ctl_cmd ctl_cmd_show_metrics = {
+	.words = "show metrics",
+	.args = "",
+	.help = "Prometheus text exposition",
+	.changes = false,
+	.run = cmd_show_metrics,
+};

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_run.h"
 #include "core/xalloc.h"
 
 #define TABLE_MAXCOL 16

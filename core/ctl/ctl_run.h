@@ -1,9 +1,16 @@
 /*
- * ctl_int — what the files of the control socket share (core/ctl/ctl.c: the
- * thread, connections, framing and command table; ctl_worker.c: requests
- * run on worker threads; ctl_show.c: the show commands and alerts;
- * ctl_queue.c: show queue and the commands that change things).  Not an
- * API for anyone else: see core/ctl/ctl.h.
+ * ctl_run — what the files of the control plane share: a command being
+ * run (struct ctl_run) and its answer, the requests it sends to the
+ * workers (struct ctl_wreq) with the snapshots they answer, and the
+ * control thread's state (struct ctl).  Implemented by core/ctl/ctl_run.c.
+ * Not an API for anyone outside core/ctl/ (that is core/ctl/ctl.h).
+ *
+ * Layering inside core/ctl/, bottom up: ctl_parse (pure) and this
+ * plumbing; ctl_table; the command files, each defining its commands
+ * (struct ctl_cmd) next to their handlers; ctl.c, the socket and the
+ * dispatcher, which lists them.  Nothing here knows a command or the
+ * dispatcher, so no file calls up.  ctl_worker.c, on the workers' side,
+ * uses only this.
  *
  * A command runs as a struct ctl_run owned by the control thread.  When it
  * needs worker state it sends one struct ctl_wreq per worker (a "round")
@@ -11,17 +18,16 @@
  * done and writes the control thread's eventfd.  A request belongs to the
  * worker from the push until `done` is set, then to the control thread.
  */
-#ifndef SLUICE_CORE_CTL_INT_H
-#define SLUICE_CORE_CTL_INT_H
+#ifndef SLUICE_CORE_CTL_CTL_RUN_H
+#define SLUICE_CORE_CTL_CTL_RUN_H
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "core/buf.h"
-#include "core/ctl/ctl.h"
 #include "core/ctl/ctl_parse.h"
 #include "core/log.h"
 #include "core/mpsc.h"
@@ -259,40 +265,5 @@ void ctl_timeouts(void);
 bool ctl_inflight(void);
 /* Monotonic seconds. */
 int64_t ctl_mono(void);
-
-/* ---- ctl_show.c ---- */
-void ctl_show_info(struct ctl_run *r);
-void ctl_show_stats(struct ctl_run *r);
-void ctl_show_connectors(struct ctl_run *r);
-void ctl_show_insights(struct ctl_run *r);
-void ctl_qshape(struct ctl_run *r);
-void ctl_show_metrics(struct ctl_run *r);
-void ctl_set_alert(struct ctl_run *r);
-/* Once a second from the control loop: refresh the queue alerts. */
-void ctl_alerts_tick(void);
-/* Free the alert table (thread exit). */
-void ctl_alerts_fini(void);
-
-/* ---- ctl_queue.c ---- */
-void ctl_show_queue(struct ctl_run *r);
-void ctl_flush(struct ctl_run *r);
-void ctl_hold(struct ctl_run *r);
-void ctl_release(struct ctl_run *r);
-void ctl_delete(struct ctl_run *r);
-void ctl_bounce(struct ctl_run *r);
-void ctl_connector(struct ctl_run *r);
-void ctl_validate(struct ctl_run *r);
-
-/* ---- ctl_tenant.c ---- */
-void ctl_show_tenants(struct ctl_run *r);
-void ctl_fixnow(struct ctl_run *r);
-/* Internal-relay domains of connector that fix-now could switch (max). */
-size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max);
-/* Tenant and cluster insights: printed, or appended to arr when not NULL;
- * returns how many. */
-size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
-void ctl_reload(struct ctl_run *r);
-/* Once a second: a "reload" waiting for its result. */
-void ctl_reload_tick(void);
 
 #endif
