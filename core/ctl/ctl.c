@@ -35,6 +35,7 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl_queue.h"
+#include "core/ctl/ctl_reload.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_show.h"
 #include "core/ctl/ctl_table.h"

@@ -1,7 +1,7 @@
 /*
  * ctl_queue — the control socket's queue commands: show queue (streamed),
- * flush / hold / release / delete / bounce, connector enable|disable,
- * validate connector, and reload.  Implemented by core/ctl/ctl_queue.c on
+ * flush / hold / release / delete / bounce, connector enable|disable and
+ * validate connector.  Implemented by core/ctl/ctl_queue.c on
  * the control thread; ctl.c lists the commands.
  */
 #ifndef SLUICE_CORE_CTL_CTL_QUEUE_H
@@ -17,9 +17,5 @@ extern const struct ctl_cmd ctl_cmd_delete;
 extern const struct ctl_cmd ctl_cmd_bounce;
 extern const struct ctl_cmd ctl_cmd_connector;
 extern const struct ctl_cmd ctl_cmd_validate;
-extern const struct ctl_cmd ctl_cmd_reload;
-
-/* Once a second from the control loop: a "reload" waiting for its result. */
-void ctl_reload_tick(void);
 
 #endif
