@@ -5,8 +5,8 @@
  * command in core/ctl/ctl_parse.c (pure, fuzzed); the plumbing a command
  * answers through and sends worker requests with is core/ctl/ctl_run.c.
  *
- * Not for: what a command computes (ctl_show.c, ctl_queue.c, ctl_tenant.c)
- * or what runs on a worker (ctl_worker.c).
+ * Not for: what a command computes (the command files, listed in
+ * core/ctl/ctl.h) or what runs on a worker (ctl_worker.c).
  *
  * One thread runs a plain poll() loop over the listening socket, its
  * answer eventfd and at most CTL_MAX_CONNS connections.  It never
@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_metrics.h"
 #include "core/ctl/ctl_queue.h"
 #include "core/ctl/ctl_reload.h"
 #include "core/ctl/ctl_run.h"

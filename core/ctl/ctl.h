@@ -38,10 +38,14 @@
  *    requests and rounds (ctl_run.h, the folder's internal types);
  *    ctl_table.c: aligned tables and time formats, on top of it;
  *  - ctl_worker.c: what runs on a worker for those requests;
+ *  - ctl_snap.c: the snapshot round of the read-only commands and the
+ *    merge of its answers (the counters, the connectors);
  *  - the commands, each file defining its own (struct ctl_cmd):
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
- *    connectors, insights, metrics, qshape, set alert; uses ctl_tenant),
- *    ctl_queue.c (show queue and the queue actions), ctl_reload.c;
+ *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
+ *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
+ *    ctl_alert), ctl_queue.c (show queue and the queue actions),
+ *    ctl_reload.c (reload);
  *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
  *  - sluicectl.c: the client, its own program.
  * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h).

@@ -5,12 +5,12 @@
  * control thread's state (struct ctl).  Implemented by core/ctl/ctl_run.c.
  * Not an API for anyone outside core/ctl/ (that is core/ctl/ctl.h).
  *
- * Layering inside core/ctl/, bottom up: ctl_parse (pure) and this
- * plumbing; ctl_table; the command files, each defining its commands
- * (struct ctl_cmd) next to their handlers; ctl.c, the socket and the
- * dispatcher, which lists them.  Nothing here knows a command or the
- * dispatcher, so no file calls up.  ctl_worker.c, on the workers' side,
- * uses only this.
+ * Layering inside core/ctl/, bottom up (the whole map: core/ctl/ctl.h):
+ * ctl_parse (pure) and this plumbing; ctl_table and ctl_snap; the command
+ * files, each defining its commands (struct ctl_cmd) next to their
+ * handlers; ctl.c, the socket and the dispatcher, which lists them.
+ * Nothing here knows a command or the dispatcher, so no file calls up.
+ * ctl_worker.c, on the workers' side, uses only this.
  *
  * A command runs as a struct ctl_run owned by the control thread.  When it
  * needs worker state it sends one struct ctl_wreq per worker (a "round")
