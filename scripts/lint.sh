@@ -19,7 +19,7 @@ check "accumulated snprintf lengths overflow when one call truncates; use core/s
 # Functions with no length that have caused overflows elsewhere.
 check "unbounded string function; use snprintf or core/strb.h" \
   '(^|[^a-z_])(strcpy|strcat|sprintf|vsprintf|gets) *\('
-# JSON comes out of jansson only (core/log.h, core/ctl/ctl_int.h): no JSON
+# JSON comes out of jansson only (core/log.h, core/ctl/ctl_run.h): no JSON
 # keys in C strings, no dump that bypasses log_json/ctl_json (which turn
 # a failed build into an error instead of half a line), no string from a
 # variable that skips log_json_str (jansson refuses bytes that are not
