@@ -1,6 +1,6 @@
 /*
  * ctl — the control thread: the unix socket, its connections, the line
- * framing (see core/ctl/ctl.h), the command table and dispatch, and the
+ * framing (see core/ctl/ctl.h), the command list and dispatch, and the
  * commands of the connection itself (help, quit).  A line becomes a
  * command in core/ctl/ctl_parse.c (pure, fuzzed); the plumbing a command
  * answers through and sends worker requests with is core/ctl/ctl_run.c.
@@ -12,8 +12,8 @@
  * answer eventfd and at most CTL_MAX_CONNS connections.  It never
  * blocks: sockets are non-blocking, output is buffered per connection
  * (streaming commands stop producing above CTL_HIGH_WATER and resume when
- * it drains), and worker answers arrive through the eventfd, which hands
- * them to ctl_answers.
+ * it drains), and worker answers arrive through the eventfd (ctl_answers
+ * hands them to their runs).
  */
 #include "core/ctl/ctl.h"
 
@@ -52,7 +52,7 @@
 /* One connection to the socket. */
 struct ctl_conn {
 	struct ctl_client cl;		/* its output and the command running
-					   (core/ctl/ctl_int.h) */
+					   (core/ctl/ctl_run.h) */
 	int fd;				/* the connection */
 	uid_t uid;			/* peer's uid (SO_PEERCRED) */
 	pid_t pid;			/* peer's pid */

@@ -3,7 +3,10 @@
  * (domains and their mode, invalid recipients in the quota window against
  * the quota, throttled or not) and `fix-now DOMAIN` (switch an internal
  * relay domain to authoritative, keep that in the state file, and return
- * the queued mail of recipients its directory does not know).
+ * the queued mail of recipients its directory does not know), and what
+ * show insights (core/ctl/ctl_alert.c) says of the tenants: quotas
+ * tripped, Redis down, domains fix-now could switch.  It uses no other
+ * command file.
  *
  * Runs on the control thread.  Counters are read with tenant_count_sum,
  * which any thread may call; the config is the one the first worker runs
