@@ -19,7 +19,7 @@ check "accumulated snprintf lengths overflow when one call truncates; use core/s
 # Functions with no length that have caused overflows elsewhere.
 check "unbounded string function; use snprintf or core/strb.h" \
   '(^|[^a-z_])(strcpy|strcat|sprintf|vsprintf|gets) *\('
-# JSON comes out of jansson only (core/log.h, core/ctl/ctl_int.h): no JSON
+# JSON comes out of jansson only (core/log.h, core/ctl/ctl_run.h): no JSON
 # keys in C strings, no dump that bypasses log_json/ctl_json (which turn
 # a failed build into an error instead of half a line), no string from a
 # variable that skips log_json_str (jansson refuses bytes that are not
@@ -37,7 +37,7 @@ check_src() {	# like check, without bench/tests: $1 what, $2 regex, $3 allowed f
 check_src "JSON written by hand; build it with jansson" \
   '\{\\"|\\"[A-Za-z_]+\\" *:'
 check_src "JSON dumped outside log_json/ctl_json, which report a failed build" \
-  'json_dumps[a-z]* *\(' 'core/log\.c|core/ctl/ctl\.c'
+  'json_dumps[a-z]* *\(' 'core/log\.c|core/ctl/ctl_run\.c'
 check_src "json_string of a variable; use log_json_str/log_json_s (valid UTF-8 whatever the bytes)" \
   'json_stringn?(_nocheck)? *\( *[^" ]' 'core/log\.c'
 check_src "result of a JSON append/set ignored; use log_json_append/log_json_set or check it" \

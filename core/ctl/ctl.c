@@ -1,22 +1,21 @@
 /*
  * ctl — the control thread: the unix socket, its connections, the line
- * framing (see core/ctl/ctl.h), the command table, and the plumbing that
- * carries requests to the workers and their answers back.  A line becomes
- * a command in core/ctl/ctl_parse.c (pure, fuzzed).
+ * framing (see core/ctl/ctl.h), the command list and dispatch, and the
+ * commands of the connection itself (help, quit).  A line becomes a
+ * command in core/ctl/ctl_parse.c (pure, fuzzed); the plumbing a command
+ * answers through and sends worker requests with is core/ctl/ctl_run.c.
  *
- * Not for: what a command computes (ctl_show.c, ctl_queue.c) or what runs
- * on a worker (ctl_worker.c).
+ * Not for: what a command computes (the command files, listed in
+ * core/ctl/ctl.h) or what runs on a worker (ctl_worker.c).
  *
  * One thread runs a plain poll() loop over the listening socket, its
- * answer eventfd and at most CTL_MAX_CLIENTS connections.  It never
+ * answer eventfd and at most CTL_MAX_CONNS connections.  It never
  * blocks: sockets are non-blocking, output is buffered per connection
  * (streaming commands stop producing above CTL_HIGH_WATER and resume when
- * it drains), and worker answers arrive through the eventfd.  Requests in
- * flight sit on one list; a request whose command went away (client gone,
- * timeout) is "orphaned" and freed when its worker finally answers, since
- * until then the worker may still write into it.
+ * it drains), and worker answers arrive through the eventfd (ctl_answers
+ * hands them to their runs).
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +23,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,438 +34,110 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_metrics.h"
+#include "core/ctl/ctl_queue.h"
+#include "core/ctl/ctl_reload.h"
+#include "core/ctl/ctl_run.h"
+#include "core/ctl/ctl_show.h"
+#include "core/ctl/ctl_table.h"
+#include "core/ctl/ctl_tenant.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
-#define CTL_MAX_CLIENTS 64	/* connections served at once */
+#define CTL_MAX_CONNS 64	/* connections served at once */
 #define CTL_HIGH_WATER (256u << 10)	/* streaming pauses above this */
 #define CTL_LOW_WATER (64u << 10)	/* and resumes below this */
 
 /* One connection to the socket. */
-struct ctl_client {
+struct ctl_conn {
+	struct ctl_client cl;		/* its output and the command running
+					   (core/ctl/ctl_run.h) */
 	int fd;				/* the connection */
 	uid_t uid;			/* peer's uid (SO_PEERCRED) */
 	pid_t pid;			/* peer's pid */
 	bool allowed;			/* root or our own uid */
 	bool eof;			/* peer shut its write side */
 	bool discarding;		/* skipping the rest of a long line */
-	bool quit;			/* close once the output is sent */
 	char in[CTL_LINE_MAX];		/* received, not yet a whole line */
 	size_t inlen;			/* bytes in it */
-	struct buf out;			/* answers not yet sent */
-	size_t out_off;			/* bytes of out already sent */
-	struct ctl_run *run;		/* command running, or NULL */
 };
-
-struct ctl ctl;
 
 static int listen_fd = -1;
 static pthread_t thread;
 static bool running;			/* ctl_start succeeded */
 static atomic_bool stopping;		/* ctl_stop asked */
-static struct ctl_client *clients[CTL_MAX_CLIENTS];
-static struct ctl_wreq *inflight;	/* requests the workers hold */
+static struct ctl_conn *conns[CTL_MAX_CONNS];
 static ino_t sock_ino;			/* our socket file, to unlink only it */
 
 static void cmd_help(struct ctl_run *r);
 static void cmd_quit(struct ctl_run *r);
 
-/* The command table: `help` lists it in this order. */
-static const struct ctl_cmd cmds[] = {
-	{ "help", "", "list the commands", false, cmd_help },
-	{ "show info", "", "version, uptime, workers, config, spool size", false,
-	  ctl_show_info },
-	{ "show stats", "", "counters: sessions, messages and bytes in/out, deliveries "
-	  "by result, retries, bounces; per worker", false, ctl_show_stats },
-	{ "show connectors", "[CONNECTOR]", "per connector: state, health, queue, oldest message and "
-	  "its expiry, last error and where it came from", false, ctl_show_connectors },
-	{ "show insights", "", "open queue alerts with their code, meaning and fix", false,
-	  ctl_show_insights },
-	{ "show queue", "[CONNECTOR] [LIMIT]", "queued messages, oldest first: id, age, "
-	  "sender, recipients, attempts, last error", false, ctl_show_queue },
-	{ "qshape", "[CONNECTOR]", "queued messages per destination by age in minutes",
-	  false, ctl_qshape },
-	{ "show metrics", "", "Prometheus text exposition", false, ctl_show_metrics },
-	{ "flush", "[CONNECTOR|ID]", "retry deferred mail now, bypassing the backoff", true,
-	  ctl_flush },
-	{ "hold", "CONNECTOR|ID", "stop delivery attempts until released", true, ctl_hold },
-	{ "release", "CONNECTOR|ID", "end a hold", true, ctl_release },
-	{ "delete", "CONNECTOR|ID", "drop queued mail without an NDR", true, ctl_delete },
-	{ "bounce", "CONNECTOR|ID", "return queued mail to its sender now, with an NDR",
-	  true, ctl_bounce },
-	{ "connector", "enable|disable NAME", "let a connector deliver, or only queue",
-	  true, ctl_connector },
-	{ "validate connector", "NAME [RCPT]", "test connection through a connector: "
-	  "DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT", true, ctl_validate },
-	{ "show tenants", "", "per tenant: domains and their mode, invalid recipients in "
-	  "the quota window, quota, throttled", false, ctl_show_tenants },
-	{ "fix-now", "DOMAIN", "make an internal-relay domain authoritative: unknown "
-	  "recipients rejected, queued mail to them returned", true, ctl_fixnow },
-	{ "set alert", "threshold N age SECONDS", "queue alert: N messages older than "
-	  "SECONDS at one connector", true, ctl_set_alert },
-	{ "reload", "", "reload the configuration (as SIGHUP)", true, ctl_reload },
-	{ "quit", "", "close this connection", false, cmd_quit },
+static const struct ctl_cmd help_cmd = {
+	.words = "help",
+	.args = "",
+	.help = "list the commands",
+	.changes = false,
+	.run = cmd_help,
 };
 
-int64_t
-ctl_mono(void)
-{
-	struct timespec ts;
+static const struct ctl_cmd quit_cmd = {
+	.words = "quit",
+	.args = "",
+	.help = "close this connection",
+	.changes = false,
+	.run = cmd_quit,
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
+/* The commands, each defined next to its handler: `help` lists them in
+ * this order. */
+static const struct ctl_cmd *const cmds[] = {
+	&help_cmd,
+	&ctl_cmd_show_info,
+	&ctl_cmd_show_stats,
+	&ctl_cmd_show_connectors,
+	&ctl_cmd_show_insights,
+	&ctl_cmd_show_queue,
+	&ctl_cmd_qshape,
+	&ctl_cmd_show_metrics,
+	&ctl_cmd_flush,
+	&ctl_cmd_hold,
+	&ctl_cmd_release,
+	&ctl_cmd_delete,
+	&ctl_cmd_bounce,
+	&ctl_cmd_connector,
+	&ctl_cmd_validate,
+	&ctl_cmd_show_tenants,
+	&ctl_cmd_fixnow,
+	&ctl_cmd_set_alert,
+	&ctl_cmd_reload,
+	&quit_cmd,
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 /* ---- output ----------------------------------------------------------- */
 
-/* Send what we can of cl's output now. */
+/* Send what we can of c's output now. */
 static void
-client_flush(struct ctl_client *cl)
+conn_flush(struct ctl_conn *c)
 {
-	while (cl->out_off < cl->out.len) {
-		ssize_t n = send(cl->fd, cl->out.p + cl->out_off, cl->out.len - cl->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (c->cl.out_off < c->cl.out.len) {
+		ssize_t n = send(c->fd, c->cl.out.p + c->cl.out_off,
+				 c->cl.out.len - c->cl.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				cl->eof = true;		/* peer gone: drop the rest */
-				cl->quit = true;
-				cl->out.len = cl->out_off = 0;
+				c->eof = true;		/* peer gone: drop the rest */
+				c->cl.quit = true;
+				c->cl.out.len = c->cl.out_off = 0;
 			}
 			return;
 		}
-		cl->out_off += (size_t)n;
+		c->cl.out_off += (size_t)n;
 	}
-	cl->out.len = cl->out_off = 0;
-}
-
-void
-ctl_write(struct ctl_run *r, const char *p, size_t n)
-{
-	if (r->cl == NULL || r->cl->quit)
-		return;
-	buf_append(&r->cl->out, p, n);
-}
-
-void
-ctl_printf(struct ctl_run *r, const char *fmt, ...)
-{
-	char small[512], *p = small;
-	va_list ap;
-	int n;
-
-	if (r->cl == NULL)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(small)) {
-		p = xmalloc((size_t)n + 1);
-		va_start(ap, fmt);
-		vsnprintf(p, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
-	ctl_write(r, p, (size_t)n);
-	if (p != small)
-		free(p);
-}
-
-size_t
-ctl_pending(const struct ctl_run *r)
-{
-	return r->cl ? r->cl->out.len - r->cl->out_off : 0;
-}
-
-/*
- * Every JSON answer goes out through here: j is whole, or the answer is
- * an error.  j is NULL when a jansson call building it failed (a string
- * that is not UTF-8 makes json_pack fail; log_json_str prevents that,
- * so what is left is running out of memory).
- */
-void
-ctl_json(struct ctl_run *r, json_t *j)
-{
-	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-
-	json_decref(j);
-	if (s == NULL) {
-		ctl_json_error(r);
-		return;
-	}
-	ctl_write(r, s, strlen(s));
-	ctl_write(r, "\n", 1);
-	free(s);
-}
-
-void
-ctl_json_error(struct ctl_run *r)
-{
-	char *s;
-	json_t *e = json_pack("{s:s}", "error", "the answer could not be built "
-			      "(out of memory)");
-
-	s = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
-	json_decref(e);
-	if (s != NULL) {
-		ctl_write(r, s, strlen(s));
-		free(s);
-	} else {
-		ctl_write(r, "null", 4);	/* still valid JSON */
-	}
-	ctl_write(r, "\n", 1);
-}
-
-/*
- * Streamed JSON: the opening is jansson's own text for {"key":[]} with
- * the closing "]}" cut off, so no JSON is written by hand.
- */
-void
-ctl_json_stream_begin(struct ctl_run *r, const char *key)
-{
-	json_t *o = json_pack("{s:[]}", key);
-	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-	size_t n = s != NULL ? strlen(s) : 0;
-
-	json_decref(o);
-	r->jitems = 0;
-	r->jbroken = s == NULL || n < 2;
-	if (!r->jbroken) {
-		ctl_write(r, s, n - 2);
-		ctl_write(r, "\n", 1);
-	}
-	free(s);
-}
-
-int
-ctl_json_stream_item(struct ctl_run *r, json_t *item)
-{
-	char *s = item != NULL ? json_dumps(item, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-
-	json_decref(item);
-	if (s == NULL)
-		return -ENOMEM;
-	if (r->jitems++ > 0)
-		ctl_write(r, ",", 1);
-	ctl_write(r, s, strlen(s));
-	ctl_write(r, "\n", 1);
-	free(s);
-	return 0;
-}
-
-void
-ctl_json_stream_end(struct ctl_run *r, json_t *tail)
-{
-	char *s = tail != NULL ? json_dumps(tail, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-
-	json_decref(tail);
-	if (r->jbroken) {		/* the opening was never sent */
-		free(s);
-		ctl_json_error(r);
-		return;
-	}
-	if (s == NULL) {		/* the tail failed: say so in it */
-		json_t *e = json_pack("{s:s}", "error", "the answer could not be "
-				      "completed (out of memory)");
-		s = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
-		json_decref(e);
-	}
-	/* "]" closes the array; the tail object's members (without its own
-	 * "{") follow, or its "}" alone if it has none */
-	ctl_write(r, "]", 1);
-	if (s != NULL && strcmp(s, "{}") != 0) {
-		ctl_write(r, ",", 1);
-		ctl_write(r, s + 1, strlen(s + 1));
-	} else {
-		ctl_write(r, "}", 1);
-	}
-	ctl_write(r, "\n", 1);
-	free(s);
-}
-
-/* ---- requests ------------------------------------------------------- */
-
-struct ctl_wreq *
-ctl_req_new(struct ctl_run *r, unsigned i, enum ctl_wkind kind)
-{
-	struct ctl_wreq *q = xcalloc(1, sizeof(*q));
-
-	atomic_init(&q->done, 0);
-	q->run = r;
-	q->worker = i;
-	q->kind = kind;
-	return q;
-}
-
-void
-ctl_req_send(struct ctl_wreq *q)
-{
-	struct worker *w = &ctl.ws[q->worker];
-	uint64_t one = 1;
-
-	q->next = inflight;
-	inflight = q;
-	if (q->run != NULL) {
-		q->run->outstanding++;
-		if (q->run->deadline == 0)
-			q->run->deadline = ctl_mono() + CTL_TIMEOUT;
-	}
-	mpsc_push(&w->ctlq, &q->node);
-	/* after the push, so the wake-up always finds the node (core/mpsc.h) */
-	if (write(w->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("control: waking worker %u: %s", q->worker, strerror(errno));
-}
-
-void
-ctl_req_free(struct ctl_wreq *q)
-{
-	if (q == NULL)
-		return;
-	free(q->snap.conns);
-	free(q->snap.dests);
-	buf_free(&q->val.steps);
-	free(q->rows);
-	buf_free(&q->arena);
-	free(q);
-}
-
-/* Default answer handler of a round: collect; all in -> on_round. */
-static void
-round_reply(struct ctl_run *r, struct ctl_wreq *q)
-{
-	r->reqs[q->worker] = q;
-	if (r->outstanding == 0 && r->on_round != NULL)
-		r->on_round(r);
-}
-
-void
-ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl)
-{
-	if (r->reqs == NULL) {
-		r->reqs = xcalloc(ctl.nw, sizeof(*r->reqs));
-	}
-	for (unsigned i = 0; i < ctl.nw; i++) {
-		ctl_req_free(r->reqs[i]);
-		r->reqs[i] = NULL;
-	}
-	r->on_reply = round_reply;
-	r->deadline = 0;
-	for (unsigned i = 0; i < ctl.nw; i++) {
-		struct ctl_wreq *q = ctl_req_new(r, i, tmpl->kind);
-		q->flags = tmpl->flags;
-		q->alert_threshold = tmpl->alert_threshold;
-		q->alert_age = tmpl->alert_age;
-		memcpy(q->connector, tmpl->connector, sizeof(q->connector));
-		q->id = tmpl->id;
-		q->cursor = tmpl->cursor;
-		q->limit = tmpl->limit;
-		q->op = tmpl->op;
-		q->disable = tmpl->disable;
-		ctl_req_send(q);
-	}
-}
-
-/* Worker answers arrived: hand each finished request to its run. */
-static void
-answers(void)
-{
-	struct ctl_wreq **pp = &inflight;
-
-	while (*pp != NULL) {
-		struct ctl_wreq *q = *pp;
-		struct ctl_run *r;
-
-		if (!atomic_load_explicit(&q->done, memory_order_acquire)) {
-			pp = &q->next;
-			continue;
-		}
-		*pp = q->next;
-		r = q->run;
-		if (r == NULL) {		/* orphan */
-			ctl_req_free(q);
-			continue;
-		}
-		r->outstanding--;
-		if (r->outstanding == 0)
-			r->deadline = 0;
-		r->on_reply(r, q);
-		/* the handler may have sent requests (pushed at the head) or
-		   ended runs (orphaning theirs); *pp is still valid */
-	}
-}
-
-/* Requests past their deadline fail their command. */
-static void
-timeouts(void)
-{
-	int64_t now = ctl_mono();
-	struct ctl_wreq *q;
-
-again:
-	for (q = inflight; q != NULL; q = q->next) {
-		struct ctl_run *r = q->run;
-		if (r == NULL || r->deadline == 0 || now < r->deadline)
-			continue;
-		ctl_fail(r, "worker %u did not answer within %d s", q->worker, CTL_TIMEOUT);
-		goto again;	/* ending r changed the list's runs */
-	}
-}
-
-/* ---- runs ----------------------------------------------------------- */
-
-struct ctl_run *
-ctl_run_internal(void)
-{
-	struct ctl_run *r = xcalloc(1, sizeof(*r));
-
-	return r;
-}
-
-static void
-run_free(struct ctl_run *r)
-{
-	/* requests still out lose their run: freed when answered */
-	for (struct ctl_wreq *q = inflight; q != NULL; q = q->next)
-		if (q->run == r)
-			q->run = NULL;
-	if (r->on_free != NULL)
-		r->on_free(r);
-	if (r->reqs != NULL) {
-		for (unsigned i = 0; i < ctl.nw; i++)
-			ctl_req_free(r->reqs[i]);
-		free(r->reqs);
-	}
-	free(r);
-}
-
-void
-ctl_end(struct ctl_run *r)
-{
-	struct ctl_client *cl = r->cl;
-
-	if (cl != NULL) {
-		ctl_write(r, "\n", 1);
-		cl->run = NULL;
-	}
-	run_free(r);
-}
-
-void
-ctl_fail(struct ctl_run *r, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (r->json)
-		ctl_json(r, json_pack("{s:s}", "error", msg));
-	else
-		ctl_printf(r, "error: %s\n", msg);
-	ctl_end(r);
+	c->cl.out.len = c->cl.out_off = 0;
 }
 
 /* ---- commands of this file ------------------------------------------ */
@@ -477,23 +147,23 @@ cmd_help(struct ctl_run *r)
 {
 	if (r->json) {
 		json_t *a = json_array();
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (size_t i = 0; i < NCMDS; i++) {
 			char usage[256];
-			snprintf(usage, sizeof(usage), "%s%s%s [json]", cmds[i].words,
-				 cmds[i].args[0] ? " " : "", cmds[i].args);
+			snprintf(usage, sizeof(usage), "%s%s%s [json]", cmds[i]->words,
+				 cmds[i]->args[0] ? " " : "", cmds[i]->args);
 			log_json_append(&a, json_pack("{s:s, s:s, s:s, s:b}", "command",
-						      cmds[i].words, "usage", usage, "help",
-						      cmds[i].help, "changes", cmds[i].changes));
+						      cmds[i]->words, "usage", usage, "help",
+						      cmds[i]->help, "changes", cmds[i]->changes));
 		}
 		ctl_json(r, json_pack("{s:o}", "commands", a));
 	} else {
 		struct ctl_table *t = ctl_table_new((const char *[]){ "COMMAND", "DESCRIPTION",
 								      NULL });
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (size_t i = 0; i < NCMDS; i++) {
 			char usage[256];
-			snprintf(usage, sizeof(usage), "%s%s%s", cmds[i].words,
-				 cmds[i].args[0] ? " " : "", cmds[i].args);
-			ctl_table_row(t, usage, cmds[i].help);
+			snprintf(usage, sizeof(usage), "%s%s%s", cmds[i]->words,
+				 cmds[i]->args[0] ? " " : "", cmds[i]->args);
+			ctl_table_row(t, usage, cmds[i]->help);
 		}
 		ctl_table_print(t, r);
 		ctl_printf(r, "Add \"json\" to any command for JSON. One command per line; "
@@ -512,70 +182,68 @@ cmd_quit(struct ctl_run *r)
 
 /* ---- parsing and dispatch ------------------------------------------- */
 
-/* Run one request line (NUL-terminated, no LF) for cl. */
+/* Run one request line (NUL-terminated, no LF) for c. */
 static void
-client_command(struct ctl_client *cl, const char *line, size_t len)
+conn_command(struct ctl_conn *c, const char *line, size_t len)
 {
-	struct ctl_run *r = xcalloc(1, sizeof(*r));
+	struct ctl_run *r = ctl_run_new(&c->cl);
 	struct ctl_req req;
 	char err[256];
 
-	r->cl = cl;
-	cl->run = r;
 	memcpy(r->line, line, len + 1);
-	ctl_parse(r->line, len, cmds, sizeof(cmds) / sizeof(cmds[0]), &req, err, sizeof(err));
+	ctl_parse(r->line, len, cmds, NCMDS, &req, err, sizeof(err));
 	r->json = req.json;
 	if (req.cmd == NULL) {
 		ctl_fail(r, "%s", err);
 		return;
 	}
-	if (!cl->allowed) {
+	if (!c->allowed) {
 		ctl_fail(r, "permission denied: uid %u may not use the control socket (only "
-			 "root and uid %u)", (unsigned)cl->uid, (unsigned)geteuid());
+			 "root and uid %u)", (unsigned)c->uid, (unsigned)geteuid());
 		return;
 	}
 	r->cmd = req.cmd;
 	r->argc = req.argc;
 	memcpy(r->argv, req.argv, sizeof(r->argv));
 	if (req.cmd->changes)
-		log_info("control: uid %u pid %d: %s", (unsigned)cl->uid, (int)cl->pid, line);
+		log_info("control: uid %u pid %d: %s", (unsigned)c->uid, (int)c->pid, line);
 	req.cmd->run(r);
 }
 
-/* Take whole lines out of cl->in and run them, one command at a time. */
+/* Take whole lines out of c->in and run them, one command at a time. */
 static void
-client_process(struct ctl_client *cl)
+conn_process(struct ctl_conn *c)
 {
-	while (cl->run == NULL && !cl->quit) {
-		char *lf = memchr(cl->in, '\n', cl->inlen);
+	while (c->cl.run == NULL && !c->cl.quit) {
+		char *lf = memchr(c->in, '\n', c->inlen);
 		size_t len;
 
 		if (lf == NULL) {
-			if (cl->discarding) {
-				cl->inlen = 0;
+			if (c->discarding) {
+				c->inlen = 0;
 				break;
 			}
-			if (cl->inlen >= CTL_LINE_MAX) {
-				struct ctl_run r = { .cl = cl };
+			if (c->inlen >= CTL_LINE_MAX) {
+				struct ctl_run r = { .cl = &c->cl };
 				ctl_printf(&r, "error: command line too long (at most %d bytes)\n\n",
 					   CTL_LINE_MAX);
-				cl->discarding = true;
-				cl->inlen = 0;
+				c->discarding = true;
+				c->inlen = 0;
 				continue;
 			}
-			if (!cl->eof || cl->inlen == 0)
+			if (!c->eof || c->inlen == 0)
 				break;
-			lf = cl->in + cl->inlen;	/* last line without LF */
-			len = cl->inlen;
+			lf = c->in + c->inlen;	/* last line without LF */
+			len = c->inlen;
 		} else {
-			len = (size_t)(lf - cl->in) + 1;
+			len = (size_t)(lf - c->in) + 1;
 		}
-		if (cl->discarding) {
-			cl->discarding = false;
+		if (c->discarding) {
+			c->discarding = false;
 		} else {
 			char line[CTL_LINE_MAX + 1];
-			size_t n = (size_t)(lf - cl->in);
-			memcpy(line, cl->in, n);
+			size_t n = (size_t)(lf - c->in);
+			memcpy(line, c->in, n);
 			if (n > 0 && line[n - 1] == '\r')
 				n--;
 			line[n] = '\0';
@@ -583,46 +251,46 @@ client_process(struct ctl_client *cl)
 			while (b < n && (line[b] == ' ' || line[b] == '\t'))
 				b++;
 			if (b < n) {
-				memmove(cl->in, cl->in + len, cl->inlen - len);
-				cl->inlen -= len;
-				client_command(cl, line, n);
+				memmove(c->in, c->in + len, c->inlen - len);
+				c->inlen -= len;
+				conn_command(c, line, n);
 				continue;
 			}
 		}
-		memmove(cl->in, cl->in + len, cl->inlen - len);
-		cl->inlen -= len;
+		memmove(c->in, c->in + len, c->inlen - len);
+		c->inlen -= len;
 	}
 }
 
 /* ---- connections ---------------------------------------------------- */
 
 static void
-client_close(struct ctl_client *cl)
+conn_close(struct ctl_conn *c)
 {
-	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (clients[i] == cl)
-			clients[i] = NULL;
-	if (cl->run != NULL) {
-		struct ctl_run *r = cl->run;
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		if (conns[i] == c)
+			conns[i] = NULL;
+	if (c->cl.run != NULL) {
+		struct ctl_run *r = c->cl.run;
 		r->cl = NULL;
 		/* waiting for answers: it finishes on its own, silently; else
 		   (a paused stream, a reload) nothing would ever end it */
 		if (r->outstanding == 0)
-			run_free(r);
+			ctl_run_free(r);
 	}
-	close(cl->fd);
-	buf_free(&cl->out);
-	free(cl);
+	close(c->fd);
+	buf_free(&c->cl.out);
+	free(c);
 }
 
 static void
-client_accept(void)
+conn_accept(void)
 {
 	for (;;) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct ucred cr;
 		socklen_t crl = sizeof(cr);
-		struct ctl_client *cl;
+		struct ctl_conn *c;
 		int slot = -1;
 
 		if (fd < 0) {
@@ -630,8 +298,8 @@ client_accept(void)
 				log_warn("control: accept: %s", strerror(errno));
 			return;
 		}
-		for (int i = 0; i < CTL_MAX_CLIENTS && slot < 0; i++)
-			if (clients[i] == NULL)
+		for (int i = 0; i < CTL_MAX_CONNS && slot < 0; i++)
+			if (conns[i] == NULL)
 				slot = i;
 		if (slot < 0) {
 			static const char busy[] = "error: too many control connections\n\n";
@@ -645,59 +313,59 @@ client_accept(void)
 			close(fd);
 			continue;
 		}
-		cl = xcalloc(1, sizeof(*cl));
-		cl->fd = fd;
-		cl->uid = cr.uid;
-		cl->pid = cr.pid;
-		cl->allowed = cr.uid == 0 || cr.uid == geteuid();
-		if (!cl->allowed)
+		c = xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->uid = cr.uid;
+		c->pid = cr.pid;
+		c->allowed = cr.uid == 0 || cr.uid == geteuid();
+		if (!c->allowed)
 			log_warn("control: connection from uid %u pid %d: not allowed",
 				 (unsigned)cr.uid, (int)cr.pid);
-		clients[slot] = cl;
+		conns[slot] = c;
 	}
 }
 
 static void
-client_read(struct ctl_client *cl)
+conn_read(struct ctl_conn *c)
 {
-	while (!cl->eof && cl->inlen < CTL_LINE_MAX) {
-		ssize_t n = recv(cl->fd, cl->in + cl->inlen, CTL_LINE_MAX - cl->inlen,
+	while (!c->eof && c->inlen < CTL_LINE_MAX) {
+		ssize_t n = recv(c->fd, c->in + c->inlen, CTL_LINE_MAX - c->inlen,
 				 MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				cl->eof = cl->quit = true;
+				c->eof = c->cl.quit = true;
 			return;
 		}
 		if (n == 0) {
-			cl->eof = true;
+			c->eof = true;
 			return;
 		}
-		cl->inlen += (size_t)n;
+		c->inlen += (size_t)n;
 		/* an over-long line is answered as soon as it is known */
-		if (cl->run == NULL)
-			client_process(cl);
+		if (c->cl.run == NULL)
+			conn_process(c);
 	}
 }
 
 /* After events: run lines, send output, let streams continue, close. */
 static void
-client_step(struct ctl_client *cl)
+conn_step(struct ctl_conn *c)
 {
-	if (cl->run == NULL)
-		client_process(cl);
-	client_flush(cl);
-	if (cl->run != NULL && cl->run->on_drain != NULL && cl->run->outstanding == 0 &&
-	    cl->out.len - cl->out_off < CTL_LOW_WATER) {
-		cl->run->on_drain(cl->run);
-		if (cl->run == NULL)
-			client_process(cl);
-		client_flush(cl);
+	if (c->cl.run == NULL)
+		conn_process(c);
+	conn_flush(c);
+	if (c->cl.run != NULL && c->cl.run->on_drain != NULL &&
+	    c->cl.run->outstanding == 0 && c->cl.out.len - c->cl.out_off < CTL_LOW_WATER) {
+		c->cl.run->on_drain(c->cl.run);
+		if (c->cl.run == NULL)
+			conn_process(c);
+		conn_flush(c);
 	}
-	if (cl->out.len == cl->out_off && cl->run == NULL &&
-	    (cl->quit || (cl->eof && cl->inlen == 0)))
-		client_close(cl);
+	if (c->cl.out.len == c->cl.out_off && c->cl.run == NULL &&
+	    (c->cl.quit || (c->eof && c->inlen == 0)))
+		conn_close(c);
 }
 
 /* ---- the thread ----------------------------------------------------- */
@@ -705,8 +373,8 @@ client_step(struct ctl_client *cl)
 static void *
 ctl_main(void *arg)
 {
-	struct pollfd pfd[2 + CTL_MAX_CLIENTS];
-	struct ctl_client *pcl[2 + CTL_MAX_CLIENTS];
+	struct pollfd pfd[2 + CTL_MAX_CONNS];
+	struct ctl_conn *pcl[2 + CTL_MAX_CONNS];
 	int64_t last_tick = 0;
 	sigset_t all;
 
@@ -718,17 +386,17 @@ ctl_main(void *arg)
 
 		pfd[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = ctl.efd, .events = POLLIN };
-		for (int i = 0; i < CTL_MAX_CLIENTS; i++) {
-			struct ctl_client *cl = clients[i];
+		for (int i = 0; i < CTL_MAX_CONNS; i++) {
+			struct ctl_conn *c = conns[i];
 			short ev = 0;
-			if (cl == NULL)
+			if (c == NULL)
 				continue;
-			if (!cl->eof && cl->inlen < CTL_LINE_MAX)
+			if (!c->eof && c->inlen < CTL_LINE_MAX)
 				ev |= POLLIN;
-			if (cl->out.len > cl->out_off)
+			if (c->cl.out.len > c->cl.out_off)
 				ev |= POLLOUT;
-			pcl[n] = cl;
-			pfd[n++] = (struct pollfd){ .fd = cl->fd, .events = ev };
+			pcl[n] = c;
+			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
 		}
 		rc = poll(pfd, (nfds_t)n, 250);
 		if (rc < 0 && errno != EINTR) {
@@ -739,38 +407,38 @@ ctl_main(void *arg)
 			uint64_t v;
 			if (read(ctl.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				log_warn("control: eventfd: %s", strerror(errno));
-			answers();
+			ctl_answers();
 		}
 		if (rc > 0 && (pfd[0].revents & POLLIN))
-			client_accept();
+			conn_accept();
 		for (int i = 2; rc > 0 && i < n; i++) {
 			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-				client_read(pcl[i]);
+				conn_read(pcl[i]);
 		}
 		now = ctl_mono();
 		if (now != last_tick) {
 			last_tick = now;
-			timeouts();
+			ctl_timeouts();
 			ctl_alerts_tick();
 			ctl_reload_tick();
 		}
-		for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-			if (clients[i] != NULL)
-				client_step(clients[i]);
+		for (int i = 0; i < CTL_MAX_CONNS; i++)
+			if (conns[i] != NULL)
+				conn_step(conns[i]);
 	}
-	for (int i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (clients[i] != NULL)
-			client_close(clients[i]);
+	for (int i = 0; i < CTL_MAX_CONNS; i++)
+		if (conns[i] != NULL)
+			conn_close(conns[i]);
 	/* runs still waiting are finished by their answers (workers are still
 	   up); give them a moment so nothing is left behind */
-	for (int k = 0; k < 40 && inflight != NULL; k++) {
+	for (int k = 0; k < 40 && ctl_inflight(); k++) {
 		struct pollfd p = { .fd = ctl.efd, .events = POLLIN };
 		if (poll(&p, 1, 50) > 0) {
 			uint64_t v;
 			if (read(ctl.efd, &v, sizeof(v)) < 0)
 				(void)0;
 		}
-		answers();
+		ctl_answers();
 	}
 	ctl_alerts_fini();
 	return NULL;
@@ -901,6 +569,6 @@ ctl_stop(void)
 		unlink(ctl.path);
 	/* an orphan a stuck worker still holds may write the eventfd later:
 	   keep it open then rather than let a reused fd number get its bytes */
-	if (inflight == NULL)
+	if (!ctl_inflight())
 		close(ctl.efd);
 }

@@ -25,21 +25,40 @@
  * own uid; anyone else is answered "permission denied" for every command.
  * The socket file is mode 0600.
  *
- * Threading: ctl_start/ctl_stop/ctl_reload_done run on the main thread;
- * ctl_worker_run on a worker thread at the start of each loop turn.  The
- * control thread talks to workers only through each worker's MPSC queue
- * (w->ctlq) and eventfd, and gets answers back through an eventfd of its
- * own: no lock is taken on a worker's path.
+ * Threading: ctl_start/ctl_stop run on the main thread, and so does
+ * ctl_reload_done (core/ctl/ctl_reload.h); ctl_worker_run
+ * (core/ctl/ctl_worker.h) on a worker thread at the start of each loop
+ * turn.  The control thread talks to workers only through each worker's
+ * MPSC queue (w->ctlq) and eventfd, and gets answers back through an
+ * eventfd of its own: no lock is taken on a worker's path.
+ *
+ * The folder, bottom up (no file calls one above it):
+ *  - ctl_parse.c: a request line to a command (pure, fuzzed);
+ *  - ctl_run.c: the plumbing of every command: answers, JSON, worker
+ *    requests and rounds (ctl_run.h, the folder's internal types);
+ *    ctl_table.c: aligned tables and time formats, on top of it;
+ *  - ctl_worker.c: what runs on a worker for those requests;
+ *  - ctl_snap.c: the snapshot round of the read-only commands and the
+ *    merge of its answers (the counters, the connectors);
+ *  - the commands, each file defining its own (struct ctl_cmd):
+ *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
+ *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
+ *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
+ *    ctl_alert), ctl_queue.c (show queue and the queue actions),
+ *    ctl_reload.c (reload);
+ *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
+ *  - sluicectl.c: the client, its own program.
+ * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h).
  */
 #ifndef SLUICE_CORE_CTL_H
 #define SLUICE_CORE_CTL_H
 
 #include <stddef.h>
 
+#include "core/ctl/ctl_parse.h"	/* CTL_LINE_MAX */
+
 struct config;
 struct worker;
-
-#define CTL_LINE_MAX 4096	/* longest request line, LF included */
 
 /*
  * Open cfg->control_socket (creating its directory if missing, replacing a
@@ -54,13 +73,5 @@ int ctl_start(const struct config *cfg, struct worker *ws, unsigned n,
 /* Stop the control thread, close and unlink the socket.  Before
  * workers_stop.  No-op if ctl_start did not succeed. */
 void ctl_stop(void);
-
-/* Main thread: a reload (SIGHUP, or "reload" on the socket) finished with
- * rc (0 or -errno) and, on failure, err.  Wakes a waiting "reload". */
-void ctl_reload_done(int rc, const char *err);
-
-/* Worker thread, start of each turn: run the control requests queued for
- * w and answer them.  Cheap when there are none (one atomic load). */
-void ctl_worker_run(struct worker *w);
 
 #endif

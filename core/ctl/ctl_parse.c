@@ -33,7 +33,7 @@ cmd_match(const char *cmd, char *const *w, int n)
 }
 
 int
-ctl_parse(char *line, size_t len, const struct ctl_cmd *tab, size_t ntab,
+ctl_parse(char *line, size_t len, const struct ctl_cmd *const *tab, size_t ntab,
 	  struct ctl_req *req, char *err, size_t errlen)
 {
 	char *w[CTL_MAXWORDS];
@@ -70,9 +70,9 @@ ctl_parse(char *line, size_t len, const struct ctl_cmd *tab, size_t ntab,
 		n--;
 	}
 	for (size_t t = 0; t < ntab; t++) {
-		int k = cmd_match(tab[t].words, w, n);
+		int k = cmd_match(tab[t]->words, w, n);
 		if (k > used) {
-			req->cmd = &tab[t];
+			req->cmd = tab[t];
 			used = k;
 		}
 	}

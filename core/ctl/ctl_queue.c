@@ -1,7 +1,7 @@
 /*
  * ctl_queue — the control socket's queue commands, on the control thread:
  * show queue (streamed), flush / hold / release / delete / bounce,
- * connector enable|disable, reload, and validate connector (not yet).
+ * connector enable|disable, and validate connector.
  *
  * show queue never asks a worker for more than CTL_CHUNK rows at a time
  * and asks again (from a cursor) only when the client has taken most of
@@ -12,18 +12,18 @@
  * resume from a cursor, so even "bounce" of a large backlog runs as many
  * short steps of the worker's loop instead of one long stall.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_queue.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl/ctl_run.h"
+#include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
 #include "core/strb.h"
@@ -284,8 +284,8 @@ qstream_pump(struct ctl_run *r)
 	}
 }
 
-void
-ctl_show_queue(struct ctl_run *r)
+static void
+cmd_show_queue(struct ctl_run *r)
 {
 	struct qstream *st = xcalloc(1, sizeof(*st));
 	uint64_t n;
@@ -325,6 +325,15 @@ ctl_show_queue(struct ctl_run *r)
 usage:
 	ctl_fail(r, "usage: show queue [CONNECTOR] [LIMIT] [json] (LIMIT > 0)");
 }
+
+const struct ctl_cmd ctl_cmd_show_queue = {
+	.words = "show queue",
+	.args = "[CONNECTOR] [LIMIT]",
+	.help = "queued messages, oldest first: id, age, "
+		"sender, recipients, attempts, last error",
+	.changes = false,
+	.run = cmd_show_queue,
+};
 
 /* ---- flush, hold, release, delete, bounce ------------------------------ */
 
@@ -443,35 +452,75 @@ act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 	}
 }
 
-void
-ctl_flush(struct ctl_run *r)
+static void
+cmd_flush(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_FLUSH, "flush");
 }
 
-void
-ctl_hold(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_flush = {
+	.words = "flush",
+	.args = "[CONNECTOR|ID]",
+	.help = "retry deferred mail now, bypassing the backoff",
+	.changes = true,
+	.run = cmd_flush,
+};
+
+static void
+cmd_hold(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_HOLD, "hold");
 }
 
-void
-ctl_release(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_hold = {
+	.words = "hold",
+	.args = "CONNECTOR|ID",
+	.help = "stop delivery attempts until released",
+	.changes = true,
+	.run = cmd_hold,
+};
+
+static void
+cmd_release(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_RELEASE, "release");
 }
 
-void
-ctl_delete(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_release = {
+	.words = "release",
+	.args = "CONNECTOR|ID",
+	.help = "end a hold",
+	.changes = true,
+	.run = cmd_release,
+};
+
+static void
+cmd_delete(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_DELETE, "delete");
 }
 
-void
-ctl_bounce(struct ctl_run *r)
+const struct ctl_cmd ctl_cmd_delete = {
+	.words = "delete",
+	.args = "CONNECTOR|ID",
+	.help = "drop queued mail without an NDR",
+	.changes = true,
+	.run = cmd_delete,
+};
+
+static void
+cmd_bounce(struct ctl_run *r)
 {
 	act_start(r, QUEUE_CTL_BOUNCE, "bounce");
 }
+
+const struct ctl_cmd ctl_cmd_bounce = {
+	.words = "bounce",
+	.args = "CONNECTOR|ID",
+	.help = "return queued mail to its sender now, with an NDR",
+	.changes = true,
+	.run = cmd_bounce,
+};
 
 /* ---- connector enable|disable ----------------------------------------- */
 
@@ -509,8 +558,8 @@ connector_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_connector(struct ctl_run *r)
+static void
+cmd_connector(struct ctl_run *r)
 {
 	struct ctl_wreq tmpl = { .kind = CTL_W_CONNECTOR };
 
@@ -525,6 +574,14 @@ ctl_connector(struct ctl_run *r)
 	r->on_round = connector_round;
 	ctl_round(r, &tmpl);
 }
+
+const struct ctl_cmd ctl_cmd_connector = {
+	.words = "connector",
+	.args = "enable|disable NAME",
+	.help = "let a connector deliver, or only queue",
+	.changes = true,
+	.run = cmd_connector,
+};
 
 /* The test connection's report: one row per step, then the verdict. */
 static void
@@ -589,8 +646,8 @@ validate_reply(struct ctl_run *r, struct ctl_wreq *q)
 	ctl_end(r);
 }
 
-void
-ctl_validate(struct ctl_run *r)
+static void
+cmd_validate(struct ctl_run *r)
 {
 	struct ctl_wreq *q;
 
@@ -608,104 +665,11 @@ ctl_validate(struct ctl_run *r)
 	ctl_req_send(q);
 }
 
-/* ---- reload ------------------------------------------------------------- */
-
-static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned reload_gen;		/* reloads finished */
-static int reload_rc;			/* result of the last one */
-static char reload_err[512];		/* its error */
-
-/* A reload command waiting for main to finish the reload. */
-struct reload_wait {
-	unsigned gen;			/* reload_gen when it asked */
-	int64_t deadline;		/* monotonic s */
+const struct ctl_cmd ctl_cmd_validate = {
+	.words = "validate connector",
+	.args = "NAME [RCPT]",
+	.help = "test connection through a connector: "
+		"DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT",
+	.changes = true,
+	.run = cmd_validate,
 };
-
-#define RELOAD_MAXWAIT 8
-static struct ctl_run *reload_waiting[RELOAD_MAXWAIT];
-
-void
-ctl_reload_done(int rc, const char *err)
-{
-	pthread_mutex_lock(&reload_mu);
-	reload_gen++;
-	reload_rc = rc;
-	snprintf(reload_err, sizeof(reload_err), "%s", err ? err : "");
-	pthread_mutex_unlock(&reload_mu);
-}
-
-static void
-reload_free(struct ctl_run *r)
-{
-	for (int i = 0; i < RELOAD_MAXWAIT; i++)
-		if (reload_waiting[i] == r)
-			reload_waiting[i] = NULL;
-	free(r->state);
-}
-
-void
-ctl_reload_tick(void)
-{
-	unsigned gen;
-	int rc;
-	char err[512];
-
-	pthread_mutex_lock(&reload_mu);
-	gen = reload_gen;
-	rc = reload_rc;
-	snprintf(err, sizeof(err), "%s", reload_err);
-	pthread_mutex_unlock(&reload_mu);
-	for (int i = 0; i < RELOAD_MAXWAIT; i++) {
-		struct ctl_run *r = reload_waiting[i];
-		struct reload_wait *rw;
-		if (r == NULL)
-			continue;
-		rw = r->state;
-		if (gen != rw->gen) {
-			if (rc < 0) {
-				ctl_fail(r, "reload failed, the running configuration stays: %s", err);
-				continue;
-			}
-			if (r->json)
-				ctl_json(r, json_pack("{s:s}", "result", "reloaded"));
-			else
-				ctl_printf(r, "configuration reloaded\n");
-			ctl_end(r);
-		} else if (ctl_mono() > rw->deadline) {
-			ctl_fail(r, "reload signalled but no result after 30 s; see the log");
-		}
-	}
-}
-
-void
-ctl_reload(struct ctl_run *r)
-{
-	struct reload_wait *rw;
-	int slot = -1;
-
-	if (r->argc > 0) {
-		ctl_fail(r, "usage: reload [json]");
-		return;
-	}
-	for (int i = 0; i < RELOAD_MAXWAIT && slot < 0; i++)
-		if (reload_waiting[i] == NULL)
-			slot = i;
-	if (slot < 0) {
-		ctl_fail(r, "too many reloads waiting; try again");
-		return;
-	}
-	rw = xcalloc(1, sizeof(*rw));
-	pthread_mutex_lock(&reload_mu);
-	rw->gen = reload_gen;
-	pthread_mutex_unlock(&reload_mu);
-	rw->deadline = ctl_mono() + 30;
-	r->state = rw;
-	r->on_free = reload_free;
-	/* the main thread waits for SIGHUP (blocked everywhere, so it stays
-	   pending for the process until sigtimedwait takes it) */
-	if (kill(getpid(), SIGHUP) < 0) {
-		ctl_fail(r, "reload: cannot signal the main thread: %s", strerror(errno));
-		return;
-	}
-	reload_waiting[slot] = r;
-}

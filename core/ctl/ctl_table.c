@@ -3,7 +3,7 @@
  * control socket's answers for people.  Pure formatting on the control
  * thread; no I/O but appending to a run's answer.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_table.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ctl/ctl_run.h"
 #include "core/xalloc.h"
 
 #define TABLE_MAXCOL 16

@@ -3,18 +3,24 @@
  * (domains and their mode, invalid recipients in the quota window against
  * the quota, throttled or not) and `fix-now DOMAIN` (switch an internal
  * relay domain to authoritative, keep that in the state file, and return
- * the queued mail of recipients its directory does not know).
+ * the queued mail of recipients its directory does not know), and what
+ * show insights (core/ctl/ctl_alert.c) says of the tenants: quotas
+ * tripped, Redis down, domains fix-now could switch.  It uses no other
+ * command file.
  *
  * Runs on the control thread.  Counters are read with tenant_count_sum,
  * which any thread may call; the config is the one the first worker runs
  * (configs are immutable and outlive every worker that may still use them).
  */
+#include "core/ctl/ctl_tenant.h"
+
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/config.h"
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_run.h"
+#include "core/ctl/ctl_table.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
@@ -25,8 +31,8 @@ current_cfg(void)
 	return atomic_load_explicit(&ctl.ws[0].acked_cfg, memory_order_acquire);
 }
 
-void
-ctl_show_tenants(struct ctl_run *r)
+static void
+cmd_show_tenants(struct ctl_run *r)
 {
 	const struct config *cfg = current_cfg();
 	uint64_t now = (uint64_t)time(NULL);
@@ -110,6 +116,15 @@ ctl_show_tenants(struct ctl_run *r)
 	ctl_end(r);
 }
 
+const struct ctl_cmd ctl_cmd_show_tenants = {
+	.words = "show tenants",
+	.args = "",
+	.help = "per tenant: domains and their mode, invalid recipients in "
+		"the quota window, quota, throttled",
+	.changes = false,
+	.run = cmd_show_tenants,
+};
+
 static void
 fixnow_round(struct ctl_run *r)
 {
@@ -127,8 +142,8 @@ fixnow_round(struct ctl_run *r)
 	ctl_end(r);
 }
 
-void
-ctl_fixnow(struct ctl_run *r)
+static void
+cmd_fixnow(struct ctl_run *r)
 {
 	const struct config *cfg = current_cfg();
 	const struct cfg_domain *d;
@@ -165,6 +180,15 @@ ctl_fixnow(struct ctl_run *r)
 	r->on_round = fixnow_round;
 	ctl_round(r, &tmpl);
 }
+
+const struct ctl_cmd ctl_cmd_fixnow = {
+	.words = "fix-now",
+	.args = "DOMAIN",
+	.help = "make an internal-relay domain authoritative: unknown "
+		"recipients rejected, queued mail to them returned",
+	.changes = true,
+	.run = cmd_fixnow,
+};
 
 /* ---- insights --------------------------------------------------------- */
 

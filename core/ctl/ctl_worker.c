@@ -14,7 +14,7 @@
  * qshape ask for.  After `done` is stored the request is the control
  * thread's: it is not touched again.
  */
-#include "core/ctl/ctl_int.h"
+#include "core/ctl/ctl_worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_run.h"
 #include "core/log.h"
 #include "core/strb.h"
 #include "core/xalloc.h"

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctl/ctl.h"
+#include "core/ctl/ctl_worker.h"
 #include "core/log.h"
 #include "core/worker.h"
 #include "core/xalloc.h"

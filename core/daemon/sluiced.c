@@ -24,6 +24,7 @@
 
 #include "core/config.h"
 #include "core/ctl/ctl.h"
+#include "core/ctl/ctl_reload.h"
 #include "core/daemon/daemon_config.h"
 #include "core/daemon/daemon_worker.h"
 #include "core/log.h"

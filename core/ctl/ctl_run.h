@@ -1,9 +1,16 @@
 /*
- * ctl_int — what the files of the control socket share (core/ctl/ctl.c: the
- * thread, connections, framing and command table; ctl_worker.c: requests
- * run on worker threads; ctl_show.c: the show commands and alerts;
- * ctl_queue.c: show queue and the commands that change things).  Not an
- * API for anyone else: see core/ctl/ctl.h.
+ * ctl_run — what the files of the control plane share: a command being
+ * run (struct ctl_run) and its answer, the requests it sends to the
+ * workers (struct ctl_wreq) with the snapshots they answer, and the
+ * control thread's state (struct ctl).  Implemented by core/ctl/ctl_run.c.
+ * Not an API for anyone outside core/ctl/ (that is core/ctl/ctl.h).
+ *
+ * Layering inside core/ctl/, bottom up (the whole map: core/ctl/ctl.h):
+ * ctl_parse (pure) and this plumbing; ctl_table and ctl_snap; the command
+ * files, each defining its commands (struct ctl_cmd) next to their
+ * handlers; ctl.c, the socket and the dispatcher, which lists them.
+ * Nothing here knows a command or the dispatcher, so no file calls up.
+ * ctl_worker.c, on the workers' side, uses only this.
  *
  * A command runs as a struct ctl_run owned by the control thread.  When it
  * needs worker state it sends one struct ctl_wreq per worker (a "round")
@@ -11,17 +18,16 @@
  * done and writes the control thread's eventfd.  A request belongs to the
  * worker from the push until `done` is set, then to the control thread.
  */
-#ifndef SLUICE_CORE_CTL_INT_H
-#define SLUICE_CORE_CTL_INT_H
+#ifndef SLUICE_CORE_CTL_CTL_RUN_H
+#define SLUICE_CORE_CTL_CTL_RUN_H
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "core/buf.h"
-#include "core/ctl/ctl.h"
 #include "core/ctl/ctl_parse.h"
 #include "core/log.h"
 #include "core/mpsc.h"
@@ -155,11 +161,22 @@ struct ctl_wreq {
 	struct smtp_validate val;	/* VALIDATE: the report */
 };
 
-struct ctl_client;
+/*
+ * The output side of a control connection: where a run's answer goes.
+ * core/ctl/ctl.c owns the connection (socket, input, peer) and embeds
+ * this in it; the plumbing only appends to out and clears run.
+ */
+struct ctl_client {
+	struct buf out;			/* answers not yet sent */
+	size_t out_off;			/* bytes of out already sent */
+	bool quit;			/* close once the output is sent */
+	struct ctl_run *run;		/* command running, or NULL */
+};
 
 /* A command being run for a client (or for the control thread itself). */
 struct ctl_run {
-	struct ctl_client *cl;		/* NULL: internal, or the client left */
+	struct ctl_client *cl;		/* where the answer goes; NULL: internal,
+					   or the client left */
 	const struct ctl_cmd *cmd;	/* what runs */
 	int argc;			/* words after the command's own */
 	char *argv[CTL_MAXARGS];	/* into line */
@@ -180,7 +197,7 @@ struct ctl_run {
 	bool jbroken;			/* its opening could not be built */
 };
 
-/* The control thread's shared state (ctl.c). */
+/* The control thread's shared state (set up by ctl_start, core/ctl/ctl.c). */
 struct ctl {
 	struct worker *ws;		/* the workers */
 	unsigned nw;			/* their number */
@@ -194,7 +211,7 @@ struct ctl {
 
 extern struct ctl ctl;
 
-/* ---- ctl.c: output and plumbing (control thread) ---- */
+/* ---- ctl_run.c: output and plumbing (control thread) ---- */
 
 /* Append to the answer of r (dropped if the client left). */
 void ctl_printf(struct ctl_run *r, const char *fmt, ...)
@@ -224,6 +241,12 @@ void ctl_fail(struct ctl_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* End r's answer (the empty line) and free it. */
 void ctl_end(struct ctl_run *r);
+/* A new run answering cl, which then runs it (NULL: a run with no
+ * client, such as the periodic alert checks). */
+struct ctl_run *ctl_run_new(struct ctl_client *cl);
+/* Free r without answering: requests still out lose their run (they are
+ * freed when their worker answers). */
+void ctl_run_free(struct ctl_run *r);
 /* A new request of kind for worker i, owned by r until sent. */
 struct ctl_wreq *ctl_req_new(struct ctl_run *r, unsigned i, enum ctl_wkind kind);
 /* Push q to its worker and wake it. */
@@ -233,63 +256,14 @@ void ctl_req_free(struct ctl_wreq *q);
 /* Send a copy of tmpl to every worker; r->on_round runs when all are in,
  * with r->reqs[i] the answer of worker i. */
 void ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl);
-/* A run with no client (periodic alert checks). */
-struct ctl_run *ctl_run_internal(void);
+/* Worker answers arrived (the eventfd fired): hand each finished request
+ * to its run, free the orphans. */
+void ctl_answers(void);
+/* Fail the runs whose requests are past their deadline (once a second). */
+void ctl_timeouts(void);
+/* True while a worker holds a request. */
+bool ctl_inflight(void);
 /* Monotonic seconds. */
 int64_t ctl_mono(void);
-
-/* ---- ctl_show.c ---- */
-void ctl_show_info(struct ctl_run *r);
-void ctl_show_stats(struct ctl_run *r);
-void ctl_show_connectors(struct ctl_run *r);
-void ctl_show_insights(struct ctl_run *r);
-void ctl_qshape(struct ctl_run *r);
-void ctl_show_metrics(struct ctl_run *r);
-void ctl_set_alert(struct ctl_run *r);
-/* Once a second from the control loop: refresh the queue alerts. */
-void ctl_alerts_tick(void);
-/* Free the alert table (thread exit). */
-void ctl_alerts_fini(void);
-
-/* ---- ctl_queue.c ---- */
-void ctl_show_queue(struct ctl_run *r);
-void ctl_flush(struct ctl_run *r);
-void ctl_hold(struct ctl_run *r);
-void ctl_release(struct ctl_run *r);
-void ctl_delete(struct ctl_run *r);
-void ctl_bounce(struct ctl_run *r);
-void ctl_connector(struct ctl_run *r);
-void ctl_validate(struct ctl_run *r);
-
-/* ---- ctl_tenant.c ---- */
-void ctl_show_tenants(struct ctl_run *r);
-void ctl_fixnow(struct ctl_run *r);
-/* Internal-relay domains of connector that fix-now could switch (max). */
-size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max);
-/* Tenant and cluster insights: printed, or appended to arr when not NULL;
- * returns how many. */
-size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
-void ctl_reload(struct ctl_run *r);
-/* Once a second: a "reload" waiting for its result. */
-void ctl_reload_tick(void);
-
-/* ---- ctl_table.c: aligned tables and small formatters ---- */
-
-struct ctl_table;
-/* A table with ncol columns named by the NULL-terminated heads; a head
- * starting with '>' is right-aligned (the '>' is not shown). */
-struct ctl_table *ctl_table_new(const char *const *heads);
-/* Add a row: one string per column (copied). */
-void ctl_table_row(struct ctl_table *t, ...);
-/* Same from an array of ncol strings. */
-void ctl_table_rowv(struct ctl_table *t, const char *const *cells);
-/* Print t into r's answer and free it. */
-void ctl_table_print(struct ctl_table *t, struct ctl_run *r);
-/* "3d04h", "2h05m", "4m12s", "9s"; "-" when s < 0. */
-void ctl_fmt_age(int64_t s, char *out, size_t n);
-/* ISO 8601 UTC "2026-11-27T03:35:25Z"; "" when t == 0. */
-void ctl_fmt_time(int64_t t, char *out, size_t n);
-/* JSON value for a unix time: ISO string, or null when 0. */
-json_t *ctl_json_time(int64_t t);
 
 #endif

@@ -1,0 +1,29 @@
+/*
+ * ctl_tenant — the control socket's tenant commands (show tenants,
+ * fix-now) and the tenant facts other commands show (fix-now candidates
+ * and tenant insights, for show insights).  Implemented by
+ * core/ctl/ctl_tenant.c on the control thread; it uses nothing of the
+ * other command files.
+ */
+#ifndef SLUICE_CORE_CTL_CTL_TENANT_H
+#define SLUICE_CORE_CTL_CTL_TENANT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/ctl/ctl_parse.h"
+
+struct ctl_run;
+
+extern const struct ctl_cmd ctl_cmd_show_tenants;
+extern const struct ctl_cmd ctl_cmd_fixnow;
+
+/* Internal-relay domains of connector that fix-now could switch: at most
+ * max names, pointing into the running config, stored in out; returns how
+ * many. */
+size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max);
+/* Tenant and cluster insights: printed into r's answer, or appended to
+ * *arr when arr is not NULL; returns how many. */
+size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
+
+#endif
