@@ -154,7 +154,7 @@ struct config {
 	struct tenant_table *tenant_out;	/* recipients delivered, same window */
 	struct cluster *cluster;	/* Redis counters (redis set), or NULL */
 	char *postmaster;		/* gets the NDRs nothing else can take
-					   (queue/queue.c), or NULL */
+					   (queue/queue_msg.c), or NULL */
 	uint64_t ndr_return_max;	/* RET=FULL: an original up to this size
 					   goes back whole in its NDR, a larger
 					   one only its headers (128 KiB) */

@@ -81,7 +81,7 @@ struct worker_stats {
 	uint64_t spilled;		/* messages whose data went to a body file */
 	uint64_t invalid_rcpts;		/* recipients counted against a tenant */
 	uint64_t queued;		/* messages in this worker's queue */
-	/* delivery side (queue/queue.c), read by the control socket */
+	/* delivery side (queue/queue_outcome.c), read by the control socket */
 	uint64_t attempts;		/* delivery attempts (jobs tried) */
 	uint64_t retries;		/* of which jobs that had failed before */
 	uint64_t messages_out;		/* attempts that delivered a recipient */
