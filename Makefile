@@ -209,6 +209,23 @@ uninstall:
 		rm -f $$conf; rmdir $(DESTDIR)$(SYSCONFDIR)/sluice 2>/dev/null || true; \
 	fi
 
+# The Debian package (debian/): a copy of the tree, its tracked and new
+# files, in build-deb/src/, built there by dpkg-buildpackage; the .deb
+# lands in build-deb/.  The copy keeps its build-pkg/ from run to run, so
+# only what changed is compiled again (everything when debian/rules, which
+# sets the flags, changed).
+DEB_DIR := build-deb
+deb: deps
+	@mkdir -p $(DEB_DIR)/src
+	@rm -f $(DEB_DIR)/sluice*_*
+	@[ ! debian/rules -nt $(DEB_DIR)/src/build-pkg/sluiced ] || rm -rf $(DEB_DIR)/src/build-pkg
+	@find $(DEB_DIR)/src -mindepth 1 -maxdepth 1 ! -name build-pkg -exec rm -rf {} +
+	@{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	   find . \( -name 'build*' -o -name .git -o -name var \) -prune -o -type f -print0; } | \
+		tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b -nc -j$(JOBS)
+	@ls $(DEB_DIR)/*.deb
+
 # Line coverage of the library by the unit and integration tests (gcovr),
 # in build-cov/: make coverage [COVERAGE_INTEGRATION=0 for unit tests only].
 COVERAGE_INTEGRATION ?= 1

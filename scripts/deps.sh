@@ -4,13 +4,17 @@
 # smtp-source/smtp-sink come from the postfix .deb, extracted privately into
 # $SLUICE_TOOLS (default /opt/sluice-tools) so that the postfix package itself
 # (installed only by the Postfix benchmark) is not needed for the tests.
+# debhelper, lintian, scdoc and systemd (for systemd-analyze) build and
+# check the Debian package, the manual pages and the unit (make deb, make
+# test-package).
 set -eu
 TOOLS=${SLUICE_TOOLS:-/opt/sluice-tools}
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
 libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
-clang libclang-rt-14-dev valgrind gcovr"
+clang libclang-rt-14-dev valgrind gcovr \
+debhelper lintian scdoc systemd"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
