@@ -13,6 +13,7 @@
 #                      systemd unit, tmpfiles.d and sysusers.d files (PREFIX, DESTDIR,
 #                      SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
 #   make deb           the Debian package, into build-deb/ (debian/)
+#   make test-package  tests of the shipped files, install and the package (in make test)
 
 SAN     ?=
 COV     ?=
@@ -81,7 +82,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
-	man install uninstall deb package FORCE
+	man install uninstall deb package test-package FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -256,12 +257,20 @@ unit: $(UNIT_BINS)
 integration: $(BINS)
 	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
 
+# The shipped files, make install/uninstall, the unit, the Debian package
+# (tests/package/; about 40 s, most of it make deb and lintian).  As root
+# with CI or SLUICE_PKG_INSTALL=1 set, apt installs the package here, then
+# purges it.
+test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
+	@BUILD=$(BUILD) python3 tests/integration/run.py tests/package package
+
 # Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
 test: deps
 	@./scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory test-package
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
