@@ -14,6 +14,7 @@
 #                      SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
 #   make deb           the Debian package, into build-deb/ (debian/)
 #   make test-package  tests of the shipped files, install and the package (in make test)
+#   make portability   library and unit tests built by clang without SSE4.2 (in make test)
 
 SAN     ?=
 COV     ?=
@@ -82,7 +83,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
-	man install uninstall deb package test-package FORCE
+	man install uninstall deb package test-package portability FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -264,6 +265,24 @@ integration: $(BINS)
 test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
 	@BUILD=$(BUILD) python3 tests/integration/run.py tests/package package
 
+# Portability: the library and the unit tests built by clang for an x86-64
+# without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
+# queue/crc32c.c), into build-portable/, and run.  With qemu-user there,
+# the CRC32C and spool tests run again on an emulated CPU without SSE4.2,
+# so that the table path itself is exercised.
+PORT_BUILD  := build-portable
+PORT_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-sse4.2)
+PORT_UNITS  := $(UNIT_BINS:$(BUILD)/%=$(PORT_BUILD)/%)
+portability:
+	@$(MAKE) --no-print-directory -j$(JOBS) CC=clang BUILD=$(PORT_BUILD) \
+		EXTRA_CFLAGS="$(PORT_CFLAGS)" $(PORT_UNITS)
+	@./tests/run-unit.sh $(PORT_UNITS)
+	@if [ -n "$(PORT_CFLAGS)" ] && command -v qemu-x86_64 >/dev/null; then \
+		echo "portability: on an emulated CPU without SSE4.2 (qemu64):"; \
+		RUN="qemu-x86_64 -cpu qemu64" ./tests/run-unit.sh \
+			$(filter %/crc32c_test %/spool_test,$(PORT_UNITS)); \
+	else echo "portability: qemu-user not installed, table path of CRC32C not run"; fi
+
 # Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
 test: deps
 	@./scripts/lint.sh
@@ -271,6 +290,7 @@ test: deps
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory test-package
+	@$(MAKE) --no-print-directory portability
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
