@@ -17,6 +17,7 @@ MAN = os.path.join(ROOT, "docs", "man")
 # commented out, under a marker line: "#@daemon-keys" in the YAML,
 # "; @daemon-keys" in the scdoc sources.  Enabling them removes the comment
 # sign from the lines that follow the marker up to the first line without it.
+# (README.md holds such text in <!--@daemon-keys ... --> comments.)
 MARKERS = {".yaml": ("#@daemon-keys", "#"), ".scd": ("; @daemon-keys", "; ")}
 
 

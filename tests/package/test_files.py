@@ -59,14 +59,15 @@ class ShippedConfig(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_markers_go_with_the_keys(self):
-        """Once sluiced parses user:, every #@daemon-keys block (config and
-        manual pages) is to be enabled: no marker may be left."""
+        """Once sluiced parses user:, every @daemon-keys block (config,
+        manual pages, README) is to be enabled: no marker may be left."""
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             f.write('listen: ["127.0.0.1:2525"]\nuser: root\n')
             f.flush()
             if "unknown key 'user'" in check(f.name).stderr:
                 self.skipTest("sluiced does not parse user: yet")
-        left = [p for p in [CONFIG] + glob.glob(os.path.join(MAN, "*.scd"))
+        readme = os.path.join(os.path.dirname(MAN), "..", "README.md")
+        left = [p for p in [CONFIG, readme] + glob.glob(os.path.join(MAN, "*.scd"))
                 if "@daemon-keys" in open(p).read()]
         self.assertEqual(left, [], "daemon-keys markers left: enable the lines under them")
 
