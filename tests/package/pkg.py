@@ -1,6 +1,8 @@
 """What the package tests share: where the tree and the build are, running
 a command, the daemon-keys markers, and a scratch sluiced."""
+import grp
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -44,6 +46,30 @@ def enable_daemon_keys(text, suffix):
         inside = False
         out.append(line)
     return "\n".join(out)
+
+
+def checkable(path):
+    """A file sluiced -t can check on this machine: path itself, or a copy
+    in which the accounts it names (user:, group:, control_group:) that
+    do not exist here (no sluice user before the package is installed) are
+    root.  sluiced -t asks the system for them."""
+    with open(path) as f:
+        text = f.read()
+
+    def local(m):
+        key, name = m.group(1), m.group(2)
+        try:
+            (pwd.getpwnam if key == "user" else grp.getgrnam)(name)
+            return m.group(0)
+        except KeyError:
+            return "%s: root" % key
+    fixed = re.sub(r"(?m)^(user|group|control_group): *(\S+)", local, text)
+    if fixed == text:
+        return path
+    fd, copy = tempfile.mkstemp(suffix=".yaml", prefix="sluice-checkable-")
+    with os.fdopen(fd, "w") as f:
+        f.write(fixed)
+    return copy
 
 
 def config_keys():

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from pkg import ROOT, Daemon, run
+from pkg import ROOT, Daemon, checkable, run
 
 DEB_DIR = os.path.join(ROOT, "build-deb")
 WANTED = {
@@ -108,7 +108,7 @@ class Deb(unittest.TestCase):
         with tempfile.TemporaryDirectory() as root:
             run(["dpkg-deb", "-x", self.deb, root], check=True)
             p = run([os.path.join(root, "usr/sbin/sluiced"), "-t", "-c",
-                     os.path.join(root, "etc/sluice/sluice.yaml")])
+                     checkable(os.path.join(root, "etc/sluice/sluice.yaml"))])
             self.assertEqual(p.returncode, 0, p.stderr)
             p = run(["systemd-analyze", "verify", "--man=no",
                      os.path.join(root, "lib/systemd/system/sluice.service")])

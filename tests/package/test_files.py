@@ -9,8 +9,8 @@ import shutil
 import tempfile
 import unittest
 
-from pkg import (BUILD, CONFIG, MAN, Daemon, config_keys, enable_daemon_keys,
-                 run)
+from pkg import (BUILD, CONFIG, MAN, Daemon, checkable, config_keys,
+                 enable_daemon_keys, run)
 
 SLUICED = os.path.join(BUILD, "sluiced")
 SLUICECTL = os.path.join(BUILD, "sluicectl")
@@ -24,7 +24,7 @@ def page(name):
 
 
 def check(path):
-    return run([SLUICED, "-t", "-c", path])
+    return run([SLUICED, "-t", "-c", checkable(path)])
 
 
 class ShippedConfig(unittest.TestCase):

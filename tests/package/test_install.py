@@ -8,7 +8,7 @@ import stat
 import tempfile
 import unittest
 
-from pkg import BUILD, ROOT, run
+from pkg import BUILD, ROOT, checkable, run
 
 PATHS = ["PREFIX=/usr", "SYSCONFDIR=/etc", "LOCALSTATEDIR=/var", "RUNSTATEDIR=/run"]
 FILES = {
@@ -58,7 +58,8 @@ class Install(unittest.TestCase):
             self.assertEqual(stat.S_IMODE(os.stat(self.path(rel)).st_mode), mode, rel)
 
     def test_installed_daemon_checks_installed_config(self):
-        p = run([self.path("usr/sbin/sluiced"), "-t", "-c", self.path("etc/sluice/sluice.yaml")])
+        p = run([self.path("usr/sbin/sluiced"), "-t", "-c",
+                 checkable(self.path("etc/sluice/sluice.yaml"))])
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_sluicectl_default_socket(self):
