@@ -14,6 +14,7 @@
 #                      SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
 #   make deb           the Debian package, into build-deb/ (debian/)
 #   make test-package  tests of the shipped files, install and the package (in make test)
+#   make test-service  the package's service booted under systemd (nspawn; in make test)
 #   make portability   library and unit tests built by clang without SSE4.2 (in make test)
 
 SAN     ?=
@@ -83,7 +84,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
-	man install uninstall deb package test-package portability FORCE
+	man install uninstall deb package test-package test-service portability FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -154,10 +155,10 @@ $(BUILD)/man/%: docs/man/%.scd
 
 # The paths above, rewritten only when they change: what is built from
 # them is rebuilt then, and only then.
+INST_PATHS := $(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET)
 $(INST)/paths: FORCE
 	@mkdir -p $(dir $@)
-	@echo '$(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET)' | \
-		cmp -s - $@ || echo '$(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET)' > $@
+	@echo '$(INST_PATHS)' | cmp -s - $@ || echo '$(INST_PATHS)' > $@
 $(INST)/sluice.service: etc/systemd/sluice.service.in $(INST)/paths
 	sed $(INST_SUBST) $< > $@
 $(INST)/tmpfiles.conf: etc/tmpfiles.d/sluice.conf.in $(INST)/paths
@@ -259,11 +260,17 @@ integration: $(BINS)
 	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
 
 # The shipped files, make install/uninstall, the unit, the Debian package
-# (tests/package/; about 40 s, most of it make deb and lintian).  As root
-# with CI or SLUICE_PKG_INSTALL=1 set, apt installs the package here, then
-# purges it.
+# (tests/package/; 40 s when make deb has little to compile, 100 s when it
+# compiles everything).  As root with CI or SLUICE_PKG_INSTALL=1 set, apt
+# installs the package here, then purges it.
 test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
 	@BUILD=$(BUILD) python3 tests/integration/run.py tests/package package
+
+# The package's service under a real systemd: a Debian 12 root (debootstrap,
+# kept in build-deb/root: 1 to 3 minutes the first time, then 5 s) booted
+# with systemd-nspawn (tests/package/service.sh; root only).
+test-service: deb
+	@./tests/package/service.sh
 
 # Portability: the library and the unit tests built by clang for an x86-64
 # without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
@@ -290,6 +297,7 @@ test: deps
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory test-package
+	@$(MAKE) --no-print-directory test-service
 	@$(MAKE) --no-print-directory portability
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit
