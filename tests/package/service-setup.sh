@@ -10,8 +10,7 @@ sed "s/^listen: \[\"127.0.0.1:25\"\]/listen: [\"127.0.0.1:$2\"]/" \
 printf 'listen: ["127.0.0.1:1"]\nuser: root\n' >/tmp/probe.yaml
 if sluiced -t -c /tmp/probe.yaml 2>&1 | grep -q "unknown key 'user'"; then
 	mkdir -p /etc/systemd/system/sluice.service.d
-	printf '[Service]\nType=simple\nCapabilityBoundingSet=CAP_DAC_OVERRIDE\n' \
-		>/etc/systemd/system/sluice.service.d/premerge.conf
+	printf '[Service]\nType=simple\n' >/etc/systemd/system/sluice.service.d/premerge.conf
 	systemctl daemon-reload
 	echo premerge
 else

@@ -12,9 +12,8 @@
 # stop.  Needs root, debootstrap and systemd-nspawn (systemd-container).
 #
 # While sluiced does not yet parse the daemon's keys (user:, group:) nor
-# notify systemd, a drop-in lets today's daemon run under the unit
-# (Type=simple, CAP_DAC_OVERRIDE to enter the sluice-owned spool as root)
-# and the run says so.
+# notify systemd, a drop-in (Type=simple) lets today's daemon run under the
+# unit, and the run says so.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=build-deb/root
