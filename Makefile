@@ -8,6 +8,14 @@
 #   make fuzz          libFuzzer targets (clang) into build-fuzz/
 #   make fuzz-long     every fuzz target for FUZZ_LONG_SECONDS, with a summary
 #   make deps          install the Debian packages (run automatically when missing)
+#   make man           the manual pages (docs/man/*.scd, scdoc) into build/man/
+#   make install       sluiced, sluicectl, man pages, /etc/sluice/sluice.yaml, the
+#                      systemd unit, tmpfiles.d and sysusers.d files (PREFIX, DESTDIR,
+#                      SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
+#   make deb           the Debian package, into build-deb/ (debian/)
+#   make test-package  tests of the shipped files, install and the package (in make test)
+#   make test-service  the package's service booted under systemd (nspawn; in make test)
+#   make portability   library and unit tests built by clang without SSE4.2 (in make test)
 
 SAN     ?=
 COV     ?=
@@ -75,7 +83,8 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers
+.PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
+	man install uninstall deb package test-package test-service portability FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -107,6 +116,119 @@ $(BUILD)/tests/bench/%: $(BUILD)/tests/unit/bench/%.o $(BENCH_COMMON_OBJS) $(BUI
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
+# ------------------------------------------------------------------------
+# Installation.  The relay's configuration, spool and socket live in /etc,
+# /var and /run whatever PREFIX is; the unit, tmpfiles.d and sysusers.d
+# files go where systemd looks under PREFIX (/usr/local/lib/... by default;
+# the Debian package uses PREFIX=/usr and UNITDIR=/lib/systemd/system).
+# sluiced goes to sbin; sluicectl to bin, for the members of the control
+# group.  sluice-sink and sluice-bench are test tools: not installed.
+PREFIX        ?= /usr/local
+BINDIR        ?= $(PREFIX)/bin
+SBINDIR       ?= $(PREFIX)/sbin
+MANDIR        ?= $(PREFIX)/share/man
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+RUNSTATEDIR   ?= /run
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR   ?= $(PREFIX)/lib/tmpfiles.d
+SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
+CTL_SOCKET    ?= $(RUNSTATEDIR)/sluice/sluice.sock
+INSTALL       ?= install
+
+MAN_SRCS := $(sort $(wildcard docs/man/*.scd))
+MANS     := $(MAN_SRCS:docs/man/%.scd=$(BUILD)/man/%)
+INST     := $(BUILD)/install
+# The files the paths are written into, from etc/*.in.
+INST_GEN := $(INST)/sluice.service $(INST)/tmpfiles.conf $(INST)/sysusers.conf \
+	    $(INST)/sluice.yaml
+INST_SUBST := -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	      -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' -e 's|@RUNSTATEDIR@|$(RUNSTATEDIR)|g'
+
+# Where a page goes: build/man/sluiced.8 -> $(MANDIR)/man8/sluiced.8
+man_dest = $(MANDIR)/man$(patsubst .%,%,$(suffix $(1)))/$(notdir $(1))
+
+man: $(MANS)
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+
+# The paths above, rewritten only when they change: what is built from
+# them is rebuilt then, and only then.
+INST_PATHS := $(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET)
+$(INST)/paths: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INST_PATHS)' | cmp -s - $@ || echo '$(INST_PATHS)' > $@
+$(INST)/sluice.service: etc/systemd/sluice.service.in $(INST)/paths
+	sed $(INST_SUBST) $< > $@
+$(INST)/tmpfiles.conf: etc/tmpfiles.d/sluice.conf.in $(INST)/paths
+	sed $(INST_SUBST) $< > $@
+$(INST)/sysusers.conf: etc/sysusers.d/sluice.conf.in $(INST)/paths
+	sed $(INST_SUBST) $< > $@
+# The shipped file names the default places; they follow LOCALSTATEDIR and
+# RUNSTATEDIR (the file itself is checked with sluiced -t by the tests).
+$(INST)/sluice.yaml: etc/sluice/sluice.yaml $(INST)/paths
+	sed -e 's|/var/spool/sluice|$(LOCALSTATEDIR)/spool/sluice|g' \
+	    -e 's|/run/sluice/|$(RUNSTATEDIR)/sluice/|g' $< > $@
+# sluicectl as installed: its default socket is the installed one.
+$(INST)/sluicectl.o: core/ctl/sluicectl.c Makefile $(INST)/paths
+	$(CC) $(CFLAGS) -DSLUICE_CTL_SOCKET='"$(CTL_SOCKET)"' -c -o $@ $<
+$(INST)/sluicectl: $(INST)/sluicectl.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Everything make install copies; the Debian package builds only this.
+package: $(BUILD)/sluiced $(INST)/sluicectl $(MANS) $(INST_GEN)
+
+# The configuration is never overwritten: a changed one stays, and the
+# shipped file is put beside it as sluice.yaml.dist.
+install: package
+	$(INSTALL) -D -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/sluiced
+	$(INSTALL) -D -m 0755 $(INST)/sluicectl $(DESTDIR)$(BINDIR)/sluicectl
+	$(foreach m,$(MANS),$(INSTALL) -D -m 0644 $m $(DESTDIR)$(call man_dest,$m);)
+	$(INSTALL) -D -m 0644 $(INST)/sluice.service $(DESTDIR)$(UNITDIR)/sluice.service
+	$(INSTALL) -D -m 0644 $(INST)/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/sluice.conf
+	$(INSTALL) -D -m 0644 $(INST)/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+	@conf=$(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml; \
+	if [ -e $$conf ] && ! cmp -s $(INST)/sluice.yaml $$conf; then \
+		$(INSTALL) -m 0644 $(INST)/sluice.yaml $$conf.dist; \
+		echo "install: $$conf kept; the shipped one is $$conf.dist"; \
+	else \
+		$(INSTALL) -D -m 0644 $(INST)/sluice.yaml $$conf; \
+	fi
+	@[ -n "$(DESTDIR)" ] || echo "install: now create the user and the directories:" \
+		"systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload"
+
+# Removes what install put there, except a configuration that was changed
+# and the spool (queued mail).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/sluiced $(DESTDIR)$(BINDIR)/sluicectl \
+		$(foreach m,$(MANS),$(DESTDIR)$(call man_dest,$m)) \
+		$(DESTDIR)$(UNITDIR)/sluice.service $(DESTDIR)$(TMPFILESDIR)/sluice.conf \
+		$(DESTDIR)$(SYSUSERSDIR)/sluice.conf $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml.dist
+	@conf=$(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml; \
+	if [ -e $$conf ] && ! cmp -s $(INST)/sluice.yaml $$conf 2>/dev/null; then \
+		echo "uninstall: $$conf was changed: kept"; \
+	else \
+		rm -f $$conf; rmdir $(DESTDIR)$(SYSCONFDIR)/sluice 2>/dev/null || true; \
+	fi
+
+# The Debian package (debian/): a copy of the tree, its tracked and new
+# files, in build-deb/src/, built there by dpkg-buildpackage; the .deb
+# lands in build-deb/.  The copy keeps its build-pkg/ from run to run, so
+# only what changed is compiled again (everything when debian/rules, which
+# sets the flags, changed).
+DEB_DIR := build-deb
+deb: deps
+	@mkdir -p $(DEB_DIR)/src
+	@rm -f $(DEB_DIR)/sluice*_*
+	@[ ! debian/rules -nt $(DEB_DIR)/src/build-pkg/sluiced ] || rm -rf $(DEB_DIR)/src/build-pkg
+	@find $(DEB_DIR)/src -mindepth 1 -maxdepth 1 ! -name build-pkg -exec rm -rf {} +
+	@{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	   find . \( -name 'build*' -o -name .git -o -name var \) -prune -o -type f -print0; } | \
+		tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b -nc -j$(JOBS)
+	@ls $(DEB_DIR)/*.deb
+
 # Line coverage of the library by the unit and integration tests (gcovr),
 # in build-cov/: make coverage [COVERAGE_INTEGRATION=0 for unit tests only].
 COVERAGE_INTEGRATION ?= 1
@@ -137,12 +259,46 @@ unit: $(UNIT_BINS)
 integration: $(BINS)
 	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
 
+# The shipped files, make install/uninstall, the unit, the Debian package
+# (tests/package/; 40 s when make deb has little to compile, 100 s when it
+# compiles everything).  As root with CI or SLUICE_PKG_INSTALL=1 set, apt
+# installs the package here, then purges it.
+test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
+	@BUILD=$(BUILD) python3 tests/integration/run.py tests/package package
+
+# The package's service under a real systemd: a Debian 12 root (debootstrap,
+# kept in build-deb/root: 1 to 3 minutes the first time, then 5 s) booted
+# with systemd-nspawn (tests/package/service.sh; root only).
+test-service: deb
+	@./tests/package/service.sh
+
+# Portability: the library and the unit tests built by clang for an x86-64
+# without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
+# queue/crc32c.c), into build-portable/, and run.  With qemu-user there,
+# the CRC32C and spool tests run again on an emulated CPU without SSE4.2,
+# so that the table path itself is exercised.
+PORT_BUILD  := build-portable
+PORT_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-sse4.2)
+PORT_UNITS  := $(UNIT_BINS:$(BUILD)/%=$(PORT_BUILD)/%)
+portability:
+	@$(MAKE) --no-print-directory -j$(JOBS) CC=clang BUILD=$(PORT_BUILD) \
+		EXTRA_CFLAGS="$(PORT_CFLAGS)" $(PORT_UNITS)
+	@./tests/run-unit.sh $(PORT_UNITS)
+	@if [ -n "$(PORT_CFLAGS)" ] && command -v qemu-x86_64 >/dev/null; then \
+		echo "portability: on an emulated CPU without SSE4.2 (qemu64):"; \
+		RUN="qemu-x86_64 -cpu qemu64" ./tests/run-unit.sh \
+			$(filter %/crc32c_test %/spool_test,$(PORT_UNITS)); \
+	else echo "portability: qemu-user not installed, table path of CRC32C not run"; fi
+
 # Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
 test: deps
 	@./scripts/lint.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory test-package
+	@$(MAKE) --no-print-directory test-service
+	@$(MAKE) --no-print-directory portability
 	@$(MAKE) --no-print-directory -j$(JOBS) SAN=address,undefined $(UNIT_BINS:$(BUILD)/%=build-address-undefined/%)
 	@$(MAKE) --no-print-directory SAN=address,undefined unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)

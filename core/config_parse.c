@@ -251,7 +251,7 @@ cfg_line(const yaml_node_t *n)
 }
 
 /* Write "NAME:LINE: message" (line 0: "NAME: message") as one line. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 vreport(struct cfg_loader *ld, size_t line, const char *fmt, va_list ap)
 {
 	struct strb sb;

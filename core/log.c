@@ -91,7 +91,7 @@ log_batch_end(void)
 	log_batch = NULL;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
 	char line[4096], stamp[32];

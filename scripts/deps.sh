@@ -4,26 +4,39 @@
 # smtp-source/smtp-sink come from the postfix .deb, extracted privately into
 # $SLUICE_TOOLS (default /opt/sluice-tools) so that the postfix package itself
 # (installed only by the Postfix benchmark) is not needed for the tests.
+# debhelper, lintian, scdoc and systemd (for systemd-analyze) build and
+# check the Debian package, the manual pages and the unit (make deb, make
+# test-package); debootstrap and systemd-container (systemd-nspawn) boot a
+# Debian 12 root to run the packaged service (make test-service).
 set -eu
 TOOLS=${SLUICE_TOOLS:-/opt/sluice-tools}
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
 libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
-clang libclang-rt-14-dev valgrind gcovr"
+clang valgrind gcovr \
+debhelper lintian scdoc systemd debootstrap systemd-container"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-missing=""
-for p in $PKGS; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
+updated=""
+# Install those of the packages given that are not installed yet.
+install_missing() {
+  missing=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+  done
+  [ -n "$missing" ] || return 0
   echo "deps: installing:$missing"
-  $SUDO apt-get update -qq || true
+  [ -n "$updated" ] || $SUDO apt-get update -qq || true
+  updated=1
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-fi
+}
+install_missing $PKGS
+# libFuzzer and the sanitizer runtimes of the clang just installed, whatever
+# its version (14 on Debian 12): make fuzz, the clang ASan builds.
+install_missing "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
 
 if [ ! -x "$TOOLS/root/usr/sbin/smtp-source" ]; then
   echo "deps: extracting smtp-source/smtp-sink from the postfix .deb into $TOOLS"

@@ -8,7 +8,8 @@
  * empty line that ends it is not).  Exit status: 0 the command succeeded,
  * 1 it failed (the server's message goes to stderr), 2 the socket could not
  * be reached.  The socket is --socket, else $SLUICE_SOCKET, else the
- * built-in default ./var/sluice.sock.
+ * built-in default: ./var/sluice.sock, or the installed control_socket
+ * (`make install` compiles this file again with SLUICE_CTL_SOCKET set).
  *
  * watch keeps one connection open and redraws a compact view every
  * interval: messages per second in and out (from successive "show stats
@@ -31,7 +32,11 @@
 #include "core/buf.h"
 #include "core/ctl/ctl.h"
 
+#ifdef SLUICE_CTL_SOCKET
+#define DEFAULT_SOCKET SLUICE_CTL_SOCKET
+#else
 #define DEFAULT_SOCKET "./var/sluice.sock"
+#endif
 
 static volatile sig_atomic_t interrupted;
 

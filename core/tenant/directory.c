@@ -72,8 +72,8 @@ static const char *const addr_err_text[] = {
 	[ADDR_BAD_LOCAL] = "invalid address syntax (bad local part)",
 	[ADDR_NO_AT] = "invalid address syntax (expected local@domain)",
 	[ADDR_BAD_DOMAIN] = "invalid address syntax (bad domain)",
-	[ADDR_TRAILING] = "invalid address syntax (unexpected text after the "
-			  "address; comments start with a blank and '#')",
+	[ADDR_TRAILING] = ("invalid address syntax (unexpected text after the "
+			   "address; comments start with a blank and '#')"),
 };
 
 /* Room for a normalised address plus slack for the overflow check. */

@@ -7,10 +7,15 @@ SHELL := /bin/bash
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 90
 FB      := build-fuzz
-FCC     := clang
+# Any clang with libFuzzer (Debian: clang and libclang-rt-N-dev of its
+# version N); FCC=clang-16 picks another.  Libraries through pkg-config.
+FCC     ?= clang
 FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-parameter \
-           -Wno-string-concatenation -Werror -fsanitize=fuzzer-no-link,address,undefined \
-           -fno-sanitize-recover=undefined -MMD -MP
+           -Werror -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-sanitize-recover=undefined -MMD -MP \
+           $(shell pkg-config --cflags liburing yaml-0.1 wolfssl jansson 2>/dev/null)
+FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson 2>/dev/null) \
+           -lhiredis -lpthread
 SRCS    := net/smtp_proto.c net/smtp_ehlo.c core/buf.c core/strb.c core/log.c core/utf8.c core/config.c \
            core/config_parse.c core/config_scalar.c core/config_listen.c core/config_connector.c \
            core/config_domain.c \
@@ -34,8 +39,7 @@ $(FB)/obj/%.o: %.c tests/fuzz/fuzz.mk
 	$(FCC) $(FCFLAGS) -c -o $@ $<
 
 $(FB)/fuzz_%: $(FB)/obj/tests/fuzz/fuzz_%.o $(OBJS)
-	$(FCC) -fsanitize=fuzzer,address,undefined -o $@ $^ -luring -lyaml -lwolfssl \
-		-ljansson -lhiredis -lpthread
+	$(FCC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(FLIBS)
 
 .SECONDARY: $(OBJS) $(TARGETS:%=$(FB)/obj/tests/fuzz/fuzz_%.o)
 -include $(shell find $(FB)/obj -name '*.d' 2>/dev/null)

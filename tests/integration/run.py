@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run every tests/integration/test_*.py (unittest) and print a final
-"N passed, N failed" line.  TESTS=substring limits which tests run."""
+"N passed, N failed" line.  TESTS=substring limits which tests run.
+`run.py DIR LABEL` runs the test_*.py of another folder (tests/package)."""
 import os
 import sys
 import time
@@ -10,9 +11,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 
-def main():
+def main(here=HERE, label="integration"):
+    if here != HERE:
+        sys.path.insert(0, here)
     loader = unittest.TestLoader()
-    suite = loader.discover(HERE, pattern="test_*.py")
+    suite = loader.discover(here, pattern="test_*.py", top_level_dir=here)
     only = os.environ.get("TESTS")
     flat = []
 
@@ -28,11 +31,13 @@ def main():
     failed = len(result.failures) + len(result.errors)
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped
-    print("integration: %d passed, %d failed, %d skipped in %.0fs"
-          % (passed, failed, skipped, time.time() - t0))
+    print("%s: %d passed, %d failed, %d skipped in %.0fs"
+          % (label, passed, failed, skipped, time.time() - t0))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3:
+        sys.exit(main(os.path.abspath(sys.argv[1]), sys.argv[2]))
     sys.exit(main())
