@@ -1,6 +1,6 @@
 /*
- * directory-bench — cost of a recipient directory (core/directory) at a
- * million addresses: load time, memory, lookups per second.
+ * directory-bench — cost of a recipient directory (core/tenant/directory)
+ * at a million addresses: load time, memory, lookups per second.
  *
  * Writes a file of N random addresses (default 1,000,000) spread over D
  * domains (default 10,000, one per tenant of the issue's target), loads it

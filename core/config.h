@@ -3,9 +3,10 @@
  * default, validated into one immutable struct config.
  *
  * A loaded config is never modified.  Reload builds a new one and publishes
- * it (core/daemon/sluiced.c); workers switch to it at a loop boundary and the old one
- * is freed once every worker has let go and no config_hold is left.  Any
- * thread may read a config it holds.  Loading happens on the main thread only.
+ * it (core/daemon/sluiced.c); workers switch to it at a loop boundary and
+ * the old one is freed once every worker has let go and no config_hold is
+ * left.  Any thread may read a config it holds.  Loading happens on the
+ * main thread only.
  *
  * The rule for a pointer into a config (a connector, its TLS context, a host
  * name): it may be used within one turn of the worker loop.  Whatever keeps
@@ -165,9 +166,10 @@ struct config {
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */
 	void (*built_free)(struct config *cfg); /* frees what was built from
-					   the settings above core/ (TLS contexts,
-					   directories, counters, the cluster link:
-					   core/daemon/daemon_config.c), or NULL;
+					   the settings above core/ (TLS
+					   contexts, directories, counters,
+					   the cluster link: core/daemon/
+					   daemon_config.c), or NULL;
 					   config_free calls it first */
 };
 

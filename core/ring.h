@@ -20,8 +20,8 @@
  *
  * One thread per ring: only the worker that owns the ring calls these.
  */
-#ifndef SLUICE_NET_RING_H
-#define SLUICE_NET_RING_H
+#ifndef SLUICE_CORE_RING_H
+#define SLUICE_CORE_RING_H
 
 #include <errno.h>
 #include <liburing.h>

@@ -144,8 +144,9 @@ struct worker {
 	bool trimmed;			/* memory given back since (worker_trim) */
 
 	struct worker_stats st;		/* counters */
-	struct mpsc ctlq;		/* control socket requests (core/ctl/ctl.h),
-					   drained by ops->turn */
+	struct mpsc ctlq;		/* control socket requests
+					   (core/ctl/ctl.h), drained by
+					   ops->turn */
 	int start_rc;			/* 0, or -errno when start-up failed */
 	char start_err[512];		/* why start-up failed */
 };

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/log.h"
 #include "core/tenant/cluster.h"
 #include "core/tenant/directory.h"
 #include "core/tenant/fixnow.h"

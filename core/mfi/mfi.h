@@ -14,8 +14,8 @@
  * into a caller's struct buf, no state but const tables, so any thread may
  * call any function at any time, and the strings returned are static.
  */
-#ifndef SLUICE_CORE_MFI_H
-#define SLUICE_CORE_MFI_H
+#ifndef SLUICE_CORE_MFI_MFI_H
+#define SLUICE_CORE_MFI_MFI_H
 
 #include <stdbool.h>
 #include <stddef.h>

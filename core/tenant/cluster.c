@@ -27,9 +27,9 @@
  * worker's words are contiguous and start on their own cache line.
  *
  * Published totals.  One word per (tenant, bucket slot): bucket number and
- * total, like core/tenant/tenant.c's buckets, so readers skip words whose bucket
- * left their window and the published view ages correctly even when the
- * thread is stuck in a timeout.
+ * total, like core/tenant/tenant.c's buckets, so readers skip words whose
+ * bucket left their window and the published view ages correctly even when
+ * the thread is stuck in a timeout.
  */
 #include "core/tenant/cluster.h"
 

@@ -6,9 +6,9 @@
  * in Redis, read back what every node stored, and publish the cluster's
  * window total per tenant for the workers to compare with the quota.
  *
- * Not for: the local count (core/tenant/tenant.h keeps it and stays the fallback),
- * deciding anything (the caller compares totals with the quota), being on
- * a worker's ring (all Redis I/O is on the cluster's own thread).
+ * Not for: the local count (core/tenant/tenant.h keeps it and stays the
+ * fallback), deciding anything (the caller compares totals with the quota),
+ * being on a worker's ring (all Redis I/O is on the cluster's own thread).
  *
  * Threads.  cluster_start() starts one thread per instance (not a worker)
  * that owns a blocking hiredis connection with connect and command
@@ -64,8 +64,8 @@
  * each instance has its own node id, so the old instance's fields keep
  * counting in Redis until they expire.
  */
-#ifndef SLUICE_CORE_CLUSTER_H
-#define SLUICE_CORE_CLUSTER_H
+#ifndef SLUICE_CORE_TENANT_CLUSTER_H
+#define SLUICE_CORE_TENANT_CLUSTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -156,4 +156,4 @@ const char *cluster_node_id(const struct cluster *c);
  * not for the hot path; for control commands and tests).  Any thread. */
 void cluster_kick(struct cluster *c);
 
-#endif /* SLUICE_CORE_CLUSTER_H */
+#endif /* SLUICE_CORE_TENANT_CLUSTER_H */

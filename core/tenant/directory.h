@@ -41,8 +41,8 @@
  * (64-bit hash, arena offset, length) at most half full: about 26 + 32..64
  * bytes per address for typical addresses.
  */
-#ifndef SLUICE_CORE_DIRECTORY_H
-#define SLUICE_CORE_DIRECTORY_H
+#ifndef SLUICE_CORE_TENANT_DIRECTORY_H
+#define SLUICE_CORE_TENANT_DIRECTORY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,4 +80,4 @@ size_t directory_count(const struct directory *d);
  * still be looking it up. */
 void directory_free(struct directory *d);
 
-#endif /* SLUICE_CORE_DIRECTORY_H */
+#endif /* SLUICE_CORE_TENANT_DIRECTORY_H */

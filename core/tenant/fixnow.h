@@ -8,8 +8,8 @@
  * it (fixnow_add) and the old array is kept until exit (a few bytes per
  * switch; switches are rare operator actions).
  */
-#ifndef SLUICE_CORE_FIXNOW_H
-#define SLUICE_CORE_FIXNOW_H
+#ifndef SLUICE_CORE_TENANT_FIXNOW_H
+#define SLUICE_CORE_TENANT_FIXNOW_H
 
 #include <stdbool.h>
 #include <stddef.h>

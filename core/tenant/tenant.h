@@ -6,10 +6,10 @@
  * domain, 5.1.x from a destination) per tenant so the SMTP server can defer
  * the tenant's new recipients once the window holds `quota` of them.
  *
- * Not for: the cluster-wide view (core/tenant/cluster.h adds that), reading a clock
- * (time is always a parameter: seconds of the caller's clock; use the same
- * clock everywhere, CLOCK_REALTIME if the counts also go to the cluster),
- * deciding the reply (the server's business).
+ * Not for: the cluster-wide view (core/tenant/cluster.h adds that), reading
+ * a clock (time is always a parameter: seconds of the caller's clock; use
+ * the same clock everywhere, CLOCK_REALTIME if the counts also go to the
+ * cluster), deciding the reply (the server's business).
  *
  * The window.  Time is cut into buckets of bucket_secs seconds; bucket k
  * holds the events whose time t has t / bucket_secs == k.  At time now the
@@ -36,8 +36,8 @@
  * words rounded up to 64 bytes: 512 bytes per worker for 60 buckets, so
  * 10,000 tenants on 8 workers take about 40 MiB.
  */
-#ifndef SLUICE_CORE_TENANT_H
-#define SLUICE_CORE_TENANT_H
+#ifndef SLUICE_CORE_TENANT_TENANT_H
+#define SLUICE_CORE_TENANT_TENANT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -134,4 +134,4 @@ struct tenant_counter *tenant_table_counter(const struct tenant_table *t,
 unsigned tenant_table_workers(const struct tenant_table *t);
 const struct tenant_window *tenant_table_window(const struct tenant_table *t);
 
-#endif /* SLUICE_CORE_TENANT_H */
+#endif /* SLUICE_CORE_TENANT_TENANT_H */

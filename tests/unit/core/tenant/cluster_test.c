@@ -1,7 +1,7 @@
 /*
- * cluster_test — unit tests of core/cluster against a real redis-server on
- * a free loopback port (started per test with no persistence, stopped by
- * PID; skipped when redis-server is not installed).  Two instances in one
+ * cluster_test — unit tests of core/tenant/cluster against a real
+ * redis-server on a free loopback port (started per test with no
+ * persistence, stopped by PID; skipped when redis-server is not installed).  Two instances in one
  * process play two edge nodes: their counts add up; Redis killed and
  * restarted empty on the same port: both go down, keep counting locally,
  * and converge on the exact total once it is back; Redis absent at start;

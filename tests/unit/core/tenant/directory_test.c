@@ -1,9 +1,9 @@
 /*
- * directory_test — unit tests of core/directory: the file format (comments,
- * blanks, CRLF, duplicates), case-insensitive matching of both parts, the
- * canonical form of quoted local parts, UTF-8, length limits, a table of
- * errors that must name the file and the line, and 100,000 random
- * addresses found while near misses are not.
+ * directory_test — unit tests of core/tenant/directory: the file format
+ * (comments, blanks, CRLF, duplicates), case-insensitive matching of both
+ * parts, the canonical form of quoted local parts, UTF-8, length limits, a
+ * table of errors that must name the file and the line, and 100,000
+ * random addresses found while near misses are not.
  */
 #include "core/strb.h"
 #include "core/tenant/directory.h"

@@ -1,8 +1,8 @@
 /*
- * tenant_test — unit tests of core/tenant: buckets expire exactly at the
- * window's edge (table of window shapes), a bucket slot is reused after a
- * full window, shards sum, the cached quota check, the tenant table
- * (lookup, duplicates, counters kept across a reload), and 4 writer
+ * tenant_test — unit tests of core/tenant/tenant: buckets expire exactly
+ * at the window's edge (table of window shapes), a bucket slot is reused
+ * after a full window, shards sum, the cached quota check, the tenant
+ * table (lookup, duplicates, counters kept across a reload), and 4 writer
  * threads against a reader summing all along.  The threaded test is also
  * meant to be run built with -fsanitize=thread (outside Criterion, which
  * does not start under TSan).
