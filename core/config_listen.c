@@ -5,9 +5,9 @@
  * STARTTLS presents (tls).  Also answers, for a loaded config, whether a
  * client address is trusted or exempt from the per-client limits.
  *
- * Not for: binding the sockets (core/worker.c) or enforcing the limits
- * (net/smtp_server.c, net/anvil.c).  Loading: main thread; the lookups:
- * any thread that may read the config.
+ * Not for: binding the sockets (net/smtp_server.c, listener_open) or
+ * enforcing the limits (net/smtp_server.c, net/anvil.c).  Loading: main
+ * thread; the lookups: any thread that may read the config.
  */
 #include "core/config_int.h"
 

@@ -144,7 +144,9 @@ struct queue_transport;
 /* The queue state of one worker. */
 struct queue {
 	const struct queue_transport *transport; /* delivers the jobs */
-	struct wheel wheel;		/* retries, expiries, probes */
+	struct wheel wheel;		/* the worker's timers: retries,
+					   expiries, probes, and the SMTP
+					   sessions' DATA budgets */
 	struct dest **dests;		/* hash table of destinations */
 	uint32_t ndestslots;		/* its size (power of two) */
 	uint32_t ndests;		/* destinations */

@@ -3,12 +3,16 @@
  * (262,144 s, about 72.8 h, before a timer has to be re-parked), exact to the
  * second, O(1) insert and cancel, intrusive timers.
  *
- * Job: hold every retry, expiry and idle timer of one worker and say when the
- * next one is due, so the worker arms a single IORING_OP_TIMEOUT for
- * wheel_next_expiry() and calls wheel_advance() when it completes.
+ * Job: hold one worker's timers that fire at a given second (job retries
+ * and expiries, destination probes, sessions' DATA budgets: see
+ * docs/ARCHITECTURE.md, Timers) and fire them when the worker's fixed 1 s
+ * tick advances the wheel (queue_tick calls wheel_advance()).  It can also
+ * say when the next one is due (wheel_next_expiry()), which only the unit
+ * tests use: the worker ticks whatever the wheel holds.
  *
  * Not for: sub-second timeouts (network ops carry linked timeouts on the
- * ring), reading a clock (the caller passes monotonic seconds in; the wheel
+ * ring), inactivity timeouts that every read would move (the SMTP server
+ * and client keep those on lists in order of last activity), reading a clock (the caller passes monotonic seconds in; the wheel
  * does no I/O at all), or being shared between threads.
  *
  * Threading: a wheel and the timers in it belong to one thread, the worker
@@ -151,11 +155,13 @@ wheel_timer_expires(const struct wheel_timer *t)
  * passed), independent of how many seconds the call skips. */
 size_t wheel_advance(struct wheel *w, uint64_t now);
 
-/* The earliest second at which a timer may fire: arm the ring's timeout for
- * it.  UINT64_MAX when no timer is pending; wheel_now(w) or earlier when one
- * is due already (fire it at once).  May be earlier than the first real
- * expiry when a higher-level slot must be cascaded first: advancing to it
- * then fires nothing and the caller simply asks again.  O(levels). */
+/* The earliest second at which a timer may fire, for a caller that sleeps
+ * until then (the worker does not: it ticks every second, so today only
+ * the unit tests call this).  UINT64_MAX when no timer is pending;
+ * wheel_now(w) or earlier when one is due already (fire it at once).  May
+ * be earlier than the first real expiry when a higher-level slot must be
+ * cascaded first: advancing to it then fires nothing and the caller simply
+ * asks again.  O(levels). */
 uint64_t wheel_next_expiry(const struct wheel *w);
 
 /* Pending timers. */
