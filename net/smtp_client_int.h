@@ -1,10 +1,12 @@
 /*
  * smtp_client_int — what the SMTP client's own files share: the connection
- * (struct smtp_conn) and the functions each file offers the ones above it.
- * Not for other modules: they use net/smtp_client.h.
+ * (struct smtp_conn) and the functions each file offers to the files after
+ * it in the list below.  Not for other modules: they use net/smtp_client.h.
  *
- * The files are layers, bottom first; each calls only those above it in
- * this list (scripts/layers.py checks it from the objects):
+ * The files are layers, bottom first: each calls only files earlier in
+ * this list (lower layers), never a later one.  This is the intended
+ * order; scripts/layers.py checks only that the objects' symbol graph has
+ * no cycle, which this order implies:
  *
  *   smtp_client_conn.c  the plumbing: I/O on the ring, commands and the
  *                       replies they expect, the job's results and their

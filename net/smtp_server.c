@@ -2,12 +2,12 @@
  * smtp_server — listeners and sessions of one worker: accepting, and a
  * session's input.  What a command gets is smtp_server_cmd.c's, the
  * session's replies, timers and lifetime smtp_server_session.c's (both
- * below this file: net/smtp_server_int.h).
+ * lower layers than this file: net/smtp_server_int.h).
  *
  * A session is fed bytes from multishot recv completions.  Complete command
  * lines are answered at once into s->out; the replies of one loop turn go
- * out in one send at the end of the turn (smtp_server_flush), which is what
- * makes PIPELINING cheap.  DATA bytes go through the smtp_data reader
+ * out in one send at the end of the turn (smtp_server_flush, in
+ * smtp_server_session.c), which is what makes PIPELINING cheap.  DATA bytes go through the smtp_data reader
  * straight into s->msg, which already holds the spool record header and
  * the envelope, so the finished message is one iovec for the group commit.
  * While that record waits for its fdatasync the session is paused: later
@@ -30,9 +30,10 @@
  * spill unlinks its body file; one left by a crash has no record and
  * recovery unlinks it.
  *
- * Lifetime: session_close() only marks a session and cancels its recv;
- * the memory is released by session_release() at the end of a callback,
- * once no recv, send or spool write refers to it any more.
+ * Lifetime (smtp_server_session.c): session_close() only marks a session
+ * and cancels its recv; the memory is released by session_release() at the
+ * end of a callback, once no recv, send or spool write refers to it any
+ * more.
  */
 #include "net/smtp_server.h"
 

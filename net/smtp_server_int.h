@@ -1,10 +1,13 @@
 /*
  * smtp_server_int — what the SMTP server's own files share: the server of
- * a worker, the session, and the functions each file offers the ones
- * above it.  Not for other modules: they use net/smtp_server.h.
+ * a worker, the session, and the functions each file offers to the files
+ * after it in the list below.  Not for other modules: they use
+ * net/smtp_server.h.
  *
- * The files are layers, bottom first; each calls only those above it in
- * this list (scripts/layers.py checks it from the objects):
+ * The files are layers, bottom first: each calls only files earlier in
+ * this list (lower layers), never a later one.  This is the intended
+ * order; scripts/layers.py checks only that the objects' symbol graph has
+ * no cycle, which this order implies:
  *
  *   smtp_server_session.c  replies and their sending, the transaction's
  *                          reset, DATA memory, timers, lifetime

@@ -2,8 +2,10 @@
  * queue_int — what the queue's own files share.  Not for other modules:
  * they use queue/queue.h.
  *
- * The files are layers, bottom first; each calls only those above it in
- * this list, never one below (scripts/layers.py checks it from the objects):
+ * The files are layers, bottom first: each calls only files earlier in
+ * this list (lower layers), never a later one.  This is the intended
+ * order; scripts/layers.py checks only that the objects' symbol graph has
+ * no cycle, which this order implies:
  *
  *   queue.c          tables, routing, jobs' lists and timers, destinations
  *                    (health, probes) and the admission of jobs to

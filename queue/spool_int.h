@@ -1,7 +1,27 @@
 /*
- * spool_int — what the spool's own files share (spool.c: segments, group
- * commit, recovery; spool_seal.c: the key and record seals; spool_body.c:
- * body files; spool_read.c: reading a message's data back).  Not for other modules: they use queue/spool.h.
+ * spool_int — what the spool's own files share: struct spool, its segments
+ * and flights, and the functions each file offers to the files after it in
+ * the list below.  Not for other modules: they use queue/spool.h.
+ *
+ * The files are layers, bottom first: each calls only files earlier in
+ * this list (lower layers), never a later one; the first two do not call
+ * each other.  This is the intended order; scripts/layers.py checks only
+ * that the objects' symbol graph has no cycle, which this order implies:
+ *
+ *   spool_seal.c   the key (spool.key) and the seal on every record
+ *   spool_body.c   body files of spilled messages: written through the
+ *                  ring with their CRC-32C, synced, found and swept at
+ *                  recovery, unlinked
+ *   spool.c        segments, the group commit, recovery, the collection
+ *                  of finished segments
+ *   spool_read.c   a message's data read back, from its segment or its
+ *                  body file
+ *
+ * spool_lock.c (queue/spool_lock.h) stands apart: no spool file calls it,
+ * the daemon takes the lock before any spool is opened.
+ *
+ * Everything runs on the owning worker's thread, but for the key, which
+ * the first worker to need it makes for all (spool_seal.c).
  */
 #ifndef SLUICE_QUEUE_SPOOL_INT_H
 #define SLUICE_QUEUE_SPOOL_INT_H

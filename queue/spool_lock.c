@@ -11,8 +11,8 @@
  * newcomer lock a fresh inode while the old owner still runs).
  *
  * Invariant: no code path opens, recovers, creates or deletes a segment
- * before spool_lock() has returned a descriptor; core/daemon/sluiced.c calls it
- * right after loading the config.  `sluiced -t` does not take it.
+ * before spool_lock() has returned a descriptor; core/daemon/sluiced.c
+ * calls it right after loading the config.  `sluiced -t` does not take it.
  */
 #include "queue/spool_lock.h"
 
