@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "queue/envelope.h"
 
 /* Caps on copied strings (far above any valid value). */
@@ -38,40 +39,6 @@
 /* put_clean() flags. */
 #define CL_UTF8		0x01	/* keep valid UTF-8 (else non-ASCII -> '?') */
 #define CL_JOIN		0x02	/* CR/LF runs -> one space (else '?') */
-
-/* Length of the valid UTF-8 character at p (n bytes left), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	uint32_t cp;
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
 
 static bool
 has_8bit(const char *p, size_t n)
@@ -112,7 +79,7 @@ put_clean(struct buf *out, const char *s, size_t n, size_t max, unsigned fl)
 		brk = false;
 		l = 1;
 		if (c >= 0x80 && (fl & CL_UTF8))
-			l = utf8_len(p + i, n - i);
+			l = utf8_seq(s + i, n - i, NULL);
 		if (w + (l ? l : 1) > max)
 			goto cut;
 		if (c >= 0x80 && l > 0 && (fl & CL_UTF8)) {
@@ -536,7 +503,7 @@ put_subject_header(struct buf *out, const char *s)
 		size_t k = i, l;
 
 		while (k < n) {
-			l = utf8_len((const unsigned char *)s + k, n - k);
+			l = utf8_seq(s + k, n - k, NULL);
 			if (l == 0)
 				l = 1;
 			if (k + l - i > 39)
