@@ -228,6 +228,15 @@ const struct cfg_tenant *config_tenant_find(const struct config *cfg, const char
 const struct cfg_connector *config_connector_find(const struct config *cfg,
 						  const char *name);
 
+/*
+ * The one definition of a connector's defaults: every connector starts
+ * from it before its mapping is read (config_connector.c), and the queue
+ * goes by it for a destination whose connector a reload removed (its mail
+ * still needs a retry schedule, an expiry and health rules).  No name, no
+ * hosts.
+ */
+extern const struct cfg_connector config_connector_default;
+
 /* True when addr (AF_INET/AF_INET6 sockaddr) is inside trusted_networks. */
 bool config_is_trusted(const struct config *cfg, const struct sockaddr *addr);
 

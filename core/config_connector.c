@@ -129,22 +129,30 @@ static const struct cfg_field connector_fields[] = {
 #undef C
 };
 
+const struct cfg_connector config_connector_default = {
+	.retry_initial = 60,
+	.retry_max = 900,
+	.retry_jitter = 10,
+	.expiry = DAY,
+	.delay_warning = 0,
+	.max_connections = 20,
+	.max_msgs_per_conn = 100,
+	.down_after = 3,
+	.mx_port = 25,
+	.connect_timeout = 30,
+	.command_timeout = 300,
+	.tls = CFG_TLS_NONE,
+	.enabled = true,
+};
+
+/* c (its name already set) with every other setting at its default. */
 static void
 connector_defaults(struct cfg_connector *c)
 {
-	c->retry_initial = 60;
-	c->retry_max = 900;
-	c->retry_jitter = 10;
-	c->expiry = 86400;
-	c->delay_warning = 0;
-	c->max_connections = 20;
-	c->max_msgs_per_conn = 100;
-	c->down_after = 3;
-	c->mx_port = 25;
-	c->connect_timeout = 30;
-	c->command_timeout = 300;
-	c->tls = CFG_TLS_NONE;
-	c->enabled = true;
+	char *name = c->name;
+
+	*c = config_connector_default;
+	c->name = name;
 }
 
 /* The retry node of a connector mapping, for the line of a retry error. */

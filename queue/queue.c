@@ -47,6 +47,14 @@ queue_dest_cfg(struct worker *w, const struct dest *d)
 	return config_connector_find(w->cfg, d->connector);
 }
 
+const struct cfg_connector *
+queue_dest_policy(struct worker *w, const struct dest *d)
+{
+	const struct cfg_connector *c = queue_dest_cfg(w, d);
+
+	return c != NULL ? c : &config_connector_default;
+}
+
 /* ---- tables --------------------------------------------------------- */
 
 static void
@@ -195,8 +203,7 @@ queue_job_defer(struct worker *w, struct qjob *j, uint64_t when)
 static uint64_t
 job_expires(struct worker *w, const struct qmsg *m, const struct cfg_connector *c)
 {
-	int64_t left = m->env->arrival + (int64_t)(c ? c->expiry : RETRY_DEFAULT_EXPIRY) -
-		       (int64_t)time(NULL);
+	int64_t left = m->env->arrival + (int64_t)c->expiry - (int64_t)time(NULL);
 
 	return w->now + (uint64_t)(left > 0 ? left : 0);
 }
@@ -235,7 +242,7 @@ queue_job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *
 	j->msg = m;
 	j->dest = d;
 	wheel_timer_init(&j->timer, job_timer);
-	j->expires = job_expires(w, m, queue_dest_cfg(w, d));
+	j->expires = job_expires(w, m, queue_dest_policy(w, d));
 	j->state = QJOB_HELD;	/* so that queue_job_ready/queue_job_defer link it */
 	list_add_tail(&d->deferred, &j->link);
 	d->ndeferred++;
@@ -307,9 +314,9 @@ dest_probe_timer(struct wheel_timer *t, void *arg)
 static void
 dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
 {
-	uint32_t step = d->failures - (c ? c->down_after : 3) + 1;
-	uint32_t delay = retry_delay(step, c ? c->retry_initial : 60, c ? c->retry_max : 900,
-				     c ? c->retry_jitter : 10, &w->q->rng);
+	uint32_t step = d->failures - c->down_after + 1;
+	uint32_t delay = retry_delay(step, c->retry_initial, c->retry_max, c->retry_jitter,
+				     &w->q->rng);
 
 	if (!d->down)
 		log_warn("destination %s marked down after %u consecutive connection "
@@ -325,11 +332,11 @@ dest_down(struct worker *w, struct dest *d, const struct cfg_connector *c)
 void
 queue_dest_result(struct worker *w, struct dest *d, bool ok)
 {
-	const struct cfg_connector *c = queue_dest_cfg(w, d);
+	const struct cfg_connector *c = queue_dest_policy(w, d);
 
 	if (!ok) {
 		d->failures++;
-		if (d->down || d->failures >= (c ? c->down_after : 3))
+		if (d->down || d->failures >= c->down_after)
 			dest_down(w, d, c);
 		return;
 	}

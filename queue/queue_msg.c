@@ -331,7 +331,8 @@ ndr_rec_done(struct spool_write *sw, int res)
 			struct dest *d = queue_route(w, m->env->rcpt[r->fail[k]].addr);
 			if (d != NULL) {
 				struct qjob *j = queue_job_new(w, m, d, &r->fail[k], 1);
-				queue_job_defer(w, j, w->now + RETRY_DEFAULT_INITIAL);
+				queue_job_defer(w, j, w->now +
+						config_connector_default.retry_initial);
 			}
 		}
 	}

@@ -89,7 +89,7 @@ delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, in
 	struct qmsg *m = j->msg;
 	struct dsn_rcpt *info;
 
-	if (c == NULL || c->delay_warning == 0 || m->delay_sent ||
+	if (c->delay_warning == 0 || m->delay_sent ||
 	    now - m->env->arrival < (int64_t)c->delay_warning)
 		return;
 	m->delay_sent = true;
@@ -115,7 +115,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 {
 	struct qmsg *m = j->msg;
 	struct dest *d = j->dest;
-	const struct cfg_connector *c = queue_dest_cfg(w, d);
+	const struct cfg_connector *c = queue_dest_policy(w, d);
 	uint32_t *fail = xmalloc(j->nrcpt * sizeof(*fail));
 	struct dsn_rcpt *finfo = xcalloc(j->nrcpt, sizeof(*finfo));
 	char **texts = xcalloc(j->nrcpt, sizeof(*texts));
@@ -239,11 +239,9 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		int64_t next;
 
 		j->attempts++;
-		delay = retry_delay(j->attempts, c ? c->retry_initial : RETRY_DEFAULT_INITIAL,
-				    c ? c->retry_max : RETRY_DEFAULT_MAX,
-				    c ? c->retry_jitter : RETRY_DEFAULT_JITTER, &w->q->rng);
-		next = retry_next_time(m->env->arrival, c ? c->expiry : RETRY_DEFAULT_EXPIRY,
-				       now, delay);
+		delay = retry_delay(j->attempts, c->retry_initial, c->retry_max,
+				    c->retry_jitter, &w->q->rng);
+		next = retry_next_time(m->env->arrival, c->expiry, now, delay);
 		if (next < 0) {
 			/* expired: return what is left, with the last error */
 			for (uint32_t i = 0; i < nkeep; i++) {

@@ -3,9 +3,10 @@
  * before attempt n, with jitter so that a destination coming back is not
  * hit by its whole backlog in the same second, and when to give up.
  *
- * Default (DESIGN.md, "Retry"): 60 s doubling to a 900 s cap, +-10 %
- * jitter, expiry 24 h after arrival, optional delay warning after 4 h; all
- * configurable per connector.
+ * The schedule (docs/ARCHITECTURE.md, "The life of a message", step 5):
+ * by default 60 s doubling to a 900 s cap, +-10 % jitter, expiry 24 h
+ * after arrival, no delay warning; all configurable per connector, and
+ * the defaults defined once, in config_connector_default (core/config.h).
  *
  * Not for: keeping timers (queue/wheel.h) or reading a clock: times are
  * unix seconds passed in by the caller.  Pure, no state: any thread.  The
@@ -16,12 +17,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#define RETRY_DEFAULT_INITIAL	60		/* s before the 2nd attempt */
-#define RETRY_DEFAULT_MAX	900		/* cap on the delay, s */
-#define RETRY_DEFAULT_JITTER	10		/* +- percent */
-#define RETRY_DEFAULT_EXPIRY	(24 * 3600)	/* s after arrival */
-#define RETRY_DEFAULT_WARN	(4 * 3600)	/* delay DSN after, s */
 
 /*
  * Next value of a splitmix64 generator; advances *state.  Any seed works,

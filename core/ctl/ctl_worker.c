@@ -103,7 +103,7 @@ snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 			d->ctl_idx = (uint32_t)n;
 			o = &s->dests[n];
 			c = conn_of(w, d->connector);
-			expiry[n++] = c ? c->expiry : 86400;
+			expiry[n++] = (c ? c : &config_connector_default)->expiry;
 			snprintf(o->name, sizeof(o->name), "%s", d->name);
 			snprintf(o->connector, sizeof(o->connector), "%s", d->connector);
 			o->down = d->down;

@@ -11,6 +11,11 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
+#include "core/config.h"
+
+/* The defaults every connector starts from. */
+#define DEF (&config_connector_default)
+
 /* Fail the test unless cond holds; cheap when it does (hot loops). */
 #define CHECK(cond, ...) do { if (!(cond)) cr_assert_fail(__VA_ARGS__); } while (0)
 
@@ -19,8 +24,8 @@ Test(retry, default_schedule_without_jitter)
 	static const uint32_t want[] = { 60, 120, 240, 480, 900, 900, 900, 900 };
 
 	for (uint32_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		cr_expect_eq(retry_delay(i + 1, RETRY_DEFAULT_INITIAL,
-					 RETRY_DEFAULT_MAX, 0, NULL), want[i],
+		cr_expect_eq(retry_delay(i + 1, DEF->retry_initial,
+					 DEF->retry_max, 0, NULL), want[i],
 			     "attempt %u", i + 1);
 	/* jitter_pct without an rng, or rng with 0 %, is no jitter. */
 	cr_expect_eq(retry_delay(3, 60, 900, 10, NULL), 240);
@@ -175,17 +180,17 @@ Test(retry, default_run_ends_with_an_attempt_at_expiry)
 	for (;;) {
 		int64_t next;
 
-		if (retry_expired(arrival, RETRY_DEFAULT_EXPIRY, t))
+		if (retry_expired(arrival, DEF->expiry, t))
 			break;
-		next = retry_next_time(arrival, RETRY_DEFAULT_EXPIRY, t,
-				       retry_delay(attempt, RETRY_DEFAULT_INITIAL,
-						   RETRY_DEFAULT_MAX,
-						   RETRY_DEFAULT_JITTER, &rng));
+		next = retry_next_time(arrival, DEF->expiry, t,
+				       retry_delay(attempt, DEF->retry_initial,
+						   DEF->retry_max,
+						   DEF->retry_jitter, &rng));
 		cr_assert_gt(next, t);
 		last = t = next;
 		attempt++;
 	}
-	cr_expect_eq(last, arrival + RETRY_DEFAULT_EXPIRY);
+	cr_expect_eq(last, arrival + DEF->expiry);
 	/* ~24 h at ~15 min: about 100 attempts. */
 	cr_expect(attempt > 90 && attempt < 110, "%u attempts", attempt);
 }
