@@ -77,7 +77,7 @@ static void
 job_bounce(struct worker *w, struct qjob *j)
 {
 	struct qmsg *m = j->msg;
-	struct dsn_rcpt *info = xcalloc(j->nrcpt, sizeof(*info));
+	struct dsn_rcpt *info;
 	struct buf detail = { 0 };
 	char qid[17];
 
@@ -85,17 +85,9 @@ job_bounce(struct worker *w, struct qjob *j)
 	if (j->last_detail != NULL)
 		buf_printf(&detail, "; last attempt: %s", j->last_detail);
 	buf_append(&detail, "", 1);
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
-		info[i] = (struct dsn_rcpt){
-			.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
-			.status = j->last_code == MFI_NONE ? "5.0.0" : NULL,
-			.code = (enum mfi_code)j->last_code, .reply_code = j->last_reply,
-			.reply_text = j->last_error,
-			.remote_mta = j->last_host ? j->last_host : j->last_ip,
-			.detail = detail.p, .last_attempt = j->last_attempt,
-		};
-	}
+	/* never tried: no code of its own to report */
+	info = queue_job_dsn(j, DSN_ACTION_FAILED, j->last_code == MFI_NONE ? "5.0.0" : NULL,
+			     detail.p, j->last_attempt);
 	envelope_id_str(m->id, qid);
 	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, j->nrcpt,
 		 LOG_FIELD(j->dest->name));

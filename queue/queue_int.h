@@ -85,6 +85,17 @@ void queue_msg_finish(struct worker *w, struct qmsg *m);
 void queue_job_free(struct worker *w, struct qjob *j);
 
 /*
+ * What a report says of each recipient of j, from j's last failure
+ * (last_code, last_reply, last_error, last_host or last_ip): a new array
+ * of j->nrcpt entries, which the caller frees, borrowing j's and its
+ * message's strings (good while j is).  action, status (NULL: dsn.c
+ * derives it), detail and last_attempt are the same in every entry.
+ */
+struct dsn_rcpt *queue_job_dsn(const struct qjob *j, enum dsn_action action,
+			       const char *status, const char *detail,
+			       int64_t last_attempt);
+
+/*
  * Return recipients idx[0..n) of m to the sender: spool an NDR (delayed:
  * a delay notice, until retry_until), or, when none is wanted or possible,
  * record them failed.  info[k] says why recipient idx[k] failed.  The

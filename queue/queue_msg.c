@@ -144,6 +144,26 @@ queue_job_free(struct worker *w, struct qjob *j)
 
 /* ---- NDRs and delay notices ------------------------------------------- */
 
+struct dsn_rcpt *
+queue_job_dsn(const struct qjob *j, enum dsn_action action, const char *status,
+	      const char *detail, int64_t last_attempt)
+{
+	struct dsn_rcpt *info = xcalloc(j->nrcpt, sizeof(*info));
+
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		const struct env_rcpt *r = &j->msg->env->rcpt[j->rcpt[i]];
+
+		info[i] = (struct dsn_rcpt){
+			.addr = r->addr, .orcpt = r->orcpt, .action = action,
+			.status = status, .code = (enum mfi_code)j->last_code,
+			.reply_code = j->last_reply, .reply_text = j->last_error,
+			.remote_mta = j->last_host ? j->last_host : j->last_ip,
+			.detail = detail, .last_attempt = last_attempt,
+		};
+	}
+	return info;
+}
+
 static void ndr_rec_done(struct spool_write *sw, int res);
 
 /* NDRs and delay notices are the messages with this client (and <>). */

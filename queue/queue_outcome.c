@@ -93,17 +93,7 @@ delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, in
 	    now - m->env->arrival < (int64_t)c->delay_warning)
 		return;
 	m->delay_sent = true;
-	info = xcalloc(j->nrcpt, sizeof(*info));
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
-		info[i] = (struct dsn_rcpt){
-			.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_DELAYED,
-			.code = (enum mfi_code)j->last_code, .reply_code = j->last_reply,
-			.reply_text = j->last_error,
-			.remote_mta = j->last_host ? j->last_host : j->last_ip,
-			.detail = j->last_detail, .last_attempt = j->last_attempt,
-		};
-	}
+	info = queue_job_dsn(j, DSN_ACTION_DELAYED, NULL, j->last_detail, j->last_attempt);
 	queue_ndr_send(w, m, j->rcpt, info, j->nrcpt, true,
 		       m->env->arrival + (int64_t)c->expiry);
 	free(info);
@@ -244,23 +234,17 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		next = retry_next_time(m->env->arrival, c->expiry, now, delay);
 		if (next < 0) {
 			/* expired: return what is left, with the last error */
-			for (uint32_t i = 0; i < nkeep; i++) {
-				struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
-				finfo[i] = (struct dsn_rcpt){
-					.addr = r->addr, .orcpt = r->orcpt,
-					.action = DSN_ACTION_FAILED, .code = (enum mfi_code)j->last_code,
-					.reply_code = j->last_reply, .reply_text = j->last_error,
-					.remote_mta = j->last_host ? j->last_host : j->last_ip,
-					.detail = j->last_detail, .last_attempt = now,
-				};
-			}
+			struct dsn_rcpt *info = queue_job_dsn(j, DSN_ACTION_FAILED, NULL,
+							      j->last_detail, now);
+
 			log_info("id=%016llX: expired after %u attempts, returning %u "
 				 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
 				 nkeep, LOG_TEXT(j->last_error));
 			d->st.bounced += nkeep;
 			w->st.rcpts_bounced += nkeep;
 			w->st.rcpts_expired += nkeep;
-			queue_ndr_send(w, m, j->rcpt, finfo, nkeep, false, 0);
+			queue_ndr_send(w, m, j->rcpt, info, nkeep, false, 0);
+			free(info);
 			j->nrcpt = 0;
 			queue_job_free(w, j);
 		} else if (j->ctl != QUEUE_CTL_NONE && queue_ctl_after_attempt(w, j)) {
