@@ -51,7 +51,7 @@
 #include "core/buf.h"
 #include "core/list.h"
 #include "core/log.h"
-#include "core/tenant/tenant.h"
+#include "core/tenant/tenant_event.h"
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
@@ -204,6 +204,7 @@ data_spooled(struct spool_write *sw, int res)
 {
 	struct session *s = container_of(sw, struct session, sw);
 	struct worker *w = s->w;
+	uint64_t now = (uint64_t)time(NULL);
 	char id[17];
 
 	envelope_id_str(s->id, id);
@@ -218,14 +219,8 @@ data_spooled(struct spool_write *sw, int res)
 			 LOG_FIELD(s->sender), s->nrcpt, (unsigned long long)s->data.size, s->peer);
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
-		if (w->cfg->tenant_in != NULL)
-			for (uint32_t i = 0; i < s->nrcpt; i++) {
-				const struct cfg_tenant *t = config_addr_tenant(w->cfg, s->rcpt[i].addr);
-				if (t != NULL)
-					tenant_count_add(tenant_table_counter(w->cfg->tenant_in,
-									      (size_t)t->counter),
-							 w->id, (uint64_t)time(NULL), 1);
-			}
+		for (uint32_t i = 0; i < s->nrcpt; i++)
+			tenant_event_rcpt(w, w->cfg->tenant_in, s->rcpt[i].addr, now);
 		queue_accept(w, &s->msg, s->rec_start, &sw->loc);
 	} else {
 		w->st.spool_errors++;

@@ -19,6 +19,7 @@
 #include "core/tenant/directory.h"
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
+#include "core/tenant/tenant_event.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "net/smtp_proto.h"
@@ -123,10 +124,7 @@ rcpt_tenant(struct session *s, const struct cfg_domain *dom, const struct smtp_p
 		return NULL;
 	if (directory_has(t->dir, p->addr, p->len))
 		return NULL;
-	tenant_count_add(ctr, s->w->id, now, 1);
-	if (s->w->cfg->cluster != NULL)
-		cluster_add_idx(s->w->cfg->cluster, (size_t)t->counter, s->w->id, now, 1);
-	s->w->st.invalid_rcpts++;
+	tenant_event_invalid(s->w, t, now);
 	return "550 5.1.10 Recipient not found";
 }
 

@@ -21,8 +21,7 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "core/tenant/cluster.h"
-#include "core/tenant/tenant.h"
+#include "core/tenant/tenant_event.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/dsn.h"
@@ -35,27 +34,6 @@ set_str(char **dst, const char *s)
 {
 	free(*dst);
 	*dst = s ? xstrdup(s) : NULL;
-}
-
-/* A destination said the recipient does not exist: count it against the
- * tenant that owns the recipient's domain (the invalid-recipient quota). */
-static void
-count_invalid(struct worker *w, const char *addr, int64_t now)
-{
-	const char *at = strrchr(addr, '@');
-	const struct cfg_domain *dom = at ? config_domain_find(w->cfg, at + 1, strlen(at + 1))
-					  : NULL;
-
-	if (dom == NULL || dom->tenant_cfg == NULL || w->cfg->tenant_table == NULL ||
-	    dom->tenant_cfg->counter < 0)
-		return;
-	tenant_count_add(tenant_table_counter(w->cfg->tenant_table,
-					      (size_t)dom->tenant_cfg->counter),
-			 w->id, (uint64_t)now, 1);
-	if (w->cfg->cluster != NULL)
-		cluster_add_idx(w->cfg->cluster, (size_t)dom->tenant_cfg->counter, w->id,
-				(uint64_t)now, 1);
-	w->st.invalid_rcpts++;
 }
 
 /* The JSON attempt line: built by jansson, the peer's text through
@@ -135,13 +113,7 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 			reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
 			log_json_append(&ok_r, log_json_s(r->addr));
-			if (w->cfg->tenant_out != NULL) {
-				const struct cfg_tenant *t = config_addr_tenant(w->cfg, r->addr);
-				if (t != NULL)
-					tenant_count_add(tenant_table_counter(w->cfg->tenant_out,
-									      (size_t)t->counter),
-							 w->id, (uint64_t)now, 1);
-			}
+			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
 			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
 			d->st.delivered++;
 			w->st.rcpts_delivered++;
@@ -178,8 +150,11 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		last_code = code;
 		if (mfi_permanent(a)) {
 			log_json_append(&fail_r, log_json_s(r->addr));
+			/* the destination says the recipient does not exist: it
+			   counts against its tenant's invalid-recipient quota */
 			if (mfi_user_unknown(a->reply_text, a->reply_code))
-				count_invalid(w, r->addr, now);
+				tenant_event_invalid(w, config_addr_tenant(w->cfg, r->addr),
+						     (uint64_t)now);
 			finfo[nfail] = (struct dsn_rcpt){
 				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
 				.code = code, .reply_code = a->reply_code,
