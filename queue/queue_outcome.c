@@ -77,6 +77,221 @@ delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, in
 	free(info);
 }
 
+/* What one attempt did to its job's recipients (outcome_classify). */
+struct outcome {
+	uint32_t nall;			/* recipients of the attempt */
+	uint32_t ndeliv;		/* of which delivered */
+	uint32_t nfail;			/* returned: fail[], finfo[] */
+	uint32_t nkeep;			/* deferred: moved to the front of
+					   j->rcpt */
+	uint32_t *fail;			/* recipient indexes to return */
+	struct dsn_rcpt *finfo;		/* what their NDR says of each */
+	char **texts;			/* per recipient of the attempt: the
+					   reply line of its failure... */
+	char **details;			/* ...and its detail (finfo borrows
+					   both; freed by outcome_fini) */
+	bool conn_level;		/* a failure not the destination's own
+					   reply (DNS, connect, TLS, ...) */
+	bool reached;			/* a recipient got as far as MAIL */
+	json_t *ok_r, *def_r, *fail_r;	/* addresses by class, for the log */
+	const struct mfi_attempt *last_fail; /* the last failure seen */
+	enum mfi_code last_code;	/* and its code */
+	struct buf detail;		/* scratch for mfi_detail */
+};
+
+static void
+outcome_init(struct outcome *o, uint32_t n)
+{
+	*o = (struct outcome){
+		.nall = n,
+		.fail = xmalloc(n * sizeof(*o->fail)),
+		.finfo = xcalloc(n, sizeof(*o->finfo)),
+		.texts = xcalloc(n, sizeof(*o->texts)),
+		.details = xcalloc(n, sizeof(*o->details)),
+		.ok_r = json_array(), .def_r = json_array(), .fail_r = json_array(),
+		.last_code = MFI_NONE,
+	};
+}
+
+/* Free what o owns (after the NDR that borrows it was handed over). */
+static void
+outcome_fini(struct outcome *o)
+{
+	buf_free(&o->detail);
+	free(o->fail);
+	free(o->finfo);
+	for (uint32_t i = 0; i < o->nall; i++) {
+		free(o->texts[i]);
+		free(o->details[i]);
+	}
+	free(o->texts);
+	free(o->details);
+}
+
+/* Recipient i of j failed with code (attempt a): its reply line and detail
+ * in o, and the last error of the job and of its destination. */
+static void
+note_failure(struct qjob *j, uint32_t i, const struct mfi_attempt *a, enum mfi_code code,
+	     int64_t now, struct outcome *o)
+{
+	struct dest *d = j->dest;
+
+	d->st.codes[code < QUEUE_NCODES ? code : 0]++;
+	o->detail.len = 0;
+	mfi_detail(a, code, &o->detail);
+	buf_append(&o->detail, "", 1);
+	if (code == MFI_REMOTE && a->reply_text != NULL)
+		o->texts[i] = xstrdup(a->reply_text);	/* one line already */
+	else
+		o->texts[i] = xstrdup(mfi_reply(code));
+	o->details[i] = xstrdup(o->detail.p);
+	set_str(&j->last_error, o->texts[i]);
+	set_str(&j->last_detail, o->detail.p);
+	set_str(&j->last_host, a->host);
+	set_str(&j->last_ip, a->ip);
+	j->last_code = (uint8_t)code;
+	j->last_reply = a->reply_code;
+	d->st.last_code = (uint8_t)code;
+	d->st.last_time = now;
+	snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", o->texts[i]);
+	snprintf(d->st.last_host, sizeof(d->st.last_host), "%s [%s]",
+		 a->host ? a->host : "?", a->ip ? a->ip : "?");
+	o->last_fail = a;
+	o->last_code = code;
+}
+
+/*
+ * Sort j's recipients by per_rcpt: a 2xx to the body is delivered (its
+ * RCPT record written now); a permanent failure goes to o->fail for the
+ * NDR; the rest are kept at the front of j->rcpt (o->nkeep) for a retry.
+ * Counts each in the stats and in o's address lists.
+ */
+static void
+outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per_rcpt,
+		 int64_t now, struct outcome *o)
+{
+	struct qmsg *m = j->msg;
+	struct dest *d = j->dest;
+
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		const struct mfi_attempt *a = &per_rcpt[i];
+		struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+		enum mfi_code code;
+
+		if (a->stage >= MFI_STAGE_MAIL)
+			o->reached = true;
+		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
+			log_json_append(&o->ok_r, log_json_s(r->addr));
+			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
+			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
+			d->st.delivered++;
+			w->st.rcpts_delivered++;
+			o->ndeliv++;
+			continue;
+		}
+		code = mfi_classify(a);
+		if (code == MFI_NONE)
+			code = MFI_REMOTE;
+		if (code != MFI_REMOTE)
+			o->conn_level = true;
+		note_failure(j, i, a, code, now, o);
+		if (mfi_permanent(a)) {
+			log_json_append(&o->fail_r, log_json_s(r->addr));
+			/* the destination says the recipient does not exist: it
+			   counts against its tenant's invalid-recipient quota */
+			if (mfi_user_unknown(a->reply_text, a->reply_code))
+				tenant_event_invalid(w, config_addr_tenant(w->cfg, r->addr),
+						     (uint64_t)now);
+			o->finfo[o->nfail] = (struct dsn_rcpt){
+				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
+				.code = code, .reply_code = a->reply_code,
+				.reply_text = o->texts[i], .remote_mta = a->host ? a->host : a->ip,
+				.detail = o->details[i], .last_attempt = now,
+			};
+			o->fail[o->nfail++] = j->rcpt[i];
+			d->st.bounced++;
+			w->st.rcpts_bounced++;
+		} else {
+			log_json_append(&o->def_r, log_json_s(r->addr));
+			j->rcpt[o->nkeep++] = j->rcpt[i];
+			d->st.deferred++;
+			w->st.rcpts_deferred++;
+		}
+	}
+}
+
+/* One JSON line per outcome class of the attempt (o's lists are taken). */
+static void
+outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *per_rcpt,
+	    struct outcome *o, uint64_t ms)
+{
+	if (o->ndeliv > 0) {
+		struct mfi_attempt ok = per_rcpt[0];
+		w->st.messages_out++;
+		w->st.bytes_out += j->msg->loc.size;
+		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", o->ok_r, ms);
+	} else {
+		json_decref(o->ok_r);
+	}
+	if (o->nkeep > 0)
+		log_attempt(w, j, "deferred", o->last_fail, o->last_code, j->last_detail,
+			    o->def_r, ms);
+	else
+		json_decref(o->def_r);
+	if (o->nfail > 0)
+		log_attempt(w, j, "bounced", o->last_fail, o->last_code, j->last_detail,
+			    o->fail_r, ms);
+	else
+		json_decref(o->fail_r);
+	o->ok_r = o->def_r = o->fail_r = NULL;
+}
+
+/*
+ * j failed at now with recipients left (j->nrcpt): defer it for the next
+ * backoff step, clamped to the expiry, or return them if it has expired;
+ * unless the operator asked for something during the attempt (j->ctl).
+ * j may be gone afterwards.
+ */
+static void
+job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector *c,
+		    int64_t now)
+{
+	struct qmsg *m = j->msg;
+	struct dest *d = j->dest;
+	uint32_t delay;
+	int64_t next;
+
+	j->attempts++;
+	delay = retry_delay(j->attempts, c->retry_initial, c->retry_max, c->retry_jitter,
+			    &w->q->rng);
+	next = retry_next_time(m->env->arrival, c->expiry, now, delay);
+	if (next < 0) {
+		/* expired: return what is left, with the last error */
+		struct dsn_rcpt *info = queue_job_dsn(j, DSN_ACTION_FAILED, NULL,
+						      j->last_detail, now);
+
+		log_info("id=%016llX: expired after %u attempts, returning %u "
+			 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
+			 j->nrcpt, LOG_TEXT(j->last_error));
+		d->st.bounced += j->nrcpt;
+		w->st.rcpts_bounced += j->nrcpt;
+		w->st.rcpts_expired += j->nrcpt;
+		queue_ndr_send(w, m, j->rcpt, info, j->nrcpt, false, 0);
+		free(info);
+		j->nrcpt = 0;
+		queue_job_free(w, j);
+	} else if (j->ctl != QUEUE_CTL_NONE && queue_ctl_after_attempt(w, j)) {
+		/* core/ctl: held, deleted or bounced during the attempt */
+	} else {
+		j->state = QJOB_ACTIVE;
+		list_init(&j->link);
+		queue_job_defer(w, j, w->now + (uint64_t)(next > now ? next - now : 0));
+		if (d->down)
+			queue_job_defer(w, j, j->expires);
+		delay_notice(w, j, c, now);
+	}
+}
+
 void
 queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_rcpt,
 	       uint64_t elapsed_ms)
@@ -84,18 +299,8 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	struct qmsg *m = j->msg;
 	struct dest *d = j->dest;
 	const struct cfg_connector *c = queue_dest_policy(w, d);
-	uint32_t *fail = xmalloc(j->nrcpt * sizeof(*fail));
-	struct dsn_rcpt *finfo = xcalloc(j->nrcpt, sizeof(*finfo));
-	char **texts = xcalloc(j->nrcpt, sizeof(*texts));
-	char **details = xcalloc(j->nrcpt, sizeof(*details));
-	uint32_t nall = j->nrcpt;
-	uint32_t nfail = 0, nkeep = 0, ndeliv = 0;
-	bool conn_level = false, reached = false;
-	struct buf detail = { 0 };
 	int64_t now = time(NULL);
-	json_t *ok_r = json_array(), *def_r = json_array(), *fail_r = json_array();
-	const struct mfi_attempt *last_fail = NULL;
-	enum mfi_code last_code = MFI_NONE;
+	struct outcome o;
 
 	d->nactive--;
 	d->st.attempts++;
@@ -106,142 +311,20 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 		d->st.retries++;
 	}
 	j->last_attempt = now;
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct mfi_attempt *a = &per_rcpt[i];
-		struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
-		if (a->stage >= MFI_STAGE_MAIL)
-			reached = true;
-		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
-			log_json_append(&ok_r, log_json_s(r->addr));
-			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
-			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
-			d->st.delivered++;
-			w->st.rcpts_delivered++;
-			ndeliv++;
-			continue;
-		}
-		enum mfi_code code = mfi_classify(a);
-		if (code == MFI_NONE)
-			code = MFI_REMOTE;
-		if (code != MFI_REMOTE)
-			conn_level = true;
-		d->st.codes[code < QUEUE_NCODES ? code : 0]++;
-		detail.len = 0;
-		mfi_detail(a, code, &detail);
-		buf_append(&detail, "", 1);
-		if (code == MFI_REMOTE && a->reply_text != NULL) {
-			texts[i] = xstrdup(a->reply_text);	/* one line already */
-		} else {
-			texts[i] = xstrdup(mfi_reply(code));
-		}
-		details[i] = xstrdup(detail.p);
-		set_str(&j->last_error, texts[i]);
-		set_str(&j->last_detail, detail.p);
-		set_str(&j->last_host, a->host);
-		set_str(&j->last_ip, a->ip);
-		j->last_code = (uint8_t)code;
-		j->last_reply = a->reply_code;
-		d->st.last_code = (uint8_t)code;
-		d->st.last_time = now;
-		snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", texts[i]);
-		snprintf(d->st.last_host, sizeof(d->st.last_host), "%s [%s]",
-			 a->host ? a->host : "?", a->ip ? a->ip : "?");
-		last_fail = a;
-		last_code = code;
-		if (mfi_permanent(a)) {
-			log_json_append(&fail_r, log_json_s(r->addr));
-			/* the destination says the recipient does not exist: it
-			   counts against its tenant's invalid-recipient quota */
-			if (mfi_user_unknown(a->reply_text, a->reply_code))
-				tenant_event_invalid(w, config_addr_tenant(w->cfg, r->addr),
-						     (uint64_t)now);
-			finfo[nfail] = (struct dsn_rcpt){
-				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
-				.code = code, .reply_code = a->reply_code,
-				.reply_text = texts[i], .remote_mta = a->host ? a->host : a->ip,
-				.detail = details[i], .last_attempt = now,
-			};
-			fail[nfail++] = j->rcpt[i];
-			d->st.bounced++;
-			w->st.rcpts_bounced++;
-		} else {
-			log_json_append(&def_r, log_json_s(r->addr));
-			j->rcpt[nkeep++] = j->rcpt[i];
-			d->st.deferred++;
-			w->st.rcpts_deferred++;
-		}
-	}
-	/* one JSON line per outcome class of this attempt */
-	if (ndeliv > 0) {
-		struct mfi_attempt ok = per_rcpt[0];
-		w->st.messages_out++;
-		w->st.bytes_out += m->loc.size;
-		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", ok_r, elapsed_ms);
-	} else {
-		json_decref(ok_r);
-	}
-	if (nkeep > 0)
-		log_attempt(w, j, "deferred", last_fail, last_code, j->last_detail, def_r,
-			    elapsed_ms);
-	else
-		json_decref(def_r);
-	if (nfail > 0)
-		log_attempt(w, j, "bounced", last_fail, last_code, j->last_detail, fail_r,
-			    elapsed_ms);
-	else
-		json_decref(fail_r);
-
-	if (conn_level && !reached)
+	outcome_init(&o, j->nrcpt);
+	outcome_classify(w, j, per_rcpt, now, &o);
+	outcome_log(w, j, per_rcpt, &o, elapsed_ms);
+	if (o.conn_level && !o.reached)
 		queue_dest_result(w, d, false);
 	d->probing = false;	/* an attempt (the probe, if one was out) ended */
-	if (nfail > 0)
-		queue_ndr_send(w, m, fail, finfo, nfail, false, 0);
-	j->nrcpt = nkeep;
-	if (nkeep == 0) {
+	if (o.nfail > 0)
+		queue_ndr_send(w, m, o.fail, o.finfo, o.nfail, false, 0);
+	j->nrcpt = o.nkeep;
+	if (j->nrcpt == 0)
 		queue_job_free(w, j);
-	} else {
-		uint32_t delay;
-		int64_t next;
-
-		j->attempts++;
-		delay = retry_delay(j->attempts, c->retry_initial, c->retry_max,
-				    c->retry_jitter, &w->q->rng);
-		next = retry_next_time(m->env->arrival, c->expiry, now, delay);
-		if (next < 0) {
-			/* expired: return what is left, with the last error */
-			struct dsn_rcpt *info = queue_job_dsn(j, DSN_ACTION_FAILED, NULL,
-							      j->last_detail, now);
-
-			log_info("id=%016llX: expired after %u attempts, returning %u "
-				 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
-				 nkeep, LOG_TEXT(j->last_error));
-			d->st.bounced += nkeep;
-			w->st.rcpts_bounced += nkeep;
-			w->st.rcpts_expired += nkeep;
-			queue_ndr_send(w, m, j->rcpt, info, nkeep, false, 0);
-			free(info);
-			j->nrcpt = 0;
-			queue_job_free(w, j);
-		} else if (j->ctl != QUEUE_CTL_NONE && queue_ctl_after_attempt(w, j)) {
-			/* core/ctl: held, deleted or bounced during the attempt */
-		} else {
-			j->state = QJOB_ACTIVE;
-			list_init(&j->link);
-			queue_job_defer(w, j, w->now + (uint64_t)(next > now ? next - now : 0));
-			if (d->down)
-				queue_job_defer(w, j, j->expires);
-			delay_notice(w, j, c, now);
-		}
-	}
-	buf_free(&detail);
-	free(fail);
-	free(finfo);
-	for (uint32_t i = 0; i < nall; i++) {
-		free(texts[i]);
-		free(details[i]);
-	}
-	free(texts);
-	free(details);
+	else
+		job_defer_or_expire(w, j, c, now);
+	outcome_fini(&o);
 	queue_msg_finish(w, m);
 	queue_dest_kick(w, d);
 }
