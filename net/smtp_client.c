@@ -648,8 +648,7 @@ client_open(struct worker *w, struct dest *d, struct qjob *j)
 	c->fd = -1;
 	c->op.cb = conn_io_done;
 	list_init(&c->link);
-	d->nconns++;
-	w->q->nconns++;
+	queue_conn_opened(w, d);
 	smtp_conn_job_begin(c, j);
 	if (cc == NULL) {
 		conn_set_fail(c, MFI_STAGE_DNS, 0, MFI_DNS_OTHER, NULL);
@@ -708,25 +707,26 @@ client_reuse(struct worker *w, struct dest *d, struct qjob *j)
 	return true;
 }
 
+/* QUIT d's cached connections made under a replaced config, and those
+ * idle for CONN_IDLE_MAX (*all: every one).  A queue_dest_foreach callback. */
 static void
-close_idle(struct worker *w, bool all)
+close_idle(struct worker *w, struct dest *d, void *all)
 {
-	for (uint32_t i = 0; i < w->q->ndestslots; i++)
-		for (struct dest *d = w->q->dests[i]; d != NULL; d = d->hnext) {
-			quit_stale_idle(d);
-			while (!list_empty(&d->idle)) {
-				struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
-				if (!all && c->idle_since + CONN_IDLE_MAX > w->now)
-					break;
-				conn_quit_idle(c);
-			}
-		}
+	quit_stale_idle(d);
+	while (!list_empty(&d->idle)) {
+		struct smtp_conn *c = container_of(d->idle.next, struct smtp_conn, link);
+		if (!*(bool *)all && c->idle_since + CONN_IDLE_MAX > w->now)
+			break;
+		conn_quit_idle(c);
+	}
 }
 
 static void
 client_tick(struct worker *w)
 {
-	close_idle(w, false);
+	bool all = false;
+
+	queue_dest_foreach(w, close_idle, &all);
 }
 
 const struct queue_transport smtp_client_transport = {
@@ -738,7 +738,9 @@ const struct queue_transport smtp_client_transport = {
 void
 smtp_client_drain(struct worker *w)
 {
-	close_idle(w, true);
+	bool all = true;
+
+	queue_dest_foreach(w, close_idle, &all);
 }
 
 int
@@ -751,22 +753,15 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 	const char *at;
 
 	c = xcalloc(1, sizeof(*c));
-	d = xcalloc(1, sizeof(*d));
 	c->w = w;
 	cc = conn_hold_cfg(c, connector);
 	if (cc == NULL) {
 		free(c);
-		free(d);
 		return -ENOENT;
 	}
 	/* a private destination: not in the queue, no gate, no health */
-	d->name = strdup(cc->name);
-	d->connector = strdup(cc->name);
-	list_init(&d->ready);
-	list_init(&d->deferred);
-	list_init(&d->idle);
 	at = rcpt ? strrchr(rcpt, '@') : NULL;
-	d->domain = strdup(at ? at + 1 : cc->mx ? "invalid" : cc->hosts[0].name);
+	d = queue_dest_detached(cc->name, at ? at + 1 : cc->mx ? "invalid" : cc->hosts[0].name);
 	snprintf(c->val_rcpt, sizeof(c->val_rcpt), "%s", rcpt ? rcpt : "");
 	if (c->val_rcpt[0] == '\0')
 		snprintf(c->val_rcpt, sizeof(c->val_rcpt), "postmaster@%s", d->domain);
@@ -784,5 +779,5 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 unsigned
 smtp_client_count(const struct worker *w)
 {
-	return w->q->nconns;
+	return queue_conns(w);
 }

@@ -85,15 +85,10 @@ smtp_conn_free(struct smtp_conn *c)
 	if (c->cfg != NULL)
 		config_release(c->cfg);
 	if (c->val_conn) {	/* its destination is private, not queued */
-		free(d->name);
-		free(d->connector);
-		free(d->domain);
-		free(d);
+		queue_dest_detached_free(d);
 		free(c);
 		return;
 	}
-	d->nconns--;
-	w->q->nconns--;
 	free(c);
 	queue_conn_gone(w, d);
 }

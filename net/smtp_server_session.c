@@ -24,7 +24,7 @@
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_server_int.h"
-#include "queue/queue_types.h"
+#include "queue/queue.h"
 #include "tls/tls.h"
 
 #define SMTP_MSG_KEEP (32u << 10)	/* keep a message buffer this big */
@@ -163,7 +163,7 @@ session_release(struct session *s)
 	free(s->rcpt);
 	free(s->helo);
 	anvil_leave(s->w->anvil, &s->anvil);
-	wheel_cancel(&s->w->q->wheel, &s->data_timer);
+	wheel_cancel(queue_wheel(s->w), &s->data_timer);
 	s->w->srv->nsessions--;
 	free(s);
 }
@@ -334,7 +334,7 @@ session_data_budget_fire(struct wheel_timer *t, void *arg)
 		return;
 	end = data_deadline(s);
 	if (w->now < end) {
-		wheel_insert(&w->q->wheel, &s->data_timer, end);
+		wheel_insert(queue_wheel(w), &s->data_timer, end);
 		return;
 	}
 	if (end == s->data_start + w->cfg->limits.data_total)
@@ -356,5 +356,5 @@ void
 session_data_budget_arm(struct session *s)
 {
 	s->data_start = s->w->now;
-	wheel_insert(&s->w->q->wheel, &s->data_timer, data_deadline(s));
+	wheel_insert(queue_wheel(s->w), &s->data_timer, data_deadline(s));
 }

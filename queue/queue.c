@@ -114,6 +114,43 @@ queue_msg_find(struct worker *w, uint64_t id)
 	return NULL;
 }
 
+/* A destination on no table: no jobs, no gate, not disabled. */
+static struct dest *
+dest_new(const char *name, const char *connector, const char *domain)
+{
+	struct dest *d = xcalloc(1, sizeof(*d));
+
+	d->name = xstrdup(name);
+	d->connector = xstrdup(connector);
+	d->domain = domain ? xstrdup(domain) : NULL;
+	list_init(&d->ready);
+	list_init(&d->deferred);
+	list_init(&d->idle);
+	wheel_timer_init(&d->probe, NULL);
+	return d;
+}
+
+static void
+dest_free(struct dest *d)
+{
+	free(d->name);
+	free(d->connector);
+	free(d->domain);
+	free(d);
+}
+
+struct dest *
+queue_dest_detached(const char *connector, const char *domain)
+{
+	return dest_new(connector, connector, domain);
+}
+
+void
+queue_dest_detached_free(struct dest *d)
+{
+	dest_free(d);
+}
+
 static struct dest *
 dest_get(struct worker *w, const char *connector, const char *domain)
 {
@@ -135,14 +172,7 @@ dest_get(struct worker *w, const char *connector, const char *domain)
 		HASH_CHAIN_REHASH(q->dests, q->ndestslots, n, hnext, dest_hash);
 		q->ndestslots = n;
 	}
-	d = xcalloc(1, sizeof(*d));
-	d->name = xstrdup(name);
-	d->connector = xstrdup(connector);
-	d->domain = domain ? xstrdup(domain) : NULL;
-	list_init(&d->ready);
-	list_init(&d->deferred);
-	list_init(&d->idle);
-	wheel_timer_init(&d->probe, NULL);
+	d = dest_new(name, connector, domain);
 	d->gate = gate_get(name);
 	for (uint32_t i = 0; i < q->ndisabled; i++)	/* core/ctl: disabled at run time */
 		if (strcmp(q->disabled[i], connector) == 0)
@@ -426,10 +456,42 @@ queue_next_job(struct worker *w, struct dest *d)
 }
 
 void
+queue_conn_opened(struct worker *w, struct dest *d)
+{
+	d->nconns++;
+	w->q->nconns++;
+}
+
+void
 queue_conn_gone(struct worker *w, struct dest *d)
 {
+	d->nconns--;
+	w->q->nconns--;
 	gate_leave(d->gate);
 	queue_dest_kick(w, d);
+}
+
+uint32_t
+queue_conns(const struct worker *w)
+{
+	return w->q->nconns;
+}
+
+void
+queue_dest_foreach(struct worker *w, void (*fn)(struct worker *w, struct dest *d, void *arg),
+		   void *arg)
+{
+	struct queue *q = w->q;
+
+	for (uint32_t i = 0; i < q->ndestslots; i++)
+		for (struct dest *d = q->dests[i]; d != NULL; d = d->hnext)
+			fn(w, d, arg);
+}
+
+struct wheel *
+queue_wheel(struct worker *w)
+{
+	return &w->q->wheel;
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -526,10 +588,7 @@ queue_fini(struct worker *w)
 					list_del(&j->link);
 					queue_job_release(j);
 				}
-			free(d->name);
-			free(d->connector);
-			free(d->domain);
-			free(d);
+			dest_free(d);
 		}
 	}
 	free(q->dests);

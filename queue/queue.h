@@ -122,8 +122,38 @@ struct qjob *queue_next_job(struct worker *w, struct dest *d);
 void queue_job_done(struct worker *w, struct qjob *j,
 		    const struct mfi_attempt *per_rcpt, uint64_t elapsed_ms);
 
-/* A connection of d closed (after it reported its jobs). */
+/* A connection to d opened (the transport's open made it): counted in
+ * d->nconns and in the worker's total until queue_conn_gone. */
+void queue_conn_opened(struct worker *w, struct dest *d);
+
+/* A connection of d closed (after it reported its jobs): uncounted, its
+ * gate slot given back, and d's ready jobs offered connections again. */
 void queue_conn_gone(struct worker *w, struct dest *d);
+
+/* Connections open on this worker, all destinations together. */
+uint32_t queue_conns(const struct worker *w);
+
+/* Call fn(w, d, arg) for every destination of this worker, in no
+ * particular order (the transport's sweeps of its idle connections).  fn
+ * must not make or free destinations. */
+void queue_dest_foreach(struct worker *w,
+			void (*fn)(struct worker *w, struct dest *d, void *arg), void *arg);
+
+/*
+ * A destination of connector (and domain, or NULL) that is not the
+ * queue's: on no table, with no jobs, gate or health, for a one-off
+ * connection such as the SMTP client's "validate connector".  The caller
+ * owns it: queue_dest_detached_free.
+ */
+struct dest *queue_dest_detached(const char *connector, const char *domain);
+void queue_dest_detached_free(struct dest *d);
+
+/*
+ * The worker's timer wheel (queue/wheel.h, its arg is w).  The queue keeps
+ * it and advances it in queue_tick; the SMTP server puts its sessions'
+ * DATA budgets in it too.  Between queue_init and queue_fini.
+ */
+struct wheel *queue_wheel(struct worker *w);
 
 /* The destination health after a connection reached EHLO (true) or not. */
 void queue_dest_result(struct worker *w, struct dest *d, bool ok);

@@ -3,9 +3,13 @@
  * per-destination jobs, and the destinations (a connector, or a connector
  * and a recipient domain when it routes by MX).
  *
- * Split from queue.h so the SMTP client, the SMTP server (the wheel) and
- * the control socket's snapshots can read these without pulling in the
- * queue's functions.  Everything here belongs to one worker thread.
+ * Split from queue.h so the SMTP client and the control socket's
+ * snapshots can read these without pulling in the queue's functions.
+ * Only the queue's own files write them, but for a destination's cache of
+ * idle connections (idle, nidle), which the SMTP client keeps; the client
+ * changes everything else through queue.h (queue_conn_opened/gone,
+ * queue_next_job, queue_job_done, ...), and struct queue is not its to
+ * read.  Everything here belongs to one worker thread.
  */
 #ifndef SLUICE_QUEUE_QUEUE_TYPES_H
 #define SLUICE_QUEUE_QUEUE_TYPES_H
@@ -120,12 +124,15 @@ struct dest {
 	struct dest *hnext;		/* name hash chain */
 	struct list ready;		/* jobs waiting for a connection */
 	struct list deferred;		/* jobs waiting for their timer */
-	struct list idle;		/* cached connections (struct smtp_conn) */
+	struct list idle;		/* cached connections (struct smtp_conn),
+					   kept by the SMTP client */
 	uint32_t nready;		/* jobs on ready */
 	uint32_t ndeferred;		/* jobs on deferred */
 	uint32_t nactive;		/* jobs on connections */
-	uint32_t nconns;		/* connections of this worker */
-	uint32_t nidle;			/* of which cached */
+	uint32_t nconns;		/* connections of this worker
+					   (queue_conn_opened/gone) */
+	uint32_t nidle;			/* of which cached: the client's; the
+					   queue reads it to try reuse first */
 	uint32_t failures;		/* consecutive connection-level failures */
 	bool down;			/* marked down: only probes connect */
 	bool probing;			/* a probe connection is out */
@@ -158,7 +165,8 @@ struct queue {
 	uint64_t mem;			/* bytes of message data kept in memory */
 	int64_t spool_drift;		/* spool live count minus nmsgs, as last
 					   logged (0: they agree, as they must) */
-	uint32_t nconns;		/* client connections (all destinations) */
+	uint32_t nconns;		/* client connections (all destinations;
+					   queue_conns) */
 	char **disabled;		/* connectors disabled at run time, so
 					   new destinations start disabled */
 	uint32_t ndisabled;		/* their number */
