@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/addr.h"
 #include "core/utf8.h"
 
 /* RFC 5321 4.5.3.1 size limits. */
@@ -64,106 +65,11 @@ smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *cmd)
 	cmd->arglen = len - a;
 }
 
-static bool
-is_atext(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
-static bool
-is_let_dig(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/*
- * Domain of a mailbox: dot-separated labels of letters, digits and hyphens
- * (UTF-8 bytes allowed when utf8), or an address literal in brackets.
- * Returns the length consumed, 0 if the syntax is wrong.  *eight is set when
- * a byte >= 0x80 was seen.
- */
-static size_t
-scan_domain(const char *p, size_t n, bool *eight)
-{
-	size_t i = 0, label = 0;
-
-	if (n > 0 && p[0] == '[') {
-		while (i < n && p[i] != ']') {
-			unsigned char c = (unsigned char)p[i];
-			if (c <= ' ' || c >= 127 || (i > 0 && (c == '[' || c == '\\')))
-				return 0;
-			i++;
-		}
-		return (i < n && i >= 3) ? i + 1 : 0;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '.') {
-			if (label == 0 || p[i - 1] == '-')
-				return 0;
-			label = 0;
-		} else if (is_let_dig(c) || c >= 0x80 || (c == '-' && label > 0)) {
-			if (c >= 0x80)
-				*eight = true;
-			if (++label > 63)
-				return 0;
-		} else {
-			break;
-		}
-	}
-	if (label == 0 || p[i - 1] == '-')
-		return 0;
-	return i;
-}
-
-/* Local part: dot-string or quoted-string.  Returns length or 0. */
-static size_t
-scan_local(const char *p, size_t n, bool *eight)
-{
-	size_t i = 0;
-
-	if (n > 0 && p[0] == '"') {
-		for (i = 1; i < n; i++) {
-			unsigned char c = (unsigned char)p[i];
-			if (c == '"')
-				return i + 1;
-			if (c == '\\') {
-				/* quoted-pairSMTP = "\" %d32-126 (RFC 5321 4.1.2;
-				 * RFC 6531 does not extend it): never a control
-				 * byte, DEL or an 8-bit byte */
-				if (++i >= n || (unsigned char)p[i] < 32 ||
-				    (unsigned char)p[i] > 126)
-					return 0;
-				continue;
-			}
-			if (c < 32 || c == 127)
-				return 0;
-			if (c >= 0x80)
-				*eight = true;
-		}
-		return 0;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '.') {
-			if (i == 0 || p[i - 1] == '.')
-				return 0;
-		} else if (c >= 0x80) {
-			*eight = true;
-		} else if (!is_atext(c)) {
-			break;
-		}
-	}
-	if (i == 0 || p[i - 1] == '.')
-		return 0;
-	return i;
-}
-
 /*
  * "<...>" at p.  Skips a source route ("@a,@b:"), accepts "<>" when
- * null_ok and "<postmaster>" when pm_ok.  Returns bytes consumed or 0.
+ * null_ok and "<postmaster>" when pm_ok.  The local part and the domain
+ * are scanned by core/addr.c, as the tenant directory's are.  Returns
+ * bytes consumed or 0.
  */
 static size_t
 scan_path(const char *p, size_t n, bool null_ok, bool pm_ok,
@@ -200,11 +106,11 @@ scan_path(const char *p, size_t n, bool null_ok, bool pm_ok,
 		path->domainlen = 0;
 		return i + 11;
 	}
-	l = scan_local(p + i, n - i, eight);
+	l = addr_scan_local(p + i, n - i, eight);
 	if (l == 0 || l > SMTP_MAX_LOCAL || i + l >= n || p[i + l] != '@')
 		return 0;
 	i += l + 1;
-	d = scan_domain(p + i, n - i, eight);
+	d = addr_scan_domain(p + i, n - i, eight);
 	if (d == 0 || d > SMTP_MAX_DOMAIN || i + d >= n || p[i + d] != '>')
 		return 0;
 	path->addr = p + start;
@@ -245,7 +151,7 @@ valid_atom(const char *p, size_t n)
 	if (n == 0)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!is_atext((unsigned char)p[i]))
+		if (!addr_is_atext((unsigned char)p[i]))
 			return false;
 	return true;
 }
@@ -294,10 +200,10 @@ next_param(const char **pp, const char *end, const char **key, size_t *klen,
 		*vlen = 0;
 	}
 	*pp = e;
-	if (*klen == 0 || !is_let_dig((unsigned char)(*key)[0]))
+	if (*klen == 0 || !addr_is_let_dig((unsigned char)(*key)[0]))
 		return -1;
 	for (size_t i = 1; i < *klen; i++)
-		if (!is_let_dig((unsigned char)(*key)[i]) && (*key)[i] != '-')
+		if (!addr_is_let_dig((unsigned char)(*key)[i]) && (*key)[i] != '-')
 			return -1;
 	for (size_t i = 0; *val != NULL && i < *vlen; i++) {
 		unsigned char c = (unsigned char)(*val)[i];

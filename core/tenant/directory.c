@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/addr.h"
 #include "core/file.h"
 #include "core/hash.h"
 
@@ -150,100 +151,12 @@ eq_fold(const char *stored, const char *in, size_t n)
 	return a == lower8(b);
 }
 
-/* ---- address syntax --------------------------------------------------- */
-
-/* Character classes, by table: the parser looks at every byte of a
- * million-line file. */
-#define C_ATEXT		0x01	/* RFC 5322 atext (ASCII) */
-#define C_LETDIG	0x02	/* letter or digit */
-
-#define LETDIG		(C_ATEXT | C_LETDIG)
-static const unsigned char cclass[256] = {
-	['0' ... '9'] = LETDIG, ['A' ... 'Z'] = LETDIG, ['a' ... 'z'] = LETDIG,
-	['!'] = C_ATEXT, ['#'] = C_ATEXT, ['$'] = C_ATEXT, ['%'] = C_ATEXT,
-	['&'] = C_ATEXT, ['\''] = C_ATEXT, ['*'] = C_ATEXT, ['+'] = C_ATEXT,
-	['-'] = C_ATEXT, ['/'] = C_ATEXT, ['='] = C_ATEXT, ['?'] = C_ATEXT,
-	['^'] = C_ATEXT, ['_'] = C_ATEXT, ['`'] = C_ATEXT, ['{'] = C_ATEXT,
-	['|'] = C_ATEXT, ['}'] = C_ATEXT, ['~'] = C_ATEXT,
-};
-
-static inline bool
-is_atext(unsigned char c)
-{
-	return cclass[c] & C_ATEXT;
-}
-
-static inline bool
-is_let_dig(unsigned char c)
-{
-	return cclass[c] & C_LETDIG;
-}
+/* ---- address syntax: core/addr.c's scanners, as at RCPT ---------------- */
 
 static inline char
 lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-}
-
-/* Length of the dot-string at p (atext, UTF-8 and single inner dots), 0 if
- * there is none or it ends in a dot. */
-static size_t
-scan_dot_string(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c == '.') {
-			if (i == 0 || p[i - 1] == '.')
-				return 0;
-		} else if (c < 0x80 && !is_atext(c)) {
-			break;
-		}
-	}
-	if (i == 0 || p[i - 1] == '.')
-		return 0;
-	return i;
-}
-
-/*
- * The domain at p: labels of letters, digits, inner hyphens and UTF-8, at
- * most 63 octets each, or an address literal "[...]".  Same rules as the
- * SMTP parser (net/smtp_proto.c), UTF-8 always allowed.  Returns its length,
- * 0 if the syntax is wrong.
- */
-static size_t
-scan_domain(const char *p, size_t n)
-{
-	size_t i = 0, label = 0;
-
-	if (n > 0 && p[0] == '[') {
-		for (i = 1; i < n && p[i] != ']'; i++) {
-			unsigned char c = (unsigned char)p[i];
-
-			if (c <= ' ' || c >= 127 || c == '[' || c == '\\')
-				return 0;
-		}
-		return i < n && i >= 3 ? i + 1 : 0;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c == '.') {
-			if (label == 0 || p[i - 1] == '-')
-				return 0;
-			label = 0;
-		} else if (is_let_dig(c) || c >= 0x80 || (c == '-' && label > 0)) {
-			if (++label > 63)
-				return 0;
-		} else {
-			break;
-		}
-	}
-	if (label == 0 || p[i - 1] == '-')
-		return 0;
-	return i;
 }
 
 /*
@@ -257,31 +170,25 @@ norm_quoted(const char *p, size_t n, char *out, size_t *olen,
 	    enum addr_err *e)
 {
 	char content[DIRECTORY_MAX_LOCAL + 1];
-	size_t i, k = 0, o = 0;
+	size_t l = addr_scan_quoted(p, n, NULL), k = 0, o = 0;
 
-	for (i = 1; i < n && p[i] != '"'; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (c == '\\') {
-			if (++i >= n || (unsigned char)p[i] < 32)
-				break;
-			c = (unsigned char)p[i];
-		} else if (c < 32 || c == 127) {
-			break;
-		}
-		if (k < sizeof(content))
-			content[k] = lower((char)c);
-		k++;
-	}
-	if (i >= n || p[i] != '"') {
+	if (l == 0) {
 		*e = ADDR_BAD_LOCAL;
 		return 0;
+	}
+	/* the syntax is good: drop the quotes and the escapes */
+	for (size_t i = 1; i < l - 1; i++) {
+		if (p[i] == '\\')
+			i++;
+		if (k < sizeof(content))
+			content[k] = lower(p[i]);
+		k++;
 	}
 	if (k > DIRECTORY_MAX_LOCAL) {
 		*e = ADDR_LOCAL_TOO_LONG;
 		return 0;
 	}
-	if (k > 0 && scan_dot_string(content, k) == k) {
+	if (k > 0 && addr_scan_dot_string(content, k, NULL) == k) {
 		memcpy(out, content, k);
 		o = k;
 	} else {
@@ -298,7 +205,7 @@ norm_quoted(const char *p, size_t n, char *out, size_t *olen,
 		}
 	}
 	*olen = o;
-	return i + 1;
+	return l;
 }
 
 /*
@@ -317,7 +224,7 @@ addr_parse(const char *p, size_t n, char *out, size_t *olen, size_t *used)
 		if (l == 0)
 			return e;
 	} else {
-		l = scan_dot_string(p, n);
+		l = addr_scan_dot_string(p, n, NULL);
 		if (l == 0)
 			return memchr(p, '@', n) != NULL ? ADDR_BAD_LOCAL :
 			       ADDR_NO_AT;
@@ -329,7 +236,7 @@ addr_parse(const char *p, size_t n, char *out, size_t *olen, size_t *used)
 	if (l >= n || p[l] != '@')
 		return memchr(p + l, '@', n - l) != NULL ? ADDR_BAD_LOCAL :
 		       ADDR_NO_AT;
-	d = scan_domain(p + l + 1, n - l - 1);
+	d = addr_scan_domain(p + l + 1, n - l - 1, NULL);
 	if (d == 0)
 		return ADDR_BAD_DOMAIN;
 	if (o + 1 + d > DIRECTORY_MAX_ADDR)

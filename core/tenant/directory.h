@@ -9,9 +9,10 @@
  * ("alice@example.com   # sales").  Leading and trailing blanks and a CR
  * before the LF are ignored.  The address syntax is RFC 5321 (dot-string or
  * quoted-string local part, domain labels or an address literal) with UTF-8
- * allowed in both parts (RFC 6531); the local part is at most 64 octets and
- * the address at most 254 (RFC 5321 4.5.3.1: a 256-octet path minus the
- * angle brackets).  Duplicates are accepted and stored once.  Catch-alls
+ * allowed in both parts (RFC 6531), scanned by core/addr.c as the SMTP
+ * parser scans a RCPT; the local part is at most 64 octets and the address
+ * at most 254 (RFC 5321 4.5.3.1: a 256-octet path minus the angle
+ * brackets).  Duplicates are accepted and stored once.  Catch-alls
  * ("@example.com") are not supported.
  *
  * Matching: the domain is case-insensitive (DNS).  The local part is

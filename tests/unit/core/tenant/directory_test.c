@@ -241,6 +241,12 @@ static const struct bad_case bad_cases[] = {
 	{ "\"alice@contoso.com\n", 1, "invalid address syntax (bad local part)" },
 	{ "\"al\x01ice\"@contoso.com\n", 1,
 	  "invalid address syntax (bad local part)" },
+	/* quoted-pairSMTP is "\\" and printable ASCII, as at RCPT (core/addr.c):
+	   such a line could never match a recipient */
+	{ "\"a\\\x7f\"@contoso.com\n", 1,
+	  "invalid address syntax (bad local part)" },
+	{ "\"a\\\xc3\xa9\"@contoso.com\n", 1,
+	  "invalid address syntax (bad local part)" },
 	{ "alice@\n", 1, "invalid address syntax (bad domain)" },
 	{ "alice@-contoso.com\n", 1, "invalid address syntax (bad domain)" },
 	{ "alice@contoso-.com\n", 1, "invalid address syntax (bad domain)" },
