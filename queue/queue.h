@@ -29,8 +29,8 @@ struct worker;
  * What the queue needs from the connections that deliver its jobs.  The
  * queue sits below net/ and never includes it: the SMTP client fills this
  * table (smtp_client_transport, net/smtp_client.h) and reports back
- * through queue_job_done, queue_dest_result and queue_conn_gone.  Worker
- * thread only.
+ * through queue_conn_opened, queue_job_done, queue_dest_result and
+ * queue_conn_gone.  Worker thread only.
  */
 struct queue_transport {
 	/* Open a new connection to d that starts with job j (already active). */
