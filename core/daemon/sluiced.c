@@ -1,7 +1,8 @@
 /*
  * sluiced — the relay daemon: load the config, start one worker per core,
  * then wait for signals.  SIGHUP reloads the config (a bad file is reported
- * and the running config stays); SIGTERM or SIGINT drain and exit.
+ * and the running config stays); SIGUSR1 reopens the log file (after
+ * logrotate moved it); SIGTERM or SIGINT drain and exit.
  *
  * The main thread never touches a worker's ring or sessions; it hands a new
  * config over through the worker's atomics and frees the old one only after
@@ -66,6 +67,58 @@ raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* -v: debug lines whatever the config's log level says */
+static bool verbose;
+
+/* The log settings the daemon started with: a reload changes only the
+ * level (the destination is open, and may be out of reach once the
+ * privileges are dropped). */
+static struct {
+	enum cfg_log_to to;		/* destination */
+	bool json;			/* format */
+	unsigned facility;		/* syslog facility */
+	char path[4096];		/* the file, or "" */
+} log_start;
+
+/* Send the log where cfg says; *created: a file this made. */
+static void
+log_setup(const struct config *cfg, bool *created)
+{
+	static const enum log_dest dest[] = {
+		[CFG_LOG_STDERR] = LOG_TO_STDERR,
+		[CFG_LOG_SYSLOG] = LOG_TO_SYSLOG,
+		[CFG_LOG_FILE] = LOG_TO_FILE,
+	};
+	struct log_setup s = {
+		.to = dest[cfg->log.to],
+		.path = cfg->log.path,
+		.json = cfg->log.json,
+		.facility = cfg->log.facility,
+	};
+	char err[4200];
+
+	if (log_open(&s, created, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	log_set_level(verbose ? LOG_DEBUG : (enum log_level)cfg->log.level);
+	log_start.to = cfg->log.to;
+	log_start.json = cfg->log.json;
+	log_start.facility = cfg->log.facility;
+	snprintf(log_start.path, sizeof(log_start.path), "%s", cfg->log.path ? cfg->log.path : "");
+}
+
+/* A reload takes the new level; the rest waits for a restart. */
+static void
+log_reload(const struct config *cfg)
+{
+	if (!verbose)
+		log_set_level((enum log_level)cfg->log.level);
+	if (cfg->log.to != log_start.to || cfg->log.json != log_start.json ||
+	    cfg->log.facility != log_start.facility ||
+	    strcmp(cfg->log.path ? cfg->log.path : "", log_start.path) != 0)
+		log_warn("log: a new destination, format or facility takes effect at the "
+			 "next start; the level changed now");
 }
 
 static int
@@ -152,6 +205,7 @@ main(int argc, char **argv)
 			fputs(config_default_yaml, stdout);
 			return 0;
 		case 'v':
+			verbose = true;
 			log_set_level(LOG_DEBUG);
 			break;
 		case 'h':
@@ -171,6 +225,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	log_setup(cfg, NULL);
 	/*
 	 * Before anything reads or writes the spool (fix-now state, recovery,
 	 * the control socket): one instance per spool.  The descriptor stays
@@ -204,6 +259,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
 	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
@@ -224,6 +280,14 @@ main(int argc, char **argv)
 		retire_sweep(&ret, ws, n, cfg);
 		if (sig < 0)
 			continue;
+		if (sig == SIGUSR1) {
+			if (log_reopen(err, sizeof(err)) < 0)
+				log_err("log: cannot reopen %s; still writing to the file "
+					"that was open", err);
+			else
+				log_info("log reopened (SIGUSR1)");
+			continue;
+		}
 		if (sig == SIGHUP) {
 			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
 			    (daemon_config_tenants(ncfg, n, cfg, err, sizeof(err)) < 0 &&
@@ -240,6 +304,7 @@ main(int argc, char **argv)
 			}
 			cfg = ncfg;
 			workers_reload(ws, n, cfg);
+			log_reload(cfg);
 			log_info("configuration %s reloaded (listeners and spool keep "
 				 "their start-up values)", cfg->path);
 			ctl_reload_done(0, NULL);
