@@ -270,6 +270,7 @@ worker_loop(struct worker *w)
 
 	for (;;) {
 		w->now = mono_now();
+		atomic_store_explicit(&w->turned, w->now, memory_order_relaxed);
 		worker_control(w);
 		if (w->draining && w->ops->drained(w))
 			break;
@@ -347,6 +348,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg,
 		ws[i].ops = ops;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
+		atomic_init(&ws[i].turned, mono_now());
 		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
 		if ((rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) != 0) {
 			snprintf(err, errlen, "pthread_create: %s", strerror(rc));
@@ -407,6 +409,15 @@ workers_have(struct worker *ws, unsigned n, const struct config *cfg)
 		if (atomic_load_explicit(&ws[i].acked_cfg, memory_order_acquire) != cfg)
 			return false;
 	return true;
+}
+
+int
+workers_stuck(struct worker *ws, unsigned n, uint64_t now, uint64_t max_age)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load_explicit(&ws[i].turned, memory_order_relaxed) + max_age < now)
+			return (int)i;
+	return -1;
 }
 
 void

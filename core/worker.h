@@ -140,6 +140,8 @@ struct worker {
 	bool draining;			/* drain started */
 	uint64_t drain_deadline;	/* now + drain_timeout */
 
+	_Atomic uint64_t turned;	/* w->now when its last turn began: the
+					   main thread's watchdog reads it */
 	uint64_t busy_at;		/* w->now it last had a connection */
 	bool trimmed;			/* memory given back since (worker_trim) */
 
@@ -164,6 +166,13 @@ void workers_reload(struct worker *w, unsigned n, const struct config *cfg);
 
 /* True once every worker has taken cfg (the previous one may be freed). */
 bool workers_have(struct worker *w, unsigned n, const struct config *cfg);
+
+/*
+ * The first worker whose last turn began more than max_age seconds before
+ * now (CLOCK_MONOTONIC seconds), or -1 when every one is turning.  A
+ * serving worker turns at least once a second (its tick).  Main thread.
+ */
+int workers_stuck(struct worker *ws, unsigned n, uint64_t now, uint64_t max_age);
 
 /* Ask every worker to drain and exit, wait for them, free them. */
 void workers_stop(struct worker *w, unsigned n);

@@ -27,6 +27,7 @@
 #include "core/ctl/ctl.h"
 #include "core/daemon/daemon_config.h"
 #include "core/daemon/daemon_worker.h"
+#include "core/daemon/notify.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -178,13 +179,142 @@ retire_sweep(struct retired *r, struct worker *ws, unsigned n, const struct conf
 	r->n = kept;
 }
 
+/* What the main thread keeps while it serves. */
+struct daemon {
+	const char *path;		/* -c FILE, or NULL: the built-in config */
+	struct config *cfg;		/* the running config */
+	struct worker *ws;		/* the workers */
+	unsigned n;			/* their number */
+	struct retired ret;		/* replaced configs not freed yet */
+	char ready[256];		/* the service manager's STATUS= line */
+};
+
+/* A worker that has not begun a turn for this long (s) starves the
+ * service manager's watchdog, which then restarts sluiced. */
+#define WORKER_STUCK 10
+
+/* Log a failed notification once: the manager is gone or misconfigured. */
+static void
+notified(int rc)
+{
+	static bool said;
+
+	if (rc < 0 && !said) {
+		said = true;
+		log_warn("NOTIFY_SOCKET: cannot notify the service manager: %s",
+			 strerror(-rc));
+	}
+}
+
+/* SIGHUP (or "reload" on the control socket, which raises it). */
+static void
+reload(struct daemon *d)
+{
+	struct config *ncfg;
+	char err[1024];
+
+	notified(notify_reloading("reloading the configuration"));
+	if (load(d->path, &ncfg, err, sizeof(err)) < 0 ||
+	    (daemon_config_tenants(ncfg, d->n, d->cfg, err, sizeof(err)) < 0 &&
+	     (config_free(ncfg), 1))) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		notified(notify_send("READY=1\nSTATUS=%s; the last reload failed (see the "
+				     "log)", d->ready));
+		ctl_reload_done(-EINVAL, err);
+		return;
+	}
+	if (retire_add(&d->ret, d->cfg) < 0) {
+		log_err("reload refused: out of memory");
+		config_free(ncfg);
+		notified(notify_send("READY=1\nSTATUS=%s; the last reload failed (out of "
+				     "memory)", d->ready));
+		ctl_reload_done(-ENOMEM, "out of memory");
+		return;
+	}
+	d->cfg = ncfg;
+	workers_reload(d->ws, d->n, d->cfg);
+	log_reload(d->cfg);
+	log_info("configuration %s reloaded (listeners and spool keep "
+		 "their start-up values)", d->cfg->path);
+	notified(notify_send("READY=1\nSTATUS=%s", d->ready));
+	ctl_reload_done(0, NULL);
+}
+
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* WATCHDOG=1, but only while every worker turns: a stuck worker is worth
+ * a restart by the manager, a live main thread alone is not. */
+static void
+watchdog(struct daemon *d)
+{
+	static int stuck = -1;
+	int w = workers_stuck(d->ws, d->n, mono_usec() / 1000000, WORKER_STUCK);
+
+	if (w >= 0 && w != stuck)
+		log_err("worker %d has not turned its loop for %ds: the watchdog is not fed, "
+			"the service manager will restart sluiced", w, WORKER_STUCK);
+	stuck = w;
+	if (w < 0)
+		notified(notify_send("WATCHDOG=1"));
+}
+
+/* Wait for signals until one says stop; the watchdog in between. */
+static void
+serve(struct daemon *d, sigset_t *set)
+{
+	uint64_t wd = notify_watchdog_usec() / 2, next = 0;	/* twice per period */
+
+	if (wd > 0)
+		log_info("watchdog: every %llu ms", (unsigned long long)wd / 1000);
+	for (;;) {
+		uint64_t wait = wd > 0 && wd < 1000000 ? wd : 1000000, now;
+		struct timespec ts = { (time_t)(wait / 1000000), (long)(wait % 1000000) * 1000 };
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		retire_sweep(&d->ret, d->ws, d->n, d->cfg);
+		if (wd > 0 && (now = mono_usec()) >= next) {
+			watchdog(d);
+			next = now + wd;
+		}
+		if (sig < 0)
+			continue;
+		if (sig == SIGUSR1) {
+			char err[4200];
+
+			if (log_reopen(err, sizeof(err)) < 0)
+				log_err("log: cannot reopen %s; still writing to the file "
+					"that was open", err);
+			else
+				log_info("log reopened (SIGUSR1)");
+			continue;
+		}
+		if (sig == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		log_info("signal %d: draining (at most %us)", sig,
+			 d->cfg->limits.drain_timeout);
+		notified(notify_send("STOPPING=1\nSTATUS=draining (at most %us)",
+				     d->cfg->limits.drain_timeout));
+		return;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
-	struct config *cfg, *ncfg;
+	struct config *cfg;
 	struct worker *ws;
-	struct retired ret = { .cfg = NULL, .n = 0, .cap = 0 };
+	struct retired ret;
+	struct daemon d = { .ret = { .cfg = NULL, .n = 0, .cap = 0 } };
 	char err[1024];
 	int opt, workers = -1, check = 0;
 	unsigned n;
@@ -226,6 +356,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_setup(cfg, NULL);
+	if (notify_open(err, sizeof(err)) < 0)
+		log_warn("%s: the service manager will not hear from sluiced", err);
+	notified(notify_send("STATUS=starting"));
 	/*
 	 * Before anything reads or writes the spool (fix-now state, recovery,
 	 * the control socket): one instance per spool.  The descriptor stays
@@ -262,6 +395,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
+	notified(notify_send("STATUS=starting: recovering the spool"));
 	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
@@ -269,50 +403,19 @@ main(int argc, char **argv)
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
+	d.path = path;
+	d.cfg = cfg;
+	d.ws = ws;
+	d.n = n;
+	snprintf(d.ready, sizeof(d.ready), "ready: %u workers, listening on %s%s", n,
+		 cfg->listeners[0].text, cfg->nlisteners > 1 ? " and more" : "");
 	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
 		 SLUICE_VERSION, n, cfg->path, cfg->spool_dir, cfg->listeners[0].text,
 		 cfg->nlisteners > 1 ? " (and more)" : "");
-
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-		int sig = sigtimedwait(&set, NULL, &ts);
-
-		retire_sweep(&ret, ws, n, cfg);
-		if (sig < 0)
-			continue;
-		if (sig == SIGUSR1) {
-			if (log_reopen(err, sizeof(err)) < 0)
-				log_err("log: cannot reopen %s; still writing to the file "
-					"that was open", err);
-			else
-				log_info("log reopened (SIGUSR1)");
-			continue;
-		}
-		if (sig == SIGHUP) {
-			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
-			    (daemon_config_tenants(ncfg, n, cfg, err, sizeof(err)) < 0 &&
-			     (config_free(ncfg), 1))) {
-				log_err("reload failed, keeping the running configuration: %s", err);
-				ctl_reload_done(-EINVAL, err);
-				continue;
-			}
-			if (retire_add(&ret, cfg) < 0) {
-				log_err("reload refused: out of memory");
-				config_free(ncfg);
-				ctl_reload_done(-ENOMEM, "out of memory");
-				continue;
-			}
-			cfg = ncfg;
-			workers_reload(ws, n, cfg);
-			log_reload(cfg);
-			log_info("configuration %s reloaded (listeners and spool keep "
-				 "their start-up values)", cfg->path);
-			ctl_reload_done(0, NULL);
-			continue;
-		}
-		log_info("signal %d: draining (at most %us)", sig, cfg->limits.drain_timeout);
-		break;
-	}
+	notified(notify_send("READY=1\nSTATUS=%s", d.ready));
+	serve(&d, &set);
+	cfg = d.cfg;
+	ret = d.ret;
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)
