@@ -28,6 +28,7 @@
 #include "core/daemon/daemon_config.h"
 #include "core/daemon/daemon_worker.h"
 #include "core/daemon/notify.h"
+#include "core/daemon/privs.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -68,6 +69,16 @@ raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* The fix-now state file: state_file, or fixnow.txt in the spool. */
+static void
+state_path(const struct config *cfg, char *out, size_t len)
+{
+	if (cfg->state_file != NULL)
+		snprintf(out, len, "%s", cfg->state_file);
+	else
+		snprintf(out, len, "%s/fixnow.txt", cfg->spool_dir);
 }
 
 /* -v: debug lines whatever the config's log level says */
@@ -315,8 +326,10 @@ main(int argc, char **argv)
 	struct worker *ws;
 	struct retired ret;
 	struct daemon d = { .ret = { .cfg = NULL, .n = 0, .cap = 0 } };
-	char err[1024];
-	int opt, workers = -1, check = 0;
+	char err[1024], state[4200];
+	int opt, workers = -1, check = 0, lock, rc;
+	struct privs pv;
+	bool created;
 	unsigned n;
 	sigset_t set;
 
@@ -346,7 +359,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (load(path, &cfg, err, sizeof(err)) < 0) {
+	if (load(path, &cfg, err, sizeof(err)) < 0 ||
+	    (privs_lookup(cfg, &pv, err, sizeof(err)) < 0 && (config_free(cfg), 1))) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
@@ -355,17 +369,33 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	log_setup(cfg, NULL);
+	/*
+	 * Start-up order.  As root (when started so): what needs it, the TLS
+	 * keys (read by load, above), the log file, the spool's lock, the
+	 * listeners, the control socket; then the drop to user:; then, as
+	 * that user, the spool itself, so everything in it is the user's.
+	 */
+	log_setup(cfg, &created);
 	if (notify_open(err, sizeof(err)) < 0)
 		log_warn("%s: the service manager will not hear from sluiced", err);
 	notified(notify_send("STATUS=starting"));
+	if (privs_decide(&pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	if (pv.drop && created && chown(cfg->log.path, pv.uid, pv.gid) < 0)
+		fatal("log: %s: cannot give it to %s: %s", cfg->log.path, pv.name,
+		      strerror(errno));
+	if (privs_spool(cfg->spool_dir, &pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
 	/*
 	 * Before anything reads or writes the spool (fix-now state, recovery,
 	 * the control socket): one instance per spool.  The descriptor stays
 	 * open, and the lock held, until the process exits.
 	 */
-	if (spool_lock(cfg->spool_dir, err, sizeof(err)) < 0)
+	if ((lock = spool_lock(cfg->spool_dir, err, sizeof(err))) < 0)
 		fatal("%s", err);
+	if (pv.drop && fchown(lock, pv.uid, pv.gid) < 0)
+		fatal("spool %s/lock: cannot give it to %s: %s", cfg->spool_dir, pv.name,
+		      strerror(errno));
 	/* SO_REUSEPORT would let the workers join someone else's listener */
 	if (listen_probe(cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -377,14 +407,9 @@ main(int argc, char **argv)
 
 	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	{
-		char state[4200];
-		snprintf(state, sizeof(state), "%s", cfg->state_file ? cfg->state_file : "");
-		if (state[0] == '\0')
-			snprintf(state, sizeof(state), "%s/fixnow.txt", cfg->spool_dir);
-		if (fixnow_load(state, err, sizeof(err)) < 0)
-			fatal("fix-now state: %s", err);
-	}
+	state_path(cfg, state, sizeof(state));
+	if (fixnow_load(state, err, sizeof(err)) < 0)
+		fatal("fix-now state: %s", err);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG, not a death */
@@ -395,11 +420,29 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
-	notified(notify_send("STATUS=starting: recovering the spool"));
+	if (privs_control_dir(cfg->control_socket, &pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	notified(notify_send("STATUS=starting: binding the listeners"));
 	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
-	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
+	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask;
+	   its requests wait in the workers' queues until they serve */
+	rc = ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err));
+	if (rc == 0 && ((rc = privs_control_socket(cfg->control_socket, &pv, err,
+						   sizeof(err))) < 0 ||
+			(rc = privs_drop(&pv, err, sizeof(err))) < 0 ||
+			(rc = privs_check_later(cfg, &pv, state, err, sizeof(err))) < 0))
+		ctl_stop();
+	if (rc < 0) {
+		daemon_workers_stop(ws, n);
+		fatal("%s", err);
+	}
+	if (pv.drop)
+		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
+			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
+	notified(notify_send("STATUS=starting: recovering the spool"));
+	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0) {
+		ctl_stop();
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILD, SLUICED, Proc, Sink, Sluiced, wait_for
+from harness import BUILD, Proc, SLUICED, Sink, Sluiced, TestCase, wait_for
 from test_hostile_guards import send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
@@ -24,17 +24,7 @@ def read(path):
         return ""
 
 
-class LogTest(unittest.TestCase):
-    def setUp(self):
-        self.cleanup = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanup):
-            try:
-                fn()
-            except Exception:
-                pass
-
+class LogTest(TestCase):
     def sink(self):
         sink = Sink()
         self.cleanup.append(sink.stop)

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import SLUICED, Proc, Sluiced, banner, wait_for
+from harness import Proc, SLUICED, Sluiced, TestCase, banner, wait_for
 from test_hostile_guards import send
 
 
@@ -58,17 +58,7 @@ class Manager:
         self.s.close()
 
 
-class NotifyTest(unittest.TestCase):
-    def setUp(self):
-        self.cleanup = []
-
-    def tearDown(self):
-        for fn in reversed(self.cleanup):
-            try:
-                fn()
-            except Exception:
-                pass
-
+class NotifyTest(TestCase):
     def run_relay(self, addr, watchdog_usec=None):
         m = Manager(addr)
         self.cleanup.append(m.close)
