@@ -95,7 +95,8 @@ struct cfg_connector {
 	uint32_t mx_port;		/* port of MX hosts (25) */
 	uint32_t connect_timeout;	/* s (30) */
 	uint32_t command_timeout;	/* s per SMTP reply (300) */
-	enum cfg_tls_policy tls;	/* outbound TLS policy (none) */
+	enum cfg_tls_policy tls;	/* outbound TLS policy (opportunistic
+					   for mx, else none) */
 	struct cfg_tls_proto tls_proto;	/* its versions and ciphers */
 	char *tls_domain;		/* name to verify, NULL = smart host */
 	char *tls_ca;			/* CA bundle path, NULL = system */

@@ -4,7 +4,8 @@
  * expiry schedule, connection limits and timeouts, and their TLS policy;
  * and the DNS servers MX routing asks (resolvers).  A connector gets its
  * defaults first, then what the file says, then the checks that need the
- * whole entry (smart hosts or mx, retry initial <= max).
+ * whole entry (smart hosts or mx, retry initial <= max, and the TLS policy
+ * of MX routing: opportunistic unless the file says otherwise).
  *
  * Not for: delivery (net/smtp_client.c), the retry arithmetic
  * (queue/retry.c) or the client TLS contexts (built by
@@ -173,6 +174,10 @@ connector(struct cfg_loader *ld, yaml_node_t *k, yaml_node_t *v,
 				ld->ctx_buf);
 	if (!c->mx && !c->hosts)
 		return cfg_fail(ld, k, "%s: expected smarthosts or mx: true", ld->ctx_buf);
+	/* MX routing reaches servers nobody here set up: encrypt when they
+	 * offer it.  A smart host's TLS is whatever its operator says. */
+	if (c->mx && cfg_map_key(ld, v, "tls", NULL) == NULL)
+		c->tls = CFG_TLS_OPPORTUNISTIC;
 	if (c->retry_initial > c->retry_max) {
 		yaml_node_t *r = NULL;
 

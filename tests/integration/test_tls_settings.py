@@ -2,15 +2,17 @@
 and ciphersuites against Python's ssl client (OpenSSL) capped at TLS 1.2 or
 not; a connector's tls_min_version, tls_ciphers and tls_ciphersuites
 against a Python STARTTLS server capped at TLS 1.2; names wolfSSL does not
-know refused by `sluiced -t`."""
+know refused by `sluiced -t`; MX routing encrypting by default (and
+delivering in clear to a server without STARTTLS)."""
+import os
 import smtplib
 import ssl
 import subprocess
 import unittest
 
 import test_tls
-from harness import SLUICED, Sluiced, TestCase, wait_for
-from test_delivery import attempts, send
+from harness import SLUICED, Sink, Sluiced, TestCase, wait_for
+from test_delivery import Dnsmasq, attempts, send
 from test_tls import OpenSSLSmtpServer, cert
 
 
@@ -124,6 +126,45 @@ class TlsSettingsTest(TestCase):
                                  text=True, timeout=20)
             self.assertEqual(chk.returncode, 1, chk.stdout)
             self.assertIn(want, chk.stderr)
+
+    def test_mx_routing_is_opportunistic_by_default(self):
+        c, k = cert("valid")
+        tls_sink = Sink(keep=True, args=["--tls-cert", c, "--tls-key", k])
+        self.cleanup.append(tls_sink.stop)
+        clear_sink = Sink(keep=True)
+        self.cleanup.append(clear_sink.stop)
+        dns = Dnsmasq(["--mx-host=tls.test,mx.tls.test,10", "--mx-host=clear.test,mx.clear.test,10",
+                       "--mx-host=none.test,mx.tls.test,10",
+                       "--host-record=mx.tls.test,127.0.0.1",
+                       "--host-record=mx.clear.test,127.0.0.1"])
+        self.cleanup.append(dns.stop)
+        r = Sluiced(extra='resolvers: ["127.0.0.1:%d"]' % dns.port,
+                    connector_extra="  bymx:\n    mx: true\n    mx_port: %d\n"
+                                    "  byclearmx:\n    mx: true\n    mx_port: %d\n"
+                                    "  nevertls:\n    mx: true\n    mx_port: %d\n"
+                                    "    tls: none\n"
+                                    % (tls_sink.port, clear_sink.port, tls_sink.port),
+                    domains_extra="  tls.test: bymx\n  clear.test: byclearmx\n"
+                                  "  none.test: nevertls\n")
+        r.start()
+        self.cleanup.append(r.stop)
+        send(r.port, rcpts=("a@tls.test",))
+        send(r.port, rcpts=("b@clear.test",))
+        send(r.port, rcpts=("c@none.test",))
+        wait_for(lambda: tls_sink.messages() == 2 and clear_sink.messages() == 1, 20,
+                 what="three deliveries")
+
+        def headers(sink):
+            out = []
+            for name in sorted(os.listdir(sink.out)):
+                if not name.startswith("."):
+                    with open(os.path.join(sink.out, name), "rb") as f:
+                        out.append(f.read())
+            return out
+        got = headers(tls_sink)
+        self.assertEqual(sum(b"X-Sink-TLS: TLSv1.3" in m for m in got), 1,
+                         "one over TLS (the default), one in clear (tls: none)")
+        self.assertEqual([b"X-Sink-TLS" in m for m in headers(clear_sink)], [False])
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ Test(config_service, every_key)
 	cr_expect_eq(cfg->connectors[0].tls_proto.min_version, 13);
 	cr_expect_str_eq(cfg->connectors[0].tls_proto.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
 	cr_expect_str_eq(cfg->connectors[0].tls_proto.ciphersuites, "TLS_AES_256_GCM_SHA384");
+	cr_expect_eq(cfg->connectors[1].tls, CFG_TLS_OPPORTUNISTIC,
+		     "MX routing encrypts when it can by default");
 	cr_expect_eq(cfg->connectors[1].tls_proto.min_version, 12);
 	cr_expect_eq(cfg->connectors[2].tls, CFG_TLS_NONE, "an explicit none stays");
 	config_free(cfg);
