@@ -130,6 +130,7 @@ daemon_config_tenants(struct config *cfg, unsigned workers, const struct config 
 	if (cfg->redis_host != NULL) {
 		struct cluster_config cc = { .host = cfg->redis_host,
 					     .port = (int)cfg->redis_port,
+					     .password = cfg->redis_password,
 					     .node = cfg->hostname };
 		rc = cluster_start(&cc, cfg->tenant_table, &cfg->cluster);
 		if (rc < 0) {
