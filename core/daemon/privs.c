@@ -9,9 +9,10 @@
  * parked between binding and opening their spools), so no thread keeps
  * root.  setuid from root to another uid also empties the capability sets
  * (no SECBIT_KEEP_CAPS is set), including CAP_NET_BIND_SERVICE: the
- * listeners are bound before, and a reload never binds again.  Then it is
- * checked, not assumed: every id is the user's, setuid(0) and setgid(0)
- * fail, capget shows nothing permitted.
+ * listeners are bound before, and a reload never binds again; the bounding
+ * set is emptied first too, where root may.  Then it is checked, not
+ * assumed: every id is the user's, setuid(0) and setgid(0) fail, capget
+ * shows nothing permitted, effective or inheritable.
  *
  * io_uring: the rings are made as root, but a request runs with the
  * credentials of the thread when it is submitted (io-wq workers included),
