@@ -198,7 +198,17 @@ struct daemon {
 	unsigned n;			/* their number */
 	struct retired ret;		/* replaced configs not freed yet */
 	char ready[256];		/* the service manager's STATUS= line */
+	char accounts[128];		/* user:group:control_group at start */
 };
+
+/* user, group and control_group of cfg as one string, to compare. */
+static const char *
+accounts(const struct config *cfg, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%s:%s", cfg->user ? cfg->user : "",
+		 cfg->group ? cfg->group : "", cfg->control_group ? cfg->control_group : "");
+	return out;
+}
 
 /* A worker that has not begun a turn for this long (s) starves the
  * service manager's watchdog, which then restarts sluiced. */
@@ -245,6 +255,8 @@ reload(struct daemon *d)
 	d->cfg = ncfg;
 	workers_reload(d->ws, d->n, d->cfg);
 	log_reload(d->cfg);
+	if (strcmp(accounts(d->cfg, err, sizeof(err)), d->accounts) != 0)
+		log_warn("user, group and control_group take effect at the next start");
 	log_info("configuration %s reloaded (listeners and spool keep "
 		 "their start-up values)", d->cfg->path);
 	notified(notify_send("READY=1\nSTATUS=%s", d->ready));
@@ -437,6 +449,9 @@ main(int argc, char **argv)
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
+	if (pv.control_group)
+		log_info("control socket %s: group %s, mode 0660", cfg->control_socket,
+			 cfg->control_group);
 	if (pv.drop)
 		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
 			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
@@ -446,6 +461,7 @@ main(int argc, char **argv)
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
+	accounts(cfg, d.accounts, sizeof(d.accounts));
 	d.path = path;
 	d.cfg = cfg;
 	d.ws = ws;

@@ -169,6 +169,16 @@ class PrivsTest(TestCase):
         self.assertEqual(status(r.proc.p.pid)["Gid"], [str(self.gid)] * 4)
         st = os.stat(os.path.join(r.dir, "sluice.sock"))
         self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (self.uid, cg, 0o660))
+        self.assertIn("group %s, mode 0660" % others[0], r.log())
+        # the accounts are start-up settings: a reload says so and keeps them
+        with open(r.config) as f:
+            text = f.read().replace("control_group: %s" % others[0], "control_group: %s" % GROUP)
+        with open(r.config, "w") as f:
+            f.write(text)
+        r.proc.p.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded" in r.log(), what="reload")
+        self.assertIn("user, group and control_group take effect at the next start", r.log())
+        self.assertEqual(os.stat(os.path.join(r.dir, "sluice.sock")).st_gid, cg)
 
     @staticmethod
     def has_group(name):
