@@ -10,8 +10,9 @@
  *
  * core/daemon/ is the top of the house: the daemon's main and the pieces
  * that compose the subsystems below it (what a config builds,
- * daemon_config.c; what a worker runs, daemon_worker.c).  Nothing includes a header of this folder except its
- * own files.
+ * daemon_config.c; what a worker runs, daemon_worker.c; who the daemon
+ * runs as, privs.c; what it tells the service manager, notify.c).  Nothing
+ * includes a header of this folder except its own files.
  */
 #include <errno.h>
 #include <getopt.h>
