@@ -104,6 +104,10 @@ static const struct cfg_field top_fields[] = {
 	{ "quota_window", cfg_f_duration, T(quota_window), 1, 7 * DAY, NULL },
 	{ "quota_bucket", cfg_f_duration, T(quota_bucket), 1, DAY, NULL },
 	{ "redis", cfg_f_redis, 0, 0, 0, NULL },
+	{ "user", cfg_f_account, T(user), 0, 0, "a user" },
+	{ "group", cfg_f_account, T(group), 0, 0, "a group" },
+	{ "control_group", cfg_f_account, T(control_group), 0, 0, "a group" },
+	{ "log", cfg_f_log, 0, 0, 0, NULL },
 	{ "connectors", cfg_f_connectors, 0, 0, 0, NULL },
 	{ "domains", f_defer_domains, 0, 0, 0, NULL },
 #undef T
@@ -119,6 +123,8 @@ config_defaults(struct config *cfg)
 	cfg->segment_size = 64 * MIB;
 	cfg->ndr_return_max = 128 * KIB;
 	cfg_limits_defaults(&cfg->limits);
+	cfg_log_defaults(&cfg->log);
+	cfg->tls_proto.min_version = 12;
 }
 
 static int

@@ -35,6 +35,33 @@ enum cfg_domain_mode {
 	CFG_DOMAIN_AUTHORITATIVE,	/* only recipients in the directory */
 };
 
+/* TLS protocol settings of one side: inbound (tls:) or a connector's
+ * outbound (tls_min_version, tls_ciphers, tls_ciphersuites).  tls/ applies
+ * them; NULL lists keep its built-in order. */
+struct cfg_tls_proto {
+	uint32_t min_version;		/* 12: TLS 1.2 (default), 13: TLS 1.3 */
+	char *ciphers;			/* TLS 1.2 cipher names, ':' between, or NULL */
+	char *ciphersuites;		/* TLS 1.3 suite names, ':' between, or NULL */
+};
+
+/* Where log lines go (log: to). */
+enum cfg_log_to {
+	CFG_LOG_STDERR,			/* standard error (default) */
+	CFG_LOG_SYSLOG,			/* the local syslog socket (the journal
+					   under systemd) */
+	CFG_LOG_FILE,			/* a file, appended, reopened on SIGUSR1 */
+};
+
+/* log: how sluiced logs (core/log.h writes; core/config_service.c parses). */
+struct cfg_log {
+	enum cfg_log_to to;		/* destination (stderr) */
+	char *path;			/* the file for to: file, else NULL */
+	bool json;			/* format: json, every line one object (text) */
+	unsigned level;			/* enum log_level of core/log.h: lines
+					   below it are dropped (info) */
+	unsigned facility;		/* syslog facility code (mail: 2) */
+};
+
 struct cfg_listener {
 	struct sockaddr_storage addr;	/* bind address */
 	socklen_t addrlen;		/* length of addr */
@@ -69,7 +96,9 @@ struct cfg_connector {
 	uint32_t mx_port;		/* port of MX hosts (25) */
 	uint32_t connect_timeout;	/* s (30) */
 	uint32_t command_timeout;	/* s per SMTP reply (300) */
-	enum cfg_tls_policy tls;	/* outbound TLS policy (none) */
+	enum cfg_tls_policy tls;	/* outbound TLS policy (opportunistic
+					   for mx, else none) */
+	struct cfg_tls_proto tls_proto;	/* its versions and ciphers */
 	char *tls_domain;		/* name to verify, NULL = smart host */
 	char *tls_ca;			/* CA bundle path, NULL = system */
 	bool enabled;			/* false: queue, do not deliver */
@@ -129,6 +158,7 @@ struct config {
 	char *control_socket;		/* unix socket path */
 	char *tls_cert;			/* PEM certificate for STARTTLS, or NULL */
 	char *tls_key;			/* its PEM private key */
+	struct cfg_tls_proto tls_proto;	/* inbound versions and ciphers */
 	struct tls_ctx *tls_server;	/* built from them by the daemon */
 	char **resolvers;		/* DNS servers "ip[:port]", NULL = resolv.conf */
 	size_t nresolvers;		/* their number */
@@ -162,6 +192,14 @@ struct config {
 	char *state_file;		/* fix-now switches are kept here */
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */
+	char *redis_password;		/* AUTH password, NULL = none */
+	char *user;			/* run as this user once the listeners and
+					   the control socket are open, or NULL */
+	char *group;			/* and this group, NULL: the user's
+					   primary group */
+	char *control_group;		/* group of the control socket, which is
+					   then mode 0660 (else 0600), or NULL */
+	struct cfg_log log;		/* where and how to log */
 	void *domain_index;		/* private lookup table */
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */

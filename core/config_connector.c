@@ -4,7 +4,8 @@
  * expiry schedule, connection limits and timeouts, and their TLS policy;
  * and the DNS servers MX routing asks (resolvers).  A connector gets its
  * defaults first, then what the file says, then the checks that need the
- * whole entry (smart hosts or mx, retry initial <= max).
+ * whole entry (smart hosts or mx, retry initial <= max, and the TLS policy
+ * of MX routing: opportunistic unless the file says otherwise).
  *
  * Not for: delivery (net/smtp_client.c), the retry arithmetic
  * (queue/retry.c) or the client TLS contexts (built by
@@ -125,6 +126,9 @@ static const struct cfg_field connector_fields[] = {
 	{ "tls", f_tls, C(tls), 0, 0, NULL },
 	{ "tls_domain", cfg_f_hostname, C(tls_domain), 0, 0, NULL },
 	{ "tls_ca", cfg_f_path, C(tls_ca), 0, 0, NULL },
+	{ "tls_min_version", cfg_f_tls_version, C(tls_proto.min_version), 0, 0, NULL },
+	{ "tls_ciphers", cfg_f_tls_ciphers, C(tls_proto.ciphers), 0, 0, NULL },
+	{ "tls_ciphersuites", cfg_f_tls_suites, C(tls_proto.ciphersuites), 0, 0, NULL },
 	{ "enabled", cfg_f_bool, C(enabled), 0, 0, NULL },
 #undef C
 };
@@ -142,6 +146,7 @@ const struct cfg_connector config_connector_default = {
 	.connect_timeout = 30,
 	.command_timeout = 300,
 	.tls = CFG_TLS_NONE,
+	.tls_proto = { .min_version = 12 },
 	.enabled = true,
 };
 
@@ -153,21 +158,6 @@ connector_defaults(struct cfg_connector *c)
 
 	*c = config_connector_default;
 	c->name = name;
-}
-
-/* The retry node of a connector mapping, for the line of a retry error. */
-static yaml_node_t *
-map_get(struct cfg_loader *ld, yaml_node_t *map, const char *key)
-{
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-	     p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
-
-		if (k && is_scalar(k) && slen(k) == strlen(key) &&
-		    memcmp(sval(k), key, slen(k)) == 0)
-			return yaml_document_get_node(&ld->doc, p->value);
-	}
-	return NULL;
 }
 
 static int
@@ -192,9 +182,14 @@ connector(struct cfg_loader *ld, yaml_node_t *k, yaml_node_t *v,
 				ld->ctx_buf);
 	if (!c->mx && !c->hosts)
 		return cfg_fail(ld, k, "%s: expected smarthosts or mx: true", ld->ctx_buf);
+	/* MX routing reaches servers nobody here set up: encrypt when they
+	 * offer it.  A smart host's TLS is whatever its operator says. */
+	if (c->mx && cfg_map_key(ld, v, "tls", NULL) == NULL)
+		c->tls = CFG_TLS_OPPORTUNISTIC;
 	if (c->retry_initial > c->retry_max) {
-		yaml_node_t *r = map_get(ld, v, "retry");
+		yaml_node_t *r = NULL;
 
+		cfg_map_key(ld, v, "retry", &r);
 		return cfg_fail(ld, r ? r : k, "%s: expected retry initial <= max, got "
 				"initial %s and max %s", ld->ctx_buf,
 				cfg_fmt_duration(a, sizeof(a), c->retry_initial),

@@ -81,7 +81,18 @@ f_redis_host(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	return cfg_text(ld, v, "a host", &ld->cfg->redis_host);
 }
 
-/* redis: {host, port}: cluster-wide tenant counters */
+/*
+ * redis password: sent as AUTH's one argument (hiredis passes it as a
+ * separate bulk string, so any byte but NUL is fine).  Never logged.
+ */
+static int
+f_redis_password(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+		 void *base)
+{
+	return cfg_text(ld, v, "a password", CFG_AT(base, f, char *));
+}
+
+/* redis: {host, port, password}: cluster-wide tenant counters */
 int
 cfg_f_redis(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	    void *base)
@@ -90,9 +101,11 @@ cfg_f_redis(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	static const struct cfg_field fields[] = {
 		{ "host", f_redis_host, 0, 0, 0, NULL },
 		{ "port", cfg_f_u32, T(redis_port), 1, 65535, "a port from 1 to 65535" },
+		{ "password", f_redis_password, T(redis_password), 0, 0, NULL },
 	};
 #undef T
-	int rc = cfg_load_map(ld, v, fields, 2, ld->cfg, "redis", "in redis");
+	int rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), ld->cfg, "redis",
+			      "in redis");
 
 	if (rc == 0 && ld->cfg->redis_host == NULL)
 		return cfg_fail(ld, v, "redis: expected a host");

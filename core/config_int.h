@@ -15,6 +15,9 @@
  *   config_connector.c  connectors (smart hosts, retry, TLS policy),
  *                       resolvers
  *   config_domain.c     domains, tenants, redis, postmaster
+ *   config_service.c    how the daemon runs: user, group, control_group,
+ *                       log
+ *   config_tls.c        TLS versions and ciphers, inbound and outbound
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
  * YAML value, stores the result in the config being built, and on bad input
@@ -220,6 +223,13 @@ long cfg_map_open(struct cfg_loader *ld, yaml_node_t *v, const char *ctx,
 int cfg_map_pair(struct cfg_loader *ld, yaml_node_t *map, size_t i,
 		 yaml_node_t **k, yaml_node_t **v);
 
+/* The key node of key in the mapping map (one that cfg_load_map has
+ * accepted), and its value in *value when value is not NULL; NULL when the
+ * key is absent.  For checks that need the whole mapping: the line of an
+ * error about a key that goes with another. */
+yaml_node_t *cfg_map_key(struct cfg_loader *ld, yaml_node_t *map, const char *key,
+			 yaml_node_t **value);
+
 /* ------------------------------------------------------------------------ */
 /* Scalars (config_scalar.c): pure, no loader, no I/O.                      */
 
@@ -244,6 +254,16 @@ bool cfg_all_digits_dots(const char *s, size_t len);
 
 /* Connector and tenant names: [A-Za-z0-9_.-]{1,64}. */
 bool cfg_valid_name(const char *s, size_t len);
+
+/* User and group names: [A-Za-z0-9_.-]{1,32}, not starting with '-'. */
+bool cfg_valid_account(const char *s, size_t len);
+
+/* One name of a cipher list: [A-Za-z0-9_-]{1,64}. */
+bool cfg_valid_cipher(const char *s, size_t len);
+
+/* True for a TLS 1.3 suite name ("TLS13-...", or "TLS_..." without
+ * "_WITH_"), false for a TLS 1.2 cipher. */
+bool cfg_tls13_suite(const char *s, size_t len);
 
 /* IP literal (no brackets) into 16 bytes; returns its family or 0. */
 int cfg_parse_ip(const char *s, size_t len, uint8_t addr[16]);
@@ -342,6 +362,16 @@ cfg_field_fn cfg_f_resolvers;		/* resolvers */
 cfg_field_fn cfg_f_tenants;		/* tenants */
 cfg_field_fn cfg_f_redis;		/* redis */
 cfg_field_fn cfg_f_postmaster;		/* postmaster */
+
+/* config_service.c */
+cfg_field_fn cfg_f_account;		/* user, group, control_group */
+cfg_field_fn cfg_f_log;			/* log */
+void cfg_log_defaults(struct cfg_log *l);
+
+/* config_tls.c: fields of a struct cfg_tls_proto (f->off is its offset) */
+cfg_field_fn cfg_f_tls_version;		/* min_version: 1.2 or 1.3 */
+cfg_field_fn cfg_f_tls_ciphers;		/* ciphers: TLS 1.2 names */
+cfg_field_fn cfg_f_tls_suites;		/* ciphersuites: TLS 1.3 names */
 
 /* The domains (ld->domains, kept by the top-level walk: they name the
  * connectors and tenants) and the check that the postmaster is routed.

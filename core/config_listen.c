@@ -293,7 +293,8 @@ cfg_limits_defaults(struct cfg_limits *l)
 	};
 }
 
-/* tls: {cert, key}: the certificate inbound STARTTLS presents */
+/* tls: {cert, key, min_version, ciphers, ciphersuites}: what inbound
+ * STARTTLS presents and accepts */
 int
 cfg_f_tls_server(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		 void *base)
@@ -302,11 +303,14 @@ cfg_f_tls_server(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 	static const struct cfg_field fields[] = {
 		{ "cert", cfg_f_path, T(tls_cert), 0, 0, NULL },
 		{ "key", cfg_f_path, T(tls_key), 0, 0, NULL },
+		{ "min_version", cfg_f_tls_version, T(tls_proto.min_version), 0, 0, NULL },
+		{ "ciphers", cfg_f_tls_ciphers, T(tls_proto.ciphers), 0, 0, NULL },
+		{ "ciphersuites", cfg_f_tls_suites, T(tls_proto.ciphersuites), 0, 0, NULL },
 	};
 #undef T
-	int rc = cfg_load_map(ld, v, fields, 2, ld->cfg, "tls", "in tls");
+	int rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), ld->cfg, "tls", "in tls");
 
-	if (rc == 0 && (ld->cfg->tls_cert == NULL) != (ld->cfg->tls_key == NULL))
+	if (rc == 0 && (ld->cfg->tls_cert == NULL || ld->cfg->tls_key == NULL))
 		return cfg_fail(ld, v, "tls: expected both cert and key");
 	return rc;
 }

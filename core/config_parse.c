@@ -404,7 +404,9 @@ cfg_load_map(struct cfg_loader *ld, yaml_node_t *map,
 					best = fields[i].key;
 				}
 			}
-			if (best && slen(k) > 2)
+			/* a near miss, not a different short word ('foo' is
+			   two edits from 'log' but no typo of it) */
+			if (best && slen(k) > 2 && 2 * bestd < slen(k))
 				return cfg_fail(ld, k, "unknown key %s %s (did you mean '%s'?)",
 						cfg_quote(&q, sval(k), slen(k)), where, best);
 			return cfg_fail(ld, k, "unknown key %s %s",
@@ -655,4 +657,22 @@ cfg_map_pair(struct cfg_loader *ld, yaml_node_t *map, size_t i, yaml_node_t **k,
 	if (*k == NULL || *v == NULL)
 		return cfg_fail(ld, map, "YAML syntax error: broken mapping");
 	return 0;
+}
+
+yaml_node_t *
+cfg_map_key(struct cfg_loader *ld, yaml_node_t *map, const char *key,
+	    yaml_node_t **value)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+
+		if (k && is_scalar(k) && slen(k) == strlen(key) &&
+		    memcmp(sval(k), key, slen(k)) == 0) {
+			if (value != NULL)
+				*value = yaml_document_get_node(&ld->doc, p->value);
+			return k;
+		}
+	}
+	return NULL;
 }

@@ -149,20 +149,27 @@ cfg_all_digits_dots(const char *s, size_t len)
 	return true;
 }
 
-/* Connector and tenant names: [A-Za-z0-9_.-]{1,64}. */
-bool
-cfg_valid_name(const char *s, size_t len)
+/* 1 to max bytes, each an ASCII letter or digit or one of punct. */
+static bool
+name_of(const char *s, size_t len, size_t max, const char *punct)
 {
-	if (len == 0 || len > CFG_NAME_MAX)
+	if (len == 0 || len > max)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+		      (c >= '0' && c <= '9') || (c != '\0' && strchr(punct, c))))
 			return false;
 	}
 	return true;
+}
+
+/* Connector and tenant names: [A-Za-z0-9_.-]{1,64}. */
+bool
+cfg_valid_name(const char *s, size_t len)
+{
+	return name_of(s, len, CFG_NAME_MAX, "_.-");
 }
 
 /* IP literal (no brackets) into 16 bytes; returns family or 0. */
@@ -236,3 +243,44 @@ cfg_parse_hostport(const char *s, size_t len, uint16_t port_default, bool names,
 	return CFG_HP_OK;
 }
 
+
+/*
+ * User and group names: 1 to 32 of letters, digits, '_', '.' and '-', not
+ * starting with '-' (what useradd and groupadd take, less the trailing '$'
+ * of machine accounts, which a mail relay has no use for).
+ */
+bool
+cfg_valid_account(const char *s, size_t len)
+{
+	return len > 0 && s[0] != '-' && name_of(s, len, 32, "_.-");
+}
+
+/*
+ * One name of a cipher list: letters, digits, '-' and '_' (the OpenSSL
+ * names wolfSSL knows, "ECDHE-RSA-AES128-GCM-SHA256", "TLS13-AES128-GCM-
+ * SHA256", and the IANA ones, "TLS_AES_128_GCM_SHA256").  No keywords with
+ * '!', '+' or '@': what a list means is the names in it, in order.
+ */
+bool
+cfg_valid_cipher(const char *s, size_t len)
+{
+	return name_of(s, len, 64, "_-");
+}
+
+/*
+ * A TLS 1.3 suite name: wolfSSL's "TLS13-..." or an IANA "TLS_..." without
+ * "_WITH_" (every TLS 1.2 IANA name has one: TLS_ECDHE_RSA_WITH_...; the
+ * five TLS 1.3 suites, TLS_AES_128_GCM_SHA256 and so on, have none).
+ */
+bool
+cfg_tls13_suite(const char *s, size_t len)
+{
+	if (len > 6 && memcmp(s, "TLS13-", 6) == 0)
+		return true;
+	if (len <= 4 || memcmp(s, "TLS_", 4) != 0)
+		return false;
+	for (size_t i = 4; i + 6 <= len; i++)
+		if (memcmp(s + i, "_WITH_", 6) == 0)
+			return false;
+	return true;
+}

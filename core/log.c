@@ -1,13 +1,17 @@
 /*
- * log — formatting and the single write(2) per line, and the one escaper
- * every untrusted string passes on its way into a line.  log_msg lines
- * longer than the 4 KiB stack buffer are truncated, never split; raw
- * (JSON) lines are never truncated, since half a JSON object is worse
- * than none.
+ * log — formatting, the per-thread batches, and the one escaper every
+ * untrusted string passes on its way into a line; where the bytes go is
+ * core/log_sink.c.  log_msg lines longer than the 4 KiB stack buffer are
+ * truncated, never split; raw (JSON) lines are never truncated, since
+ * half a JSON object is worse than none.
+ *
+ * The format (text or JSON) is set once by log_open before other threads
+ * log; the level is a relaxed atomic that any thread may change.
  */
 #include "core/log.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,23 +19,40 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log_sink.h"
 #include "core/strb.h"
 #include "core/utf8.h"
 
-static enum log_level log_min = LOG_INFO;
-static int log_fd = 2;
+static _Atomic int log_min = LOG_INFO;
+static bool log_json_fmt;		/* every line one JSON object */
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 
 void
 log_set_level(enum log_level lvl)
 {
-	log_min = lvl;
+	atomic_store_explicit(&log_min, (int)lvl, memory_order_relaxed);
 }
 
-void
-log_set_fd(int fd)
+enum log_level
+log_get_level(void)
 {
-	log_fd = fd;
+	return (enum log_level)atomic_load_explicit(&log_min, memory_order_relaxed);
+}
+
+int
+log_open(const struct log_setup *s, bool *created, char *err, size_t errlen)
+{
+	int rc = log_sink_open(s, created, err, errlen);
+
+	if (rc == 0)
+		log_json_fmt = s->json;
+	return rc;
+}
+
+int
+log_reopen(char *err, size_t errlen)
+{
+	return log_sink_reopen(err, errlen);
 }
 
 /* Per-thread batch: a worker collects a loop turn's lines, one write(2). */
@@ -40,28 +61,16 @@ static __thread char *log_batch;	/* NULL: write each line at once */
 static __thread size_t log_batch_len;	/* bytes collected */
 
 static void
-log_write_now(const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(log_fd, p, n);
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
 log_write(const char *p, size_t n)
 {
 	if (log_batch == NULL) {
-		log_write_now(p, n);
+		log_sink_write(p, n);
 		return;
 	}
 	if (LOG_BATCH - log_batch_len < n)
 		log_batch_flush();
 	if (n > LOG_BATCH) {
-		log_write_now(p, n);
+		log_sink_write(p, n);
 		return;
 	}
 	memcpy(log_batch + log_batch_len, p, n);
@@ -79,7 +88,7 @@ void
 log_batch_flush(void)
 {
 	if (log_batch_len > 0)
-		log_write_now(log_batch, log_batch_len);
+		log_sink_write(log_batch, log_batch_len);
 	log_batch_len = 0;
 }
 
@@ -91,22 +100,105 @@ log_batch_end(void)
 	log_batch = NULL;
 }
 
-static void __attribute__((format(printf, 2, 0)))
-log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+/* "2026-11-27T03:35:25.123Z" (UTC, milliseconds) into out[32]. */
+static void
+log_stamp(char out[32])
 {
-	char line[4096], stamp[32];
-	struct strb sb;
 	struct timespec ts;
 	struct tm tm;
+	struct strb sb;
+	char sec[24];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	strb_init(&sb, out, 32);
+	strb_printf(&sb, "%s.%03uZ", sec, (unsigned)(ts.tv_nsec / 1000000) % 1000);
+}
+
+/*
+ * A whole line: the sink's head for lvl, then text, then '\n'; one write.
+ * Never cut (the heap takes what the stack buffer cannot).
+ */
+static void
+log_record(enum log_level lvl, const char *text, size_t len)
+{
+	char small[8192], *line = small;
+	size_t head;
+
+	head = log_sink_head(small, 256, lvl);
+	if (head + len + 1 > sizeof(small)) {
+		line = malloc(head + len + 1);
+		if (line == NULL) {
+			log_err("a log line of %zu bytes was dropped: out of memory", len);
+			return;
+		}
+		memcpy(line, small, head);
+	}
+	memcpy(line + head, text, len);
+	line[head + len] = '\n';
+	log_write(line, head + len + 1);
+	if (line != small)
+		free(line);
+}
+
+/* Dump o (consumed) as one compact ASCII line at level lvl; an error line
+ * naming event when it cannot be built. */
+static void
+log_dump(json_t *o, enum log_level lvl, const char *event)
+{
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	if (s == NULL)
+		log_err("%s: the JSON log line could not be built (out of memory)", event);
+	else
+		log_record(lvl, s, strlen(s));
+	free(s);
+	json_decref(o);
+}
+
+/* "TIME level: text\n", or for syslog "HEAD level: text\n". */
+static void __attribute__((format(printf, 3, 0)))
+log_text(enum log_level lvl, const char *stamp, const char *fmt, va_list ap)
+{
+	char line[4096], head[256];
+	size_t hl = log_sink_head(head, sizeof(head), lvl);
+	struct strb sb;
+
 	strb_init(&sb, line, sizeof(line) - 1);	/* room for the newline */
-	strb_printf(&sb, "%s.%03ldZ %s: ", stamp, ts.tv_nsec / 1000000, log_names[lvl]);
+	if (hl > 0)
+		strb_putn(&sb, head, hl);
+	else
+		strb_printf(&sb, "%s ", stamp);
+	strb_printf(&sb, "%s: ", log_names[lvl]);
 	strb_vprintf(&sb, fmt, ap);
 	line[sb.len++] = '\n';
 	log_write(line, sb.len);
+}
+
+static void __attribute__((format(printf, 2, 0)))
+log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+{
+	char msg[4096], stamp[32];
+	struct strb sb;
+	json_t *o;
+	va_list again;
+
+	log_stamp(stamp);
+	if (!log_json_fmt) {
+		log_text(lvl, stamp, fmt, ap);
+		return;
+	}
+	va_copy(again, ap);
+	strb_init(&sb, msg, sizeof(msg));
+	strb_vprintf(&sb, fmt, ap);
+	o = json_pack("{s:s, s:s, s:o}", "ts", stamp, "level", log_names[lvl],
+		      "msg", log_json_str(sb.p, sb.len));
+	if (o != NULL)
+		log_dump(o, lvl, "log");
+	else	/* out of memory: the line as text rather than nothing */
+		log_text(lvl, stamp, fmt, again);
+	va_end(again);
 }
 
 void
@@ -114,7 +206,7 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (lvl < log_min)
+	if ((int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	log_vmsg(lvl, fmt, ap);
@@ -124,20 +216,7 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 void
 log_line(const char *text, size_t len)
 {
-	char small[8192], *line = small;
-
-	if (len + 1 > sizeof(small)) {
-		line = malloc(len + 1);
-		if (line == NULL) {
-			log_err("a log line of %zu bytes was dropped: out of memory", len);
-			return;
-		}
-	}
-	memcpy(line, text, len);
-	line[len++] = '\n';
-	log_write(line, len);
-	if (line != small)
-		free(line);
+	log_record(LOG_INFO, text, len);
 }
 
 /* ---- untrusted text --------------------------------------------------- */
@@ -261,14 +340,22 @@ log_json_set(json_t **obj, const char *key, json_t *v)
 void
 log_json(json_t *o, const char *event)
 {
-	char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	char stamp[32];
+	json_t *line;
 
-	if (s == NULL)
-		log_err("%s: the JSON log line could not be built (out of memory)", event);
-	else
-		log_line(s, strlen(s));
-	free(s);
+	if (!log_json_fmt || o == NULL) {
+		log_dump(o, LOG_INFO, event);
+		return;
+	}
+	/* ts and level first, then the event's own fields */
+	log_stamp(stamp);
+	line = json_pack("{s:s, s:s}", "ts", stamp, "level", log_names[LOG_INFO]);
+	if (line != NULL && json_object_update(line, o) < 0) {
+		json_decref(line);
+		line = NULL;
+	}
 	json_decref(o);
+	log_dump(line, LOG_INFO, event);
 }
 
 void
@@ -279,5 +366,12 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(LOG_ERR, fmt, ap);
 	va_end(ap);
+	if (log_sink_tty()) {
+		va_start(ap, fmt);
+		fputs("sluiced: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
 	exit(1);
 }

@@ -1,6 +1,14 @@
 /*
- * log — one line per event on stderr (or a file), written with a single
- * write(2) so lines from different threads never interleave.
+ * log — one line per event, written with a single write(2) (or syslog
+ * datagram) so lines from different threads never interleave.
+ *
+ * Where and how: log_open, from the config's log: section, sends lines to
+ * stderr (the default), a file (appended; log_reopen on SIGUSR1 moves to a
+ * new file of the same name) or the syslog socket (the journal under
+ * systemd); in text format a line is "TIME level: text" (syslog adds its
+ * own head instead of the time), and JSON events (log_json) are one JSON
+ * object as they are; in JSON format every line is one object with "ts"
+ * and "level" first, then "msg" for a text line or the event's own fields.
  *
  * Any thread may log.  fatal() is for start-up and configuration only: a
  * request path logs and answers, it never exits.
@@ -27,19 +35,60 @@ struct json_t;
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR };
 
-/* Lines below this level are dropped (default LOG_INFO). */
+/* Where lines go (the config's log: to). */
+enum log_dest {
+	LOG_TO_STDERR,		/* file descriptor 2 (the default) */
+	LOG_TO_SYSLOG,		/* the local syslog socket, /dev/log */
+	LOG_TO_FILE,		/* a file, appended */
+};
+
+/* What log_open sets up. */
+struct log_setup {
+	enum log_dest to;	/* destination */
+	const char *path;	/* LOG_TO_FILE: the file (copied) */
+	bool json;		/* every line one JSON object */
+	unsigned facility;	/* LOG_TO_SYSLOG: facility code (mail: 2) */
+};
+
+/*
+ * From now on, send lines where s says, in its format.  A file is opened
+ * for appending and created (mode 0640) if missing: *created (may be
+ * NULL) says whether this call made it.  Returns 0, or -errno with "log:
+ * file PATH: why" in err, and lines keep going where they went.  Main
+ * thread, at start-up, before other threads log.
+ */
+int log_open(const struct log_setup *s, bool *created, char *err, size_t errlen);
+
+/*
+ * The file again by its name (SIGUSR1, after logrotate moved it away), or
+ * a new connection to syslog; nothing for stderr.  The new descriptor
+ * takes the old one's number (dup2), so a line written meanwhile by any
+ * thread goes whole to one file or the other.  Returns 0, or -errno with
+ * "PATH: why" in err, and lines keep going to the old file.  Main thread.
+ */
+int log_reopen(char *err, size_t errlen);
+
+/* Lines below this level are dropped (default LOG_INFO).  Any thread:
+ * the level is one relaxed atomic (a control command may change it). */
 void log_set_level(enum log_level lvl);
 
-/* Send lines to fd (default 2). */
+/* The level now. */
+enum log_level log_get_level(void);
+
+/* Send lines to fd, as text or JSON lines as before (default 2): for
+ * tests that read what is logged.  Not while other threads log. */
 void log_set_fd(int fd);
 
-/* "2026-11-27T03:35:25.123Z info: text\n"; printf format. */
+/* "2026-11-27T03:35:25.123Z info: text\n" (text format) or
+ * {"ts":"2026-11-27T03:35:25.123Z","level":"info","msg":"text"} (JSON);
+ * printf format.  The text is cut at about 4 KiB. */
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* A raw line (e.g. one JSON object) with no prefix; a newline is added.
- * Never cut: a line longer than the stack buffer is copied to the heap
- * (and dropped, with an error line, only if that fails). */
+/* A raw line (one JSON object) with no time or level of its own, at
+ * level info for syslog; a newline is added.  Never cut: a line longer
+ * than the stack buffer is copied to the heap (and dropped, with an error
+ * line, only if that fails). */
 void log_line(const char *text, size_t len);
 
 #define LOG_ESC_SPACE	0x01	/* a space too: a value in "key=value" */
@@ -103,9 +152,11 @@ bool log_json_set(struct json_t **obj, const char *key, struct json_t *v);
 
 /*
  * Write JSON object o as one line (compact, ASCII only, so no byte of it
- * can be taken for a line end by any reader) and release it.  If o is
- * NULL (a jansson call failed) or cannot be dumped, an error line naming
- * event is logged instead: a JSON line is whole or absent, never half.
+ * can be taken for a line end by any reader) and release it.  In JSON
+ * format the line gets "ts" and "level" ("info") in front of o's fields.
+ * If o is NULL (a jansson call failed) or cannot be dumped, an error line
+ * naming event is logged instead: a JSON line is whole or absent, never
+ * half.  Not filtered by the level: these are the events of record.
  */
 void log_json(struct json_t *o, const char *event);
 
@@ -118,7 +169,8 @@ void log_batch_begin(void);
 void log_batch_flush(void);
 void log_batch_end(void);
 
-/* Log at LOG_ERR and exit(1).  Start-up and config load only. */
+/* Log at LOG_ERR and exit(1); also on stderr when the log goes elsewhere
+ * and stderr is a terminal.  Start-up and config load only. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

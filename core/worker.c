@@ -4,9 +4,12 @@
  * stop.  What happens inside a turn beyond dispatching completions is the
  * subsystems' business, reached through w->ops (core/worker.h).
  *
- * Start-up is the only place a worker blocks on purpose: it reports to the
- * main thread through a mutex and condition variable, which are never
- * touched again once it serves.
+ * Start-up is the only place a worker blocks on purpose, in two steps: the
+ * ring and ops->bind (what needs the privileges the process started with),
+ * then a wait until the main thread, having given those privileges up,
+ * lets every worker run ops->start (the spool, as the unprivileged user)
+ * and its loop.  Each step is reported to the main thread through a mutex
+ * and condition variable, which are never touched again once it serves.
  */
 #include "core/worker.h"
 
@@ -30,7 +33,9 @@
 
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
-static unsigned start_pending;	/* workers still starting */
+static unsigned start_pending;	/* workers still in the current step */
+/* Between the steps: the workers wait while this is GATE_WAIT. */
+static enum { GATE_WAIT, GATE_RUN, GATE_STOP } start_gate;
 
 static uint64_t
 mono_now(void)
@@ -232,7 +237,40 @@ worker_setup(struct worker *w)
 	w->send_ts.tv_sec = w->cfg->limits.send_timeout;
 	w->tick_op.cb = tick_done;
 	w->ev_op.cb = event_done;
-	rc = w->ops->start(w);
+	return w->ops->bind != NULL ? w->ops->bind(w) : 0;
+}
+
+/* Tell the main thread this worker finished a step with rc. */
+static void
+worker_report(struct worker *w, int rc)
+{
+	pthread_mutex_lock(&start_mu);
+	w->start_rc = rc;
+	start_pending--;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
+}
+
+/* Wait between the steps; false when the main thread gave up instead. */
+static bool
+worker_gate(void)
+{
+	bool run;
+
+	pthread_mutex_lock(&start_mu);
+	while (start_gate == GATE_WAIT)
+		pthread_cond_wait(&start_cv, &start_mu);
+	run = start_gate == GATE_RUN;
+	pthread_mutex_unlock(&start_mu);
+	return run;
+}
+
+/* The second step: the subsystems, then the loop's own ops. */
+static int
+worker_open(struct worker *w)
+{
+	int rc = w->ops->start(w);
+
 	if (rc < 0)
 		return rc;
 	arm_tick(w);
@@ -270,6 +308,7 @@ worker_loop(struct worker *w)
 
 	for (;;) {
 		w->now = mono_now();
+		atomic_store_explicit(&w->turned, w->now, memory_order_relaxed);
 		worker_control(w);
 		if (w->draining && w->ops->drained(w))
 			break;
@@ -297,11 +336,11 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	int rc = worker_setup(w);
 
-	pthread_mutex_lock(&start_mu);
-	w->start_rc = rc;
-	start_pending--;
-	pthread_cond_broadcast(&start_cv);
-	pthread_mutex_unlock(&start_mu);
+	worker_report(w, rc);
+	if (rc < 0 || !worker_gate())
+		return NULL;
+	rc = worker_open(w);
+	worker_report(w, rc);
 	if (rc < 0)
 		return NULL;
 	log_batch_begin();
@@ -325,6 +364,53 @@ worker_free(struct worker *w)
 		close(w->evfd);
 }
 
+/* Wait until every started worker has finished the current step; the
+ * first failure into err.  start_mu held. */
+static int
+workers_wait(struct worker *ws, unsigned started, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	while (start_pending > 0)
+		pthread_cond_wait(&start_cv, &start_mu);
+	for (unsigned i = 0; i < started && rc == 0; i++) {
+		if (ws[i].start_rc < 0) {
+			rc = ws[i].start_rc;
+			snprintf(err, errlen, "%s", ws[i].start_err);
+		}
+	}
+	return rc;
+}
+
+/* Stop and join the started workers (a failed start): those past the
+ * gate through their eventfd, those still at it through the gate. */
+static void
+workers_halt(struct worker *ws, unsigned started)
+{
+	pthread_mutex_lock(&start_mu);
+	if (start_gate == GATE_WAIT)
+		start_gate = GATE_STOP;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
+	for (unsigned i = 0; i < started; i++) {
+		atomic_store(&ws[i].stop, true);
+		if (ws[i].start_rc == 0 && write(ws[i].evfd, &(uint64_t){ 1 }, 8) < 0)
+			log_warn("worker %u: wake-up failed", i);
+	}
+	for (unsigned i = 0; i < started; i++) {
+		pthread_join(ws[i].thread, NULL);
+		ws[i].joined = true;
+	}
+}
+
+static void
+workers_free(struct worker *ws, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		worker_free(&ws[i]);
+	free(ws);
+}
+
 int
 workers_start(struct worker **out, unsigned n, const struct config *cfg,
 	      const struct worker_ops *ops, char *err, size_t errlen)
@@ -339,6 +425,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg,
 	}
 	pthread_mutex_lock(&start_mu);
 	start_pending = n;
+	start_gate = GATE_WAIT;
 	for (unsigned i = 0; i < n; i++) {
 		ws[i].id = i;
 		ws[i].nworkers = n;
@@ -347,6 +434,7 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg,
 		ws[i].ops = ops;
 		atomic_init(&ws[i].next_cfg, cfg);
 		atomic_init(&ws[i].acked_cfg, cfg);
+		atomic_init(&ws[i].turned, mono_now());
 		mpsc_init(&ws[i].ctlq);		/* before anyone can push */
 		if ((rc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])) != 0) {
 			snprintf(err, errlen, "pthread_create: %s", strerror(rc));
@@ -356,30 +444,34 @@ workers_start(struct worker **out, unsigned n, const struct config *cfg,
 		}
 		started++;
 	}
-	while (start_pending > 0)
-		pthread_cond_wait(&start_cv, &start_mu);
+	if (rc == 0)
+		rc = workers_wait(ws, started, err, errlen);
+	else
+		workers_wait(ws, started, NULL, 0);
 	pthread_mutex_unlock(&start_mu);
-	for (unsigned i = 0; i < started && rc == 0; i++) {
-		if (ws[i].start_rc < 0) {
-			rc = ws[i].start_rc;
-			snprintf(err, errlen, "%s", ws[i].start_err);
-		}
-	}
 	if (rc < 0) {
-		for (unsigned i = 0; i < started; i++) {
-			atomic_store(&ws[i].stop, true);
-			if (ws[i].start_rc == 0 && write(ws[i].evfd, &(uint64_t){ 1 }, 8) < 0)
-				log_warn("worker %u: wake-up failed", i);
-		}
-		for (unsigned i = 0; i < started; i++) {
-			pthread_join(ws[i].thread, NULL);
-			worker_free(&ws[i]);
-		}
-		free(ws);
+		workers_halt(ws, started);
+		workers_free(ws, started);
 		return rc;
 	}
 	*out = ws;
 	return 0;
+}
+
+int
+workers_run(struct worker *ws, unsigned n, char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&start_mu);
+	start_pending = n;
+	start_gate = GATE_RUN;
+	pthread_cond_broadcast(&start_cv);
+	rc = workers_wait(ws, n, err, errlen);
+	pthread_mutex_unlock(&start_mu);
+	if (rc < 0)
+		workers_halt(ws, n);
+	return rc;
 }
 
 static void
@@ -409,16 +501,32 @@ workers_have(struct worker *ws, unsigned n, const struct config *cfg)
 	return true;
 }
 
+int
+workers_stuck(struct worker *ws, unsigned n, uint64_t now, uint64_t max_age)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load_explicit(&ws[i].turned, memory_order_relaxed) + max_age < now)
+			return (int)i;
+	return -1;
+}
+
 void
 workers_stop(struct worker *ws, unsigned n)
 {
+	/* workers still at the gate (workers_run never came) leave there */
+	pthread_mutex_lock(&start_mu);
+	if (start_gate == GATE_WAIT)
+		start_gate = GATE_STOP;
+	pthread_cond_broadcast(&start_cv);
+	pthread_mutex_unlock(&start_mu);
 	for (unsigned i = 0; i < n; i++) {
+		if (ws[i].joined)
+			continue;
 		atomic_store_explicit(&ws[i].stop, true, memory_order_release);
 		worker_wake(&ws[i]);
 	}
-	for (unsigned i = 0; i < n; i++) {
-		pthread_join(ws[i].thread, NULL);
-		worker_free(&ws[i]);
-	}
-	free(ws);
+	for (unsigned i = 0; i < n; i++)
+		if (!ws[i].joined)
+			pthread_join(ws[i].thread, NULL);
+	workers_free(ws, n);
 }

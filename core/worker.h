@@ -36,9 +36,15 @@ struct worker;
  * read and change what struct worker points to.
  */
 struct worker_ops {
-	/* Set-up, once the ring, the provided buffers and the eventfd exist:
-	 * open the subsystems (spool recovery included) and start them.
+	/* Optional first step of the set-up, once the ring, the provided
+	 * buffers and the eventfd exist: what needs the privileges the
+	 * process started with (binding the listeners), before the main
+	 * thread drops them.  Nothing completes before start has run.
 	 * Returns 0, or -errno with the reason in w->start_err. */
+	int (*bind)(struct worker *w);
+	/* Second step, after workers_run: open the subsystems (spool
+	 * recovery included) and start them.  Returns 0, or -errno with the
+	 * reason in w->start_err. */
 	int (*start)(struct worker *w);
 	/* Start of each turn, after a new config was taken: work other
 	 * threads queued for this one (control requests). */
@@ -140,6 +146,8 @@ struct worker {
 	bool draining;			/* drain started */
 	uint64_t drain_deadline;	/* now + drain_timeout */
 
+	_Atomic uint64_t turned;	/* w->now when its last turn began: the
+					   main thread's watchdog reads it */
 	uint64_t busy_at;		/* w->now it last had a connection */
 	bool trimmed;			/* memory given back since (worker_trim) */
 
@@ -148,23 +156,41 @@ struct worker {
 					   (core/ctl/ctl.h), drained by
 					   ops->turn */
 	int start_rc;			/* 0, or -errno when start-up failed */
+	bool joined;			/* its thread is gone (a failed
+					   workers_run): workers_stop frees it */
 	char start_err[512];		/* why start-up failed */
 };
 
 /*
- * Start n workers for cfg, driving what ops says (kept, not copied).
- * Blocks until each has run ops->start (opened its spool, recovering it,
- * and its listeners); returns 0, or -errno after joining any started
- * thread, with the first failure in err.
+ * Start n workers for cfg, driving what ops says (kept, not copied):
+ * blocks until each has made its ring and run ops->bind, and leaves them
+ * waiting for workers_run (or workers_stop).  Returns 0, or -errno after
+ * joining every started thread, with the first failure in err.
  */
 int workers_start(struct worker **out, unsigned n, const struct config *cfg,
 		  const struct worker_ops *ops, char *err, size_t errlen);
+
+/*
+ * Let the workers of workers_start run ops->start (open the spool,
+ * recovering it) and serve; blocks until each has.  Returns 0, or -errno
+ * with the first failure in err once every worker has stopped; ws is
+ * still there, for workers_stop to free after whatever uses it (the
+ * control thread) has stopped.  Main thread.
+ */
+int workers_run(struct worker *ws, unsigned n, char *err, size_t errlen);
 
 /* Hand a new config to every worker (main thread). */
 void workers_reload(struct worker *w, unsigned n, const struct config *cfg);
 
 /* True once every worker has taken cfg (the previous one may be freed). */
 bool workers_have(struct worker *w, unsigned n, const struct config *cfg);
+
+/*
+ * The first worker whose last turn began more than max_age seconds before
+ * now (CLOCK_MONOTONIC seconds), or -1 when every one is turning.  A
+ * serving worker turns at least once a second (its tick).  Main thread.
+ */
+int workers_stuck(struct worker *ws, unsigned n, uint64_t now, uint64_t max_age);
 
 /* Ask every worker to drain and exit, wait for them, free them. */
 void workers_stop(struct worker *w, unsigned n);

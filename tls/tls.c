@@ -198,13 +198,75 @@ tls_ctx_common(struct tls_ctx *t, char *err, size_t errlen)
 	 * than half the time of AES-128-GCM (10 vs 22 us here); the server's
 	 * order decides.  AES-GCM stays for peers without ChaCha.
 	 */
-	wolfSSL_CTX_set_cipher_list(t->w,
-		"TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:"
-		"TLS13-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
-		"ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:"
-		"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-		"ECDHE-RSA-AES256-GCM-SHA384");
+	wolfSSL_CTX_set_cipher_list(t->w, TLS_SUITES_DEFAULT ":" TLS_CIPHERS_DEFAULT);
 	return 0;
+}
+
+/*
+ * Every name of list (':'-separated) known to wolfSSL, tried one by one
+ * on ctx (wolfSSL takes a list as long as one name in it is known, and
+ * drops the others without a word).  The caller sets the real list after.
+ */
+static int
+tls_names_known(WOLFSSL_CTX *w, const char *list, char *err, size_t errlen)
+{
+	char name[72];
+
+	for (const char *p = list, *end; *p; p = *end ? end + 1 : end) {
+		size_t n;
+
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		if (n == 0 || n >= sizeof(name)) {
+			snprintf(err, errlen, "malformed cipher list '%s'", list);
+			return -EINVAL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (wolfSSL_CTX_set_cipher_list(w, name) != WOLFSSL_SUCCESS) {
+			snprintf(err, errlen, "unknown cipher '%s': not a name this "
+				 "wolfSSL knows", name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
+tls_ctx_proto(struct tls_ctx *t, const struct tls_proto *p, char *err, size_t errlen)
+{
+	const char *suites = p->suites ? p->suites : TLS_SUITES_DEFAULT;
+	const char *ciphers = p->ciphers ? p->ciphers : TLS_CIPHERS_DEFAULT;
+	struct strb sb;
+	char *list;
+	int rc = 0;
+
+	if (wolfSSL_CTX_SetMinVersion(t->w, p->min_version == 13 ? WOLFSSL_TLSV1_3 :
+				      WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set TLS 1.%u as the minimum version",
+			 p->min_version == 13 ? 3 : 2);
+		return -EINVAL;
+	}
+	if (p->suites == NULL && p->ciphers == NULL)
+		return 0;
+	list = malloc(strlen(suites) + strlen(ciphers) + 2);
+	if (list == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	strb_init(&sb, list, strlen(suites) + strlen(ciphers) + 2);
+	strb_printf(&sb, "%s:%s", suites, ciphers);
+	if ((p->suites != NULL && (rc = tls_names_known(t->w, p->suites, err, errlen)) < 0) ||
+	    (p->ciphers != NULL && (rc = tls_names_known(t->w, p->ciphers, err, errlen)) < 0))
+		;	/* reported; the caller drops the context */
+	else if (wolfSSL_CTX_set_cipher_list(t->w, list) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cipher list '%s' refused", list);
+		rc = -EINVAL;
+	}
+	free(list);
+	return rc;
 }
 
 static struct tls_ctx *

@@ -56,7 +56,7 @@ struct tls_conn;
 /*
  * A server context: certificate (chain allowed: leaf first, then its
  * intermediates) and private key from PEM files; TLS 1.2 minimum, 1.3
- * preferred; any SNI name is accepted (tls_sni() tells which one) and
+ * preferred (tls_ctx_proto changes both); any SNI name is accepted (tls_sni() tells which one) and
  * answered with this one certificate; no client certificates asked for.
  * The key is proven to belong to the certificate by one handshake in
  * memory (wolfSSL 5.5.4's own check passes any EC key).  Returns NULL on
@@ -80,6 +80,35 @@ struct tls_ctx *tls_server_ctx_new(const char *cert_pem, const char *key_pem,
 struct tls_ctx *tls_client_ctx_new(const char *ca_file, bool verify,
 				   const char *crl_file, char *err,
 				   size_t errlen);
+
+/*
+ * The protocol settings of a context, from the config (inbound tls:
+ * min_version/ciphers/ciphersuites, a connector's tls_min_version/
+ * tls_ciphers/tls_ciphersuites).  NULL lists keep the built-in order.
+ */
+struct tls_proto {
+	unsigned min_version;	/* 12: TLS 1.2 and 1.3; 13: TLS 1.3 only */
+	const char *ciphers;	/* TLS 1.2 cipher names, ':' between, or NULL */
+	const char *suites;	/* TLS 1.3 suite names, ':' between, or NULL */
+};
+
+/* The built-in orders (see tls.c for why): TLS 1.3 suites, TLS 1.2 ciphers. */
+#define TLS_SUITES_DEFAULT \
+	"TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384"
+#define TLS_CIPHERS_DEFAULT \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+
+/*
+ * Apply p to ctx before any session is made from it: the lowest version,
+ * and the cipher order, TLS 1.3 suites first, then TLS 1.2 ciphers (a
+ * server follows its own order).  Every name must be one wolfSSL knows:
+ * the first that is not is named in err ("unknown cipher 'X'").  Returns
+ * 0 or -EINVAL.  Main thread.
+ */
+int tls_ctx_proto(struct tls_ctx *ctx, const struct tls_proto *p, char *err,
+		  size_t errlen);
 
 /* Release a context (NULL is fine).  Main thread, after its conns. */
 void tls_ctx_free(struct tls_ctx *ctx);

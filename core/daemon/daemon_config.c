@@ -24,6 +24,19 @@
 
 static void daemon_config_free(struct config *cfg);
 
+/* The config's protocol settings of one side onto its context. */
+static int
+apply_proto(struct tls_ctx *ctx, const struct cfg_tls_proto *cp, char *why, size_t len)
+{
+	struct tls_proto p = {
+		.min_version = cp->min_version,
+		.ciphers = cp->ciphers,
+		.suites = cp->ciphersuites,
+	};
+
+	return tls_ctx_proto(ctx, &p, why, len);
+}
+
 int
 daemon_config_build(struct config *cfg, char *err, size_t errlen)
 {
@@ -34,7 +47,8 @@ daemon_config_build(struct config *cfg, char *err, size_t errlen)
 	if (cfg->tls_cert != NULL) {
 		cfg->tls_server = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, why,
 						     sizeof(why));
-		if (cfg->tls_server == NULL) {
+		if (cfg->tls_server == NULL ||
+		    apply_proto(cfg->tls_server, &cfg->tls_proto, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s: tls: %s", cfg->path, why);
 			return -EINVAL;
 		}
@@ -45,7 +59,8 @@ daemon_config_build(struct config *cfg, char *err, size_t errlen)
 			continue;
 		c->tls_client = tls_client_ctx_new(c->tls_ca, c->tls == CFG_TLS_VERIFY, NULL,
 						   why, sizeof(why));
-		if (c->tls_client == NULL) {
+		if (c->tls_client == NULL ||
+		    apply_proto(c->tls_client, &c->tls_proto, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s: connector '%s': tls: %s", cfg->path,
 				 c->name, why);
 			return -EINVAL;
@@ -115,6 +130,7 @@ daemon_config_tenants(struct config *cfg, unsigned workers, const struct config 
 	if (cfg->redis_host != NULL) {
 		struct cluster_config cc = { .host = cfg->redis_host,
 					     .port = (int)cfg->redis_port,
+					     .password = cfg->redis_password,
 					     .node = cfg->hostname };
 		rc = cluster_start(&cc, cfg->tenant_table, &cfg->cluster);
 		if (rc < 0) {

@@ -42,6 +42,14 @@ recover_msg(void *arg, struct envelope *env, const struct spool_loc *loc)
 	queue_recovered(arg, env, loc);
 }
 
+/* The listeners, while the process may still bind any port.  Their
+ * accepts are armed now and complete once the loop runs. */
+static int
+relay_bind(struct worker *w)
+{
+	return smtp_server_listen(w, w->start_err, sizeof(w->start_err));
+}
+
 static int
 relay_start(struct worker *w)
 {
@@ -65,9 +73,6 @@ relay_start(struct worker *w)
 			 "failed: %s", w->id, strerror(-rc));
 		return rc;
 	}
-	rc = smtp_server_listen(w, w->start_err, sizeof(w->start_err));
-	if (rc < 0)
-		return rc;
 	queue_start(w);		/* what recovery found */
 	return 0;
 }
@@ -150,6 +155,7 @@ relay_release(struct worker *w)
 }
 
 static const struct worker_ops relay_ops = {
+	.bind = relay_bind,
 	.start = relay_start,
 	.turn = relay_turn,
 	.flush = relay_flush,
@@ -179,6 +185,23 @@ daemon_workers_start(struct worker **out, unsigned n, const struct config *cfg, 
 	rc = workers_start(out, n, cfg, &relay_ops, err, errlen);
 	if (rc < 0)
 		goto fail;
+	return 0;
+fail:
+	anvil_free(anvil);
+	anvil = NULL;
+	free(recovered);
+	recovered = NULL;
+	return rc;
+}
+
+int
+daemon_workers_run(struct worker *ws, unsigned n, const struct config *cfg, char *err,
+		   size_t errlen)
+{
+	int rc = workers_run(ws, n, err, errlen);
+
+	if (rc < 0)
+		return rc;	/* daemon_workers_stop frees what is left */
 	for (unsigned i = 0; i < n; i++)
 		log_info("worker %u: spool %s/w%u: %llu segments, %llu records, "
 			 "%llu messages recovered, %llu damaged, %llu torn bytes cut, "
@@ -193,12 +216,6 @@ daemon_workers_start(struct worker **out, unsigned n, const struct config *cfg, 
 	free(recovered);
 	recovered = NULL;
 	return 0;
-fail:
-	anvil_free(anvil);
-	anvil = NULL;
-	free(recovered);
-	recovered = NULL;
-	return rc;
 }
 
 void
@@ -207,4 +224,6 @@ daemon_workers_stop(struct worker *ws, unsigned n)
 	workers_stop(ws, n);
 	anvil_free(anvil);	/* every worker is gone */
 	anvil = NULL;
+	free(recovered);	/* stopped before daemon_workers_run */
+	recovered = NULL;
 }

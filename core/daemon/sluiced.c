@@ -1,7 +1,8 @@
 /*
  * sluiced — the relay daemon: load the config, start one worker per core,
  * then wait for signals.  SIGHUP reloads the config (a bad file is reported
- * and the running config stays); SIGTERM or SIGINT drain and exit.
+ * and the running config stays); SIGUSR1 reopens the log file (after
+ * logrotate moved it); SIGTERM or SIGINT drain and exit.
  *
  * The main thread never touches a worker's ring or sessions; it hands a new
  * config over through the worker's atomics and frees the old one only after
@@ -9,8 +10,9 @@
  *
  * core/daemon/ is the top of the house: the daemon's main and the pieces
  * that compose the subsystems below it (what a config builds,
- * daemon_config.c; what a worker runs, daemon_worker.c).  Nothing includes a header of this folder except its
- * own files.
+ * daemon_config.c; what a worker runs, daemon_worker.c; who the daemon
+ * runs as, privs.c; what it tells the service manager, notify.c).  Nothing
+ * includes a header of this folder except its own files.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +29,8 @@
 #include "core/ctl/ctl_reload.h"
 #include "core/daemon/daemon_config.h"
 #include "core/daemon/daemon_worker.h"
+#include "core/daemon/notify.h"
+#include "core/daemon/privs.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -67,6 +71,68 @@ raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* The fix-now state file: state_file, or fixnow.txt in the spool. */
+static void
+state_path(const struct config *cfg, char *out, size_t len)
+{
+	if (cfg->state_file != NULL)
+		snprintf(out, len, "%s", cfg->state_file);
+	else
+		snprintf(out, len, "%s/fixnow.txt", cfg->spool_dir);
+}
+
+/* -v: debug lines whatever the config's log level says */
+static bool verbose;
+
+/* The log settings the daemon started with: a reload changes only the
+ * level (the destination is open, and may be out of reach once the
+ * privileges are dropped). */
+static struct {
+	enum cfg_log_to to;		/* destination */
+	bool json;			/* format */
+	unsigned facility;		/* syslog facility */
+	char path[4096];		/* the file, or "" */
+} log_start;
+
+/* Send the log where cfg says; *created: a file this made. */
+static void
+log_setup(const struct config *cfg, bool *created)
+{
+	static const enum log_dest dest[] = {
+		[CFG_LOG_STDERR] = LOG_TO_STDERR,
+		[CFG_LOG_SYSLOG] = LOG_TO_SYSLOG,
+		[CFG_LOG_FILE] = LOG_TO_FILE,
+	};
+	struct log_setup s = {
+		.to = dest[cfg->log.to],
+		.path = cfg->log.path,
+		.json = cfg->log.json,
+		.facility = cfg->log.facility,
+	};
+	char err[4200];
+
+	if (log_open(&s, created, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	log_set_level(verbose ? LOG_DEBUG : (enum log_level)cfg->log.level);
+	log_start.to = cfg->log.to;
+	log_start.json = cfg->log.json;
+	log_start.facility = cfg->log.facility;
+	snprintf(log_start.path, sizeof(log_start.path), "%s", cfg->log.path ? cfg->log.path : "");
+}
+
+/* A reload takes the new level; the rest waits for a restart. */
+static void
+log_reload(const struct config *cfg)
+{
+	if (!verbose)
+		log_set_level((enum log_level)cfg->log.level);
+	if (cfg->log.to != log_start.to || cfg->log.json != log_start.json ||
+	    cfg->log.facility != log_start.facility ||
+	    strcmp(cfg->log.path ? cfg->log.path : "", log_start.path) != 0)
+		log_warn("log: a new destination, format or facility takes effect at the "
+			 "next start; the level changed now");
 }
 
 static int
@@ -126,15 +192,158 @@ retire_sweep(struct retired *r, struct worker *ws, unsigned n, const struct conf
 	r->n = kept;
 }
 
+/* What the main thread keeps while it serves. */
+struct daemon {
+	const char *path;		/* -c FILE, or NULL: the built-in config */
+	struct config *cfg;		/* the running config */
+	struct worker *ws;		/* the workers */
+	unsigned n;			/* their number */
+	struct retired ret;		/* replaced configs not freed yet */
+	char ready[256];		/* the service manager's STATUS= line */
+	char accounts[128];		/* user:group:control_group at start */
+};
+
+/* user, group and control_group of cfg as one string, to compare. */
+static const char *
+accounts(const struct config *cfg, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%s:%s", cfg->user ? cfg->user : "",
+		 cfg->group ? cfg->group : "", cfg->control_group ? cfg->control_group : "");
+	return out;
+}
+
+/* A worker that has not begun a turn for this long (s) starves the
+ * service manager's watchdog, which then restarts sluiced. */
+#define WORKER_STUCK 10
+
+/* Log a failed notification once: the manager is gone or misconfigured. */
+static void
+notified(int rc)
+{
+	static bool said;
+
+	if (rc < 0 && !said) {
+		said = true;
+		log_warn("NOTIFY_SOCKET: cannot notify the service manager: %s",
+			 strerror(-rc));
+	}
+}
+
+/* SIGHUP (or "reload" on the control socket, which raises it). */
+static void
+reload(struct daemon *d)
+{
+	struct config *ncfg;
+	char err[1024];
+
+	notified(notify_reloading("reloading the configuration"));
+	if (load(d->path, &ncfg, err, sizeof(err)) < 0 ||
+	    (daemon_config_tenants(ncfg, d->n, d->cfg, err, sizeof(err)) < 0 &&
+	     (config_free(ncfg), 1))) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		notified(notify_send("READY=1\nSTATUS=%s; the last reload failed (see the "
+				     "log)", d->ready));
+		ctl_reload_done(-EINVAL, err);
+		return;
+	}
+	if (retire_add(&d->ret, d->cfg) < 0) {
+		log_err("reload refused: out of memory");
+		config_free(ncfg);
+		notified(notify_send("READY=1\nSTATUS=%s; the last reload failed (out of "
+				     "memory)", d->ready));
+		ctl_reload_done(-ENOMEM, "out of memory");
+		return;
+	}
+	d->cfg = ncfg;
+	workers_reload(d->ws, d->n, d->cfg);
+	log_reload(d->cfg);
+	if (strcmp(accounts(d->cfg, err, sizeof(err)), d->accounts) != 0)
+		log_warn("user, group and control_group take effect at the next start");
+	log_info("configuration %s reloaded (listeners and spool keep "
+		 "their start-up values)", d->cfg->path);
+	notified(notify_send("READY=1\nSTATUS=%s", d->ready));
+	ctl_reload_done(0, NULL);
+}
+
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* WATCHDOG=1, but only while every worker turns: a stuck worker is worth
+ * a restart by the manager, a live main thread alone is not. */
+static void
+watchdog(struct daemon *d)
+{
+	static int stuck = -1;
+	int w = workers_stuck(d->ws, d->n, mono_usec() / 1000000, WORKER_STUCK);
+
+	if (w >= 0 && w != stuck)
+		log_err("worker %d has not turned its loop for %ds: the watchdog is not fed, "
+			"the service manager will restart sluiced", w, WORKER_STUCK);
+	stuck = w;
+	if (w < 0)
+		notified(notify_send("WATCHDOG=1"));
+}
+
+/* Wait for signals until one says stop; the watchdog in between. */
+static void
+serve(struct daemon *d, sigset_t *set)
+{
+	uint64_t wd = notify_watchdog_usec() / 2, next = 0;	/* twice per period */
+
+	if (wd > 0)
+		log_info("watchdog: every %llu ms", (unsigned long long)wd / 1000);
+	for (;;) {
+		uint64_t wait = wd > 0 && wd < 1000000 ? wd : 1000000, now;
+		struct timespec ts = { (time_t)(wait / 1000000), (long)(wait % 1000000) * 1000 };
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		retire_sweep(&d->ret, d->ws, d->n, d->cfg);
+		if (wd > 0 && (now = mono_usec()) >= next) {
+			watchdog(d);
+			next = now + wd;
+		}
+		if (sig < 0)
+			continue;
+		if (sig == SIGUSR1) {
+			char err[4200];
+
+			if (log_reopen(err, sizeof(err)) < 0)
+				log_err("log: cannot reopen %s; still writing to the file "
+					"that was open", err);
+			else
+				log_info("log reopened (SIGUSR1)");
+			continue;
+		}
+		if (sig == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		log_info("signal %d: draining (at most %us)", sig,
+			 d->cfg->limits.drain_timeout);
+		notified(notify_send("STOPPING=1\nSTATUS=draining (at most %us)",
+				     d->cfg->limits.drain_timeout));
+		return;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
-	struct config *cfg, *ncfg;
+	struct config *cfg;
 	struct worker *ws;
-	struct retired ret = { .cfg = NULL, .n = 0, .cap = 0 };
-	char err[1024];
-	int opt, workers = -1, check = 0;
+	struct retired ret;
+	struct daemon d = { .ret = { .cfg = NULL, .n = 0, .cap = 0 } };
+	char err[1024], state[4200];
+	int opt, workers = -1, check = 0, lock, rc;
+	struct privs pv;
+	bool created;
 	unsigned n;
 	sigset_t set;
 
@@ -153,6 +362,7 @@ main(int argc, char **argv)
 			fputs(config_default_yaml, stdout);
 			return 0;
 		case 'v':
+			verbose = true;
 			log_set_level(LOG_DEBUG);
 			break;
 		case 'h':
@@ -163,7 +373,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (load(path, &cfg, err, sizeof(err)) < 0) {
+	if (load(path, &cfg, err, sizeof(err)) < 0 ||
+	    (privs_lookup(cfg, &pv, err, sizeof(err)) < 0 && (config_free(cfg), 1))) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
@@ -173,12 +384,32 @@ main(int argc, char **argv)
 		return 0;
 	}
 	/*
+	 * Start-up order.  As root (when started so): what needs it, the TLS
+	 * keys (read by load, above), the log file, the spool's lock, the
+	 * listeners, the control socket; then the drop to user:; then, as
+	 * that user, the spool itself, so everything in it is the user's.
+	 */
+	log_setup(cfg, &created);
+	if (notify_open(err, sizeof(err)) < 0)
+		log_warn("%s: the service manager will not hear from sluiced", err);
+	notified(notify_send("STATUS=starting"));
+	if (privs_decide(&pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	if (pv.drop && created && chown(cfg->log.path, pv.uid, pv.gid) < 0)
+		fatal("log: %s: cannot give it to %s: %s", cfg->log.path, pv.name,
+		      strerror(errno));
+	if (privs_spool(cfg->spool_dir, &pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	/*
 	 * Before anything reads or writes the spool (fix-now state, recovery,
 	 * the control socket): one instance per spool.  The descriptor stays
 	 * open, and the lock held, until the process exits.
 	 */
-	if (spool_lock(cfg->spool_dir, err, sizeof(err)) < 0)
+	if ((lock = spool_lock(cfg->spool_dir, err, sizeof(err))) < 0)
 		fatal("%s", err);
+	if (pv.drop && fchown(lock, pv.uid, pv.gid) < 0)
+		fatal("spool %s/lock: cannot give it to %s: %s", cfg->spool_dir, pv.name,
+		      strerror(errno));
 	/* SO_REUSEPORT would let the workers join someone else's listener */
 	if (listen_probe(cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -190,14 +421,9 @@ main(int argc, char **argv)
 
 	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	{
-		char state[4200];
-		snprintf(state, sizeof(state), "%s", cfg->state_file ? cfg->state_file : "");
-		if (state[0] == '\0')
-			snprintf(state, sizeof(state), "%s/fixnow.txt", cfg->spool_dir);
-		if (fixnow_load(state, err, sizeof(err)) < 0)
-			fatal("fix-now state: %s", err);
-	}
+	state_path(cfg, state, sizeof(state));
+	if (fixnow_load(state, err, sizeof(err)) < 0)
+		fatal("fix-now state: %s", err);
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file size limit is an EFBIG, not a death */
@@ -205,50 +431,52 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);	/* workers inherit the mask */
 
+	if (privs_control_dir(cfg->control_socket, &pv, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	notified(notify_send("STATUS=starting: binding the listeners"));
 	if (daemon_workers_start(&ws, n, cfg, err, sizeof(err)) < 0)
 		fatal("%s", err);
-	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask */
-	if (ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err)) < 0) {
+	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask;
+	   its requests wait in the workers' queues until they serve */
+	rc = ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err));
+	if (rc == 0 && ((rc = privs_control_socket(cfg->control_socket, &pv, err,
+						   sizeof(err))) < 0 ||
+			(rc = privs_drop(&pv, err, sizeof(err))) < 0 ||
+			(rc = privs_check_later(cfg, &pv, state, err, sizeof(err))) < 0))
+		ctl_stop();
+	if (rc < 0) {
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
+	if (pv.control_group)
+		log_info("control socket %s: group %s, mode 0660", cfg->control_socket,
+			 cfg->control_group);
+	if (pv.drop)
+		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
+			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
+	notified(notify_send("STATUS=starting: recovering the spool"));
+	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0) {
+		ctl_stop();
+		daemon_workers_stop(ws, n);
+		fatal("%s", err);
+	}
+	accounts(cfg, d.accounts, sizeof(d.accounts));
+	d.path = path;
+	d.cfg = cfg;
+	d.ws = ws;
+	d.n = n;
+	snprintf(d.ready, sizeof(d.ready), "ready: %u workers, listening on %s%s", n,
+		 cfg->listeners[0].text, cfg->nlisteners > 1 ? " and more" : "");
 	log_info("sluiced %s ready: %u workers, config %s, spool %s, listening on %s%s",
 		 SLUICE_VERSION, n, cfg->path, cfg->spool_dir, cfg->listeners[0].text,
 		 cfg->nlisteners > 1 ? " (and more)" : "");
-
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-		int sig = sigtimedwait(&set, NULL, &ts);
-
-		retire_sweep(&ret, ws, n, cfg);
-		if (sig < 0)
-			continue;
-		if (sig == SIGHUP) {
-			if (load(path, &ncfg, err, sizeof(err)) < 0 ||
-			    (daemon_config_tenants(ncfg, n, cfg, err, sizeof(err)) < 0 &&
-			     (config_free(ncfg), 1))) {
-				log_err("reload failed, keeping the running configuration: %s", err);
-				ctl_reload_done(-EINVAL, err);
-				continue;
-			}
-			if (retire_add(&ret, cfg) < 0) {
-				log_err("reload refused: out of memory");
-				config_free(ncfg);
-				ctl_reload_done(-ENOMEM, "out of memory");
-				continue;
-			}
-			cfg = ncfg;
-			workers_reload(ws, n, cfg);
-			log_info("configuration %s reloaded (listeners and spool keep "
-				 "their start-up values)", cfg->path);
-			ctl_reload_done(0, NULL);
-			continue;
-		}
-		log_info("signal %d: draining (at most %us)", sig, cfg->limits.drain_timeout);
-		break;
-	}
+	notified(notify_send("READY=1\nSTATUS=%s", d.ready));
+	serve(&d, &set);
+	cfg = d.cfg;
+	ret = d.ret;
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)

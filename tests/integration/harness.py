@@ -13,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
@@ -58,6 +59,21 @@ def listening(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
+
+
+class TestCase(unittest.TestCase):
+    """A test whose clean-ups (self.cleanup, callables) run in reverse at
+    its end, whatever happened; a failing clean-up does not hide the rest."""
+
+    def setUp(self):
+        self.cleanup = []
+
+    def tearDown(self):
+        for fn in reversed(self.cleanup):
+            try:
+                fn()
+            except Exception:
+                pass
 
 
 class Proc:

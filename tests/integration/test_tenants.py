@@ -143,7 +143,7 @@ class TenantTest(unittest.TestCase):
 class Redis:
     """A real redis-server on loopback, no persistence."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, args=()):
         import shutil
         import tempfile
         from harness import Proc
@@ -152,7 +152,7 @@ class Redis:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="sluice-redis-")
         self.proc = Proc(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no", "--dir", self.dir],
+                          "--save", "", "--appendonly", "no", "--dir", self.dir] + list(args),
                          self.dir, "redis.log")
         from harness import listening
         wait_for(lambda: listening(self.port), what="redis-server")

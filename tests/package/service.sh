@@ -91,7 +91,8 @@ else bad "sluiced runs as '$user', not sluice"; fi
 q=$(ct sluicectl show queue)
 echo "$q" | grep -q "b@example.test" && ok "sluicectl (default socket) shows it queued" ||
 	bad "sluicectl show queue: $q"
-ct systemctl reload sluice && ok "systemctl reload" || bad "systemctl reload"
+if ct systemctl reload sluice; then ok "systemctl reload"
+else bad "systemctl reload"; ct journalctl -u sluice --no-pager -n 20; fi
 ct sh -c 'echo "bogus: 1" >>/etc/sluice/sluice.yaml'
 if ct systemctl reload sluice 2>/dev/null; then bad "a broken file reloaded"
 else ok "a broken file makes the reload fail"; fi

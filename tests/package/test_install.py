@@ -98,7 +98,7 @@ class Install(unittest.TestCase):
         with open(self.path("usr/lib/systemd/system/sluice.service")) as f:
             unit = dict(re.findall(r"^(\w+)=(.*)$", f.read(), re.M))
         self.assertEqual(unit["Type"], "notify")
-        self.assertEqual(unit["ExecReload"], "/bin/kill -HUP $MAINPID")  # the last one
+        self.assertEqual(unit["ExecReload"], "+/bin/kill -HUP $MAINPID")  # the last one, with full privileges
         self.assertEqual(unit["ProtectSystem"], "strict")
         self.assertEqual(unit["NoNewPrivileges"], "yes")
         self.assertEqual(unit["RuntimeDirectory"], "sluice")

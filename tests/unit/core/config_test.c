@@ -6,6 +6,7 @@
  */
 #include "core/config.h"
 #include "core/strb.h"
+#include "tests/unit/core/config_cases.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,36 +19,6 @@
 #include <criterion/alloc.h>
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-
-#define NAME	"sluice.yaml"
-
-/* Parse yaml; on failure the test fails with the error text. */
-static struct config *
-load_ok(const char *yaml)
-{
-	struct config *cfg = NULL;
-	char err[512];
-	int rc;
-
-	rc = config_load_string(NAME, yaml, &cfg, err, sizeof(err));
-	cr_assert_eq(rc, 0, "config_load_string failed: %d %s", rc, err);
-	cr_assert_not_null(cfg);
-	return cfg;
-}
-
-/* Parse yaml expecting -EINVAL and exactly the error want. */
-static void
-load_bad(const char *yaml, const char *want)
-{
-	struct config *cfg = (struct config *)1;
-	char err[512];
-	int rc;
-
-	rc = config_load_string(NAME, yaml, &cfg, err, sizeof(err));
-	cr_assert_eq(rc, -EINVAL, "rc %d for:\n%s\nerr: %s", rc, yaml, err);
-	cr_assert_null(cfg);
-	cr_assert_str_eq(err, want, "for:\n%s\ngot:  %s\nwant: %s", yaml, err, want);
-}
 
 static bool
 trusted4(const struct config *cfg, const char *ip)
@@ -378,33 +349,6 @@ Test(config, full_file_with_every_key)
 #define LISTEN	"listen: [\"127.0.0.1:2525\"]\n"
 #define CONN	"connectors: {sink: {mx: true}}\n"
 
-struct bad_case {
-	const char *yaml;	/* the input */
-	const char *want;	/* the exact error */
-};
-
-static char *
-shared_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = cr_malloc(n);
-
-	memcpy(p, s, n);
-	return p;
-}
-
-static void
-free_bad_cases(struct criterion_test_params *p)
-{
-	struct bad_case *c = p->params;
-
-	for (size_t i = 0; i < p->length; i++) {
-		cr_free((void *)c[i].yaml);
-		cr_free((void *)c[i].want);
-	}
-	cr_free(c);
-}
-
 ParameterizedTestParameters(config, bad_input)
 {
 	static struct bad_case cases[] = {
@@ -669,18 +613,7 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":3: expected a mapping at the top level" },
 	};
 
-	size_t n = sizeof(cases) / sizeof(cases[0]);
-	struct bad_case *shared = cr_malloc(n * sizeof(*shared));
-
-	/*
-	 * Criterion runs each case in a fresh process where the literals may
-	 * sit elsewhere: hand over copies in its shared memory.
-	 */
-	for (size_t i = 0; i < n; i++) {
-		shared[i].yaml = shared_strdup(cases[i].yaml);
-		shared[i].want = shared_strdup(cases[i].want);
-	}
-	return cr_make_param_array(struct bad_case, shared, n, free_bad_cases);
+	return bad_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 ParameterizedTest(struct bad_case *c, config, bad_input)

@@ -777,3 +777,82 @@ Test(tls, ctx_errors)
 					  sizeof(err)));
 	cr_expect(strstr(err, "CRL") != NULL, "%s", err);
 }
+
+/* ---- protocol settings (tls_ctx_proto) ----------------------------------- */
+
+/* A server on valid.pem and a non-verifying client, each with its settings
+ * (NULL: the built-in ones), and their handshake. */
+static void
+pair_with(const struct tls_proto *sp, const struct tls_proto *cp)
+{
+	char err[256];
+
+	srv.ctx = tls_server_ctx_new(cert("valid.pem"), cert("valid.key"), err, sizeof(err));
+	cr_assert_not_null(srv.ctx, "server ctx: %s", err);
+	if (sp != NULL)
+		cr_assert_eq(tls_ctx_proto(srv.ctx, sp, err, sizeof(err)), 0, "%s", err);
+	cli.ctx = tls_client_ctx_new(NULL, false, NULL, err, sizeof(err));
+	cr_assert_not_null(cli.ctx, "client ctx: %s", err);
+	if (cp != NULL)
+		cr_assert_eq(tls_ctx_proto(cli.ctx, cp, err, sizeof(err)), 0, "%s", err);
+	srv.c = tls_conn_new(srv.ctx, true, NULL);
+	cli.c = tls_conn_new(cli.ctx, false, "localhost");
+	cr_assert(srv.c != NULL && cli.c != NULL);
+	pump();
+}
+
+/*
+ * Both sides here speak TLS 1.3, so a minimum of 1.3 and the TLS 1.2
+ * ciphers are seen only against a peer capped at 1.2: the integration
+ * tests have one (tests/integration/test_tls_settings.py, Python's ssl).
+ */
+Test(tls, proto_suites)
+{
+	struct tls_proto aes128 = { 13, NULL, "TLS13-AES128-GCM-SHA256" };
+	struct tls_proto aes256 = { 13, "ECDHE-ECDSA-AES256-GCM-SHA384",
+				    "TLS_AES_256_GCM_SHA384" };
+
+	pair_with(NULL, NULL);
+	expect_ok();
+	cr_expect_str_eq(tls_version(srv.c), "TLSv1.3", "1.3 by default");
+	cr_expect_str_eq(tls_cipher(srv.c), "TLS_CHACHA20_POLY1305_SHA256", "ChaCha first");
+	reset();
+
+	pair_with(&aes256, NULL);
+	expect_ok();
+	cr_expect_str_eq(tls_cipher(srv.c), "TLS_AES_256_GCM_SHA384", "the server's suite");
+	reset();
+
+	pair_with(NULL, &aes128);
+	expect_ok();
+	cr_expect_str_eq(tls_cipher(cli.c), "TLS_AES_128_GCM_SHA256", "the client's only suite");
+	reset();
+
+	/* no TLS 1.3 suite in common: the version is chosen first, so no
+	   handshake (not a quiet step down to 1.2) */
+	pair_with(&aes256, &aes128);
+	cr_expect_lt(srv.hs, 0);
+	cr_expect_lt(cli.hs, 0);
+}
+
+Test(tls, proto_unknown_names_refused)
+{
+	struct tls_proto p = { 12, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-FOO-SHA256", NULL };
+	struct tls_ctx *t;
+	char err[256];
+
+	t = tls_client_ctx_new(NULL, false, NULL, err, sizeof(err));
+	cr_assert_not_null(t, "%s", err);
+	cr_expect_eq(tls_ctx_proto(t, &p, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "unknown cipher 'ECDHE-RSA-FOO-SHA256': not a name this "
+			 "wolfSSL knows");
+	p.ciphers = NULL;
+	p.suites = "TLS13-AES128-GCM-SHA256:TLS_AES_999_GCM_SHA256";
+	cr_expect_eq(tls_ctx_proto(t, &p, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "unknown cipher 'TLS_AES_999_GCM_SHA256': not a name this "
+			 "wolfSSL knows");
+	p.suites = NULL;
+	p.min_version = 13;
+	cr_expect_eq(tls_ctx_proto(t, &p, err, sizeof(err)), 0, "%s", err);
+	tls_ctx_free(t);
+}
