@@ -56,7 +56,10 @@ struct ctl_conn {
 	int fd;				/* the connection */
 	uid_t uid;			/* peer's uid (SO_PEERCRED) */
 	pid_t pid;			/* peer's pid */
-	bool allowed;			/* root or our own uid */
+	bool owner;			/* root or our own uid: may run every
+					   command; anyone else (who could
+					   connect through the socket's group)
+					   only those with changes = false */
 	bool eof;			/* peer shut its write side */
 	bool discarding;		/* skipping the rest of a long line */
 	char in[CTL_LINE_MAX];		/* received, not yet a whole line */
@@ -197,9 +200,12 @@ conn_command(struct ctl_conn *c, const char *line, size_t len)
 		ctl_fail(r, "%s", err);
 		return;
 	}
-	if (!c->allowed) {
-		ctl_fail(r, "permission denied: uid %u may not use the control socket (only "
-			 "root and uid %u)", (unsigned)c->uid, (unsigned)geteuid());
+	if (req.cmd->changes && !c->owner) {
+		log_warn("control: uid %u pid %d refused (changes need root or uid %u): %s",
+			 (unsigned)c->uid, (int)c->pid, (unsigned)geteuid(), line);
+		ctl_fail(r, "permission denied: uid %u may not run '%s': changes need root "
+			 "or the daemon's user (uid %u); show commands, qshape and help are "
+			 "open to it", (unsigned)c->uid, req.cmd->words, (unsigned)geteuid());
 		return;
 	}
 	r->cmd = req.cmd;
@@ -317,10 +323,7 @@ conn_accept(void)
 		c->fd = fd;
 		c->uid = cr.uid;
 		c->pid = cr.pid;
-		c->allowed = cr.uid == 0 || cr.uid == geteuid();
-		if (!c->allowed)
-			log_warn("control: connection from uid %u pid %d: not allowed",
-				 (unsigned)cr.uid, (int)cr.pid);
+		c->owner = cr.uid == 0 || cr.uid == geteuid();
 		conns[slot] = c;
 	}
 }

@@ -21,9 +21,12 @@
  *    "send one line, shutdown(SHUT_WR), read to EOF" is a complete
  *    exchange.
  *
- * Permissions: the peer's uid (SO_PEERCRED) must be root or the daemon's
- * own uid; anyone else is answered "permission denied" for every command.
- * The socket file is mode 0600.
+ * Permissions, by the peer's uid (SO_PEERCRED): root and the daemon's own
+ * uid may run every command; any other peer, which could only connect
+ * because the socket file's group and mode let it (control_group:, mode
+ * 0660; else the file is 0600), may run the read-only commands (struct
+ * ctl_cmd.changes false: show *, qshape, help, quit) and is answered
+ * "permission denied: ..." for the others, each refusal logged.
  *
  * Threading: ctl_start/ctl_stop run on the main thread, and so does
  * ctl_reload_done (core/ctl/ctl_reload.h); ctl_worker_run

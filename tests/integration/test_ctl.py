@@ -406,18 +406,29 @@ class CtlTest(unittest.TestCase):
         p = self.ctl("show", "info", user=65534, check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("cannot connect", p.stderr)
-        # open the file up: SO_PEERCRED still refuses every command
+        # open the file up (as control_group: and mode 0660 would for a
+        # group): the other uid may read, not change (SO_PEERCRED)
         os.chmod(r.dir, 0o711)
         os.chmod(self.sock, 0o666)
-        for cmd in (("show", "info"), ("flush",), ("help",)):
+        for cmd in (("show", "info"), ("help",), ("qshape",), ("show", "queue")):
+            p = self.ctl(*cmd, user=65534, check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotEqual(p.stdout, "")
+        self.assertEqual(json.loads(self.ctl("show", "stats", user=65534,
+                                             json_out=True).stdout)["workers"], 2)
+        for cmd in (("flush",), ("hold", "all"), ("reload",), ("connector", "disable", "x"),
+                    ("set", "alert", "threshold", "1", "age", "1")):
             p = self.ctl(*cmd, user=65534, check=False)
             self.assertEqual(p.returncode, 1, p.stdout)
-            self.assertIn("permission denied", p.stderr)
+            self.assertIn("permission denied: uid 65534 may not run '%s" % cmd[0], p.stderr)
+            self.assertIn("changes need root or the daemon's user", p.stderr)
             self.assertEqual(p.stdout, "")
-        p = self.ctl("show", "stats", user=65534, json_out=True, check=False)
+        p = self.ctl("flush", user=65534, json_out=True, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("permission denied", p.stderr)
-        self.assertIn("not allowed", r.log())
+        self.assertIn("control: uid 65534 pid", r.log())
+        self.assertIn("refused (changes need root", r.log())
+        self.assertNotIn("reloaded (listeners", r.log())
         self.ctl("show", "info")		# root still may
 
     # ---- bad input -------------------------------------------------------
