@@ -29,35 +29,6 @@
 #include "core/strb.h"
 #include "core/xalloc.h"
 
-/* ---- arguments ------------------------------------------------------ */
-
-/* True if s is a queue id: 16 hex digits. */
-static bool
-parse_id(const char *s, uint64_t *id)
-{
-	char *end;
-
-	if (strlen(s) != 16)
-		return false;
-	for (int i = 0; i < 16; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	*id = strtoull(s, &end, 16);
-	return *end == '\0' && *id != 0;
-}
-
-static bool
-parse_count(const char *s, uint64_t *n)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return false;
-	errno = 0;
-	*n = strtoull(s, &end, 10);
-	return *end == '\0' && errno == 0;
-}
-
 /* ---- show queue -------------------------------------------------------- */
 
 /* Per-worker position in the stream. */
@@ -70,11 +41,15 @@ struct qsrc {
 };
 
 struct qstream {
-	char connector[CTL_NAME_MAX];	/* filter, "" all */
-	uint64_t limit;			/* rows at most, 0 no limit */
+	struct ctl_sel sel;		/* which messages (sel.limit: rows at
+					   most, 0 no limit) */
 	uint64_t emitted;		/* rows sent */
 	struct qsrc *src;		/* one per worker */
 	int64_t now;			/* for ages, fixed at the start */
+	bool known;			/* some worker knows the connector */
+	bool started;			/* the head (or JSON opening) is out: once
+					   every worker answered, so an unknown
+					   connector is an error alone */
 };
 
 static void qstream_pump(struct ctl_run *r);
@@ -96,7 +71,7 @@ qstream_request(struct ctl_run *r, unsigned i)
 	struct qstream *st = r->state;
 	struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_QUEUE);
 
-	memcpy(q->connector, st->connector, sizeof(q->connector));
+	q->sel = st->sel;
 	q->cursor = st->src[i].cursor;
 	q->limit = CTL_CHUNK;
 	st->src[i].busy = true;
@@ -115,10 +90,7 @@ qstream_reply(struct ctl_run *r, struct ctl_wreq *q)
 	s->cursor = q->cursor;
 	s->end = q->end;
 	s->busy = false;
-	if (st->connector[0] && !q->known) {
-		ctl_fail(r, "no connector '%s'", st->connector);
-		return;
-	}
+	st->known |= q->known;
 	qstream_pump(r);
 }
 
@@ -238,11 +210,26 @@ qstream_pump(struct ctl_run *r)
 			ctl_end(r);
 		return;
 	}
+	if (!st->started) {
+		if (r->outstanding > 0)
+			return;		/* each worker's first answer */
+		if (!st->known) {
+			ctl_fail(r, "no connector '%s'", st->sel.connector);
+			return;
+		}
+		st->started = true;
+		if (r->json)
+			ctl_json_stream_begin(r, "messages");
+		else
+			ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID",
+				   "AGE", "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS",
+				   "LAST-ERROR");
+	}
 	for (;;) {
 		struct qsrc *best = NULL;
 		const struct ctl_qrow *brow = NULL;
 
-		if (st->limit && st->emitted >= st->limit)
+		if (st->sel.limit && st->emitted >= st->sel.limit)
 			break;
 		waiting = false;
 		for (unsigned i = 0; i < ctl.nw; i++) {
@@ -272,7 +259,7 @@ qstream_pump(struct ctl_run *r)
 		if (ctl_pending(r) > (256u << 10))
 			return;		/* on_drain calls again */
 	}
-	if ((st->limit && st->emitted >= st->limit) || !waiting) {
+	if ((st->sel.limit && st->emitted >= st->sel.limit) || !waiting) {
 		if (r->outstanding == 0)
 			qstream_finish(r, NULL);
 		return;
@@ -288,8 +275,7 @@ static void
 cmd_show_queue(struct ctl_run *r)
 {
 	struct qstream *st = xcalloc(1, sizeof(*st));
-	uint64_t n;
-	int a = 0;
+	char err[256];
 
 	st->src = xcalloc(ctl.nw, sizeof(*st->src));
 	r->state = st;
@@ -297,40 +283,22 @@ cmd_show_queue(struct ctl_run *r)
 	r->on_reply = qstream_reply;
 	r->on_drain = qstream_pump;
 	st->now = time(NULL);
-	if (r->argc > 2)
-		goto usage;
-	if (a < r->argc && !parse_count(r->argv[a], &n)) {
-		if (strlen(r->argv[a]) >= sizeof(st->connector))
-			goto usage;
-		snprintf(st->connector, sizeof(st->connector), "%s", r->argv[a++]);
+	if (ctl_sel_parse(r->argv, r->argc, CTL_SEL_LIST, st->now, &st->sel, err,
+			  sizeof(err)) < 0) {
+		ctl_fail(r, "%s; usage: show queue %s [json]", err, ctl_cmd_show_queue.args);
+		return;
 	}
-	if (a < r->argc) {
-		if (!parse_count(r->argv[a], &n))
-			goto usage;
-		st->limit = n;
-		if (n == 0)
-			goto usage;
-		a++;
-	}
-	if (a != r->argc)
-		goto usage;
-	if (r->json)
-		ctl_json_stream_begin(r, "messages");
-	else
-		ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID", "AGE",
-			   "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS", "LAST-ERROR");
 	for (unsigned i = 0; i < ctl.nw; i++)
 		qstream_request(r, i);
-	return;
-usage:
-	ctl_fail(r, "usage: show queue [CONNECTOR] [LIMIT] [json] (LIMIT > 0)");
 }
 
 const struct ctl_cmd ctl_cmd_show_queue = {
 	.words = "show queue",
-	.args = "[CONNECTOR] [LIMIT]",
-	.help = "queued messages, oldest first: id, age, "
-		"sender, recipients, attempts, last error",
+	.args = "[CONNECTOR] [LIMIT] [connector NAME] [sender PATTERN] [rcpt PATTERN] "
+		"[older AGE] [younger AGE] [limit N]",
+	.help = "queued messages, oldest first: id, age, sender, recipients, attempts, "
+		"last error; filters hold together (PATTERN: address or glob like "
+		"*@example.com, <> the null sender; AGE: 90s, 10m, 1h, 2d, 1w)",
 	.changes = false,
 	.run = cmd_show_queue,
 };
@@ -438,7 +406,7 @@ act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 			return;
 		}
 		snprintf(a->target, sizeof(a->target), "%s", r->argv[0]);
-		if (!parse_id(r->argv[0], &a->id))
+		if (!ctl_sel_parse_id(r->argv[0], &a->id))
 			a->id = 0;
 	}
 	r->on_reply = act_reply;

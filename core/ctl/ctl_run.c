@@ -261,6 +261,7 @@ ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl)
 		q->alert_threshold = tmpl->alert_threshold;
 		q->alert_age = tmpl->alert_age;
 		memcpy(q->connector, tmpl->connector, sizeof(q->connector));
+		q->sel = tmpl->sel;
 		q->id = tmpl->id;
 		q->cursor = tmpl->cursor;
 		q->limit = tmpl->limit;

@@ -29,6 +29,7 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl_parse.h"
+#include "core/ctl/ctl_select.h"
 #include "core/log.h"
 #include "core/mpsc.h"
 #include "core/worker.h"
@@ -40,6 +41,9 @@
 #define CTL_CHUNK 1000		/* show queue rows per worker request */
 #define CTL_ACT_BUDGET 5000	/* messages walked per action request */
 #define CTL_TIMEOUT 10		/* s a worker has to answer */
+#define CTL_MATCH_BUDGET (4u << 20)	/* bytes a request's patterns may
+					   compare (ctl_glob), then it stops
+					   and is resumed from its cursor */
 
 /* What a worker is asked to do. */
 enum ctl_wkind {
@@ -142,6 +146,7 @@ struct ctl_wreq {
 	uint32_t alert_threshold;	/* ALERT: messages */
 	uint32_t alert_age;		/* ALERT, SCAN: s */
 	char connector[CTL_NAME_MAX];	/* filter, or the connector; "" all */
+	struct ctl_sel sel;		/* QUEUE, ACT: which mail */
 	uint64_t id;			/* message id, 0 none */
 	uint64_t cursor;		/* QUEUE, ACT: resume after this id */
 	uint32_t limit;			/* QUEUE: rows at most */

@@ -259,21 +259,57 @@ state_rank(uint8_t st)
 	}
 }
 
-/* Add m as a row if it has jobs at the filter connector (or any). */
+/* Does name have a place here: in the config, or still named by a
+ * destination (a connector a reload removed, with mail left at it)? */
 static bool
-qrow_add(struct ctl_wreq *q, struct qmsg *m)
+conn_known(struct worker *w, const char *name)
 {
-	const char *filter = q->connector[0] ? q->connector : NULL;
+	struct queue *qu = w->q;
+
+	if (name[0] == '\0' || conn_of(w, name) != NULL)
+		return true;
+	for (uint32_t i = 0; i < qu->ndestslots; i++)
+		for (const struct dest *d = qu->dests[i]; d != NULL; d = d->hnext)
+			if (strcmp(d->connector, name) == 0)
+				return true;
+	return false;
+}
+
+/* Is job j in sel (its connector, and a recipient that matches)? */
+static bool
+job_in(const struct ctl_sel *sel, const struct qmsg *m, const struct qjob *j,
+       uint64_t *steps)
+{
+	if (sel->connector[0] && strcmp(j->dest->connector, sel->connector) != 0)
+		return false;
+	for (uint32_t i = 0; sel->has_rcpt && i < j->nrcpt; i++)
+		if (ctl_sel_rcpt(sel, m->env->rcpt[j->rcpt[i]].addr, steps))
+			return true;
+	return !sel->has_rcpt;
+}
+
+/*
+ * Add m as a row if it is in sel: its sender and age pass, and it has a
+ * job in sel (one at sel's connector with a matching recipient), or, for
+ * a message between jobs (its NDR being spooled), no connector is asked
+ * and a pending recipient matches.  The row shows the jobs in sel.
+ */
+static bool
+qrow_add(struct ctl_wreq *q, struct qmsg *m, uint64_t *steps)
+{
+	const struct ctl_sel *sel = &q->sel;
 	struct ctl_qrow *row = &q->rows[q->nrows];
 	const struct qjob *latest = NULL;
 	struct buf *a = &q->arena;
 	bool any = false;
 	int rank = -1;
 
+	if (!ctl_sel_msg(sel, m->env->sender, m->env->arrival, steps))
+		return false;
 	memset(row, 0, sizeof(*row));
 	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		any = true;
 		if (state_rank(j->state) > rank) {
@@ -285,10 +321,17 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 		if (latest == NULL || j->last_attempt > latest->last_attempt)
 			latest = j;
 	}
-	if (!any && (filter != NULL || m->pending == 0))
-		return false;
-	if (!any)
+	if (!any) {
+		bool pending = false;
+		if (sel->connector[0] || !list_empty(&m->jobs))
+			return false;
+		for (uint32_t i = 0; i < m->env->nrcpt && !pending; i++)
+			pending = m->env->rcpt[i].state == ENV_RCPT_PENDING &&
+				  ctl_sel_rcpt(sel, m->env->rcpt[i].addr, steps);
+		if (!pending)
+			return false;
 		row->state = m->held ? QJOB_HELD : QJOB_DEFERRED;
+	}
 	row->id = m->id;
 	row->arrival = m->env->arrival;
 	row->sender = arena_str(a, m->env->sender);
@@ -296,7 +339,7 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	row->connectors = (uint32_t)a->len;
 	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		if (a->len > row->connectors)
 			buf_append(a, " ", 1);
@@ -313,7 +356,7 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	}
 	for (struct list *k = m->jobs.next; any && k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		for (uint32_t i = 0; i < j->nrcpt; i++) {
 			arena_str(a, m->env->rcpt[j->rcpt[i]].addr);
@@ -332,6 +375,9 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	return true;
 }
 
+/* A chunk of show queue: at most CTL_CHUNK rows, QROW_SCAN_MAX messages
+ * looked at and CTL_MATCH_BUDGET bytes compared by the patterns; the
+ * cursor says where the next chunk starts. */
 static void
 do_queue(struct worker *w, struct ctl_wreq *q)
 {
@@ -339,11 +385,15 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	struct list *l = qu->all.next;
 	uint32_t limit = q->limit && q->limit < CTL_CHUNK ? q->limit : CTL_CHUNK;
 	uint32_t scanned = 0;
-	uint64_t after = q->cursor;
+	uint64_t after = q->cursor, steps = 0;
 	bool skip_old = false;
 
 	q->rows = xcalloc(limit, sizeof(*q->rows));
-	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
+	q->known = conn_known(w, q->sel.connector);
+	if (!q->known) {
+		q->end = true;
+		return;
+	}
 	if (q->cursor != 0) {
 		struct qmsg *m = queue_msg_find(w, q->cursor);
 		if (m != NULL)
@@ -353,14 +403,14 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	}
 	for (; l != &qu->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
-		if (q->nrows == limit || scanned == QROW_SCAN_MAX)
+		if (q->nrows == limit || scanned == QROW_SCAN_MAX || steps > CTL_MATCH_BUDGET)
 			return;			/* more to come */
 		scanned++;
 		q->cursor = m->id;
 		if (skip_old && m->id <= after)
 			continue;
 		if (!m->finishing)
-			qrow_add(q, m);
+			qrow_add(q, m, &steps);
 	}
 	q->end = true;
 }

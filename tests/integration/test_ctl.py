@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import smtplib
 import socket
 import stat
 import subprocess
@@ -15,6 +14,7 @@ import time
 import unittest
 
 from harness import CONFIG_HEAD, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
+from ops_helpers import attempts, table, send as ops_send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
@@ -54,46 +54,12 @@ BODY = "Subject: ctl test\r\nMessage-ID: <c1@client.test>\r\n\r\nhello\r\n"
 
 def send(port, rcpts, sender="alice@client.test", body=BODY, n=1):
     """Send n messages on one connection; returns their queue ids."""
-    ids = []
-    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
-        s.ehlo("client.test")
-        for _ in range(n):
-            s.mail(sender)
-            for r in rcpts:
-                code, msg = s.rcpt(r)
-                assert code == 250, (r, code, msg)
-            code, msg = s.data(body.encode())
-            assert code == 250, msg
-            ids.append(msg.decode().split()[-1])
-    return ids
-
-
-def attempts(log, result=None):
-    out = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"event":"attempt"' in line:
-            a = json.loads(line)
-            if result is None or a["result"] == result:
-                out.append(a)
-    return out
+    return ops_send(port, rcpts, sender=sender, body=body, n=n)
 
 
 def alert_events(log):
     return [json.loads(line) for line in log.splitlines()
             if line.startswith("{") and '"event":"alert"' in line]
-
-
-def table(text):
-    """Rows of an aligned table as dicts (columns are 2+ spaces apart)."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    heads = re.split(r"\s{2,}", lines[0].strip())
-    rows = []
-    for ln in lines[1:]:
-        cells = re.split(r"\s{2,}", ln.strip())
-        if len(cells) != len(heads):
-            continue
-        rows.append(dict(zip(heads, cells)))
-    return rows
 
 
 # ---- Prometheus text format, checked strictly ------------------------------
@@ -452,7 +418,8 @@ class CtlTest(unittest.TestCase):
         out = self.raw(b"hold\n")
         self.assertEqual(out, "error: usage: hold CONNECTOR|ID [json]\n\n")
         out = self.raw(b"show queue a b c\n")
-        self.assertTrue(out.startswith("error: usage: show queue"), out)
+        self.assertTrue(out.startswith("error: two connectors: 'a' and 'b'; usage: show queue"),
+                        out)
         out = self.raw(b"connector frobnicate good\n")
         self.assertTrue(out.startswith("error: usage: connector"), out)
         p = self.ctl("validate", "connector", "nosuch", check=False)
