@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_act.h"
 #include "core/ctl/ctl_alert.h"
 #include "core/ctl/ctl_metrics.h"
 #include "core/ctl/ctl_queue.h"

@@ -47,8 +47,8 @@
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
  *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
  *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
- *    ctl_alert), ctl_queue.c (show queue and the queue actions),
- *    ctl_reload.c (reload);
+ *    ctl_alert), ctl_queue.c (show queue, connector, validate),
+ *    ctl_act.c (the actions on queued mail), ctl_reload.c (reload);
  *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
  *  - sluicectl.c: the client, its own program.
  * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h).
