@@ -55,29 +55,28 @@ job_unlink(struct qjob *j)
 	list_del(&j->link);
 }
 
-/* Drop j's recipients without an NDR (their state is recorded). */
+/* Drop recipients idx[0..n) of j without an NDR (their state is
+ * recorded); they are no longer j's. */
 static void
-job_delete(struct worker *w, struct qjob *j)
+rcpts_delete(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 {
 	struct qmsg *m = j->msg;
 	char qid[17];
 
 	envelope_id_str(m->id, qid);
-	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, j->nrcpt,
+	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, n,
 		 LOG_FIELD(j->dest->name));
-	w->st.rcpts_deleted += j->nrcpt;
-	for (uint32_t i = 0; i < j->nrcpt; i++)
-		queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_FAILED);
-	j->nrcpt = 0;
-	queue_job_free(w, j);
+	w->st.rcpts_deleted += n;
+	for (uint32_t i = 0; i < n; i++)
+		queue_rcpt_final(w, m, idx[i], ENV_RCPT_FAILED);
 }
 
-/* Return j's recipients to the sender now, with an NDR. */
+/* Return recipients idx[0..n) of j to the sender now, with an NDR. */
 static void
-job_bounce(struct worker *w, struct qjob *j)
+rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 {
 	struct qmsg *m = j->msg;
-	struct dsn_rcpt *info = xcalloc(j->nrcpt, sizeof(*info));
+	struct dsn_rcpt *info = xcalloc(n, sizeof(*info));
 	struct buf detail = { 0 };
 	char qid[17];
 
@@ -85,8 +84,8 @@ job_bounce(struct worker *w, struct qjob *j)
 	if (j->last_detail != NULL)
 		buf_printf(&detail, "; last attempt: %s", j->last_detail);
 	buf_append(&detail, "", 1);
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct env_rcpt *r = &m->env->rcpt[idx[i]];
 		info[i] = (struct dsn_rcpt){
 			.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
 			.status = j->last_code == MFI_NONE ? "5.0.0" : NULL,
@@ -97,15 +96,31 @@ job_bounce(struct worker *w, struct qjob *j)
 		};
 	}
 	envelope_id_str(m->id, qid);
-	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, j->nrcpt,
+	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, n,
 		 LOG_FIELD(j->dest->name));
-	j->dest->st.bounced += j->nrcpt;
-	w->st.rcpts_bounced += j->nrcpt;
-	queue_ndr_send(w, m, j->rcpt, info, j->nrcpt, false, 0);
-	j->nrcpt = 0;
-	queue_job_free(w, j);
+	j->dest->st.bounced += n;
+	w->st.rcpts_bounced += n;
+	queue_ndr_send(w, m, idx, info, n, false, 0);
 	free(info);
 	buf_free(&detail);
+}
+
+/* Drop all of j's recipients without an NDR, and j. */
+static void
+job_delete(struct worker *w, struct qjob *j)
+{
+	rcpts_delete(w, j, j->rcpt, j->nrcpt);
+	j->nrcpt = 0;
+	queue_job_free(w, j);
+}
+
+/* Return all of j's recipients with an NDR, and free j. */
+static void
+job_bounce(struct worker *w, struct qjob *j)
+{
+	rcpts_bounce(w, j, j->rcpt, j->nrcpt);
+	j->nrcpt = 0;
+	queue_job_free(w, j);
 }
 
 /*
@@ -137,6 +152,7 @@ static bool
 ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl_result *res)
 {
 	struct dest *d = j->dest;
+	uint32_t n = j->nrcpt;
 
 	if (j->state == QJOB_ACTIVE) {
 		if (op == QUEUE_CTL_FLUSH)
@@ -149,6 +165,7 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 			j->ctl = (uint8_t)op;
 		}
 		res->later++;
+		res->rcpts += n;
 		return true;
 	}
 	switch (op) {
@@ -189,28 +206,84 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 		return false;
 	}
 	res->jobs++;
+	res->rcpts += n;
 	return true;
 }
 
-/* Apply op to the jobs of m (those at connector, or all when NULL). */
+/*
+ * Delete or bounce the recipients of j that sel takes, when they are only
+ * some of them: they leave j, which stays as it is with the others.
+ * Returns false if none do, or if j is on a connection (busy: its
+ * recipients are being answered right now).
+ */
+static bool
+ctl_job_part(struct worker *w, struct qjob *j, const struct queue_ctl_sel *sel,
+	     enum queue_ctl_op op, struct queue_ctl_result *res)
+{
+	uint32_t *idx, n = 0, keep = 0;
+
+	if (j->state == QJOB_ACTIVE) {
+		res->busy++;
+		return false;
+	}
+	idx = xmalloc(j->nrcpt * sizeof(*idx));
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		if (sel->rcpt_match(j->msg->env->rcpt[j->rcpt[i]].addr, sel->arg))
+			idx[n++] = j->rcpt[i];
+		else
+			j->rcpt[keep++] = j->rcpt[i];
+	}
+	j->nrcpt = keep;
+	if (op == QUEUE_CTL_DELETE)
+		rcpts_delete(w, j, idx, n);
+	else
+		rcpts_bounce(w, j, idx, n);
+	free(idx);
+	res->jobs++;
+	res->rcpts += n;
+	return true;
+}
+
+/* How many of j's recipients sel takes. */
+static uint32_t
+job_selected(const struct qjob *j, const struct queue_ctl_sel *sel)
+{
+	uint32_t n = 0;
+
+	if (sel->rcpt_match == NULL)
+		return j->nrcpt;
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		n += sel->rcpt_match(j->msg->env->rcpt[j->rcpt[i]].addr, sel->arg);
+	return n;
+}
+
+/* Apply op to the jobs of m that sel takes. */
 static void
-ctl_msg(struct worker *w, struct qmsg *m, const char *connector, enum queue_ctl_op op,
-	struct queue_ctl_result *res)
+ctl_msg(struct worker *w, struct qmsg *m, const struct queue_ctl_sel *sel,
+	enum queue_ctl_op op, struct queue_ctl_result *res)
 {
 	bool any = false;
 	struct list *l, *next;
 
 	if (m->finishing)
 		return;
-	if (connector == NULL && op == QUEUE_CTL_HOLD)
+	if (sel->connector == NULL && sel->rcpt_match == NULL && op == QUEUE_CTL_HOLD)
 		m->held = true;		/* jobs made later are held too */
 	for (l = m->jobs.next; l != &m->jobs; l = next) {
 		struct qjob *j = container_of(l, struct qjob, mlink);
+		uint32_t n;
 		next = l->next;		/* j may be freed */
-		if (connector != NULL && strcmp(j->dest->connector, connector) != 0)
+		if (sel->connector != NULL && strcmp(j->dest->connector, sel->connector) != 0)
 			continue;
-		if (ctl_job(w, j, op, res))
+		n = job_selected(j, sel);
+		if (n == 0)
+			continue;
+		if (n < j->nrcpt && (op == QUEUE_CTL_DELETE || op == QUEUE_CTL_BOUNCE)) {
+			if (ctl_job_part(w, j, sel, op, res))
+				any = true;
+		} else if (ctl_job(w, j, op, res)) {
 			any = true;
+		}
 	}
 	if (op == QUEUE_CTL_RELEASE && m->held) {
 		m->held = false;	/* held while any job still is */
@@ -223,7 +296,7 @@ ctl_msg(struct worker *w, struct qmsg *m, const char *connector, enum queue_ctl_
 }
 
 int
-queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue_ctl_op op,
+queue_ctl_apply(struct worker *w, const struct queue_ctl_sel *sel, enum queue_ctl_op op,
 		uint64_t *cursor, uint32_t budget, struct queue_ctl_result *res)
 {
 	struct queue *q = w->q;
@@ -231,13 +304,16 @@ queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue
 	uint32_t seen = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (id != 0) {
-		struct qmsg *m = queue_msg_find(w, id);
+	for (uint32_t i = 0; i < sel->nids && i < 32; i++) {
+		struct qmsg *m = queue_msg_find(w, sel->ids[i]);
 		if (m == NULL)
-			return -ENOENT;
-		ctl_msg(w, m, NULL, op, res);
-		return 0;
+			continue;
+		res->found |= 1u << i;
+		if (sel->msg_match == NULL || sel->msg_match(m, sel->arg) == 1)
+			ctl_msg(w, m, sel, op, res);
 	}
+	if (sel->nids > 0)
+		return 0;
 	l = q->all.next;
 	if (*cursor != 0) {
 		struct qmsg *m = queue_msg_find(w, *cursor);
@@ -246,11 +322,14 @@ queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue
 	}
 	for (; l != &q->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
-		if (seen++ >= budget) {
+		int take = 1;
+		if (seen++ >= budget ||
+		    (sel->msg_match != NULL && (take = sel->msg_match(m, sel->arg)) < 0)) {
 			res->more = true;
 			return 0;
 		}
-		ctl_msg(w, m, connector, op, res);
+		if (take)
+			ctl_msg(w, m, sel, op, res);
 		*cursor = m->id;
 	}
 	return 0;

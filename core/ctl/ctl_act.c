@@ -2,6 +2,14 @@
  * ctl_act — the control socket's actions on queued mail, on the control
  * thread: flush, hold, release, delete, bounce.
  *
+ * Each takes a selection (core/ctl/ctl_select.h): a connector, up to 16
+ * queue ids, "all", or filters (sender, rcpt, older, younger), which hold
+ * together; flush alone is all.  Hold, release and flush act on whole
+ * jobs (the recipients of a message at one destination: one transaction);
+ * delete and bounce with rcpt take only the recipients that match.  An id
+ * given alone that is not queued is an error, as before; among several,
+ * the missing ones are named in the answer (not_found).
+ *
  * Actions walk a worker's queue CTL_ACT_BUDGET messages per request and
  * resume from a cursor, so even "bounce" of a large backlog runs as many
  * short steps of the worker's loop instead of one long stall.  What an
@@ -12,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
+#include "core/strb.h"
 #include "core/xalloc.h"
 
 /* ---- flush, hold, release, delete, bounce ------------------------------ */
@@ -22,10 +32,11 @@
 struct act {
 	enum queue_ctl_op op;		/* what */
 	const char *verb;		/* its command word */
-	char target[CTL_NAME_MAX];	/* id, connector, or "all" */
-	uint64_t id;			/* message id, 0 none */
+	char target[200];		/* the selection as given ("all" for
+					   flush without one) */
+	struct ctl_sel sel;		/* which mail */
 	bool any_known;			/* some worker knows the connector */
-	bool found;			/* some worker has the message */
+	uint32_t found;			/* bit i: some worker has sel.ids[i] */
 	struct queue_ctl_result tot;	/* summed */
 };
 
@@ -33,6 +44,20 @@ static void
 act_free(struct ctl_run *r)
 {
 	free(r->state);
+}
+
+/* The ids given that no worker has, as text or JSON. */
+static void
+act_missing(const struct act *a, struct strb *text, json_t **arr)
+{
+	for (uint32_t i = 0; i < a->sel.nids; i++) {
+		char id[17];
+		if (a->found & (1u << i))
+			continue;
+		envelope_id_str(a->sel.ids[i], id);
+		strb_printf(text, "%s%s", text->len ? " " : "", id);
+		log_json_append(arr, log_json_s(id));
+	}
 }
 
 static void
@@ -44,33 +69,50 @@ act_done(struct ctl_run *r)
 		[QUEUE_CTL_RELEASE] = "released", [QUEUE_CTL_DELETE] = "deleted",
 		[QUEUE_CTL_BOUNCE] = "bounced",
 	};
+	const struct queue_ctl_result *t = &a->tot;
+	STRB_LOCAL(missing, CTL_SEL_IDS * 17 + 1);
+	json_t *nf = json_array();
 
-	if (a->id != 0 && !a->found) {
-		ctl_fail(r, "no message %s in the queue", a->target);
+	if (a->sel.connector[0] && !a->any_known) {
+		json_decref(nf);
+		ctl_fail(r, "no connector '%s'", a->sel.connector);
 		return;
 	}
-	if (a->id == 0 && strcmp(a->target, "all") != 0 && !a->any_known) {
-		ctl_fail(r, "no connector '%s'", a->target);
+	act_missing(a, &missing, &nf);
+	if (a->sel.nids == 1 && a->found == 0) {
+		json_decref(nf);
+		ctl_fail(r, "no message %s in the queue", missing.p);
 		return;
 	}
 	if (r->json) {
-		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "action", a->verb,
-				      "target", a->target, "result", done[a->op],
-				      "messages", (int)a->tot.msgs, "jobs", (int)a->tot.jobs,
-				      "after_attempt", (int)a->tot.later));
+		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:o}",
+				      "action", a->verb, "target", a->target,
+				      "result", done[a->op], "messages", (int)t->msgs,
+				      "jobs", (int)t->jobs, "recipients", (int)t->rcpts,
+				      "after_attempt", (int)t->later, "busy", (int)t->busy,
+				      "not_found", nf));
 	} else {
-		struct ctl_table *t = ctl_table_new((const char *[]){
-			"ACTION", "TARGET", ">MESSAGES", ">JOBS", ">AFTER-ATTEMPT", NULL });
-		char m[16], j[16], l[16];
-		snprintf(m, sizeof(m), "%u", a->tot.msgs);
-		snprintf(j, sizeof(j), "%u", a->tot.jobs);
-		snprintf(l, sizeof(l), "%u", a->tot.later);
-		ctl_table_row(t, a->verb, a->target, m, j, l);
-		ctl_table_print(t, r);
-		ctl_printf(r, "%u job%s %s now; %u on a connection: %s\n", a->tot.jobs,
-			   a->tot.jobs == 1 ? "" : "s", done[a->op], a->tot.later,
+		struct ctl_table *tb = ctl_table_new((const char *[]){
+			"ACTION", "TARGET", ">MESSAGES", ">JOBS", ">RECIPIENTS",
+			">AFTER-ATTEMPT", NULL });
+		char m[16], j[16], n[16], l[16];
+		json_decref(nf);
+		snprintf(m, sizeof(m), "%u", t->msgs);
+		snprintf(j, sizeof(j), "%u", t->jobs);
+		snprintf(n, sizeof(n), "%u", t->rcpts);
+		snprintf(l, sizeof(l), "%u", t->later);
+		ctl_table_row(tb, a->verb, a->target, m, j, n, l);
+		ctl_table_print(tb, r);
+		ctl_printf(r, "%u job%s %s now; %u on a connection: %s\n", t->jobs,
+			   t->jobs == 1 ? "" : "s", done[a->op], t->later,
 			   a->op == QUEUE_CTL_FLUSH ? "being tried already"
 						    : "applied when the attempt ends");
+		if (t->busy > 0)
+			ctl_printf(r, "%u job%s on a connection left alone: only some of its "
+				   "recipients were selected; try again after the attempt\n",
+				   t->busy, t->busy == 1 ? "" : "s");
+		if (missing.len > 0)
+			ctl_printf(r, "not in the queue: %s\n", missing.p);
 	}
 	ctl_end(r);
 }
@@ -81,15 +123,16 @@ act_reply(struct ctl_run *r, struct ctl_wreq *q)
 	struct act *a = r->state;
 
 	a->any_known |= q->known;
-	if (q->rc == 0 && q->id != 0)
-		a->found = true;
+	a->found |= q->act.found;
 	a->tot.msgs += q->act.msgs;
 	a->tot.jobs += q->act.jobs;
+	a->tot.rcpts += q->act.rcpts;
 	a->tot.later += q->act.later;
+	a->tot.busy += q->act.busy;
 	if (q->rc == 0 && q->act.more) {	/* next slice of that worker's queue */
 		struct ctl_wreq *n = ctl_req_new(r, q->worker, CTL_W_ACT);
 		n->op = q->op;
-		memcpy(n->connector, q->connector, sizeof(n->connector));
+		n->sel = q->sel;
 		n->cursor = q->cursor;
 		ctl_req_send(n);
 	}
@@ -102,37 +145,41 @@ static void
 act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 {
 	struct act *a = xcalloc(1, sizeof(*a));
+	struct strb target;
+	char err[256];
 
 	r->state = a;
 	r->on_free = act_free;
 	a->op = op;
 	a->verb = verb;
-	if (r->argc > 1 || (r->argc == 0 && op != QUEUE_CTL_FLUSH)) {
-		ctl_fail(r, "usage: %s %s [json]", verb,
-			 op == QUEUE_CTL_FLUSH ? "[CONNECTOR|ID]" : "CONNECTOR|ID");
+	if (ctl_sel_parse(r->argv, r->argc, CTL_SEL_ACT, time(NULL), &a->sel, err,
+			  sizeof(err)) < 0) {
+		ctl_fail(r, "%s; usage: %s %s [json]", err, verb, r->cmd->args);
 		return;
 	}
-	if (r->argc == 0) {
-		snprintf(a->target, sizeof(a->target), "all");
-	} else {
-		if (strlen(r->argv[0]) >= sizeof(a->target)) {
-			ctl_fail(r, "no connector '%.40s...'", r->argv[0]);
-			return;
-		}
-		snprintf(a->target, sizeof(a->target), "%s", r->argv[0]);
-		if (!ctl_sel_parse_id(r->argv[0], &a->id))
-			a->id = 0;
+	if (ctl_sel_empty(&a->sel) && op != QUEUE_CTL_FLUSH) {
+		ctl_fail(r, "usage: %s %s [json] (say which mail: a connector, queue ids, "
+			 "all, or filters)", verb, r->cmd->args);
+		return;
 	}
+	strb_init(&target, a->target, sizeof(a->target));
+	for (int i = 0; i < r->argc; i++)
+		strb_printf(&target, "%s%s", i ? " " : "", r->argv[i]);
+	strb_mark_cut(&target, "...");
+	if (r->argc == 0)
+		strb_puts(&target, "all");
 	r->on_reply = act_reply;
 	for (unsigned i = 0; i < ctl.nw; i++) {
 		struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_ACT);
 		q->op = op;
-		q->id = a->id;
-		if (a->id == 0 && r->argc == 1)
-			snprintf(q->connector, sizeof(q->connector), "%s", a->target);
+		q->sel = a->sel;
 		ctl_req_send(q);
 	}
 }
+
+/* The selection words of every action, for its usage line. */
+#define ACT_ARGS "CONNECTOR|ID...|all [connector NAME] [sender PATTERN] " \
+		 "[rcpt PATTERN] [older AGE] [younger AGE]"
 
 static void
 cmd_flush(struct ctl_run *r)
@@ -142,8 +189,8 @@ cmd_flush(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_flush = {
 	.words = "flush",
-	.args = "[CONNECTOR|ID]",
-	.help = "retry deferred mail now, bypassing the backoff",
+	.args = "[" ACT_ARGS "]",
+	.help = "retry deferred mail now, bypassing the backoff (all without a selection)",
 	.changes = true,
 	.run = cmd_flush,
 };
@@ -156,7 +203,7 @@ cmd_hold(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_hold = {
 	.words = "hold",
-	.args = "CONNECTOR|ID",
+	.args = ACT_ARGS,
 	.help = "stop delivery attempts until released",
 	.changes = true,
 	.run = cmd_hold,
@@ -170,7 +217,7 @@ cmd_release(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_release = {
 	.words = "release",
-	.args = "CONNECTOR|ID",
+	.args = ACT_ARGS,
 	.help = "end a hold",
 	.changes = true,
 	.run = cmd_release,
@@ -184,8 +231,8 @@ cmd_delete(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_delete = {
 	.words = "delete",
-	.args = "CONNECTOR|ID",
-	.help = "drop queued mail without an NDR",
+	.args = ACT_ARGS,
+	.help = "drop queued mail without an NDR (with rcpt: those recipients only)",
 	.changes = true,
 	.run = cmd_delete,
 };
@@ -198,8 +245,9 @@ cmd_bounce(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_bounce = {
 	.words = "bounce",
-	.args = "CONNECTOR|ID",
-	.help = "return queued mail to its sender now, with an NDR",
+	.args = ACT_ARGS,
+	.help = "return queued mail to its sender now, with an NDR (with rcpt: those "
+		"recipients only)",
 	.changes = true,
 	.run = cmd_bounce,
 };

@@ -417,15 +417,48 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 
 /* ---- actions --------------------------------------------------------- */
 
+/* The filters of an action, for queue_ctl_apply, with the bytes their
+ * patterns compared in this request. */
+struct act_filter {
+	const struct ctl_sel *sel;	/* the request's */
+	uint64_t steps;			/* ctl_glob's count */
+};
+
+static int
+act_msg(const struct qmsg *m, void *arg)
+{
+	struct act_filter *f = arg;
+
+	if (f->steps > CTL_MATCH_BUDGET)
+		return -1;		/* resumed by the next request */
+	return ctl_sel_msg(f->sel, m->env->sender, m->env->arrival, &f->steps);
+}
+
+static bool
+act_rcpt(const char *addr, void *arg)
+{
+	struct act_filter *f = arg;
+
+	return ctl_sel_rcpt(f->sel, addr, &f->steps);
+}
+
 static void
 do_act(struct worker *w, struct ctl_wreq *q)
 {
-	const char *conn = q->connector[0] ? q->connector : NULL;
+	const struct ctl_sel *cs = &q->sel;
+	struct act_filter f = { .sel = cs };
+	struct queue_ctl_sel sel = {
+		.ids = cs->ids, .nids = cs->nids,
+		.connector = cs->connector[0] ? cs->connector : NULL,
+		.msg_match = ctl_sel_filters(cs) ? act_msg : NULL,
+		.rcpt_match = cs->has_rcpt ? act_rcpt : NULL,
+		.arg = &f,
+	};
 
-	q->known = conn == NULL || conn_of(w, conn) != NULL;
-	if (!q->known && q->id == 0)
+	q->known = conn_known(w, cs->connector);
+	if (!q->known)
 		return;
-	q->rc = queue_ctl_apply(w, q->id, conn, q->op, &q->cursor, CTL_ACT_BUDGET, &q->act);
+	q->rc = queue_ctl_apply(w, &sel, q->op, &q->cursor, CTL_ACT_BUDGET, &q->act);
 }
 
 static void
