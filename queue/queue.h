@@ -161,6 +161,8 @@ struct queue_ctl_result {
 	uint32_t busy;		/* jobs on a connection of which only some
 				   recipients were selected for delete or
 				   bounce: left alone, try again after it */
+	uint32_t unroutable;	/* requeue: recipients nothing routes now,
+				   left where they were */
 	uint32_t found;		/* bit i: sel->ids[i] is queued here */
 	bool more;		/* budget used up: call again with the cursor */
 };
@@ -172,7 +174,11 @@ struct queue_ctl_result {
  * destination probe now) and lets ready ones ask for a connection slot
  * again; hold parks jobs with no timer until release; delete drops
  * recipients without an NDR; bounce returns them with one: these two take
- * only the selected recipients of a job, the others whole jobs.  Walking
+ * only the selected recipients of a job, the others whole jobs.  Requeue
+ * routes a job's recipients again through the current config (after a
+ * reload moved their domain): those that now go elsewhere move to a job
+ * there, which keeps the attempts, last error and history, and is ready
+ * at once (held if the job was).  Walking
  * the whole queue stops after budget messages with res->more set: call
  * again with the same *cursor (0 to start).  Returns 0.
  */

@@ -1,6 +1,6 @@
 /*
  * queue_ctl — what the operator's commands do to the queued jobs of one
- * worker: sluicectl hold/release/delete/bounce/flush, connector
+ * worker: sluicectl hold/release/delete/bounce/flush/requeue, connector
  * enable/disable, and fix-now's return of recipients a directory does not
  * know.  Runs on the worker thread, called from core/ctl/ctl_worker.c.
  *
@@ -124,6 +124,104 @@ job_bounce(struct worker *w, struct qjob *j)
 }
 
 /*
+ * Recipients idx[0..n) of j go to d now: to m's job there if one is ready
+ * (and j is not held), else to a new job that carries j's attempts, last
+ * failure and history, ready at once, or held as j is.
+ */
+static void
+job_move(struct worker *w, struct qjob *j, struct dest *d, const uint32_t *idx, uint32_t n)
+{
+	struct qmsg *m = j->msg;
+	struct qjob *t = NULL;
+
+	for (struct list *l = m->jobs.next; l != &m->jobs && t == NULL; l = l->next) {
+		struct qjob *o = container_of(l, struct qjob, mlink);
+		if (o != j && o->dest == d && o->state == QJOB_READY && j->state != QJOB_HELD)
+			t = o;
+	}
+	if (t != NULL) {
+		t->rcpt = xrealloc(t->rcpt, (t->nrcpt + n) * sizeof(*t->rcpt));
+		memcpy(t->rcpt + t->nrcpt, idx, n * sizeof(*idx));
+		t->nrcpt += n;
+	} else {
+		t = queue_job_new(w, m, d, idx, n);
+		t->attempts = j->attempts;
+		t->last_code = j->last_code;
+		t->last_reply = j->last_reply;
+		t->last_attempt = j->last_attempt;
+		t->last_error = j->last_error ? xstrdup(j->last_error) : NULL;
+		t->last_detail = j->last_detail ? xstrdup(j->last_detail) : NULL;
+		t->last_host = j->last_host ? xstrdup(j->last_host) : NULL;
+		t->last_ip = j->last_ip ? xstrdup(j->last_ip) : NULL;
+		if (j->hist != NULL) {
+			t->hist = xmalloc(sizeof(*t->hist));
+			*t->hist = *j->hist;
+		}
+		if (j->state == QJOB_HELD && t->state != QJOB_HELD)
+			job_hold(w, t);
+	}
+	if (t->state == QJOB_READY)
+		queue_dest_kick(w, d);
+}
+
+/*
+ * Route j's recipients again through the worker's current config: those
+ * whose destination changed move there (job_move); those nothing routes
+ * now stay in j (res->unroutable).  j is freed when none stays.  Returns
+ * true if j is gone.
+ */
+static bool
+job_requeue(struct worker *w, struct qjob *j, struct queue_ctl_result *res)
+{
+	struct qmsg *m = j->msg;
+	uint32_t n = j->nrcpt, keep = 0, moved = 0;
+	struct dest **to = xcalloc(n, sizeof(*to));
+	uint32_t *idx = xmalloc(n * sizeof(*idx));
+	bool *gone = xcalloc(n, sizeof(*gone));
+	char qid[17];
+
+	for (uint32_t i = 0; i < n; i++) {
+		to[i] = queue_route(w, m->env->rcpt[j->rcpt[i]].addr);
+		if (to[i] == NULL) {
+			res->unroutable++;
+			to[i] = j->dest;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = 0;
+		if (to[i] == j->dest || gone[i])
+			continue;
+		for (uint32_t x = i; x < n; x++)
+			if (to[x] == to[i] && !gone[x]) {
+				idx[k++] = j->rcpt[x];
+				gone[x] = true;
+			}
+		envelope_id_str(m->id, qid);
+		log_info("id=%s: %u recipient(s) requeued from %s to %s by the operator", qid,
+			 k, LOG_FIELD(j->dest->name), LOG_FIELD(to[i]->name));
+		job_move(w, j, to[i], idx, k);
+		moved += k;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (!gone[i])
+			j->rcpt[keep++] = j->rcpt[i];
+	j->nrcpt = keep;
+	free(to);
+	free(idx);
+	free(gone);
+	if (moved > 0) {
+		res->jobs++;
+		res->rcpts += moved;
+	}
+	if (keep > 0)
+		return false;
+	if (j->state != QJOB_ACTIVE)
+		job_unlink(j);
+	queue_job_free(w, j);
+	return true;
+}
+
+/*
  * The attempt of active job j ended with recipients left (attempts counted)
  * and the operator asked for something meanwhile.  True if j was dealt
  * with (held, or gone); false to defer it as usual.
@@ -141,6 +239,11 @@ queue_ctl_after_attempt(struct worker *w, struct qjob *j)
 	case QUEUE_CTL_BOUNCE:
 		job_bounce(w, j);
 		return true;
+	case QUEUE_CTL_REQUEUE: {
+		struct queue_ctl_result ignored = { 0 };
+		j->ctl = QUEUE_CTL_NONE;
+		return job_requeue(w, j, &ignored);	/* what stays is deferred */
+	}
 	default:
 		j->ctl = QUEUE_CTL_NONE;
 		return false;
@@ -202,6 +305,11 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 		job_unlink(j);
 		job_bounce(w, j);
 		break;
+	case QUEUE_CTL_REQUEUE: {
+		uint32_t before = res->rcpts;
+		job_requeue(w, j, res);		/* counts what it moved */
+		return res->rcpts > before;
+	}
 	default:
 		return false;
 	}

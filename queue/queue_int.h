@@ -53,6 +53,9 @@ struct qjob *queue_job_new(struct worker *w, struct qmsg *m, struct dest *d,
 /* Free j and its strings: no list, timer or message bookkeeping. */
 void queue_job_release(struct qjob *j);
 
+/* Add attempt a to j's history (made on first use). */
+void queue_job_hist_add(struct qjob *j, const struct qjob_attempt *a);
+
 /* Make j ready (off the deferred list, timer cancelled, on d->ready). */
 void queue_job_ready(struct worker *w, struct qjob *j);
 

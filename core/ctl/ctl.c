@@ -109,6 +109,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_release,
 	&ctl_cmd_delete,
 	&ctl_cmd_bounce,
+	&ctl_cmd_requeue,
 	&ctl_cmd_connector,
 	&ctl_cmd_validate,
 	&ctl_cmd_show_tenants,

@@ -1,6 +1,6 @@
 /*
  * ctl_act — the control socket's actions on queued mail, on the control
- * thread: flush, hold, release, delete, bounce.
+ * thread: flush, hold, release, delete, bounce, requeue.
  *
  * Each takes a selection (core/ctl/ctl_select.h): a connector, up to 16
  * queue ids, "all", or filters (sender, rcpt, older, younger), which hold
@@ -67,7 +67,7 @@ act_done(struct ctl_run *r)
 	static const char *const done[] = {
 		[QUEUE_CTL_FLUSH] = "flushed", [QUEUE_CTL_HOLD] = "held",
 		[QUEUE_CTL_RELEASE] = "released", [QUEUE_CTL_DELETE] = "deleted",
-		[QUEUE_CTL_BOUNCE] = "bounced",
+		[QUEUE_CTL_BOUNCE] = "bounced", [QUEUE_CTL_REQUEUE] = "requeued",
 	};
 	const struct queue_ctl_result *t = &a->tot;
 	STRB_LOCAL(missing, CTL_SEL_IDS * 17 + 1);
@@ -85,12 +85,12 @@ act_done(struct ctl_run *r)
 		return;
 	}
 	if (r->json) {
-		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:o}",
+		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:o}",
 				      "action", a->verb, "target", a->target,
 				      "result", done[a->op], "messages", (int)t->msgs,
 				      "jobs", (int)t->jobs, "recipients", (int)t->rcpts,
 				      "after_attempt", (int)t->later, "busy", (int)t->busy,
-				      "not_found", nf));
+				      "unroutable", (int)t->unroutable, "not_found", nf));
 	} else {
 		struct ctl_table *tb = ctl_table_new((const char *[]){
 			"ACTION", "TARGET", ">MESSAGES", ">JOBS", ">RECIPIENTS",
@@ -107,6 +107,11 @@ act_done(struct ctl_run *r)
 			   t->jobs == 1 ? "" : "s", done[a->op], t->later,
 			   a->op == QUEUE_CTL_FLUSH ? "being tried already"
 						    : "applied when the attempt ends");
+		if (a->op == QUEUE_CTL_REQUEUE)
+			ctl_printf(r, "%u recipient%s moved to the destination the configuration "
+				   "routes %s to now; %u that nothing routes now left where "
+				   "they were\n", t->rcpts, t->rcpts == 1 ? "" : "s",
+				   t->rcpts == 1 ? "it" : "them", t->unroutable);
 		if (t->busy > 0)
 			ctl_printf(r, "%u job%s on a connection left alone: only some of its "
 				   "recipients were selected; try again after the attempt\n",
@@ -129,6 +134,7 @@ act_reply(struct ctl_run *r, struct ctl_wreq *q)
 	a->tot.rcpts += q->act.rcpts;
 	a->tot.later += q->act.later;
 	a->tot.busy += q->act.busy;
+	a->tot.unroutable += q->act.unroutable;
 	if (q->rc == 0 && q->act.more) {	/* next slice of that worker's queue */
 		struct ctl_wreq *n = ctl_req_new(r, q->worker, CTL_W_ACT);
 		n->op = q->op;
@@ -250,4 +256,19 @@ const struct ctl_cmd ctl_cmd_bounce = {
 		"recipients only)",
 	.changes = true,
 	.run = cmd_bounce,
+};
+
+static void
+cmd_requeue(struct ctl_run *r)
+{
+	act_start(r, QUEUE_CTL_REQUEUE, "requeue");
+}
+
+const struct ctl_cmd ctl_cmd_requeue = {
+	.words = "requeue",
+	.args = ACT_ARGS,
+	.help = "route queued mail again through the current configuration (after a "
+		"reload moved a domain): attempts kept, moved mail tried at once",
+	.changes = true,
+	.run = cmd_requeue,
 };

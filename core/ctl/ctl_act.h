@@ -1,6 +1,6 @@
 /*
  * ctl_act — the control socket's actions on queued mail: flush, hold,
- * release, delete, bounce.  Implemented by core/ctl/ctl_act.c on the
+ * release, delete, bounce, requeue.  Implemented by core/ctl/ctl_act.c on the
  * control thread; ctl.c lists the commands.
  */
 #ifndef SLUICE_CORE_CTL_CTL_ACT_H
@@ -13,5 +13,6 @@ extern const struct ctl_cmd ctl_cmd_hold;
 extern const struct ctl_cmd ctl_cmd_release;
 extern const struct ctl_cmd ctl_cmd_delete;
 extern const struct ctl_cmd ctl_cmd_bounce;
+extern const struct ctl_cmd ctl_cmd_requeue;
 
 #endif

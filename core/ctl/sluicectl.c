@@ -257,8 +257,8 @@ static int
 run_ids(const char *path, char **argv, int argc, bool json)
 {
 	static const char *const keys[] = { "messages", "jobs", "recipients",
-					    "after_attempt", "busy" };
-	long long sum[5] = { 0 };
+					    "after_attempt", "busy", "unroutable" };
+	long long sum[6] = { 0 };
 	struct buf tmp = { 0 }, line = { 0 };
 	json_t *missing = json_array();
 	char result[32] = "done";
@@ -312,7 +312,7 @@ run_ids(const char *path, char **argv, int argc, bool json)
 		} else {
 			size_t i;
 			json_t *v;
-			for (i = 0; i < 5; i++)
+			for (i = 0; i < 6; i++)
 				sum[i] += json_integer_value(json_object_get(a, keys[i]));
 			json_array_foreach(json_object_get(a, "not_found"), i, v)
 				log_json_append(&missing, json_incref(v));
@@ -323,11 +323,11 @@ run_ids(const char *path, char **argv, int argc, bool json)
 	}
 	close(fd);
 	if (status == 0 && json) {
-		json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:O}",
+		json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O}",
 				      "action", argv[0], "target", "-", "ids", (json_int_t)nids,
 				      "result", result, "messages", sum[0], "jobs", sum[1],
 				      "recipients", sum[2], "after_attempt", sum[3], "busy",
-				      sum[4], "not_found", missing);
+				      sum[4], "unroutable", sum[5], "not_found", missing);
 		if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) < 0) {
 			fprintf(stderr, "sluicectl: the answer could not be built\n");
 			status = 1;
@@ -339,6 +339,9 @@ run_ids(const char *path, char **argv, int argc, bool json)
 		       "now; %lld on a connection: %s\n", argv[0], nids, sum[0], sum[1], sum[2],
 		       result, sum[3], strcmp(argv[0], "flush") == 0 ?
 		       "being tried already" : "applied when the attempt ends");
+		if (sum[5] > 0)
+			printf("%lld recipients that nothing routes now left where they were\n",
+			       sum[5]);
 		if (sum[4] > 0)
 			printf("%lld jobs on a connection left alone: only some of their "
 			       "recipients were selected; try again after the attempt\n", sum[4]);
