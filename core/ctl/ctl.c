@@ -36,6 +36,7 @@
 #include "core/config.h"
 #include "core/ctl/ctl_act.h"
 #include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_message.h"
 #include "core/ctl/ctl_metrics.h"
 #include "core/ctl/ctl_queue.h"
 #include "core/ctl/ctl_reload.h"
@@ -102,6 +103,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_show_connectors,
 	&ctl_cmd_show_insights,
 	&ctl_cmd_show_queue,
+	&ctl_cmd_show_message,
 	&ctl_cmd_qshape,
 	&ctl_cmd_show_metrics,
 	&ctl_cmd_flush,

@@ -37,6 +37,8 @@
  *
  * The folder, bottom up (no file calls one above it):
  *  - ctl_parse.c: a request line to a command (pure, fuzzed);
+ *    ctl_select.c: the words that select queued mail, and the glob
+ *    matcher (pure);
  *  - ctl_run.c: the plumbing of every command: answers, JSON, worker
  *    requests and rounds (ctl_run.h, the folder's internal types);
  *    ctl_table.c: aligned tables and time formats, on top of it;
@@ -48,7 +50,9 @@
  *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
  *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
  *    ctl_alert), ctl_queue.c (show queue, connector, validate),
- *    ctl_act.c (the actions on queued mail), ctl_reload.c (reload);
+ *    ctl_act.c (the actions on queued mail: flush, hold, release,
+ *    delete, bounce, requeue), ctl_message.c (show message),
+ *    ctl_reload.c (reload);
  *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
  *  - sluicectl.c: the client, its own program.
  * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h).

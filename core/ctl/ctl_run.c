@@ -231,6 +231,14 @@ ctl_req_free(struct ctl_wreq *q)
 	buf_free(&q->val.steps);
 	free(q->rows);
 	buf_free(&q->arena);
+	if (q->msg != NULL) {
+		buf_free(&q->msg->env);
+		buf_free(&q->msg->head);
+		buf_free(&q->msg->arena);
+		free(q->msg->jobs);
+		free(q->msg->rcpt_job);
+		free(q->msg);
+	}
 	free(q);
 }
 

@@ -9,9 +9,11 @@
  * The worker never blocks here: it copies what it owns into the request
  * (arrays it malloc()s and the control thread frees), and the amount of
  * work per request is bounded (show queue: CTL_CHUNK rows; actions:
- * CTL_ACT_BUDGET messages; alert checks: only the oldest messages), except
- * CTL_SNAP_SCAN, a walk of the whole queue that only show connectors and
- * qshape ask for.  After `done` is stored the request is the control
+ * CTL_ACT_BUDGET messages; patterns: CTL_MATCH_BUDGET bytes compared;
+ * alert checks: only the oldest messages), except CTL_SNAP_SCAN, a walk of
+ * the whole queue that only show connectors and qshape ask for.  show
+ * message reads at most CTL_HEAD_MAX bytes of one message from the spool
+ * (one pread, as an NDR reads its original's headers).  After `done` is stored the request is the control
  * thread's: it is not touched again.
  */
 #include "core/ctl/ctl_worker.h"
@@ -415,6 +417,101 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	q->end = true;
 }
 
+/* ---- show message ---------------------------------------------------- */
+
+/* Monotonic second when (the wheel's) as unix time. */
+static int64_t
+mono_to_unix(const struct worker *w, uint64_t when, int64_t now)
+{
+	return now + (int64_t)when - (int64_t)w->now;
+}
+
+/* The header section of m: its data up to the blank line, read from
+ * memory, the segment or the body file as delivery reads it. */
+static void
+message_head(struct worker *w, struct qmsg *m, struct ctl_minfo *mi)
+{
+	struct buf tmp = { 0 };
+	const char *p, *end;
+	size_t n;
+
+	mi->head_rc = queue_data_head(w, m, CTL_HEAD_MAX, &tmp, &p, &n, &mi->size);
+	if (mi->head_rc == 0) {
+		if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+			end = p;			/* no headers at all */
+		else if ((end = memmem(p, n, "\r\n\r\n", 4)) != NULL)
+			end += 2;			/* the last header's CRLF */
+		else
+			end = p + n;			/* all headers, or cut */
+		mi->head_cut = end == p + n && n < mi->size;
+		buf_append(&mi->head, p, (size_t)(end - p));
+	}
+	buf_free(&tmp);
+}
+
+/* Job j of m into o. */
+static void
+message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct buf *a,
+	    int64_t now)
+{
+	o->dest = arena_str(a, j->dest->name);
+	o->state = j->state;
+	o->ctl = j->ctl;
+	o->code = j->last_code;
+	o->reply = j->last_reply;
+	o->attempts = j->attempts;
+	o->nrcpt = j->nrcpt;
+	o->last_attempt = j->last_attempt;
+	o->expires = mono_to_unix(w, j->expires, now);
+	if (j->state == QJOB_DEFERRED && j->timer.pprev != NULL)
+		o->next_try = mono_to_unix(w, j->timer.expires, now);
+	o->error = arena_str(a, j->last_error);
+	o->detail = arena_str(a, j->last_detail);
+	o->host = arena_str(a, j->last_host);
+	o->ip = arena_str(a, j->last_ip);
+	if (j->hist != NULL) {
+		uint32_t k = j->hist->n < QJOB_HIST ? j->hist->n : QJOB_HIST;
+		o->nhist = j->hist->n;
+		for (uint32_t i = 0; i < k; i++)	/* oldest first */
+			o->hist[i] = j->hist->a[(j->hist->n - k + i) % QJOB_HIST];
+	}
+}
+
+/* Everything about message q->id, if this worker has it. */
+static void
+do_message(struct worker *w, struct ctl_wreq *q)
+{
+	struct qmsg *m = queue_msg_find(w, q->id);
+	struct ctl_minfo *mi;
+	int64_t now = time(NULL);
+	uint32_t k = 0;
+
+	if (m == NULL)
+		return;
+	mi = q->msg = xcalloc(1, sizeof(*mi));
+	envelope_encode(m->env, &mi->env);
+	message_head(w, m, mi);
+	mi->loc = m->loc;
+	mi->size = m->loc.size;
+	mi->in_memory = m->rec.len > 0;
+	mi->held = m->held;
+	mi->finishing = m->finishing;
+	mi->ndr_inflight = m->ndr_inflight;
+	mi->rcpt_job = xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(*mi->rcpt_job));
+	for (uint32_t i = 0; i < m->env->nrcpt; i++)
+		mi->rcpt_job[i] = UINT32_MAX;
+	mi->njobs = m->njobs;
+	mi->jobs = xcalloc(m->njobs ? m->njobs : 1, sizeof(*mi->jobs));
+	for (struct list *l = m->jobs.next; l != &m->jobs && k < m->njobs; l = l->next, k++) {
+		const struct qjob *j = container_of(l, struct qjob, mlink);
+		message_job(w, j, &mi->jobs[k], &mi->arena, now);
+		for (uint32_t i = 0; i < j->nrcpt; i++)
+			if (j->rcpt[i] < m->env->nrcpt)
+				mi->rcpt_job[j->rcpt[i]] = k;
+	}
+	mi->njobs = k;
+}
+
 /* ---- actions --------------------------------------------------------- */
 
 /* The filters of an action, for queue_ctl_apply, with the bytes their
@@ -505,6 +602,9 @@ ctl_worker_run(struct worker *w)
 			break;
 		case CTL_W_FIXNOW:
 			q->ndests = queue_fixnow(w, q->connector);
+			break;
+		case CTL_W_MESSAGE:
+			do_message(w, q);
 			break;
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;

@@ -88,14 +88,14 @@ def table(text):
 class OpsRelay:
     """sluiced with the connectors above, its sinks, and sluicectl."""
 
-    def __init__(self, test, good=True, workers=2, domains="", start=True):
+    def __init__(self, test, good=True, workers=2, domains="", start=True, good_args=()):
         self.test = test
         self.ndr = Sink(keep=True)
         test.addCleanup(self.ndr.stop)
         self.good_port = free_port()
         self.good = None
         if good:
-            self.good = Sink(port=self.good_port, keep=True)
+            self.good = Sink(port=self.good_port, keep=True, args=list(good_args))
             test.addCleanup(self.good.stop)
         self.closed_port = free_port()
         self.other_port = free_port()
