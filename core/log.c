@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +19,20 @@
 #include "core/strb.h"
 #include "core/utf8.h"
 
-static enum log_level log_min = LOG_INFO;
+static _Atomic int log_min = LOG_INFO;
 static int log_fd = 2;
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 
 void
 log_set_level(enum log_level lvl)
 {
-	log_min = lvl;
+	atomic_store_explicit(&log_min, (int)lvl, memory_order_relaxed);
+}
+
+enum log_level
+log_get_level(void)
+{
+	return (enum log_level)atomic_load_explicit(&log_min, memory_order_relaxed);
 }
 
 void
@@ -114,7 +121,7 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (lvl < log_min)
+	if ((int)lvl < atomic_load_explicit(&log_min, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	log_vmsg(lvl, fmt, ap);

@@ -27,8 +27,12 @@ struct json_t;
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR };
 
-/* Lines below this level are dropped (default LOG_INFO). */
+/* Lines below this level are dropped (default LOG_INFO).  Any thread:
+ * the level is one relaxed atomic (a control command may change it). */
 void log_set_level(enum log_level lvl);
+
+/* The level now. */
+enum log_level log_get_level(void);
 
 /* Send lines to fd (default 2). */
 void log_set_fd(int fd);
