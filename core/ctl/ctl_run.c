@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -239,6 +240,8 @@ ctl_req_free(struct ctl_wreq *q)
 		free(q->msg->rcpt_job);
 		free(q->msg);
 	}
+	if (q->cfg != NULL)
+		config_release(q->cfg);
 	free(q);
 }
 

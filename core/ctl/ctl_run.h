@@ -55,6 +55,7 @@ enum ctl_wkind {
 	CTL_W_VALIDATE,		/* smtp_client_validate: answered later */
 	CTL_W_FIXNOW,		/* queue_fixnow(connector = the domain) */
 	CTL_W_MESSAGE,		/* one message, all of it: struct ctl_minfo */
+	CTL_W_CONFIG,		/* the config the worker runs, held */
 };
 
 /* CTL_W_SNAP flags. */
@@ -175,6 +176,7 @@ struct ctl_minfo {
 };
 
 struct ctl_run;
+struct config;
 
 /* One request to one worker, and its answer. */
 struct ctl_wreq {
@@ -206,6 +208,9 @@ struct ctl_wreq {
 	struct queue_ctl_result act;	/* ACT */
 	uint32_t ndests;		/* CONNECTOR: destinations changed */
 	struct ctl_minfo *msg;		/* MESSAGE: the message, NULL not here */
+	const struct config *cfg;	/* CONFIG: the worker's, held
+					   (config_hold) until the request is
+					   freed */
 	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
 	struct smtp_validate val;	/* VALIDATE: the report */
 };

@@ -606,6 +606,9 @@ ctl_worker_run(struct worker *w)
 		case CTL_W_MESSAGE:
 			do_message(w, q);
 			break;
+		case CTL_W_CONFIG:
+			q->cfg = config_hold(w->cfg);
+			break;
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;
 			q->rc = smtp_client_validate(w, q->connector,

@@ -85,6 +85,15 @@ def table(text):
     return rows
 
 
+def sluicectl(sock, *args, user=None, stdin=None):
+    """Run sluicectl on sock (as uid user, when given): the finished process."""
+    argv = [SLUICECTL, "--socket", sock] + list(args)
+    if user is not None:
+        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
+                "--clear-groups"] + argv
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, input=stdin)
+
+
 class OpsRelay:
     """sluiced with the connectors above, its sinks, and sluicectl."""
 
@@ -122,14 +131,8 @@ class OpsRelay:
         return self.r.log()
 
     def ctl(self, *args, json_out=False, check=True, user=None, stdin=None):
-        argv = [SLUICECTL, "--socket", self.sock]
-        if json_out:
-            argv.append("--json")
-        argv += list(args)
-        if user is not None:
-            argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user,
-                    "--clear-groups"] + argv
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=60, input=stdin)
+        p = sluicectl(self.sock, *((("--json",) if json_out else ()) + args), user=user,
+                      stdin=stdin)
         if check:
             self.test.assertEqual(p.returncode, 0, "sluicectl %s: %s" % (" ".join(args),
                                                                          p.stderr))
