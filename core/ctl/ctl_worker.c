@@ -31,6 +31,7 @@
 #include "core/strb.h"
 #include "core/xalloc.h"
 #include "net/smtp_server.h"
+#include "queue/retry.h"
 #include "queue/spool.h"
 
 #define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
@@ -454,6 +455,8 @@ static void
 message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct buf *a,
 	    int64_t now)
 {
+	const struct cfg_connector *c;
+
 	o->dest = arena_str(a, j->dest->name);
 	o->state = j->state;
 	o->ctl = j->ctl;
@@ -462,7 +465,8 @@ message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct b
 	o->attempts = j->attempts;
 	o->nrcpt = j->nrcpt;
 	o->last_attempt = j->last_attempt;
-	o->expires = mono_to_unix(w, j->expires, now);
+	c = conn_of(w, j->dest->connector);	/* as queue_job_done decides it */
+	o->expires = j->msg->env->arrival + (c ? c->expiry : RETRY_DEFAULT_EXPIRY);
 	if (j->state == QJOB_DEFERRED && j->timer.pprev != NULL)
 		o->next_try = mono_to_unix(w, j->timer.expires, now);
 	o->error = arena_str(a, j->last_error);
