@@ -335,9 +335,10 @@ run_ids(const char *path, char **argv, int argc, bool json)
 		fputc('\n', stdout);
 		json_decref(o);
 	} else if (status == 0) {
-		printf("%s: %zu ids from stdin: %lld messages, %lld jobs, %lld recipients %s "
-		       "now; %lld on a connection: %s\n", argv[0], nids, sum[0], sum[1], sum[2],
-		       result, sum[3], strcmp(argv[0], "flush") == 0 ?
+		printf("%s: %zu id%s from stdin: %lld message%s, %lld job%s, %lld recipient%s "
+		       "%s now; %lld on a connection: %s\n", argv[0], nids, nids == 1 ? "" : "s",
+		       sum[0], sum[0] == 1 ? "" : "s", sum[1], sum[1] == 1 ? "" : "s", sum[2],
+		       sum[2] == 1 ? "" : "s", result, sum[3], strcmp(argv[0], "flush") == 0 ?
 		       "being tried already" : "applied when the attempt ends");
 		if (sum[5] > 0)
 			printf("%lld recipients that nothing routes now left where they were\n",

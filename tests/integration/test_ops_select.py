@@ -207,7 +207,7 @@ class BulkActionTest(unittest.TestCase):
         # a last command of one id that is not queued
         p = o.ctl("delete", "-", check=False, stdin="%s\n" % NOT_QUEUED)
         self.assertEqual(p.returncode, 1)
-        self.assertIn("0 messages", p.stdout)
+        self.assertIn("delete: 1 id from stdin: 0 messages, 0 jobs", p.stdout)
         self.assertIn("not in the queue: %s" % NOT_QUEUED, p.stderr)
         self.assertEqual(len(o.queue()), 46 - 17)
         # the filters still apply to ids given on stdin
