@@ -183,9 +183,9 @@ act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 	}
 }
 
-/* The selection words of every action, for its usage line. */
-#define ACT_ARGS "CONNECTOR|ID...|all [connector NAME] [sender PATTERN] " \
-		 "[rcpt PATTERN] [older AGE] [younger AGE]"
+/* The selection words of every action, for its usage line: FILTERs are
+ * show queue's (connector, sender, rcpt, older, younger). */
+#define ACT_ARGS "CONNECTOR|ID...|all|FILTER..."
 
 static void
 cmd_flush(struct ctl_run *r)
@@ -196,7 +196,8 @@ cmd_flush(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_flush = {
 	.words = "flush",
 	.args = "[" ACT_ARGS "]",
-	.help = "retry deferred mail now, bypassing the backoff (all without a selection)",
+	.help = "retry deferred mail now, bypassing the backoff (all without a selection; "
+		"FILTERs as show queue's)",
 	.changes = true,
 	.run = cmd_flush,
 };
@@ -210,7 +211,7 @@ cmd_hold(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_hold = {
 	.words = "hold",
 	.args = ACT_ARGS,
-	.help = "stop delivery attempts until released",
+	.help = "stop delivery attempts until released (\"-\" in sluicectl: ids from stdin)",
 	.changes = true,
 	.run = cmd_hold,
 };

@@ -290,11 +290,11 @@ cmd_show_queue(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_show_queue = {
 	.words = "show queue",
-	.args = "[CONNECTOR] [LIMIT] [connector NAME] [sender PATTERN] [rcpt PATTERN] "
-		"[older AGE] [younger AGE] [limit N]",
+	.args = "[CONNECTOR] [LIMIT] [FILTER...]",
 	.help = "queued messages, oldest first: id, age, sender, recipients, attempts, "
-		"last error; filters hold together (PATTERN: address or glob like "
-		"*@example.com, <> the null sender; AGE: 90s, 10m, 1h, 2d, 1w)",
+		"last error.  FILTERs hold together: connector NAME, sender PATTERN, "
+		"rcpt PATTERN (an address or a glob like *@example.com; <> the null "
+		"sender), older AGE, younger AGE (90s, 10m, 1h, 2d, 1w), limit N",
 	.changes = false,
 	.run = cmd_show_queue,
 };

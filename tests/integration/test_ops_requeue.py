@@ -98,7 +98,7 @@ class RequeueTest(unittest.TestCase):
     def test_hostile_requeue(self):
         o = self.o
         cases = [
-            (("requeue",), "usage: requeue CONNECTOR|ID...|all"),
+            (("requeue",), "usage: requeue CONNECTOR|ID...|all|FILTER..."),
             (("requeue", "nosuch"), "no connector 'nosuch'"),
             (("requeue", "6B00000000000001"), "no message 6B00000000000001 in the queue"),
             (("requeue", "all", "good"), "'all' is the whole queue"),

@@ -218,7 +218,7 @@ class BulkActionTest(unittest.TestCase):
         o = self.o
         ids17 = " ".join("6B09114E%08X" % i for i in range(1, 18)).split()
         cases = [
-            (("hold",), "usage: hold CONNECTOR|ID...|all"),
+            (("hold",), "usage: hold CONNECTOR|ID...|all|FILTER... [json] (say which mail"),
             (("delete", "all", "sender", "x@y"), "'all' is the whole queue"),
             (("delete", "nosuch"), "no connector 'nosuch'"),
             (("bounce", NOT_QUEUED), "no message %s in the queue" % NOT_QUEUED),
