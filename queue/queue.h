@@ -155,7 +155,8 @@ struct queue_ctl_result {
 	uint32_t msgs;		/* messages acted on */
 	uint32_t jobs;		/* jobs acted on now */
 	uint32_t rcpts;		/* their recipients (delete, bounce: those
-				   selected, which may be part of a job) */
+				   selected, which may be part of a job;
+				   requeue: those moved) */
 	uint32_t later;		/* jobs on a connection: applied when their
 				   attempt ends (flush: left alone) */
 	uint32_t busy;		/* jobs on a connection of which only some

@@ -268,7 +268,6 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 			j->ctl = (uint8_t)op;
 		}
 		res->later++;
-		res->rcpts += n;
 		return true;
 	}
 	switch (op) {

@@ -103,8 +103,14 @@ act_done(struct ctl_run *r)
 		snprintf(l, sizeof(l), "%u", t->later);
 		ctl_table_row(tb, a->verb, a->target, m, j, n, l);
 		ctl_table_print(tb, r);
-		ctl_printf(r, "%u job%s %s now; %u on a connection: %s\n", t->jobs,
-			   t->jobs == 1 ? "" : "s", done[a->op], t->later,
+		if (a->op == QUEUE_CTL_DELETE || a->op == QUEUE_CTL_BOUNCE)
+			ctl_printf(r, "%u recipient%s of %u job%s %s now", t->rcpts,
+				   t->rcpts == 1 ? "" : "s", t->jobs,
+				   t->jobs == 1 ? "" : "s", done[a->op]);
+		else
+			ctl_printf(r, "%u job%s %s now", t->jobs, t->jobs == 1 ? "" : "s",
+				   done[a->op]);
+		ctl_printf(r, "; %u on a connection: %s\n", t->later,
 			   a->op == QUEUE_CTL_FLUSH ? "being tried already"
 						    : "applied when the attempt ends");
 		if (a->op == QUEUE_CTL_REQUEUE)
