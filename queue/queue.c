@@ -194,7 +194,16 @@ queue_job_release(struct qjob *j)
 	free(j->last_detail);
 	free(j->last_host);
 	free(j->last_ip);
+	free(j->hist);
 	free(j);
+}
+
+void
+queue_job_hist_add(struct qjob *j, const struct qjob_attempt *a)
+{
+	if (j->hist == NULL)
+		j->hist = xcalloc(1, sizeof(*j->hist));
+	j->hist->a[j->hist->n++ % QJOB_HIST] = *a;
 }
 
 void

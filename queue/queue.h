@@ -163,26 +163,57 @@ void queue_dest_result(struct worker *w, struct dest *d, bool ok);
 /* The message with queue id id, or NULL. */
 struct qmsg *queue_msg_find(struct worker *w, uint64_t id);
 
+/*
+ * Which queued mail an operator action takes; core/ctl fills it.  The
+ * filters are the caller's (the queue knows no patterns): msg_match
+ * answers 1 (take the message), 0 (pass it by) or -1 (the caller's own
+ * budget is spent: stop before this message, as when the walk's budget
+ * runs out); rcpt_match says which recipients are meant.
+ */
+struct queue_ctl_sel {
+	const uint64_t *ids;		/* these messages, when nids > 0; else the
+					   whole queue from the cursor */
+	uint32_t nids;			/* their number, at most 32 */
+	const char *connector;		/* only jobs at its destinations; NULL any */
+	int (*msg_match)(const struct qmsg *m, void *arg);	/* NULL: all */
+	bool (*rcpt_match)(const char *addr, void *arg);	/* NULL: all */
+	void *arg;			/* the filters' own */
+};
+
 /* What the result of queue_ctl_apply counts. */
 struct queue_ctl_result {
 	uint32_t msgs;		/* messages acted on */
 	uint32_t jobs;		/* jobs acted on now */
+	uint32_t rcpts;		/* their recipients (delete, bounce: those
+				   selected, which may be part of a job;
+				   requeue: those moved) */
 	uint32_t later;		/* jobs on a connection: applied when their
 				   attempt ends (flush: left alone) */
+	uint32_t busy;		/* jobs on a connection of which only some
+				   recipients were selected for delete or
+				   bounce: left alone, try again after it */
+	uint32_t unroutable;	/* requeue: recipients nothing routes now,
+				   left where they were */
+	uint32_t found;		/* bit i: sel->ids[i] is queued here */
 	bool more;		/* budget used up: call again with the cursor */
 };
 
 /*
- * Operator action on queued mail: op on every job of message id (id != 0),
- * or on the jobs at connector's destinations (NULL: every job).  Flush
- * makes deferred jobs ready now (and a down destination probe now) and
- * lets ready ones ask for a connection slot again; hold
- * parks jobs with no timer until release; delete drops recipients without
- * an NDR; bounce returns them with one.  Walking the whole queue stops
- * after budget messages with res->more set: call again with the same
- * *cursor (0 to start).  Returns 0, or -ENOENT when id is not queued here.
+ * Operator action on queued mail: op on the jobs sel selects (those at
+ * its connector, holding a recipient rcpt_match takes, of the messages
+ * msg_match takes).  Flush makes deferred jobs ready now (and a down
+ * destination probe now) and lets ready ones ask for a connection slot
+ * again; hold parks jobs with no timer until release; delete drops
+ * recipients without an NDR; bounce returns them with one: these two take
+ * only the selected recipients of a job, the others whole jobs.  Requeue
+ * routes a job's recipients again through the current config (after a
+ * reload moved their domain): those that now go elsewhere move to a job
+ * there, which keeps the attempts, last error and history, and is ready
+ * at once (held if the job was).  Walking
+ * the whole queue stops after budget messages with res->more set: call
+ * again with the same *cursor (0 to start).  Returns 0.
  */
-int queue_ctl_apply(struct worker *w, uint64_t id, const char *connector,
+int queue_ctl_apply(struct worker *w, const struct queue_ctl_sel *sel,
 		    enum queue_ctl_op op, uint64_t *cursor, uint32_t budget,
 		    struct queue_ctl_result *res);
 

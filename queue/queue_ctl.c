@@ -1,6 +1,6 @@
 /*
  * queue_ctl — what the operator's commands do to the queued jobs of one
- * worker: sluicectl hold/release/delete/bounce/flush, connector
+ * worker: sluicectl hold/release/delete/bounce/flush/requeue, connector
  * enable/disable, and fix-now's return of recipients a directory does not
  * know.  Runs on the worker thread, called from core/ctl/ctl_worker.c.
  *
@@ -55,26 +55,25 @@ job_unlink(struct qjob *j)
 	list_del(&j->link);
 }
 
-/* Drop j's recipients without an NDR (their state is recorded). */
+/* Drop recipients idx[0..n) of j without an NDR (their state is
+ * recorded); they are no longer j's. */
 static void
-job_delete(struct worker *w, struct qjob *j)
+rcpts_delete(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 {
 	struct qmsg *m = j->msg;
 	char qid[17];
 
 	envelope_id_str(m->id, qid);
-	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, j->nrcpt,
+	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, n,
 		 LOG_FIELD(j->dest->name));
-	w->st.rcpts_deleted += j->nrcpt;
-	for (uint32_t i = 0; i < j->nrcpt; i++)
-		queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_FAILED);
-	j->nrcpt = 0;
-	queue_job_free(w, j);
+	w->st.rcpts_deleted += n;
+	for (uint32_t i = 0; i < n; i++)
+		queue_rcpt_final(w, m, idx[i], ENV_RCPT_FAILED);
 }
 
-/* Return j's recipients to the sender now, with an NDR. */
+/* Return recipients idx[0..n) of j to the sender now, with an NDR. */
 static void
-job_bounce(struct worker *w, struct qjob *j)
+rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 {
 	struct qmsg *m = j->msg;
 	struct dsn_rcpt *info;
@@ -86,18 +85,132 @@ job_bounce(struct worker *w, struct qjob *j)
 		buf_printf(&detail, "; last attempt: %s", j->last_detail);
 	buf_append(&detail, "", 1);
 	/* never tried: no code of its own to report */
-	info = queue_job_dsn(j, DSN_ACTION_FAILED, j->last_code == MFI_NONE ? "5.0.0" : NULL,
+	info = queue_job_dsn(j, idx, n, DSN_ACTION_FAILED, j->last_code == MFI_NONE ? "5.0.0" : NULL,
 			     detail.p, j->last_attempt);
 	envelope_id_str(m->id, qid);
-	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, j->nrcpt,
+	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, n,
 		 LOG_FIELD(j->dest->name));
-	j->dest->st.bounced += j->nrcpt;
-	w->st.rcpts_bounced += j->nrcpt;
-	queue_ndr_send(w, m, j->rcpt, info, j->nrcpt, false, 0);
-	j->nrcpt = 0;
-	queue_job_free(w, j);
+	j->dest->st.bounced += n;
+	w->st.rcpts_bounced += n;
+	queue_ndr_send(w, m, idx, info, n, false, 0);
 	free(info);
 	buf_free(&detail);
+}
+
+/* Drop all of j's recipients without an NDR, and j. */
+static void
+job_delete(struct worker *w, struct qjob *j)
+{
+	rcpts_delete(w, j, j->rcpt, j->nrcpt);
+	j->nrcpt = 0;
+	queue_job_free(w, j);
+}
+
+/* Return all of j's recipients with an NDR, and free j. */
+static void
+job_bounce(struct worker *w, struct qjob *j)
+{
+	rcpts_bounce(w, j, j->rcpt, j->nrcpt);
+	j->nrcpt = 0;
+	queue_job_free(w, j);
+}
+
+/*
+ * Recipients idx[0..n) of j go to d now: to m's job there if one is ready
+ * (and j is not held), else to a new job that carries j's attempts, last
+ * failure and history, ready at once, or held as j is.
+ */
+static void
+job_move(struct worker *w, struct qjob *j, struct dest *d, const uint32_t *idx, uint32_t n)
+{
+	struct qmsg *m = j->msg;
+	struct qjob *t = NULL;
+
+	for (struct list *l = m->jobs.next; l != &m->jobs && t == NULL; l = l->next) {
+		struct qjob *o = container_of(l, struct qjob, mlink);
+		if (o != j && o->dest == d && o->state == QJOB_READY && j->state != QJOB_HELD)
+			t = o;
+	}
+	if (t != NULL) {
+		t->rcpt = xrealloc(t->rcpt, (t->nrcpt + n) * sizeof(*t->rcpt));
+		memcpy(t->rcpt + t->nrcpt, idx, n * sizeof(*idx));
+		t->nrcpt += n;
+	} else {
+		t = queue_job_new(w, m, d, idx, n);
+		t->attempts = j->attempts;
+		t->last_code = j->last_code;
+		t->last_reply = j->last_reply;
+		t->last_attempt = j->last_attempt;
+		t->last_error = j->last_error ? xstrdup(j->last_error) : NULL;
+		t->last_detail = j->last_detail ? xstrdup(j->last_detail) : NULL;
+		t->last_host = j->last_host ? xstrdup(j->last_host) : NULL;
+		t->last_ip = j->last_ip ? xstrdup(j->last_ip) : NULL;
+		if (j->hist != NULL) {
+			t->hist = xmalloc(sizeof(*t->hist));
+			*t->hist = *j->hist;
+		}
+		if (j->state == QJOB_HELD && t->state != QJOB_HELD)
+			job_hold(w, t);
+	}
+	if (t->state == QJOB_READY)
+		queue_dest_kick(w, d);
+}
+
+/*
+ * Route j's recipients again through the worker's current config: those
+ * whose destination changed move there (job_move); those nothing routes
+ * now stay in j (res->unroutable).  j is freed when none stays.  Returns
+ * true if j is gone.
+ */
+static bool
+job_requeue(struct worker *w, struct qjob *j, struct queue_ctl_result *res)
+{
+	struct qmsg *m = j->msg;
+	uint32_t n = j->nrcpt, keep = 0, moved = 0;
+	struct dest **to = xcalloc(n, sizeof(*to));
+	uint32_t *idx = xmalloc(n * sizeof(*idx));
+	bool *gone = xcalloc(n, sizeof(*gone));
+	char qid[17];
+
+	for (uint32_t i = 0; i < n; i++) {
+		to[i] = queue_route(w, m->env->rcpt[j->rcpt[i]].addr);
+		if (to[i] == NULL) {
+			res->unroutable++;
+			to[i] = j->dest;
+		}
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = 0;
+		if (to[i] == j->dest || gone[i])
+			continue;
+		for (uint32_t x = i; x < n; x++)
+			if (to[x] == to[i] && !gone[x]) {
+				idx[k++] = j->rcpt[x];
+				gone[x] = true;
+			}
+		envelope_id_str(m->id, qid);
+		log_info("id=%s: %u recipient(s) requeued from %s to %s by the operator", qid,
+			 k, LOG_FIELD(j->dest->name), LOG_FIELD(to[i]->name));
+		job_move(w, j, to[i], idx, k);
+		moved += k;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (!gone[i])
+			j->rcpt[keep++] = j->rcpt[i];
+	j->nrcpt = keep;
+	free(to);
+	free(idx);
+	free(gone);
+	if (moved > 0) {
+		res->jobs++;
+		res->rcpts += moved;
+	}
+	if (keep > 0)
+		return false;
+	if (j->state != QJOB_ACTIVE)
+		job_unlink(j);
+	queue_job_free(w, j);
+	return true;
 }
 
 /*
@@ -118,6 +231,11 @@ queue_ctl_after_attempt(struct worker *w, struct qjob *j)
 	case QUEUE_CTL_BOUNCE:
 		job_bounce(w, j);
 		return true;
+	case QUEUE_CTL_REQUEUE: {
+		struct queue_ctl_result ignored = { 0 };
+		j->ctl = QUEUE_CTL_NONE;
+		return job_requeue(w, j, &ignored);	/* what stays is deferred */
+	}
 	default:
 		j->ctl = QUEUE_CTL_NONE;
 		return false;
@@ -129,6 +247,7 @@ static bool
 ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl_result *res)
 {
 	struct dest *d = j->dest;
+	uint32_t n = j->nrcpt;
 
 	if (j->state == QJOB_ACTIVE) {
 		if (op == QUEUE_CTL_FLUSH)
@@ -177,32 +296,93 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 		job_unlink(j);
 		job_bounce(w, j);
 		break;
+	case QUEUE_CTL_REQUEUE: {
+		uint32_t before = res->rcpts;
+		job_requeue(w, j, res);		/* counts what it moved */
+		return res->rcpts > before;
+	}
 	default:
 		return false;
 	}
 	res->jobs++;
+	res->rcpts += n;
 	return true;
 }
 
-/* Apply op to the jobs of m (those at connector, or all when NULL). */
+/*
+ * Delete or bounce the recipients of j that sel takes, when they are only
+ * some of them: they leave j, which stays as it is with the others.
+ * Returns false if none do, or if j is on a connection (busy: its
+ * recipients are being answered right now).
+ */
+static bool
+ctl_job_part(struct worker *w, struct qjob *j, const struct queue_ctl_sel *sel,
+	     enum queue_ctl_op op, struct queue_ctl_result *res)
+{
+	uint32_t *idx, n = 0, keep = 0;
+
+	if (j->state == QJOB_ACTIVE) {
+		res->busy++;
+		return false;
+	}
+	idx = xmalloc(j->nrcpt * sizeof(*idx));
+	for (uint32_t i = 0; i < j->nrcpt; i++) {
+		if (sel->rcpt_match(j->msg->env->rcpt[j->rcpt[i]].addr, sel->arg))
+			idx[n++] = j->rcpt[i];
+		else
+			j->rcpt[keep++] = j->rcpt[i];
+	}
+	j->nrcpt = keep;
+	if (op == QUEUE_CTL_DELETE)
+		rcpts_delete(w, j, idx, n);
+	else
+		rcpts_bounce(w, j, idx, n);
+	free(idx);
+	res->jobs++;
+	res->rcpts += n;
+	return true;
+}
+
+/* How many of j's recipients sel takes. */
+static uint32_t
+job_selected(const struct qjob *j, const struct queue_ctl_sel *sel)
+{
+	uint32_t n = 0;
+
+	if (sel->rcpt_match == NULL)
+		return j->nrcpt;
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		n += sel->rcpt_match(j->msg->env->rcpt[j->rcpt[i]].addr, sel->arg);
+	return n;
+}
+
+/* Apply op to the jobs of m that sel takes. */
 static void
-ctl_msg(struct worker *w, struct qmsg *m, const char *connector, enum queue_ctl_op op,
-	struct queue_ctl_result *res)
+ctl_msg(struct worker *w, struct qmsg *m, const struct queue_ctl_sel *sel,
+	enum queue_ctl_op op, struct queue_ctl_result *res)
 {
 	bool any = false;
 	struct list *l, *next;
 
 	if (m->finishing)
 		return;
-	if (connector == NULL && op == QUEUE_CTL_HOLD)
+	if (sel->connector == NULL && sel->rcpt_match == NULL && op == QUEUE_CTL_HOLD)
 		m->held = true;		/* jobs made later are held too */
 	for (l = m->jobs.next; l != &m->jobs; l = next) {
 		struct qjob *j = container_of(l, struct qjob, mlink);
+		uint32_t n;
 		next = l->next;		/* j may be freed */
-		if (connector != NULL && strcmp(j->dest->connector, connector) != 0)
+		if (sel->connector != NULL && strcmp(j->dest->connector, sel->connector) != 0)
 			continue;
-		if (ctl_job(w, j, op, res))
+		n = job_selected(j, sel);
+		if (n == 0)
+			continue;
+		if (n < j->nrcpt && (op == QUEUE_CTL_DELETE || op == QUEUE_CTL_BOUNCE)) {
+			if (ctl_job_part(w, j, sel, op, res))
+				any = true;
+		} else if (ctl_job(w, j, op, res)) {
 			any = true;
+		}
 	}
 	if (op == QUEUE_CTL_RELEASE && m->held) {
 		m->held = false;	/* held while any job still is */
@@ -215,7 +395,7 @@ ctl_msg(struct worker *w, struct qmsg *m, const char *connector, enum queue_ctl_
 }
 
 int
-queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue_ctl_op op,
+queue_ctl_apply(struct worker *w, const struct queue_ctl_sel *sel, enum queue_ctl_op op,
 		uint64_t *cursor, uint32_t budget, struct queue_ctl_result *res)
 {
 	struct queue *q = w->q;
@@ -223,13 +403,16 @@ queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue
 	uint32_t seen = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (id != 0) {
-		struct qmsg *m = queue_msg_find(w, id);
+	for (uint32_t i = 0; i < sel->nids && i < 32; i++) {
+		struct qmsg *m = queue_msg_find(w, sel->ids[i]);
 		if (m == NULL)
-			return -ENOENT;
-		ctl_msg(w, m, NULL, op, res);
-		return 0;
+			continue;
+		res->found |= 1u << i;
+		if (sel->msg_match == NULL || sel->msg_match(m, sel->arg) == 1)
+			ctl_msg(w, m, sel, op, res);
 	}
+	if (sel->nids > 0)
+		return 0;
 	l = q->all.next;
 	if (*cursor != 0) {
 		struct qmsg *m = queue_msg_find(w, *cursor);
@@ -238,11 +421,14 @@ queue_ctl_apply(struct worker *w, uint64_t id, const char *connector, enum queue
 	}
 	for (; l != &q->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
-		if (seen++ >= budget) {
+		int take = 1;
+		if (seen++ >= budget ||
+		    (sel->msg_match != NULL && (take = sel->msg_match(m, sel->arg)) < 0)) {
 			res->more = true;
 			return 0;
 		}
-		ctl_msg(w, m, connector, op, res);
+		if (take)
+			ctl_msg(w, m, sel, op, res);
 		*cursor = m->id;
 	}
 	return 0;

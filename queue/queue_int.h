@@ -59,6 +59,9 @@ struct qjob *queue_job_new(struct worker *w, struct qmsg *m, struct dest *d,
 /* Free j and its strings: no list, timer or message bookkeeping. */
 void queue_job_release(struct qjob *j);
 
+/* Add attempt a to j's history (made on first use). */
+void queue_job_hist_add(struct qjob *j, const struct qjob_attempt *a);
+
 /* Make j ready (off the deferred list, timer cancelled, on d->ready). */
 void queue_job_ready(struct worker *w, struct qjob *j);
 
@@ -85,15 +88,16 @@ void queue_msg_finish(struct worker *w, struct qmsg *m);
 void queue_job_free(struct worker *w, struct qjob *j);
 
 /*
- * What a report says of each recipient of j, from j's last failure
- * (last_code, last_reply, last_error, last_host or last_ip): a new array
- * of j->nrcpt entries, which the caller frees, borrowing j's and its
- * message's strings (good while j is).  action, status (NULL: dsn.c
- * derives it), detail and last_attempt are the same in every entry.
+ * What a report says of recipients idx[0..n) of j (envelope indices; all
+ * of them: j->rcpt, j->nrcpt), from j's last failure (last_code,
+ * last_reply, last_error, last_host or last_ip): a new array of n entries,
+ * which the caller frees, borrowing j's and its message's strings (good
+ * while j is).  action, status (NULL: dsn.c derives it), detail and
+ * last_attempt are the same in every entry.
  */
-struct dsn_rcpt *queue_job_dsn(const struct qjob *j, enum dsn_action action,
-			       const char *status, const char *detail,
-			       int64_t last_attempt);
+struct dsn_rcpt *queue_job_dsn(const struct qjob *j, const uint32_t *idx, uint32_t n,
+			       enum dsn_action action, const char *status,
+			       const char *detail, int64_t last_attempt);
 
 /*
  * Return recipients idx[0..n) of m to the sender: spool an NDR (delayed:

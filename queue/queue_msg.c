@@ -145,13 +145,13 @@ queue_job_free(struct worker *w, struct qjob *j)
 /* ---- NDRs and delay notices ------------------------------------------- */
 
 struct dsn_rcpt *
-queue_job_dsn(const struct qjob *j, enum dsn_action action, const char *status,
-	      const char *detail, int64_t last_attempt)
+queue_job_dsn(const struct qjob *j, const uint32_t *idx, uint32_t n, enum dsn_action action,
+	      const char *status, const char *detail, int64_t last_attempt)
 {
-	struct dsn_rcpt *info = xcalloc(j->nrcpt, sizeof(*info));
+	struct dsn_rcpt *info = xcalloc(n, sizeof(*info));
 
-	for (uint32_t i = 0; i < j->nrcpt; i++) {
-		const struct env_rcpt *r = &j->msg->env->rcpt[j->rcpt[i]];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct env_rcpt *r = &j->msg->env->rcpt[idx[i]];
 
 		info[i] = (struct dsn_rcpt){
 			.addr = r->addr, .orcpt = r->orcpt, .action = action,

@@ -56,6 +56,31 @@ log_attempt(struct worker *w, const struct qjob *j, const char *result,
 		 "attempt");
 }
 
+/* Job j's attempt into its history (show message): what happened to its
+ * recipients, and its last failure (j->last_*) if they were not all
+ * delivered. */
+static void
+record_attempt(struct qjob *j, int64_t now, uint64_t ms, uint8_t result)
+{
+	struct qjob_attempt a = {
+		.at = (uint32_t)(now > j->msg->env->arrival ? now - j->msg->env->arrival : 0),
+		.ms = ms < UINT32_MAX ? (uint32_t)ms : UINT32_MAX,
+		.reply = (uint16_t)(j->last_reply > 0 && j->last_reply < 1000 ? j->last_reply : 0),
+		.code = j->last_code, .result = result,
+	};
+	char buf[MFI_STATUS_MAX];
+	const char *st = j->last_code != MFI_REMOTE ? mfi_status(j->last_code)
+			 : mfi_reply_status(j->last_error, j->last_reply, buf);
+	unsigned c, su, d;
+
+	if (sscanf(st, "%1u.%3u.%3u", &c, &su, &d) == 3) {
+		a.cls = (uint8_t)c;
+		a.subj = (uint16_t)su;
+		a.det = (uint16_t)d;
+	}
+	queue_job_hist_add(j, &a);
+}
+
 /*
  * The "delayed" DSN (RFC 3464 Action: delayed): once per message, when it
  * has waited delay_warning seconds (0: never), for the job's recipients
@@ -71,7 +96,7 @@ delay_notice(struct worker *w, struct qjob *j, const struct cfg_connector *c, in
 	    now - m->env->arrival < (int64_t)c->delay_warning)
 		return;
 	m->delay_sent = true;
-	info = queue_job_dsn(j, DSN_ACTION_DELAYED, NULL, j->last_detail, j->last_attempt);
+	info = queue_job_dsn(j, j->rcpt, j->nrcpt, DSN_ACTION_DELAYED, NULL, j->last_detail, j->last_attempt);
 	queue_ndr_send(w, m, j->rcpt, info, j->nrcpt, true,
 		       m->env->arrival + (int64_t)c->expiry);
 	free(info);
@@ -267,7 +292,7 @@ job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector
 	next = retry_next_time(m->env->arrival, c->expiry, now, delay);
 	if (next < 0) {
 		/* expired: return what is left, with the last error */
-		struct dsn_rcpt *info = queue_job_dsn(j, DSN_ACTION_FAILED, NULL,
+		struct dsn_rcpt *info = queue_job_dsn(j, j->rcpt, j->nrcpt, DSN_ACTION_FAILED, NULL,
 						      j->last_detail, now);
 
 		log_info("id=%016llX: expired after %u attempts, returning %u "
@@ -319,6 +344,9 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	d->probing = false;	/* an attempt (the probe, if one was out) ended */
 	if (o.nfail > 0)
 		queue_ndr_send(w, m, o.fail, o.finfo, o.nfail, false, 0);
+	if (o.nkeep > 0)	/* the job stays: remember this attempt */
+		record_attempt(j, now, elapsed_ms, QJOB_ATT_DEFERRED |
+			       (o.ndeliv ? QJOB_ATT_DELIVERED : 0) | (o.nfail ? QJOB_ATT_FAILED : 0));
 	j->nrcpt = o.nkeep;
 	if (j->nrcpt == 0)
 		queue_job_free(w, j);

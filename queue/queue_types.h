@@ -75,6 +75,36 @@ enum queue_ctl_op {
 	QUEUE_CTL_RELEASE,	/* end a hold */
 	QUEUE_CTL_DELETE,	/* drop without an NDR */
 	QUEUE_CTL_BOUNCE,	/* return to the sender now, with an NDR */
+	QUEUE_CTL_REQUEUE,	/* route again through the current config */
+};
+
+#define QJOB_HIST 8	/* attempts a job remembers (sluicectl show message) */
+
+/* What one attempt did to a job's recipients (struct qjob_attempt). */
+#define QJOB_ATT_DELIVERED	0x1	/* some were delivered */
+#define QJOB_ATT_DEFERRED	0x2	/* some stay, to be tried again */
+#define QJOB_ATT_FAILED		0x4	/* some were returned (5xx) */
+
+/* One delivery attempt of a job, in its history. */
+struct qjob_attempt {
+	uint32_t at;			/* s after the message's arrival */
+	uint32_t ms;			/* how long it took (capped) */
+	uint16_t reply;			/* the destination's reply code, 0: none
+					   (no reply: a connection failure) */
+	uint16_t subj, det;		/* enhanced status: 4.<subj>.<det> */
+	uint8_t cls;			/* its class (2, 4, 5), 0: none */
+	uint8_t code;			/* enum mfi_code of the failure */
+	uint8_t result;			/* QJOB_ATT_* */
+};
+
+/* The last QJOB_HIST attempts of a job, kept in memory only (lost on a
+ * restart, as the attempt count is); made at its first attempt that
+ * leaves recipients. */
+struct qjob_hist {
+	uint32_t n;			/* attempts recorded in all: the ring
+					   holds the last QJOB_HIST of them,
+					   the next goes to a[n % QJOB_HIST] */
+	struct qjob_attempt a[QJOB_HIST];	/* the ring */
 };
 
 /* The recipients of one message that go to one destination. */
@@ -95,6 +125,7 @@ struct qjob {
 	char *last_detail;		/* mfi_detail() of the last failure */
 	char *last_host;		/* destination host of the last attempt */
 	char *last_ip;			/* and its address */
+	struct qjob_hist *hist;		/* its last attempts, or NULL */
 	struct list mlink;		/* on msg->jobs */
 	uint8_t ctl;			/* enum queue_ctl_op the operator asked
 					   for while it was active, applied when

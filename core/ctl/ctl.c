@@ -34,7 +34,10 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_act.h"
 #include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_config.h"
+#include "core/ctl/ctl_message.h"
 #include "core/ctl/ctl_metrics.h"
 #include "core/ctl/ctl_queue.h"
 #include "core/ctl/ctl_reload.h"
@@ -56,7 +59,10 @@ struct ctl_conn {
 	int fd;				/* the connection */
 	uid_t uid;			/* peer's uid (SO_PEERCRED) */
 	pid_t pid;			/* peer's pid */
-	bool allowed;			/* root or our own uid */
+	bool owner;			/* root or our own uid: may run every
+					   command; anyone else (who could
+					   connect through the socket's group)
+					   only those with changes = false */
 	bool eof;			/* peer shut its write side */
 	bool discarding;		/* skipping the rest of a long line */
 	char in[CTL_LINE_MAX];		/* received, not yet a whole line */
@@ -98,6 +104,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_show_connectors,
 	&ctl_cmd_show_insights,
 	&ctl_cmd_show_queue,
+	&ctl_cmd_show_message,
 	&ctl_cmd_qshape,
 	&ctl_cmd_show_metrics,
 	&ctl_cmd_flush,
@@ -105,11 +112,14 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_release,
 	&ctl_cmd_delete,
 	&ctl_cmd_bounce,
+	&ctl_cmd_requeue,
 	&ctl_cmd_connector,
 	&ctl_cmd_validate,
 	&ctl_cmd_show_tenants,
 	&ctl_cmd_fixnow,
 	&ctl_cmd_set_alert,
+	&ctl_cmd_show_config,
+	&ctl_cmd_set_log_level,
 	&ctl_cmd_reload,
 	&quit_cmd,
 };
@@ -197,9 +207,12 @@ conn_command(struct ctl_conn *c, const char *line, size_t len)
 		ctl_fail(r, "%s", err);
 		return;
 	}
-	if (!c->allowed) {
-		ctl_fail(r, "permission denied: uid %u may not use the control socket (only "
-			 "root and uid %u)", (unsigned)c->uid, (unsigned)geteuid());
+	if (req.cmd->changes && !c->owner) {
+		log_warn("control: uid %u pid %d refused (changes need root or uid %u): %s",
+			 (unsigned)c->uid, (int)c->pid, (unsigned)geteuid(), line);
+		ctl_fail(r, "permission denied: uid %u may not run '%s': changes need root "
+			 "or the daemon's user (uid %u); show commands, qshape and help are "
+			 "open to it", (unsigned)c->uid, req.cmd->words, (unsigned)geteuid());
 		return;
 	}
 	r->cmd = req.cmd;
@@ -317,10 +330,7 @@ conn_accept(void)
 		c->fd = fd;
 		c->uid = cr.uid;
 		c->pid = cr.pid;
-		c->allowed = cr.uid == 0 || cr.uid == geteuid();
-		if (!c->allowed)
-			log_warn("control: connection from uid %u pid %d: not allowed",
-				 (unsigned)cr.uid, (int)cr.pid);
+		c->owner = cr.uid == 0 || cr.uid == geteuid();
 		conns[slot] = c;
 	}
 }

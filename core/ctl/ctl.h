@@ -21,9 +21,12 @@
  *    "send one line, shutdown(SHUT_WR), read to EOF" is a complete
  *    exchange.
  *
- * Permissions: the peer's uid (SO_PEERCRED) must be root or the daemon's
- * own uid; anyone else is answered "permission denied" for every command.
- * The socket file is mode 0600.
+ * Permissions, by the peer's uid (SO_PEERCRED): root and the daemon's own
+ * uid may run every command; any other peer, which could only connect
+ * because the socket file's group and mode let it (control_group:, mode
+ * 0660; else the file is 0600), may run the read-only commands (struct
+ * ctl_cmd.changes false: show *, qshape, help, quit) and is answered
+ * "permission denied: ..." for the others, each refusal logged.
  *
  * Threading: ctl_start/ctl_stop run on the main thread, and so does
  * ctl_reload_done (core/ctl/ctl_reload.h); ctl_worker_run
@@ -34,6 +37,8 @@
  *
  * The folder, bottom up (no file calls one above it):
  *  - ctl_parse.c: a request line to a command (pure, fuzzed);
+ *    ctl_select.c: the words that select queued mail, and the glob
+ *    matcher (pure);
  *  - ctl_run.c: the plumbing of every command: answers, JSON, worker
  *    requests and rounds (ctl_run.h, the folder's internal types);
  *    ctl_table.c: aligned tables and time formats, on top of it;
@@ -44,7 +49,9 @@
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
  *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
  *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
- *    ctl_alert), ctl_queue.c (show queue and the queue actions),
+ *    ctl_alert), ctl_queue.c (show queue, connector, validate),
+ *    ctl_act.c (the actions on queued mail: flush, hold, release,
+ *    delete, bounce, requeue), ctl_message.c (show message),
  *    ctl_reload.c (reload);
  *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
  *  - sluicectl.c: the client, its own program.

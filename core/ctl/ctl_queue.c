@@ -1,17 +1,13 @@
 /*
  * ctl_queue — the control socket's queue commands, on the control thread:
- * show queue (streamed), flush / hold / release / delete / bounce,
- * connector enable|disable, and validate connector.
+ * show queue (streamed), connector enable|disable, and validate
+ * connector.  The actions on queued mail are core/ctl/ctl_act.c.
  *
  * show queue never asks a worker for more than CTL_CHUNK rows at a time
  * and asks again (from a cursor) only when the client has taken most of
  * what was sent, so a million queued messages stream at the client's pace
  * while delivery goes on.  Rows from the workers are merged by arrival.
- *
- * Actions walk a worker's queue CTL_ACT_BUDGET messages per request and
- * resume from a cursor, so even "bounce" of a large backlog runs as many
- * short steps of the worker's loop instead of one long stall.
- */
+ * */
 #include "core/ctl/ctl_queue.h"
 
 #include <ctype.h>
@@ -29,35 +25,6 @@
 #include "core/strb.h"
 #include "core/xalloc.h"
 
-/* ---- arguments ------------------------------------------------------ */
-
-/* True if s is a queue id: 16 hex digits. */
-static bool
-parse_id(const char *s, uint64_t *id)
-{
-	char *end;
-
-	if (strlen(s) != 16)
-		return false;
-	for (int i = 0; i < 16; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	*id = strtoull(s, &end, 16);
-	return *end == '\0' && *id != 0;
-}
-
-static bool
-parse_count(const char *s, uint64_t *n)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return false;
-	errno = 0;
-	*n = strtoull(s, &end, 10);
-	return *end == '\0' && errno == 0;
-}
-
 /* ---- show queue -------------------------------------------------------- */
 
 /* Per-worker position in the stream. */
@@ -70,11 +37,15 @@ struct qsrc {
 };
 
 struct qstream {
-	char connector[CTL_NAME_MAX];	/* filter, "" all */
-	uint64_t limit;			/* rows at most, 0 no limit */
+	struct ctl_sel sel;		/* which messages (sel.limit: rows at
+					   most, 0 no limit) */
 	uint64_t emitted;		/* rows sent */
 	struct qsrc *src;		/* one per worker */
 	int64_t now;			/* for ages, fixed at the start */
+	bool known;			/* some worker knows the connector */
+	bool started;			/* the head (or JSON opening) is out: once
+					   every worker answered, so an unknown
+					   connector is an error alone */
 };
 
 static void qstream_pump(struct ctl_run *r);
@@ -96,7 +67,7 @@ qstream_request(struct ctl_run *r, unsigned i)
 	struct qstream *st = r->state;
 	struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_QUEUE);
 
-	memcpy(q->connector, st->connector, sizeof(q->connector));
+	q->sel = st->sel;
 	q->cursor = st->src[i].cursor;
 	q->limit = CTL_CHUNK;
 	st->src[i].busy = true;
@@ -115,10 +86,7 @@ qstream_reply(struct ctl_run *r, struct ctl_wreq *q)
 	s->cursor = q->cursor;
 	s->end = q->end;
 	s->busy = false;
-	if (st->connector[0] && !q->known) {
-		ctl_fail(r, "no connector '%s'", st->connector);
-		return;
-	}
+	st->known |= q->known;
 	qstream_pump(r);
 }
 
@@ -238,11 +206,26 @@ qstream_pump(struct ctl_run *r)
 			ctl_end(r);
 		return;
 	}
+	if (!st->started) {
+		if (r->outstanding > 0)
+			return;		/* each worker's first answer */
+		if (!st->known) {
+			ctl_fail(r, "no connector '%s'", st->sel.connector);
+			return;
+		}
+		st->started = true;
+		if (r->json)
+			ctl_json_stream_begin(r, "messages");
+		else
+			ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID",
+				   "AGE", "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS",
+				   "LAST-ERROR");
+	}
 	for (;;) {
 		struct qsrc *best = NULL;
 		const struct ctl_qrow *brow = NULL;
 
-		if (st->limit && st->emitted >= st->limit)
+		if (st->sel.limit && st->emitted >= st->sel.limit)
 			break;
 		waiting = false;
 		for (unsigned i = 0; i < ctl.nw; i++) {
@@ -272,7 +255,7 @@ qstream_pump(struct ctl_run *r)
 		if (ctl_pending(r) > (256u << 10))
 			return;		/* on_drain calls again */
 	}
-	if ((st->limit && st->emitted >= st->limit) || !waiting) {
+	if ((st->sel.limit && st->emitted >= st->sel.limit) || !waiting) {
 		if (r->outstanding == 0)
 			qstream_finish(r, NULL);
 		return;
@@ -288,8 +271,7 @@ static void
 cmd_show_queue(struct ctl_run *r)
 {
 	struct qstream *st = xcalloc(1, sizeof(*st));
-	uint64_t n;
-	int a = 0;
+	char err[256];
 
 	st->src = xcalloc(ctl.nw, sizeof(*st->src));
 	r->state = st;
@@ -297,229 +279,24 @@ cmd_show_queue(struct ctl_run *r)
 	r->on_reply = qstream_reply;
 	r->on_drain = qstream_pump;
 	st->now = time(NULL);
-	if (r->argc > 2)
-		goto usage;
-	if (a < r->argc && !parse_count(r->argv[a], &n)) {
-		if (strlen(r->argv[a]) >= sizeof(st->connector))
-			goto usage;
-		snprintf(st->connector, sizeof(st->connector), "%s", r->argv[a++]);
+	if (ctl_sel_parse(r->argv, r->argc, CTL_SEL_LIST, st->now, &st->sel, err,
+			  sizeof(err)) < 0) {
+		ctl_fail(r, "%s; usage: show queue %s [json]", err, ctl_cmd_show_queue.args);
+		return;
 	}
-	if (a < r->argc) {
-		if (!parse_count(r->argv[a], &n))
-			goto usage;
-		st->limit = n;
-		if (n == 0)
-			goto usage;
-		a++;
-	}
-	if (a != r->argc)
-		goto usage;
-	if (r->json)
-		ctl_json_stream_begin(r, "messages");
-	else
-		ctl_printf(r, "%-16s  %7s  %-8s  %4s  %-16s  %-28s  %-34s  %s\n", "ID", "AGE",
-			   "STATE", "ATT", "DESTINATION", "SENDER", "RECIPIENTS", "LAST-ERROR");
 	for (unsigned i = 0; i < ctl.nw; i++)
 		qstream_request(r, i);
-	return;
-usage:
-	ctl_fail(r, "usage: show queue [CONNECTOR] [LIMIT] [json] (LIMIT > 0)");
 }
 
 const struct ctl_cmd ctl_cmd_show_queue = {
 	.words = "show queue",
-	.args = "[CONNECTOR] [LIMIT]",
-	.help = "queued messages, oldest first: id, age, "
-		"sender, recipients, attempts, last error",
+	.args = "[CONNECTOR] [LIMIT] [FILTER...]",
+	.help = "queued messages, oldest first: id, age, sender, recipients, attempts, "
+		"last error.  FILTERs hold together: connector NAME, sender PATTERN, "
+		"rcpt PATTERN (an address or a glob like *@example.com; <> the null "
+		"sender), older AGE, younger AGE (90s, 10m, 1h, 2d, 1w), limit N",
 	.changes = false,
 	.run = cmd_show_queue,
-};
-
-/* ---- flush, hold, release, delete, bounce ------------------------------ */
-
-struct act {
-	enum queue_ctl_op op;		/* what */
-	const char *verb;		/* its command word */
-	char target[CTL_NAME_MAX];	/* id, connector, or "all" */
-	uint64_t id;			/* message id, 0 none */
-	bool any_known;			/* some worker knows the connector */
-	bool found;			/* some worker has the message */
-	struct queue_ctl_result tot;	/* summed */
-};
-
-static void
-act_free(struct ctl_run *r)
-{
-	free(r->state);
-}
-
-static void
-act_done(struct ctl_run *r)
-{
-	struct act *a = r->state;
-	static const char *const done[] = {
-		[QUEUE_CTL_FLUSH] = "flushed", [QUEUE_CTL_HOLD] = "held",
-		[QUEUE_CTL_RELEASE] = "released", [QUEUE_CTL_DELETE] = "deleted",
-		[QUEUE_CTL_BOUNCE] = "bounced",
-	};
-
-	if (a->id != 0 && !a->found) {
-		ctl_fail(r, "no message %s in the queue", a->target);
-		return;
-	}
-	if (a->id == 0 && strcmp(a->target, "all") != 0 && !a->any_known) {
-		ctl_fail(r, "no connector '%s'", a->target);
-		return;
-	}
-	if (r->json) {
-		ctl_json(r, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "action", a->verb,
-				      "target", a->target, "result", done[a->op],
-				      "messages", (int)a->tot.msgs, "jobs", (int)a->tot.jobs,
-				      "after_attempt", (int)a->tot.later));
-	} else {
-		struct ctl_table *t = ctl_table_new((const char *[]){
-			"ACTION", "TARGET", ">MESSAGES", ">JOBS", ">AFTER-ATTEMPT", NULL });
-		char m[16], j[16], l[16];
-		snprintf(m, sizeof(m), "%u", a->tot.msgs);
-		snprintf(j, sizeof(j), "%u", a->tot.jobs);
-		snprintf(l, sizeof(l), "%u", a->tot.later);
-		ctl_table_row(t, a->verb, a->target, m, j, l);
-		ctl_table_print(t, r);
-		ctl_printf(r, "%u job%s %s now; %u on a connection: %s\n", a->tot.jobs,
-			   a->tot.jobs == 1 ? "" : "s", done[a->op], a->tot.later,
-			   a->op == QUEUE_CTL_FLUSH ? "being tried already"
-						    : "applied when the attempt ends");
-	}
-	ctl_end(r);
-}
-
-static void
-act_reply(struct ctl_run *r, struct ctl_wreq *q)
-{
-	struct act *a = r->state;
-
-	a->any_known |= q->known;
-	if (q->rc == 0 && q->id != 0)
-		a->found = true;
-	a->tot.msgs += q->act.msgs;
-	a->tot.jobs += q->act.jobs;
-	a->tot.later += q->act.later;
-	if (q->rc == 0 && q->act.more) {	/* next slice of that worker's queue */
-		struct ctl_wreq *n = ctl_req_new(r, q->worker, CTL_W_ACT);
-		n->op = q->op;
-		memcpy(n->connector, q->connector, sizeof(n->connector));
-		n->cursor = q->cursor;
-		ctl_req_send(n);
-	}
-	ctl_req_free(q);
-	if (r->outstanding == 0)
-		act_done(r);
-}
-
-static void
-act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
-{
-	struct act *a = xcalloc(1, sizeof(*a));
-
-	r->state = a;
-	r->on_free = act_free;
-	a->op = op;
-	a->verb = verb;
-	if (r->argc > 1 || (r->argc == 0 && op != QUEUE_CTL_FLUSH)) {
-		ctl_fail(r, "usage: %s %s [json]", verb,
-			 op == QUEUE_CTL_FLUSH ? "[CONNECTOR|ID]" : "CONNECTOR|ID");
-		return;
-	}
-	if (r->argc == 0) {
-		snprintf(a->target, sizeof(a->target), "all");
-	} else {
-		if (strlen(r->argv[0]) >= sizeof(a->target)) {
-			ctl_fail(r, "no connector '%.40s...'", r->argv[0]);
-			return;
-		}
-		snprintf(a->target, sizeof(a->target), "%s", r->argv[0]);
-		if (!parse_id(r->argv[0], &a->id))
-			a->id = 0;
-	}
-	r->on_reply = act_reply;
-	for (unsigned i = 0; i < ctl.nw; i++) {
-		struct ctl_wreq *q = ctl_req_new(r, i, CTL_W_ACT);
-		q->op = op;
-		q->id = a->id;
-		if (a->id == 0 && r->argc == 1)
-			snprintf(q->connector, sizeof(q->connector), "%s", a->target);
-		ctl_req_send(q);
-	}
-}
-
-static void
-cmd_flush(struct ctl_run *r)
-{
-	act_start(r, QUEUE_CTL_FLUSH, "flush");
-}
-
-const struct ctl_cmd ctl_cmd_flush = {
-	.words = "flush",
-	.args = "[CONNECTOR|ID]",
-	.help = "retry deferred mail now, bypassing the backoff",
-	.changes = true,
-	.run = cmd_flush,
-};
-
-static void
-cmd_hold(struct ctl_run *r)
-{
-	act_start(r, QUEUE_CTL_HOLD, "hold");
-}
-
-const struct ctl_cmd ctl_cmd_hold = {
-	.words = "hold",
-	.args = "CONNECTOR|ID",
-	.help = "stop delivery attempts until released",
-	.changes = true,
-	.run = cmd_hold,
-};
-
-static void
-cmd_release(struct ctl_run *r)
-{
-	act_start(r, QUEUE_CTL_RELEASE, "release");
-}
-
-const struct ctl_cmd ctl_cmd_release = {
-	.words = "release",
-	.args = "CONNECTOR|ID",
-	.help = "end a hold",
-	.changes = true,
-	.run = cmd_release,
-};
-
-static void
-cmd_delete(struct ctl_run *r)
-{
-	act_start(r, QUEUE_CTL_DELETE, "delete");
-}
-
-const struct ctl_cmd ctl_cmd_delete = {
-	.words = "delete",
-	.args = "CONNECTOR|ID",
-	.help = "drop queued mail without an NDR",
-	.changes = true,
-	.run = cmd_delete,
-};
-
-static void
-cmd_bounce(struct ctl_run *r)
-{
-	act_start(r, QUEUE_CTL_BOUNCE, "bounce");
-}
-
-const struct ctl_cmd ctl_cmd_bounce = {
-	.words = "bounce",
-	.args = "CONNECTOR|ID",
-	.help = "return queued mail to its sender now, with an NDR",
-	.changes = true,
-	.run = cmd_bounce,
 };
 
 /* ---- connector enable|disable ----------------------------------------- */

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -231,6 +232,16 @@ ctl_req_free(struct ctl_wreq *q)
 	buf_free(&q->val.steps);
 	free(q->rows);
 	buf_free(&q->arena);
+	if (q->msg != NULL) {
+		buf_free(&q->msg->env);
+		buf_free(&q->msg->head);
+		buf_free(&q->msg->arena);
+		free(q->msg->jobs);
+		free(q->msg->rcpt_job);
+		free(q->msg);
+	}
+	if (q->cfg != NULL)
+		config_release(q->cfg);
 	free(q);
 }
 
@@ -261,6 +272,7 @@ ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl)
 		q->alert_threshold = tmpl->alert_threshold;
 		q->alert_age = tmpl->alert_age;
 		memcpy(q->connector, tmpl->connector, sizeof(q->connector));
+		q->sel = tmpl->sel;
 		q->id = tmpl->id;
 		q->cursor = tmpl->cursor;
 		q->limit = tmpl->limit;

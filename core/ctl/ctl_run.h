@@ -29,6 +29,7 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl_parse.h"
+#include "core/ctl/ctl_select.h"
 #include "core/log.h"
 #include "core/mpsc.h"
 #include "core/worker.h"
@@ -40,6 +41,10 @@
 #define CTL_CHUNK 1000		/* show queue rows per worker request */
 #define CTL_ACT_BUDGET 5000	/* messages walked per action request */
 #define CTL_TIMEOUT 10		/* s a worker has to answer */
+#define CTL_HEAD_MAX (64u << 10)	/* show message: header bytes read */
+#define CTL_MATCH_BUDGET (4u << 20)	/* bytes a request's patterns may
+					   compare (ctl_glob), then it stops
+					   and is resumed from its cursor */
 
 /* What a worker is asked to do. */
 enum ctl_wkind {
@@ -49,6 +54,8 @@ enum ctl_wkind {
 	CTL_W_CONNECTOR,	/* queue_ctl_connector */
 	CTL_W_VALIDATE,		/* smtp_client_validate: answered later */
 	CTL_W_FIXNOW,		/* queue_fixnow(connector = the domain) */
+	CTL_W_MESSAGE,		/* one message, all of it: struct ctl_minfo */
+	CTL_W_CONFIG,		/* the config the worker runs, held */
 };
 
 /* CTL_W_SNAP flags. */
@@ -127,7 +134,49 @@ struct ctl_qrow {
 	uint32_t error;			/* last error text ("" none) */
 };
 
+/* One job of a message, as show message shows it. */
+struct ctl_mjob {
+	uint32_t dest;			/* arena: its destination */
+	uint8_t state;			/* enum qjob_state */
+	uint8_t ctl;			/* enum queue_ctl_op waiting for the attempt */
+	uint8_t code;			/* enum mfi_code of the last failure */
+	int reply;			/* its reply code, 0 none */
+	uint32_t attempts;		/* failed attempts */
+	uint32_t nrcpt;			/* recipients */
+	int64_t last_attempt;		/* unix s, 0 none */
+	int64_t next_try;		/* unix s of its timer, 0 none (ready, held,
+					   on a connection) */
+	int64_t expires;		/* unix s it is returned at */
+	uint32_t error, detail;		/* arena: last reply line, and what
+					   happened ("" none) */
+	uint32_t host, ip;		/* arena: where the last attempt went */
+	uint32_t nhist;			/* attempts its history saw in all */
+	struct qjob_attempt hist[QJOB_HIST];	/* the last of them, oldest first */
+};
+
+/* A message, all of it (CTL_W_MESSAGE); the worker that has it fills it. */
+struct ctl_minfo {
+	struct buf env;			/* its envelope (envelope_encode) */
+	struct buf head;		/* its header section, as spooled */
+	uint64_t size;			/* bytes of its data */
+	int head_rc;			/* 0, or -errno: its data was not readable */
+	bool head_cut;			/* no end of the headers within
+					   CTL_HEAD_MAX bytes */
+	struct spool_loc loc;		/* where its record is */
+	bool in_memory;			/* the queue holds its data */
+	bool held;			/* on hold as a whole */
+	bool finishing;			/* its DONE record is being written */
+	uint32_t ndr_inflight;		/* its reports being spooled */
+	struct ctl_mjob *jobs;		/* its jobs */
+	uint32_t njobs;			/* their number */
+	uint32_t *rcpt_job;		/* per recipient: index in jobs, or
+					   UINT32_MAX (delivered, failed, or
+					   pending its report) */
+	struct buf arena;		/* the jobs' strings */
+};
+
 struct ctl_run;
+struct config;
 
 /* One request to one worker, and its answer. */
 struct ctl_wreq {
@@ -142,6 +191,7 @@ struct ctl_wreq {
 	uint32_t alert_threshold;	/* ALERT: messages */
 	uint32_t alert_age;		/* ALERT, SCAN: s */
 	char connector[CTL_NAME_MAX];	/* filter, or the connector; "" all */
+	struct ctl_sel sel;		/* QUEUE, ACT: which mail */
 	uint64_t id;			/* message id, 0 none */
 	uint64_t cursor;		/* QUEUE, ACT: resume after this id */
 	uint32_t limit;			/* QUEUE: rows at most */
@@ -157,6 +207,10 @@ struct ctl_wreq {
 	bool end;			/* QUEUE: nothing after these */
 	struct queue_ctl_result act;	/* ACT */
 	uint32_t ndests;		/* CONNECTOR: destinations changed */
+	struct ctl_minfo *msg;		/* MESSAGE: the message, NULL not here */
+	const struct config *cfg;	/* CONFIG: the worker's, held
+					   (config_hold) until the request is
+					   freed */
 	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
 	struct smtp_validate val;	/* VALIDATE: the report */
 };

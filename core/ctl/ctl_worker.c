@@ -9,9 +9,11 @@
  * The worker never blocks here: it copies what it owns into the request
  * (arrays it malloc()s and the control thread frees), and the amount of
  * work per request is bounded (show queue: CTL_CHUNK rows; actions:
- * CTL_ACT_BUDGET messages; alert checks: only the oldest messages), except
- * CTL_SNAP_SCAN, a walk of the whole queue that only show connectors and
- * qshape ask for.  After `done` is stored the request is the control
+ * CTL_ACT_BUDGET messages; patterns: CTL_MATCH_BUDGET bytes compared;
+ * alert checks: only the oldest messages), except CTL_SNAP_SCAN, a walk of
+ * the whole queue that only show connectors and qshape ask for.  show
+ * message reads at most CTL_HEAD_MAX bytes of one message from the spool
+ * (one pread, as an NDR reads its original's headers).  After `done` is stored the request is the control
  * thread's: it is not touched again.
  */
 #include "core/ctl/ctl_worker.h"
@@ -29,6 +31,7 @@
 #include "core/strb.h"
 #include "core/xalloc.h"
 #include "net/smtp_server.h"
+#include "queue/retry.h"
 #include "queue/spool.h"
 
 #define QROW_SCAN_MAX (CTL_CHUNK * 20)	/* messages looked at per chunk */
@@ -259,21 +262,57 @@ state_rank(uint8_t st)
 	}
 }
 
-/* Add m as a row if it has jobs at the filter connector (or any). */
+/* Does name have a place here: in the config, or still named by a
+ * destination (a connector a reload removed, with mail left at it)? */
 static bool
-qrow_add(struct ctl_wreq *q, struct qmsg *m)
+conn_known(struct worker *w, const char *name)
 {
-	const char *filter = q->connector[0] ? q->connector : NULL;
+	struct queue *qu = w->q;
+
+	if (name[0] == '\0' || conn_of(w, name) != NULL)
+		return true;
+	for (uint32_t i = 0; i < qu->ndestslots; i++)
+		for (const struct dest *d = qu->dests[i]; d != NULL; d = d->hnext)
+			if (strcmp(d->connector, name) == 0)
+				return true;
+	return false;
+}
+
+/* Is job j in sel (its connector, and a recipient that matches)? */
+static bool
+job_in(const struct ctl_sel *sel, const struct qmsg *m, const struct qjob *j,
+       uint64_t *steps)
+{
+	if (sel->connector[0] && strcmp(j->dest->connector, sel->connector) != 0)
+		return false;
+	for (uint32_t i = 0; sel->has_rcpt && i < j->nrcpt; i++)
+		if (ctl_sel_rcpt(sel, m->env->rcpt[j->rcpt[i]].addr, steps))
+			return true;
+	return !sel->has_rcpt;
+}
+
+/*
+ * Add m as a row if it is in sel: its sender and age pass, and it has a
+ * job in sel (one at sel's connector with a matching recipient), or, for
+ * a message between jobs (its NDR being spooled), no connector is asked
+ * and a pending recipient matches.  The row shows the jobs in sel.
+ */
+static bool
+qrow_add(struct ctl_wreq *q, struct qmsg *m, uint64_t *steps)
+{
+	const struct ctl_sel *sel = &q->sel;
 	struct ctl_qrow *row = &q->rows[q->nrows];
 	const struct qjob *latest = NULL;
 	struct buf *a = &q->arena;
 	bool any = false;
 	int rank = -1;
 
+	if (!ctl_sel_msg(sel, m->env->sender, m->env->arrival, steps))
+		return false;
 	memset(row, 0, sizeof(*row));
 	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		any = true;
 		if (state_rank(j->state) > rank) {
@@ -285,10 +324,17 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 		if (latest == NULL || j->last_attempt > latest->last_attempt)
 			latest = j;
 	}
-	if (!any && (filter != NULL || m->pending == 0))
-		return false;
-	if (!any)
+	if (!any) {
+		bool pending = false;
+		if (sel->connector[0] || !list_empty(&m->jobs))
+			return false;
+		for (uint32_t i = 0; i < m->env->nrcpt && !pending; i++)
+			pending = m->env->rcpt[i].state == ENV_RCPT_PENDING &&
+				  ctl_sel_rcpt(sel, m->env->rcpt[i].addr, steps);
+		if (!pending)
+			return false;
 		row->state = m->held ? QJOB_HELD : QJOB_DEFERRED;
+	}
 	row->id = m->id;
 	row->arrival = m->env->arrival;
 	row->sender = arena_str(a, m->env->sender);
@@ -296,7 +342,7 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	row->connectors = (uint32_t)a->len;
 	for (struct list *k = m->jobs.next; k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		if (a->len > row->connectors)
 			buf_append(a, " ", 1);
@@ -313,7 +359,7 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	}
 	for (struct list *k = m->jobs.next; any && k != &m->jobs; k = k->next) {
 		const struct qjob *j = container_of(k, struct qjob, mlink);
-		if (filter != NULL && strcmp(j->dest->connector, filter) != 0)
+		if (!job_in(sel, m, j, steps))
 			continue;
 		for (uint32_t i = 0; i < j->nrcpt; i++) {
 			arena_str(a, m->env->rcpt[j->rcpt[i]].addr);
@@ -332,6 +378,9 @@ qrow_add(struct ctl_wreq *q, struct qmsg *m)
 	return true;
 }
 
+/* A chunk of show queue: at most CTL_CHUNK rows, QROW_SCAN_MAX messages
+ * looked at and CTL_MATCH_BUDGET bytes compared by the patterns; the
+ * cursor says where the next chunk starts. */
 static void
 do_queue(struct worker *w, struct ctl_wreq *q)
 {
@@ -339,11 +388,15 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	struct list *l = qu->all.next;
 	uint32_t limit = q->limit && q->limit < CTL_CHUNK ? q->limit : CTL_CHUNK;
 	uint32_t scanned = 0;
-	uint64_t after = q->cursor;
+	uint64_t after = q->cursor, steps = 0;
 	bool skip_old = false;
 
 	q->rows = xcalloc(limit, sizeof(*q->rows));
-	q->known = q->connector[0] == '\0' || conn_of(w, q->connector) != NULL;
+	q->known = conn_known(w, q->sel.connector);
+	if (!q->known) {
+		q->end = true;
+		return;
+	}
 	if (q->cursor != 0) {
 		struct qmsg *m = queue_msg_find(w, q->cursor);
 		if (m != NULL)
@@ -353,29 +406,160 @@ do_queue(struct worker *w, struct ctl_wreq *q)
 	}
 	for (; l != &qu->all; l = l->next) {
 		struct qmsg *m = container_of(l, struct qmsg, link);
-		if (q->nrows == limit || scanned == QROW_SCAN_MAX)
+		if (q->nrows == limit || scanned == QROW_SCAN_MAX || steps > CTL_MATCH_BUDGET)
 			return;			/* more to come */
 		scanned++;
 		q->cursor = m->id;
 		if (skip_old && m->id <= after)
 			continue;
 		if (!m->finishing)
-			qrow_add(q, m);
+			qrow_add(q, m, &steps);
 	}
 	q->end = true;
 }
 
+/* ---- show message ---------------------------------------------------- */
+
+/* Monotonic second when (the wheel's) as unix time. */
+static int64_t
+mono_to_unix(const struct worker *w, uint64_t when, int64_t now)
+{
+	return now + (int64_t)when - (int64_t)w->now;
+}
+
+/* The header section of m: its data up to the blank line, read from
+ * memory, the segment or the body file as delivery reads it. */
+static void
+message_head(struct worker *w, struct qmsg *m, struct ctl_minfo *mi)
+{
+	struct buf tmp = { 0 };
+	const char *p, *end;
+	size_t n;
+
+	mi->head_rc = queue_data_head(w, m, CTL_HEAD_MAX, &tmp, &p, &n, &mi->size);
+	if (mi->head_rc == 0) {
+		if (n >= 2 && p[0] == '\r' && p[1] == '\n')
+			end = p;			/* no headers at all */
+		else if ((end = memmem(p, n, "\r\n\r\n", 4)) != NULL)
+			end += 2;			/* the last header's CRLF */
+		else
+			end = p + n;			/* all headers, or cut */
+		mi->head_cut = end == p + n && n < mi->size;
+		buf_append(&mi->head, p, (size_t)(end - p));
+	}
+	buf_free(&tmp);
+}
+
+/* Job j of m into o. */
+static void
+message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct buf *a,
+	    int64_t now)
+{
+	const struct cfg_connector *c;
+
+	o->dest = arena_str(a, j->dest->name);
+	o->state = j->state;
+	o->ctl = j->ctl;
+	o->code = j->last_code;
+	o->reply = j->last_reply;
+	o->attempts = j->attempts;
+	o->nrcpt = j->nrcpt;
+	o->last_attempt = j->last_attempt;
+	c = conn_of(w, j->dest->connector);	/* as queue_job_done decides it */
+	o->expires = j->msg->env->arrival + (c ? c : &config_connector_default)->expiry;
+	if (j->state == QJOB_DEFERRED && j->timer.pprev != NULL)
+		o->next_try = mono_to_unix(w, j->timer.expires, now);
+	o->error = arena_str(a, j->last_error);
+	o->detail = arena_str(a, j->last_detail);
+	o->host = arena_str(a, j->last_host);
+	o->ip = arena_str(a, j->last_ip);
+	if (j->hist != NULL) {
+		uint32_t k = j->hist->n < QJOB_HIST ? j->hist->n : QJOB_HIST;
+		o->nhist = j->hist->n;
+		for (uint32_t i = 0; i < k; i++)	/* oldest first */
+			o->hist[i] = j->hist->a[(j->hist->n - k + i) % QJOB_HIST];
+	}
+}
+
+/* Everything about message q->id, if this worker has it. */
+static void
+do_message(struct worker *w, struct ctl_wreq *q)
+{
+	struct qmsg *m = queue_msg_find(w, q->id);
+	struct ctl_minfo *mi;
+	int64_t now = time(NULL);
+	uint32_t k = 0;
+
+	if (m == NULL)
+		return;
+	mi = q->msg = xcalloc(1, sizeof(*mi));
+	envelope_encode(m->env, &mi->env);
+	message_head(w, m, mi);
+	mi->loc = m->loc;
+	mi->size = m->loc.size;
+	mi->in_memory = m->rec.len > 0;
+	mi->held = m->held;
+	mi->finishing = m->finishing;
+	mi->ndr_inflight = m->ndr_inflight;
+	mi->rcpt_job = xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(*mi->rcpt_job));
+	for (uint32_t i = 0; i < m->env->nrcpt; i++)
+		mi->rcpt_job[i] = UINT32_MAX;
+	mi->njobs = m->njobs;
+	mi->jobs = xcalloc(m->njobs ? m->njobs : 1, sizeof(*mi->jobs));
+	for (struct list *l = m->jobs.next; l != &m->jobs && k < m->njobs; l = l->next, k++) {
+		const struct qjob *j = container_of(l, struct qjob, mlink);
+		message_job(w, j, &mi->jobs[k], &mi->arena, now);
+		for (uint32_t i = 0; i < j->nrcpt; i++)
+			if (j->rcpt[i] < m->env->nrcpt)
+				mi->rcpt_job[j->rcpt[i]] = k;
+	}
+	mi->njobs = k;
+}
+
 /* ---- actions --------------------------------------------------------- */
+
+/* The filters of an action, for queue_ctl_apply, with the bytes their
+ * patterns compared in this request. */
+struct act_filter {
+	const struct ctl_sel *sel;	/* the request's */
+	uint64_t steps;			/* ctl_glob's count */
+};
+
+static int
+act_msg(const struct qmsg *m, void *arg)
+{
+	struct act_filter *f = arg;
+
+	if (f->steps > CTL_MATCH_BUDGET)
+		return -1;		/* resumed by the next request */
+	return ctl_sel_msg(f->sel, m->env->sender, m->env->arrival, &f->steps);
+}
+
+static bool
+act_rcpt(const char *addr, void *arg)
+{
+	struct act_filter *f = arg;
+
+	return ctl_sel_rcpt(f->sel, addr, &f->steps);
+}
 
 static void
 do_act(struct worker *w, struct ctl_wreq *q)
 {
-	const char *conn = q->connector[0] ? q->connector : NULL;
+	const struct ctl_sel *cs = &q->sel;
+	struct act_filter f = { .sel = cs };
+	struct queue_ctl_sel sel = {
+		.ids = cs->ids, .nids = cs->nids,
+		.connector = cs->connector[0] ? cs->connector : NULL,
+		.msg_match = ctl_sel_filters(cs) ? act_msg : NULL,
+		.rcpt_match = cs->has_rcpt ? act_rcpt : NULL,
+		.arg = &f,
+	};
 
-	q->known = conn == NULL || conn_of(w, conn) != NULL;
-	if (!q->known && q->id == 0)
+	q->known = conn_known(w, cs->connector);
+	if (!q->known)
 		return;
-	q->rc = queue_ctl_apply(w, q->id, conn, q->op, &q->cursor, CTL_ACT_BUDGET, &q->act);
+	q->rc = queue_ctl_apply(w, &sel, q->op, &q->cursor, CTL_ACT_BUDGET, &q->act);
 }
 
 static void
@@ -422,6 +606,12 @@ ctl_worker_run(struct worker *w)
 			break;
 		case CTL_W_FIXNOW:
 			q->ndests = queue_fixnow(w, q->connector);
+			break;
+		case CTL_W_MESSAGE:
+			do_message(w, q);
+			break;
+		case CTL_W_CONFIG:
+			q->cfg = config_hold(w->cfg);
 			break;
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;

@@ -14,6 +14,13 @@
  * watch keeps one connection open and redraws a compact view every
  * interval: messages per second in and out (from successive "show stats
  * json"), queue, sessions, connections, and the open alerts, until Ctrl-C.
+ *
+ * An action (flush, hold, release, delete, bounce, requeue) whose last
+ * word is "-" takes its queue ids from stdin, one per line (the first
+ * word of each; blank lines skipped), like postsuper -d -: every line is
+ * checked before anything is sent, then the ids go in commands of
+ * CTL_SEL_IDS on one connection and the answers are added up.  Ids that
+ * are not queued are listed on stderr and make the exit status 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +38,8 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl.h"
+#include "core/ctl/ctl_select.h"
+#include "core/log.h"
 
 #ifdef SLUICE_CTL_SOCKET
 #define DEFAULT_SOCKET SLUICE_CTL_SOCKET
@@ -48,7 +57,8 @@ usage(FILE *f)
 		"       sluicectl [--socket PATH] watch [--interval SECONDS] [--count N]\n"
 		"  --socket PATH  control socket (default $SLUICE_SOCKET or %s)\n"
 		"  --json         ask for JSON\n"
-		"  sluicectl help lists the commands.\n"
+		"  sluicectl help lists the commands.  An action ending in \"-\" (delete -)\n"
+		"  reads queue ids from stdin, one per line.\n"
 		"exit status: 0 ok, 1 the command failed, 2 cannot connect\n", DEFAULT_SOCKET);
 }
 
@@ -177,6 +187,187 @@ run_command(const char *path, const char *line)
 	buf_free(&pend);
 	fflush(stdout);
 	return failed ? 1 : status;
+}
+
+/* ---- queue ids from stdin ---------------------------------------------- */
+
+/* The commands that take "-". */
+static bool
+takes_ids(const char *cmd)
+{
+	static const char *const acts[] = { "flush", "hold", "release", "delete",
+					    "bounce", "requeue", NULL };
+
+	for (int i = 0; acts[i] != NULL; i++)
+		if (strcmp(cmd, acts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The queue ids on stdin: every non-blank line's first word must be one. */
+static int
+read_ids(uint64_t **ids, size_t *n)
+{
+	char *line = NULL;
+	size_t cap = 0, alloc = 0;
+	unsigned long lineno = 0;
+	ssize_t len;
+
+	*ids = NULL;
+	*n = 0;
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		char *w = line, *end;
+		uint64_t id;
+		lineno++;
+		while (*w == ' ' || *w == '\t')
+			w++;
+		end = w + strcspn(w, " \t\r\n");
+		if (end == w)
+			continue;
+		*end = '\0';
+		if (!ctl_sel_parse_id(w, &id)) {
+			fprintf(stderr, "sluicectl: stdin line %lu: '%.40s%s' is not a queue id "
+				"(16 hex digits); nothing was sent\n", lineno, w,
+				strlen(w) > 40 ? "..." : "");
+			free(line);
+			free(*ids);
+			return -1;
+		}
+		if (*n == alloc) {
+			alloc = alloc ? alloc * 2 : 64;
+			*ids = realloc(*ids, alloc * sizeof(**ids));
+			if (*ids == NULL) {
+				fprintf(stderr, "sluicectl: out of memory\n");
+				free(line);
+				return -1;
+			}
+		}
+		(*ids)[(*n)++] = id;
+	}
+	free(line);
+	if (*n == 0) {
+		fprintf(stderr, "sluicectl: no queue ids on stdin\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int ask(int fd, const char *line, struct buf *out);
+
+/*
+ * argv[0..argc) is an action whose last word is "-": send it for the ids
+ * on stdin, CTL_SEL_IDS at a time, and print the sum (JSON with json).
+ */
+static int
+run_ids(const char *path, char **argv, int argc, bool json)
+{
+	static const char *const keys[] = { "messages", "jobs", "recipients",
+					    "after_attempt", "busy", "unroutable" };
+	long long sum[6] = { 0 };
+	struct buf tmp = { 0 }, line = { 0 };
+	json_t *missing = json_array();
+	char result[32] = "done";
+	/* the words between the command and "-" are arguments too */
+	size_t per = argc - 2 < CTL_SEL_IDS ? CTL_SEL_IDS - (size_t)(argc - 2) : 0;
+	uint64_t *ids;
+	size_t nids;
+	int fd, status = 0;
+
+	if (per == 0) {
+		fprintf(stderr, "sluicectl: too many words before \"-\" to add queue ids\n");
+		json_decref(missing);
+		return 1;
+	}
+	if (read_ids(&ids, &nids) < 0) {
+		json_decref(missing);
+		return 1;
+	}
+	if ((fd = ctl_connect(path)) < 0) {
+		json_decref(missing);
+		free(ids);
+		return 2;
+	}
+	for (size_t k = 0; k < nids && status == 0; k += per) {
+		size_t m = nids - k < per ? nids - k : per;
+		json_t *a;
+		line.len = 0;
+		for (int i = 0; i < argc - 1; i++)
+			buf_printf(&line, "%s ", argv[i]);
+		for (size_t i = 0; i < m; i++)
+			buf_printf(&line, "%016llX ", (unsigned long long)ids[k + i]);
+		buf_puts(&line, "json\n");
+		buf_append(&line, "", 1);
+		if (ask(fd, line.p, &tmp) < 0) {
+			fprintf(stderr, "sluicectl: the connection to %s was lost\n", path);
+			status = 2;
+			break;
+		}
+		a = json_loadb(tmp.p, tmp.len, JSON_DISABLE_EOF_CHECK, NULL);
+		const char *err = json_string_value(json_object_get(a, "error"));
+		if (a == NULL || (err != NULL && (m > 1 || strncmp(err, "no message ", 11) != 0))) {
+			fprintf(stderr, "sluicectl: %s\n", err ? err : "an answer that is not JSON");
+			json_decref(a);
+			status = 1;
+			break;
+		}
+		if (err != NULL) {		/* the one id of this command is not queued */
+			char id[17];
+			snprintf(id, sizeof(id), "%016llX", (unsigned long long)ids[k]);
+			log_json_append(&missing, log_json_s(id));
+		} else {
+			size_t i;
+			json_t *v;
+			for (i = 0; i < 6; i++)
+				sum[i] += json_integer_value(json_object_get(a, keys[i]));
+			json_array_foreach(json_object_get(a, "not_found"), i, v)
+				log_json_append(&missing, json_incref(v));
+			snprintf(result, sizeof(result), "%s",
+				 json_string_value(json_object_get(a, "result")) ?: "done");
+		}
+		json_decref(a);
+	}
+	close(fd);
+	if (status == 0 && json) {
+		json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O}",
+				      "action", argv[0], "target", "-", "ids", (json_int_t)nids,
+				      "result", result, "messages", sum[0], "jobs", sum[1],
+				      "recipients", sum[2], "after_attempt", sum[3], "busy",
+				      sum[4], "unroutable", sum[5], "not_found", missing);
+		if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT) < 0) {
+			fprintf(stderr, "sluicectl: the answer could not be built\n");
+			status = 1;
+		}
+		fputc('\n', stdout);
+		json_decref(o);
+	} else if (status == 0) {
+		printf("%s: %zu id%s from stdin: %lld message%s, %lld job%s, %lld recipient%s "
+		       "%s now; %lld on a connection: %s\n", argv[0], nids, nids == 1 ? "" : "s",
+		       sum[0], sum[0] == 1 ? "" : "s", sum[1], sum[1] == 1 ? "" : "s", sum[2],
+		       sum[2] == 1 ? "" : "s", result, sum[3], strcmp(argv[0], "flush") == 0 ?
+		       "being tried already" : "applied when the attempt ends");
+		if (sum[5] > 0)
+			printf("%lld recipients that nothing routes now left where they were\n",
+			       sum[5]);
+		if (sum[4] > 0)
+			printf("%lld jobs on a connection left alone: only some of their "
+			       "recipients were selected; try again after the attempt\n", sum[4]);
+	}
+	if (status == 0 && json_array_size(missing) > 0) {
+		size_t i;
+		json_t *v;
+		fflush(stdout);
+		fprintf(stderr, "sluicectl: %zu not in the queue:", json_array_size(missing));
+		json_array_foreach(missing, i, v)
+			fprintf(stderr, " %s", json_string_value(v));
+		fputc('\n', stderr);
+		status = 1;
+	}
+	json_decref(missing);
+	buf_free(&tmp);
+	buf_free(&line);
+	free(ids);
+	fflush(stdout);
+	return status;
 }
 
 /* ---- watch ------------------------------------------------------------ */
@@ -395,6 +586,8 @@ main(int argc, char **argv)
 			interval = 0.1;
 		return watch(path, interval, count);
 	}
+	if (argc - optind >= 2 && strcmp(argv[argc - 1], "-") == 0 && takes_ids(argv[optind]))
+		return run_ids(path, argv + optind, argc - optind, json);
 	for (int i = optind; i < argc; i++) {
 		if (i > optind)
 			buf_append(&line, " ", 1);

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import smtplib
 import socket
 import stat
 import subprocess
@@ -15,6 +14,7 @@ import time
 import unittest
 
 from harness import CONFIG_HEAD, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
+from ops_helpers import attempts, table, send as ops_send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
@@ -54,46 +54,12 @@ BODY = "Subject: ctl test\r\nMessage-ID: <c1@client.test>\r\n\r\nhello\r\n"
 
 def send(port, rcpts, sender="alice@client.test", body=BODY, n=1):
     """Send n messages on one connection; returns their queue ids."""
-    ids = []
-    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
-        s.ehlo("client.test")
-        for _ in range(n):
-            s.mail(sender)
-            for r in rcpts:
-                code, msg = s.rcpt(r)
-                assert code == 250, (r, code, msg)
-            code, msg = s.data(body.encode())
-            assert code == 250, msg
-            ids.append(msg.decode().split()[-1])
-    return ids
-
-
-def attempts(log, result=None):
-    out = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"event":"attempt"' in line:
-            a = json.loads(line)
-            if result is None or a["result"] == result:
-                out.append(a)
-    return out
+    return ops_send(port, rcpts, sender=sender, body=body, n=n)
 
 
 def alert_events(log):
     return [json.loads(line) for line in log.splitlines()
             if line.startswith("{") and '"event":"alert"' in line]
-
-
-def table(text):
-    """Rows of an aligned table as dicts (columns are 2+ spaces apart)."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    heads = re.split(r"\s{2,}", lines[0].strip())
-    rows = []
-    for ln in lines[1:]:
-        cells = re.split(r"\s{2,}", ln.strip())
-        if len(cells) != len(heads):
-            continue
-        rows.append(dict(zip(heads, cells)))
-    return rows
 
 
 # ---- Prometheus text format, checked strictly ------------------------------
@@ -406,18 +372,29 @@ class CtlTest(unittest.TestCase):
         p = self.ctl("show", "info", user=65534, check=False)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("cannot connect", p.stderr)
-        # open the file up: SO_PEERCRED still refuses every command
+        # open the file up (as control_group: and mode 0660 would for a
+        # group): the other uid may read, not change (SO_PEERCRED)
         os.chmod(r.dir, 0o711)
         os.chmod(self.sock, 0o666)
-        for cmd in (("show", "info"), ("flush",), ("help",)):
+        for cmd in (("show", "info"), ("help",), ("qshape",), ("show", "queue")):
+            p = self.ctl(*cmd, user=65534, check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotEqual(p.stdout, "")
+        self.assertEqual(json.loads(self.ctl("show", "stats", user=65534,
+                                             json_out=True).stdout)["workers"], 2)
+        for cmd in (("flush",), ("hold", "all"), ("reload",), ("connector", "disable", "x"),
+                    ("set", "alert", "threshold", "1", "age", "1")):
             p = self.ctl(*cmd, user=65534, check=False)
             self.assertEqual(p.returncode, 1, p.stdout)
-            self.assertIn("permission denied", p.stderr)
+            self.assertIn("permission denied: uid 65534 may not run '%s" % cmd[0], p.stderr)
+            self.assertIn("changes need root or the daemon's user", p.stderr)
             self.assertEqual(p.stdout, "")
-        p = self.ctl("show", "stats", user=65534, json_out=True, check=False)
+        p = self.ctl("flush", user=65534, json_out=True, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("permission denied", p.stderr)
-        self.assertIn("not allowed", r.log())
+        self.assertIn("control: uid 65534 pid", r.log())
+        self.assertIn("refused (changes need root", r.log())
+        self.assertNotIn("reloaded (listeners", r.log())
         self.ctl("show", "info")		# root still may
 
     # ---- bad input -------------------------------------------------------
@@ -439,9 +416,11 @@ class CtlTest(unittest.TestCase):
         out = self.raw(b"show info \xff\xfe\n")
         self.assertTrue(out.startswith("error: malformed command"), out)
         out = self.raw(b"hold\n")
-        self.assertEqual(out, "error: usage: hold CONNECTOR|ID [json]\n\n")
+        self.assertEqual(out, "error: usage: hold CONNECTOR|ID...|all|FILTER... [json] "
+                         "(say which mail: a connector, queue ids, all, or filters)\n\n")
         out = self.raw(b"show queue a b c\n")
-        self.assertTrue(out.startswith("error: usage: show queue"), out)
+        self.assertTrue(out.startswith("error: two connectors: 'a' and 'b'; usage: show queue"),
+                        out)
         out = self.raw(b"connector frobnicate good\n")
         self.assertTrue(out.startswith("error: usage: connector"), out)
         p = self.ctl("validate", "connector", "nosuch", check=False)
