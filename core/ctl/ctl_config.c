@@ -13,8 +13,8 @@
  * (sluiced -t -c FILE), every key at its default marked "# default", and
  * what is not set written as a comment; JSON is the same tree (durations
  * in seconds, sizes in bytes, which the parser accepts too) with the list
- * of keys at their default.  Nothing secret is in a config today (TLS
- * keys are paths); a secret would be shown as "(set)".
+ * of keys at their default.  A secret (the Redis password) is never
+ * shown: "(set)", a comment in YAML; TLS keys are paths, shown.
  *
  * A key the parser learns must be added here too: the tests compare this
  * output with the config's keys (tests/integration/test_ops_config.py).
@@ -231,6 +231,68 @@ cw_word(struct cw *w, const char *key, const char *v, const char *dv)
 	cw_put(w, key, v, log_json_s(v), strcmp(v, dv) == 0, NULL);
 }
 
+/* A secret: never shown, only whether it is set ("(set)"; in YAML a
+ * comment, so the text is never taken back as the secret itself). */
+static void
+cw_secret(struct cw *w, const char *key, const char *s)
+{
+	if ((w->mode == CW_CHANGED && s == NULL) || (w->mode == CW_DEFAULTS && s != NULL))
+		return;
+	if (w->json) {
+		cw_put(w, key, NULL, s ? log_json_s("(set)") : json_null(), s == NULL, NULL);
+		return;
+	}
+	cw_heads(w);
+	ctl_printf(w->r, "%*s# %s: (%s)\n", 2 * w->depth, "", key,
+		   s ? "set, not shown" : "not set");
+}
+
+/* TLS versions and ciphers (a connector's keys have prefix "tls_"). */
+static void
+cw_tls_proto(struct cw *w, const char *prefix, const struct cfg_tls_proto *p,
+	     const struct cfg_tls_proto *d)
+{
+	char k[3][40];
+
+	snprintf(k[0], sizeof(k[0]), "%smin_version", prefix);
+	snprintf(k[1], sizeof(k[1]), "%sciphers", prefix);
+	snprintf(k[2], sizeof(k[2]), "%sciphersuites", prefix);
+	cw_word(w, k[0], p->min_version == 13 ? "1.3" : "1.2",
+		d->min_version == 13 ? "1.3" : "1.2");
+	cw_str(w, k[1], p->ciphers, d->ciphers, "wolfSSL's own order");
+	cw_str(w, k[2], p->ciphersuites, d->ciphersuites, "wolfSSL's own order");
+}
+
+/* log: {to, path, format, level, facility} */
+static void
+w_log(struct cw *w, const struct cfg_log *l, const struct cfg_log *d)
+{
+	static const char *const to[] = { "stderr", "syslog", "file" };
+	static const char *const lv[] = { "debug", "info", "warn", "error" };
+	static const struct { const char *name; unsigned code; } fac[] = {
+		{ "mail", 2 }, { "daemon", 3 }, { "user", 1 }, { "local0", 16 },
+		{ "local1", 17 }, { "local2", 18 }, { "local3", 19 }, { "local4", 20 },
+		{ "local5", 21 }, { "local6", 22 }, { "local7", 23 },
+	};
+	const char *f = "mail", *df = "mail";
+
+	for (size_t i = 0; i < sizeof(fac) / sizeof(fac[0]); i++) {
+		if (fac[i].code == l->facility)
+			f = fac[i].name;
+		if (fac[i].code == d->facility)
+			df = fac[i].name;
+	}
+	cw_open(w, "log");
+	cw_word(w, "to", to[l->to % 3], to[d->to % 3]);
+	if (l->to == CFG_LOG_FILE)	/* path and facility only where they apply */
+		cw_str(w, "path", l->path, d->path, NULL);
+	cw_word(w, "format", l->json ? "json" : "text", d->json ? "json" : "text");
+	cw_word(w, "level", lv[l->level & 3], lv[d->level & 3]);
+	if (l->to == CFG_LOG_SYSLOG)
+		cw_word(w, "facility", f, df);
+	cw_close(w);
+}
+
 /* A list of strings, as one flow sequence. */
 static void
 cw_list(struct cw *w, const char *key, const char *const *v, size_t n, bool dflt)
@@ -377,6 +439,7 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_word(w, "tls", tls_word(c->tls), tls_word(d->tls));
 	cw_str(w, "tls_domain", c->tls_domain, d->tls_domain, "the smart host's name");
 	cw_str(w, "tls_ca", c->tls_ca, d->tls_ca, "the system's CA bundle");
+	cw_tls_proto(w, "tls_", &c->tls_proto, &d->tls_proto);
 	cw_bool(w, "enabled", c->enabled, d->enabled);
 	cw_close(w);
 }
@@ -410,6 +473,11 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	cw_str(w, "spool", c->spool_dir, d->spool_dir, NULL);
 	cw_size(w, "spool_segment_size", c->segment_size, d->segment_size);
 	cw_str(w, "control_socket", c->control_socket, d->control_socket, NULL);
+	cw_str(w, "user", c->user, d->user, "stays the user it was started as");
+	cw_str(w, "group", c->group, d->group, "the user's primary group");
+	cw_str(w, "control_group", c->control_group, d->control_group,
+	       "the control socket is mode 0600");
+	w_log(w, &c->log, &d->log);
 	cw_nets(w, "trusted_networks", c->trusted, c->ntrusted,
 		nets_eq(c->trusted, c->ntrusted, d->trusted, d->ntrusted));
 	if (c->nresolvers > 0)
@@ -428,6 +496,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_open(w, "tls");
 		cw_str(w, "cert", c->tls_cert, NULL, NULL);
 		cw_str(w, "key", c->tls_key, NULL, NULL);
+		cw_tls_proto(w, "", &c->tls_proto, &d->tls_proto);
 		cw_close(w);
 	} else {
 		cw_put(w, "tls", NULL, json_null(), true, "no STARTTLS offered");
@@ -436,6 +505,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_open(w, "redis");
 		cw_str(w, "host", c->redis_host, NULL, NULL);
 		cw_u32(w, "port", c->redis_port, 6379);
+		cw_secret(w, "password", c->redis_password);
 		cw_close(w);
 	} else {
 		cw_put(w, "redis", NULL, json_null(), true, "quotas counted on this node only");
@@ -573,15 +643,15 @@ cmd_set_log_level(struct ctl_run *r)
 	if (r->json)
 		ctl_json(r, json_pack("{s:s, s:s}", "log_level", names[lvl], "was", names[was & 3]));
 	else
-		ctl_printf(r, "log level %s (was %s), until a restart\n", names[lvl],
-			   names[was & 3]);
+		ctl_printf(r, "log level %s (was %s), until a reload or restart sets the "
+			      "configuration's\n", names[lvl], names[was & 3]);
 	ctl_end(r);
 }
 
 const struct ctl_cmd ctl_cmd_set_log_level = {
 	.words = "set log-level",
 	.args = "debug|info|warn|error",
-	.help = "log from this level up, until a restart",
+	.help = "log from this level up, until a reload or restart",
 	.changes = true,
 	.run = cmd_set_log_level,
 };

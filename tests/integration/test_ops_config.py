@@ -187,7 +187,8 @@ class SetLogLevelTest(unittest.TestCase):
     def test_levels(self):
         r = self.r
         self.assertEqual(self.ctl("set", "log-level", "error").stdout,
-                         "log level error (was info), until a restart\n")
+                         "log level error (was info), until a reload or restart sets the "
+                         "configuration's\n")
         self.assertIn("control: log level error (was info)", r.log())
         n = r.log().count("control: uid")
         self.ctl("flush")			# an info line: not written now
@@ -215,6 +216,53 @@ class SetLogLevelTest(unittest.TestCase):
             self.assertIn("permission denied: uid 65534 may not run 'set log-level'", p.stderr)
             self.assertNotIn("log level debug (was warn)", r.log())
         self.assertTrue(r.proc.alive())
+
+
+
+class ShowConfigServiceKeysTest(unittest.TestCase):
+    """The keys of the service side of issue 11: control_group, log:, the
+    TLS versions and ciphers, and the Redis password, which is never shown."""
+
+    def test_service_keys(self):
+        redis_port = free_port()
+        r = Sluiced(workers=1, config=CONFIG_HEAD + """\
+control_group: root
+log: {{level: debug}}
+redis: {{host: 127.0.0.1, port: %d, password: "s3cret-pw"}}
+connectors:
+  hub:
+    smarthosts: ["127.0.0.1:{sink_port}"]
+    tls: required
+    tls_min_version: 1.3
+    tls_ciphersuites: TLS_AES_128_GCM_SHA256
+domains:
+  relay.test: hub
+""" % redis_port)
+        r.start()
+        self.addCleanup(r.stop)
+        sock = os.path.join(r.dir, "sluice.sock")
+        wait_for(lambda: os.path.exists(sock), what="control socket")
+        js = json.loads(sluicectl(sock, "--json", "show", "config").stdout)
+        c = js["config"]
+        self.assertEqual(c["control_group"], "root")
+        self.assertEqual(c["log"], {"to": "stderr", "format": "text", "level": "debug"})
+        self.assertEqual(c["redis"]["password"], "(set)")
+        hub = c["connectors"]["hub"]
+        self.assertEqual((hub["tls_min_version"], hub["tls_ciphersuites"], hub["tls_ciphers"]),
+                         ("1.3", "TLS_AES_128_GCM_SHA256", None))
+        self.assertIn("log.format", js["defaults"])
+        for args in (("show", "config"), ("show", "config", "changed"), ("--json", "show", "config")):
+            out = sluicectl(sock, *args).stdout
+            self.assertNotIn("s3cret", out)
+        text = sluicectl(sock, "show", "config", "changed").stdout
+        self.assertIn("\n  # password: (set, not shown)\n", text)
+        self.assertIn("\nlog:\n  level: debug\n", text)
+        self.assertNotIn("format: text", text)
+        path = os.path.join(r.dir, "shown.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        p = subprocess.run([SLUICED, "-t", "-c", path], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
