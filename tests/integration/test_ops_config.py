@@ -12,7 +12,7 @@ import subprocess
 import unittest
 
 from harness import CONFIG_HEAD, SLUICED, Proc, Sluiced, free_port, wait_for
-from ops_helpers import send, sluicectl
+from ops_helpers import SLUICECTL, send, sluicectl
 
 CONFIG = CONFIG_HEAD + """\
 resolvers: ["127.0.0.1:53"]
@@ -263,6 +263,26 @@ domains:
             f.write(text)
         p = subprocess.run([SLUICED, "-t", "-c", path], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+        # control_group: a member (and only through the group) may read, not change
+        st = os.stat(sock)
+        self.assertEqual((st.st_gid, st.st_mode & 0o777), (0, 0o660))
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            os.chmod(r.dir, 0o711)
+            member = ["setpriv", "--reuid=65534", "--regid=65534", "--groups=0"]
+            stranger = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            p = subprocess.run(member + [SLUICECTL, "--socket", sock, "show", "queue"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("(0 messages)", p.stdout)
+            p = subprocess.run(member + [SLUICECTL, "--socket", sock, "hold", "all"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("permission denied: uid 65534 may not run 'hold'", p.stderr)
+            p = subprocess.run(stranger + [SLUICECTL, "--socket", sock, "show", "info"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2)		# not in the group: no connection
+            self.assertIn("refused (changes need root", r.log())
 
 
 if __name__ == "__main__":
