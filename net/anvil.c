@@ -182,11 +182,21 @@ anvil_enter(struct anvil *a, const struct sockaddr *addr, uint64_t now, uint32_t
 			return ANVIL_RATE;
 		}
 	}
-	/* sessions are counted even with no limit, so a reload may add one */
+	/*
+	 * Sessions are counted even with no limit, so a reload may add one.
+	 * The verdict reads the rows again once all are counted: the values
+	 * each increment returned are not enough, since two racing clients
+	 * can each see the lower count on a different row (one 3 then 4, the
+	 * other 4 then 3) and both pass a limit of 3.  Reading after every
+	 * increment (sequentially consistent), the last of any set of racers
+	 * to read sees all of them, so the limit holds; a race can only
+	 * refuse one too many, never admit one.
+	 */
+	for (unsigned r = 0; r < ANVIL_ROWS; r++)
+		atomic_fetch_add_explicit(&s[r]->sessions, 1, memory_order_seq_cst);
 	est = UINT32_MAX;
 	for (unsigned r = 0; r < ANVIL_ROWS; r++) {
-		uint32_t c = atomic_fetch_add_explicit(&s[r]->sessions, 1,
-						       memory_order_relaxed) + 1;
+		uint32_t c = atomic_load_explicit(&s[r]->sessions, memory_order_seq_cst);
 
 		est = c < est ? c : est;
 	}
