@@ -9,6 +9,7 @@ import smtplib
 import subprocess
 
 from harness import CONFIG_HEAD, BUILD, Sink, Sluiced, free_port, wait_for
+from test_delivery import attempts  # noqa: F401 (the ops tests take it from here)
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
@@ -61,16 +62,6 @@ def send(port, rcpts, sender="alice@client.test", body=BODY, n=1, mail_opts=(),
             assert code == 250, msg
             ids.append(msg.decode().split()[-1])
     return ids
-
-
-def attempts(log, result=None):
-    out = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"event":"attempt"' in line:
-            a = json.loads(line)
-            if result is None or a["result"] == result:
-                out.append(a)
-    return out
 
 
 def table(text):

@@ -1,5 +1,5 @@
 """What the package tests share: where the tree and the build are, running
-a command, the daemon-keys markers, and a scratch sluiced."""
+a command, and a scratch sluiced."""
 import grp
 import os
 import pwd
@@ -15,37 +15,12 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONFIG = os.path.join(ROOT, "etc", "sluice", "sluice.yaml")
 MAN = os.path.join(ROOT, "docs", "man")
 
-# The configuration keys the other half of issue 11 adds to sluiced wait,
-# commented out, under a marker line: "#@daemon-keys" in the YAML,
-# "; @daemon-keys" in the scdoc sources.  Enabling them removes the comment
-# sign from the lines that follow the marker up to the first line without it.
-# (README.md holds such text in <!--@daemon-keys ... --> comments.)
-MARKERS = {".yaml": ("#@daemon-keys", "#"), ".scd": ("; @daemon-keys", "; ")}
-
-
 def run(args, **kw):
     """Run a command; its CompletedProcess with text stdout/stderr."""
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
     kw.setdefault("timeout", 600)
     return subprocess.run(args, **kw)
-
-
-def enable_daemon_keys(text, suffix):
-    """text with the lines under each daemon-keys marker uncommented (and
-    the marker lines dropped)."""
-    marker, sign = MARKERS[suffix]
-    out, inside = [], False
-    for line in text.split("\n"):
-        if line == marker:
-            inside = True
-            continue
-        if inside and (line.startswith(sign) or line == sign.rstrip()):
-            out.append(line[len(sign):] if line.startswith(sign) else "")
-            continue
-        inside = False
-        out.append(line)
-    return "\n".join(out)
 
 
 def checkable(path):

@@ -10,10 +10,6 @@
 # message, answer the installed sluicectl on its default socket, reload,
 # refuse a broken configuration on reload while it keeps running, and
 # stop.  Needs root, debootstrap and systemd-nspawn (systemd-container).
-#
-# While sluiced does not yet parse the daemon's keys (user:, group:) nor
-# notify systemd, a drop-in (Type=simple) lets today's daemon run under the
-# unit, and the run says so.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=build-deb/root
@@ -63,15 +59,10 @@ done
 ct() { nsenter -t "$init" -a "$@"; }
 ct systemctl is-system-running --wait >/dev/null 2>&1
 
-if out=$(ct sh /setup/service-setup.sh "/debs/$(basename "$deb")" "$PORT"); then
+if ct sh /setup/service-setup.sh "/debs/$(basename "$deb")" "$PORT"; then
 	ok "dpkg -i $(basename "$deb")"
 else
 	bad "dpkg -i"; finish
-fi
-premerge=""
-if [ "$out" = premerge ]; then
-	premerge=1
-	echo "service: sluiced does not parse user: yet: the unit runs with a pre-merge drop-in"
 fi
 [ "$(ct systemctl is-enabled sluice)" = enabled ] && ok "unit enabled" || bad "unit not enabled"
 [ "$(ct systemctl is-active sluice)" = inactive ] && ok "not started by the install" ||
@@ -85,8 +76,7 @@ if swaks --server 127.0.0.1:$PORT --from a@client.test --to b@example.test \
 	--silent 2 >/dev/null 2>&1; then ok "message accepted on 127.0.0.1:$PORT"
 else bad "message refused"; fi
 user=$(ct ps -o user= -p "$(ct systemctl show -p MainPID --value sluice)")
-if [ -n "$premerge" ]; then echo "service: sluiced runs as $user (pre-merge)"
-elif [ "$user" = sluice ]; then ok "sluiced runs as sluice"
+if [ "$user" = sluice ]; then ok "sluiced runs as sluice"
 else bad "sluiced runs as '$user', not sluice"; fi
 q=$(ct sluicectl show queue)
 echo "$q" | grep -q "b@example.test" && ok "sluicectl (default socket) shows it queued" ||

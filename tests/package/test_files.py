@@ -1,6 +1,6 @@
 """The shipped files, without building a package: /etc/sluice/sluice.yaml
 parses with today's sluiced, the manual pages cover every option, command
-and key and render cleanly, and the daemon-keys markers are consistent."""
+and key and render cleanly."""
 import glob
 import json
 import os
@@ -9,12 +9,10 @@ import shutil
 import tempfile
 import unittest
 
-from pkg import (BUILD, CONFIG, MAN, Daemon, checkable, config_keys,
-                 enable_daemon_keys, run)
+from pkg import BUILD, CONFIG, MAN, Daemon, checkable, config_keys, run
 
 SLUICED = os.path.join(BUILD, "sluiced")
 SLUICECTL = os.path.join(BUILD, "sluicectl")
-DAEMON_KEYS = ("user", "group", "log", "control_group")
 
 
 def page(name):
@@ -37,39 +35,9 @@ class ShippedConfig(unittest.TestCase):
         with open(CONFIG) as f:
             text = f.read()
         for line in ("spool: /var/spool/sluice", "control_socket: /run/sluice/sluice.sock",
-                     "#?user: sluice", "#?group: sluice", "#?log: {to: syslog"):
+                     "user: sluice", "group: sluice", "log: {to: syslog",
+                     "control_group: sluicectl"):
             self.assertRegex(text, "\n%s" % line)
-
-    def test_daemon_keys(self):
-        """With the lines under #@daemon-keys enabled (or once they are) the
-        file parses when sluiced knows those keys; until then it names one
-        of them."""
-        with open(CONFIG) as f:
-            text = f.read()
-        enabled = enable_daemon_keys(text, ".yaml")
-        for k in DAEMON_KEYS:
-            self.assertRegex(enabled, r"\n%s: " % k)
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-            f.write(enabled)
-            f.flush()
-            p = check(f.name)
-        m = re.search(r"unknown key '(\w+)' at the top level", p.stderr)
-        if m and m.group(1) in DAEMON_KEYS:
-            self.skipTest("sluiced does not parse the daemon keys yet (%s)" % m.group(1))
-        self.assertEqual(p.returncode, 0, p.stderr)
-
-    def test_markers_go_with_the_keys(self):
-        """Once sluiced parses user:, every @daemon-keys block (config,
-        manual pages, README) is to be enabled: no marker may be left."""
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-            f.write('listen: ["127.0.0.1:2525"]\nuser: root\n')
-            f.flush()
-            if "unknown key 'user'" in check(f.name).stderr:
-                self.skipTest("sluiced does not parse user: yet")
-        readme = os.path.join(os.path.dirname(MAN), "..", "README.md")
-        left = [p for p in [CONFIG, readme] + glob.glob(os.path.join(MAN, "*.scd"))
-                if "@daemon-keys" in open(p).read()]
-        self.assertEqual(left, [], "daemon-keys markers left: enable the lines under them")
 
 
 class ManPages(unittest.TestCase):
