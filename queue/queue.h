@@ -133,6 +133,11 @@ void queue_conn_gone(struct worker *w, struct dest *d);
 /* Connections open on this worker, all destinations together. */
 uint32_t queue_conns(const struct worker *w);
 
+/* The settings d's mail goes by: its connector, or config_connector_default
+ * when a reload removed it (retry schedule, expiry, health).  What the
+ * control socket shows of a destination's expiry comes from here too. */
+const struct cfg_connector *queue_dest_policy(struct worker *w, const struct dest *d);
+
 /* Call fn(w, d, arg) for every destination of this worker, in no
  * particular order (the transport's sweeps of its idle connections).  fn
  * must not make or free destinations. */

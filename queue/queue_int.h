@@ -35,9 +35,6 @@ struct cfg_connector;
 /* d's connector in the worker's current config, or NULL (removed). */
 const struct cfg_connector *queue_dest_cfg(struct worker *w, const struct dest *d);
 
-/* The settings d's mail goes by: its connector, or config_connector_default
- * when a reload removed it (retry schedule, expiry, health). */
-const struct cfg_connector *queue_dest_policy(struct worker *w, const struct dest *d);
 
 /* Put a message in the tables (env is taken over, pending counted).  Not
  * routed: that is queue_msg.c's. */

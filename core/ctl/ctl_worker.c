@@ -99,14 +99,12 @@ snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 	for (uint32_t i = 0; i < qu->ndestslots; i++)
 		for (struct dest *d = qu->dests[i]; d != NULL; d = d->hnext) {
 			struct ctl_dest_snap *o;
-			const struct cfg_connector *c;
 			d->ctl_idx = UINT32_MAX;
 			if (q->connector[0] && strcmp(q->connector, d->connector) != 0)
 				continue;
 			d->ctl_idx = (uint32_t)n;
 			o = &s->dests[n];
-			c = conn_of(w, d->connector);
-			expiry[n++] = (c ? c : &config_connector_default)->expiry;
+			expiry[n++] = queue_dest_policy(w, d)->expiry;
 			snprintf(o->name, sizeof(o->name), "%s", d->name);
 			snprintf(o->connector, sizeof(o->connector), "%s", d->connector);
 			o->down = d->down;
@@ -455,7 +453,6 @@ static void
 message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct buf *a,
 	    int64_t now)
 {
-	const struct cfg_connector *c;
 
 	o->dest = arena_str(a, j->dest->name);
 	o->state = j->state;
@@ -465,8 +462,8 @@ message_job(struct worker *w, const struct qjob *j, struct ctl_mjob *o, struct b
 	o->attempts = j->attempts;
 	o->nrcpt = j->nrcpt;
 	o->last_attempt = j->last_attempt;
-	c = conn_of(w, j->dest->connector);	/* as queue_job_done decides it */
-	o->expires = j->msg->env->arrival + (c ? c : &config_connector_default)->expiry;
+	/* as queue_job_done decides it */
+	o->expires = j->msg->env->arrival + queue_dest_policy(w, j->dest)->expiry;
 	if (j->state == QJOB_DEFERRED && j->timer.pprev != NULL)
 		o->next_try = mono_to_unix(w, j->timer.expires, now);
 	o->error = arena_str(a, j->last_error);
