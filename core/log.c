@@ -213,12 +213,6 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
-void
-log_line(const char *text, size_t len)
-{
-	log_record(LOG_INFO, text, len);
-}
-
 /* ---- untrusted text --------------------------------------------------- */
 
 /* Characters that are valid UTF-8 yet end lines or reorder text in a
@@ -337,18 +331,135 @@ log_json_set(json_t **obj, const char *key, json_t *v)
 	return true;
 }
 
+/* A text event's value: bare when it is one plain word, else quoted; the
+ * escaper's \" and \\ keep a quoted value closed, and a list's elements
+ * have their commas and spaces escaped so ',' only separates them. */
+static void
+log_kv_str(struct strb *sb, const char *s, size_t n, bool elem)
+{
+	char small[LOG_ESC_MAX * 4], *esc = small;
+	size_t cap = n * 4 + 1;	/* every byte as \xNN at worst */
+	bool quote = n == 0;
+
+	if (cap > sizeof(small) && (esc = malloc(cap)) == NULL) {
+		esc = small;
+		cap = sizeof(small);	/* cut, marked "...", rather than lost */
+	}
+	log_esc(esc, cap < sizeof(small) ? sizeof(small) : cap, s, n, 0);
+	for (const char *c = esc; *c != '\0' && !quote; c++)
+		quote = *c == ' ' || *c == '=' || *c == '"' || *c == '\\';
+	if (quote && !elem)
+		strb_putn(sb, "\"", 1);
+	for (const char *c = esc; *c != '\0'; c++)
+		if (elem && (*c == ',' || *c == ' '))
+			strb_puts(sb, *c == ',' ? "\\x2C" : "\\x20");
+		else
+			strb_putn(sb, c, 1);
+	if (quote && !elem)
+		strb_putn(sb, "\"", 1);
+	if (esc != small)
+		free(esc);
+}
+
+static void
+log_kv_val(struct strb *sb, json_t *v, bool elem)
+{
+	char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		log_kv_str(sb, json_string_value(v), json_string_length(v), elem);
+		break;
+	case JSON_INTEGER:
+		strb_printf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		strb_printf(sb, "%g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+		strb_puts(sb, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "-");
+		break;
+	case JSON_ARRAY:
+		if (!elem) {	/* a list: a,b,c ("-" when empty) */
+			size_t i;
+			json_t *e;
+
+			json_array_foreach(v, i, e) {
+				if (i > 0)
+					strb_putn(sb, ",", 1);
+				log_kv_val(sb, e, true);
+			}
+			if (json_array_size(v) == 0)
+				strb_putn(sb, "-", 1);
+			break;
+		}
+		__attribute__((fallthrough));	/* nested: as compact JSON */
+	case JSON_OBJECT:
+		s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+		log_kv_str(sb, s, log_len(s), elem);
+		free(s);
+		break;
+	}
+}
+
+/*
+ * An event in text format: "TIME info: EVENT key=value ..." in the
+ * object's order, "event" itself first and not repeated.  The heap takes
+ * a line the stack cannot, so an event is never cut.
+ */
+static void
+log_event_text(json_t *o, const char *stamp, const char *event)
+{
+	char small[8192], head[256], *big = NULL;
+	size_t hl = log_sink_head(head, sizeof(head), LOG_INFO), cap = sizeof(small);
+	const char *key, *name = json_string_value(json_object_get(o, "event"));
+	struct strb sb;
+	json_t *v;
+
+	for (;;) {
+		strb_init(&sb, big ? big : small, cap);
+		if (hl == 0)
+			strb_printf(&sb, "%s ", stamp);
+		strb_printf(&sb, "%s: %s", log_names[LOG_INFO], name ? name : event);
+		json_object_foreach(o, key, v) {
+			if (strcmp(key, "event") == 0)
+				continue;
+			strb_printf(&sb, " %s=", key);
+			log_kv_val(&sb, v, false);
+		}
+		if (!sb.trunc || cap >= (1u << 24))
+			break;
+		free(big);
+		cap *= 4;
+		if ((big = malloc(cap)) == NULL) {
+			log_err("%s: the log line could not be built (out of memory)", event);
+			json_decref(o);
+			return;
+		}
+	}
+	log_record(LOG_INFO, sb.p, sb.len);
+	free(big);
+	json_decref(o);
+}
+
 void
 log_json(json_t *o, const char *event)
 {
 	char stamp[32];
 	json_t *line;
 
-	if (!log_json_fmt || o == NULL) {
+	log_stamp(stamp);
+	if (o == NULL) {
 		log_dump(o, LOG_INFO, event);
 		return;
 	}
+	if (!log_json_fmt) {
+		log_event_text(o, stamp, event);
+		return;
+	}
 	/* ts and level first, then the event's own fields */
-	log_stamp(stamp);
 	line = json_pack("{s:s, s:s}", "ts", stamp, "level", log_names[LOG_INFO]);
 	if (line != NULL && json_object_update(line, o) < 0) {
 		json_decref(line);

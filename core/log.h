@@ -6,9 +6,11 @@
  * stderr (the default), a file (appended; log_reopen on SIGUSR1 moves to a
  * new file of the same name) or the syslog socket (the journal under
  * systemd); in text format a line is "TIME level: text" (syslog adds its
- * own head instead of the time), and JSON events (log_json) are one JSON
- * object as they are; in JSON format every line is one object with "ts"
- * and "level" first, then "msg" for a text line or the event's own fields.
+ * own head instead of the time), and an event (log_json) is "TIME info:
+ * EVENT key=value ..." with its fields in order (a value with a space is
+ * quoted, a list is a,b,c); in JSON format every line is one object with
+ * "ts" and "level" first, then "msg" for a text line or the event's own
+ * fields.
  *
  * Any thread may log.  fatal() is for start-up and configuration only: a
  * request path logs and answers, it never exits.
@@ -85,12 +87,6 @@ void log_set_fd(int fd);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* A raw line (one JSON object) with no time or level of its own, at
- * level info for syslog; a newline is added.  Never cut: a line longer
- * than the stack buffer is copied to the heap (and dropped, with an error
- * line, only if that fails). */
-void log_line(const char *text, size_t len);
-
 #define LOG_ESC_SPACE	0x01	/* a space too: a value in "key=value" */
 #define LOG_ESC_JSON	0x02	/* for jansson: only NUL and non-UTF-8 */
 
@@ -151,9 +147,11 @@ bool log_json_append(struct json_t **arr, struct json_t *v);
 bool log_json_set(struct json_t **obj, const char *key, struct json_t *v);
 
 /*
- * Write JSON object o as one line (compact, ASCII only, so no byte of it
- * can be taken for a line end by any reader) and release it.  In JSON
- * format the line gets "ts" and "level" ("info") in front of o's fields.
+ * Write event o (a JSON object whose "event" names it) as one line and
+ * release it.  In JSON format the line is o, compact and ASCII only (no
+ * byte of it can be taken for a line end by any reader), with "ts" and
+ * "level" ("info") in front of its fields; in text format it is
+ * "TIME info: EVENT key=value ...", every string through log_esc.
  * If o is NULL (a jansson call failed) or cannot be dumped, an error line
  * naming event is logged instead: a JSON line is whole or absent, never
  * half.  Not filtered by the level: these are the events of record.

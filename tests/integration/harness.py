@@ -4,6 +4,7 @@ loopback ports, read the spool files, run real clients.
 Only 127.0.0.0/8 addresses are used.  Every process a test starts is
 stopped by the test (or by Harness.cleanup) by PID.
 """
+import json
 import os
 import shutil
 import re
@@ -59,6 +60,67 @@ def listening(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
+
+
+# ---- events in the log ------------------------------------------------------
+# sluiced writes an event (attempt, alert, ...) as one JSON object in
+# format: json, and as "TIME info: EVENT key=value ..." in format: text
+# (a value with a space is quoted, a list is a,b,c, a null is "-", every
+# peer byte escaped as \\, \\" or \\xNN).  events() reads either into
+# the same dicts, so a test does not depend on the format.
+
+_VAL = r'"(?:[^"\\]|\\.)*"|[^"\s]\S*'
+_EVENT_RE = re.compile(r"^\S+ info: ([a-z_]+)((?: [a-z_]+=(?:" + _VAL + r"))*)$")
+_PAIR_RE = re.compile(r" ([a-z_]+)=(" + _VAL + r")")
+_LIST_KEYS = {"rcpts"}
+
+
+def _unescape(v):
+    out = bytearray()
+    for m in re.finditer(r"\\x([0-9A-F]{2})|\\(.)|([^\\]+)", v):
+        if m.group(1):
+            out.append(int(m.group(1), 16))
+        else:
+            out += (m.group(2) or m.group(3)).encode("utf-8")
+    return out.decode("utf-8", "replace")
+
+
+def _value(key, v):
+    if v.startswith('"'):
+        return _unescape(v[1:-1])
+    if key in _LIST_KEYS:
+        return [] if v == "-" else [_unescape(e) for e in v.split(",")]
+    if v == "-":
+        return None
+    if v in ("true", "false"):
+        return v == "true"
+    if key != "id" and re.fullmatch(r"-?\d{1,15}", v):
+        return int(v)
+    return _unescape(v)
+
+
+def parse_event(line):
+    """The event a log line holds (a dict with "event"), or None."""
+    if line.startswith("{"):
+        o = json.loads(line)
+        return o if "event" in o else None
+    m = _EVENT_RE.match(line)
+    if not m:
+        return None
+    o = {"event": m.group(1)}
+    for k, v in _PAIR_RE.findall(m.group(2)):
+        o[k] = _value(k, v)
+    return o
+
+
+def events(log, name):
+    """Every event called name in log (text), in order."""
+    out = []
+    for line in log.splitlines():
+        o = parse_event(line)
+        if o is not None and o["event"] == name:
+            out.append(o)
+    return out
 
 
 class TestCase(unittest.TestCase):

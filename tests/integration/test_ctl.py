@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from harness import CONFIG_HEAD, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
+from harness import CONFIG_HEAD, events, BUILD, Sink, Sluiced, free_port, read_spool, wait_for
 from ops_helpers import attempts, table, send as ops_send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
@@ -58,8 +58,7 @@ def send(port, rcpts, sender="alice@client.test", body=BODY, n=1):
 
 
 def alert_events(log):
-    return [json.loads(line) for line in log.splitlines()
-            if line.startswith("{") and '"event":"alert"' in line]
+    return events(log, "alert")
 
 
 # ---- Prometheus text format, checked strictly ------------------------------

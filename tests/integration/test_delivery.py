@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (CONFIG_HEAD, POSTFIX_ENV, SMTP_SINK, SMTP_SOURCE, Proc, Sink, Sluiced, free_port,
+from harness import (events, CONFIG_HEAD, POSTFIX_ENV, SMTP_SINK, SMTP_SOURCE, Proc, Sink, Sluiced, free_port,
                      read_spool, wait_for)
 
 CONFIG = CONFIG_HEAD + """\
@@ -63,13 +63,7 @@ class Dnsmasq:
 
 
 def attempts(log, result=None):
-    out = []
-    for line in log.splitlines():
-        if line.startswith("{") and '"event":"attempt"' in line:
-            a = json.loads(line)
-            if result is None or a["result"] == result:
-                out.append(a)
-    return out
+    return [a for a in events(log, "attempt") if result is None or a["result"] == result]
 
 
 def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=None,

@@ -196,6 +196,7 @@ class HostileInputTest(unittest.TestCase):
 
     # at most 63 characters between dots: Python IDNA-checks server_hostname
     FORGED = '{"event":"attempt","id":"F0","rcpts":["forged"]}'
+    FORGED_TEXT = '2026-01-01T00:00:00.000Z info: attempt id=F1 rcpts=forged'
 
     def test_sni_cannot_forge_a_log_line(self):
         c, k = cert("valid")
@@ -206,7 +207,8 @@ class HostileInputTest(unittest.TestCase):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        tls = ctx.wrap_socket(s.s, server_hostname="x\r\n" + self.FORGED + "\r\ny \"z")
+        tls = ctx.wrap_socket(s.s, server_hostname="x\r\n" + self.FORGED + ".\r\n" +
+                              self.FORGED_TEXT + "\r\ny \"z")
         tls.sendall(b"EHLO client.test\r\n")
         tls.recv(4096)
         tls.sendall(b"QUIT\r\n")
@@ -218,8 +220,10 @@ class HostileInputTest(unittest.TestCase):
         self.assertIn("sni=x\\x0D\\x0A{\\\"event\\\":\\\"attempt\\\"", lines[0])
         self.assertIn("\\x20\\\"z", lines[0])
         self.assertNotIn("forged", [x for a in attempts(r.log()) for x in a["rcpts"]])
+        self.assertNotIn("F1", [a["id"] for a in attempts(r.log())])
         for l in r.log().splitlines():
             self.assertFalse(l.startswith("{") and "forged" in l, l)
+            self.assertFalse(" info: attempt " in l and "sni=" not in l, l)
 
     def test_quoted_local_part_cannot_fake_fields(self):
         rec = self.recorder()

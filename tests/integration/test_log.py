@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BUILD, Proc, SLUICED, Sink, Sluiced, TestCase, wait_for
+from harness import BUILD, Proc, events, SLUICED, Sink, Sluiced, TestCase, wait_for
 from test_hostile_guards import send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
@@ -46,7 +46,7 @@ class LogTest(TestCase):
         self.start(r, lambda: "ready:" in read(path))
         send(r.port)
         wait_for(lambda: sink.messages() == 1, what="first message delivered")
-        wait_for(lambda: '"result":"delivered"' in read(path), what="its attempt line")
+        wait_for(lambda: 'result=delivered' in read(path), what="its attempt line")
 
         # logrotate: move the file away, then SIGUSR1
         os.rename(path, path + ".1")
@@ -54,21 +54,23 @@ class LogTest(TestCase):
         wait_for(lambda: "log reopened" in read(path), what="a new file")
         send(r.port)
         wait_for(lambda: sink.messages() == 2, what="second message delivered")
-        wait_for(lambda: '"result":"delivered"' in read(path), what="the new attempt line")
+        wait_for(lambda: 'result=delivered' in read(path), what="the new attempt line")
         self.assertEqual(r.stop(), 0)
 
         old, new = read(path + ".1"), read(path)
         self.assertIn("ready:", old)
-        self.assertEqual(old.count('"result":"delivered"'), 1, old)
+        self.assertEqual(old.count('result=delivered'), 1, old)
         self.assertNotIn("log reopened", old)
-        self.assertEqual(new.count('"result":"delivered"'), 1, new)
+        self.assertEqual(new.count('result=delivered'), 1, new)
         self.assertIn("sluiced stopped", new)
         self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o640")
         self.assertEqual(r.proc.log(), "", "nothing on stderr with to: file")
 
-    def test_json_every_line_parses(self):
+    def delivered_then_deferred(self, extra):
+        """A relay with log: extra that delivered one message, and had the
+        next one refused (its sink stopped)."""
         sink = self.sink()
-        r = Sluiced(sink_port=sink.port, extra="log: {format: json, level: debug}",
+        r = Sluiced(sink_port=sink.port, extra=extra,
                     connector_extra="    retry: {initial: 1s, max: 1s, jitter: 0}")
         r.start()
         self.cleanup.append(r.stop)
@@ -76,7 +78,28 @@ class LogTest(TestCase):
         wait_for(lambda: sink.messages() == 1, what="delivered")
         sink.stop()                       # the next attempt is refused
         send(r.port)
-        wait_for(lambda: '"result":"deferred"' in r.log(), what="a deferral")
+        wait_for(lambda: [a for a in events(r.log(), "attempt") if a["result"] == "deferred"],
+                 what="a deferral")
+        return r
+
+    def test_text_every_line_has_time_and_level(self):
+        """format: text (the default): events are key=value lines with the
+        time and level like every other line, not bare JSON."""
+        r = self.delivered_then_deferred("log: {level: debug}")
+        self.assertEqual(r.stop(), 0)
+        for line in r.log().splitlines():
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                             r"(debug|info|warn|error): \S")
+        done, deferred = events(r.log(), "attempt")[:2]
+        self.assertEqual((done["result"], done["rcpts"], done["attempt"], done["code"]),
+                         ("delivered", ["bob@example.test"], 1, ""), done)
+        self.assertEqual((deferred["result"], deferred["code"], deferred["mfi"]),
+                         ("deferred", "4.4.316", "conn_refused"), deferred)
+        self.assertIn(" connector=", [l for l in r.log().splitlines()
+                                      if " info: attempt " in l][0])
+
+    def test_json_every_line_parses(self):
+        r = self.delivered_then_deferred("log: {format: json, level: debug}")
         with open(r.config, "a") as f:
             f.write("limits: {recipients: 10}\n")
         r.proc.p.send_signal(signal.SIGHUP)

@@ -152,8 +152,11 @@ capture(json_t *o, char *out, size_t cap)
 
 Test(log, json_lines_whole_or_absent)
 {
-	char out[65536];
+	struct log_setup js = { .to = LOG_TO_STDERR, .json = true };
+	char out[65536], err[256];
 	json_t *arr = json_array(), *back;
+
+	cr_assert_eq(log_open(&js, NULL, err, sizeof(err)), 0, "%s", err);
 
 	/* hostile strings: one line, ASCII only, parses back to the same */
 	cr_assert_eq(json_array_append_new(arr, log_json_s("a\r\n{\"event\":\"x\"}")), 0);
@@ -182,9 +185,13 @@ Test(log, json_lines_whole_or_absent)
 
 	/* a failed build (what json_pack gives for a bad string) */
 	capture(json_pack("{s:s}", "x", "\xFF"), out, sizeof(out));
-	cr_expect(strstr(out, "error: test: the JSON log line could not be built") != NULL,
-		  "%s", out);
-	cr_expect(strchr(out, '{') == NULL, "no half object: %s", out);
+	back = json_loads(out, 0, NULL);
+	cr_assert_not_null(back, "an error line, itself JSON: %s", out);
+	cr_expect_str_eq(json_string_value(json_object_get(back, "level")), "error");
+	cr_expect(strstr(json_string_value(json_object_get(back, "msg")),
+			 "test: the JSON log line could not be built") != NULL, "%s", out);
+	cr_expect_null(json_object_get(back, "x"), "no half object: %s", out);
+	json_decref(back);
 }
 
 Test(log, append_and_set_never_lose_a_failure)
