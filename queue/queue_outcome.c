@@ -36,6 +36,25 @@ set_str(char **dst, const char *s)
 	*dst = s ? xstrdup(s) : NULL;
 }
 
+/* An event's "code": the MFI status (450's 4.4.316), "remote" for the
+ * next hop's own reply (in "detail"), "" when nothing failed. */
+static const char *
+code_word(enum mfi_code code)
+{
+	return code == MFI_NONE ? "" : code == MFI_REMOTE ? "remote" : mfi_status(code);
+}
+
+/* The tenant that owns j's recipients (its first one's domain), or NULL:
+ * what `sluicectl report` counts per tenant. */
+static const char *
+job_tenant(const struct worker *w, const struct qjob *j)
+{
+	const struct cfg_tenant *t = j->nrcpt > 0
+		? config_addr_tenant(w->cfg, j->msg->env->rcpt[j->rcpt[0]].addr) : NULL;
+
+	return t != NULL ? t->name : NULL;
+}
+
 /* The JSON attempt line: built by jansson, the peer's text through
  * log_json_s (a host name from DNS, the remote reply in detail). */
 static void
@@ -46,11 +65,11 @@ log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	log_json(json_pack("{s:s, s:s, s:s, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
+	log_json(json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
 			   "event", "attempt", "id", qid, "connector", j->dest->connector,
-			   "result", result, "host", log_json_s(a->host), "ip", a->ip,
-			   "rcpts", rcpts, "code", code == MFI_NONE ? "" :
-			   code == MFI_REMOTE ? "remote" : mfi_status(code),
+			   "tenant", job_tenant(w, j), "result", result,
+			   "host", log_json_s(a->host), "ip", a->ip,
+			   "rcpts", rcpts, "code", code_word(code),
 			   "mfi", mfi_name(code), "detail", log_json_s(detail ? detail : ""),
 			   "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1),
 		 "attempt");
@@ -271,6 +290,27 @@ outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *pe
 	o->ok_r = o->def_r = o->fail_r = NULL;
 }
 
+/* The event of j's expiry: its recipients are returned with the last
+ * error, after j->attempts attempts and the age of the message. */
+static void
+log_expired(struct worker *w, const struct qjob *j, int64_t now)
+{
+	json_t *rcpts = json_array();
+	char qid[17];
+
+	envelope_id_str(j->msg->id, qid);
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		log_json_append(&rcpts, log_json_s(j->msg->env->rcpt[j->rcpt[i]].addr));
+	log_json(json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
+			   "event", "expired", "id", qid, "connector", j->dest->connector,
+			   "tenant", job_tenant(w, j), "rcpts", rcpts, "code", code_word(j->last_code),
+			   "mfi", mfi_name(j->last_code),
+			   "detail", log_json_s(j->last_detail ? j->last_detail : ""),
+			   "age", (json_int_t)(now - j->msg->env->arrival),
+			   "attempts", (int)j->attempts),
+		 "expired");
+}
+
 /*
  * j failed at now with recipients left (j->nrcpt): defer it for the next
  * backoff step, clamped to the expiry, or return them if it has expired;
@@ -295,9 +335,7 @@ job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector
 		struct dsn_rcpt *info = queue_job_dsn(j, j->rcpt, j->nrcpt, DSN_ACTION_FAILED, NULL,
 						      j->last_detail, now);
 
-		log_info("id=%016llX: expired after %u attempts, returning %u "
-			 "recipient(s): %s", (unsigned long long)m->id, j->attempts,
-			 j->nrcpt, LOG_TEXT(j->last_error));
+		log_expired(w, j, now);
 		d->st.bounced += j->nrcpt;
 		w->st.rcpts_bounced += j->nrcpt;
 		w->st.rcpts_expired += j->nrcpt;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/ctl/ctl_run.h"
 #include "core/xalloc.h"
 
@@ -81,43 +82,57 @@ ctl_table_rowv(struct ctl_table *t, const char *const *cells)
 	t->nrows++;
 }
 
-/* One line: cells padded to their column, two spaces apart, no trailing
- * blanks. */
+/* One line appended to b: cells padded to their column, two spaces
+ * apart, no trailing blanks. */
 static void
-table_line(struct ctl_table *t, struct ctl_run *r, const char *const *cells)
+table_line(struct ctl_table *t, struct buf *b, const char *const *cells)
 {
-	struct buf b = { 0 };
+	size_t start = b->len;
 
 	for (unsigned c = 0; c < t->ncol; c++) {
 		size_t len = strlen(cells[c]), pad = t->width[c] - len;
 		bool last = c + 1 == t->ncol;
 		if (c > 0)
-			buf_puts(&b, "  ");
+			buf_puts(b, "  ");
 		if (t->right[c])
 			for (size_t i = 0; i < pad; i++)
-				buf_append(&b, " ", 1);
-		buf_puts(&b, cells[c]);
+				buf_append(b, " ", 1);
+		buf_puts(b, cells[c]);
 		if (!t->right[c] && !last)
 			for (size_t i = 0; i < pad; i++)
-				buf_append(&b, " ", 1);
+				buf_append(b, " ", 1);
 	}
-	while (b.len > 0 && b.p[b.len - 1] == ' ')
-		b.len--;
-	buf_append(&b, "\n", 1);
-	ctl_write(r, b.p, b.len);
-	buf_free(&b);
+	while (b->len > start && b->p[b->len - 1] == ' ')
+		b->len--;
+	buf_append(b, "\n", 1);
+}
+
+void
+ctl_table_render(struct ctl_table *t, struct buf *out)
+{
+	table_line(t, out, t->heads);
+	for (size_t i = 0; i < t->nrows; i++)
+		table_line(t, out, (const char *const *)&t->cells[i * t->ncol]);
+	ctl_table_free(t);
+}
+
+void
+ctl_table_free(struct ctl_table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncol; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
 }
 
 void
 ctl_table_print(struct ctl_table *t, struct ctl_run *r)
 {
-	table_line(t, r, t->heads);
-	for (size_t i = 0; i < t->nrows; i++)
-		table_line(t, r, (const char *const *)&t->cells[i * t->ncol]);
-	for (size_t i = 0; i < t->nrows * t->ncol; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	free(t);
+	struct buf b = { 0 };
+
+	ctl_table_render(t, &b);
+	ctl_write(r, b.p, b.len);
+	buf_free(&b);
 }
 
 void

@@ -25,6 +25,11 @@ void ctl_table_row(struct ctl_table *t, ...);
 void ctl_table_rowv(struct ctl_table *t, const char *const *cells);
 /* Print t into r's answer and free it. */
 void ctl_table_print(struct ctl_table *t, struct ctl_run *r);
+/* Append t to out and free it (sluicectl's own tables). */
+struct buf;
+void ctl_table_render(struct ctl_table *t, struct buf *out);
+/* Free t unprinted. */
+void ctl_table_free(struct ctl_table *t);
 /* "3d04h", "2h05m", "4m12s", "9s"; "-" when s < 0. */
 void ctl_fmt_age(int64_t s, char *out, size_t n);
 /* ISO 8601 UTC "2026-11-27T03:35:25Z"; "" when t == 0. */

@@ -38,6 +38,7 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl.h"
+#include "core/ctl/ctl_report.h"
 #include "core/ctl/ctl_select.h"
 #include "core/log.h"
 
@@ -55,10 +56,12 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: sluicectl [--socket PATH] [--json] COMMAND [ARG...]\n"
 		"       sluicectl [--socket PATH] watch [--interval SECONDS] [--count N]\n"
+		"       sluicectl [--json] report [--top N] [LOGFILE...]\n"
 		"  --socket PATH  control socket (default $SLUICE_SOCKET or %s)\n"
 		"  --json         ask for JSON\n"
 		"  sluicectl help lists the commands.  An action ending in \"-\" (delete -)\n"
-		"  reads queue ids from stdin, one per line.\n"
+		"  reads queue ids from stdin, one per line.  report summarises a log\n"
+		"  (text or JSON format; stdin without LOGFILE or for \"-\").\n"
 		"exit status: 0 ok, 1 the command failed, 2 cannot connect\n", DEFAULT_SOCKET);
 }
 
@@ -532,6 +535,88 @@ watch(const char *path, double interval, long count)
 	return 0;
 }
 
+/* Count every line of f into rp.  Returns 0, or -1 after a read error. */
+static int
+report_file(struct ctl_report *rp, FILE *f, const char *name)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		ctl_report_line(rp, line, (size_t)n);
+	}
+	free(line);
+	if (ferror(f)) {
+		fprintf(stderr, "sluicectl: report: reading %s: %s\n", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * report [--top N] [FILE...]: the summary of the log files (stdin when
+ * none, or for "-"), for people or as JSON.  Needs no socket: it reads
+ * what sluiced wrote, from any day.
+ */
+static int
+report(char **argv, int argc, bool json)
+{
+	struct ctl_report *rp = ctl_report_new();
+	unsigned long top = 10;
+	int rc = 0, files = 0;
+
+	for (int i = 0; i < argc; i++) {
+		FILE *f;
+		char *end;
+
+		if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
+			top = strtoul(argv[++i], &end, 10);
+			if (*end != '\0' || top > 100000) {
+				fprintf(stderr, "sluicectl: report: --top wants a count, not %s\n",
+					argv[i]);
+				ctl_report_free(rp);
+				return 1;
+			}
+			continue;
+		}
+		files++;
+		if (strcmp(argv[i], "-") == 0) {
+			rc |= report_file(rp, stdin, "stdin") < 0;
+			continue;
+		}
+		if ((f = fopen(argv[i], "r")) == NULL) {
+			fprintf(stderr, "sluicectl: report: %s: %s\n", argv[i], strerror(errno));
+			rc = 1;
+			continue;
+		}
+		rc |= report_file(rp, f, argv[i]) < 0;
+		fclose(f);
+	}
+	if (files == 0)
+		rc |= report_file(rp, stdin, "stdin") < 0;
+	if (json) {
+		json_t *o = ctl_report_json(rp, (unsigned)top);
+
+		if (o == NULL || json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) < 0) {
+			fprintf(stderr, "sluicectl: report: out of memory\n");
+			rc = 1;
+		}
+		putchar('\n');
+		json_decref(o);
+	} else {
+		struct buf out = { 0 };
+
+		ctl_report_text(rp, &out, (unsigned)top);
+		fwrite(out.p, 1, out.len, stdout);
+		buf_free(&out);
+	}
+	ctl_report_free(rp);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -586,6 +671,8 @@ main(int argc, char **argv)
 			interval = 0.1;
 		return watch(path, interval, count);
 	}
+	if (strcmp(argv[optind], "report") == 0)
+		return report(argv + optind + 1, argc - optind - 1, json);
 	if (argc - optind >= 2 && strcmp(argv[argc - 1], "-") == 0 && takes_ids(argv[optind]))
 		return run_ids(path, argv + optind, argc - optind, json);
 	for (int i = optind; i < argc; i++) {

@@ -1,0 +1,212 @@
+/*
+ * ctl_report tests: an event written by log_json in text format reads back
+ * as the object it was (hostile strings included), so the text and JSON
+ * logs give the same report; the counts and tables of a small day; lines
+ * that only look like events are not counted.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/ctl/ctl_report.h"
+#include "core/log.h"
+
+/* The line log_json writes for o in the format set up (read back through
+ * a pipe), without its newline. */
+static char *
+logged(json_t *o, bool json)
+{
+	struct log_setup s = { .to = LOG_TO_STDERR, .json = json };
+	static char out[65536];
+	char err[256];
+	int fds[2];
+	ssize_t n;
+
+	cr_assert_eq(log_open(&s, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	log_json(o, "test");
+	log_set_fd(2);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	cr_assert_gt(n, 0);
+	out[n - 1] = '\0';	/* the newline */
+	return out;
+}
+
+/* An attempt event with hostile strings: quotes, commas and spaces in an
+ * address, a line end and a forged pair in the detail, bytes that are not
+ * UTF-8, UTF-8 that is, an empty string, a null and numbers. */
+static json_t *
+hostile_attempt(void)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:[o,s,s], s:s, s:s, s:o, s:i, s:i}",
+			 "event", "attempt", "id", "6B1597C001000003", "connector", "partner",
+			 "result", "deferred", "host", "mx.example", "ip",
+			 "rcpts", log_json_s("\"a, b\"@x.test"), "r\xC3\xA9sum\xC3\xA9@x.test",
+			 "c=d@x.test",
+			 "code", "4.4.316", "mfi", "conn_refused",
+			 "detail", log_json_s("refused\r\n info: attempt result=delivered \\ \"q\" \xFF"),
+			 "ms", 0, "attempt", 12);
+}
+
+Test(ctl_report, text_events_read_back_as_they_were)
+{
+	json_t *want = hostile_attempt(), *got;
+	char *line;
+
+	line = logged(json_incref(want), false);
+	cr_expect_null(strchr(line, '\n'));
+	got = ctl_report_event(line, strlen(line));
+	cr_assert_not_null(got, "not read: %s", line);
+	cr_expect_not_null(json_object_get(got, "ts"), "the stamp: %s", line);
+	json_object_del(got, "ts");
+	cr_expect(json_equal(got, want), "%s\nread as %s", line,
+		  json_string_value(json_object_get(got, "detail")));
+	json_decref(got);
+
+	/* and from the JSON format, the same */
+	line = logged(json_incref(want), true);
+	got = ctl_report_event(line, strlen(line));
+	cr_assert_not_null(got, "%s", line);
+	json_object_del(got, "ts");
+	json_object_del(got, "level");
+	cr_expect(json_equal(got, want), "%s", line);
+	json_decref(got);
+	json_decref(want);
+}
+
+Test(ctl_report, what_is_not_an_event)
+{
+	static const char *const lines[] = {
+		"",
+		"2026-12-06T18:00:00.000Z info: sluiced 0.1.0 ready: 2 workers",
+		"2026-12-06T18:00:00.000Z info: id=6B15: 1 recipient(s) requeued",
+		/* a peer's text in a warning: its " info: " is not the line's */
+		"2026-12-06T18:00:00.000Z warn: partner: 450 info: attempt result=delivered",
+		"2026-12-06T18:00:00.000Z info: attempt result=\"unterminated",
+		"2026-12-06T18:00:00.000Z info: attempt result=delivered junk",
+		"{\"ts\":\"x\",\"level\":\"warn\",\"msg\":\"queued id=1 nrcpt=1\"}",
+		"{not json",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		json_t *e = ctl_report_event(lines[i], strlen(lines[i]));
+
+		cr_expect_null(e, "read an event from %s", lines[i]);
+		json_decref(e);
+	}
+}
+
+static const char *const day[] = {
+	"2026-12-06T08:00:00.000Z info: queued id=A from=<a@c.test> nrcpt=2 size=10 "
+	"client=127.0.0.1",
+	"{\"ts\":\"2026-12-06T08:00:01.000Z\",\"level\":\"info\","
+	"\"msg\":\"queued id=B from=<a@c.test> nrcpt=1 size=10 client=127.0.0.1\"}",
+	"2026-12-06T08:00:02.000Z info: attempt id=A connector=partner tenant=contoso "
+	"result=delivered host=h ip=127.0.0.1 rcpts=x@p.test code=\"\" mfi=none detail=\"\" "
+	"ms=3 attempt=1",
+	/* syslog's head before the level (what journalctl -o short prints) */
+	"Dec  6 08:00:03 relay sluiced[7]: info: attempt id=A connector=partner "
+	"tenant=contoso result=deferred host=h ip=127.0.0.1 rcpts=y@p.test,z@p.test "
+	"code=4.4.316 mfi=conn_refused detail=\"connect refused\" ms=0 attempt=1",
+	"{\"ts\":\"2026-12-06T09:00:00.000Z\",\"level\":\"info\",\"event\":\"attempt\","
+	"\"id\":\"B\",\"connector\":\"partner\",\"result\":\"deferred\",\"rcpts\":[\"w@p.test\"],"
+	"\"code\":\"4.4.316\",\"mfi\":\"conn_refused\",\"detail\":\"connect refused\"}",
+	"2026-12-06T10:00:00.000Z info: attempt id=B connector=onprem result=bounced "
+	"rcpts=v@o.test code=remote mfi=remote detail=\"550 5.1.1 no such user\"",
+	"2026-12-06T23:00:00.000Z info: expired id=A connector=partner tenant=contoso "
+	"rcpts=y@p.test,z@p.test code=4.4.316 mfi=conn_refused detail=\"connect refused\" "
+	"age=86400 attempts=13",
+	"2026-12-06T23:00:01.000Z info: alert state=raised connector=partner",
+	"2026-12-06T23:00:02.000Z info: sluiced stopped",
+};
+
+static struct ctl_report *
+day_report(void)
+{
+	struct ctl_report *rp = ctl_report_new();
+
+	for (size_t i = 0; i < sizeof(day) / sizeof(day[0]); i++)
+		ctl_report_line(rp, day[i], strlen(day[i]));
+	return rp;
+}
+
+Test(ctl_report, counts_a_day)
+{
+	struct ctl_report *rp = day_report();
+	json_t *j = ctl_report_json(rp, 10), *want;
+
+	want = json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}, s:{s:i, s:i, s:i, s:i}, "
+			 "s:[{s:s, s:i, s:i, s:i, s:i}, {s:s, s:i, s:i, s:i, s:i}], "
+			 "s:[{s:s, s:s, s:s, s:i, s:i, s:i}, {s:s, s:s, s:s, s:i, s:i, s:i}], "
+			 "s:[{s:s, s:s, s:s, s:i}], "
+			 "s:[{s:s, s:i, s:i, s:i, s:i}]}",
+			 "from", "2026-12-06T08:00:00.000Z", "to", "2026-12-06T23:00:00.000Z",
+			 "lines", 9, "unreadable", 0,
+			 "received", "messages", 2, "recipients", 3,
+			 "totals", "delivered", 1, "deferred", 3, "bounced", 1, "expired", 2,
+			 "connectors",
+			 "connector", "onprem", "delivered", 0, "deferred", 0, "bounced", 1,
+			 "expired", 0,
+			 "connector", "partner", "delivered", 1, "deferred", 3, "bounced", 0,
+			 "expired", 2,
+			 "codes",
+			 "connector", "partner", "code", "4.4.316", "mfi", "conn_refused",
+			 "deferred", 3, "bounced", 0, "expired", 2,
+			 "connector", "onprem", "code", "remote", "mfi", "remote",
+			 "deferred", 0, "bounced", 1, "expired", 0,
+			 "deferral_reasons",
+			 "connector", "partner", "code", "4.4.316", "detail", "connect refused",
+			 "deferred", 3,
+			 "tenants", "tenant", "contoso", "delivered", 1, "deferred", 2,
+			 "bounced", 0, "expired", 2);
+	cr_assert_not_null(want);
+	cr_assert_not_null(j);
+	cr_expect(json_equal(j, want), "got %s",
+		  json_string_value(json_object_get(j, "from")));
+	if (!json_equal(j, want))
+		json_dumpf(j, stderr, JSON_INDENT(1));
+	json_decref(j);
+	json_decref(want);
+	ctl_report_free(rp);
+}
+
+Test(ctl_report, text_tables)
+{
+	struct ctl_report *rp = day_report();
+	struct buf out = { 0 };
+
+	ctl_report_text(rp, &out, 10);
+	buf_append(&out, "", 1);
+	cr_expect(strstr(out.p, "Log from 2026-12-06T08:00:00.000Z to "
+			 "2026-12-06T23:00:00.000Z: 9 lines\n") == out.p, "%s", out.p);
+	cr_expect(strstr(out.p, "received            2 messages (3 recipients)\n"), "%s", out.p);
+	cr_expect(strstr(out.p, "By connector\n"
+			 "CONNECTOR  DELIVERED  DEFERRED  BOUNCED  EXPIRED\n"
+			 "onprem             0         0        1        0\n"
+			 "partner            1         3        0        2\n"), "%s", out.p);
+	cr_expect(strstr(out.p, "Top 10 deferral reasons\n"
+			 "CONNECTOR  CODE     DETAIL           DEFERRALS\n"
+			 "partner    4.4.316  connect refused          3\n"), "%s", out.p);
+	cr_expect(strstr(out.p, "By tenant\nTENANT"), "%s", out.p);
+	buf_free(&out);
+	ctl_report_free(rp);
+}
+
+Test(ctl_report, an_empty_log)
+{
+	struct ctl_report *rp = ctl_report_new();
+	struct buf out = { 0 };
+
+	ctl_report_line(rp, "x", 1);
+	ctl_report_text(rp, &out, 10);
+	buf_append(&out, "", 1);
+	cr_expect(strstr(out.p, "Log: 1 line, no deliveries\n") == out.p, "%s", out.p);
+	cr_expect_null(strstr(out.p, "CONNECTOR"), "no empty tables: %s", out.p);
+	buf_free(&out);
+	ctl_report_free(rp);
+}
