@@ -80,7 +80,9 @@ def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=Non
         return msg.decode().split()[-1]
 
 
-class DeliveryTest(unittest.TestCase):
+class RelayCase(unittest.TestCase):
+    """A relay to the sink connector with an NDR sink, and the checks of
+    its codes and NDRs: what the delivery tests share (no tests itself)."""
     maxDiff = None
 
     def setUp(self):
@@ -152,6 +154,8 @@ class DeliveryTest(unittest.TestCase):
         self.assertIn(b"X-Sink-To: alice@client.test", raw)
         return m, human, fields
 
+
+class DeliveryTest(RelayCase):
     # ---- success paths ------------------------------------------------
 
     def test_relay_delivers_and_frees_the_spool(self):
