@@ -65,7 +65,7 @@ log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	log_json(json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
+	log_json(json_pack("{s:s, s:s, s:s, s:s*, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
 			   "event", "attempt", "id", qid, "connector", j->dest->connector,
 			   "tenant", job_tenant(w, j), "result", result,
 			   "host", log_json_s(a->host), "ip", a->ip,
@@ -301,7 +301,7 @@ log_expired(struct worker *w, const struct qjob *j, int64_t now)
 	envelope_id_str(j->msg->id, qid);
 	for (uint32_t i = 0; i < j->nrcpt; i++)
 		log_json_append(&rcpts, log_json_s(j->msg->env->rcpt[j->rcpt[i]].addr));
-	log_json(json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
+	log_json(json_pack("{s:s, s:s, s:s, s:s*, s:o, s:s, s:s, s:o, s:I, s:i}",
 			   "event", "expired", "id", qid, "connector", j->dest->connector,
 			   "tenant", job_tenant(w, j), "rcpts", rcpts, "code", code_word(j->last_code),
 			   "mfi", mfi_name(j->last_code),
