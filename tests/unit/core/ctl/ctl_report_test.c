@@ -118,6 +118,9 @@ static const char *const day[] = {
 	"\"code\":\"4.4.316\",\"mfi\":\"conn_refused\",\"detail\":\"connect refused\"}",
 	"2026-12-06T10:00:00.000Z info: attempt id=B connector=onprem result=bounced "
 	"rcpts=v@o.test code=remote mfi=remote detail=\"550 5.1.1 no such user\"",
+	/* journalctl -o short-iso */
+	"2026-12-06T12:00:00+0000 relay sluiced[7]: info: attempt id=C connector=onprem "
+	"result=delivered rcpts=u@o.test code=\"\" mfi=none",
 	"2026-12-06T23:00:00.000Z info: expired id=A connector=partner tenant=contoso "
 	"rcpts=y@p.test,z@p.test code=4.4.316 mfi=conn_refused detail=\"connect refused\" "
 	"age=86400 attempts=13",
@@ -146,11 +149,11 @@ Test(ctl_report, counts_a_day)
 			 "s:[{s:s, s:s, s:s, s:i}], "
 			 "s:[{s:s, s:i, s:i, s:i, s:i}]}",
 			 "from", "2026-12-06T08:00:00.000Z", "to", "2026-12-06T23:00:00.000Z",
-			 "lines", 9, "unreadable", 0,
+			 "lines", 10, "unreadable", 0,
 			 "received", "messages", 2, "recipients", 3,
-			 "totals", "delivered", 1, "deferred", 3, "bounced", 1, "expired", 2,
+			 "totals", "delivered", 2, "deferred", 3, "bounced", 1, "expired", 2,
 			 "connectors",
-			 "connector", "onprem", "delivered", 0, "deferred", 0, "bounced", 1,
+			 "connector", "onprem", "delivered", 1, "deferred", 0, "bounced", 1,
 			 "expired", 0,
 			 "connector", "partner", "delivered", 1, "deferred", 3, "bounced", 0,
 			 "expired", 2,
@@ -183,11 +186,11 @@ Test(ctl_report, text_tables)
 	ctl_report_text(rp, &out, 10);
 	buf_append(&out, "", 1);
 	cr_expect(strstr(out.p, "Log from 2026-12-06T08:00:00.000Z to "
-			 "2026-12-06T23:00:00.000Z: 9 lines\n") == out.p, "%s", out.p);
+			 "2026-12-06T23:00:00.000Z: 10 lines\n") == out.p, "%s", out.p);
 	cr_expect(strstr(out.p, "received            2 messages (3 recipients)\n"), "%s", out.p);
 	cr_expect(strstr(out.p, "By connector\n"
 			 "CONNECTOR  DELIVERED  DEFERRED  BOUNCED  EXPIRED\n"
-			 "onprem             0         0        1        0\n"
+			 "onprem             1         0        1        0\n"
 			 "partner            1         3        0        2\n"), "%s", out.p);
 	cr_expect(strstr(out.p, "Top 10 deferral reasons\n"
 			 "CONNECTOR  CODE     DETAIL           DEFERRALS\n"
