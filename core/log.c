@@ -331,6 +331,21 @@ log_json_set(json_t **obj, const char *key, json_t *v)
 	return true;
 }
 
+/* Whether s reads as a number, true or false in a text event. */
+static bool
+log_kv_word(const char *s)
+{
+	const char *d = s + (s[0] == '-');
+
+	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)
+		return true;
+	if (*d == '\0')
+		return false;
+	while (*d >= '0' && *d <= '9')
+		d++;
+	return *d == '\0';
+}
+
 /* A text event's value: bare when it is one plain word, else quoted; the
  * escaper's \" and \\ keep a quoted value closed, and a list's elements
  * have their commas and spaces escaped so ',' only separates them. */
@@ -348,6 +363,15 @@ log_kv_str(struct strb *sb, const char *s, size_t n, bool elem)
 	log_esc(esc, cap < sizeof(small) ? sizeof(small) : cap, s, n, 0);
 	for (const char *c = esc; *c != '\0' && !quote; c++)
 		quote = *c == ' ' || *c == '=' || *c == '"' || *c == '\\';
+	/* a string that would read back as another type is quoted too: a
+	   number, "-" (null, or in a list the empty list), true, false */
+	if (!quote && (log_kv_word(esc) || (esc[0] == '-' && esc[1] == '\0'))) {
+		if (elem) {
+			strb_puts(sb, esc[0] == '-' && esc[1] == '\0' ? "\\x2D" : esc);
+			goto out;
+		}
+		quote = true;
+	}
 	if (quote && !elem)
 		strb_putn(sb, "\"", 1);
 	for (const char *c = esc; *c != '\0'; c++)
@@ -357,6 +381,7 @@ log_kv_str(struct strb *sb, const char *s, size_t n, bool elem)
 			strb_putn(sb, c, 1);
 	if (quote && !elem)
 		strb_putn(sb, "\"", 1);
+out:
 	if (esc != small)
 		free(esc);
 }

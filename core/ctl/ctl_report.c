@@ -53,6 +53,13 @@ struct ctl_report {
 
 /* ---- reading a text event -------------------------------------------- */
 
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* Append the value at p[0..n) to b without its escapes (\\, \", \xNN). */
 static void
 unescape(struct buf *b, const char *p, size_t n)
@@ -60,14 +67,10 @@ unescape(struct buf *b, const char *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
 
-		if (c == '\\' && i + 3 < n && p[i + 1] == 'x') {
-			char hex[3] = { p[i + 2], p[i + 3], 0 }, *end;
-			unsigned long v = strtoul(hex, &end, 16);
-
-			if (end == hex + 2) {
-				c = (char)v;
-				i += 3;
-			}
+		if (c == '\\' && i + 3 < n && p[i + 1] == 'x' &&
+		    hexval(p[i + 2]) >= 0 && hexval(p[i + 3]) >= 0) {
+			c = (char)(hexval(p[i + 2]) << 4 | hexval(p[i + 3]));
+			i += 3;
 		} else if (c == '\\' && i + 1 < n) {
 			c = p[++i];
 		}
@@ -89,8 +92,9 @@ str_value(const char *p, size_t n)
 	return s;
 }
 
-/* A bare value as the JSON event had it: null, true/false, an integer
- * (not for "id", a hex name), a list for "rcpts", else a string. */
+/* A bare value as the JSON event had it: null, true/false, an integer, a
+ * list for "rcpts", else a string (log.c quotes a string that would read
+ * as one of the others). */
 static json_t *
 bare_value(const char *key, const char *p, size_t n)
 {
@@ -112,13 +116,14 @@ bare_value(const char *key, const char *p, size_t n)
 		return json_true();
 	if (n == 5 && memcmp(p, "false", 5) == 0)
 		return json_false();
-	if (strcmp(key, "id") != 0 && n > 0 && n <= 18) {
+	if (n > 0 && n <= 18) {	/* 18 digits: no overflow */
 		size_t i = p[0] == '-' && n > 1;
+		long long v = 0;
 
 		while (i < n && p[i] >= '0' && p[i] <= '9')
-			i++;
+			v = v * 10 + (p[i++] - '0');
 		if (i == n)
-			return json_integer(strtoll(p, NULL, 10));
+			return json_integer(p[0] == '-' ? -v : v);
 	}
 	return str_value(p, n);
 }
@@ -299,16 +304,21 @@ str_or(json_t *o, const char *key, const char *dflt)
 	return s != NULL && s[0] != '\0' ? s : dflt;
 }
 
-/* The key "a\x1Fb\x1Fc" (each part cut at 900 bytes) into sb. */
+/* The key "a\x1Fb\x1Fc" (each part cut at 900 bytes) into sb; b and c
+ * may be NULL. */
 static void
 key_of(struct strb *sb, const char *a, const char *b, const char *c)
 {
+	const char *part[3] = { a, b, c };
+
 	strb_reset(sb);
-	strb_printf(sb, "%.900s", a);
-	if (b != NULL)
-		strb_printf(sb, SEP "%.900s", b);
-	if (c != NULL)
-		strb_printf(sb, SEP "%.900s", c);
+	for (int k = 0; k < 3 && part[k] != NULL; k++) {
+		if (k > 0)
+			strb_putn(sb, SEP, 1);
+		/* a separator inside a value (a peer's byte) would split it */
+		for (const char *q = part[k]; *q != '\0' && q - part[k] < 900; q++)
+			strb_putn(sb, *q == SEP[0] ? "?" : q, 1);
+	}
 }
 
 static void

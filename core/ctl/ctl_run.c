@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -50,6 +51,16 @@ ctl_write(struct ctl_run *r, const char *p, size_t n)
 	if (r->cl == NULL || r->cl->quit)
 		return;
 	buf_append(&r->cl->out, p, n);
+}
+
+void
+ctl_table_print(struct ctl_table *t, struct ctl_run *r)
+{
+	struct buf b = { 0 };
+
+	ctl_table_render(t, &b);
+	ctl_write(r, b.p, b.len);
+	buf_free(&b);
 }
 
 void

@@ -271,6 +271,9 @@ extern struct ctl ctl;
 void ctl_printf(struct ctl_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ctl_write(struct ctl_run *r, const char *p, size_t n);
+/* Print table t (core/ctl/ctl_table.h) into r's answer and free it. */
+struct ctl_table;
+void ctl_table_print(struct ctl_table *t, struct ctl_run *r);
 /* Bytes of r's client output not yet sent (0 when no client). */
 size_t ctl_pending(const struct ctl_run *r);
 /* Append j (consumed) as one compact JSON line; if j is NULL (a jansson

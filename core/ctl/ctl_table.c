@@ -1,18 +1,19 @@
 /*
  * ctl_table — aligned text tables and the small time formatters of the
- * control socket's answers for people.  Pure formatting on the control
- * thread; no I/O but appending to a run's answer.
+ * control socket's answers for people (and sluicectl's own).  Pure
+ * formatting into a buffer; ctl_run.c prints a table into an answer.
  */
 #include "core/ctl/ctl_table.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/buf.h"
-#include "core/ctl/ctl_run.h"
+#include "core/log.h"
 #include "core/xalloc.h"
 
 #define TABLE_MAXCOL 16
@@ -123,16 +124,6 @@ ctl_table_free(struct ctl_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	free(t);
-}
-
-void
-ctl_table_print(struct ctl_table *t, struct ctl_run *r)
-{
-	struct buf b = { 0 };
-
-	ctl_table_render(t, &b);
-	ctl_write(r, b.p, b.len);
-	buf_free(&b);
 }
 
 void

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ctl_run;
+struct buf;
 struct ctl_table;
 
 /* A table with ncol columns named by the NULL-terminated heads; a head
@@ -23,10 +23,8 @@ struct ctl_table *ctl_table_new(const char *const *heads);
 void ctl_table_row(struct ctl_table *t, ...);
 /* Same from an array of ncol strings. */
 void ctl_table_rowv(struct ctl_table *t, const char *const *cells);
-/* Print t into r's answer and free it. */
-void ctl_table_print(struct ctl_table *t, struct ctl_run *r);
-/* Append t to out and free it (sluicectl's own tables). */
-struct buf;
+/* Append t to out and free it (ctl_table_print, in ctl_run.h, puts it
+ * in an answer). */
 void ctl_table_render(struct ctl_table *t, struct buf *out);
 /* Free t unprinted. */
 void ctl_table_free(struct ctl_table *t);

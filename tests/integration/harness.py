@@ -94,7 +94,7 @@ def _value(key, v):
         return None
     if v in ("true", "false"):
         return v == "true"
-    if key != "id" and re.fullmatch(r"-?\d{1,15}", v):
+    if re.fullmatch(r"-?\d{1,18}", v):
         return int(v)
     return _unescape(v)
 

@@ -131,6 +131,10 @@ Test(log_sink, text_format_renders_events_as_key_value)
 			   "rcpts", "a@x.test", "\"b,c\"@x.test", "d e@x.test", "none",
 			   "ms", 12, "tls", 1, "ip", "empty", ""),
 		 "attempt");
+	/* strings that would read back as a number, null, true or the empty
+	   list are quoted (or escaped in a list) */
+	log_json(json_pack("{s:s, s:s, s:s, s:s, s:[s,s]}", "event", "x", "a", "450", "b", "-",
+			   "c", "true", "rcpts", "-", "12"), "x");
 	/* a forged event inside a value stays inside it: the quote, the
 	 * line end and the space are escaped */
 	log_json(json_pack("{s:s, s:s}", "event", "alert",
@@ -140,6 +144,7 @@ Test(log_sink, text_format_renders_events_as_key_value)
 			  "detail=\"450 4\\.4\\.316 refused \\\\\"now\\\\\"\" "
 			  "rcpts=a@x\\.test,\\\\\"b\\\\x2Cc\\\\\"@x\\.test,"
 			  "d\\\\x20e@x\\.test none=- ms=12 tls=true ip=- empty=\"\"\n"
+			  STAMP " info: x a=\"450\" b=\"-\" c=\"true\" rcpts=\\\\x2D,12\n"
 			  STAMP " info: alert last_error=\"x\\\\\"\\\\x0Ainfo: attempt "
 			  "result=delivered\"\n$"), "%s", out);
 }
