@@ -86,7 +86,9 @@ def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=Non
         return msg.decode().split()[-1]
 
 
-class DeliveryTest(unittest.TestCase):
+class RelayCase(unittest.TestCase):
+    """A sluiced with a "sink" connector and a sink for its NDRs; no tests
+    of its own (test_ndr.py builds on it too)."""
     maxDiff = None
 
     def setUp(self):
@@ -156,8 +158,12 @@ class DeliveryTest(unittest.TestCase):
             raw = f.read()
         self.assertIn(b"X-Sink-From: <>", raw)		# null sender
         self.assertIn(b"X-Sink-To: alice@client.test", raw)
+        self.ndr_raw = raw		# as the sender's server received it
         return m, human, fields
 
+
+
+class DeliveryTest(RelayCase):
     # ---- success paths ------------------------------------------------
 
     def test_relay_delivers_and_frees_the_spool(self):
