@@ -604,14 +604,13 @@ text_rcpt(struct buf *t, const struct dsn_report *r, const struct dsn_rcpt *rc)
 	v.len = 0;
 	if (expired) {
 		/* says what Error: and Reply: would */
-		buf_puts(&v, "The message expired after ");
+		buf_puts(&v, "after ");
 		put_expiry(&v, report_age(r), rc->attempts);
+		buf_puts(&v, ", final");
 		if (has_reply(rc) || mfi_reply(rc->code)[0] != '\0') {
 			buf_puts(&v, "; the last error was ");
 			put_last_error(&v, rc);
 		}
-		buf_puts(&v, ". This is final: it will not be tried again; once "
-			 "the cause is fixed, the message can be sent again.");
 		buf_append(&v, "", 1);
 		put_field(t, "Expired:", v.p);
 		v.len = 0;
@@ -705,7 +704,8 @@ build_text(struct buf *t, const struct dsn_report *r, const char *subj,
 			buf_puts(&v, " It expired after ");
 			put_expiry(&v, age, attempts);
 			buf_puts(&v, " without being delivered. This is final: "
-				 "no further attempts will be made.");
+				 "no further attempts will be made. Once the cause "
+				 "below is fixed, you can send it again.");
 		}
 	} else {
 		buf_printf(&v, "Your message has not yet been delivered to the "
