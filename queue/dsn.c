@@ -227,14 +227,25 @@ put_date_nb(struct buf *out, int64_t t)
 			out->p[i] = NBSP;
 }
 
-/* "N hours", "N minutes" or "1 hour". */
+/* "N hours", "N minutes", "N seconds" or "1 hour" (rounded down). */
 static void
 put_duration(struct buf *out, int64_t s)
 {
-	int64_t n = s >= 3600 ? s / 3600 : s / 60;
+	int64_t n = s >= 3600 ? s / 3600 : s >= 60 ? s / 60 : s;
 
-	buf_printf(out, "%" PRId64 " %s%s", n, s >= 3600 ? "hour" : "minute",
+	buf_printf(out, "%" PRId64 " %s%s", n,
+		   s >= 3600 ? "hour" : s >= 60 ? "minute" : "second",
 		   n == 1 ? "" : "s");
+}
+
+/* "24 hours and 13 attempts" (the attempts only when known). */
+static void
+put_expiry(struct buf *out, int64_t age, uint32_t attempts)
+{
+	put_duration(out, age);
+	if (attempts > 0)
+		buf_printf(out, " and %" PRIu32 " attempt%s", attempts,
+			   attempts == 1 ? "" : "s");
 }
 
 /*
@@ -335,17 +346,54 @@ has_reply(const struct dsn_rcpt *rc)
 		(rc->reply_text != NULL && rc->reply_text[0] != '\0'));
 }
 
-/* The Status of a recipient (see struct dsn_rcpt). */
+/* Whether a recipient expired: failed because its time ran out. */
+static bool
+is_expired(const struct dsn_rcpt *rc)
+{
+	return rc->expired && rc->action == DSN_ACTION_FAILED;
+}
+
+/*
+ * The Status of a recipient (see struct dsn_rcpt).
+ *
+ * An expired recipient gets 5.4.7, not the last attempt's code (4.4.316
+ * and the like) nor Exchange Online's 4.4.7.  RFC 3463 does allow a
+ * 4.X.X status on a failure report (a persistent transient condition led
+ * to abandonment; sending again later may work), but bounce processors
+ * read the class digit first, and a 4 beside "Action: failed" reads to
+ * them as a delay: Sisimai's is_permanent() says 0 (temporary) for
+ * 4.4.7 and for 4.4.316, and it classifies 4.4.316 "onhold".  The report
+ * is final (Sluice makes no further attempt), so the class says so; 5.4.7
+ * is RFC 3463's "delivery time expired" in that class.  What the 4 would
+ * have said is not lost: Diagnostic-Code keeps the last error (a remote
+ * reply verbatim, or Sluice's own code), and the human part gives it with
+ * its fix and says the message can be sent again once that is done.  Sisimai has no table entry for
+ * 5.4.7 (it has one for 4.4.7), so the Diagnostic-Code of a failure
+ * Sluice itself recorded also says "delivery time expired" in words,
+ * which it matches: reason "expired" (tests/integration/test_ndr.py).
+ */
 static const char *
 rcpt_status(const struct dsn_rcpt *rc, char out[MFI_STATUS_MAX])
 {
 	if (valid_status(rc->status))
 		return rc->status;
+	if (is_expired(rc))
+		return DSN_STATUS_EXPIRED;
 	if (has_reply(rc) && rc->reply_code >= 400 && rc->reply_code <= 599)
 		return mfi_reply_status(rc->reply_text, rc->reply_code, out);
 	if (mfi_status(rc->code)[0] != '\0')
 		return mfi_status(rc->code);
-	return rc->action == DSN_ACTION_DELAYED ? "4.0.0" : "4.4.7";
+	return rc->action == DSN_ACTION_DELAYED ? "4.0.0" : "5.0.0";
+}
+
+/* The status its advice is looked up by: the reply's own, or the status
+ * Sluice set (fix-now's 5.1.10, no route's 5.4.4); NULL if neither. */
+static const char *
+advice_status(const struct dsn_rcpt *rc, char out[MFI_STATUS_MAX])
+{
+	if (has_reply(rc) && rc->reply_code >= 400 && rc->reply_code <= 599)
+		return mfi_reply_status(rc->reply_text, rc->reply_code, out);
+	return valid_status(rc->status) ? rc->status : NULL;
 }
 
 /* The remote reply, its code first, joined to one line, ASCII. */
@@ -364,6 +412,16 @@ put_reply(struct buf *out, const struct dsn_rcpt *rc)
 		}
 	}
 	put_cleans(out, t, REPLY_MAX, CL_JOIN);
+}
+
+/* The last error in one line: the reply, else Sluice's code's line. */
+static void
+put_last_error(struct buf *out, const struct dsn_rcpt *rc)
+{
+	if (has_reply(rc))
+		put_reply(out, rc);
+	else
+		buf_puts(out, mfi_reply(rc->code));
 }
 
 /*
@@ -518,18 +576,45 @@ put_subject_header(struct buf *out, const char *s)
 	buf_puts(out, "\r\n");
 }
 
+/* The age of the message a report is about, between the dates shown, so
+ * the difference cannot overflow whatever a damaged envelope says. */
+static int64_t
+report_age(const struct dsn_report *r)
+{
+	return clamp_time(r->now) - clamp_time(r->arrival);
+}
+
 /* One recipient's block in the human-readable part. */
 static void
 text_rcpt(struct buf *t, const struct dsn_report *r, const struct dsn_rcpt *rc)
 {
 	char st[MFI_STATUS_MAX];
 	struct buf v = { 0 };
+	struct mfi_advice adv;
+	bool expired = is_expired(rc);
 
 	buf_puts(t, "<");
 	put_cleans(t, rc->addr, ADDR_MAX, CL_UTF8);
 	buf_puts(t, ">\r\n");
-	put_field(t, "Status:", rcpt_status(rc, st));
-	if (has_reply(rc) && (rc->detail == NULL || rc->detail[0] == '\0')) {
+	buf_puts(&v, rcpt_status(rc, st));
+	if (expired)
+		buf_puts(&v, " (delivery time expired)");
+	buf_append(&v, "", 1);
+	put_field(t, "Status:", v.p);
+	v.len = 0;
+	if (expired) {
+		/* says what Error: and Reply: would */
+		buf_puts(&v, "after ");
+		put_expiry(&v, report_age(r), rc->attempts);
+		buf_puts(&v, ", final");
+		if (has_reply(rc) || mfi_reply(rc->code)[0] != '\0') {
+			buf_puts(&v, "; the last error was ");
+			put_last_error(&v, rc);
+		}
+		buf_append(&v, "", 1);
+		put_field(t, "Expired:", v.p);
+		v.len = 0;
+	} else if (has_reply(rc) && (rc->detail == NULL || rc->detail[0] == '\0')) {
 		/* The detail line, when there is one, says this and more. */
 		if (rc->remote_mta != NULL && rc->remote_mta[0] != '\0') {
 			put_host(&v, rc->remote_mta);
@@ -540,12 +625,12 @@ text_rcpt(struct buf *t, const struct dsn_report *r, const struct dsn_rcpt *rc)
 		put_field(t, "Reply:", v.p);
 		v.len = 0;
 	}
-	if (rc->code != MFI_NONE && (unsigned)rc->code < MFI_NCODES) {
-		if (mfi_reply(rc->code)[0] != '\0')
-			put_field(t, "Error:", mfi_reply(rc->code));
-		put_field(t, "What happened:", mfi_meaning(rc->code));
-		put_field(t, "How to fix:", mfi_fix(rc->code));
-		put_field(t, "Who should act:", mfi_who(rc->code));
+	if (!expired && mfi_reply(rc->code)[0] != '\0')
+		put_field(t, "Error:", mfi_reply(rc->code));
+	if (mfi_advice(rc->code, advice_status(rc, st), &adv)) {
+		put_field(t, "What happened:", adv.meaning);
+		put_field(t, "How to fix:", adv.fix);
+		put_field(t, "Who should act:", adv.who);
 	}
 	if (rc->detail != NULL && rc->detail[0] != '\0') {
 		put_cleans(&v, rc->detail, DETAIL_MAX, CL_JOIN);
@@ -586,18 +671,27 @@ static void
 build_text(struct buf *t, const struct dsn_report *r, const char *subj,
 	   size_t nfailed, size_t ndelayed, enum orig_mode mode)
 {
-	/* between the dates shown, so the difference cannot overflow
-	   whatever a damaged envelope says */
-	int64_t age = clamp_time(r->now) - clamp_time(r->arrival);
+	int64_t age = report_age(r);
 	struct buf v = { 0 };
-	char st[MFI_STATUS_MAX];
-	bool expired = false;
+	bool all_expired = nfailed > 0;
+	uint32_t attempts = 0;
 
-	/* A failure with a temporary status is one that ran out of time. */
-	for (size_t i = 0; i < r->nrcpt; i++)
-		if (r->rcpts[i].action == DSN_ACTION_FAILED &&
-		    rcpt_status(&r->rcpts[i], st)[0] == '4')
-			expired = true;
+	/* Every failed recipient expired: the opening says so, with their
+	   attempts when they all had the same (one job's recipients do). */
+	for (size_t i = 0; i < r->nrcpt; i++) {
+		const struct dsn_rcpt *rc = &r->rcpts[i];
+
+		if (rc->action != DSN_ACTION_FAILED)
+			continue;
+		if (!is_expired(rc))
+			all_expired = false;
+		else if (attempts == 0)
+			attempts = rc->attempts;
+		else if (attempts != rc->attempts)
+			attempts = UINT32_MAX;
+	}
+	if (attempts == UINT32_MAX)
+		attempts = 0;
 
 	buf_puts(t, "This is the mail system at ");
 	put_host(t, r->reporting_mta);
@@ -605,13 +699,14 @@ build_text(struct buf *t, const struct dsn_report *r, const char *subj,
 
 	if (nfailed > 0) {
 		buf_printf(&v, "Your message could not be delivered to the "
-			   "following recipient%s", nfailed == 1 ? "" : "s");
-		if (expired && age >= 60) {
-			buf_puts(&v, " after ");
-			put_duration(&v, age);
-			buf_puts(&v, "; no further attempts will be made");
+			   "following recipient%s.", nfailed == 1 ? "" : "s");
+		if (all_expired) {
+			buf_puts(&v, " It expired after ");
+			put_expiry(&v, age, attempts);
+			buf_puts(&v, " without being delivered. This is final: "
+				 "no further attempts will be made. Once the cause "
+				 "below is fixed, you can send it again.");
 		}
-		buf_puts(&v, ".");
 	} else {
 		buf_printf(&v, "Your message has not yet been delivered to the "
 			   "following recipient%s", ndelayed == 1 ? "" : "s");
@@ -698,6 +793,33 @@ ds_orcpt(struct buf *ds, const char *orcpt)
 	return utf8;
 }
 
+/*
+ * "Diagnostic-Code:" (RFC 3464 2.3.6).  Type smtp only for a reply the
+ * destination sent (MFI_REMOTE), verbatim; a line Sluice made itself (its
+ * MFI codes, fix-now's and no route's replies), with no SMTP reply behind
+ * it, is type X-Sluice, as Postfix marks its own X-Postfix.  An expired
+ * recipient's X-Sluice line adds that the delivery time expired, after
+ * how long and how many attempts; a remote reply stays as it was sent.
+ */
+static void
+ds_diagnostic(struct buf *ds, const struct dsn_report *r, const struct dsn_rcpt *rc)
+{
+	bool remote = has_reply(rc) && rc->code == MFI_REMOTE;
+	bool mfi = !has_reply(rc) && mfi_reply(rc->code)[0] != '\0';
+
+	if (!has_reply(rc) && !mfi && !is_expired(rc))
+		return;
+	buf_puts(ds, remote ? "Diagnostic-Code: smtp; " : "Diagnostic-Code: X-Sluice; ");
+	if (has_reply(rc) || mfi)
+		put_last_error(ds, rc);
+	if (is_expired(rc) && !remote) {
+		buf_puts(ds, has_reply(rc) || mfi ? "; delivery time expired after " :
+			 "delivery time expired after ");
+		put_expiry(ds, report_age(r), rc->attempts);
+	}
+	buf_puts(ds, "\r\n");
+}
+
 /* The message/delivery-status part; *global set if UTF-8 went in. */
 static void
 build_ds(struct buf *ds, const struct dsn_report *r, bool *global)
@@ -738,14 +860,7 @@ build_ds(struct buf *ds, const struct dsn_report *r, bool *global)
 			put_host(ds, rc->remote_mta);
 			buf_puts(ds, "\r\n");
 		}
-		if (has_reply(rc)) {
-			buf_puts(ds, "Diagnostic-Code: smtp; ");
-			put_reply(ds, rc);
-			buf_puts(ds, "\r\n");
-		} else if (mfi_reply(rc->code)[0] != '\0') {
-			buf_printf(ds, "Diagnostic-Code: smtp; %s\r\n",
-				   mfi_reply(rc->code));
-		}
+		ds_diagnostic(ds, r, rc);
 		if (rc->last_attempt != 0) {
 			buf_puts(ds, "Last-Attempt-Date: ");
 			put_date(ds, rc->last_attempt);

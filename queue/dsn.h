@@ -39,9 +39,14 @@
 
 /* What happened to one recipient (RFC 3464 2.3.3 Action). */
 enum dsn_action {
-	DSN_ACTION_FAILED,	/* returned: rejected, or expired */
+	DSN_ACTION_FAILED,	/* returned: rejected, expired or bounced
+				   by the operator */
 	DSN_ACTION_DELAYED,	/* still queued and being retried */
 };
+
+/* The Status of a recipient returned because its time ran out.  See the
+ * comment at rcpt_status() in dsn.c for why 5.4.7 and not 4.4.7. */
+#define DSN_STATUS_EXPIRED	"5.4.7"
 
 /* One recipient in a report.  Strings are borrowed; NULL means absent. */
 struct dsn_rcpt {
@@ -49,12 +54,21 @@ struct dsn_rcpt {
 	const char *orcpt;	/* ORCPT as received ("rfc822;a+2Bb@c", xtext) */
 	enum dsn_action action;	/* failed or delayed */
 	const char *status;	/* RFC 3463 "5.1.1"; NULL (or malformed):
-				   from the reply, the MFI code, else 4.4.7
-				   (failed: expired) or 4.0.0 (delayed) */
+				   DSN_STATUS_EXPIRED if expired, else from
+				   the reply, the MFI code, else 5.0.0
+				   (failed) or 4.0.0 (delayed) */
+	bool expired;		/* failed because it ran out of time: the
+				   queue's expiry ended its retries */
+	uint32_t attempts;	/* attempts made (told when expired) */
 	enum mfi_code code;	/* classification of the last attempt */
-	int reply_code;		/* the destination's reply code, 0 if none */
-	const char *reply_text;	/* its reply text (with or without code) */
-	const char *remote_mta;	/* destination host name, or its IP */
+	int reply_code;		/* the reply code, 0 if none */
+	const char *reply_text;	/* the reply text (with or without code):
+				   the destination's for MFI_REMOTE, else
+				   one Sluice made itself (fix-now, no
+				   route: code MFI_NONE) */
+	const char *remote_mta;	/* the destination that answered in SMTP
+				   (host name, or its IP), NULL when none did
+				   (DNS, connect failures: mfi_answered) */
 	const char *detail;	/* one-line mfi_detail() of the last attempt */
 	int64_t last_attempt;	/* unix seconds of the last attempt, 0 none */
 };

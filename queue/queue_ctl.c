@@ -140,6 +140,7 @@ job_move(struct worker *w, struct qjob *j, struct dest *d, const uint32_t *idx, 
 		t->attempts = j->attempts;
 		t->last_code = j->last_code;
 		t->last_reply = j->last_reply;
+		t->last_answered = j->last_answered;
 		t->last_attempt = j->last_attempt;
 		t->last_error = j->last_error ? xstrdup(j->last_error) : NULL;
 		t->last_detail = j->last_detail ? xstrdup(j->last_detail) : NULL;

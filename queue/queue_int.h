@@ -87,10 +87,11 @@ void queue_job_free(struct worker *w, struct qjob *j);
 /*
  * What a report says of recipients idx[0..n) of j (envelope indices; all
  * of them: j->rcpt, j->nrcpt), from j's last failure (last_code,
- * last_reply, last_error, last_host or last_ip): a new array of n entries,
- * which the caller frees, borrowing j's and its message's strings (good
- * while j is).  action, status (NULL: dsn.c derives it), detail and
- * last_attempt are the same in every entry.
+ * last_reply, last_error, and last_host or last_ip when the destination
+ * answered) and its attempts: a new array of n entries, which the caller
+ * frees, borrowing j's and its message's strings (good while j is).
+ * action, status (NULL: dsn.c derives it), detail and last_attempt are
+ * the same in every entry; the caller marks expired ones.
  */
 struct dsn_rcpt *queue_job_dsn(const struct qjob *j, const uint32_t *idx, uint32_t n,
 			       enum dsn_action action, const char *status,

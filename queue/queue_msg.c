@@ -155,9 +155,11 @@ queue_job_dsn(const struct qjob *j, const uint32_t *idx, uint32_t n, enum dsn_ac
 
 		info[i] = (struct dsn_rcpt){
 			.addr = r->addr, .orcpt = r->orcpt, .action = action,
-			.status = status, .code = (enum mfi_code)j->last_code,
+			.status = status, .attempts = j->attempts,
+			.code = (enum mfi_code)j->last_code,
 			.reply_code = j->last_reply, .reply_text = j->last_error,
-			.remote_mta = j->last_host ? j->last_host : j->last_ip,
+			.remote_mta = !j->last_answered ? NULL
+				      : j->last_host ? j->last_host : j->last_ip,
 			.detail = detail, .last_attempt = last_attempt,
 		};
 	}

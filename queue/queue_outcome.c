@@ -195,6 +195,7 @@ note_failure(struct qjob *j, uint32_t i, const struct mfi_attempt *a, enum mfi_c
 	set_str(&j->last_ip, a->ip);
 	j->last_code = (uint8_t)code;
 	j->last_reply = a->reply_code;
+	j->last_answered = mfi_answered(a);
 	d->st.last_code = (uint8_t)code;
 	d->st.last_time = now;
 	snprintf(d->st.last_error, sizeof(d->st.last_error), "%s", o->texts[i]);
@@ -249,7 +250,8 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			o->finfo[o->nfail] = (struct dsn_rcpt){
 				.addr = r->addr, .orcpt = r->orcpt, .action = DSN_ACTION_FAILED,
 				.code = code, .reply_code = a->reply_code,
-				.reply_text = o->texts[i], .remote_mta = a->host ? a->host : a->ip,
+				.reply_text = o->texts[i],
+				.remote_mta = !mfi_answered(a) ? NULL : a->host ? a->host : a->ip,
 				.detail = o->details[i], .last_attempt = now,
 			};
 			o->fail[o->nfail++] = j->rcpt[i];
@@ -335,6 +337,8 @@ job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector
 		struct dsn_rcpt *info = queue_job_dsn(j, j->rcpt, j->nrcpt, DSN_ACTION_FAILED, NULL,
 						      j->last_detail, now);
 
+		for (uint32_t k = 0; k < j->nrcpt; k++)
+			info[k].expired = true;	/* Status 5.4.7: dsn.c */
 		log_expired(w, j, now);
 		d->st.bounced += j->nrcpt;
 		w->st.rcpts_bounced += j->nrcpt;

@@ -119,6 +119,9 @@ struct qjob {
 	uint8_t state;			/* enum qjob_state */
 	uint8_t last_code;		/* enum mfi_code of the last failure */
 	int last_reply;			/* last reply code, 0 if none */
+	bool last_answered;		/* the destination answered in SMTP in
+					   the last failure (mfi_answered): a
+					   report may name it as Remote-MTA */
 	uint64_t expires;		/* monotonic s: return it after this */
 	int64_t last_attempt;		/* unix s of the last attempt, 0 none */
 	char *last_error;		/* last reply or MFI reply line */

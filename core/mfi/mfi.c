@@ -33,14 +33,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/mfi/mfi_int.h"
+
 /* Reply text kept in a detail line; longer replies end in "...". */
 #define MFI_DETAIL_REPLY_MAX	400
 /* Host names and addresses are capped too (DNS names are <= 253). */
 #define MFI_DETAIL_HOST_MAX	255
 #define MFI_DETAIL_IP_MAX	64
 
-#define WHO_DEST	"partner or destination administrator"
-#define WHO_EITHER	"operator, or partner or destination administrator"
 
 /* Everything said about one code. */
 struct mfi_text {
@@ -63,10 +63,11 @@ static const struct mfi_text mfi_texts[MFI_NCODES] = {
 		"dns_failed", "4.4.312", "450 4.4.312 DNS query failed",
 		"The DNS query for the destination's smart host or MX records "
 		"failed, so there is no server to deliver to.",
-		"Check the smart host / MX records of the domain: the name does "
-		"not resolve (NXDOMAIN, SERVFAIL or timeout). The domain's DNS "
-		"administrator fixes the zone (or renews an expired domain); the "
-		"operator fixes the connector's smart host name if it is wrong.",
+		"The name of the smart host or the domain's MX does not resolve "
+		"(NXDOMAIN, SERVFAIL or a timeout): the partner or destination "
+		"administrator fixes the domain's DNS zone (or renews the domain "
+		"if it expired); the operator corrects the connector's smart host "
+		"name if that is what is wrong.",
 		WHO_EITHER,
 	},
 	[MFI_CONN_TIMEOUT] = {
@@ -74,9 +75,9 @@ static const struct mfi_text mfi_texts[MFI_NCODES] = {
 		"Connecting to the destination server timed out: nothing "
 		"answered at its address, or it accepted the connection and "
 		"never greeted.",
-		"The destination is down or the connector has the wrong IP: the "
-		"partner or destination administrator checks that the server is "
-		"running and reachable on TCP 25 (or the connector's port); the "
+		"The destination is down or the connector has the wrong address: "
+		"the partner or destination administrator checks that the server "
+		"is running and reachable on TCP 25 (or the connector's port); the "
 		"operator checks the connector's smart host address.",
 		WHO_EITHER,
 	},
@@ -84,35 +85,38 @@ static const struct mfi_text mfi_texts[MFI_NCODES] = {
 		"conn_refused", "4.4.316", "450 4.4.316 Connection refused",
 		"The destination refused the connection: nothing accepts SMTP "
 		"at that address and port, or a firewall rejects the relay.",
-		"The destination refused the connection: the partner or "
-		"destination administrator allows the relay's addresses on TCP "
-		"25 (or the connector's port) in the destination's firewall; if "
-		"that server was retired, the operator runs fix-now for the "
-		"domain or points the connector at the new server.",
-		WHO_DEST,
+		"The partner or destination administrator allows the relay's "
+		"addresses on TCP 25 (or the connector's port) in the "
+		"destination's firewall and checks that the server listens; if "
+		"that server was retired, the operator points the connector at "
+		"the new server, or runs fix-now for the domain.",
+		WHO_EITHER,
 	},
 	[MFI_CANNOT_CONNECT] = {
 		"cannot_connect", "4.4.317",
 		"450 4.4.317 Cannot connect to remote server",
-		"The destination server was reached but answered with an error "
-		"straight away, or does not meet the connector's requirements "
-		"(for example TLS required but not offered).",
-		"The server answered with an error or does not meet the "
-		"connector's requirements (e.g. TLS required but not offered): "
-		"the partner or destination administrator checks the server's "
-		"load and its TLS settings; the operator checks the connector's "
-		"TLS policy.",
+		"The destination server answered with an error straight away "
+		"(banner, EHLO or STARTTLS), or does not meet the connector's "
+		"requirements (TLS required but not offered), or this relay "
+		"could not open a connection to it at all (no route from its "
+		"network).",
+		"The partner or destination administrator checks why the server "
+		"answers with an error (load, limits, its TLS settings: TLS "
+		"required but not offered); the operator checks the connector's "
+		"TLS policy and that the relay's own network can reach the "
+		"destination.",
 		WHO_EITHER,
 	},
 	[MFI_CONN_DROPPED] = {
 		"conn_dropped", "4.4.318", "450 4.4.318 Connection dropped",
 		"The connection to the destination server was closed abruptly "
-		"in the middle of the SMTP session.",
-		"The connection was closed mid-session by an SMTP-inspecting "
-		"firewall, a crashing server, or the network: disable SMTP "
-		"inspection on the firewalls on either side (operator and "
-		"destination administrator), and the destination administrator "
-		"checks the server's logs.",
+		"in the middle of the SMTP session, or its TLS handshake "
+		"failed.",
+		"An SMTP-inspecting firewall, a crashing server or the network "
+		"closed it: the operator and the partner or destination "
+		"administrator turn off SMTP inspection on the firewalls on their "
+		"sides, and the partner or destination administrator checks the "
+		"server's logs.",
 		WHO_EITHER,
 	},
 	[MFI_CERT_INVALID] = {
@@ -121,20 +125,18 @@ static const struct mfi_text mfi_texts[MFI_NCODES] = {
 		"The destination server's TLS certificate failed validation: "
 		"expired, not yet valid, issued for another name, untrusted, "
 		"self-signed or revoked.",
-		"Certificate validation failed: the partner or destination "
-		"administrator renews the certificate or fixes its name or "
-		"chain; the operator corrects the connector's TLS domain or CA "
-		"settings if they are what is wrong.",
+		"The partner or destination administrator renews the certificate "
+		"or fixes its name or chain; the operator corrects the "
+		"connector's TLS domain or CA settings if they are what is "
+		"wrong.",
 		WHO_EITHER,
 	},
 	[MFI_REMOTE] = {
 		"remote", "", "",
 		"The destination server rejected or deferred the message with "
 		"its own reply.",
-		"The destination rejected the message itself; see its reply. "
-		"A 5.1.x status means the recipient address is wrong (the sender "
-		"corrects it); otherwise the destination administrator can "
-		"explain the reply.",
+		"The reply says what the destination objected to; the partner or "
+		"destination administrator can explain it and fix their side.",
 		WHO_DEST,
 	},
 };
@@ -273,6 +275,14 @@ mfi_classify(const struct mfi_attempt *a)
 	if (a->err != 0 || is_eof(a))
 		return MFI_CONN_DROPPED;
 	return MFI_NONE;
+}
+
+bool
+mfi_answered(const struct mfi_attempt *a)
+{
+	if (a->stage == MFI_STAGE_BANNER)
+		return a->err == 0 && a->reply_code > 0;
+	return a->stage > MFI_STAGE_BANNER;
 }
 
 bool

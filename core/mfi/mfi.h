@@ -151,12 +151,38 @@ const char *mfi_meaning(enum mfi_code c);
 const char *mfi_fix(enum mfi_code c);
 
 /*
- * Who should act: "partner or destination administrator" when the cause is
- * on the destination's side, or "operator, or partner or destination
- * administrator" when it is commonly on either (the fix text says which
- * part is whose).  "" for MFI_NONE.
+ * Who should act: one party, "sender", "operator" (of this relay) or
+ * "partner or destination administrator", or several joined with ", or "
+ * when the cause is commonly on either side (the fix text says which part
+ * is whose, and names exactly these parties).  "" for MFI_NONE.
  */
 const char *mfi_who(enum mfi_code c);
+
+/* What a report tells a person about one failure.  Static strings. */
+struct mfi_advice {
+	const char *meaning;	/* what happened */
+	const char *fix;	/* what to do, naming each party that acts */
+	const char *who;	/* those parties, as mfi_who() writes them */
+};
+
+/*
+ * The advice for a failure classified c, whose enhanced status is status
+ * ("5.1.1"; NULL or "" if none): Sluice's own codes have their texts;
+ * for MFI_REMOTE and MFI_NONE the status's texts (RFC 3463: the exact
+ * code, else its subject) when mfi_status.c has them, else MFI_REMOTE's
+ * general texts for MFI_REMOTE.  Returns false, out all NULL, when there
+ * is nothing to say (MFI_NONE and a status without texts).
+ */
+bool mfi_advice(enum mfi_code c, const char *status, struct mfi_advice *out);
+
+/*
+ * True if the destination answered a in SMTP (its banner, or a reply to a
+ * command) before it failed: only then did a remote MTA take part, and a
+ * report may name it (RFC 3464 Remote-MTA).  A DNS failure, a refused or
+ * timed-out connect, a server that accepted TCP and closed or said nothing
+ * never answered.
+ */
+bool mfi_answered(const struct mfi_attempt *a);
 
 /*
  * Stable lowercase key for stats and JSON: "dns_failed", "conn_timeout",

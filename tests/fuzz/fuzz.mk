@@ -21,7 +21,8 @@ SRCS    := net/smtp_proto.c net/smtp_ehlo.c core/buf.c core/strb.c core/log.c co
            core/config_parse.c core/config_scalar.c core/config_listen.c core/config_connector.c \
            core/config_domain.c core/config_service.c core/config_tls.c \
            core/file.c core/tenant/directory.c core/tenant/tenant.c core/tenant/cluster.c core/mpsc.c \
-           core/mfi/mfi.c core/ctl/ctl_parse.c core/ctl/ctl_report.c core/ctl/ctl_table.c tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
+           core/mfi/mfi.c core/mfi/mfi_status.c core/ctl/ctl_parse.c core/ctl/ctl_report.c core/ctl/ctl_table.c \
+           tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
            queue/siphash.c queue/envelope.c \
            queue/crc32c.c queue/dsn.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)

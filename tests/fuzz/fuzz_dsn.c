@@ -3,8 +3,8 @@
  * remote replies and original messages.
  *
  * Input: a fixed header (recipient count, RET, which strings are absent,
- * the report's random number, times, per recipient its action, code and
- * reply code), then NUL-separated strings (reporting MTA, ENVID, queue id,
+ * the report's random number, times, per recipient its action, code
+ * (whether it expired, its attempts) and reply code), then NUL-separated strings (reporting MTA, ENVID, queue id,
  * original sender, Message-ID host, and per recipient: address, ORCPT,
  * status, reply text, remote MTA, detail), then the original message:
  * whatever is left, NULs included.
@@ -317,6 +317,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.action = (c[0] & 1) ? DSN_ACTION_DELAYED : DSN_ACTION_FAILED,
 			.status = (c[0] & 0x20) ? NULL : s[2],
 			.code = (enum mfi_code)(c[1] % (MFI_NCODES + 2)),	/* + out of range */
+			.expired = (c[1] & 0x40) != 0,	/* bits the code barely uses */
+			.attempts = (uint32_t)c[3] * 0x01010101u,
 			.reply_code = (int)(le(c, 2, 2) % 700),
 			.reply_text = (c[0] & 0x10) ? NULL : s[3],
 			.remote_mta = (c[0] & 0x08) ? NULL : s[4],

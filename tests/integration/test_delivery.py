@@ -82,7 +82,8 @@ def send(port, rcpts=("bob@example.test",), sender="alice@client.test", body=Non
 
 class RelayCase(unittest.TestCase):
     """A relay to the sink connector with an NDR sink, and the checks of
-    its codes and NDRs: what the delivery tests share (no tests itself)."""
+    its codes and NDRs: what the delivery tests share (no tests itself;
+    test_ndr.py and test_report.py build on it too)."""
     maxDiff = None
 
     def setUp(self):
@@ -152,7 +153,9 @@ class RelayCase(unittest.TestCase):
             raw = f.read()
         self.assertIn(b"X-Sink-From: <>", raw)		# null sender
         self.assertIn(b"X-Sink-To: alice@client.test", raw)
+        self.ndr_raw = raw		# as the sender's server received it
         return m, human, fields
+
 
 
 class DeliveryTest(RelayCase):

@@ -128,6 +128,11 @@ class TenantTest(unittest.TestCase):
                        for n in msgs)
         self.assertIn("5.1.10", text)
         self.assertIn("ghost@acme.example", text)
+        # Sluice's own answer, not a remote one, and it says what to do
+        self.assertIn("Diagnostic-Code: X-Sluice; 550 5.1.10 Recipient not found", text)
+        self.assertNotIn("Remote-MTA:", text)
+        self.assertIn("How to fix:", text)
+        self.assertIn("Who should act: sender, or partner or destination", text)
         self.assertNotIn("Final-Recipient: rfc822; alice@acme.example", text)
         q = self.ctl(r, "show", "queue")
         self.assertIn("alice@acme.example", json.dumps(q))

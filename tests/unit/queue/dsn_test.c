@@ -320,10 +320,12 @@ static const struct dsn_rcpt failed_rcpts[] = {
 		.last_attempt = T0 + 60,
 	},
 	{
+		/* expired: refused at every attempt, so no MTA answered */
 		.addr = "carol@partner.test",
 		.action = DSN_ACTION_FAILED,
+		.expired = true,
+		.attempts = 13,
 		.code = MFI_CONN_REFUSED,
-		.remote_mta = "mx.partner.test",
 		.detail = "connect to mx.partner.test [192.0.2.1]:25 refused",
 		.last_attempt = T0 + 24 * HOUR,
 	},
@@ -398,26 +400,35 @@ Test(dsn, failed_report_structure)
 	expect_hdr(&x.grp[1], "Last-Attempt-Date", "Tue, 01 Jul 2025 12:01:00 +0000");
 	expect_hdr(&x.grp[1], "Will-Retry-Until", NULL);
 
-	/* Recipient 2: expired on 4.4.316. */
+	/* Recipient 2: expired on 4.4.316: a final status, the last error
+	   in Diagnostic-Code as Sluice's own (no SMTP reply behind it), and
+	   no Remote-MTA (nothing answered). */
 	expect_hdr(&x.grp[2], "Original-Recipient", NULL);
 	expect_hdr(&x.grp[2], "Final-Recipient", "rfc822; carol@partner.test");
 	expect_hdr(&x.grp[2], "Action", "failed");
-	expect_hdr(&x.grp[2], "Status", "4.4.316");
-	expect_hdr(&x.grp[2], "Remote-MTA", "dns; mx.partner.test");
-	expect_hdr(&x.grp[2], "Diagnostic-Code", "smtp; 450 4.4.316 Connection refused");
+	expect_hdr(&x.grp[2], "Status", "5.4.7");
+	expect_hdr(&x.grp[2], "Remote-MTA", NULL);
+	expect_hdr(&x.grp[2], "Diagnostic-Code", "X-Sluice; 450 4.4.316 Connection refused; "
+		   "delivery time expired after 24 hours and 13 attempts");
 	expect_hdr(&x.grp[2], "Last-Attempt-Date", "Wed, 02 Jul 2025 12:00:00 +0000");
 
-	/* The human part: intro, each recipient, the MFI explanation. */
+	/* The human part: intro, each recipient, the advice for each. */
 	char *text = flat(&x.part[0]);
 	cr_expect_not_null(strstr(text, "could not be delivered to the following "
-				  "recipients after 24 hours; no further attempts "
-				  "will be made."), "%s", text);
+				  "recipients. "), "%s", text);
+	cr_expect_null(strstr(text, "It expired after"), "one was not expired: %s", text);
 	cr_expect_not_null(strstr(text, "<bob@partner.test>"));
 	cr_expect_not_null(strstr(text, "<carol@partner.test>"));
-	cr_expect_not_null(strstr(text, "450 4.4.316 Connection refused"));
+	cr_expect_not_null(strstr(text, "Status: 5.4.7 (delivery time expired)"), "%s", text);
+	cr_expect_not_null(strstr(text, "Expired: after 24 hours and 13 attempts, final; the "
+				  "last error was 450 4.4.316 Connection refused "), "%s", text);
+	cr_expect_null(strstr(text, "Error:"), "the Expired line says it: %s", text);
 	cr_expect_not_null(strstr(text, "What happened:"));
 	cr_expect_not_null(strstr(text, "How to fix:"));
-	cr_expect_not_null(strstr(text, "Who should act: partner or destination administrator"));
+	/* 5.1.1: the sender corrects the address, and is who acts */
+	cr_expect_not_null(strstr(text, "Who should act: sender "), "%s", text);
+	cr_expect_not_null(strstr(text, "Who should act: operator, or partner or destination "
+				  "administrator"), "%s", text);
 	cr_expect_not_null(strstr(text, "in the destination's firewall"), "%s", text);
 	cr_expect_not_null(strstr(text, "Queue ID: 00000000DEADBEEF"));
 	cr_expect_not_null(strstr(text, "headers of the original message are attached"));
@@ -605,7 +616,8 @@ Test(dsn, delayed_report)
 	expect_hdr(&x.grp[1], "Original-Recipient", "rfc822;dave@partner.test");
 	expect_hdr(&x.grp[1], "Action", "delayed");
 	expect_hdr(&x.grp[1], "Status", "4.4.315");
-	expect_hdr(&x.grp[1], "Diagnostic-Code", "smtp; 450 4.4.315 Connection timed out");
+	expect_hdr(&x.grp[1], "Diagnostic-Code", "X-Sluice; 450 4.4.315 Connection timed out");
+	expect_hdr(&x.grp[1], "Remote-MTA", "dns; mx.partner.test");	/* as the caller said */
 	expect_hdr(&x.grp[1], "Last-Attempt-Date", "Tue, 01 Jul 2025 16:00:00 +0000");
 	expect_hdr(&x.grp[1], "Will-Retry-Until", "Wed, 02 Jul 2025 12:00:00 +0000");
 
@@ -646,17 +658,105 @@ Test(dsn, mixed_failed_and_delayed)
 	expect_hdr(&x.grp[1], "Remote-MTA", NULL);
 	expect_hdr(&x.grp[2], "Status", "5.2.2");
 	expect_hdr(&x.grp[2], "Diagnostic-Code", "smtp; 552 5.2.2 mailbox full");
-	/* A malformed status and nothing else known: expired. */
-	expect_hdr(&x.grp[3], "Status", "4.4.7");
+	/* A malformed status and nothing else known: a failure, of no
+	   known kind. */
+	expect_hdr(&x.grp[3], "Status", "5.0.0");
 	expect_hdr(&x.grp[3], "Diagnostic-Code", NULL);
 
 	char *text = flat(&x.part[0]);
-	/* Under a minute: no "after N". */
+	/* None expired: no "expired after N". */
 	cr_expect_not_null(strstr(text, "following recipients. "), "%s", text);
+	cr_expect_null(strstr(text, "expired"), "%s", text);
 	cr_expect_not_null(strstr(text, "not yet been delivered to the following "
 				  "recipient; we will keep trying until"), "%s", text);
 	/* Failed ones first. */
 	cr_expect_lt(strstr(text, "<b@p.test>"), strstr(text, "<a@p.test>"));
+	free(text);
+	rep_free(&x);
+}
+
+/*
+ * Expiry: every recipient expired, the last error a remote 4xx: the
+ * opening says it expired, after how long and how many attempts, and that
+ * it is final; the status is final (5.4.7); the remote reply is kept
+ * verbatim as an smtp Diagnostic-Code, with the server that sent it.
+ */
+Test(dsn, expired_on_a_remote_reply)
+{
+	const struct dsn_rcpt rc[] = { {
+		.addr = "erin@partner.test", .action = DSN_ACTION_FAILED,
+		.expired = true, .attempts = 13, .code = MFI_REMOTE,
+		.reply_code = 452, .reply_text = "452 4.2.2 Mailbox full",
+		.remote_mta = "mx.partner.test",
+		.detail = "mx.partner.test [192.0.2.1] said: 452 4.2.2 Mailbox full "
+			  "(in reply to RCPT TO)",
+		.last_attempt = T0 + 24 * HOUR,
+	} };
+	struct dsn_report r = failed_report();
+	struct rep x;
+
+	r.rcpts = rc;
+	r.nrcpt = 1;
+	build(&r, &x);
+	cr_assert_eq(x.ngrp, 2);
+	expect_hdr(&x.grp[1], "Action", "failed");
+	expect_hdr(&x.grp[1], "Status", "5.4.7");
+	expect_hdr(&x.grp[1], "Remote-MTA", "dns; mx.partner.test");
+	expect_hdr(&x.grp[1], "Diagnostic-Code", "smtp; 452 4.2.2 Mailbox full");
+
+	char *text = flat(&x.part[0]);
+	cr_expect_not_null(strstr(text, "could not be delivered to the following recipient. "
+				  "It expired after 24 hours and 13 attempts without being "
+				  "delivered. This is final: no further attempts will be made. "
+				  "Once the cause below is fixed, you can send it again."),
+			   "%s", text);
+	cr_expect_not_null(strstr(text, "Expired: after 24 hours and 13 attempts, final; the "
+				  "last error was 452 4.2.2 Mailbox full "),
+			   "%s", text);
+	/* the advice is the reply's (4.2.2: the mailbox), not 5.4.7's */
+	cr_expect_not_null(strstr(text, "What happened: The recipient's mailbox is full."),
+			   "%s", text);
+	cr_expect_not_null(strstr(text, "Who should act: partner or destination administrator"),
+			   "%s", text);
+	free(text);
+	rep_free(&x);
+}
+
+/*
+ * The report fix-now sends (queue_fixnow): Sluice's own 550 5.1.10 with
+ * no remote MTA: its status, an X-Sluice Diagnostic-Code, and the advice
+ * of 5.1.10, its "How to fix" line included.
+ */
+Test(dsn, fixnow_report_says_how_to_fix)
+{
+	const struct dsn_rcpt rc[] = { {
+		.addr = "gone@acme.test", .action = DSN_ACTION_FAILED, .status = "5.1.10",
+		.reply_code = 550, .reply_text = "550 5.1.10 Recipient not found",
+		.detail = "the domain was made authoritative (fix-now) and this "
+			  "recipient is not in its directory",
+		.last_attempt = T0 + HOUR,
+	} };
+	struct dsn_report r = failed_report();
+	struct rep x;
+
+	r.rcpts = rc;
+	r.nrcpt = 1;
+	r.now = T0 + 2 * HOUR;
+	build(&r, &x);
+	expect_hdr(&x.grp[1], "Status", "5.1.10");
+	expect_hdr(&x.grp[1], "Remote-MTA", NULL);
+	expect_hdr(&x.grp[1], "Diagnostic-Code", "X-Sluice; 550 5.1.10 Recipient not found");
+
+	char *text = flat(&x.part[0]);
+	cr_expect_null(strstr(text, "expired"), "%s", text);
+	cr_expect_not_null(strstr(text, "What happened: The recipient's address was not found"),
+			   "%s", text);
+	cr_expect_not_null(strstr(text, "How to fix: The sender checks the recipient's address"),
+			   "%s", text);
+	cr_expect_not_null(strstr(text, "Who should act: sender, or partner or destination "
+				  "administrator"), "%s", text);
+	cr_expect_not_null(strstr(text, "Detail: the domain was made authoritative (fix-now)"),
+			   "%s", text);
 	free(text);
 	rep_free(&x);
 }
@@ -1002,7 +1102,7 @@ Test(dsn, absurd_arrival_times)
 		struct dsn_rcpt rc = *r.rcpts;
 		struct rep x;
 
-		rc.status = "4.4.7";	/* expired: the text states the age */
+		rc.expired = true;	/* the text states the age */
 		r.rcpts = &rc;
 		r.nrcpt = 1;
 		r.arrival = at[i];
