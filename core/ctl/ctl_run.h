@@ -216,6 +216,7 @@ struct ctl_wreq {
 					   (config_hold) until the request is
 					   freed */
 	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
+	bool send;			/* VALIDATE: send it the test message */
 	struct smtp_validate val;	/* VALIDATE: the report */
 };
 

@@ -622,7 +622,8 @@ ctl_worker_run(struct worker *w)
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;
 			q->rc = smtp_client_validate(w, q->connector,
-						     q->rcpt[0] ? q->rcpt : NULL, &q->val);
+						     q->rcpt[0] ? q->rcpt : NULL, q->send,
+						     &q->val);
 			if (q->rc == 0)
 				continue;	/* answered by validate_done */
 			break;
