@@ -129,6 +129,8 @@ struct cfg_domain {
 struct cfg_limits {
 	uint64_t message_size;		/* bytes (10 MiB); 552 5.3.4 above */
 	uint32_t recipients;		/* per message (500); 452 4.5.3 */
+	uint32_t hops;			/* Received: headers a message may arrive
+					   with (50); 554 5.4.6 above: a loop */
 	uint32_t errors;		/* per session (10); 421 and close */
 	uint32_t command_line;		/* bytes incl. CRLF (512) */
 	uint32_t text_line;		/* bytes incl. CRLF (1000) */
@@ -254,6 +256,10 @@ bool config_held(const struct config *cfg);
  */
 const struct cfg_domain *config_domain_find(const struct config *cfg,
 					    const char *domain, size_t len);
+
+/* The entry that routes address addr ("local@domain"): its domain's, else
+ * the "*" route; NULL when nothing routes it. */
+const struct cfg_domain *config_route(const struct config *cfg, const char *addr);
 
 /* The tenant owning the domain of address addr ("local@domain"), or NULL
  * (no tenant, or no counters set up). */

@@ -365,6 +365,17 @@ config_domain_find(const struct config *cfg, const char *domain, size_t len)
 	return i < 0 ? NULL : &cfg->domains[i];
 }
 
+const struct cfg_domain *
+config_route(const struct config *cfg, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	const struct cfg_domain *d = NULL;
+
+	if (at != NULL)
+		d = config_domain_find(cfg, at + 1, strlen(at + 1));
+	return d != NULL ? d : cfg->default_route;
+}
+
 const struct cfg_tenant *
 config_addr_tenant(const struct config *cfg, const char *addr)
 {

@@ -247,6 +247,7 @@ cfg_f_limits(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	static const struct cfg_field fields[] = {
 		{ "message_size", cfg_f_size, L(message_size), 1, 2 * GIB, NULL },
 		{ "recipients", cfg_f_u32, L(recipients), 1, 100000, NULL },
+		{ "hops", cfg_f_u32, L(hops), 1, 1000, "a number of Received: headers" },
 		{ "errors", cfg_f_u32, L(errors), 1, 10000, NULL },
 		{ "command_line", cfg_f_u32, L(command_line), 512, 65536, NULL },
 		{ "text_line", cfg_f_u32, L(text_line), 1000, 1048576, NULL },
@@ -276,6 +277,7 @@ cfg_limits_defaults(struct cfg_limits *l)
 	*l = (struct cfg_limits){
 		.message_size = 10 * MIB,
 		.recipients = 500,
+		.hops = 50,
 		.errors = 10,
 		.command_line = 512,
 		.text_line = 1000,

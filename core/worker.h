@@ -83,6 +83,7 @@ struct worker_stats {
 	uint64_t bytes_in;		/* their size */
 	uint64_t rcpts_in;		/* their recipients */
 	uint64_t rejected;		/* messages refused at end of data */
+	uint64_t loops;			/* of which over limits.hops (a loop) */
 	uint64_t spool_errors;		/* messages answered 452 4.3.1 */
 	uint64_t spilled;		/* messages whose data went to a body file */
 	uint64_t invalid_rcpts;		/* recipients counted against a tenant */

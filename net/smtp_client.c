@@ -745,13 +745,15 @@ smtp_client_drain(struct worker *w)
 
 int
 smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
-		     struct smtp_validate *v)
+		     bool send, struct smtp_validate *v)
 {
 	const struct cfg_connector *cc;
 	struct smtp_conn *c;
 	struct dest *d;
 	const char *at;
 
+	if (send && rcpt == NULL)
+		return -EINVAL;
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	cc = conn_hold_cfg(c, connector);
@@ -767,6 +769,9 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 		snprintf(c->val_rcpt, sizeof(c->val_rcpt), "postmaster@%s", d->domain);
 	c->val = v;
 	c->val_conn = true;
+	c->val_send = send;
+	v->code = 0;
+	v->step[0] = '\0';
 	c->w = w;
 	c->d = d;
 	c->fd = -1;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/strb.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "net/dns.h"
@@ -113,7 +114,52 @@ smtp_validate_step(struct smtp_conn *c, const char *step, bool ok, const char *f
 	buf_printf(&c->val->steps, "%s\t%s\t%s\n", step, ok ? "ok" : "fail", line);
 }
 
-/* The test connection ends: a failure (a) or success (a == NULL). */
+/* The step a failure at a's stage belongs to, as the step lines name it:
+ * the reply to the final dot is "end-of-data", a connection lost before
+ * that reply is the "data" step's failure. */
+static const char *
+val_step(const struct mfi_attempt *a)
+{
+	switch (a->stage) {
+	case MFI_STAGE_DNS: return "dns";
+	case MFI_STAGE_CONNECT: return "connect";
+	case MFI_STAGE_BANNER: return "banner";
+	case MFI_STAGE_EHLO: return "ehlo";
+	case MFI_STAGE_STARTTLS: return "starttls";
+	case MFI_STAGE_TLS_HANDSHAKE: return "tls";
+	case MFI_STAGE_MAIL: return "mail";
+	case MFI_STAGE_RCPT: return "rcpt";
+	case MFI_STAGE_DATA: return "data";
+	case MFI_STAGE_BODY: break;
+	}
+	return a->reply_code != 0 ? "end-of-data" : "data";
+}
+
+/* If the last step line of v is a failure, its step name into v->step. */
+static bool
+val_last_failed(struct smtp_validate *v)
+{
+	const char *p = v->steps.p, *end = p ? p + v->steps.len : NULL, *line, *t1;
+
+	if (p == NULL || end == p)
+		return false;
+	for (line = end - 1; line > p && line[-1] != '\n'; line--)
+		;
+	t1 = memchr(line, '\t', (size_t)(end - line));
+	if (t1 == NULL || (size_t)(end - t1) < 6 || memcmp(t1, "\tfail\t", 6) != 0 ||
+	    (size_t)(t1 - line) >= sizeof(v->step))
+		return false;
+	memcpy(v->step, line, (size_t)(t1 - line));
+	v->step[t1 - line] = '\0';
+	return true;
+}
+
+/*
+ * The test connection ends: a failure (a), or success (a == NULL, or a
+ * 2xx to the final dot).  The verdict names the code; the step that failed
+ * is the last step line, added here when the failure was not a step's own
+ * answer (a connection lost or timed out, which no reply reports).
+ */
 void
 smtp_validate_finish(struct smtp_conn *c, const struct mfi_attempt *a)
 {
@@ -121,20 +167,38 @@ smtp_validate_finish(struct smtp_conn *c, const struct mfi_attempt *a)
 	struct mfi_attempt at;
 	struct buf d = { 0 };
 
-	if (a == NULL) {
-		v->code = 0;
-		snprintf(v->verdict, sizeof(v->verdict), "ok: the connector delivers");
-	} else {
+	v->step[0] = '\0';
+	if (a != NULL) {
 		at = *a;
 		at.host = c->host[0] ? c->host : NULL;
 		at.ip = c->ip[0] ? c->ip : NULL;
 		at.port = c->port;
 		v->code = (int)mfi_classify(&at);
+	}
+	if (a == NULL || v->code == MFI_NONE) {
+		v->code = 0;
+		struct strb sb;
+		strb_init(&sb, v->verdict, sizeof(v->verdict));
+		if (a != NULL)	/* the test message was taken */
+			strb_printf(&sb, "ok: the test message was accepted by %s [%s]: %s",
+				    c->host, c->ip, a->reply_text ? a->reply_text : "");
+		else
+			strb_puts(&sb, "ok: the connector delivers");
+		strb_mark_cut(&sb, "...");
+	} else {
 		mfi_detail(&at, (enum mfi_code)v->code, &d);
 		buf_append(&d, "", 1);
 		snprintf(v->verdict, sizeof(v->verdict), "%s: %s",
 			 v->code == MFI_REMOTE || mfi_reply((enum mfi_code)v->code)[0] == '\0'
 				 ? "remote" : mfi_reply((enum mfi_code)v->code), d.p);
+		if (!val_last_failed(v)) {
+			snprintf(v->step, sizeof(v->step), "%s", val_step(&at));
+			if (strcmp(v->step, "data") == 0 && c->val_data[0] != '\0')
+				smtp_validate_step(c, v->step, false, "%s; then %s", c->val_data,
+						   d.p);
+			else
+				smtp_validate_step(c, v->step, false, "%s", d.p);
+		}
 		buf_free(&d);
 	}
 	c->val = NULL;		/* v belongs to the caller again */

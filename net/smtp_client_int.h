@@ -90,7 +90,10 @@ struct smtp_conn {
 	struct smtp_validate *val;	/* a test connection: report here (NULL
 					   once reported) */
 	bool val_conn;			/* a test connection: private dest */
+	bool val_send;			/* it sends the test message */
 	char val_rcpt[256];		/* the recipient it tries */
+	char val_data[400];		/* the DATA step's line, written once
+					   the end of data is answered */
 	uint64_t size_max;		/* SIZE limit, 0 if none */
 	uint32_t msgs;			/* transactions done on it */
 	uint64_t idle_since;		/* w->now when it became idle */

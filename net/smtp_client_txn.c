@@ -6,7 +6,8 @@
  * else one command at a time), DATA and the body streamed from the queue a
  * chunk at a time, each reply recorded as the outcome of the recipients it
  * concerns; then the next job, idle in the cache, or QUIT.  A test
- * connection (validate connector) sends MAIL FROM:<>, RCPT and RSET here.
+ * connection (validate connector) sends MAIL FROM:<> and RCPT here, then
+ * RSET, or with --send DATA and the test message (net/smtp_testmsg.h).
  *
  * Built on smtp_client_conn.c (I/O, results, teardown) and on the queue;
  * the connection set-up above (smtp_client.c) calls in when the connection
@@ -16,11 +17,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/strb.h"
 #include "core/worker.h"
 #include "net/smtp_client_int.h"
+#include "net/smtp_testmsg.h"
 #include "queue/queue.h"
 
 #define CONN_CHUNK (64u << 10)	/* message bytes read and sent at a time */
@@ -67,13 +71,16 @@ conn_run_job(struct smtp_conn *c)
 void
 smtp_conn_ready(struct smtp_conn *c)
 {
-	if (c->val_conn) {	/* a test: MAIL and RCPT, then RSET */
+	if (c->val_conn) {	/* a test: MAIL and RCPT, then RSET or DATA */
 		c->state = CS_TXN;
 		c->nexpect = c->ex = c->unsent = 0;
 		c->out.len = c->out_off = 0;
 		smtp_conn_cmd(c, EX_MAIL, "MAIL FROM:<>");
 		smtp_conn_cmd(c, EX_RCPT, "RCPT TO:<%s>", c->val_rcpt);
-		smtp_conn_cmd(c, EX_RSET, "RSET");
+		if (c->val_send)
+			smtp_conn_cmd(c, EX_DATA, "DATA");
+		else
+			smtp_conn_cmd(c, EX_RSET, "RSET");
 		smtp_conn_flush(c);
 		return;
 	}
@@ -242,29 +249,94 @@ txn_done(struct smtp_conn *c)
 	return R_IO;
 }
 
-/* A reply inside a test connection's MAIL/RCPT/RSET. */
+/* A test connection says goodbye. */
 static enum reply_act
-val_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply *r, const char *text)
+val_quit(struct smtp_conn *c)
 {
-	struct mfi_attempt a = { .reply_code = r->code, .reply_text = text };
-
-	if (ex == EX_MAIL || ex == EX_RCPT) {
-		smtp_validate_step(c, ex == EX_MAIL ? "mail" : "rcpt", r->code / 100 == 2,
-				   "%s", text);
-		if (r->code / 100 != 2 && c->val != NULL) {
-			a.stage = ex == EX_MAIL ? MFI_STAGE_MAIL : MFI_STAGE_RCPT;
-			smtp_validate_finish(c, &a);
-		}
-		return R_NEXT;
-	}
-	/* RSET: done; say goodbye */
-	if (c->val != NULL)
-		smtp_validate_finish(c, NULL);
 	c->state = CS_QUIT;
 	c->out.len = c->out_off = 0;
 	buf_append(&c->out, "QUIT\r\n", 6);
 	smtp_conn_send(c);
 	return R_IO;
+}
+
+/* After the 354 (text): the test message, dot-stuffed, and the final dot.
+ * Its "data" line waits for the reply to the final dot: a connection lost
+ * before it fails the data step (smtp_validate_finish). */
+static enum reply_act
+val_message(struct smtp_conn *c, const char *text)
+{
+	struct smtp_testmsg m = {
+		.hostname = c->cfg->hostname, .connector = c->cc->name, .rcpt = c->val_rcpt,
+		.date = worker_date(c->w),
+	};
+	char id[SMTP_TESTMSG_ID_MAX];
+	struct buf msg = { 0 };
+	struct strb line;
+
+	if (getrandom(&m.unique, sizeof(m.unique), GRND_NONBLOCK) != sizeof(m.unique))
+		m.unique = (uint64_t)time(NULL) << 24 ^ (uint64_t)(uintptr_t)c;	/* unique enough */
+	smtp_testmsg_id(&m, id);
+	smtp_testmsg_build(&m, &msg);
+	c->out.len = c->out_off = 0;
+	smtp_stuff(msg.p, msg.len, &c->out);
+	strb_init(&line, c->val_data, sizeof(c->val_data));
+	strb_printf(&line, "%.200s; test message of %zu bytes sent, Message-ID %s", text,
+		    msg.len, id);
+	buf_free(&msg);
+	smtp_conn_expect(c, EX_BODY, c->out.len);
+	smtp_conn_send(c);
+	return R_IO;
+}
+
+/*
+ * A reply inside a test connection's transaction: MAIL, RCPT, then RSET
+ * (no message) or DATA, the message and the reply to its final dot.  Once
+ * a step has failed (c->val is NULL) what follows is only taken down: a
+ * 354 that should not have come is answered by closing without the final
+ * dot, which makes the server drop what it has (RFC 5321 4.1.1.4).
+ */
+static enum reply_act
+val_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply *r, const char *text)
+{
+	struct mfi_attempt a = { .reply_code = r->code, .reply_text = text };
+	bool ok = r->code / 100 == 2;
+
+	switch (ex) {
+	case EX_MAIL:
+	case EX_RCPT:
+		smtp_validate_step(c, ex == EX_MAIL ? "mail" : "rcpt", ok, "%s", text);
+		if (!ok && c->val != NULL) {
+			a.stage = ex == EX_MAIL ? MFI_STAGE_MAIL : MFI_STAGE_RCPT;
+			smtp_validate_finish(c, &a);
+		}
+		return R_NEXT;
+	case EX_DATA:
+		if (r->code == 354 && c->val != NULL)
+			return val_message(c, text);
+		if (r->code == 354) {
+			smtp_conn_free(c);
+			return R_GONE;
+		}
+		smtp_validate_step(c, "data", false, "%s", text);
+		if (c->val != NULL) {
+			a.stage = MFI_STAGE_DATA;
+			smtp_validate_finish(c, &a);
+		}
+		return val_quit(c);
+	case EX_BODY:
+		smtp_validate_step(c, "data", true, "%s", c->val_data);
+		smtp_validate_step(c, "end-of-data", ok, "%s", text);
+		if (c->val != NULL) {
+			a.stage = MFI_STAGE_BODY;
+			smtp_validate_finish(c, &a);	/* a 2xx: the verdict is ok */
+		}
+		return val_quit(c);
+	default:	/* RSET: the test without a message is over */
+		if (c->val != NULL)
+			smtp_validate_finish(c, NULL);
+		return val_quit(c);
+	}
 }
 
 /* One reply of a transaction or of a test connection's (text: r flattened). */

@@ -243,11 +243,43 @@ data_spooled(struct spool_write *sw, int res)
 	session_release(s);
 }
 
+/*
+ * A message with more Received: fields than limits.hops has been going
+ * round (RFC 5321 6.3): the refusal, after noting each of its recipient
+ * domains and the connector it routes to for the loop insight; NULL when
+ * it is under the limit.  The count is the client's fields, not our own
+ * line, which is not part of the data.
+ */
+static const char *
+data_loop(struct session *s)
+{
+	const struct config *cfg = s->w->cfg;
+	int64_t now = time(NULL);
+
+	if (s->hops.count <= cfg->limits.hops)
+		return NULL;
+	for (uint32_t i = 0; i < s->nrcpt; i++) {
+		const char *addr = s->rcpt[i].addr, *at = strrchr(addr, '@');
+		const struct cfg_domain *d = config_route(cfg, addr);
+		if (at != NULL)
+			smtp_loops_note(&s->w->srv->loops, at + 1, strlen(at + 1),
+					d != NULL ? d->connector->name : "", s->hops.count,
+					s->id, now);
+	}
+	s->w->st.loops++;
+	snprintf(s->loop_reply, sizeof(s->loop_reply),
+		 "554 5.4.6 Routing loop detected (%u Received: headers)", s->hops.count);
+	return s->loop_reply;
+}
+
 /* End of DATA: reject, or hand the record to the group commit. */
 static void
 data_end(struct session *s)
 {
 	const char *err = smtp_data_reject(&s->data);
+
+	if (err == NULL)
+		err = data_loop(s);
 
 	if (s->spill.active) {
 		s->data_err = err;
@@ -293,10 +325,14 @@ session_feed(struct session *s, const char *p, size_t n)
 			break;
 		if (s->state == SS_DATA) {
 			size_t room = s->spill.active ? smtp_spill_room(&s->spill) : DATA_SLICE;
+			struct buf *out = s->spill.active ? smtp_spill_out(&s->spill) : &s->msg;
+			size_t had = out->len;
 			if (room == 0)
 				break;		/* the disk is behind: wait for it */
 			off += smtp_data_feed(&s->data, p + off, n - off < room ? n - off : room,
-					      s->spill.active ? smtp_spill_out(&s->spill) : &s->msg);
+					      out);
+			if (out->len > had && !smtp_hops_done(&s->hops))	/* headers only */
+				smtp_hops_feed(&s->hops, out->p + had, out->len - had);
 			data_account(s);
 			if (s->data.done)
 				data_end(s);
@@ -753,6 +789,12 @@ uint64_t
 smtp_server_data_mem(const struct worker *w)
 {
 	return w->srv->data_mem;
+}
+
+size_t
+smtp_server_loops(struct worker *w, int64_t now, struct smtp_loop *out, size_t max)
+{
+	return smtp_loops_get(&w->srv->loops, now, out, max);
 }
 
 void

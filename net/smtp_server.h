@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct worker;
+struct smtp_loop;
 
 /* Make the worker's server state (w->srv), open its listeners
  * (SO_REUSEPORT) and arm accept.  On failure smtp_server_fini cleans up. */
@@ -38,6 +39,12 @@ void smtp_server_abort(struct worker *w);
  * socket's snapshot, the worker's idle check). */
 unsigned smtp_server_sessions(const struct worker *w);
 uint64_t smtp_server_data_mem(const struct worker *w);
+
+/* The recipient domains whose mail this worker refused as a loop in the
+ * last SMTP_LOOP_WINDOW seconds before now (net/smtp_hops.h), copied into
+ * out (at most max); returns their number.  For the control socket's
+ * snapshot. */
+size_t smtp_server_loops(struct worker *w, int64_t now, struct smtp_loop *out, size_t max);
 
 /* Release the listeners and the server's state (w->srv, which may be NULL:
  * a start that failed before smtp_server_listen). */

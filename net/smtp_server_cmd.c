@@ -226,6 +226,7 @@ cmd_data(struct session *s)
 		buf_printf(&s->msg, "\r\n\tfor <%s>", s->rcpt[0].addr);
 	buf_printf(&s->msg, "; %s\r\n", worker_date(w));
 	smtp_data_init(&s->data, cfg->limits.text_line, cfg->limits.message_size);
+	smtp_hops_init(&s->hops);
 	s->state = SS_DATA;
 	session_charge(s);
 	session_timer(s);

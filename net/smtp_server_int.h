@@ -31,6 +31,7 @@
 #include "core/list.h"
 #include "core/ring.h"
 #include "net/anvil.h"
+#include "net/smtp_hops.h"
 #include "net/smtp_proto.h"
 #include "net/smtp_server.h"
 #include "net/smtp_spill.h"
@@ -50,6 +51,8 @@ struct smtp_server {
 	unsigned nsessions;		/* live sessions */
 	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
 					   transaction (limits.data_memory) */
+	struct smtp_loops loops;	/* recipient domains whose mail was
+					   refused as a loop (limits.hops) */
 };
 
 enum session_state {
@@ -106,6 +109,10 @@ struct session {
 	uint64_t data_start;		/* w->now of the 354 */
 	struct wheel_timer data_timer;	/* the DATA phase's time budget */
 	struct smtp_data data;		/* DATA reader */
+	struct smtp_hops hops;		/* its Received: fields, counted as
+					   the data arrives */
+	char loop_reply[64];		/* the refusal of a message over
+					   limits.hops (data_err points here) */
 	struct buf msg;			/* spool record being built */
 	size_t rec_start;		/* record header offset in msg */
 	size_t env_len;			/* encoded envelope length */

@@ -301,15 +301,11 @@ struct dest *
 queue_route(struct worker *w, const char *addr)
 {
 	const char *at = strrchr(addr, '@');
-	const struct cfg_domain *dom = NULL;
+	const struct cfg_domain *dom = config_route(w->cfg, addr);
 	const struct cfg_connector *c;
 	char lower[256];
 	size_t n;
 
-	if (at != NULL)
-		dom = config_domain_find(w->cfg, at + 1, strlen(at + 1));
-	if (dom == NULL)
-		dom = w->cfg->default_route;
 	if (dom == NULL)
 		return NULL;
 	c = dom->connector;

@@ -8,9 +8,10 @@
  * ctl.alert_age seconds; it clears when that no longer holds.  Both are
  * logged as one JSON line.  The alert carries the dominant
  * mail-flow-intelligence code of those messages with its meaning and fix.
- * show insights runs the same check at once and adds what the tenants
- * know (core/ctl/ctl_tenant.h): fix-now candidates, tenants over their
- * quota, the cluster counters' state.
+ * show insights runs the same check at once and adds the mail loops the
+ * workers refused (core/ctl/ctl_loop.h, fed by each round here) and what
+ * the tenants know (core/ctl/ctl_tenant.h): fix-now candidates, tenants
+ * over their quota, the cluster counters' state.
  */
 #include "core/ctl/ctl_alert.h"
 
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ctl/ctl_loop.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
 #include "core/ctl/ctl_tenant.h"
@@ -123,6 +125,7 @@ ctl_alerts_update(struct ctl_run *r)
 		}
 	}
 	free(a);
+	ctl_loops_update(r);
 }
 
 const struct ctl_alert *
@@ -161,6 +164,7 @@ ctl_alerts_fini(void)
 	free(alerts);
 	alerts = NULL;
 	nalerts = 0;
+	ctl_loops_fini();
 }
 
 /* ---- show insights, set alert ------------------------------------------ */
@@ -214,17 +218,20 @@ insights_round(struct ctl_run *r)
 			}
 			json_decref(al);
 		}
-		json_t *tarr = json_array();
+		json_t *tarr = json_array(), *larr = json_array();
 		ctl_tenant_insights(r, &tarr);
-		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o}", "settings", "alert_threshold",
-				      (int)ctl.alert_threshold, "alert_age", (int)ctl.alert_age,
-				      "alerts", arr, "tenants", tarr));
+		ctl_loops_insights(r, &larr);
+		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o, s:o}", "settings",
+				      "alert_threshold", (int)ctl.alert_threshold,
+				      "alert_age", (int)ctl.alert_age,
+				      "alerts", arr, "loops", larr, "tenants", tarr));
 		ctl_end(r);
 		return;
 	}
 	if (open == 0) {
 		ctl_printf(r, "no open alerts (an alert needs %u messages queued at one "
 			      "connector for more than %s)\n", ctl.alert_threshold, agebuf);
+		ctl_loops_insights(r, NULL);
 		ctl_tenant_insights(r, NULL);
 		ctl_end(r);
 		return;
@@ -268,6 +275,7 @@ insights_round(struct ctl_run *r)
 					   al->connector, cand[c], cand[c]);
 		}
 	}
+	ctl_loops_insights(r, NULL);
 	ctl_tenant_insights(r, NULL);
 	ctl_end(r);
 }
@@ -281,7 +289,7 @@ cmd_show_insights(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_show_insights = {
 	.words = "show insights",
 	.args = "",
-	.help = "open queue alerts with their code, meaning and fix",
+	.help = "open queue alerts with their code, meaning and fix; mail loops; tenants",
 	.changes = false,
 	.run = cmd_show_insights,
 };

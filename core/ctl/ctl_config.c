@@ -381,6 +381,7 @@ w_limits(struct cw *w, const struct cfg_limits *l, const struct cfg_limits *d,
 	cw_open(w, "limits");
 	cw_size(w, "message_size", l->message_size, d->message_size);
 	cw_u32(w, "recipients", l->recipients, d->recipients);
+	cw_u32(w, "hops", l->hops, d->hops);
 	cw_u32(w, "errors", l->errors, d->errors);
 	cw_u32(w, "command_line", l->command_line, d->command_line);
 	cw_u32(w, "text_line", l->text_line, d->text_line);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/addr.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/log.h"
@@ -389,8 +390,9 @@ validate_reply(struct ctl_run *r, struct ctl_wreq *q)
 			}
 			p = nl + 1;
 		}
-		ctl_json(r, json_pack("{s:s, s:o, s:s, s:s, s:o}", "connector", q->connector,
-				      "steps", steps, "code", q->val.code ?
+		ctl_json(r, json_pack("{s:s, s:b, s:o, s:s, s:s, s:s, s:o}", "connector",
+				      q->connector, "send", q->send, "steps", steps,
+				      "step", q->val.step, "code", q->val.code ?
 				      (q->val.code == MFI_REMOTE ? "remote" : mfi_status(q->val.code)) : "",
 				      "mfi", mfi_name(q->val.code),
 				      "verdict", log_json_s(q->val.verdict)));
@@ -415,28 +417,63 @@ validate_reply(struct ctl_run *r, struct ctl_wreq *q)
 			p = nl ? nl + 1 : end;
 		}
 		ctl_table_print(t, r);
-		ctl_printf(r, "verdict: %s\n", q->val.verdict);
+		if (q->val.step[0] != '\0')
+			ctl_printf(r, "failed at: %s\n", q->val.step);
+		ctl_printf(r, "verdict: %s\n", LOG_TEXT(q->val.verdict));
 		if (q->val.code != 0 && q->val.code != MFI_REMOTE)
 			ctl_printf(r, "fix: %s\n", mfi_fix(q->val.code));
+		if (q->val.code == 0 && !q->send)
+			ctl_printf(r, "note: no message was sent; `validate connector %s RCPT "
+				      "--send` proves the data phase too\n", q->connector);
 	}
 	ctl_req_free(q);
 	ctl_end(r);
 }
 
+/* True if s is a mailbox, local@domain (RFC 5321 4.1.2). */
+static bool
+mailbox_ok(const char *s)
+{
+	size_t n = strlen(s), l = addr_scan_local(s, n, NULL);
+
+	return l > 0 && l < n && s[l] == '@' &&
+	       addr_scan_domain(s + l + 1, n - l - 1, NULL) == n - l - 1;
+}
+
+/* validate connector NAME [RCPT [--send]]: --send may stand anywhere
+ * after NAME. */
 static void
 cmd_validate(struct ctl_run *r)
 {
+	const char *args[2];
 	struct ctl_wreq *q;
+	bool send = false;
+	int n = 0;
 
-	if (r->argc < 1 || r->argc > 2 || strlen(r->argv[0]) >= sizeof(q->connector) ||
-	    (r->argc == 2 && strlen(r->argv[1]) >= sizeof(q->rcpt))) {
-		ctl_fail(r, "usage: validate connector NAME [RCPT] [json]");
+	for (int i = 0; i < r->argc; i++) {
+		if (i > 0 && strcmp(r->argv[i], "--send") == 0 && !send)
+			send = true;
+		else if (n < 2)
+			args[n++] = r->argv[i];
+		else
+			n = 3;
+	}
+	if (n < 1 || n > 2 || (send && n != 2) || strlen(args[0]) >= sizeof(q->connector) ||
+	    (n == 2 && strlen(args[1]) >= sizeof(q->rcpt))) {
+		ctl_fail(r, "usage: validate connector NAME [RCPT [--send]] [json]%s",
+			 send && n == 1 ? ": --send needs the RCPT the test message goes to" : "");
+		return;
+	}
+	if (send && !mailbox_ok(args[1])) {
+		ctl_fail(r, "validate connector: '%s' is not an address (local@domain) to send "
+			 "the test message to", args[1]);
 		return;
 	}
 	q = ctl_req_new(r, 0, CTL_W_VALIDATE);
-	snprintf(q->connector, sizeof(q->connector), "%s", r->argv[0]);
-	if (r->argc == 2)
-		snprintf(q->rcpt, sizeof(q->rcpt), "%s", r->argv[1]);
+	snprintf(q->connector, sizeof(q->connector), "%s", args[0]);
+	if (n == 2)
+		snprintf(q->rcpt, sizeof(q->rcpt), "%s", args[1]);
+	q->send = send;
 	r->on_reply = validate_reply;
 	r->deadline = ctl_mono() + 180;	/* DNS, connect and replies may all time out */
 	ctl_req_send(q);
@@ -444,9 +481,9 @@ cmd_validate(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_validate = {
 	.words = "validate connector",
-	.args = "NAME [RCPT]",
-	.help = "test connection through a connector: "
-		"DNS, connect, banner, EHLO, STARTTLS, certificate, MAIL/RCPT",
+	.args = "NAME [RCPT [--send]]",
+	.help = "test connection through a connector: DNS, connect, banner, EHLO, "
+		"STARTTLS, certificate, MAIL/RCPT; --send: DATA and a test message to RCPT",
 	.changes = true,
 	.run = cmd_validate,
 };

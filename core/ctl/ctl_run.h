@@ -34,6 +34,7 @@
 #include "core/mpsc.h"
 #include "core/worker.h"
 #include "net/smtp_client.h"
+#include "net/smtp_hops.h"
 #include "queue/queue.h"
 
 #define CTL_NAME_MAX 128	/* connector name in a request */
@@ -117,6 +118,9 @@ struct ctl_snap {
 	size_t nconn;			/* their number */
 	struct ctl_dest_snap *dests;	/* destinations (DESTS) */
 	size_t ndests;			/* their number */
+	uint32_t hops_limit;		/* limits.hops of its config */
+	struct smtp_loop *loops;	/* domains refused as loops (ALERT) */
+	size_t nloops;			/* their number */
 };
 
 /* One show queue row; strings are offsets into the request's arena. */
@@ -212,6 +216,7 @@ struct ctl_wreq {
 					   (config_hold) until the request is
 					   freed */
 	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
+	bool send;			/* VALIDATE: send it the test message */
 	struct smtp_validate val;	/* VALIDATE: the report */
 };
 

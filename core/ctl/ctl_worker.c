@@ -65,6 +65,7 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 	snprintf(s->cfg_path, sizeof(s->cfg_path), "%s", cfg->path);
 	snprintf(s->hostname, sizeof(s->hostname), "%s", cfg->hostname);
 	snprintf(s->spool_dir, sizeof(s->spool_dir), "%s", cfg->spool_dir);
+	s->hops_limit = cfg->limits.hops;
 	s->nconn = cfg->nconnectors;
 	s->conns = xcalloc(cfg->nconnectors, sizeof(*s->conns));
 	for (size_t i = 0; i < cfg->nconnectors; i++) {
@@ -234,6 +235,14 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 	else if (q->flags & CTL_SNAP_ALERT)
 		snap_alert(w, q, expiry);
 	free(expiry);
+	if (q->flags & CTL_SNAP_ALERT) {	/* the loop insight: usually none */
+		struct smtp_loop loops[SMTP_LOOPS_MAX];
+		s->nloops = smtp_server_loops(w, now, loops, SMTP_LOOPS_MAX);
+		if (s->nloops > 0) {
+			s->loops = xmalloc(s->nloops * sizeof(*s->loops));
+			memcpy(s->loops, loops, s->nloops * sizeof(*s->loops));
+		}
+	}
 }
 
 /* ---- show queue ------------------------------------------------------ */
@@ -613,7 +622,8 @@ ctl_worker_run(struct worker *w)
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;
 			q->rc = smtp_client_validate(w, q->connector,
-						     q->rcpt[0] ? q->rcpt : NULL, &q->val);
+						     q->rcpt[0] ? q->rcpt : NULL, q->send,
+						     &q->val);
 			if (q->rc == 0)
 				continue;	/* answered by validate_done */
 			break;

@@ -3,18 +3,75 @@
  * first byte picks the parser; the rest is its input.  Any crash, hang,
  * sanitizer report or broken invariant (DATA consumed more than given,
  * body larger than the limit, a result that depends on how the input was
- * split, the streaming dot-stuffer disagreeing with the whole-message one)
- * is a bug.  The client's reply parser has its own target,
+ * split, the streaming dot-stuffer disagreeing with the whole-message one,
+ * the Received: counter of net/smtp_hops.c disagreeing with a plain
+ * line-by-line count or with itself fed in pieces) is a bug.  The client's reply parser has its own target,
  * fuzz_reply.c.
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "net/smtp_hops.h"
 #include "net/smtp_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Received: fields in the header section of msg, line by line: how the
+ * counter is specified (net/smtp_hops.h), without its state machine. */
+static uint32_t
+ref_hops(const char *msg, size_t n, bool *done)
+{
+	static const char name[] = "received";
+	uint32_t count = 0;
+	size_t off = 0;
+
+	*done = false;
+	while (off < n) {
+		const char *nl = memchr(msg + off, '\n', n - off);
+		size_t len = nl ? (size_t)(nl - (msg + off)) : n - off, k;
+		const char *l = msg + off;
+		if (nl != NULL && (len == 0 || (len == 1 && l[0] == '\r'))) {
+			*done = true;
+			break;
+		}
+		if (len > 8 && strncasecmp(l, name, 8) == 0) {	/* then blanks, ':' */
+			for (k = 8; k < len && (l[k] == ' ' || l[k] == '\t'); k++)
+				;
+			if (k < len && l[k] == ':')
+				count++;
+		}
+		off += len + 1;
+	}
+	return count;
+}
+
+/* The counter over msg whole, and in pieces cut where msg's own bytes say,
+ * must agree with ref_hops. */
+static void
+check_hops(const char *msg, size_t n)
+{
+	struct smtp_hops whole, cut;
+	size_t off = 0, k = 0;
+	bool done;
+	uint32_t want = ref_hops(msg, n, &done);
+
+	smtp_hops_init(&whole);
+	smtp_hops_feed(&whole, msg, n);
+	smtp_hops_init(&cut);
+	while (off < n) {
+		size_t piece = 1 + (unsigned char)msg[k++ % n] % 11;
+		if (piece > n - off)
+			piece = n - off;
+		smtp_hops_feed(&cut, msg + off, piece);
+		off += piece;
+	}
+	if (whole.count != want || cut.count != want || smtp_hops_done(&whole) != done ||
+	    smtp_hops_done(&cut) != done)
+		abort();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -81,6 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (!big && (oa.len != oc.len || ob.len != oc.len))
 			abort();
+		check_hops(oc.p, oc.len);
 		buf_free(&oa);
 		buf_free(&ob);
 		buf_free(&oc);

@@ -43,6 +43,7 @@ assert_limits_default(const struct cfg_limits *l)
 {
 	cr_expect_eq(l->message_size, 10 * 1024 * 1024);
 	cr_expect_eq(l->recipients, 500);
+	cr_expect_eq(l->hops, 50);
 	cr_expect_eq(l->errors, 10);
 	cr_expect_eq(l->command_line, 512);
 	cr_expect_eq(l->text_line, 1000);
@@ -150,6 +151,7 @@ static const char full_yaml[] =
 	"limits:\n"
 	"  message_size: 20M\n"
 	"  recipients: 100\n"
+	"  hops: 30\n"
 	"  errors: 5\n"
 	"  command_line: 1024\n"
 	"  text_line: 2000\n"
@@ -236,6 +238,7 @@ check_full(struct config *cfg)
 
 	cr_expect_eq(cfg->limits.message_size, 20ULL << 20);
 	cr_expect_eq(cfg->limits.recipients, 100);
+	cr_expect_eq(cfg->limits.hops, 30);
 	cr_expect_eq(cfg->limits.errors, 5);
 	cr_expect_eq(cfg->limits.command_line, 1024);
 	cr_expect_eq(cfg->limits.text_line, 2000);
@@ -393,6 +396,10 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: workers: expected an integer from 0 to 1024, got a list" },
 	{ BASE "limits:\n  recipients: 0\n",
 	  NAME ":6: limits: expected an integer from 1 to 100000, got '0'" },
+	{ BASE "limits:\n  hops: 0\n",
+	  NAME ":6: limits: expected a number of Received: headers from 1 to 1000, got '0'" },
+	{ BASE "limits:\n  hops: 1001\n",
+	  NAME ":6: limits: expected a number of Received: headers from 1 to 1000, got '1001'" },
 	{ BASE "limits:\n  command_line: 100\n",
 	  NAME ":6: limits: expected an integer from 512 to 65536, got '100'" },
 	{ BASE "limits: 5\n",

@@ -15,7 +15,7 @@ static const struct ctl_cmd tab[] = {
 	{ "show info", "", "", false, NULL },
 	{ "show queue", "[CONNECTOR] [LIMIT]", "", false, NULL },
 	{ "show", "", "", false, NULL },		/* a prefix of the two above */
-	{ "validate connector", "NAME [RCPT]", "", true, NULL },
+	{ "validate connector", "NAME [RCPT [--send]]", "", true, NULL },
 	{ "connector", "enable|disable NAME", "", true, NULL },
 	{ "set alert threshold", "N", "", true, NULL },
 };
@@ -49,6 +49,7 @@ Test(ctl_parse, lines)
 		{ "show json", 3, "", true },
 		{ "json", -1, "unknown command 'json'", false },	/* not alone */
 		{ "validate connector mx a@b.test", 4, "mx|a@b.test", false },
+		{ "validate connector mx a@b.test --send json", 4, "mx|a@b.test|--send", true },
 		{ "validate", -1, "unknown command 'validate'", false },
 		{ "connector enable x", 5, "enable|x", false },
 		{ "set alert threshold 5", 6, "5", false },
