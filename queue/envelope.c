@@ -119,6 +119,7 @@ rd_env(struct env_rd *r, struct envelope *e, struct env_rcpt *rcpt)
 			return -1;
 		rc->notify = tail[0];
 		rc->state = tail[1];
+		rc->tries = 0;
 	}
 	return r->p == r->end ? 0 : -1;
 }

@@ -40,6 +40,8 @@ struct env_rcpt {
 	char *orcpt;		/* ORCPT value "type;xtext" or NULL */
 	uint8_t notify;		/* ENV_NOTIFY_* bits */
 	uint8_t state;		/* enum env_rcpt_state */
+	uint16_t tries;		/* failed attempts so far: not encoded, kept
+				   by the spool's TRIED records */
 };
 
 struct envelope {

@@ -280,6 +280,9 @@ queue_job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *
 	j->nrcpt = n;
 	j->msg = m;
 	j->dest = d;
+	for (uint32_t i = 0; i < n; i++)	/* failures before a restart count */
+		if (m->env->rcpt[idx[i]].tries > j->attempts)
+			j->attempts = m->env->rcpt[idx[i]].tries;
 	wheel_timer_init(&j->timer, job_timer);
 	j->expires = job_expires(w, m, queue_dest_policy(w, d));
 	j->state = QJOB_HELD;	/* so that queue_job_ready/queue_job_defer link it */

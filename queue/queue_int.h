@@ -71,6 +71,9 @@ void queue_dest_kick(struct worker *w, struct dest *d);
 
 /* ---- queue_msg.c ---- */
 
+/* j's recipients have failed j->attempts times: a TRIED record keeps the
+ * count across a restart (queue_job_new starts a job from it). */
+void queue_job_tried(struct worker *w, const struct qjob *j);
 /* Record recipient i of m delivered or failed (a RCPT record, unless it was
  * the last pending one: DONE says it then). */
 void queue_rcpt_final(struct worker *w, struct qmsg *m, uint32_t i,

@@ -51,9 +51,10 @@ qrec_free(struct qrec *r)
 	free(r);
 }
 
+/* A record of type for queue id id: aux, then n bytes of payload. */
 static struct qrec *
 qrec_new(struct worker *w, struct qmsg *m, enum spool_rec_type type, uint64_t id,
-	 uint64_t aux, void (*cb)(struct spool_write *, int))
+	 uint64_t aux, const void *payload, size_t n, void (*cb)(struct spool_write *, int))
 {
 	struct qrec *r = xcalloc(1, sizeof(*r));
 	size_t start;
@@ -61,11 +62,24 @@ qrec_new(struct worker *w, struct qmsg *m, enum spool_rec_type type, uint64_t id
 	r->w = w;
 	r->m = m;
 	start = spool_rec_begin(&r->b, type, id);
+	if (n > 0)
+		buf_append(&r->b, payload, n);
 	spool_rec_end(&r->b, start, aux);
 	r->sw.iov.iov_base = r->b.p;
 	r->sw.iov.iov_len = r->b.len;
 	r->sw.cb = cb;
 	return r;
+}
+
+static void
+tried_rec_done(struct spool_write *sw, int res)
+{
+	struct qrec *r = container_of(sw, struct qrec, sw);
+
+	if (res < 0)
+		log_warn("TRIED record not written: %s (after a restart the attempts "
+			 "are counted from the last one written)", strerror(-res));
+	qrec_free(r);
 }
 
 static void
@@ -79,6 +93,23 @@ rcpt_rec_done(struct spool_write *sw, int res)
 	qrec_free(r);
 }
 
+/*
+ * Record that j's recipients have now failed j->attempts times (a TRIED
+ * record, synced with the next batch), so a restart counts on from there
+ * instead of from 1; the envelope in memory says so too.
+ */
+void
+queue_job_tried(struct worker *w, const struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+	uint16_t n = j->attempts < UINT16_MAX ? (uint16_t)j->attempts : UINT16_MAX;
+
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		m->env->rcpt[j->rcpt[i]].tries = n;
+	spool_append(w->spool, &qrec_new(w, m, SPOOL_REC_TRIED, m->id, n, j->rcpt,
+					 j->nrcpt * sizeof(*j->rcpt), tried_rec_done)->sw);
+}
+
 /* Record a recipient's final state; skipped when DONE will say it all. */
 void
 queue_rcpt_final(struct worker *w, struct qmsg *m, uint32_t i, enum env_rcpt_state st)
@@ -89,7 +120,8 @@ queue_rcpt_final(struct worker *w, struct qmsg *m, uint32_t i, enum env_rcpt_sta
 	m->pending--;
 	if (m->pending == 0)
 		return;
-	r = qrec_new(w, m, SPOOL_REC_RCPT, m->id, ((uint64_t)i << 8) | st, rcpt_rec_done);
+	r = qrec_new(w, m, SPOOL_REC_RCPT, m->id, ((uint64_t)i << 8) | st, NULL, 0,
+		     rcpt_rec_done);
 	spool_append(w->spool, &r->sw);
 }
 
@@ -125,7 +157,7 @@ queue_msg_finish(struct worker *w, struct qmsg *m)
 	if (m->pending > 0 || m->njobs > 0 || m->ndr_inflight > 0 || m->finishing)
 		return;
 	m->finishing = true;
-	r = qrec_new(w, m, SPOOL_REC_DONE, m->id, 0, done_rec_done);
+	r = qrec_new(w, m, SPOOL_REC_DONE, m->id, 0, NULL, 0, done_rec_done);
 	spool_append(w->spool, &r->sw);
 }
 

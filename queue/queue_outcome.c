@@ -350,6 +350,7 @@ job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector
 	} else if (j->ctl != QUEUE_CTL_NONE && queue_ctl_after_attempt(w, j)) {
 		/* core/ctl: held, deleted or bounced during the attempt */
 	} else {
+		queue_job_tried(w, j);
 		j->state = QJOB_ACTIVE;
 		list_init(&j->link);
 		queue_job_defer(w, j, w->now + (uint64_t)(next > now ? next - now : 0));

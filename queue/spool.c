@@ -330,6 +330,16 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 		if (e != NULL)
 			rec_drop(sp, t, e);
 		break;
+	case SPOOL_REC_TRIED:
+		for (uint32_t k = 0; e != NULL && k + 1 <= h->len / sizeof(uint32_t); k++) {
+			uint32_t i;
+
+			memcpy(&i, payload + k * sizeof(i), sizeof(i));
+			if (i < e->env->nrcpt && e->env->rcpt[i].tries < h->aux)
+				e->env->rcpt[i].tries = h->aux < UINT16_MAX ? (uint16_t)h->aux
+									    : UINT16_MAX;
+		}
+		break;
 	}
 }
 

@@ -58,6 +58,9 @@ enum spool_rec_type {
 	SPOOL_REC_MSG = 1,	/* a message: envelope + data (or body ref) */
 	SPOOL_REC_RCPT = 2,	/* aux = rcpt index << 8 | env_rcpt_state */
 	SPOOL_REC_DONE = 3,	/* the message is finished, forget it */
+	SPOOL_REC_TRIED = 4,	/* aux = failed attempts so far of the
+				   recipients whose uint32_t indices are the
+				   payload (so a restart counts on) */
 };
 
 #define SPOOL_REC_F_BODY 0x01	/* MSG: the data is in body/<id> */

@@ -68,7 +68,7 @@ spool_rec_check(const uint8_t key[SPOOL_KEY_SIZE], const uint8_t *p, uint64_t av
 	if (avail < SPOOL_HDR_SIZE)
 		return -EBADMSG;
 	memcpy(h, p, sizeof(*h));
-	if (h->magic != SPOOL_MAGIC || h->type < SPOOL_REC_MSG || h->type > SPOOL_REC_DONE ||
+	if (h->magic != SPOOL_MAGIC || h->type < SPOOL_REC_MSG || h->type > SPOOL_REC_TRIED ||
 	    (h->flags & ~SPOOL_REC_F_BODY) != 0 || h->pad != 0 || h->seg != seq ||
 	    h->len > avail - SPOOL_HDR_SIZE)
 		return -EBADMSG;

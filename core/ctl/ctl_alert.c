@@ -6,8 +6,11 @@
  * messages (CTL_SNAP_ALERT, bounded) and raises an alert for a connector
  * with at least ctl.alert_threshold messages queued for more than
  * ctl.alert_age seconds; it clears when that no longer holds.  Both are
- * logged as one JSON line.  The alert carries the dominant
- * mail-flow-intelligence code of those messages with its meaning and fix.
+ * logged as an alert event.  The alert carries the dominant
+ * mail-flow-intelligence code of those messages with its meaning and fix;
+ * raised before any attempt there has finished, it says the code is not
+ * known yet, and an "updated" event follows when the code becomes known
+ * or changes.
  * show insights runs the same check at once and adds the mail loops the
  * workers refused (core/ctl/ctl_loop.h, fed by each round here) and what
  * the tenants know (core/ctl/ctl_tenant.h): fix-now candidates, tenants
@@ -46,6 +49,26 @@ alert_get(const char *name)
 	return &alerts[nalerts++];
 }
 
+/* What an alert says while no attempt at its connector has finished (a
+ * blackholed host, DNS that does not answer): not "nothing to fix". */
+static const char *
+alert_meaning(uint8_t code)
+{
+	return code != MFI_NONE ? mfi_meaning((enum mfi_code)code)
+	       : "No delivery attempt at this connector has finished yet: its "
+		 "connections are still being tried, so the failure code is not known. "
+		 "An alert line with state \"updated\" gives it when the first attempt ends.";
+}
+
+static const char *
+alert_fix(uint8_t code)
+{
+	return code != MFI_NONE ? mfi_fix((enum mfi_code)code)
+	       : "Wait for the first attempt's code (at most the connector's "
+		 "connect_timeout plus command_timeout); meanwhile check that the "
+		 "connector's hosts resolve and answer.";
+}
+
 static void
 alert_log(const struct ctl_alert *al, const char *state)
 {
@@ -59,8 +82,7 @@ alert_log(const struct ctl_alert *al, const char *state)
 			      "queued", (json_int_t)al->queued,
 			      "threshold", (int)ctl.alert_threshold, "age", (int)ctl.alert_age,
 			      "oldest_age", (json_int_t)(al->oldest ? now - al->oldest : 0),
-			      "meaning", mfi_meaning((enum mfi_code)al->code),
-			      "fix", mfi_fix((enum mfi_code)al->code),
+			      "meaning", alert_meaning(al->code), "fix", alert_fix(al->code),
 			      "last_error", log_json_s(al->last_error)),
 		 "alert");
 }
@@ -98,8 +120,9 @@ ctl_alerts_update(struct ctl_run *r)
 	}
 	for (size_t k = 0; k < n; k++) {
 		const struct ctl_conn_agg *g = &a[k];
-		bool cond = g->old >= ctl.alert_threshold && ctl.alert_threshold > 0;
+		bool cond = g->old >= ctl.alert_threshold && ctl.alert_threshold > 0, updated;
 		struct ctl_alert *al;
+		uint8_t code;
 		if (!cond) {
 			for (size_t i = 0; i < nalerts; i++)
 				if (alerts[i].open && strcmp(alerts[i].connector, g->cfg.name) == 0) {
@@ -111,7 +134,12 @@ ctl_alerts_update(struct ctl_run *r)
 			continue;
 		}
 		al = alert_get(g->cfg.name);
-		al->code = dominant(g);
+		code = dominant(g);
+		if (code == MFI_NONE && al->open)
+			code = al->code;	/* the last known one stays */
+		/* an open alert whose code became known or changed says so */
+		updated = al->open && code != al->code;
+		al->code = code;
 		ctl_code_text(al->code, g->last_error, al->code_text, sizeof(al->code_text));
 		al->old = g->old;
 		al->queued = ctl_agg_queued(g);
@@ -122,6 +150,8 @@ ctl_alerts_update(struct ctl_run *r)
 			al->open = true;
 			al->since = now;
 			alert_log(al, "raised");
+		} else if (updated) {
+			alert_log(al, "updated");
 		}
 	}
 	free(a);
@@ -190,8 +220,7 @@ insights_round(struct ctl_run *r)
 				"{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}",
 				"connector", al->connector, "code", al->code_text,
 				"mfi", mfi_name((enum mfi_code)al->code),
-				"meaning", mfi_meaning((enum mfi_code)al->code),
-				"fix", mfi_fix((enum mfi_code)al->code),
+				"meaning", alert_meaning(al->code), "fix", alert_fix(al->code),
 				"who", mfi_who((enum mfi_code)al->code),
 				"messages_over_age", (json_int_t)al->old,
 				"queued", (json_int_t)al->queued,
@@ -258,10 +287,8 @@ insights_round(struct ctl_run *r)
 		const struct ctl_alert *al = &alerts[i];
 		if (!al->open)
 			continue;
-		ctl_printf(r, "%s: what happened: %s\n", al->connector,
-			   mfi_meaning((enum mfi_code)al->code));
-		ctl_printf(r, "%s: how to fix: %s\n", al->connector,
-			   mfi_fix((enum mfi_code)al->code));
+		ctl_printf(r, "%s: what happened: %s\n", al->connector, alert_meaning(al->code));
+		ctl_printf(r, "%s: how to fix: %s\n", al->connector, alert_fix(al->code));
 		if (al->last_error[0])
 			ctl_printf(r, "%s: last error: %s\n", al->connector,
 				   LOG_TEXT(al->last_error));

@@ -267,7 +267,7 @@ class Sluiced:
 
 SPOOL_MAGIC = 0x324C4353          # "SCL2": sealed records (queue/spool.h)
 SPOOL_HDR = struct.Struct("<IBBHIIQQQQ")  # magic type flags pad len seg id aux sum mac
-REC_MSG, REC_RCPT, REC_DONE = 1, 2, 3
+REC_MSG, REC_RCPT, REC_DONE, REC_TRIED = 1, 2, 3, 4
 REC_F_BODY = 1
 
 
@@ -292,7 +292,8 @@ def decode_envelope(b):
         orcpt, o = _str(b, o)
         notify, state = b[o], b[o + 1]
         o += 2
-        rcpts.append({"addr": addr, "orcpt": orcpt, "notify": notify, "state": state})
+        rcpts.append({"addr": addr, "orcpt": orcpt, "notify": notify, "state": state,
+                      "tries": 0})
     return {"id": qid, "arrival": arrival, "sender": sender, "envid": envid, "helo": helo,
             "client": client, "ret": ret, "body": body, "smtputf8": utf8, "rcpts": rcpts}
 
@@ -334,6 +335,11 @@ def read_spool(spool_dir):
                     live[key] = (decode_envelope(payload[:aux]), body)
                 elif typ == REC_DONE:
                     live.pop(key, None)
+                elif typ == REC_TRIED and key in live:
+                    for (i,) in struct.iter_unpack("<I", payload):
+                        rc = live[key][0]["rcpts"]
+                        if i < len(rc):
+                            rc[i]["tries"] = max(rc[i]["tries"], aux)
                 o += ln
     return live
 

@@ -142,7 +142,7 @@ class CtlTest(unittest.TestCase):
             except Exception:
                 pass
 
-    def relay(self, good=None, hole=True, workers=2, extra="", start=True):
+    def relay(self, good=None, hole=True, workers=2, extra="", start=True, hole_timeout="2s"):
         """sluiced with: good -> a sink (or a closed port), hole -> a
         blackhole sink, closed -> a closed port, bounces -> the NDR sink."""
         self.ndr = Sink(keep=True)
@@ -159,6 +159,8 @@ class CtlTest(unittest.TestCase):
         self.closed_port = free_port()
         r = Sluiced(workers=workers, sink_port=good_port, extra=extra,
                     config=CONFIG.replace("@HOLE@", str(hole_port))
+                    .replace("command_timeout: 2s\n    down_after: 100",
+                             "command_timeout: %s\n    down_after: 100" % hole_timeout)
                     .replace("@CLOSED@", str(self.closed_port))
                     .replace("@NDR@", str(self.ndr.port)))
         self.sock = os.path.join(r.dir, "sluice.sock")
@@ -596,6 +598,30 @@ class CtlTest(unittest.TestCase):
                       10, what="alert cleared")
         self.assertEqual(ev[0]["connector"], "good")
         self.assertEqual(self.js("show insights")["alerts"], [])
+
+    def test_alert_before_the_first_code_is_updated(self):
+        """Raised while the first attempt still waits for a silent host, the
+        alert says the code is not known yet; when the attempt times out an
+        "updated" alert line gives 4.4.315 (the old code logged "-" and
+        "Nothing to fix", and never said more)."""
+        r = self.relay(hole_timeout="6s")
+        self.js("set", "alert", "threshold", "1", "age", "0")
+        send(r.port, ["a@hole.test"])
+        ev = wait_for(lambda: alert_events(r.log()), 5, what="alert raised")
+        self.assertEqual((ev[0]["state"], ev[0]["connector"], ev[0]["code"]),
+                         ("raised", "hole", "-"), ev[0])
+        self.assertIn("not known", ev[0]["meaning"])
+        self.assertNotIn("Nothing to fix", ev[0]["fix"])
+        self.assertIn("not known", self.ctl("show", "insights").stdout)
+        up = wait_for(lambda: [e for e in alert_events(r.log()) if e["state"] == "updated"],
+                      15, what="the alert updated with the code")
+        self.assertEqual((up[0]["connector"], up[0]["code"], up[0]["mfi"]),
+                         ("hole", "4.4.315", "conn_timeout"), up[0])
+        self.assertIn("timed out", up[0]["meaning"])
+        self.assertEqual([(a["connector"], a["code"]) for a in self.js("show insights")["alerts"]],
+                         [("hole", "4.4.315")])
+        time.sleep(1.5)		# the next checks change nothing: one update only
+        self.assertEqual([e["state"] for e in alert_events(r.log())], ["raised", "updated"])
 
     # ---- streaming, reload, watch ---------------------------------------
 

@@ -394,6 +394,28 @@ class DeliveryTest(RelayCase):
         time.sleep(1.5)
         self.assertEqual(sink.messages(), 10)	# nothing twice
 
+    def test_attempts_count_on_after_a_restart(self):
+        """The attempt count is kept in the spool (TRIED records): after a
+        restart the next attempt is numbered after the last one before it,
+        not 1 again, and an expiry NDR counts them all."""
+        r = self.relay(expiry="12s")
+        qid = send(r.port)
+        wait_for(lambda: [a for a in attempts(r.log(), "deferred") if a["attempt"] >= 3], 20,
+                 what="three failed attempts")
+        self.assertEqual(r.stop(), 0)
+        before = max(a["attempt"] for a in attempts(r.log(), "deferred"))
+        env = read_spool(os.path.join(r.dir, "spool"))[qid][0]
+        self.assertEqual(env["rcpts"][0]["tries"], before)
+        log_len = len(r.log())
+        r.start()
+        a = wait_for(lambda: attempts(r.log()[log_len:], "deferred"), 20,
+                     what="an attempt after the restart")[0]
+        self.assertEqual(a["attempt"], before + 1, a)
+        ex = wait_for(lambda: events(r.log(), "expired"), 20, what="the expiry")[0]
+        self.assertGreaterEqual(ex["attempts"], before + 1)
+        self.assertEqual(ex["attempts"],
+                         max(a["attempt"] for a in attempts(r.log(), "deferred")), ex)
+
 
 if __name__ == "__main__":
     unittest.main()
