@@ -375,15 +375,22 @@ is_expired(const struct dsn_rcpt *rc)
 static const char *
 rcpt_status(const struct dsn_rcpt *rc, char out[MFI_STATUS_MAX])
 {
+	const char *st;
+
 	if (valid_status(rc->status))
 		return rc->status;
 	if (is_expired(rc))
 		return DSN_STATUS_EXPIRED;
 	if (has_reply(rc) && rc->reply_code >= 400 && rc->reply_code <= 599)
-		return mfi_reply_status(rc->reply_text, rc->reply_code, out);
-	if (mfi_status(rc->code)[0] != '\0')
-		return mfi_status(rc->code);
-	return rc->action == DSN_ACTION_DELAYED ? "4.0.0" : "5.0.0";
+		st = mfi_reply_status(rc->reply_text, rc->reply_code, out);
+	else if (mfi_status(rc->code)[0] != '\0')
+		st = mfi_status(rc->code);
+	else
+		st = rc->action == DSN_ACTION_DELAYED ? "4.0.0" : "5.0.0";
+	/* the same for any other end of a temporary failure (the operator
+	   returned the message): final, so not class 4; Diagnostic-Code
+	   keeps the last error */
+	return rc->action == DSN_ACTION_FAILED && st[0] == '4' ? "5.0.0" : st;
 }
 
 /* The status its advice is looked up by: the reply's own, or the status

@@ -541,6 +541,13 @@ class CtlTest(unittest.TestCase):
         out = self.js("bounce", "closed")
         self.assertEqual((out["messages"], out["jobs"]), (4, 4))
         wait_for(lambda: self.ndr.messages() == 4, 15, what="4 NDRs")
+        for name in os.listdir(self.ndr.out):	# final: class 5 beside Action: failed
+            if name.endswith(".eml"):
+                with open(os.path.join(self.ndr.out, name), "rb") as f:
+                    raw = f.read().decode("utf-8", "replace")
+                self.assertIn("Action: failed", raw)
+                self.assertRegex(raw, r"\nStatus: 5\.0\.0\b")
+                self.assertIn("Diagnostic-Code: X-Sluice; 450 4.4.316", raw)
         qq = self.js("show queue")
         self.assertEqual(qq["count"], 1)			# its good.test part waits
         self.assertEqual(qq["messages"][0]["destinations"], ["good"])
