@@ -8,6 +8,7 @@
 # check the Debian package, the manual pages and the unit (make deb, make
 # test-package); debootstrap and systemd-container (systemd-nspawn) boot a
 # Debian 12 root to run the packaged service (make test-service).
+# qemu-user runs the unit tests on a CPU without SSE4.2 (make portability).
 # libsisimai-perl is a real bounce parser: tests/integration/test_ndr.py
 # feeds it the NDRs of expired messages, which it must read as final.
 set -eu
@@ -17,7 +18,7 @@ libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
 clang valgrind gcovr \
-debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl"
+debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl qemu-user"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
