@@ -16,7 +16,7 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import CONFIG_HEAD, BUILD, Sluiced, free_port, wait_for
+from harness import CONFIG_HEAD, BUILD, Sluiced, events, free_port, wait_for
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
@@ -72,8 +72,9 @@ class HostileCtlTest(unittest.TestCase):
             self.assertEqual(code, 250, msg)
             qid = msg.decode().split()[-1]
         # the first attempt has failed: the message is deferred, as in the report
-        wait_for(lambda: '"result":"deferred"' in self.r.log() or
-                 '"result":"failed"' in self.r.log(), timeout=20, what="a failed attempt")
+        wait_for(lambda: [a for a in events(self.r.log(), "attempt")
+                          if a["result"] in ("deferred", "bounced")],
+                 timeout=20, what="a failed attempt")
 
         for _ in range(5):
             text = self.ctl("show", "queue")

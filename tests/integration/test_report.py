@@ -27,6 +27,7 @@ class ReportTest(RelayCase):
         sink.stop()
         send(r.port, rcpts=("dave@example.test",))
         wait_for(lambda: events(r.log(), "expired"), 20, what="the expiry")
+        wait_for(lambda: self.ndr.messages() == 1, 20, what="its NDR delivered")
         self.assertEqual(r.stop(), 0)
         return r.proc.logpath
 

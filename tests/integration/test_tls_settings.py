@@ -109,7 +109,7 @@ class TlsSettingsTest(TestCase):
         wait_for(lambda: srv.got, 20, what="delivery over TLS 1.2")
         self.assertEqual(srv.got[0][0], "TLSv1.2")
         self.assertIn("TLS TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", r.log())
-        wait_for(lambda: '"result":"delivered"' in r.log(), what="the attempt line")
+        wait_for(lambda: attempts(r.log(), "delivered"), what="the attempt line")
 
     def test_unknown_names_refused_at_check(self):
         for extra, connector_extra, want in (
