@@ -208,9 +208,19 @@ ctl_report_event(const char *line, size_t len)
 	size_t ll;
 	json_t *o;
 
-	if (len > 0 && line[0] == '{') {
+	/* a JSON line, alone or behind a syslog/journal head ("... sluiced[7]:
+	   {...}"): the head ends in ": " and holds no level word of its own */
+	lv = memchr(line, '{', len);
+	if (lv != NULL && lv > line && (lv - line < 2 || lv[-1] != ' ' || lv[-2] != ':' ||
+					level_at(line, (size_t)(lv - line), &ll) != NULL))
+		lv = NULL;
+	if (len > 0 && (line[0] == '{' || lv != NULL)) {
 		const char *msg;
 
+		if (lv != NULL) {
+			len -= (size_t)(lv - line);
+			line = lv;
+		}
 		o = json_loadb(line, len, 0, NULL);
 		if (json_string_value(json_object_get(o, "event")) != NULL)
 			return o;
@@ -373,7 +383,9 @@ ctl_report_line(struct ctl_report *rp, const char *line, size_t len)
 		return;
 	ev = json_string_value(json_object_get(e, "event"));
 	res = str_or(e, "result", "");
-	if (strcmp(ev, "queued") == 0 && json_is_integer(json_object_get(e, "nrcpt"))) {
+	if (strcmp(ev, "queued") == 0 && json_is_integer(json_object_get(e, "nrcpt")) &&
+	    json_integer_value(json_object_get(e, "nrcpt")) >= 0 &&
+	    json_integer_value(json_object_get(e, "nrcpt")) <= 1000000) {
 		rp->received++;
 		rp->received_rcpts += json_integer_value(json_object_get(e, "nrcpt"));
 	} else if (strcmp(ev, "attempt") == 0 && strcmp(res, "delivered") == 0) {
@@ -543,6 +555,10 @@ ctl_report_text(const struct ctl_report *rp, struct buf *out, unsigned top)
 
 	if (rp->first[0] != '\0')
 		buf_printf(out, "Log from %s to %s: %lld lines", rp->first, rp->last, rp->lines);
+	else if (rp->received + rp->total[N_DELIVERED] + rp->total[N_DEFERRED] +
+		 rp->total[N_BOUNCED] + rp->total[N_EXPIRED] > 0)
+		buf_printf(out, "Log: %lld line%s (no ISO 8601 time stamps)", rp->lines,
+			   plural(rp->lines));
 	else
 		buf_printf(out, "Log: %lld line%s, no deliveries", rp->lines, plural(rp->lines));
 	if (rp->unreadable > 0)

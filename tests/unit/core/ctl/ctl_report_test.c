@@ -213,3 +213,39 @@ Test(ctl_report, an_empty_log)
 	buf_free(&out);
 	ctl_report_free(rp);
 }
+
+/* format: json behind syslog's or the journal's head (to: syslog, or
+ * stderr under systemd, read with journalctl): read as the JSON it is;
+ * a brace in a text line's own words is not a head. */
+Test(ctl_report, json_behind_a_head)
+{
+	static const char *const yes[] = {
+		"Dec  6 08:00:03 relay sluiced[7]: {\"ts\":\"2026-12-06T08:00:03.000Z\","
+		"\"level\":\"info\",\"event\":\"attempt\",\"result\":\"delivered\"}",
+		"2026-12-06T08:00:03+0000 relay sluiced[7]: {\"ts\":\"2026-12-06T08:00:03.000Z\","
+		"\"level\":\"info\",\"msg\":\"queued id=A from=<a@c.test> nrcpt=2\"}",
+	};
+	static const char *const no[] = {
+		"2026-12-06T08:00:03.000Z warn: x: {\"event\":\"attempt\",\"result\":\"delivered\"}",
+		"Dec  6 08:00:03 relay sluiced[7]: warn: {\"event\":\"attempt\"}",
+	};
+	const char *text = "2026-12-06T08:00:03.000Z info: attempt result=deferred "
+			   "detail=\"x: {\\\"event\\\":\\\"y\\\"}\"";
+	json_t *e;
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		e = ctl_report_event(yes[i], strlen(yes[i]));
+		cr_expect_not_null(e, "not read: %s", yes[i]);
+		json_decref(e);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		e = ctl_report_event(no[i], strlen(no[i]));
+		cr_expect_null(e, "read: %s", no[i]);
+		json_decref(e);
+	}
+	e = ctl_report_event(text, strlen(text));
+	cr_assert_not_null(e);
+	cr_expect_str_eq(json_string_value(json_object_get(e, "event")), "attempt");
+	cr_expect_str_eq(json_string_value(json_object_get(e, "detail")), "x: {\"event\":\"y\"}");
+	json_decref(e);
+}
