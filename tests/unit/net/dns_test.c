@@ -232,21 +232,31 @@ responder_up(void)
 static bool
 udp_answers(int port, unsigned ms)
 {
-	static const unsigned char query[] = {
-		0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
-		3, 'm', 'x', '1', 3, 'd', 'n', 's', 4, 't', 'e', 's', 't', 0,
-		0, 1, 0, 1,
-	};
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	unsigned char buf[512];
+	unsigned char q[64] = { 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0 }, buf[512];
+	char label[16];
+	size_t n = 12;
+	ssize_t got;
 	bool ok;
 
+	/* "p<pid>.dns.test": only our own dnsmasq knows that name, so
+	   another DNS server on the port (a test running beside this one)
+	   is not taken for it */
+	snprintf(label, sizeof(label), "p%d", (int)getpid());
+	q[n++] = (unsigned char)strlen(label);
+	memcpy(q + n, label, strlen(label));
+	n += strlen(label);
+	memcpy(q + n, "\3dns\4test\0\0\1\0\1", 14);
+	n += 14;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sa.sin_port = htons((uint16_t)port);
-	sendto(fd, query, sizeof(query), 0, (struct sockaddr *)&sa, sizeof(sa));
-	ok = poll(&pfd, 1, (int)ms) == 1 && recv(fd, buf, sizeof(buf), 0) > 0;
+	sendto(fd, q, n, 0, (struct sockaddr *)&sa, sizeof(sa));
+	got = poll(&pfd, 1, (int)ms) == 1 ? recv(fd, buf, sizeof(buf), 0) : -1;
+	/* our id, a response, NOERROR, at least one answer */
+	ok = got >= 12 && buf[0] == 0x12 && buf[1] == 0x34 && (buf[2] & 0x80) &&
+	     (buf[3] & 0x0f) == 0 && (buf[6] << 8 | buf[7]) > 0;
 	close(fd);
 	return ok;
 }
@@ -255,7 +265,7 @@ static pid_t
 dnsmasq_spawn(int port)
 {
 	static char big[BIG_MX][96];
-	char portarg[32], servfail[64];
+	char portarg[32], servfail[64], probe[64];
 	const char *argv[48 + BIG_MX] = {
 		DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts",
 		"--bind-interfaces", "--listen-address=127.0.0.1",
@@ -274,12 +284,13 @@ dnsmasq_spawn(int port)
 		"--mx-host=nullmx.dns.test,.,0",
 		"--txt-record=nomx.dns.test,x",
 		"--cname=alias.dns.test,mx1.dns.test",
-		portarg, servfail,
+		portarg, servfail, probe,
 	};
-	size_t argc = 25;
+	size_t argc = 26;
 	pid_t parent = getpid(), pid;
 
 	snprintf(portarg, sizeof(portarg), "--port=%d", port);
+	snprintf(probe, sizeof(probe), "--host-record=p%d.dns.test,127.0.0.9", (int)getpid());
 	snprintf(servfail, sizeof(servfail),
 	    "--server=/servfail.test/127.0.0.1#%d", responder_port);
 	for (int i = 0; i < BIG_MX; i++) {
