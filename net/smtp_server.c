@@ -42,6 +42,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -215,8 +216,11 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.messages_in++;
 		w->st.rcpts_in += s->nrcpt;
 		w->st.bytes_in += s->data.size;
-		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
-			 LOG_FIELD(s->sender), s->nrcpt, (unsigned long long)s->data.size, s->peer);
+		/* an event, written at any level: the report counts it */
+		log_json(json_pack("{s:s, s:s, s:o, s:i, s:I, s:s}", "event", "queued", "id", id,
+				   "from", log_json_s(s->sender), "nrcpt", (int)s->nrcpt,
+				   "size", (json_int_t)s->data.size, "client", s->peer),
+			 "queued");
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
 		for (uint32_t i = 0; i < s->nrcpt; i++)

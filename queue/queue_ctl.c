@@ -12,6 +12,7 @@
 #include "queue/queue.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,6 +72,22 @@ rcpts_delete(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 		queue_rcpt_final(w, m, idx[i], ENV_RCPT_FAILED);
 }
 
+/* The event of recipients idx[0..n) of j returned to the sender by an
+ * action (by: operator, fix-now) rather than by the next hop or expiry. */
+static void
+log_returned(struct worker *w, const struct qjob *j, const uint32_t *idx, uint32_t n,
+	     const char *by, const char *status, const char *detail)
+{
+	char qid[17];
+
+	envelope_id_str(j->msg->id, qid);
+	queue_log_rcpts(w, j->msg, idx, n, "returned",
+			json_pack("{s:s, s:s, s:s, s:n, s:s, s:n, s:s, s:o, s:i}",
+				  "event", "returned", "id", qid, "connector", j->dest->connector,
+				  "tenant", "by", by, "rcpts", "code", status,
+				  "detail", log_json_s(detail), "attempts", (int)j->attempts));
+}
+
 /* Return recipients idx[0..n) of j to the sender now, with an NDR. */
 static void
 rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
@@ -78,7 +95,6 @@ rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 	struct qmsg *m = j->msg;
 	struct dsn_rcpt *info;
 	struct buf detail = { 0 };
-	char qid[17];
 
 	buf_puts(&detail, "returned by the relay operator before delivery");
 	if (j->last_detail != NULL)
@@ -87,9 +103,7 @@ rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 	/* never tried: no code of its own to report */
 	info = queue_job_dsn(j, idx, n, DSN_ACTION_FAILED, j->last_code == MFI_NONE ? "5.0.0" : NULL,
 			     detail.p, j->last_attempt);
-	envelope_id_str(m->id, qid);
-	log_info("id=%s: %u recipient(s) for %s returned by the operator", qid, n,
-		 LOG_FIELD(j->dest->name));
+	log_returned(w, j, idx, n, "operator", "5.0.0", detail.p);
 	j->dest->st.bounced += n;
 	w->st.rcpts_bounced += n;
 	queue_ndr_send(w, m, idx, info, n, false, 0);
@@ -486,6 +500,7 @@ queue_fixnow(struct worker *w, const char *domain)
 			j->nrcpt = keep;
 			returned += n;
 			j->dest->st.bounced += n;
+			log_returned(w, j, idx, n, "fix-now", "5.1.10", info[0].detail);
 			queue_ndr_send(w, m, idx, info, n, false, 0);
 			if (keep == 0) {
 				job_unlink(j);

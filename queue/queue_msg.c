@@ -17,6 +17,7 @@
  */
 #include "queue/queue.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -108,6 +109,45 @@ queue_job_tried(struct worker *w, const struct qjob *j)
 		m->env->rcpt[j->rcpt[i]].tries = n;
 	spool_append(w->spool, &qrec_new(w, m, SPOOL_REC_TRIED, m->id, n, j->rcpt,
 					 j->nrcpt * sizeof(*j->rcpt), tried_rec_done)->sw);
+}
+
+void
+queue_log_rcpts(struct worker *w, const struct qmsg *m, const uint32_t *idx, uint32_t n,
+		const char *event, json_t *base)
+{
+	const struct cfg_tenant **t = n > 0 ? xmalloc(n * sizeof(*t)) : NULL;
+	bool *done = n > 0 ? xcalloc(n, sizeof(*done)) : NULL;
+
+	for (uint32_t i = 0; i < n; i++)
+		t[i] = config_addr_tenant(w->cfg, m->env->rcpt[idx[i]].addr);
+	for (uint32_t i = 0; i < n; i++) {
+		json_t *o, *rcpts = json_array();
+		size_t bytes = 0;
+
+		if (done[i])
+			continue;
+		for (uint32_t k = i; k < n; k++) {
+			const char *a = m->env->rcpt[idx[k]].addr;
+
+			if (done[k] || t[k] != t[i])
+				continue;
+			if (bytes > 0 && bytes + strlen(a) > QUEUE_LOG_RCPT_BYTES)
+				break;	/* the next line takes it */
+			log_json_append(&rcpts, log_json_s(a));
+			bytes += strlen(a) + 1;
+			done[k] = true;
+		}
+		o = base != NULL ? json_copy(base) : NULL;
+		if (t[i] != NULL)
+			log_json_set(&o, "tenant", log_json_s(t[i]->name));
+		else if (o != NULL)
+			json_object_del(o, "tenant");
+		log_json_set(&o, "rcpts", rcpts);
+		log_json(o, event);
+	}
+	json_decref(base);
+	free(done);
+	free(t);
 }
 
 /* Record a recipient's final state; skipped when DONE will say it all. */

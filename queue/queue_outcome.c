@@ -44,35 +44,25 @@ code_word(enum mfi_code code)
 	return code == MFI_NONE ? "" : code == MFI_REMOTE ? "remote" : mfi_status(code);
 }
 
-/* The tenant that owns j's recipients (its first one's domain), or NULL:
- * what `sluicectl report` counts per tenant. */
-static const char *
-job_tenant(const struct worker *w, const struct qjob *j)
-{
-	const struct cfg_tenant *t = j->nrcpt > 0
-		? config_addr_tenant(w->cfg, j->msg->env->rcpt[j->rcpt[0]].addr) : NULL;
-
-	return t != NULL ? t->name : NULL;
-}
-
-/* The JSON attempt line: built by jansson, the peer's text through
- * log_json_s (a host name from DNS, the remote reply in detail). */
+/* The attempt event of recipients idx[0..n) of j: built by jansson, the
+ * peer's text through log_json_s (a host name from DNS, the remote reply
+ * in detail). */
 static void
 log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	    const struct mfi_attempt *a, enum mfi_code code, const char *detail,
-	    json_t *rcpts, uint64_t ms)
+	    const uint32_t *idx, uint32_t n, uint64_t ms)
 {
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	log_json(json_pack("{s:s, s:s, s:s, s:s*, s:s, s:o, s:s?, s:o, s:s, s:s, s:o, s:I, s:i}",
-			   "event", "attempt", "id", qid, "connector", j->dest->connector,
-			   "tenant", job_tenant(w, j), "result", result,
-			   "host", log_json_s(a->host), "ip", a->ip,
-			   "rcpts", rcpts, "code", code_word(code),
-			   "mfi", mfi_name(code), "detail", log_json_s(detail ? detail : ""),
-			   "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1),
-		 "attempt");
+	queue_log_rcpts(w, j->msg, idx, n, "attempt",
+			json_pack("{s:s, s:s, s:s, s:n, s:s, s:o, s:s?, s:n, s:s, s:s, s:o, s:I, "
+				  "s:i}",
+				  "event", "attempt", "id", qid, "connector", j->dest->connector,
+				  "tenant", "result", result, "host", log_json_s(a->host),
+				  "ip", a->ip, "rcpts", "code", code_word(code),
+				  "mfi", mfi_name(code), "detail", log_json_s(detail ? detail : ""),
+				  "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1));
 }
 
 /* Job j's attempt into its history (show message): what happened to its
@@ -137,7 +127,7 @@ struct outcome {
 	bool conn_level;		/* a failure not the destination's own
 					   reply (DNS, connect, TLS, ...) */
 	bool reached;			/* a recipient got as far as MAIL */
-	json_t *ok_r, *def_r, *fail_r;	/* addresses by class, for the log */
+	uint32_t *ok;			/* delivered: recipient indexes (ndeliv) */
 	const struct mfi_attempt *last_fail; /* the last failure seen */
 	enum mfi_code last_code;	/* and its code */
 	struct buf detail;		/* scratch for mfi_detail */
@@ -152,7 +142,7 @@ outcome_init(struct outcome *o, uint32_t n)
 		.finfo = xcalloc(n, sizeof(*o->finfo)),
 		.texts = xcalloc(n, sizeof(*o->texts)),
 		.details = xcalloc(n, sizeof(*o->details)),
-		.ok_r = json_array(), .def_r = json_array(), .fail_r = json_array(),
+		.ok = xmalloc(n * sizeof(*o->ok)),
 		.last_code = MFI_NONE,
 	};
 }
@@ -162,6 +152,7 @@ static void
 outcome_fini(struct outcome *o)
 {
 	buf_free(&o->detail);
+	free(o->ok);
 	free(o->fail);
 	free(o->finfo);
 	for (uint32_t i = 0; i < o->nall; i++) {
@@ -226,7 +217,7 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 		if (a->stage >= MFI_STAGE_MAIL)
 			o->reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
-			log_json_append(&o->ok_r, log_json_s(r->addr));
+			o->ok[o->ndeliv] = j->rcpt[i];
 			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
 			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
 			d->st.delivered++;
@@ -241,7 +232,6 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			o->conn_level = true;
 		note_failure(j, i, a, code, now, o);
 		if (mfi_permanent(a)) {
-			log_json_append(&o->fail_r, log_json_s(r->addr));
 			/* the destination says the recipient does not exist: it
 			   counts against its tenant's invalid-recipient quota */
 			if (mfi_user_unknown(a->reply_text, a->reply_code))
@@ -258,7 +248,6 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			d->st.bounced++;
 			w->st.rcpts_bounced++;
 		} else {
-			log_json_append(&o->def_r, log_json_s(r->addr));
 			j->rcpt[o->nkeep++] = j->rcpt[i];
 			d->st.deferred++;
 			w->st.rcpts_deferred++;
@@ -266,7 +255,8 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 	}
 }
 
-/* One JSON line per outcome class of the attempt (o's lists are taken). */
+/* The attempt events, one per outcome class (and per tenant and line's
+ * worth of recipients, queue_log_rcpts). */
 static void
 outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *per_rcpt,
 	    struct outcome *o, uint64_t ms)
@@ -275,21 +265,14 @@ outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *pe
 		struct mfi_attempt ok = per_rcpt[0];
 		w->st.messages_out++;
 		w->st.bytes_out += j->msg->loc.size;
-		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", o->ok_r, ms);
-	} else {
-		json_decref(o->ok_r);
+		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", o->ok, o->ndeliv, ms);
 	}
 	if (o->nkeep > 0)
 		log_attempt(w, j, "deferred", o->last_fail, o->last_code, j->last_detail,
-			    o->def_r, ms);
-	else
-		json_decref(o->def_r);
+			    j->rcpt, o->nkeep, ms);
 	if (o->nfail > 0)
 		log_attempt(w, j, "bounced", o->last_fail, o->last_code, j->last_detail,
-			    o->fail_r, ms);
-	else
-		json_decref(o->fail_r);
-	o->ok_r = o->def_r = o->fail_r = NULL;
+			    o->fail, o->nfail, ms);
 }
 
 /* The event of j's expiry: its recipients are returned with the last
@@ -297,20 +280,17 @@ outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *pe
 static void
 log_expired(struct worker *w, const struct qjob *j, int64_t now)
 {
-	json_t *rcpts = json_array();
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	for (uint32_t i = 0; i < j->nrcpt; i++)
-		log_json_append(&rcpts, log_json_s(j->msg->env->rcpt[j->rcpt[i]].addr));
-	log_json(json_pack("{s:s, s:s, s:s, s:s*, s:o, s:s, s:s, s:o, s:I, s:i}",
-			   "event", "expired", "id", qid, "connector", j->dest->connector,
-			   "tenant", job_tenant(w, j), "rcpts", rcpts, "code", code_word(j->last_code),
-			   "mfi", mfi_name(j->last_code),
-			   "detail", log_json_s(j->last_detail ? j->last_detail : ""),
-			   "age", (json_int_t)(now - j->msg->env->arrival),
-			   "attempts", (int)j->attempts),
-		 "expired");
+	queue_log_rcpts(w, j->msg, j->rcpt, j->nrcpt, "expired",
+			json_pack("{s:s, s:s, s:s, s:n, s:n, s:s, s:s, s:o, s:I, s:i}",
+				  "event", "expired", "id", qid, "connector", j->dest->connector,
+				  "tenant", "rcpts", "code", code_word(j->last_code),
+				  "mfi", mfi_name(j->last_code),
+				  "detail", log_json_s(j->last_detail ? j->last_detail : ""),
+				  "age", (json_int_t)(now - j->msg->env->arrival),
+				  "attempts", (int)j->attempts));
 }
 
 /*

@@ -21,10 +21,10 @@
 #include "core/xalloc.h"
 
 /* The four counts of a row. */
-enum { N_DELIVERED, N_DEFERRED, N_BOUNCED, N_EXPIRED, N_KINDS };
+enum { N_DELIVERED, N_DEFERRED, N_BOUNCED, N_EXPIRED, N_RETURNED, N_KINDS };
 
 static const char *const kind_names[N_KINDS] = {
-	"delivered", "deferred", "bounced", "expired",
+	"delivered", "deferred", "bounced", "expired", "returned",
 };
 
 struct row {
@@ -45,7 +45,7 @@ struct ctl_report {
 	struct tally tenants;	/* tenant */
 	long long total[N_KINDS];
 	long long received, received_rcpts;
-	long long lines, unreadable;
+	long long lines, unreadable, events;	/* events: counted ones */
 	char first[40], last[40];	/* time stamps seen, ISO 8601 */
 };
 
@@ -372,6 +372,18 @@ note_time(struct ctl_report *rp, const char *ts)
 		memcpy(rp->last, ts, n);
 }
 
+/* Whether event e (named ev) has its last field: sluiced writes it after
+ * the recipients, so a line cut on its way lacks it. */
+static bool
+whole(json_t *e, const char *ev)
+{
+	const char *last = strcmp(ev, "attempt") == 0 ? "attempt"
+			   : strcmp(ev, "expired") == 0 || strcmp(ev, "returned") == 0 ? "attempts"
+			   : NULL;
+
+	return last == NULL || json_is_integer(json_object_get(e, last));
+}
+
 void
 ctl_report_line(struct ctl_report *rp, const char *line, size_t len)
 {
@@ -388,6 +400,8 @@ ctl_report_line(struct ctl_report *rp, const char *line, size_t len)
 	    json_integer_value(json_object_get(e, "nrcpt")) <= 1000000) {
 		rp->received++;
 		rp->received_rcpts += json_integer_value(json_object_get(e, "nrcpt"));
+	} else if (!whole(e, ev)) {
+		rp->unreadable++;	/* cut short on its way (a syslog line limit) */
 	} else if (strcmp(ev, "attempt") == 0 && strcmp(res, "delivered") == 0) {
 		count_delivery(rp, e, N_DELIVERED);
 	} else if (strcmp(ev, "attempt") == 0 && strcmp(res, "deferred") == 0) {
@@ -396,14 +410,29 @@ ctl_report_line(struct ctl_report *rp, const char *line, size_t len)
 		count_delivery(rp, e, N_BOUNCED);
 	} else if (strcmp(ev, "expired") == 0) {
 		count_delivery(rp, e, N_EXPIRED);
+	} else if (strcmp(ev, "returned") == 0) {
+		count_delivery(rp, e, N_RETURNED);
 	} else if (strcmp(ev, "attempt") == 0) {
 		rp->unreadable++;
 	} else {
 		json_decref(e);
 		return;	/* another event: not counted, not a time either */
 	}
+	rp->events++;
 	note_time(rp, json_string_value(json_object_get(e, "ts")));
 	json_decref(e);
+}
+
+long long
+ctl_report_lines(const struct ctl_report *rp)
+{
+	return rp->lines;
+}
+
+long long
+ctl_report_events(const struct ctl_report *rp)
+{
+	return rp->events;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -423,7 +452,7 @@ sorted(const struct tally *t, int (*cmp)(const void *, const void *))
 static long long
 row_failures(const struct row *r)
 {
-	return r->n[N_DEFERRED] + r->n[N_BOUNCED] + r->n[N_EXPIRED];
+	return r->n[N_DEFERRED] + r->n[N_BOUNCED] + r->n[N_EXPIRED] + r->n[N_RETURNED];
 }
 
 static int
@@ -520,7 +549,8 @@ table_of(struct buf *out, const char *title, const char *const *heads, unsigned 
 }
 
 #define ALL_KINDS ((1u << N_KINDS) - 1)
-#define FAILURES ((1u << N_DEFERRED) | (1u << N_BOUNCED) | (1u << N_EXPIRED))
+#define FAILURES ((1u << N_DEFERRED) | (1u << N_BOUNCED) | (1u << N_EXPIRED) | \
+		  (1u << N_RETURNED))
 
 /* Most deferrals first. */
 static int
@@ -543,26 +573,27 @@ void
 ctl_report_text(const struct ctl_report *rp, struct buf *out, unsigned top)
 {
 	static const char *const conn_heads[] = {
-		"CONNECTOR", ">DELIVERED", ">DEFERRED", ">BOUNCED", ">EXPIRED", NULL };
+		"CONNECTOR", ">DELIVERED", ">DEFERRED", ">BOUNCED", ">EXPIRED", ">RETURNED", NULL };
 	static const char *const code_heads[] = {
-		"CONNECTOR", "CODE", "MFI", ">DEFERRED", ">BOUNCED", ">EXPIRED", NULL };
+		"CONNECTOR", "CODE", "MFI", ">DEFERRED", ">BOUNCED", ">EXPIRED", ">RETURNED", NULL };
 	static const char *const reason_heads[] = {
 		"CONNECTOR", "CODE", "DETAIL", ">DEFERRALS", NULL };
 	static const char *const tenant_heads[] = {
-		"TENANT", ">DELIVERED", ">DEFERRED", ">BOUNCED", ">EXPIRED", NULL };
+		"TENANT", ">DELIVERED", ">DEFERRED", ">BOUNCED", ">EXPIRED", ">RETURNED", NULL };
 	char title[64];
 	struct strb sb;
 
 	if (rp->first[0] != '\0')
 		buf_printf(out, "Log from %s to %s: %lld lines", rp->first, rp->last, rp->lines);
 	else if (rp->received + rp->total[N_DELIVERED] + rp->total[N_DEFERRED] +
-		 rp->total[N_BOUNCED] + rp->total[N_EXPIRED] > 0)
+		 rp->total[N_BOUNCED] + rp->total[N_EXPIRED] + rp->total[N_RETURNED] > 0)
 		buf_printf(out, "Log: %lld line%s (no ISO 8601 time stamps)", rp->lines,
 			   plural(rp->lines));
 	else
 		buf_printf(out, "Log: %lld line%s, no deliveries", rp->lines, plural(rp->lines));
 	if (rp->unreadable > 0)
-		buf_printf(out, ", %lld events not understood", rp->unreadable);
+		buf_printf(out, ", %lld event%s not understood (cut short on the way?)",
+			   rp->unreadable, plural(rp->unreadable));
 	buf_printf(out, "\n\nreceived   %10lld message%s (%lld recipient%s)\n", rp->received,
 		   plural(rp->received), rp->received_rcpts, plural(rp->received_rcpts));
 	buf_printf(out, "delivered  %10lld recipient%s\n", rp->total[N_DELIVERED],
@@ -573,6 +604,8 @@ ctl_report_text(const struct ctl_report *rp, struct buf *out, unsigned top)
 		   rp->total[N_BOUNCED], plural(rp->total[N_BOUNCED]));
 	buf_printf(out, "expired    %10lld recipient%s (returned when the queue lifetime "
 		   "ran out)\n", rp->total[N_EXPIRED], plural(rp->total[N_EXPIRED]));
+	buf_printf(out, "returned   %10lld recipient%s (by the operator or fix-now)\n",
+		   rp->total[N_RETURNED], plural(rp->total[N_RETURNED]));
 	table_of(out, "By connector", conn_heads, 1, ALL_KINDS, &rp->conns, by_key, SIZE_MAX);
 	table_of(out, "Failures by connector and code", code_heads, 3, FAILURES, &rp->codes,
 		 by_failures, SIZE_MAX);
@@ -616,7 +649,7 @@ ctl_report_json(const struct ctl_report *rp, unsigned top)
 	static const char *const reason[] = { "connector", "code", "detail" };
 	static const char *const tenant[] = { "tenant" };
 
-	return json_pack("{s:s?, s:s?, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I}, "
+	return json_pack("{s:s?, s:s?, s:I, s:I, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
 			 "s:o, s:o, s:o, s:o}",
 			 "from", rp->first[0] ? rp->first : NULL,
 			 "to", rp->last[0] ? rp->last : NULL,
@@ -627,6 +660,7 @@ ctl_report_json(const struct ctl_report *rp, unsigned top)
 			 "deferred", (json_int_t)rp->total[N_DEFERRED],
 			 "bounced", (json_int_t)rp->total[N_BOUNCED],
 			 "expired", (json_int_t)rp->total[N_EXPIRED],
+			 "returned", (json_int_t)rp->total[N_RETURNED],
 			 "connectors", rows_json(&rp->conns, conn, 1, ALL_KINDS, by_key, SIZE_MAX),
 			 "codes", rows_json(&rp->codes, code, 3, FAILURES, by_failures, SIZE_MAX),
 			 "deferral_reasons", rows_json(&rp->reasons, reason, 3, 1u << N_DEFERRED,

@@ -6,16 +6,19 @@
  * lines, or text lines whose events are "TIME info: EVENT key=value ...",
  * also behind a syslog or journal head ("Dec  6 18:00:00 host sluiced[7]:
  * info: attempt ...").  What it counts:
- *  - messages received and their recipients ("queued id=... nrcpt=N");
+ *  - messages received and their recipients (the "queued" events);
  *  - per connector, and per connector and code: recipients delivered,
  *    deferrals (a recipient left queued by an attempt), recipients bounced
  *    (refused for good by the next hop), expired (returned when the queue
- *    lifetime ran out) and returned by an operator;
+ *    lifetime ran out) and returned (by the operator or fix-now);
  *  - the most frequent deferral reasons (connector, code, detail);
  *  - the same counts per tenant, for events that name one;
  *  - the first and last time stamp seen, lines read and lines that were
  *    events it could not read.
- * Lines that are not events (start-up, sessions) are skipped silently.
+ * Lines that are not events (start-up, sessions) are skipped silently; an
+ * event without its last field (a line cut by a syslog limit; sluiced
+ * keeps its lines short by splitting long recipient lists) is counted as
+ * not understood, not summed.
  *
  * Not thread-safe; one report per reader.
  */
@@ -33,6 +36,10 @@ void ctl_report_free(struct ctl_report *rp);
 
 /* Count one log line (len bytes, without the newline). */
 void ctl_report_line(struct ctl_report *rp, const char *line, size_t len);
+
+/* Lines read, and events among them that were counted. */
+long long ctl_report_lines(const struct ctl_report *rp);
+long long ctl_report_events(const struct ctl_report *rp);
 
 /* The summary for people into out, with at most top deferral reasons. */
 void ctl_report_text(const struct ctl_report *rp, struct buf *out, unsigned top);

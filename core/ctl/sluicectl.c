@@ -572,9 +572,19 @@ report(char **argv, int argc, bool json)
 		FILE *f;
 		char *end;
 
-		if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			ctl_report_free(rp);
+			return 0;
+		}
+		if (strcmp(argv[i], "--top") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "sluicectl: report: --top wants a count\n");
+				ctl_report_free(rp);
+				return 1;
+			}
 			top = strtoul(argv[++i], &end, 10);
-			if (*end != '\0' || top > 100000) {
+			if (*end != '\0' || end == argv[i] || top > 100000) {
 				fprintf(stderr, "sluicectl: report: --top wants a count, not %s\n",
 					argv[i]);
 				ctl_report_free(rp);
@@ -597,6 +607,9 @@ report(char **argv, int argc, bool json)
 	}
 	if (files == 0)
 		rc |= report_file(rp, stdin, "stdin") < 0;
+	if (ctl_report_events(rp) == 0 && ctl_report_lines(rp) > 0)
+		fprintf(stderr, "sluicectl: report: no event of sluiced's in %lld lines (not its "
+			"log, or compressed?)\n", ctl_report_lines(rp));
 	if (json) {
 		json_t *o = ctl_report_json(rp, (unsigned)top);
 

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import Certs, Sink, Sluiced, free_port, wait_for
+from harness import Certs, Sink, Sluiced, events, free_port, wait_for
 from test_delivery import CONFIG, attempts
 
 CERTS = Certs()
@@ -236,13 +236,12 @@ class HostileInputTest(unittest.TestCase):
         s.cmd(b"DATA")
         self.assertTrue(s.cmd(b"Subject: q\r\n\r\nx\r\n.").startswith(b"250"))
         s.close()
-        line = wait_for(lambda: [l for l in r.log().splitlines() if "queued id=" in l], 10,
-                        what="the queued line")[0]
-        fields = [t for t in line.split() if "=" in t and not t.startswith("from=")]
-        self.assertEqual([t for t in fields if t.startswith("client=")],
-                         ["client=127.0.0.1"], line)
-        self.assertEqual([t for t in fields if t.startswith("nrcpt=")], ["nrcpt=1"], line)
-        self.assertIn('from=<\\"x>\\x20nrcpt=99\\x20', line)
+        ev = wait_for(lambda: events(r.log(), "queued"), 10, what="the queued event")[0]
+        self.assertEqual((ev["client"], ev["nrcpt"], ev["from"]),
+                         ("127.0.0.1", 1, '"x> nrcpt=99 size=0 client=6.6.6.6 y"@client.test'),
+                         ev)
+        line = [l for l in r.log().splitlines() if " info: queued " in l][0]
+        self.assertIn('from="\\"x> nrcpt=99 size=0 client=6.6.6.6 y\\"@client.test"', line)
 
     # ---- defect 9: UTF-8 -------------------------------------------------
 

@@ -52,7 +52,7 @@ class ReportTest(RelayCase):
         self.assertEqual((reason["connector"], reason["code"]), ("sink", "4.4.316"))
         self.assertIn("refused", reason["detail"])
         self.assertEqual(js["tenants"], [{"tenant": "acme", "delivered": 1, "deferred": 0,
-                                          "bounced": 0, "expired": 0}])
+                                          "bounced": 0, "expired": 0, "returned": 0}])
         self.assertRegex(js["from"], r"^\d{4}-\d\d-\d\dT")
 
     def test_report_of_a_text_and_a_json_log(self):
@@ -66,12 +66,53 @@ class ReportTest(RelayCase):
                 text = self.report("report", "--top", "3", path)
                 self.assertIn("By connector\nCONNECTOR  DELIVERED", text)
                 self.assertIn("Top 3 deferral reasons", text)
-                self.assertRegex(text, r"\nacme +1 +0 +0 +0\n")
+                self.assertRegex(text, r"\nacme +1 +0 +0 +0 +0\n")
                 # from stdin, the same
                 with open(path) as f:
                     p = subprocess.run([SLUICECTL, "--json", "report"], stdin=f,
                                        capture_output=True, text=True, timeout=30)
                 self.assertEqual(json.loads(p.stdout), js)
+
+    def test_tenants_long_lists_returns_and_a_quiet_log(self):
+        """Recipients of several tenants in one message count for each of
+        them (not all for the first one's); a long recipient list is split
+        into lines short enough for syslog, and the report sums them; an
+        operator's bounce counts as returned; at level warn the received
+        messages still count (their event is always written)."""
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        r = self.relay(sink_port=sink.port,
+                       extra="limits: {recipients: 200}\ntenants:\n"
+                             "  acme: {invalid_recipient_quota: 10}\n"
+                             "  globex: {invalid_recipient_quota: 10}",
+                       domains_extra="  acme.example: {connector: sink, tenant: acme}\n"
+                                     "  globex.example: {connector: sink, tenant: globex}")
+        sock = os.path.join(r.dir, "sluice.sock")
+        subprocess.run([SLUICECTL, "--socket", sock, "set", "log-level", "warn"], check=True,
+                       capture_output=True, timeout=30)
+        send(r.port, rcpts=("carol@acme.example", "y@globex.example", "z@globex.example",
+                            "w@example.test"))
+        many = ["a-fairly-long-recipient-name-%03d@example.test" % i for i in range(150)]
+        send(r.port, rcpts=many)
+        wait_for(lambda: sink.messages() == 2, what="two deliveries")
+        sink.stop()
+        qid = send(r.port, rcpts=("dave@example.test",))
+        wait_for(lambda: [a for a in events(r.log(), "attempt") if a["id"] == qid], 20,
+                 what="its deferral")
+        subprocess.run([SLUICECTL, "--socket", sock, "bounce", qid], check=True,
+                       capture_output=True, timeout=30)
+        wait_for(lambda: events(r.log(), "returned"), 20, what="the returned event")
+        self.assertEqual(r.stop(), 0)
+        lines = [l for l in r.log().splitlines() if " info: attempt " in l]
+        self.assertGreater(len(lines), 3, "the 150 recipients on several lines")
+        self.assertLess(max(len(l.encode()) for l in lines), 8192, "each within syslog's 8 KiB")
+        js = json.loads(self.report("--json", "report", r.proc.logpath))
+        self.assertEqual(js["received"], {"messages": 3, "recipients": 155})
+        # 154 to the sink and the NDR of the returned one on "bounces"
+        self.assertEqual((js["totals"]["delivered"], js["totals"]["returned"]), (155, 1), js)
+        tenants = {t["tenant"]: t["delivered"] for t in js["tenants"]}
+        self.assertEqual(tenants, {"acme": 1, "globex": 2})
+        self.assertEqual(js["unreadable"], 0)
 
     def test_unreadable_file(self):
         p = subprocess.run([SLUICECTL, "report", "/nonexistent/sluiced.log"],

@@ -115,12 +115,19 @@ static const char *const day[] = {
 	"code=4.4.316 mfi=conn_refused detail=\"connect refused\" ms=0 attempt=1",
 	"{\"ts\":\"2026-12-06T09:00:00.000Z\",\"level\":\"info\",\"event\":\"attempt\","
 	"\"id\":\"B\",\"connector\":\"partner\",\"result\":\"deferred\",\"rcpts\":[\"w@p.test\"],"
-	"\"code\":\"4.4.316\",\"mfi\":\"conn_refused\",\"detail\":\"connect refused\"}",
+	"\"code\":\"4.4.316\",\"mfi\":\"conn_refused\",\"detail\":\"connect refused\","
+	"\"attempt\":2}",
 	"2026-12-06T10:00:00.000Z info: attempt id=B connector=onprem result=bounced "
-	"rcpts=v@o.test code=remote mfi=remote detail=\"550 5.1.1 no such user\"",
+	"rcpts=v@o.test code=remote mfi=remote detail=\"550 5.1.1 no such user\" attempt=1",
+	/* cut by a syslog line limit inside its recipients: not counted */
+	"2026-12-06T10:30:00.000Z info: attempt id=D connector=onprem result=delivered "
+	"rcpts=a@o.test,b@o",
+	/* returned by the operator */
+	"2026-12-06T11:00:00.000Z info: returned id=E connector=onprem by=operator "
+	"rcpts=q@o.test code=5.0.0 detail=\"returned by the relay operator\" attempts=4",
 	/* journalctl -o short-iso */
 	"2026-12-06T12:00:00+0000 relay sluiced[7]: info: attempt id=C connector=onprem "
-	"result=delivered rcpts=u@o.test code=\"\" mfi=none",
+	"result=delivered rcpts=u@o.test code=\"\" mfi=none attempt=1",
 	"2026-12-06T23:00:00.000Z info: expired id=A connector=partner tenant=contoso "
 	"rcpts=y@p.test,z@p.test code=4.4.316 mfi=conn_refused detail=\"connect refused\" "
 	"age=86400 attempts=13",
@@ -143,30 +150,34 @@ Test(ctl_report, counts_a_day)
 	struct ctl_report *rp = day_report();
 	json_t *j = ctl_report_json(rp, 10), *want;
 
-	want = json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}, s:{s:i, s:i, s:i, s:i}, "
-			 "s:[{s:s, s:i, s:i, s:i, s:i}, {s:s, s:i, s:i, s:i, s:i}], "
-			 "s:[{s:s, s:s, s:s, s:i, s:i, s:i}, {s:s, s:s, s:s, s:i, s:i, s:i}], "
+	want = json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}, s:{s:i, s:i, s:i, s:i, s:i}, "
+			 "s:[{s:s, s:i, s:i, s:i, s:i, s:i}, {s:s, s:i, s:i, s:i, s:i, s:i}], "
+			 "s:[{s:s, s:s, s:s, s:i, s:i, s:i, s:i}, {s:s, s:s, s:s, s:i, s:i, s:i, s:i},"
+			 "   {s:s, s:s, s:s, s:i, s:i, s:i, s:i}], "
 			 "s:[{s:s, s:s, s:s, s:i}], "
-			 "s:[{s:s, s:i, s:i, s:i, s:i}]}",
+			 "s:[{s:s, s:i, s:i, s:i, s:i, s:i}]}",
 			 "from", "2026-12-06T08:00:00.000Z", "to", "2026-12-06T23:00:00.000Z",
-			 "lines", 10, "unreadable", 0,
+			 "lines", 12, "unreadable", 1,
 			 "received", "messages", 2, "recipients", 3,
 			 "totals", "delivered", 2, "deferred", 3, "bounced", 1, "expired", 2,
+			 "returned", 1,
 			 "connectors",
 			 "connector", "onprem", "delivered", 1, "deferred", 0, "bounced", 1,
-			 "expired", 0,
+			 "expired", 0, "returned", 1,
 			 "connector", "partner", "delivered", 1, "deferred", 3, "bounced", 0,
-			 "expired", 2,
+			 "expired", 2, "returned", 0,
 			 "codes",
 			 "connector", "partner", "code", "4.4.316", "mfi", "conn_refused",
-			 "deferred", 3, "bounced", 0, "expired", 2,
+			 "deferred", 3, "bounced", 0, "expired", 2, "returned", 0,
+			 "connector", "onprem", "code", "5.0.0", "mfi", "-",
+			 "deferred", 0, "bounced", 0, "expired", 0, "returned", 1,
 			 "connector", "onprem", "code", "remote", "mfi", "remote",
-			 "deferred", 0, "bounced", 1, "expired", 0,
+			 "deferred", 0, "bounced", 1, "expired", 0, "returned", 0,
 			 "deferral_reasons",
 			 "connector", "partner", "code", "4.4.316", "detail", "connect refused",
 			 "deferred", 3,
 			 "tenants", "tenant", "contoso", "delivered", 1, "deferred", 2,
-			 "bounced", 0, "expired", 2);
+			 "bounced", 0, "expired", 2, "returned", 0);
 	cr_assert_not_null(want);
 	cr_assert_not_null(j);
 	cr_expect(json_equal(j, want), "got %s",
@@ -186,12 +197,13 @@ Test(ctl_report, text_tables)
 	ctl_report_text(rp, &out, 10);
 	buf_append(&out, "", 1);
 	cr_expect(strstr(out.p, "Log from 2026-12-06T08:00:00.000Z to "
-			 "2026-12-06T23:00:00.000Z: 10 lines\n") == out.p, "%s", out.p);
+			 "2026-12-06T23:00:00.000Z: 12 lines, 1 event not understood (cut short on the way?)\n") == out.p,
+		  "%s", out.p);
 	cr_expect(strstr(out.p, "received            2 messages (3 recipients)\n"), "%s", out.p);
 	cr_expect(strstr(out.p, "By connector\n"
-			 "CONNECTOR  DELIVERED  DEFERRED  BOUNCED  EXPIRED\n"
-			 "onprem             1         0        1        0\n"
-			 "partner            1         3        0        2\n"), "%s", out.p);
+			 "CONNECTOR  DELIVERED  DEFERRED  BOUNCED  EXPIRED  RETURNED\n"
+			 "onprem             1         0        1        0         1\n"
+			 "partner            1         3        0        2         0\n"), "%s", out.p);
 	cr_expect(strstr(out.p, "Top 10 deferral reasons\n"
 			 "CONNECTOR  CODE     DETAIL           DEFERRALS\n"
 			 "partner    4.4.316  connect refused          3\n"), "%s", out.p);
