@@ -175,9 +175,10 @@ cw_bool(struct cw *w, const char *key, bool v, bool dv)
 	cw_put(w, key, v ? "true" : "false", json_boolean(v), v == dv, NULL);
 }
 
-/* "90s", "15m", "1h", "1d": the largest unit that is exact. */
+/* "90s", "15m", "1h", "1d": the largest unit that is exact; dflt says
+ * whether it is the default. */
 static void
-cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
+cw_dur_is(struct cw *w, const char *key, uint64_t v, bool dflt)
 {
 	static const struct { uint64_t n; char u; } units[] = {
 		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
@@ -191,7 +192,13 @@ cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
 				 units[i].u);
 			break;
 		}
-	cw_put(w, key, t, json_integer((json_int_t)v), v == dv, NULL);
+	cw_put(w, key, t, json_integer((json_int_t)v), dflt, NULL);
+}
+
+static void
+cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
+{
+	cw_dur_is(w, key, v, v == dv);
 }
 
 /* "64M", "256K", "1000": bytes in the largest exact unit. */
@@ -430,6 +437,8 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_close(w);
 	cw_dur(w, "expiry", c->expiry, d->expiry);
 	cw_dur(w, "delay_warning", c->delay_warning, d->delay_warning);
+	/* what the entry leaves out comes from the top level (or is 0 for mx) */
+	cw_dur_is(w, "cert_expiry_warning", c->cert_warning, !c->cert_warning_set);
 	cw_u32(w, "max_connections", c->max_connections, d->max_connections);
 	cw_u32(w, "max_messages_per_connection", c->max_msgs_per_conn, d->max_msgs_per_conn);
 	cw_u32(w, "down_after", c->down_after, d->down_after);
@@ -488,6 +497,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	cw_str(w, "postmaster", c->postmaster, d->postmaster, "reports nothing routes are "
 	       "dropped with a warning");
 	cw_size(w, "ndr_return_max", c->ndr_return_max, d->ndr_return_max);
+	cw_dur(w, "cert_expiry_warning", c->cert_expiry_warning, d->cert_expiry_warning);
 	cw_str(w, "state_file", c->state_file, d->state_file, "<spool>/fixnow.txt");
 	cw_dur(w, "quota_window", c->quota_window, d->quota_window);
 	cw_dur(w, "quota_bucket", c->quota_bucket, d->quota_bucket);
