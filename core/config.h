@@ -29,6 +29,9 @@ enum cfg_tls_policy {
 	CFG_TLS_VERIFY,		/* STARTTLS, chain and name verified */
 };
 
+/* The word of p as the file writes it: "none", "opportunistic", ... */
+const char *config_tls_policy_name(enum cfg_tls_policy p);
+
 /* How recipients of an accepted domain are checked. */
 enum cfg_domain_mode {
 	CFG_DOMAIN_INTERNAL_RELAY,	/* accept every recipient, relay it */

@@ -24,18 +24,25 @@
 /* ------------------------------------------------------------------------ */
 /* connectors.                                                              */
 
+/* The words of tls:, in the order of enum cfg_tls_policy. */
+static const char *const tls_words[] = {
+	"none", "opportunistic", "required", "verify", NULL
+};
+
+const char *
+config_tls_policy_name(enum cfg_tls_policy p)
+{
+	return (unsigned)p < 4 ? tls_words[p] : "none";
+}
+
 /* tls: the outbound TLS policy */
 static int
 f_tls(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
       void *base)
 {
-	/* Order matches enum cfg_tls_policy. */
-	static const char *const words[] = {
-		"none", "opportunistic", "required", "verify", NULL
-	};
 	int i = 0, rc;
 
-	rc = cfg_word(ld, v, words, "none, opportunistic, required or verify", &i);
+	rc = cfg_word(ld, v, tls_words, "none, opportunistic, required or verify", &i);
 	if (rc == 0)
 		*CFG_AT(base, f, enum cfg_tls_policy) = (enum cfg_tls_policy)i;
 	return rc;

@@ -345,14 +345,6 @@ nets_eq(const struct cfg_net *a, size_t na, const struct cfg_net *b, size_t nb)
 	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
 }
 
-static const char *
-tls_word(enum cfg_tls_policy p)
-{
-	static const char *const w[] = { "none", "opportunistic", "required", "verify" };
-
-	return (unsigned)p < 4 ? w[p] : "none";
-}
-
 /* ---- the sections ----------------------------------------------------- */
 
 static void
@@ -445,7 +437,7 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_u32(w, "mx_port", c->mx_port, d->mx_port);
 	cw_dur(w, "connect_timeout", c->connect_timeout, d->connect_timeout);
 	cw_dur(w, "command_timeout", c->command_timeout, d->command_timeout);
-	cw_word(w, "tls", tls_word(c->tls), tls_word(d->tls));
+	cw_word(w, "tls", config_tls_policy_name(c->tls), config_tls_policy_name(d->tls));
 	cw_str(w, "tls_domain", c->tls_domain, d->tls_domain, "the smart host's name");
 	cw_str(w, "tls_ca", c->tls_ca, d->tls_ca, "the system's CA bundle");
 	cw_tls_proto(w, "tls_", &c->tls_proto, &d->tls_proto);
