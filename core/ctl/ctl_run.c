@@ -240,6 +240,7 @@ ctl_req_free(struct ctl_wreq *q)
 		return;
 	free(q->snap.conns);
 	free(q->snap.dests);
+	free(q->snap.certs);
 	buf_free(&q->val.steps);
 	free(q->rows);
 	buf_free(&q->arena);
