@@ -47,9 +47,10 @@
  *    merge of its answers (the counters, the connectors);
  *  - the commands, each file defining its own (struct ctl_cmd):
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
- *    connectors, qshape), ctl_alert.c (the queue alerts, show insights,
- *    set alert; uses ctl_tenant), ctl_metrics.c (show metrics; uses
- *    ctl_alert), ctl_queue.c (show queue, connector, validate),
+ *    connectors, qshape), ctl_cert.c (the certificate-expiry warnings,
+ *    no command of its own), ctl_alert.c (the queue alerts, show insights,
+ *    set alert; uses ctl_tenant and ctl_cert), ctl_metrics.c (show
+ *    metrics; uses ctl_alert and ctl_cert), ctl_queue.c (show queue, connector, validate),
  *    ctl_act.c (the actions on queued mail: flush, hold, release,
  *    delete, bounce, requeue), ctl_message.c (show message),
  *    ctl_reload.c (reload);

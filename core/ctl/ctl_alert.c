@@ -10,7 +10,9 @@
  * mail-flow-intelligence code of those messages with its meaning and fix.
  * show insights runs the same check at once and adds what the tenants
  * know (core/ctl/ctl_tenant.h): fix-now candidates, tenants over their
- * quota, the cluster counters' state.
+ * quota, the cluster counters' state.  The same round feeds the
+ * certificate-expiry warnings (core/ctl/ctl_cert.h), which show insights
+ * lists too.
  */
 #include "core/ctl/ctl_alert.h"
 
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ctl/ctl_cert.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
 #include "core/ctl/ctl_tenant.h"
@@ -84,6 +87,7 @@ ctl_alerts_update(struct ctl_run *r)
 	struct ctl_conn_agg *a = ctl_agg_merge(r, &n);
 	int64_t now = time(NULL);
 
+	ctl_certs_update(r);
 	for (size_t i = 0; i < nalerts; i++) {
 		bool seen = false;
 		for (size_t k = 0; k < n && !seen; k++)
@@ -161,6 +165,7 @@ ctl_alerts_fini(void)
 	free(alerts);
 	alerts = NULL;
 	nalerts = 0;
+	ctl_certs_fini();
 }
 
 /* ---- show insights, set alert ------------------------------------------ */
@@ -214,17 +219,19 @@ insights_round(struct ctl_run *r)
 			}
 			json_decref(al);
 		}
-		json_t *tarr = json_array();
+		json_t *tarr = json_array(), *carr = json_array();
 		ctl_tenant_insights(r, &tarr);
-		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o}", "settings", "alert_threshold",
+		ctl_cert_insights(r, &carr);
+		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o, s:o}", "settings", "alert_threshold",
 				      (int)ctl.alert_threshold, "alert_age", (int)ctl.alert_age,
-				      "alerts", arr, "tenants", tarr));
+				      "alerts", arr, "tenants", tarr, "certificates", carr));
 		ctl_end(r);
 		return;
 	}
 	if (open == 0) {
 		ctl_printf(r, "no open alerts (an alert needs %u messages queued at one "
 			      "connector for more than %s)\n", ctl.alert_threshold, agebuf);
+		ctl_cert_insights(r, NULL);
 		ctl_tenant_insights(r, NULL);
 		ctl_end(r);
 		return;
@@ -268,6 +275,7 @@ insights_round(struct ctl_run *r)
 					   al->connector, cand[c], cand[c]);
 		}
 	}
+	ctl_cert_insights(r, NULL);
 	ctl_tenant_insights(r, NULL);
 	ctl_end(r);
 }
@@ -281,7 +289,8 @@ cmd_show_insights(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_show_insights = {
 	.words = "show insights",
 	.args = "",
-	.help = "open queue alerts with their code, meaning and fix",
+	.help = "open queue alerts with their code, meaning and fix; certificates "
+		"to renew; tenants over quota",
 	.changes = false,
 	.run = cmd_show_insights,
 };
