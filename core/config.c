@@ -103,6 +103,7 @@ static const struct cfg_field top_fields[] = {
 	{ "state_file", cfg_f_path, T(state_file), 0, 0, NULL },
 	{ "quota_window", cfg_f_duration, T(quota_window), 1, 7 * DAY, NULL },
 	{ "quota_bucket", cfg_f_duration, T(quota_bucket), 1, DAY, NULL },
+	{ "cert_expiry_warning", cfg_f_duration, T(cert_expiry_warning), 0, 365 * DAY, NULL },
 	{ "redis", cfg_f_redis, 0, 0, 0, NULL },
 	{ "user", cfg_f_account, T(user), 0, 0, "a user" },
 	{ "group", cfg_f_account, T(group), 0, 0, "a group" },
@@ -120,6 +121,7 @@ config_defaults(struct config *cfg)
 	cfg->dns_timeout_ms = 2000;
 	cfg->quota_window = 3600;
 	cfg->quota_bucket = 60;
+	cfg->cert_expiry_warning = CFG_CERT_WARNING;
 	cfg->segment_size = 64 * MIB;
 	cfg->ndr_return_max = 128 * KIB;
 	cfg_limits_defaults(&cfg->limits);
@@ -269,6 +271,7 @@ load(struct cfg_loader *ld)
 				"127.0.0.1:2525");
 	if ((rc = cfg_domains_load(ld)) < 0)
 		return rc;
+	cfg_connectors_inherit(ld->cfg);
 	return fill_defaults(ld);
 }
 

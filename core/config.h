@@ -29,6 +29,9 @@ enum cfg_tls_policy {
 	CFG_TLS_VERIFY,		/* STARTTLS, chain and name verified */
 };
 
+/* The word of p as the file writes it: "none", "opportunistic", ... */
+const char *config_tls_policy_name(enum cfg_tls_policy p);
+
 /* How recipients of an accepted domain are checked. */
 enum cfg_domain_mode {
 	CFG_DOMAIN_INTERNAL_RELAY,	/* accept every recipient, relay it */
@@ -90,6 +93,11 @@ struct cfg_connector {
 	uint32_t retry_jitter;		/* +- percent of jitter (10) */
 	uint32_t expiry;		/* give up this many s after arrival (86400) */
 	uint32_t delay_warning;		/* "delayed" DSN after s, 0 = off (0) */
+	uint32_t cert_warning;		/* warn when a host's certificate
+					   expires within s, 0 = off
+					   (cert_expiry_warning: the top-level
+					   value for smart hosts, 0 for mx) */
+	bool cert_warning_set;		/* the connector's entry gave it */
 	uint32_t max_connections;	/* per destination, all workers (20) */
 	uint32_t max_msgs_per_conn;	/* messages per connection (100) */
 	uint32_t down_after;		/* consecutive failures -> down (3) */
@@ -182,6 +190,8 @@ struct config {
 	size_t ntenants;		/* their number */
 	uint32_t quota_window;		/* tenants' quota window in s (3600) */
 	uint32_t quota_bucket;		/* its bucket width in s (60) */
+	uint32_t cert_expiry_warning;	/* the connectors' certificate warning
+					   window in s, 0 = off (14 d) */
 	struct tenant_table *tenant_table; /* counters, built by the daemon */
 	struct tenant_table *tenant_in;	/* recipients accepted, same window */
 	struct tenant_table *tenant_out;	/* recipients delivered, same window */

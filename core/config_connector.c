@@ -5,7 +5,9 @@
  * and the DNS servers MX routing asks (resolvers).  A connector gets its
  * defaults first, then what the file says, then the checks that need the
  * whole entry (smart hosts or mx, retry initial <= max, and the TLS policy
- * of MX routing: opportunistic unless the file says otherwise).
+ * of MX routing: opportunistic unless the file says otherwise), and last,
+ * once the whole file is read, what it leaves to the top level (the
+ * certificate expiry warning).
  *
  * Not for: delivery (net/smtp_client.c), the retry arithmetic
  * (queue/retry.c) or the client TLS contexts (built by
@@ -22,18 +24,25 @@
 /* ------------------------------------------------------------------------ */
 /* connectors.                                                              */
 
+/* The words of tls:, in the order of enum cfg_tls_policy. */
+static const char *const tls_words[] = {
+	"none", "opportunistic", "required", "verify", NULL
+};
+
+const char *
+config_tls_policy_name(enum cfg_tls_policy p)
+{
+	return (unsigned)p < 4 ? tls_words[p] : "none";
+}
+
 /* tls: the outbound TLS policy */
 static int
 f_tls(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
       void *base)
 {
-	/* Order matches enum cfg_tls_policy. */
-	static const char *const words[] = {
-		"none", "opportunistic", "required", "verify", NULL
-	};
 	int i = 0, rc;
 
-	rc = cfg_word(ld, v, words, "none, opportunistic, required or verify", &i);
+	rc = cfg_word(ld, v, tls_words, "none, opportunistic, required or verify", &i);
 	if (rc == 0)
 		*CFG_AT(base, f, enum cfg_tls_policy) = (enum cfg_tls_policy)i;
 	return rc;
@@ -116,6 +125,7 @@ static const struct cfg_field connector_fields[] = {
 	{ "retry", f_retry, 0, 0, 0, NULL },
 	{ "expiry", cfg_f_duration, C(expiry), 1, 30 * DAY, NULL },
 	{ "delay_warning", cfg_f_duration, C(delay_warning), 0, 30 * DAY, NULL },
+	{ "cert_expiry_warning", cfg_f_duration, C(cert_warning), 0, 365 * DAY, NULL },
 	{ "max_connections", cfg_f_u32, C(max_connections), 1, 100000, NULL },
 	{ "max_messages_per_connection", cfg_f_u32, C(max_msgs_per_conn), 1, 1000000,
 	  NULL },
@@ -139,6 +149,7 @@ const struct cfg_connector config_connector_default = {
 	.retry_jitter = 10,
 	.expiry = DAY,
 	.delay_warning = 0,
+	.cert_warning = CFG_CERT_WARNING,
 	.max_connections = 20,
 	.max_msgs_per_conn = 100,
 	.down_after = 3,
@@ -186,6 +197,7 @@ connector(struct cfg_loader *ld, yaml_node_t *k, yaml_node_t *v,
 	 * offer it.  A smart host's TLS is whatever its operator says. */
 	if (c->mx && cfg_map_key(ld, v, "tls", NULL) == NULL)
 		c->tls = CFG_TLS_OPPORTUNISTIC;
+	c->cert_warning_set = cfg_map_key(ld, v, "cert_expiry_warning", NULL) != NULL;
 	if (c->retry_initial > c->retry_max) {
 		yaml_node_t *r = NULL;
 
@@ -236,6 +248,22 @@ cfg_f_connectors(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * A smart host is the operator's partner, whose certificate is worth a
+ * warning; MX routing reaches servers of every domain on the Internet,
+ * whose renewals nobody here can act on, so it warns only when its entry
+ * says so.
+ */
+void
+cfg_connectors_inherit(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nconnectors; i++) {
+		struct cfg_connector *c = &cfg->connectors[i];
+		if (!c->cert_warning_set)
+			c->cert_warning = c->mx ? 0 : cfg->cert_expiry_warning;
+	}
 }
 
 /* ------------------------------------------------------------------------ */

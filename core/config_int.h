@@ -46,6 +46,7 @@
 #define CFG_DOMAIN_MAX	253		/* RFC 1035 text form, no final dot */
 #define CFG_LABEL_MAX	63		/* one label of a domain */
 #define CFG_NAME_MAX	64		/* connector and tenant names */
+#define CFG_CERT_WARNING (14 * DAY)	/* cert_expiry_warning by default */
 
 /* ------------------------------------------------------------------------ */
 /* String pool and name tables (config_parse.c).                            */
@@ -357,6 +358,10 @@ void cfg_limits_defaults(struct cfg_limits *l);
 /* config_connector.c */
 cfg_field_fn cfg_f_connectors;		/* connectors */
 cfg_field_fn cfg_f_resolvers;		/* resolvers */
+/* What a connector's entry left to the top level: cert_expiry_warning
+ * (smart hosts take the top-level value, MX routing none).  Once the top
+ * level is done. */
+void cfg_connectors_inherit(struct config *cfg);
 
 /* config_domain.c */
 cfg_field_fn cfg_f_tenants;		/* tenants */

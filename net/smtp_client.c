@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -260,6 +261,20 @@ greet_failed(struct smtp_conn *c, enum mfi_stage stage, const struct smtp_reply 
 	return R_GONE;
 }
 
+/* The certificate this handshake saw (it succeeded, or failed on that
+ * certificate), kept per host by the destination when the connector warns
+ * of expiring certificates: once per handshake, no allocation but a
+ * destination's first for each host. */
+static void
+conn_note_cert(struct smtp_conn *c)
+{
+	struct tls_cert tc;
+
+	if (c->val_conn || conn_cfg(c)->cert_warning == 0 || tls_peer_cert(c->tls, &tc) < 0)
+		return;
+	queue_dest_cert(c->d, c->host, tc.not_after, tc.subject, tc.subject_len, time(NULL));
+}
+
 /*
  * The connector's TLS policy is not met (reason): this address failed; an
  * opportunistic handshake failure instead retries in clear on the same
@@ -271,8 +286,10 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	const struct cfg_connector *cc = conn_cfg(c);
 	char detail[256] = "";
 
-	if (c->tls != NULL)
+	if (c->tls != NULL) {
 		tls_failure(c->tls, detail, sizeof(detail));
+		conn_note_cert(c);
+	}
 	if (reason == MFI_TLS_NONE)
 		reason = MFI_TLS_HANDSHAKE_FAILED;
 	if (c->tls != NULL)
@@ -490,6 +507,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		}
 		c->tls_hs = false;
 		c->tls_on = true;
+		conn_note_cert(c);
 		smtp_validate_step(c, "tls", true, "%s %s", tls_version(c->tls),
 				   tls_cipher(c->tls));
 		if (conn_cfg(c)->tls == CFG_TLS_VERIFY)

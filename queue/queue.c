@@ -133,6 +133,7 @@ dest_new(const char *name, const char *connector, const char *domain)
 static void
 dest_free(struct dest *d)
 {
+	free(d->certs);
 	free(d->name);
 	free(d->connector);
 	free(d->domain);
@@ -394,6 +395,34 @@ queue_dest_result(struct worker *w, struct dest *d, bool ok)
 			queue_job_ready(w, j);
 	}
 	queue_dest_kick(w, d);
+}
+
+void
+queue_dest_cert(struct dest *d, const char *host, int64_t not_after, const char *subject,
+		size_t n, int64_t now)
+{
+	struct dest_cert *c = NULL;
+
+	for (uint32_t i = 0; i < d->ncerts && c == NULL; i++)
+		if (strcmp(d->certs[i].host, host) == 0)
+			c = &d->certs[i];
+	if (c == NULL && d->ncerts < DEST_CERTS_MAX) {
+		d->certs = xrealloc(d->certs, (d->ncerts + 1) * sizeof(*d->certs));
+		c = &d->certs[d->ncerts++];
+	} else if (c == NULL) {
+		c = &d->certs[0];
+		for (uint32_t i = 1; i < d->ncerts; i++)
+			if (d->certs[i].seen < c->seen)
+				c = &d->certs[i];
+	}
+	snprintf(c->host, sizeof(c->host), "%s", host);
+	if (n >= sizeof(c->subject))
+		n = sizeof(c->subject) - 1;
+	memcpy(c->subject, subject, n);
+	c->subject[n] = '\0';
+	c->subject_len = (uint32_t)n;
+	c->not_after = not_after;
+	c->seen = now;
 }
 
 static void

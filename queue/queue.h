@@ -18,6 +18,7 @@
 #define SLUICE_QUEUE_QUEUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/mfi/mfi.h"
@@ -159,6 +160,17 @@ void queue_dest_detached_free(struct dest *d);
  * DATA budgets in it too.  Between queue_init and queue_fini.
  */
 struct wheel *queue_wheel(struct worker *w);
+
+/*
+ * A TLS handshake with host (one of d's) showed a certificate valid until
+ * not_after (unix s) with subject (n bytes, the peer's; cut to fit):
+ * remembered as that host's, replacing what an earlier handshake showed,
+ * at unix time now.  Memory is taken only for a host d has not noted
+ * before; past DEST_CERTS_MAX hosts the one seen longest ago gives way.
+ * The control thread reads them in its snapshots (core/ctl/ctl_cert.c).
+ */
+void queue_dest_cert(struct dest *d, const char *host, int64_t not_after,
+		     const char *subject, size_t n, int64_t now);
 
 /* The destination health after a connection reached EHLO (true) or not. */
 void queue_dest_result(struct worker *w, struct dest *d, bool ok);

@@ -150,6 +150,22 @@ struct dest_stats {
 	uint64_t retries;		/* attempts of jobs that failed before */
 };
 
+#define DEST_CERTS_MAX	16	/* hosts whose certificate a destination
+				   keeps (= the hosts a connection tries) */
+#define DEST_CERT_SUBJECT 128	/* bytes of a subject kept, NUL included */
+
+/* The certificate one host of a destination showed at its last TLS
+ * handshake (queue_dest_cert): what the expiry insight is made of. */
+struct dest_cert {
+	char host[256];			/* the host's name (or IP literal) */
+	char subject[DEST_CERT_SUBJECT]; /* its subject's CN as the certificate
+					   has it: the peer's bytes (subject_len
+					   of them, may hold a NUL), then a NUL */
+	uint32_t subject_len;		/* bytes of subject */
+	int64_t not_after;		/* when it expires, unix s */
+	int64_t seen;			/* when that handshake was, unix s */
+};
+
 /* A destination: the unit of connection reuse, caps and health. */
 struct dest {
 	char *name;			/* "connector" or "connector/domain" */
@@ -178,6 +194,9 @@ struct dest {
 					   (sluicectl connector disable) */
 	uint32_t ctl_idx;		/* scratch index of a control-socket
 					   snapshot, worker thread only */
+	struct dest_cert *certs;	/* its hosts' certificates (NULL until
+					   the first handshake that notes one) */
+	uint32_t ncerts;		/* their number, <= DEST_CERTS_MAX */
 };
 
 struct queue_transport;

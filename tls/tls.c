@@ -32,8 +32,12 @@
  *
  * Besides that IP check, the verify callback only watches: it keeps the
  * first error wolfSSL reports for a certificate with that certificate's
- * names and dates, so tls_failure() can say which certificate and when.
- * The verdict itself comes from the native error code (tls_reason_of).
+ * names and dates, so tls_failure() can say which certificate and when,
+ * and it notes the peer's own certificate (notAfter, subject) for
+ * tls_peer_cert.  A context that does not verify has no callback: the
+ * peer's certificate is read once the handshake is done instead (one copy
+ * of it, per session).  The verdict itself comes from the native error
+ * code (tls_reason_of).
  *
  * Threading: a tls_ctx is read-only after tls_*_ctx_new; each tls_conn is
  * used by one thread.  Nothing here has global state besides wolfSSL's
@@ -110,6 +114,8 @@ struct tls_conn {
 	char cert_names[TLS_CN_MAX];	/* names the peer's certificate has,
 					   for a mismatch detail */
 	char sni[TLS_NAME_MAX];		/* SNI sent (client) or received */
+	struct tls_cert leaf;		/* client: the peer's certificate */
+	bool leaf_seen;			/* leaf is filled */
 };
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -526,6 +532,42 @@ tls_note_cert(struct tls_bad_cert *b, WOLFSSL_X509 *x)
 		     sizeof(b->not_after));
 }
 
+/* Note x, the peer's own certificate, in c->leaf: its notAfter and
+ * subject as the certificate has them (escaped only when shown). */
+static void
+tls_note_leaf(struct tls_conn *c, WOLFSSL_X509 *x)
+{
+	WOLFSSL_X509_NAME *name;
+	char line[TLS_NAME_MAX];
+	const char *p = NULL;
+	struct tm tm;
+	int loc, n = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (c->leaf_seen || x == NULL ||
+	    wolfSSL_ASN1_TIME_to_tm(wolfSSL_X509_get_notAfter(x), &tm) != WOLFSSL_SUCCESS)
+		return;
+	c->leaf.not_after = (int64_t)timegm(&tm);
+	name = wolfSSL_X509_get_subject_name(x);
+	loc = name != NULL ? wolfSSL_X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+	if (loc >= 0)
+		p = tls_name_entry(name, loc, &n);
+	if (p == NULL && name != NULL &&
+	    wolfSSL_X509_NAME_oneline(name, line, (int)sizeof(line)) != NULL) {
+		p = line;
+		n = (int)strlen(line);
+	}
+	if (p == NULL || n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(c->leaf.subject))
+		n = (int)sizeof(c->leaf.subject) - 1;
+	if (n > 0)
+		memcpy(c->leaf.subject, p, (size_t)n);
+	c->leaf.subject[n] = '\0';
+	c->leaf.subject_len = (size_t)n;
+	c->leaf_seen = true;
+}
+
 static char
 tls_lower(char ch)
 {
@@ -668,6 +710,8 @@ tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 
 	if (c == NULL)
 		return preverify;
+	if (store->error_depth == 0)
+		tls_note_leaf(c, x);
 	if (preverify && c->peer_name != NULL && store->error_depth == 0 &&
 	    x != NULL) {
 		c->name_checked = true;
@@ -978,6 +1022,13 @@ tls_handshake(struct tls_conn *c)
 			wolfSSL_shutdown(c->ssl);
 			return -EPROTO;
 		}
+		if (!c->server && !c->leaf_seen) {	/* no verify callback ran */
+			WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(c->ssl);
+			if (x != NULL) {
+				tls_note_leaf(c, x);
+				wolfSSL_X509_free(x);
+			}
+		}
 		c->done = true;
 		return 1;
 	}
@@ -1096,6 +1147,15 @@ tls_shutdown(struct tls_conn *c)
 	if (c->done && !c->failed)
 		(void)wolfSSL_shutdown(c->ssl);
 	wolfSSL_ERR_clear_error();
+}
+
+int
+tls_peer_cert(const struct tls_conn *c, struct tls_cert *out)
+{
+	if (!c->leaf_seen)
+		return -ENOENT;
+	*out = c->leaf;
+	return 0;
 }
 
 const char *

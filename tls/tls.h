@@ -41,6 +41,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/mfi/mfi.h"
 
@@ -198,6 +199,28 @@ enum mfi_tls tls_failure(const struct tls_conn *c, char *detail, size_t len);
 /* The native wolfSSL error code behind tls_failure() (0 if none), for
  * logs and tests. */
 int tls_failure_code(const struct tls_conn *c);
+
+/* Longest subject kept by tls_peer_cert, NUL included. */
+#define TLS_SUBJECT_MAX	128
+
+/* The peer's own certificate, as the expiry insight needs it. */
+struct tls_cert {
+	int64_t not_after;		/* unix s it expires */
+	char subject[TLS_SUBJECT_MAX];	/* its subject's CN, or the whole
+					   subject on one line when it has
+					   none: the peer's bytes (subject_len
+					   of them, cut to fit, may hold a NUL;
+					   escape before showing), then a NUL */
+	size_t subject_len;		/* bytes of subject */
+};
+
+/*
+ * Client: the peer's own certificate, once the handshake has seen it (it
+ * succeeded, or verification failed on a certificate it had read).  Noted
+ * once per session, by the verify callback or at the end of the handshake,
+ * whatever the context verifies.  Returns 0 with *out filled, or -ENOENT.
+ */
+int tls_peer_cert(const struct tls_conn *c, struct tls_cert *out);
 
 /* Negotiated protocol ("TLSv1.3", "TLSv1.2"); "" before the handshake. */
 const char *tls_version(const struct tls_conn *c);

@@ -47,10 +47,11 @@
  *    merge of its answers (the counters, the connectors);
  *  - the commands, each file defining its own (struct ctl_cmd):
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
- *    connectors, qshape), ctl_loop.c (the mail-loop insight),
+ *    connectors, qshape), ctl_loop.c (the mail-loop insight), ctl_cert.c
+ *    (the certificate-expiry warnings, no command of its own),
  *    ctl_alert.c (the queue alerts, show insights, set alert; uses
- *    ctl_loop and ctl_tenant), ctl_metrics.c (show metrics; uses
- *    ctl_alert), ctl_queue.c (show queue, connector, validate),
+ *    ctl_loop, ctl_cert and ctl_tenant), ctl_metrics.c (show metrics; uses
+ *    ctl_alert and ctl_cert), ctl_queue.c (show queue, connector, validate),
  *    ctl_act.c (the actions on queued mail: flush, hold, release,
  *    delete, bounce, requeue), ctl_message.c (show message),
  *    ctl_reload.c (reload);

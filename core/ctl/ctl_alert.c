@@ -15,6 +15,8 @@
  * workers refused (core/ctl/ctl_loop.h, fed by each round here) and what
  * the tenants know (core/ctl/ctl_tenant.h): fix-now candidates, tenants
  * over their quota, the cluster counters' state.
+ * The same round feeds the certificate-expiry warnings
+ * (core/ctl/ctl_cert.h), which show insights lists too.
  */
 #include "core/ctl/ctl_alert.h"
 
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ctl/ctl_cert.h"
 #include "core/ctl/ctl_loop.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
@@ -108,6 +111,7 @@ ctl_alerts_update(struct ctl_run *r)
 	struct ctl_conn_agg *a = ctl_agg_merge(r, &n);
 	int64_t now = time(NULL);
 
+	ctl_certs_update(r);
 	for (size_t i = 0; i < nalerts; i++) {
 		bool seen = false;
 		for (size_t k = 0; k < n && !seen; k++)
@@ -195,6 +199,7 @@ ctl_alerts_fini(void)
 	alerts = NULL;
 	nalerts = 0;
 	ctl_loops_fini();
+	ctl_certs_fini();
 }
 
 /* ---- show insights, set alert ------------------------------------------ */
@@ -247,13 +252,14 @@ insights_round(struct ctl_run *r)
 			}
 			json_decref(al);
 		}
-		json_t *tarr = json_array(), *larr = json_array();
+		json_t *tarr = json_array(), *larr = json_array(), *carr = json_array();
 		ctl_tenant_insights(r, &tarr);
 		ctl_loops_insights(r, &larr);
-		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o, s:o}", "settings",
+		ctl_cert_insights(r, &carr);
+		ctl_json(r, json_pack("{s:{s:i, s:i}, s:o, s:o, s:o, s:o}", "settings",
 				      "alert_threshold", (int)ctl.alert_threshold,
-				      "alert_age", (int)ctl.alert_age,
-				      "alerts", arr, "loops", larr, "tenants", tarr));
+				      "alert_age", (int)ctl.alert_age, "alerts", arr,
+				      "loops", larr, "certificates", carr, "tenants", tarr));
 		ctl_end(r);
 		return;
 	}
@@ -261,6 +267,7 @@ insights_round(struct ctl_run *r)
 		ctl_printf(r, "no open alerts (an alert needs %u messages queued at one "
 			      "connector for more than %s)\n", ctl.alert_threshold, agebuf);
 		ctl_loops_insights(r, NULL);
+		ctl_cert_insights(r, NULL);
 		ctl_tenant_insights(r, NULL);
 		ctl_end(r);
 		return;
@@ -303,6 +310,7 @@ insights_round(struct ctl_run *r)
 		}
 	}
 	ctl_loops_insights(r, NULL);
+	ctl_cert_insights(r, NULL);
 	ctl_tenant_insights(r, NULL);
 	ctl_end(r);
 }
@@ -316,7 +324,8 @@ cmd_show_insights(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_show_insights = {
 	.words = "show insights",
 	.args = "",
-	.help = "open queue alerts with their code, meaning and fix; mail loops; tenants",
+	.help = "open queue alerts with their code, meaning and fix; mail loops; certificates "
+		"to renew; tenants over quota",
 	.changes = false,
 	.run = cmd_show_insights,
 };

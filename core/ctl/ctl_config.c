@@ -175,9 +175,10 @@ cw_bool(struct cw *w, const char *key, bool v, bool dv)
 	cw_put(w, key, v ? "true" : "false", json_boolean(v), v == dv, NULL);
 }
 
-/* "90s", "15m", "1h", "1d": the largest unit that is exact. */
+/* "90s", "15m", "1h", "1d": the largest unit that is exact; dflt says
+ * whether it is the default. */
 static void
-cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
+cw_dur_is(struct cw *w, const char *key, uint64_t v, bool dflt)
 {
 	static const struct { uint64_t n; char u; } units[] = {
 		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
@@ -191,7 +192,13 @@ cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
 				 units[i].u);
 			break;
 		}
-	cw_put(w, key, t, json_integer((json_int_t)v), v == dv, NULL);
+	cw_put(w, key, t, json_integer((json_int_t)v), dflt, NULL);
+}
+
+static void
+cw_dur(struct cw *w, const char *key, uint64_t v, uint64_t dv)
+{
+	cw_dur_is(w, key, v, v == dv);
 }
 
 /* "64M", "256K", "1000": bytes in the largest exact unit. */
@@ -338,14 +345,6 @@ nets_eq(const struct cfg_net *a, size_t na, const struct cfg_net *b, size_t nb)
 	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
 }
 
-static const char *
-tls_word(enum cfg_tls_policy p)
-{
-	static const char *const w[] = { "none", "opportunistic", "required", "verify" };
-
-	return (unsigned)p < 4 ? w[p] : "none";
-}
-
 /* ---- the sections ----------------------------------------------------- */
 
 static void
@@ -431,13 +430,15 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_close(w);
 	cw_dur(w, "expiry", c->expiry, d->expiry);
 	cw_dur(w, "delay_warning", c->delay_warning, d->delay_warning);
+	/* what the entry leaves out comes from the top level (or is 0 for mx) */
+	cw_dur_is(w, "cert_expiry_warning", c->cert_warning, !c->cert_warning_set);
 	cw_u32(w, "max_connections", c->max_connections, d->max_connections);
 	cw_u32(w, "max_messages_per_connection", c->max_msgs_per_conn, d->max_msgs_per_conn);
 	cw_u32(w, "down_after", c->down_after, d->down_after);
 	cw_u32(w, "mx_port", c->mx_port, d->mx_port);
 	cw_dur(w, "connect_timeout", c->connect_timeout, d->connect_timeout);
 	cw_dur(w, "command_timeout", c->command_timeout, d->command_timeout);
-	cw_word(w, "tls", tls_word(c->tls), tls_word(d->tls));
+	cw_word(w, "tls", config_tls_policy_name(c->tls), config_tls_policy_name(d->tls));
 	cw_str(w, "tls_domain", c->tls_domain, d->tls_domain, "the smart host's name");
 	cw_str(w, "tls_ca", c->tls_ca, d->tls_ca, "the system's CA bundle");
 	cw_tls_proto(w, "tls_", &c->tls_proto, &d->tls_proto);
@@ -489,6 +490,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	cw_str(w, "postmaster", c->postmaster, d->postmaster, "reports nothing routes are "
 	       "dropped with a warning");
 	cw_size(w, "ndr_return_max", c->ndr_return_max, d->ndr_return_max);
+	cw_dur(w, "cert_expiry_warning", c->cert_expiry_warning, d->cert_expiry_warning);
 	cw_str(w, "state_file", c->state_file, d->state_file, "<spool>/fixnow.txt");
 	cw_dur(w, "quota_window", c->quota_window, d->quota_window);
 	cw_dur(w, "quota_bucket", c->quota_bucket, d->quota_bucket);

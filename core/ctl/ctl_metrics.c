@@ -3,7 +3,8 @@
  * so the alerts it exports are fresh) written in the Prometheus text
  * exposition format: the counters of core/ctl/ctl_snap.c under
  * their metric names, per-connector gauges and counters, and one series
- * per open alert.  Label values are escaped as the format requires; there
+ * per open alert, and the expiry of each destination certificate seen
+ * (core/ctl/ctl_cert.h).  Label values are escaped as the format requires; there
  * is no JSON form.  Control thread.
  */
 #include "core/ctl/ctl_metrics.h"
@@ -13,8 +14,10 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_cert.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_snap.h"
+#include "core/log.h"
 #include "core/mfi/mfi.h"
 
 /* A label value, escaped as the text exposition format requires. */
@@ -62,6 +65,7 @@ metrics_round(struct ctl_run *r)
 	size_t n, nal;
 	struct ctl_conn_agg *a;
 	const struct ctl_alert *al;
+	const struct ctl_cert *ce;
 	int64_t now = time(NULL);
 
 	ctl_alerts_update(r);
@@ -144,6 +148,13 @@ metrics_round(struct ctl_run *r)
 	for (size_t i = 0; i < nal; i++)
 		if (al[i].open)
 			prom_conn(&b, "sluice_alert", al[i].connector, "code", al[i].code_text, 1);
+	prom_family(&b, "sluice_tls_cert_expiry_timestamp_seconds", "gauge",
+		    "Unix time the certificate a connector's host showed at its last TLS "
+		    "handshake expires (connectors with cert_expiry_warning).");
+	ce = ctl_certs_get(&nal);
+	for (size_t i = 0; i < nal; i++)	/* an MX host's name is from DNS: escaped */
+		prom_conn(&b, "sluice_tls_cert_expiry_timestamp_seconds", ce[i].connector, "host",
+			  LOG_TEXT(ce[i].c.host), (long long)ce[i].c.not_after);
 	ctl_write(r, b.p, b.len);
 	buf_free(&b);
 	free(a);

@@ -241,6 +241,7 @@ ctl_req_free(struct ctl_wreq *q)
 	free(q->snap.conns);
 	free(q->snap.dests);
 	free(q->snap.loops);
+	free(q->snap.certs);
 	buf_free(&q->val.steps);
 	free(q->rows);
 	buf_free(&q->arena);

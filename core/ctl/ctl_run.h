@@ -96,6 +96,14 @@ struct ctl_conn_cfg {
 	uint32_t expiry;		/* s after arrival */
 	char hosts[256];		/* smart hosts, "h:p h:p", or "MX" */
 	bool disabled;			/* disabled at run time */
+	uint32_t cert_warning;		/* certificate warning window, s (0 off) */
+	uint8_t tls;			/* enum cfg_tls_policy */
+};
+
+/* A certificate one of a worker's destinations saw (DESTS). */
+struct ctl_cert_snap {
+	char connector[CTL_NAME_MAX];	/* the destination's connector */
+	struct dest_cert c;		/* the host, its certificate, when */
 };
 
 /* A worker's answer to CTL_W_SNAP.  Arrays are malloc()ed by the worker
@@ -121,6 +129,8 @@ struct ctl_snap {
 	uint32_t hops_limit;		/* limits.hops of its config */
 	struct smtp_loop *loops;	/* domains refused as loops (ALERT) */
 	size_t nloops;			/* their number */
+	struct ctl_cert_snap *certs;	/* their hosts' certificates (DESTS) */
+	size_t ncerts;			/* their number */
 };
 
 /* One show queue row; strings are offsets into the request's arena. */

@@ -76,6 +76,8 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 		snprintf(o->name, sizeof(o->name), "%s", c->name);
 		o->enabled = c->enabled;
 		o->mx = c->mx;
+		o->cert_warning = c->cert_warning;
+		o->tls = (uint8_t)c->tls;
 		o->expiry = c->expiry;
 		for (uint32_t d = 0; d < w->q->ndisabled; d++)
 			if (strcmp(w->q->disabled[d], c->name) == 0)
@@ -88,13 +90,14 @@ snap_config(struct worker *w, struct ctl_wreq *q)
 	}
 }
 
-/* Per-destination counters; d->ctl_idx indexes s->dests (or UINT32_MAX). */
+/* Per-destination counters; d->ctl_idx indexes s->dests (or UINT32_MAX).
+ * Then the certificates the destinations' hosts showed. */
 static void
 snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 {
 	struct queue *qu = w->q;
 	struct ctl_snap *s = &q->snap;
-	size_t n = 0;
+	size_t n = 0, ncerts = 0;
 
 	s->dests = xcalloc(qu->ndests, sizeof(*s->dests));
 	for (uint32_t i = 0; i < qu->ndestslots; i++)
@@ -116,8 +119,19 @@ snap_dests(struct worker *w, struct ctl_wreq *q, uint32_t *expiry)
 			o->nconns = d->nconns;
 			o->failures = d->failures;
 			o->st = d->st;
+			ncerts += d->ncerts;
 		}
 	s->ndests = n;
+	if (ncerts == 0)
+		return;
+	s->certs = xcalloc(ncerts, sizeof(*s->certs));
+	for (uint32_t i = 0; i < qu->ndestslots; i++)
+		for (struct dest *d = qu->dests[i]; d != NULL; d = d->hnext)
+			for (uint32_t k = 0; d->ctl_idx != UINT32_MAX && k < d->ncerts; k++) {
+				struct ctl_cert_snap *o = &s->certs[s->ncerts++];
+				snprintf(o->connector, sizeof(o->connector), "%s", d->connector);
+				o->c = d->certs[k];
+			}
 }
 
 /* Walk every message: states, oldest, ages, old jobs and their codes. */

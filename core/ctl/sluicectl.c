@@ -519,6 +519,14 @@ watch(const char *path, double interval, long count)
 			       json_string_value(json_object_get(a, "mfi")),
 			       (long long)json_integer_value(json_object_get(a, "queued")),
 			       (long long)json_integer_value(json_object_get(a, "messages_over_age")));
+		al = json_object_get(ins, "certificates");	/* the host is left out: */
+		if (json_array_size(al) > 0)			/* a peer's text */
+			printf("certificates to renew: %zu\n", json_array_size(al));
+		json_array_foreach(al, i, a)
+			printf("  %s  %s, notAfter %s\n",
+			       json_string_value(json_object_get(a, "connector")),
+			       json_string_value(json_object_get(a, "state")),
+			       json_string_value(json_object_get(a, "not_after")));
 		if (!tty)
 			printf("\n");
 		fflush(stdout);

@@ -19,6 +19,7 @@ resolvers: ["127.0.0.1:53"]
 postmaster: postmaster@relay.test
 quota_window: 2h
 ndr_return_max: 64K
+cert_expiry_warning: 7d
 limits:
   message_size: 5M
   client_exempt: []
@@ -32,6 +33,7 @@ connectors:
     smarthosts: ["127.0.0.1:{sink_port}", "[::1]:2526"]
     retry: {{initial: 30s, max: 1h}}
     delay_warning: 4h
+    cert_expiry_warning: 30d
     tls: opportunistic
   internet:
     mx: true
@@ -98,6 +100,12 @@ class ShowConfigTest(unittest.TestCase):
         self.assertEqual((inet["mx"], inet["mx_port"], inet["enabled"], inet["tls_domain"]),
                          (True, 2525, False, "mx.example.net"))
         self.assertNotIn("smarthosts", inet)
+        # the warning: the top level's, an entry's own, none for MX routing
+        self.assertEqual((c["cert_expiry_warning"], hub["cert_expiry_warning"],
+                          inet["cert_expiry_warning"]), (7 * 86400, 30 * 86400, 0))
+        self.assertIn("connectors.internet.cert_expiry_warning", full["defaults"])
+        self.assertNotIn("connectors.hub.cert_expiry_warning", full["defaults"])
+        self.assertNotIn("cert_expiry_warning", full["defaults"])
         self.assertEqual(c["domains"], {
             "acme.test": {"connector": "hub", "mode": "authoritative", "tenant": "acme"},
             "relay.test": "hub", "*": "internet"})
@@ -117,6 +125,9 @@ class ShowConfigTest(unittest.TestCase):
         self.assertEqual(dflt["limits"]["message_size"], 10 << 20)
         self.assertEqual(dflt["connectors"]["(every connector)"]["retry"],
                          {"initial": 60, "max": 900, "jitter": 10})
+        self.assertEqual(dflt["connectors"]["(every connector)"]["cert_expiry_warning"],
+                         14 * 86400)
+        self.assertEqual(dflt["cert_expiry_warning"], 14 * 86400)
         self.assertNotIn("listen", dflt)
 
         # the text: YAML that sluiced accepts, defaults marked
@@ -125,6 +136,9 @@ class ShowConfigTest(unittest.TestCase):
         self.assertIn("\n  message_size: 5M\n", text)
         self.assertIn('\n  "*": internet\n', text)
         self.assertIn("\n    tls: opportunistic\n", text)
+        self.assertIn("\ncert_expiry_warning: 7d\n", text)
+        self.assertIn("\n    cert_expiry_warning: 30d\n", text)
+        self.assertIn("\n    cert_expiry_warning: 0s  # default\n", text)
         self.assertIn("# tls: (not set: no STARTTLS offered)", text)
         self.assertNotIn("\n\n", text)
         self.check_file(text)

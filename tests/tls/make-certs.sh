@@ -6,6 +6,8 @@
 #   valid.pem valid.key     leaf: CN localhost, SAN localhost, mx.test.example,
 #                           IP 127.0.0.1
 #   expired.pem .key        same names, valid 2020-01-01 .. 2020-02-01
+#   soon.pem .key           same names, expires 3 days after it was made
+#                           (the certificate-expiry insight)
 #   notyet.pem .key         same names, valid 2099-01-01 .. 2100-01-01
 #   wrongname.pem .key      CN/SAN other.example
 #   selfsigned.pem .key     same names as valid, self-signed
@@ -143,6 +145,7 @@ ca int ca
 leaf valid ca localhost "$NAMES" -days 3650
 leaf expired ca localhost "$NAMES" \
 	-startdate 20200101000000Z -enddate 20200201000000Z
+leaf soon ca localhost "$NAMES" -days 3
 leaf notyet ca localhost "$NAMES" \
 	-startdate 20990101000000Z -enddate 21000101000000Z
 leaf wrongname ca other.example "DNS:other.example" -days 3650

@@ -68,6 +68,8 @@ assert_connector_default(const struct cfg_connector *c)
 	cr_expect_eq(c->retry_jitter, 10);
 	cr_expect_eq(c->expiry, 86400);
 	cr_expect_eq(c->delay_warning, 0);
+	cr_expect_eq(c->cert_warning, 14 * 86400);
+	cr_expect_not(c->cert_warning_set);
 	cr_expect_eq(c->max_connections, 20);
 	cr_expect_eq(c->max_msgs_per_conn, 100);
 	cr_expect_eq(c->down_after, 3);
@@ -980,6 +982,50 @@ Test(config, postmaster_routed_by_domain_or_default)
 	cfg = load_ok(BASE);
 	cr_expect_null(cfg->postmaster);
 	config_free(cfg);
+}
+
+/* cert_expiry_warning: a smart host takes the top-level value (which may
+ * come after the connectors), MX routing none, unless the entry says. */
+Test(config, cert_expiry_warning_inherited)
+{
+	static const struct {
+		const char *yaml;		/* top level and connectors */
+		uint32_t top, hub, mx;		/* the windows that result */
+		bool hub_set, mx_set;		/* given by the entry */
+	} t[] = {
+		{ "connectors: {hub: {smarthosts: [h]}, inet: {mx: true}}\n",
+		  14 * 86400, 14 * 86400, 0, false, false },
+		{ "connectors: {hub: {smarthosts: [h]}, inet: {mx: true}}\n"
+		  "cert_expiry_warning: 30d\n", 30 * 86400, 30 * 86400, 0, false, false },
+		{ "cert_expiry_warning: 0\n"
+		  "connectors: {hub: {smarthosts: [h]}, inet: {mx: true}}\n", 0, 0, 0, false,
+		  false },
+		{ "cert_expiry_warning: 7d\n"
+		  "connectors: {hub: {smarthosts: [h], cert_expiry_warning: 0},\n"
+		  "  inet: {mx: true, cert_expiry_warning: 36h}}\n",
+		  7 * 86400, 0, 36 * 3600, true, true },
+		{ "connectors: {hub: {smarthosts: [h], cert_expiry_warning: 365d},"
+		  " inet: {mx: true}}\n", 14 * 86400, 365 * 86400, 0, true, false },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char yaml[512];
+		struct config *cfg;
+
+		snprintf(yaml, sizeof(yaml), "%s%s", LISTEN, t[i].yaml);
+		cfg = load_ok(yaml);
+		cr_assert_eq(cfg->nconnectors, 2);
+		cr_expect_eq(cfg->cert_expiry_warning, t[i].top, "row %zu", i);
+		cr_expect_eq(cfg->connectors[0].cert_warning, t[i].hub, "row %zu", i);
+		cr_expect_eq(cfg->connectors[1].cert_warning, t[i].mx, "row %zu", i);
+		cr_expect_eq(cfg->connectors[0].cert_warning_set, t[i].hub_set, "row %zu", i);
+		cr_expect_eq(cfg->connectors[1].cert_warning_set, t[i].mx_set, "row %zu", i);
+		config_free(cfg);
+	}
+	load_bad(LISTEN "cert_expiry_warning: 366d\n" CONN,
+		 NAME ":2: cert_expiry_warning: expected a duration from 0s to 365d, got '366d'");
+	load_bad(BASE "    cert_expiry_warning: soon\n",
+		 NAME ":5: connector 'sink': expected a duration like 30s, 15m, 24h, got 'soon'");
 }
 
 Test(config, free_null_is_fine)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tls/tls.h"
@@ -527,6 +528,53 @@ Test(tls, verify_off_accepts_everything)
 		cr_expect_eq(cli.hs, 1, "%s refused without verification",
 			     leaves[i]);
 		cr_expect_eq(srv.hs, 1, "%s: server", leaves[i]);
+		reset();
+	}
+}
+
+/* The peer's certificate for the expiry insight: noted whether the
+ * context verifies or not, and when verification fails on it. */
+Test(tls, peer_cert)
+{
+	static const char nul[] = "victim.example\0.attacker.example";
+	static const struct {
+		const char *leaf;	/* server certificate */
+		bool verify;		/* client verifies */
+		bool ok;		/* handshake succeeds */
+		int64_t not_after;	/* exact, or 0: ten years from now */
+		const char *subject;	/* CN, NULL: nul above */
+	} t[] = {
+		{ "valid", true, true, 0, "localhost" },
+		{ "valid", false, true, 0, "localhost" },
+		{ "chain", true, true, 0, "localhost" },	/* the leaf, not int */
+		{ "cnonly", false, true, 0, "mx.cn.test" },
+		{ "expired", false, true, 1580515200, "localhost" },	/* 2020-02-01 */
+		{ "expired", true, false, 1580515200, "localhost" },
+		{ "nulcn", false, true, 0, NULL },
+	};
+	struct tls_cert tc;
+	int64_t now = time(NULL);
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *want = t[i].subject ? t[i].subject : nul;
+		size_t wlen = t[i].subject ? strlen(want) : sizeof(nul) - 1;
+
+		server_on(t[i].leaf);
+		client_to("mx.test.example", t[i].verify, NULL);
+		cr_expect_eq(tls_peer_cert(cli.c, &tc), -ENOENT, "%s: before", t[i].leaf);
+		pump();
+		cr_expect_eq(cli.hs == 1, t[i].ok, "%s: handshake %d", t[i].leaf, cli.hs);
+		cr_assert_eq(tls_peer_cert(cli.c, &tc), 0, "%s: not seen", t[i].leaf);
+		if (t[i].not_after != 0)
+			cr_expect_eq(tc.not_after, t[i].not_after, "%s: %lld", t[i].leaf,
+				     (long long)tc.not_after);
+		else
+			cr_expect(tc.not_after > now + 3600LL * 24 * 3000, "%s: %lld",
+				  t[i].leaf, (long long)tc.not_after);
+		cr_expect_eq(tc.subject_len, wlen, "%s: %zu", t[i].leaf, tc.subject_len);
+		cr_expect(memcmp(tc.subject, want, wlen) == 0, "%s: %s", t[i].leaf, tc.subject);
+		cr_expect_eq(tc.subject[tc.subject_len], '\0');
+		cr_expect_eq(tls_peer_cert(srv.c, &tc), -ENOENT, "no client certificate");
 		reset();
 	}
 }
