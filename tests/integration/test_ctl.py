@@ -142,7 +142,8 @@ class CtlTest(unittest.TestCase):
             except Exception:
                 pass
 
-    def relay(self, good=None, hole=True, workers=2, extra="", start=True, hole_timeout="2s"):
+    def relay(self, good=None, hole=True, workers=2, extra="", start=True,
+              hole_timeouts=("1s", "2s")):
         """sluiced with: good -> a sink (or a closed port), hole -> a
         blackhole sink, closed -> a closed port, bounces -> the NDR sink."""
         self.ndr = Sink(keep=True)
@@ -159,8 +160,9 @@ class CtlTest(unittest.TestCase):
         self.closed_port = free_port()
         r = Sluiced(workers=workers, sink_port=good_port, extra=extra,
                     config=CONFIG.replace("@HOLE@", str(hole_port))
-                    .replace("command_timeout: 2s\n    down_after: 100",
-                             "command_timeout: %s\n    down_after: 100" % hole_timeout)
+                    .replace("connect_timeout: 1s\n    command_timeout: 2s\n    down_after: 100",
+                             "connect_timeout: %s\n    command_timeout: %s\n    down_after: 100"
+                             % hole_timeouts)
                     .replace("@CLOSED@", str(self.closed_port))
                     .replace("@NDR@", str(self.ndr.port)))
         self.sock = os.path.join(r.dir, "sluice.sock")
@@ -611,7 +613,7 @@ class CtlTest(unittest.TestCase):
         alert says the code is not known yet; when the attempt times out an
         "updated" alert line gives 4.4.315 (the old code logged "-" and
         "Nothing to fix", and never said more)."""
-        r = self.relay(hole_timeout="6s")
+        r = self.relay(hole_timeouts=("6s", "6s"))
         self.js("set", "alert", "threshold", "1", "age", "0")
         send(r.port, ["a@hole.test"])
         ev = wait_for(lambda: alert_events(r.log()), 5, what="alert raised")
