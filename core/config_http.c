@@ -43,8 +43,7 @@ cfg_f_http(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v, voi
 		{ "token_file", cfg_f_path, H(token_file), 0, 0, NULL },
 		{ "write", cfg_f_bool, H(write), 0, 0, NULL },
 		{ "read_token", cfg_f_bool, H(read_token), 0, 0, NULL },
-		{ "max_connections", cfg_f_u32, H(max_connections), 1, 1024,
-		  "a number from 1 to 1024" },
+		{ "max_connections", cfg_f_u32, H(max_connections), 1, 1024, NULL },
 		{ "static_dir", cfg_f_path, H(static_dir), 0, 0, NULL },
 	};
 #undef H
@@ -55,7 +54,7 @@ cfg_f_http(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v, voi
 	if (is_scalar(v) && slen(v) == 0)
 		return cfg_fail(ld, v, "http: expected a mapping like {listen: "
 				"\"" HTTP_DEFAULT_LISTEN "\"}, got nothing");
-	rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), h, "http", "in http");
+	rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), h, NULL, "in http");
 	if (rc < 0)
 		return rc;
 	h->enabled = true;

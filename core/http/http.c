@@ -85,7 +85,7 @@ static pthread_cond_t hist_cv = PTHREAD_COND_INITIALIZER;
 static struct http_hist hist;		/* under hist_mu */
 static bool hist_stop;			/* under hist_mu */
 
-/* Answers by class (1xx..5xx: [1]..[5]) and connections refused. */
+/* Answers by status class (2xx, 4xx, 5xx: [2], [4], [5]). */
 static atomic_ullong answered[6];
 
 /* ---- the token ------------------------------------------------------ */
@@ -286,7 +286,7 @@ answer_ctl(struct MHD_Connection *c, const struct http_route *rt)
 static enum MHD_Result
 answer_metrics(struct MHD_Connection *c)
 {
-	static const char *const cls[6] = { "", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	static const char *const cls[6] = { "", "", "2xx", "", "4xx", "5xx" };
 	struct buf out = { 0 };
 	char err[512];
 	unsigned st = ctl_call("show metrics", 30000, &out, err, sizeof(err));
@@ -303,9 +303,10 @@ answer_metrics(struct MHD_Connection *c)
 	}
 	buf_puts(&out, "# HELP sluice_http_responses_total Answers of the HTTP admin "
 		 "listener, by status class.\n# TYPE sluice_http_responses_total counter\n");
-	for (int k = 1; k < 6; k++)
-		buf_printf(&out, "sluice_http_responses_total{code=\"%s\"} %llu\n", cls[k],
-			   (unsigned long long)atomic_load(&answered[k]));
+	for (int k = 2; k < 6; k++)
+		if (cls[k][0] != '\0')
+			buf_printf(&out, "sluice_http_responses_total{code=\"%s\"} %llu\n",
+				   cls[k], (unsigned long long)atomic_load(&answered[k]));
 	buf_append(&out, "", 1);
 	return answer(c, 200, out.p, out.len - 1, "text/plain; version=0.0.4; charset=utf-8",
 		      NULL);

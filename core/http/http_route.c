@@ -485,7 +485,7 @@ post_path(const struct segs *sg)
 }
 
 /* A static file's path: letters, digits, '.', '_', '-' and '/' between
- * names that do not start with a dot. */
+ * names that do not start with a dot, and no two dots in a row. */
 static enum http_kind
 route_static(const struct http_req *rq, struct http_route *o)
 {
@@ -500,7 +500,7 @@ route_static(const struct http_req *rq, struct http_route *o)
 		bool start = c == p || c[-1] == '/';
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
 		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' ||
-		      (*c == '.' && !start) || (*c == '/' && !start)))
+		      (*c == '.' && !start && c[-1] != '.') || (*c == '/' && !start)))
 			return fail(o, 404, "not found");
 	}
 	if (p[strlen(p) - 1] == '/')

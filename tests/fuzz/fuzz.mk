@@ -24,9 +24,9 @@ SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb
            core/mfi/mfi.c core/mfi/mfi_status.c core/ctl/ctl_parse.c core/ctl/ctl_report.c core/ctl/ctl_table.c core/ctl/ctl_select.c \
            tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
            queue/siphash.c queue/envelope.c \
-           queue/crc32c.c queue/dsn.c
+           queue/crc32c.c queue/dsn.c core/http/http_route.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)
-TARGETS := smtp reply dsn envelope ctl spool config directory logline select
+TARGETS := smtp reply dsn envelope ctl spool config directory logline select http
 
 .PHONY: all long
 all: $(TARGETS:%=$(FB)/fuzz_%)

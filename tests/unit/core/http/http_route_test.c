@@ -153,6 +153,7 @@ Test(http_route, refusals)
 		{ "GET", "relative", NULL, NULL, 400, "begin with /" },
 		{ "GET", "/../etc/passwd", NULL, NULL, 404, "not found" },
 		{ "GET", "/.hidden", NULL, NULL, 404, "not found" },
+		{ "GET", "/a..b", NULL, NULL, 404, "not found" },
 		{ "GET", "/a//b", NULL, NULL, 404, "not found" },
 		{ "GET", "/dir/", NULL, NULL, 404, "not found" },
 		{ "POST", "/index.html", NULL, NULL, 405, "GET" },
