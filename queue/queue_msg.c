@@ -121,11 +121,12 @@ queue_log_rcpts(struct worker *w, const struct qmsg *m, const uint32_t *idx, uin
 	for (uint32_t i = 0; i < n; i++)
 		t[i] = config_addr_tenant(w->cfg, m->env->rcpt[idx[i]].addr);
 	for (uint32_t i = 0; i < n; i++) {
-		json_t *o, *rcpts = json_array();
+		json_t *o, *rcpts;
 		size_t bytes = 0;
 
 		if (done[i])
 			continue;
+		rcpts = json_array();
 		for (uint32_t k = i; k < n; k++) {
 			const char *a = m->env->rcpt[idx[k]].addr;
 
