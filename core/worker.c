@@ -346,6 +346,8 @@ worker_main(void *arg)
 	log_batch_begin();
 	worker_loop(w);
 	log_batch_end();
+	if (w->ops->thread_end != NULL)
+		w->ops->thread_end(w);
 	return NULL;
 }
 

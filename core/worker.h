@@ -52,6 +52,9 @@ struct worker_ops {
 	void (*turn)(struct worker *w);
 	/* End of each turn, after the completions: group commit, replies. */
 	void (*flush)(struct worker *w);
+	/* Optional: on the worker's own thread as its loop has ended, for
+	 * per-thread state of the libraries (wolfSSL's ECC cache). */
+	void (*thread_end)(struct worker *w);
 	/* Once a second: timeouts and timers. */
 	void (*tick)(struct worker *w);
 	/* Once, when the main thread asks for a stop: stop accepting, let

@@ -57,6 +57,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "core/buf.h"
@@ -145,6 +146,14 @@ tls_cleanup(void)
 	if (tls_init_rc == WOLFSSL_SUCCESS)
 		wolfSSL_Cleanup();
 	tls_init_rc = -1;	/* no ctx can be made afterwards */
+}
+
+void
+tls_thread_end(void)
+{
+#ifdef FP_ECC
+	wc_ecc_fp_free();
+#endif
 }
 
 /* ---- memory I/O --------------------------------------------------------- */

@@ -117,6 +117,11 @@ void tls_ctx_free(struct tls_ctx *ctx);
 /* Release wolfSSL's global state; at process exit, after every ctx. */
 void tls_cleanup(void);
 
+/* Release what wolfSSL keeps per thread (the ECC fixed-point cache that
+ * verifying a signature fills); on a thread that made handshakes, when it
+ * ends. */
+void tls_thread_end(void);
+
 /*
  * A session on ctx.  server must match how ctx was made.  peer_name
  * (client only): sent as SNI unless it is an IP literal, and, when ctx

@@ -27,6 +27,7 @@
 #include "net/smtp_server.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
+#include "tls/tls.h"
 
 /* One table of per-client counters for all workers (net/anvil.h), and what
  * each worker's spool recovery found, reported once every worker is up.
@@ -148,6 +149,12 @@ relay_fini(struct worker *w)
 }
 
 static void
+relay_thread_end(struct worker *w)
+{
+	tls_thread_end();
+}
+
+static void
 relay_release(struct worker *w)
 {
 	spool_close(w->spool);
@@ -159,6 +166,7 @@ static const struct worker_ops relay_ops = {
 	.start = relay_start,
 	.turn = relay_turn,
 	.flush = relay_flush,
+	.thread_end = relay_thread_end,
 	.tick = relay_tick,
 	.drain = relay_drain,
 	.abort = relay_abort,
