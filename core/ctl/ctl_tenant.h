@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/ctl/ctl_parse.h"
 
@@ -25,5 +26,19 @@ size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max
 /* Tenant and cluster insights: printed into r's answer, or appended to
  * *arr when arr is not NULL; returns how many. */
 size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
+
+struct config;
+
+/* A tenant over its invalid-recipient quota. */
+struct ctl_tenant_over {
+	const char *name;		/* the tenant, in cfg */
+	uint64_t invalid;		/* invalid recipients in the window (the
+					   cluster's count when it is larger) */
+	uint32_t quota;			/* its quota */
+};
+
+/* The tenants of cfg (which the caller holds) over their quota now: at
+ * most max into out; returns how many.  For the alert notices. */
+size_t ctl_tenants_over(const struct config *cfg, struct ctl_tenant_over *out, size_t max);
 
 #endif
