@@ -51,7 +51,8 @@
  *    posted to the webhook; uses ctl_tenant, the daily limit of
  *    ctl_notify_limit.c, pure, and the webhook thread of ctl_webhook.c),
  *    ctl_loop.c (the mail-loop insight; uses ctl_notify), ctl_cert.c
- *    (the certificate-expiry warnings, no command of its own),
+ *    (the certificate-expiry warnings, no command of its own; uses
+ *    ctl_notify),
  *    ctl_alert.c (the queue alerts, show insights, set alert; uses
  *    ctl_loop, ctl_cert, ctl_tenant and ctl_notify), ctl_metrics.c (show
  *    metrics; uses ctl_alert and ctl_cert), ctl_queue.c (show queue,

@@ -5,8 +5,11 @@
  * (a queue alert, core/ctl/ctl_alert.c), "down:partner" (a connector
  * with a destination marked down), "quota:acme" (a tenant over its
  * invalid-recipient quota), "loop:corp.example/onprem" (the mail-loop
- * insight, core/ctl/ctl_loop.c).  Each change of one is an event, raised,
- * updated (a queue alert's code) or cleared.  The alert files note their
+ * insight, core/ctl/ctl_loop.c), "cert:partner/mx1.partner.example" (a
+ * destination certificate about to expire, core/ctl/ctl_cert.c).  Each
+ * change of one is an event, raised, updated (a queue alert's code, a
+ * certificate that expired or was replaced by another in the window) or
+ * cleared.  The alert files note their
  * events as they log them; the connectors down and the tenants over quota
  * are found here, from the round's merged connectors and the tenant
  * counters, by comparing each round with the last.  At the end of the
@@ -52,6 +55,7 @@
 #include "core/ctl/ctl_webhook.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
+#include "core/mfi/mfi_cert.h"
 #include "core/strb.h"
 #include "core/xalloc.h"
 #include "queue/notice.h"
@@ -230,8 +234,8 @@ code_line(uint8_t code, const char *text, char *out, size_t n)
 
 /* ---- events ------------------------------------------------------------ */
 
-enum nev_kind { NK_QUEUE, NK_DOWN, NK_QUOTA, NK_LOOP };
-static const char *const kind_word[] = { "queue", "down", "quota", "loop" };
+enum nev_kind { NK_QUEUE, NK_DOWN, NK_QUOTA, NK_LOOP, NK_CERT };
+static const char *const kind_word[] = { "queue", "down", "quota", "loop", "cert" };
 enum nev_state { NS_RAISED, NS_UPDATED, NS_CLEARED };
 static const char *const state_word[] = { "raised", "updated", "cleared" };
 
@@ -632,6 +636,59 @@ ctl_notify_loop(const struct smtp_loop *l, const char *route, uint32_t limit,
 	nev_json(e, "last", ctl_json_time(l->last));
 	nev_json(e, "meaning", log_json_s(meaning));
 	nev_json(e, "fix", log_json_s(fix));
+	nev_note(e);
+}
+
+void
+ctl_notify_cert(const struct ctl_notify_cert *c, const char *state)
+{
+	char name[CTL_NLIM_KEY_MAX], what[CTL_NLIM_KEY_MAX + 64], left[64], d[64];
+	bool expired = strcmp(c->cert_state, "expired") == 0;
+	enum nev_state st = strcmp(state, "raised") == 0 ? NS_RAISED
+			    : strcmp(state, "cleared") == 0 ? NS_CLEARED : NS_UPDATED;
+	struct strb sb;
+	struct nev *e;
+
+	strb_init(&sb, name, sizeof(name));
+	strb_printf(&sb, "%s/%s", c->connector, c->host);
+	snprintf(what, sizeof(what), "the certificate of %s", name);
+	e = nev_new(NK_CERT, st, name, what);
+	if (c->days_left >= 0)
+		snprintf(left, sizeof(left), "%lld day%s left", (long long)c->days_left,
+			 c->days_left == 1 ? "" : "s");
+	else
+		snprintf(left, sizeof(left), "expired");
+	if (st == NS_CLEARED) {
+		e->subject = xasprintf("Certificate warning cleared: %s %s (%s)", c->connector,
+				       c->host, c->why ? c->why : "cleared");
+		e->opening = xasprintf("The certificate warning of connector %s for %s has "
+				       "cleared: %s.%s%s", c->connector, c->host,
+				       c->why ? c->why : "cleared", c->since ? " It was raised "
+				       "at " : "", c->since ? when(c->since, d, sizeof(d)) : "");
+	} else {
+		e->subject = xasprintf("Certificate %s: %s %s, not after %s (%s)",
+				       expired ? "expired" : "expiring", c->connector, c->host,
+				       c->not_after, left);
+		e->opening = xasprintf("%s", c->meaning ? c->meaning : "");
+	}
+	nev_field(e, "Connector:", "%s (tls: %s)", c->connector, c->tls);
+	nev_field(e, "Host:", "%s", c->host);
+	nev_field(e, "Subject:", "%s", c->subject);
+	nev_field(e, "Not after:", "%s (%s)", c->not_after, left);
+	if (st != NS_CLEARED) {
+		nev_field(e, "How to fix:", "%s", c->fix ? c->fix : "");
+		nev_field(e, "Who should act:", "%s", mfi_cert_who());
+	}
+	nev_json(e, "connector", log_json_s(c->connector));
+	nev_json(e, "host", log_json_s(c->host));
+	nev_json(e, "subject", log_json_s(c->subject));
+	nev_json(e, "not_after", log_json_s(c->not_after));
+	nev_json(e, "days_left", json_integer((json_int_t)c->days_left));
+	nev_json(e, "cert_state", log_json_s(c->cert_state));
+	nev_json(e, "tls", log_json_s(c->tls));
+	nev_json(e, "meaning", log_json_s(c->meaning));
+	nev_json(e, "fix", log_json_s(c->fix));
+	nev_json(e, "reason", log_json_s(c->why));
 	nev_note(e);
 }
 

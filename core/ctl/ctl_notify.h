@@ -1,13 +1,15 @@
 /*
  * ctl_notify — the alert notices: every alert Sluice raises (a queue
  * alert, a connector marked down, a tenant over its invalid-recipient
- * quota, a possible mail loop) mailed to alerts.notify when it is raised,
+ * quota, a possible mail loop, a destination's certificate about to
+ * expire) mailed to alerts.notify when it is raised,
  * when its code changes and when it clears, within alerts.daily_limit
  * notices per alert per UTC day, and posted as JSON to alerts.webhook.
  * Implemented by core/ctl/ctl_notify.c on the control thread.
  *
  * The alert files tell it what happened (ctl_notify_queue from the queue
- * alerts, ctl_notify_loop from the loop insight) and call
+ * alerts, ctl_notify_loop from the loop insight, ctl_notify_cert from the
+ * certificate-expiry insight) and call
  * ctl_notify_update at the end of each alert round, where it finds the
  * connectors down and the tenants over quota itself, takes the settings
  * from the config the round held, and sends: a notice is built here
@@ -43,6 +45,24 @@ void ctl_notify_queue(const struct ctl_alert *al, const char *state, const char 
  */
 void ctl_notify_loop(const struct smtp_loop *l, const char *route, uint32_t limit,
 		     const char *state, const char *meaning, const char *fix);
+
+/* A certificate-expiry warning (core/ctl/ctl_cert.c), as it is logged. */
+struct ctl_notify_cert {
+	const char *connector;		/* the connector */
+	const char *host;		/* the host that showed the certificate */
+	const char *subject;		/* its subject, escaped */
+	const char *not_after;		/* its notAfter, "2026-12-09T12:00:00Z" */
+	int64_t days_left;		/* whole days to it, negative: expired */
+	const char *cert_state;		/* "expiring", "expired" or "ok" */
+	const char *tls;		/* the connector's TLS policy word */
+	const char *meaning, *fix;	/* the insight's texts (not when cleared) */
+	const char *why;		/* why it cleared, else NULL */
+	int64_t since;			/* unix s it was raised, 0 unknown */
+};
+
+/* The warning c was "raised", "expired", "updated" (another certificate
+ * in the window) or "cleared" (state).  Noted for the end of the round. */
+void ctl_notify_cert(const struct ctl_notify_cert *c, const char *state);
 
 /*
  * The end of an alert round r (asked with CTL_SNAP_DESTS | CTL_SNAP_ALERT,

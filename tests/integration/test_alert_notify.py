@@ -17,8 +17,12 @@ import threading
 import time
 import unittest
 
-from harness import CONFIG_HEAD, SLUICED, Sink, Sluiced, events, free_port, wait_for
+from harness import CONFIG_HEAD, SLUICED, Certs, Sink, Sluiced, events, free_port, wait_for
 from ops_helpers import send, sluicectl
+
+CERTS = Certs()
+setUpModule = CERTS.make
+tearDownModule = CERTS.remove
 
 CONFIG = CONFIG_HEAD + """\
 alerts:
@@ -268,6 +272,37 @@ class AlertNotifyTest(unittest.TestCase):
                          ["queue; raised; partner"])
         self.assertEqual([(p[2]["state"], p[2]["details"]["code"]) for p in self.hook.posts
                           if p[2]["kind"] == "queue"], [("raised", "-"), ("updated", "4.4.315")])
+
+    def test_certificate_expiring_then_renewed(self):
+        """The partner's certificate expires in 3 days: a notice names the
+        connector, the host, the date and the fix; a renewed certificate
+        clears it with a notice that says so."""
+        r = self.relay(down_after=100, partner_extra="    tls: verify\n    tls_ca: %s\n"
+                       % CERTS.path("ca.pem"))
+        c, k = CERTS.pair("soon")
+        sink = Sink(port=self.partner_port, args=["--tls-cert", c, "--tls-key", k])
+        self.addCleanup(sink.stop)
+        send(r.port, ["bob@partner.test"])
+        wait_for(lambda: sink.messages() == 1, 20, what="delivery over TLS")
+        raised = wait_for(lambda: with_tag(self.ops, "cert; raised; partner/127.0.0.1"), 20,
+                          what="the certificate notice")
+        msg = raised[0][1]
+        self.assertRegex(str(msg["Subject"]), r"^\[Sluice relay\.test\] Certificate expiring: "
+                         r"partner 127\.0\.0\.1, not after \d{4}-\d\d-\d\dT[\d:]+Z "
+                         r"\(2 days left\)$")
+        body = msg.get_content().replace("\r\n", "\n")
+        self.assertIn("The certificate of 127.0.0.1 (localhost) expires on", body)
+        self.assertIn("\n  Connector:      partner (tls: verify)\n", body)
+        self.assertIn("Renew the certificate on 127.0.0.1 before", body)
+        sink.stop()
+        c, k = CERTS.pair("valid")
+        sink = Sink(port=self.partner_port, args=["--tls-cert", c, "--tls-key", k])
+        self.addCleanup(sink.stop)
+        send(r.port, ["bob@partner.test"])
+        cleared = wait_for(lambda: with_tag(self.ops, "cert; cleared; partner/127.0.0.1"), 20,
+                           what="the cleared notice")
+        self.assertEqual(str(cleared[0][1]["Subject"]), "[Sluice relay.test] Certificate "
+                         "warning cleared: partner 127.0.0.1 (renewed)")
 
     def test_daily_limit(self):
         """daily_limit 1: the first raise is mailed and so is its clear; the
