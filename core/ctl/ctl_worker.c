@@ -14,8 +14,9 @@
  * the whole queue that only show connectors and qshape ask for.  show
  * message reads at most CTL_HEAD_MAX bytes of one message from the spool
  * (one pread, as an NDR reads its original's headers).  An alert notice
- * (CTL_W_NOTICE) comes built: the worker only spools and queues it.  After `done` is stored the request is the control
- * thread's: it is not touched again.
+ * (CTL_W_NOTICE) comes built: the worker only spools and queues it.
+ * After `done` is stored the request is the control thread's: it is not
+ * touched again.
  */
 #include "core/ctl/ctl_worker.h"
 
