@@ -11,8 +11,11 @@ import email.policy
 import http.server
 import json
 import os
+import shutil
+import smtplib
 import socketserver
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -30,6 +33,7 @@ alerts:
   connector: ops
   daily_limit: @LIMIT@
 @ALERTS@
+@TOP@
 connectors:
   partner:
     smarthosts: ["127.0.0.1:@PARTNER@"]
@@ -42,6 +46,7 @@ connectors:
     retry: {{initial: 1s, max: 2s, jitter: 0}}
 domains:
   partner.test: partner
+@DOMAINS@
 """
 
 
@@ -146,7 +151,8 @@ def header_names(data):
 class AlertNotifyTest(unittest.TestCase):
     maxDiff = None
 
-    def relay(self, limit=3, down_after=1, alerts_extra="", hook=False, partner_extra=""):
+    def relay(self, limit=3, down_after=1, alerts_extra="", hook=False, partner_extra="",
+              top="", domains=""):
         self.ops = Sink(keep=True)
         self.addCleanup(self.ops.stop)
         self.partner_port = free_port()
@@ -158,7 +164,8 @@ class AlertNotifyTest(unittest.TestCase):
         text = (CONFIG.replace("@LIMIT@", str(limit)).replace("@ALERTS@", alerts_extra)
                 .replace("@PARTNER@", str(self.partner_port))
                 .replace("@OPS@", str(self.ops.port)).replace("@DOWN@", str(down_after))
-                .replace("@PARTNER_EXTRA@", partner_extra))
+                .replace("@PARTNER_EXTRA@", partner_extra).replace("@TOP@", top)
+                .replace("@DOMAINS@", domains))
         self.r = Sluiced(workers=2, config=text)
         self.r.start()
         self.addCleanup(self.r.stop)
@@ -304,6 +311,39 @@ class AlertNotifyTest(unittest.TestCase):
         self.assertEqual(str(cleared[0][1]["Subject"]), "[Sluice relay.test] Certificate "
                          "warning cleared: partner 127.0.0.1 (renewed)")
 
+    def test_tenant_over_quota(self):
+        """A tenant whose senders hit its invalid-recipient quota: a notice
+        with 4.7.500, the counts and the fix; back under it, the all-clear."""
+        tmp = tempfile.mkdtemp(prefix="sluice-notify-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        d = os.path.join(tmp, "acme.txt")
+        with open(d, "w") as f:
+            f.write("alice@acme.example\n")
+        r = self.relay(down_after=100, top="tenants:\n  acme:\n    directory: %s\n"
+                       "    invalid_recipient_quota: 2\nquota_window: 4s\nquota_bucket: 1s\n" % d,
+                       domains="  acme.example: {{connector: partner, mode: authoritative, "
+                       "tenant: acme}}\n")
+        with smtplib.SMTP("127.0.0.1", r.port, timeout=10) as s:
+            s.ehlo("client.test")
+            s.mail("x@client.test")
+            for i in range(2):
+                self.assertEqual(s.rcpt("nobody%d@acme.example" % i)[0], 550)
+        raised = wait_for(lambda: with_tag(self.ops, "quota; raised; acme"), 20,
+                          what="the quota notice")
+        msg = raised[0][1]
+        self.assertEqual(str(msg["Subject"]), "[Sluice relay.test] Tenant over quota: acme "
+                         "4.7.500 (2 invalid recipients, quota 2)")
+        body = msg.get_content().replace("\r\n", "\n")
+        self.assertIn("\n  Invalid:        2 recipients in the last 4 seconds (quota 2)\n", body)
+        self.assertIn("directory", body)
+        cleared = wait_for(lambda: with_tag(self.ops, "quota; cleared; acme"), 20,
+                           what="the all-clear")
+        self.assertRegex(str(cleared[0][1]["Subject"]), r"Tenant back under quota: acme "
+                         r"\(after \d+ seconds?\)$")
+        ins = [e for e in events(r.log(), "insight") if e["name"] == "tenant_quota"]
+        self.assertEqual([(e["state"], e["tenant"]) for e in ins],
+                         [("raised", "acme"), ("cleared", "acme")])
+
     def test_daily_limit(self):
         """daily_limit 1: the first raise is mailed and so is its clear; the
         second raise the same day sends only the notice that the rest are
@@ -380,7 +420,8 @@ class AlertNotifyTest(unittest.TestCase):
             self.assertFalse(ln.startswith(("Bcc:", "Subject:", "X-Evil:", "To:")), ln)
 
     def test_config(self):
-        """alerts: in show config, and the settings sluiced refuses."""
+        """alerts: in show config, the settings sluiced refuses, and a reload
+        that changes threshold and age."""
         r = self.relay(alerts_extra="  notify_cleared: false\n")
         c = json.loads(self.ctl("--json", "show", "config"))["config"]["alerts"]
         self.assertEqual(c, {"threshold": 200, "age": 3600,
@@ -406,6 +447,23 @@ class AlertNotifyTest(unittest.TestCase):
                                timeout=30)
             self.assertNotEqual(p.returncode, 0, new)
             self.assertIn(want, p.stdout + p.stderr, new)
+
+        # set alert holds across a reload that leaves threshold and age
+        # alone, and gives way to one that changes them
+        def settings():
+            return json.loads(self.ctl("--json", "show", "insights"))["settings"]
+        self.assertEqual(settings(), {"alert_threshold": 1, "alert_age": 0})
+        self.ctl("reload")
+        time.sleep(1.5)
+        self.assertEqual(settings(), {"alert_threshold": 1, "alert_age": 0})
+        with open(r.config, "w") as f:
+            f.write(r.config_text.replace("  daily_limit: 3\n",
+                                          "  daily_limit: 3\n  threshold: 5\n  age: 30s\n"))
+        self.ctl("reload")
+        wait_for(lambda: settings() == {"alert_threshold": 5, "alert_age": 30}, 10,
+                 what="the reloaded threshold")
+        self.assertIn("queue alert: 5 messages queued for more than 30 s (alerts: in the "
+                      "configuration)", r.log())
 
 
 if __name__ == "__main__":
