@@ -129,7 +129,11 @@ unsigned
 notice_build(const struct notice *n, struct buf *out)
 {
 	struct buf body = { 0 }, s = { 0 };
-	bool body8 = build_body(&body, n), subj8;
+	bool body8, subj8;
+
+	buf_reserve(&body, 2048);	/* never an empty buffer: an empty lead
+					   appended to it would copy to NULL */
+	body8 = build_body(&body, n);
 
 	buf_puts(out, "From: \"Sluice ");
 	dsn_put_host(out, n->hostname);
