@@ -184,6 +184,29 @@ struct cfg_limits {
 	uint64_t data_spill;		/* a message larger spills (256 KiB) */
 };
 
+#define CFG_ALERTS_NOTIFY_MAX 32	/* addresses in alerts.notify, at most */
+
+/* alerts: when a queue alert is raised, and who is told of every alert
+ * (core/config_alerts.c parses it; core/ctl/ctl_notify.c mails and posts). */
+struct cfg_alerts {
+	uint32_t threshold;		/* a queue alert: this many messages queued
+					   at one connector (200); 0 = none */
+	uint32_t age;			/* for more than this many s (1h) */
+	char **notify;			/* addresses each alert is mailed to,
+					   NULL: alerts are only logged */
+	size_t nnotify;			/* their number */
+	char *connector;		/* the notices go through it, NULL: each
+					   by its domain's route */
+	uint32_t daily_limit;		/* notices per alert per UTC day (3),
+					   0 = no limit */
+	bool notify_cleared;		/* mail when an alert clears (true) */
+	char *webhook;			/* http://host[:port]/path as written, or
+					   NULL: no JSON POST */
+	char *webhook_host;		/* its host, without brackets */
+	uint16_t webhook_port;		/* its port (80) */
+	char *webhook_path;		/* its path and query, "/" at least */
+};
+
 struct config {
 	char *path;			/* file it came from, "(built-in)" */
 	uint32_t workers;		/* worker threads, 0 = one per core */
@@ -238,6 +261,7 @@ struct config {
 					   then mode 0660 (else 0600), or NULL */
 	struct cfg_log log;		/* where and how to log */
 	struct cfg_http http;		/* the HTTP admin listener */
+	struct cfg_alerts alerts;	/* alert thresholds and notices */
 	void *domain_index;		/* private lookup table */
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */

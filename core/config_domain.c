@@ -287,39 +287,22 @@ load_domains(struct cfg_loader *ld, yaml_node_t *v)
 /* postmaster: gets the NDRs nothing else can take.                         */
 
 /*
- * A plain mailbox local@domain: a dot-atom local part of at most 64
- * characters and a host name, as the NDR's envelope recipient.  Whether a
- * connector routes it is checked with the domains (cfg_domains_load).
+ * A plain mailbox (cfg_valid_mailbox), as the NDR's envelope recipient.
+ * Whether a connector routes it is checked with the domains
+ * (cfg_domains_load).
  */
 int
 cfg_f_postmaster(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		 void *base)
 {
-	static const char atext[] = "!#$%&'*+-/=?^_`{|}~.";
-	const char *at;
-	size_t local;
 	struct cfg_qbuf q;
 
-	if (!is_scalar(v) || (at = memchr(sval(v), '@', slen(v))) == NULL)
-		goto bad;
-	local = (size_t)(at - sval(v));
-	if (local == 0 || local > 64 || sval(v)[0] == '.' || sval(v)[local - 1] == '.' ||
-	    !cfg_valid_domain(at + 1, slen(v) - local - 1))
-		goto bad;
-	for (size_t i = 0; i < local; i++) {
-		unsigned char c = (unsigned char)sval(v)[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || (c != '\0' && strchr(atext, c))) ||
-		    (c == '.' && sval(v)[i + 1] == '.'))
-			goto bad;
-	}
+	if (!is_scalar(v) || !cfg_valid_mailbox(sval(v), slen(v)))
+		return cfg_fail(ld, v, "%s: expected a mail address like "
+				"postmaster@example.net, got %s", ld->ctx, cfg_describe(&q, v));
 	ld->postmaster = v;
 	*CFG_AT(base, f, char *) = cfg_strndup(ld->ix, sval(v), slen(v));
 	return *CFG_AT(base, f, char *) ? 0 : cfg_nomem(ld);
-bad:
-	return cfg_fail(ld, v, "%s: expected a mail address like postmaster@example.net, "
-			"got %s", ld->ctx, cfg_describe(&q, v));
 }
 
 int

@@ -19,6 +19,7 @@
  *                       log
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
  *   config_http.c       the HTTP admin listener (http)
+ *   config_alerts.c     alerts: thresholds, notice recipients, webhook
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
  * YAML value, stores the result in the config being built, and on bad input
@@ -134,6 +135,8 @@ struct cfg_loader {
 	yaml_node_t *listen;		/* the listen value, if any */
 	yaml_node_t *domains;		/* parsed after the connectors */
 	yaml_node_t *postmaster;	/* checked against the domains */
+	yaml_node_t *alerts;		/* checked against the connectors and
+					   the domains */
 	uint32_t *conn_line;		/* line of each connector's name */
 	size_t budget;			/* list items and pairs left to visit */
 	char ctx_buf[160];		/* "connector 'x'" / "domain 'x'" */
@@ -256,6 +259,10 @@ bool cfg_all_digits_dots(const char *s, size_t len);
 
 /* Connector and tenant names: [A-Za-z0-9_.-]{1,64}. */
 bool cfg_valid_name(const char *s, size_t len);
+
+/* A plain mailbox local@domain: a dot-atom local part of at most 64
+ * characters and a domain name (postmaster, alerts.notify). */
+bool cfg_valid_mailbox(const char *s, size_t len);
 
 /* User and group names: [A-Za-z0-9_.-]{1,32}, not starting with '-'. */
 bool cfg_valid_account(const char *s, size_t len);
@@ -381,6 +388,12 @@ void cfg_log_defaults(struct cfg_log *l);
 /* config_http.c */
 cfg_field_fn cfg_f_http;		/* http */
 void cfg_http_defaults(struct cfg_http *h);
+/* config_alerts.c */
+cfg_field_fn cfg_f_alerts;		/* alerts */
+void cfg_alerts_defaults(struct cfg_alerts *a);
+/* Its connector is configured, and without one each recipient's domain is
+ * routed.  After the domains; 0 or <0 (reported). */
+int cfg_alerts_check(struct cfg_loader *ld);
 
 /* config_tls.c: fields of a struct cfg_tls_proto (f->off is its offset) */
 cfg_field_fn cfg_f_tls_version;		/* min_version: 1.2 or 1.3 */

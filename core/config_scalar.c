@@ -172,6 +172,32 @@ cfg_valid_name(const char *s, size_t len)
 	return name_of(s, len, CFG_NAME_MAX, "_.-");
 }
 
+/* local@domain: a dot-atom local part of at most 64 characters (no dot
+ * first, last or twice) and a host name. */
+bool
+cfg_valid_mailbox(const char *s, size_t len)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~.";
+	const char *at = memchr(s, '@', len);
+	size_t local;
+
+	if (at == NULL)
+		return false;
+	local = (size_t)(at - s);
+	if (local == 0 || local > 64 || s[0] == '.' || s[local - 1] == '.' ||
+	    !cfg_valid_domain(at + 1, len - local - 1))
+		return false;
+	for (size_t i = 0; i < local; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || (c != '\0' && strchr(atext, c))) ||
+		    (c == '.' && s[i + 1] == '.'))
+			return false;
+	}
+	return true;
+}
+
 /* IP literal (no brackets) into 16 bytes; returns family or 0. */
 int
 cfg_parse_ip(const char *s, size_t len, uint8_t addr[16])

@@ -1101,3 +1101,35 @@ dsn_build(const struct dsn_report *r, struct buf *out)
 	buf_free(&ds);
 	return flags;
 }
+
+/* ---- the pieces, for other messages (queue/notice.c) ------------------ */
+
+bool
+dsn_put_text(struct buf *out, const char *s, size_t max)
+{
+	return put_cleans(out, s, max, CL_UTF8 | CL_JOIN);
+}
+
+void
+dsn_put_host(struct buf *out, const char *host)
+{
+	put_host(out, host);
+}
+
+void
+dsn_put_date(struct buf *out, int64_t t)
+{
+	put_date(out, t);
+}
+
+void
+dsn_put_subject(struct buf *out, const char *s)
+{
+	put_subject_header(out, s);
+}
+
+void
+dsn_put_wrapped(struct buf *out, const char *lead, size_t ind, const char *text, size_t n)
+{
+	put_wrapped(out, lead, ind, text, n);
+}

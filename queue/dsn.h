@@ -142,4 +142,31 @@ bool dsn_is_null_sender(const char *sender);
  */
 const char *dsn_subject(const char *orig, size_t len, char *buf, size_t buflen);
 
+/*
+ * The pieces a report is written with, for the other messages Sluice
+ * writes itself (queue/notice.h, the alert notices), so every such
+ * message is sanitised the same way.  Each appends to out.
+ */
+
+/* s, sanitised as the report's text (printable ASCII and valid UTF-8; a
+ * run of CR/LF becomes one space, every other control byte '?'), at most
+ * max bytes, a cut marked "...".  Returns true if non-ASCII went out. */
+bool dsn_put_text(struct buf *out, const char *s, size_t max);
+
+/* A host name for a header: letters, digits and ".-_[]:", anything else
+ * '-'; "localhost" for NULL or "". */
+void dsn_put_host(struct buf *out, const char *host);
+
+/* t (unix s) as an RFC 5322 date-time in UTC. */
+void dsn_put_date(struct buf *out, int64_t t);
+
+/* "Subject: s" and CRLF; s is sanitised text (dsn_put_text): non-ASCII
+ * goes out as RFC 2047 encoded words on folded lines. */
+void dsn_put_subject(struct buf *out, const char *s);
+
+/* text (n bytes, sanitised, no CR/LF) after lead, wrapped at 76 columns,
+ * continuation lines indented by ind spaces; ends with CRLF. */
+void dsn_put_wrapped(struct buf *out, const char *lead, size_t ind, const char *text,
+		     size_t n);
+
 #endif

@@ -3,7 +3,13 @@
  *   u8 version(1) u8 ret u8 body u8 smtputf8 u32 nrcpt i64 arrival u64 id
  *   str sender, str envid, str helo, str client
  *   nrcpt x { str addr, str orcpt, u8 notify, u8 state }
+ *   version 2 only: str route
  * where str is u16 length + bytes, and length 0xffff means NULL.
+ *
+ * Version 2 is version 1 and the connector a message must go through
+ * (route); it is written only for a message that has one (Sluice's own
+ * alert notices), so every other record stays version 1, and a reader of
+ * version 1 that stops after the recipients reads either.
  */
 #include "queue/envelope.h"
 
@@ -12,6 +18,7 @@
 #include <string.h>
 
 #define ENV_VERSION 1
+#define ENV_VERSION_ROUTE 2	/* with a route after the recipients */
 #define ENV_NULL 0xffff
 
 static void
@@ -32,7 +39,8 @@ put_str(struct buf *b, const char *s)
 void
 envelope_encode(const struct envelope *env, struct buf *out)
 {
-	uint8_t head[4] = { ENV_VERSION, env->ret, env->body, env->smtputf8 };
+	uint8_t head[4] = { env->route != NULL ? ENV_VERSION_ROUTE : ENV_VERSION, env->ret,
+			    env->body, env->smtputf8 };
 
 	buf_append(out, head, 4);
 	buf_append(out, &env->nrcpt, 4);
@@ -48,6 +56,8 @@ envelope_encode(const struct envelope *env, struct buf *out)
 		put_str(out, env->rcpt[i].orcpt);
 		buf_append(out, tail, 2);
 	}
+	if (env->route != NULL)
+		put_str(out, env->route);
 }
 
 /* Cursor over the encoded bytes; every read is bounds-checked. */
@@ -99,7 +109,8 @@ rd_env(struct env_rd *r, struct envelope *e, struct env_rcpt *rcpt)
 {
 	uint8_t head[4], tail[2];
 
-	if (rd_bytes(r, head, 4) < 0 || head[0] != ENV_VERSION ||
+	if (rd_bytes(r, head, 4) < 0 ||
+	    (head[0] != ENV_VERSION && head[0] != ENV_VERSION_ROUTE) ||
 	    rd_bytes(r, &e->nrcpt, 4) < 0 || rd_bytes(r, &e->arrival, 8) < 0 ||
 	    rd_bytes(r, &e->id, 8) < 0)
 		return -1;
@@ -121,6 +132,9 @@ rd_env(struct env_rd *r, struct envelope *e, struct env_rcpt *rcpt)
 		rc->state = tail[1];
 		rc->tries = 0;
 	}
+	e->route = NULL;
+	if (head[0] == ENV_VERSION_ROUTE && (rd_str(r, &e->route) < 0 || e->route == NULL))
+		return -1;
 	return r->p == r->end ? 0 : -1;
 }
 

@@ -56,6 +56,9 @@ struct envelope {
 	uint8_t smtputf8;	/* SMTPUTF8 given */
 	uint32_t nrcpt;		/* number of recipients */
 	struct env_rcpt *rcpt;	/* the recipients */
+	char *route;		/* connector every recipient goes through
+				   (an alert notice's alerts.connector), or
+				   NULL: each by its domain's route */
 };
 
 /* Append the binary form of env to out. */

@@ -300,19 +300,14 @@ queue_job_new(struct worker *w, struct qmsg *m, struct dest *d, const uint32_t *
 
 /* ---- routing ----------------------------------------------------------- */
 
-/* The destination of address addr, or NULL when nothing routes it. */
-struct dest *
-queue_route(struct worker *w, const char *addr)
+/* The destination of address addr at connector c. */
+static struct dest *
+route_via(struct worker *w, const struct cfg_connector *c, const char *addr)
 {
 	const char *at = strrchr(addr, '@');
-	const struct cfg_domain *dom = config_route(w->cfg, addr);
-	const struct cfg_connector *c;
 	char lower[256];
 	size_t n;
 
-	if (dom == NULL)
-		return NULL;
-	c = dom->connector;
 	if (!c->mx)
 		return dest_get(w, c->name, NULL);
 	n = at ? strlen(at + 1) : 0;
@@ -321,6 +316,25 @@ queue_route(struct worker *w, const char *addr)
 	for (size_t i = 0; i <= n; i++)
 		lower[i] = (char)((at[1 + i] >= 'A' && at[1 + i] <= 'Z') ? at[1 + i] + 32 : at[1 + i]);
 	return dest_get(w, c->name, lower);
+}
+
+/* The destination of address addr, or NULL when nothing routes it. */
+struct dest *
+queue_route(struct worker *w, const char *addr)
+{
+	const struct cfg_domain *dom = config_route(w->cfg, addr);
+
+	return dom != NULL ? route_via(w, dom->connector, addr) : NULL;
+}
+
+struct dest *
+queue_route_env(struct worker *w, const struct envelope *env, const char *addr)
+{
+	const struct cfg_connector *c;
+
+	if (env->route != NULL && (c = config_connector_find(w->cfg, env->route)) != NULL)
+		return route_via(w, c, addr);
+	return queue_route(w, addr);
 }
 
 /* ---- destinations ----------------------------------------------------- */

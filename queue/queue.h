@@ -61,6 +61,30 @@ void queue_accept(struct worker *w, struct buf *rec, size_t start,
 void queue_recovered(struct worker *w, struct envelope *env,
 		     const struct spool_loc *loc);
 
+/*
+ * A message Sluice writes itself for its operators (an alert notice, built
+ * by queue/notice.h on the control thread), queued and delivered like an
+ * NDR.  Strings are borrowed for the call.
+ */
+struct queue_notice {
+	const char *data;		/* the whole message, CRLF lines */
+	size_t len;			/* its bytes */
+	const char *const *rcpts;	/* envelope recipients */
+	size_t nrcpt;			/* their number */
+	const char *route;		/* the connector they all go through,
+					   NULL: each by its domain's route */
+	bool eightbit;			/* 8-bit body: BODY=8BITMIME */
+	const char *what;		/* for the log: what it is about */
+};
+
+/*
+ * Spool n as a new message from <> (a null reverse path, as an NDR: it is
+ * never bounced back, and if it fails the postmaster is told) and queue it
+ * once it is synced.  A recipient nothing routes is left out with a
+ * warning.  Returns 0, -EINVAL when no recipient is left.  Worker thread.
+ */
+int queue_notice_send(struct worker *w, const struct queue_notice *n);
+
 /* Start delivering what recovery found (after the worker is set up). */
 void queue_start(struct worker *w);
 

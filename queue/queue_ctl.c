@@ -188,7 +188,7 @@ job_requeue(struct worker *w, struct qjob *j, struct queue_ctl_result *res)
 	char qid[17];
 
 	for (uint32_t i = 0; i < n; i++) {
-		to[i] = queue_route(w, m->env->rcpt[j->rcpt[i]].addr);
+		to[i] = queue_route_env(w, m->env, m->env->rcpt[j->rcpt[i]].addr);
 		if (to[i] == NULL) {
 			res->unroutable++;
 			to[i] = j->dest;

@@ -12,7 +12,8 @@
  *                    connections: the bottom, writes nothing
  *   queue_data.c     a message's data read back (queue.h)
  *   queue_msg.c      a message's life: intake and its split into jobs, the
- *                    RCPT and DONE records, NDRs and delay notices
+ *                    RCPT and DONE records, NDRs and delay notices, alert
+ *                    notices
  *   queue_ctl.c      operator actions (core/ctl) on queued jobs
  *   queue_outcome.c  what an attempt's outcome does to its job
  *
@@ -47,6 +48,12 @@ void queue_msgs_del(struct queue *q, struct qmsg *m);
 /* The destination of address addr (made on first use), or NULL when
  * nothing routes it. */
 struct dest *queue_route(struct worker *w, const char *addr);
+
+/* The same for a recipient of the message with envelope env: through
+ * env->route when it names a connector of the config (an alert notice's
+ * alerts.connector), else as queue_route (the connector was removed). */
+struct dest *queue_route_env(struct worker *w, const struct envelope *env,
+			     const char *addr);
 
 /* A job for recipients idx[0..n) of m, all routed to d: ready, or held
  * when m is.  Returns it (m counts it in njobs). */

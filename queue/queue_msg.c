@@ -3,7 +3,8 @@
  * spooled, or found by recovery) and split into one job per destination;
  * each recipient's fate recorded in the spool (RCPT records); reports
  * back to its sender (NDRs, delay notices), spooled as new messages; and
- * its end, the DONE record.
+ * its end, the DONE record.  Also the relay's own alert notices to its
+ * operators (queue_notice_send), spooled the way an NDR is.
  *
  * Durability order: an NDR is spooled before the recipients it reports are
  * recorded as failed, and a message's DONE record is written only when no
@@ -17,6 +18,7 @@
  */
 #include "queue/queue.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,7 +425,7 @@ ndr_rec_done(struct spool_write *sw, int res)
 		log_err("id=%016llX: NDR not spooled: %s; its recipients stay queued",
 			(unsigned long long)m->id, strerror(-res));
 		for (uint32_t k = 0; k < r->nfail; k++) {
-			struct dest *d = queue_route(w, m->env->rcpt[r->fail[k]].addr);
+			struct dest *d = queue_route_env(w, m->env, m->env->rcpt[r->fail[k]].addr);
 			if (d != NULL) {
 				struct qjob *j = queue_job_new(w, m, d, &r->fail[k], 1);
 				queue_job_defer(w, j, w->now +
@@ -433,6 +435,68 @@ ndr_rec_done(struct spool_write *sw, int res)
 	}
 	qrec_free(r);
 	queue_msg_finish(w, m);
+}
+
+/* ---- alert notices ----------------------------------------------------- */
+
+static void
+notice_rec_done(struct spool_write *sw, int res)
+{
+	struct qrec *r = container_of(sw, struct qrec, sw);
+	struct spool_loc loc = sw->loc;
+
+	if (res == 0)
+		queue_accept(r->w, &r->b, 0, &loc);
+	else
+		log_err("alert notice not spooled: %s; it is not sent", strerror(-res));
+	qrec_free(r);
+}
+
+int
+queue_notice_send(struct worker *w, const struct queue_notice *n)
+{
+	const struct config *cfg = w->cfg;
+	struct env_rcpt *rc = xcalloc(n->nrcpt ? n->nrcpt : 1, sizeof(*rc));
+	struct envelope ne = { .route = (char *)n->route };
+	uint32_t k = 0;
+	struct qrec *r;
+	char nid[17];
+
+	for (size_t i = 0; i < n->nrcpt; i++) {
+		if (queue_route_env(w, &ne, n->rcpts[i]) == NULL) {
+			log_warn("alert notice (%s): nothing routes <%s>: not sent to it",
+				 LOG_TEXT(n->what), LOG_FIELD(n->rcpts[i]));
+			continue;
+		}
+		rc[k++] = (struct env_rcpt){ .addr = (char *)n->rcpts[i],
+					     .notify = ENV_NOTIFY_NEVER };
+	}
+	if (k == 0) {
+		free(rc);
+		return -EINVAL;
+	}
+	ne = (struct envelope){
+		.id = spool_new_id(w->spool), .arrival = time(NULL), .sender = "",
+		.helo = cfg->hostname, .client = NDR_CLIENT,
+		.body = n->eightbit ? ENV_BODY_8BITMIME : ENV_BODY_NONE,
+		.nrcpt = k, .rcpt = rc, .route = (char *)n->route,
+	};
+	r = xcalloc(1, sizeof(*r));
+	r->w = w;
+	size_t start = spool_rec_begin(&r->b, SPOOL_REC_MSG, ne.id);
+	envelope_encode(&ne, &r->b);
+	size_t envlen = r->b.len - start - SPOOL_HDR_SIZE;
+	buf_append(&r->b, n->data, n->len);
+	spool_rec_end(&r->b, start, envlen);
+	r->sw.iov.iov_base = r->b.p;
+	r->sw.iov.iov_len = r->b.len;
+	r->sw.cb = notice_rec_done;
+	envelope_id_str(ne.id, nid);
+	log_info("alert notice (%s) to %u recipient(s) queued as %s%s%s", LOG_TEXT(n->what),
+		 k, nid, n->route ? " through connector " : "", n->route ? n->route : "");
+	free(rc);
+	spool_append(w->spool, &r->sw);
+	return 0;
 }
 
 /* ---- intake: a message split into jobs ------------------------------- */
@@ -447,7 +511,7 @@ msg_route(struct worker *w, struct qmsg *m, bool kick)
 
 	for (uint32_t i = 0; i < env->nrcpt; i++)
 		if (env->rcpt[i].state == ENV_RCPT_PENDING)
-			rd[i] = queue_route(w, env->rcpt[i].addr);
+			rd[i] = queue_route_env(w, env, env->rcpt[i].addr);
 	for (uint32_t i = 0; i < env->nrcpt; i++) {
 		if (env->rcpt[i].state != ENV_RCPT_PENDING)
 			continue;

@@ -531,8 +531,8 @@ ctl_start(const struct config *cfg, struct worker *ws, unsigned n, const char *v
 	ctl.ws = ws;
 	ctl.nw = n;
 	ctl.started = time(NULL);
-	ctl.alert_threshold = 200;
-	ctl.alert_age = 3600;
+	ctl.alert_threshold = cfg->alerts.threshold;
+	ctl.alert_age = cfg->alerts.age;
 	snprintf(ctl.version, sizeof(ctl.version), "%s", version);
 	snprintf(ctl.path, sizeof(ctl.path), "%s", cfg->control_socket);
 	rc = ctl_listen(cfg->control_socket, err, errlen);

@@ -47,11 +47,16 @@
  *    merge of its answers (the counters, the connectors);
  *  - the commands, each file defining its own (struct ctl_cmd):
  *    ctl_tenant.c (show tenants, fix-now), ctl_show.c (show info, stats,
- *    connectors, qshape), ctl_loop.c (the mail-loop insight), ctl_cert.c
- *    (the certificate-expiry warnings, no command of its own),
+ *    connectors, qshape), ctl_notify.c (the alert notices, mailed and
+ *    posted to the webhook; uses ctl_tenant, the daily limit of
+ *    ctl_notify_limit.c, pure, and the webhook thread of ctl_webhook.c),
+ *    ctl_loop.c (the mail-loop insight; uses ctl_notify), ctl_cert.c
+ *    (the certificate-expiry warnings, no command of its own; uses
+ *    ctl_notify),
  *    ctl_alert.c (the queue alerts, show insights, set alert; uses
- *    ctl_loop, ctl_cert and ctl_tenant), ctl_metrics.c (show metrics; uses
- *    ctl_alert and ctl_cert), ctl_queue.c (show queue, connector, validate),
+ *    ctl_loop, ctl_cert, ctl_tenant and ctl_notify), ctl_metrics.c (show
+ *    metrics; uses ctl_alert and ctl_cert), ctl_queue.c (show queue,
+ *    connector, validate),
  *    ctl_act.c (the actions on queued mail: flush, hold, release,
  *    delete, bounce, requeue), ctl_message.c (show message),
  *    ctl_reload.c (reload);
@@ -75,7 +80,8 @@ struct worker;
 /*
  * Open cfg->control_socket (creating its directory if missing, replacing a
  * stale socket, refusing one a live process answers on) and start the
- * control thread for workers ws[0..n).  version is shown by show info.
+ * control thread for workers ws[0..n).  version is shown by show info;
+ * the queue alert starts with cfg's alerts: threshold and age.
  * Call after workers_start, with the signals the main thread waits for
  * blocked.  Returns 0, or -errno with the reason in err.
  */

@@ -11,6 +11,8 @@
  * raised before any attempt there has finished, it says the code is not
  * known yet, and an "updated" event follows when the code becomes known
  * or changes.
+ * Each event is also handed to the alert notices (core/ctl/ctl_notify.h),
+ * which mail and post it, and the end of every round to them too.
  * show insights runs the same check at once and adds the mail loops the
  * workers refused (core/ctl/ctl_loop.h, fed by each round here) and what
  * the tenants know (core/ctl/ctl_tenant.h): fix-now candidates, tenants
@@ -27,6 +29,7 @@
 
 #include "core/ctl/ctl_cert.h"
 #include "core/ctl/ctl_loop.h"
+#include "core/ctl/ctl_notify.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
 #include "core/ctl/ctl_tenant.h"
@@ -88,6 +91,7 @@ alert_log(const struct ctl_alert *al, const char *state)
 			      "meaning", alert_meaning(al->code), "fix", alert_fix(al->code),
 			      "last_error", log_json_s(al->last_error)),
 		 "alert");
+	ctl_notify_queue(al, state, alert_meaning(al->code), alert_fix(al->code));
 }
 
 /* The most frequent failure code among g's old messages (else its last). */
@@ -158,8 +162,9 @@ ctl_alerts_update(struct ctl_run *r)
 			alert_log(al, "updated");
 		}
 	}
-	free(a);
 	ctl_loops_update(r);
+	ctl_notify_update(r, a, n, alerts, nalerts);
+	free(a);
 }
 
 const struct ctl_alert *
@@ -200,6 +205,7 @@ ctl_alerts_fini(void)
 	nalerts = 0;
 	ctl_loops_fini();
 	ctl_certs_fini();
+	ctl_notify_fini();
 }
 
 /* ---- show insights, set alert ------------------------------------------ */

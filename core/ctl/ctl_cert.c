@@ -10,7 +10,8 @@
  * (core/mfi/mfi_cert.h): a certificate that expires within the window is
  * raised, one past its notAfter is raised as expired, and a later
  * handshake that sees a renewed certificate clears it.  Every change is
- * one cert_expiry event in the log; show insights lists what is open.
+ * one cert_expiry event in the log, handed to the alert notices too
+ * (core/ctl/ctl_notify.h); show insights lists what is open.
  *
  * Not for: reading certificates (tls/), or anything on a worker's path:
  * the workers only store what they saw, with no lock and no message of
@@ -27,6 +28,7 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_notify.h"
 #include "core/ctl/ctl_table.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -152,6 +154,13 @@ cert_log(const struct ctl_cert *e, const char *what, const char *why, int64_t no
 	else if (log_json_set(&o, "meaning", log_json_s(t->meaning)))
 		log_json_set(&o, "fix", log_json_s(t->fix));
 	log_json(o, "cert_expiry");
+	ctl_notify_cert(&(struct ctl_notify_cert){
+		.connector = e->connector, .host = t->host, .subject = t->subject,
+		.not_after = t->not_after, .days_left = mfi_cert_days_left(e->c.not_after, now),
+		.cert_state = mfi_cert_state_name((enum mfi_cert_state)e->state),
+		.tls = config_tls_policy_name((enum cfg_tls_policy)e->tls),
+		.meaning = why ? NULL : t->meaning, .fix = why ? NULL : t->fix, .why = why,
+		.since = e->since }, what);
 	free(t);
 }
 

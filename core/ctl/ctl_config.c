@@ -465,6 +465,26 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_close(w);
 }
 
+/* alerts: {threshold, age, notify, connector, daily_limit, notify_cleared,
+ * webhook} */
+static void
+w_alerts(struct cw *w, const struct cfg_alerts *a, const struct cfg_alerts *d)
+{
+	cw_open(w, "alerts");
+	cw_u32(w, "threshold", a->threshold, d->threshold);
+	cw_dur(w, "age", a->age, d->age);
+	if (a->nnotify > 0)
+		cw_list(w, "notify", (const char *const *)a->notify, a->nnotify, false);
+	else
+		cw_put(w, "notify", NULL, json_null(), true, "alerts are only logged");
+	cw_str(w, "connector", a->connector, d->connector,
+	       "each recipient's domain routes the notices");
+	cw_u32(w, "daily_limit", a->daily_limit, d->daily_limit);
+	cw_bool(w, "notify_cleared", a->notify_cleared, d->notify_cleared);
+	cw_str(w, "webhook", a->webhook, d->webhook, "no JSON POST");
+	cw_close(w);
+}
+
 /* A domain: its connector's name, or {connector, mode, tenant}. */
 static void
 w_domain(struct cw *w, const char *name, const struct cfg_domain *dm)
@@ -533,6 +553,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	} else {
 		cw_put(w, "redis", NULL, json_null(), true, "quotas counted on this node only");
 	}
+	w_alerts(w, &c->alerts, &d->alerts);
 	if (c->ntenants > 0) {
 		cw_open(w, "tenants");
 		for (size_t i = 0; i < c->ntenants; i++) {

@@ -9,7 +9,8 @@
  * summed, the first and the last loop, the hop count of the latest.  A
  * pair that appears is logged once as raised, and once as cleared when no
  * worker has had a loop for it in SMTP_LOOP_WINDOW, the same way as the
- * queue alerts.  The table belongs to this thread; its strings are copies.
+ * queue alerts, and handed to the alert notices (core/ctl/ctl_notify.h).
+ * The table belongs to this thread; its strings are copies.
  */
 #include "core/ctl/ctl_loop.h"
 
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ctl/ctl_notify.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/log.h"
@@ -91,6 +93,7 @@ row_log(const struct loop_row *r, const char *state)
 			   "last", ctl_json_time(r->l.last),
 			   "fix", log_json_s(row_fix(r, fix, sizeof(fix)))),
 		 "insight");
+	ctl_notify_loop(&r->l, r->route, r->limit, state, LOOP_MEANING, fix);
 }
 
 /* Where row's connector sends, as the first worker's config has it. */

@@ -115,6 +115,15 @@ ctl_json(struct ctl_run *r, json_t *j)
 	free(s);
 }
 
+char *
+ctl_json_text(json_t *j)
+{
+	char *s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
 void
 ctl_json_error(struct ctl_run *r)
 {
@@ -243,6 +252,8 @@ ctl_req_free(struct ctl_wreq *q)
 	free(q->snap.loops);
 	free(q->snap.certs);
 	buf_free(&q->val.steps);
+	buf_free(&q->mail);
+	buf_free(&q->mail_to);
 	free(q->rows);
 	buf_free(&q->arena);
 	if (q->msg != NULL) {

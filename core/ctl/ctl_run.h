@@ -57,6 +57,7 @@ enum ctl_wkind {
 	CTL_W_FIXNOW,		/* queue_fixnow(connector = the domain) */
 	CTL_W_MESSAGE,		/* one message, all of it: struct ctl_minfo */
 	CTL_W_CONFIG,		/* the config the worker runs, held */
+	CTL_W_NOTICE,		/* queue_notice_send: spool an alert notice */
 };
 
 /* CTL_W_SNAP flags. */
@@ -228,6 +229,12 @@ struct ctl_wreq {
 	char rcpt[256];			/* VALIDATE: recipient to try, "" none */
 	bool send;			/* VALIDATE: send it the test message */
 	struct smtp_validate val;	/* VALIDATE: the report */
+	struct buf mail;		/* NOTICE: the message, CRLF */
+	struct buf mail_to;		/* NOTICE: its recipients, each
+					   NUL-terminated */
+	uint32_t nmail_to;		/* NOTICE: their number */
+	bool mail_8bit;			/* NOTICE: BODY=8BITMIME */
+	char mail_what[192];		/* NOTICE: what it is about, for the log */
 };
 
 /*
@@ -308,6 +315,10 @@ void ctl_json_error(struct ctl_run *r);
 void ctl_json_stream_begin(struct ctl_run *r, const char *key);
 int ctl_json_stream_item(struct ctl_run *r, json_t *item);
 void ctl_json_stream_end(struct ctl_run *r, json_t *tail);
+/* j (consumed) as one compact line of JSON text (malloc()ed, the caller
+ * frees it), or NULL when j is NULL or cannot be dumped: for JSON that
+ * leaves the daemon other than as an answer or a log line (a webhook). */
+char *ctl_json_text(json_t *j);
 /* Answer "error: ..." (or JSON) and end r. */
 void ctl_fail(struct ctl_run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -221,6 +221,32 @@ ctl_fixnow_candidates(const char *connector, const char **out, size_t max)
 	return n;
 }
 
+/* Is tn over its quota at now?  *inv gets its invalid recipients (the
+ * cluster's count when that is larger). */
+static bool
+over_quota(const struct config *cfg, const struct cfg_tenant *tn, uint64_t now,
+	   uint64_t *inv)
+{
+	*inv = tenant_invalid(cfg, tn, now);
+	return tn->quota != 0 && *inv >= tn->quota;
+}
+
+size_t
+ctl_tenants_over(const struct config *cfg, struct ctl_tenant_over *out, size_t max)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->ntenants && n < max; i++) {
+		const struct cfg_tenant *tn = &cfg->tenants[i];
+		uint64_t inv = 0;
+		if (over_quota(cfg, tn, now, &inv))
+			out[n++] = (struct ctl_tenant_over){ .name = tn->name, .invalid = inv,
+							     .quota = tn->quota };
+	}
+	return n;
+}
+
 size_t
 ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 {
@@ -231,8 +257,8 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 
 	for (size_t i = 0; i < cfg->ntenants; i++) {
 		const struct cfg_tenant *tn = &cfg->tenants[i];
-		uint64_t inv = tenant_invalid(cfg, tn, now);
-		if (tn->quota == 0 || inv < tn->quota)
+		uint64_t inv = 0;
+		if (!over_quota(cfg, tn, now, &inv))
 			continue;
 		n++;
 		if (arr != NULL)

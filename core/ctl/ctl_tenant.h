@@ -38,5 +38,18 @@ struct ctl_tenant_use {
 /* Every tenant of the running config, in a malloc()ed array of *np (the
  * caller frees it); *redis: 1 Redis up, 0 down, -1 not configured. */
 struct ctl_tenant_use *ctl_tenant_usage(size_t *np, int *redis);
+struct config;
+
+/* A tenant over its invalid-recipient quota. */
+struct ctl_tenant_over {
+	const char *name;		/* the tenant, in cfg */
+	uint64_t invalid;		/* invalid recipients in the window (the
+					   cluster's count when it is larger) */
+	uint32_t quota;			/* its quota */
+};
+
+/* The tenants of cfg (which the caller holds) over their quota now: at
+ * most max into out; returns how many.  For the alert notices. */
+size_t ctl_tenants_over(const struct config *cfg, struct ctl_tenant_over *out, size_t max);
 
 #endif

@@ -13,8 +13,10 @@
  * alert checks: only the oldest messages), except CTL_SNAP_SCAN, a walk of
  * the whole queue that only show connectors and qshape ask for.  show
  * message reads at most CTL_HEAD_MAX bytes of one message from the spool
- * (one pread, as an NDR reads its original's headers).  After `done` is stored the request is the control
- * thread's: it is not touched again.
+ * (one pread, as an NDR reads its original's headers).  An alert notice
+ * (CTL_W_NOTICE) comes built: the worker only spools and queues it.
+ * After `done` is stored the request is the control thread's: it is not
+ * touched again.
  */
 #include "core/ctl/ctl_worker.h"
 
@@ -249,6 +251,8 @@ do_snap(struct worker *w, struct ctl_wreq *q)
 	else if (q->flags & CTL_SNAP_ALERT)
 		snap_alert(w, q, expiry);
 	free(expiry);
+	if (q->flags & CTL_SNAP_ALERT)		/* what the alert notices need */
+		q->cfg = config_hold(w->cfg);
 	if (q->flags & CTL_SNAP_ALERT) {	/* the loop insight: usually none */
 		struct smtp_loop loops[SMTP_LOOPS_MAX];
 		s->nloops = smtp_server_loops(w, now, loops, SMTP_LOOPS_MAX);
@@ -590,6 +594,22 @@ do_connector(struct worker *w, struct ctl_wreq *q)
 		q->ndests = queue_ctl_connector(w, q->connector, q->disable);
 }
 
+/* An alert notice the control thread built: spool and queue it. */
+static void
+do_notice(struct worker *w, struct ctl_wreq *q)
+{
+	const char **to = xcalloc(q->nmail_to ? q->nmail_to : 1, sizeof(*to));
+	const char *p = q->mail_to.p;
+
+	for (uint32_t i = 0; i < q->nmail_to; i++, p += strlen(p) + 1)
+		to[i] = p;
+	q->rc = queue_notice_send(w, &(struct queue_notice){
+		.data = q->mail.p, .len = q->mail.len, .rcpts = to, .nrcpt = q->nmail_to,
+		.route = q->connector[0] ? q->connector : NULL, .eightbit = q->mail_8bit,
+		.what = q->mail_what });
+	free(to);
+}
+
 /* A test connection finished (worker thread): hand the answer back. */
 static void
 validate_done(struct smtp_validate *v)
@@ -632,6 +652,9 @@ ctl_worker_run(struct worker *w)
 			break;
 		case CTL_W_CONFIG:
 			q->cfg = config_hold(w->cfg);
+			break;
+		case CTL_W_NOTICE:
+			do_notice(w, q);
 			break;
 		case CTL_W_VALIDATE:
 			q->val.done = validate_done;

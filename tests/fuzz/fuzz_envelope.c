@@ -45,6 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_str(e->envid, lo, hi);
 	check_str(e->helo, lo, hi);
 	check_str(e->client, lo, hi);
+	check_str(e->route, lo, hi);
 	for (uint32_t i = 0; i < e->nrcpt; i++) {
 		if (e->rcpt[i].addr == NULL)
 			abort();

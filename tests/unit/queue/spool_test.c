@@ -405,6 +405,43 @@ Test(spool, envelope_roundtrip)
 	buf_free(&b);
 }
 
+/* An envelope with a route (an alert notice's connector) is version 2:
+ * the same bytes with the route after the recipients, so a reader of
+ * version 1 that stops there reads it; without one it stays version 1. */
+Test(spool, envelope_route)
+{
+	struct env_rcpt rc = { .addr = "ops@example.net", .notify = 1 };
+	struct envelope env = { .id = 7, .sender = "", .helo = "h", .client = "local",
+				.nrcpt = 1, .rcpt = &rc };
+	struct buf v1 = { 0 }, v2 = { 0 };
+	struct envelope *e;
+
+	envelope_encode(&env, &v1);
+	env.route = "alerts";
+	envelope_encode(&env, &v2);
+	cr_assert_eq(v1.p[0], 1);
+	cr_assert_eq(v2.p[0], 2);
+	cr_assert_eq(v2.len, v1.len + 2 + 6);
+	cr_expect_eq(memcmp(v1.p + 1, v2.p + 1, v1.len - 1), 0);
+	e = envelope_decode(v2.p, v2.len);
+	cr_assert_not_null(e);
+	cr_expect_str_eq(e->route, "alerts");
+	cr_expect_str_eq(e->rcpt[0].addr, "ops@example.net");
+	free(e);
+	e = envelope_decode(v1.p, v1.len);
+	cr_assert_not_null(e);
+	cr_expect_null(e->route);
+	free(e);
+	/* version 2 without its route, or with a NULL one, is refused */
+	v1.p[0] = 2;
+	cr_expect_null(envelope_decode(v1.p, v1.len));
+	v2.p[v1.len] = (char)0xff;
+	v2.p[v1.len + 1] = (char)0xff;
+	cr_expect_null(envelope_decode(v2.p, v1.len + 2));
+	buf_free(&v1);
+	buf_free(&v2);
+}
+
 /* ---- sealed records ----------------------------------------------------- */
 
 /* SipHash-2-4: the paper's vector (key 00..0f, message 00..0e) and the
