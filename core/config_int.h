@@ -16,7 +16,7 @@
  *                       resolvers
  *   config_domain.c     domains, tenants, redis, postmaster
  *   config_service.c    how the daemon runs: user, group, control_group,
- *                       log
+ *                       log, trace
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
@@ -367,6 +367,8 @@ cfg_field_fn cfg_f_postmaster;		/* postmaster */
 cfg_field_fn cfg_f_account;		/* user, group, control_group */
 cfg_field_fn cfg_f_log;			/* log */
 void cfg_log_defaults(struct cfg_log *l);
+cfg_field_fn cfg_f_trace;		/* trace */
+void cfg_trace_defaults(struct cfg_trace *t);
 
 /* config_tls.c: fields of a struct cfg_tls_proto (f->off is its offset) */
 cfg_field_fn cfg_f_tls_version;		/* min_version: 1.2 or 1.3 */

@@ -52,6 +52,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/tenant/tenant_event.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
@@ -199,6 +200,29 @@ data_account(struct session *s)
 	session_charge(s);
 }
 
+/* The message trace's "received" (core/trace/trace.h): what the log's
+ * "queued id=" line says, and the recipients. */
+static void
+trace_received(struct session *s)
+{
+	struct worker *w = s->w;
+	struct trace_enc *e = trace_begin(w->trace, TRACE_RECEIVED, s->id);
+	const struct cfg_tenant *t;
+
+	if (e == NULL)
+		return;
+	t = s->nrcpt > 0 ? config_addr_tenant(w->cfg, s->rcpt[0].addr) : NULL;
+	trace_enc_str(e, TRACE_S_CLIENT, s->peer);
+	trace_enc_str(e, TRACE_S_HOST, s->helo);	/* the event's host: its HELO */
+	trace_enc_str(e, TRACE_S_IP, s->peer);
+	trace_enc_str(e, TRACE_S_SENDER, s->sender);
+	trace_enc_str(e, TRACE_S_TENANT, t != NULL ? t->name : NULL);
+	trace_enc_num(e, TRACE_N_SIZE, (int64_t)s->data.size);
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		trace_enc_rcpt(e, s->rcpt[i].addr);
+	trace_commit(w->trace, e);
+}
+
 static void
 data_spooled(struct spool_write *sw, int res)
 {
@@ -217,6 +241,7 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.bytes_in += s->data.size;
 		log_info("queued id=%s from=<%s> nrcpt=%u size=%llu client=%s", id,
 			 LOG_FIELD(s->sender), s->nrcpt, (unsigned long long)s->data.size, s->peer);
+		trace_received(s);
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
 		for (uint32_t i = 0; i < s->nrcpt; i++)

@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "core/tenant/tenant_event.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/dsn.h"
@@ -138,6 +139,10 @@ struct outcome {
 					   reply (DNS, connect, TLS, ...) */
 	bool reached;			/* a recipient got as far as MAIL */
 	json_t *ok_r, *def_r, *fail_r;	/* addresses by class, for the log */
+	uint32_t *idx;			/* per recipient of the attempt: its
+					   index in the envelope... */
+	uint8_t *cls;			/* ...and enum trace_result, for the
+					   trace (j->rcpt is reordered) */
 	const struct mfi_attempt *last_fail; /* the last failure seen */
 	enum mfi_code last_code;	/* and its code */
 	struct buf detail;		/* scratch for mfi_detail */
@@ -152,6 +157,8 @@ outcome_init(struct outcome *o, uint32_t n)
 		.finfo = xcalloc(n, sizeof(*o->finfo)),
 		.texts = xcalloc(n, sizeof(*o->texts)),
 		.details = xcalloc(n, sizeof(*o->details)),
+		.idx = xmalloc(n * sizeof(*o->idx)),
+		.cls = xmalloc(n),
 		.ok_r = json_array(), .def_r = json_array(), .fail_r = json_array(),
 		.last_code = MFI_NONE,
 	};
@@ -170,6 +177,8 @@ outcome_fini(struct outcome *o)
 	}
 	free(o->texts);
 	free(o->details);
+	free(o->idx);
+	free(o->cls);
 }
 
 /* Recipient i of j failed with code (attempt a): its reply line and detail
@@ -223,9 +232,12 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 		struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
 		enum mfi_code code;
 
+		o->idx[i] = j->rcpt[i];
+		o->cls[i] = TRACE_R_DEFERRED;
 		if (a->stage >= MFI_STAGE_MAIL)
 			o->reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
+			o->cls[i] = TRACE_R_DELIVERED;
 			log_json_append(&o->ok_r, log_json_s(r->addr));
 			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
 			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
@@ -241,6 +253,7 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			o->conn_level = true;
 		note_failure(j, i, a, code, now, o);
 		if (mfi_permanent(a)) {
+			o->cls[i] = TRACE_R_BOUNCED;
 			log_json_append(&o->fail_r, log_json_s(r->addr));
 			/* the destination says the recipient does not exist: it
 			   counts against its tenant's invalid-recipient quota */
@@ -266,6 +279,34 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 	}
 }
 
+/* The trace's record of one outcome class of the attempt (what the
+ * attempt line says), with the recipients o sorted into that class. */
+static void
+trace_attempt(struct worker *w, const struct qjob *j, enum trace_result result,
+	      const struct mfi_attempt *a, enum mfi_code code, const char *detail,
+	      const struct outcome *o, uint64_t ms)
+{
+	struct trace_enc *e = trace_begin(w->trace, TRACE_ATTEMPT, j->msg->id);
+
+	if (e == NULL)
+		return;
+	trace_enc_result(e, result);
+	trace_enc_str(e, TRACE_S_CONNECTOR, j->dest->connector);
+	trace_enc_str(e, TRACE_S_TENANT, job_tenant(w, j));
+	trace_enc_str(e, TRACE_S_HOST, a->host);
+	trace_enc_str(e, TRACE_S_IP, a->ip);
+	trace_enc_str(e, TRACE_S_CODE, code_word(code));
+	trace_enc_str(e, TRACE_S_MFI, code == MFI_NONE ? NULL : mfi_name(code));
+	trace_enc_str(e, TRACE_S_DETAIL, detail);
+	trace_enc_num(e, TRACE_N_REPLY, a->reply_code);
+	trace_enc_num(e, TRACE_N_MS, (int64_t)ms);
+	trace_enc_num(e, TRACE_N_ATTEMPT, (int64_t)j->attempts + 1);
+	for (uint32_t i = 0; i < o->nall; i++)
+		if (o->cls[i] == result)
+			trace_enc_rcpt(e, j->msg->env->rcpt[o->idx[i]].addr);
+	trace_commit(w->trace, e);
+}
+
 /* One JSON line per outcome class of the attempt (o's lists are taken). */
 static void
 outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *per_rcpt,
@@ -273,23 +314,56 @@ outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *pe
 {
 	if (o->ndeliv > 0) {
 		struct mfi_attempt ok = per_rcpt[0];
+		uint32_t k = 0;
 		w->st.messages_out++;
 		w->st.bytes_out += j->msg->loc.size;
 		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", o->ok_r, ms);
+		while (k + 1 < o->nall && o->cls[k] != TRACE_R_DELIVERED)
+			k++;	/* the first delivered one's reply */
+		trace_attempt(w, j, TRACE_R_DELIVERED, &per_rcpt[k], MFI_NONE,
+			      per_rcpt[k].reply_text, o, ms);
 	} else {
 		json_decref(o->ok_r);
 	}
-	if (o->nkeep > 0)
+	if (o->nkeep > 0) {
 		log_attempt(w, j, "deferred", o->last_fail, o->last_code, j->last_detail,
 			    o->def_r, ms);
-	else
+		trace_attempt(w, j, TRACE_R_DEFERRED, o->last_fail, o->last_code,
+			      j->last_detail, o, ms);
+	} else {
 		json_decref(o->def_r);
-	if (o->nfail > 0)
+	}
+	if (o->nfail > 0) {
 		log_attempt(w, j, "bounced", o->last_fail, o->last_code, j->last_detail,
 			    o->fail_r, ms);
-	else
+		trace_attempt(w, j, TRACE_R_BOUNCED, o->last_fail, o->last_code,
+			      j->last_detail, o, ms);
+	} else {
 		json_decref(o->fail_r);
+	}
 	o->ok_r = o->def_r = o->fail_r = NULL;
+}
+
+/* The trace's record of j's expiry (what the expired line says). */
+static void
+trace_expired(struct worker *w, const struct qjob *j, int64_t now)
+{
+	struct trace_enc *e = trace_begin(w->trace, TRACE_EXPIRED, j->msg->id);
+
+	if (e == NULL)
+		return;
+	trace_enc_str(e, TRACE_S_CONNECTOR, j->dest->connector);
+	trace_enc_str(e, TRACE_S_TENANT, job_tenant(w, j));
+	trace_enc_str(e, TRACE_S_CODE, code_word(j->last_code));
+	trace_enc_str(e, TRACE_S_MFI, j->last_code == MFI_NONE ? NULL : mfi_name(j->last_code));
+	trace_enc_str(e, TRACE_S_DETAIL, j->last_detail);
+	trace_enc_str(e, TRACE_S_HOST, j->last_host);
+	trace_enc_str(e, TRACE_S_IP, j->last_ip);
+	trace_enc_num(e, TRACE_N_MS, now - j->msg->env->arrival);
+	trace_enc_num(e, TRACE_N_ATTEMPT, (int64_t)j->attempts);
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		trace_enc_rcpt(e, j->msg->env->rcpt[j->rcpt[i]].addr);
+	trace_commit(w->trace, e);
 }
 
 /* The event of j's expiry: its recipients are returned with the last
@@ -311,6 +385,7 @@ log_expired(struct worker *w, const struct qjob *j, int64_t now)
 			   "age", (json_int_t)(now - j->msg->env->arrival),
 			   "attempts", (int)j->attempts),
 		 "expired");
+	trace_expired(w, j, now);
 }
 
 /*

@@ -28,6 +28,7 @@
 #include "core/ctl/ctl.h"
 #include "core/ctl/ctl_reload.h"
 #include "core/daemon/daemon_config.h"
+#include "core/daemon/daemon_trace.h"
 #include "core/daemon/daemon_worker.h"
 #include "core/daemon/notify.h"
 #include "core/daemon/privs.h"
@@ -257,6 +258,7 @@ reload(struct daemon *d)
 	d->cfg = ncfg;
 	workers_reload(d->ws, d->n, d->cfg);
 	log_reload(d->cfg);
+	daemon_trace_reload(d->cfg);
 	if (strcmp(accounts(d->cfg, err, sizeof(err)), d->accounts) != 0)
 		log_warn("user, group and control_group take effect at the next start");
 	log_info("configuration %s reloaded (listeners and spool keep "
@@ -457,10 +459,13 @@ main(int argc, char **argv)
 	if (pv.drop)
 		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
 			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
+	/* the trace's database is the user's too; its feeds before serving */
+	daemon_trace_start(cfg, ws, n);
 	notified(notify_send("STATUS=starting: recovering the spool"));
 	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0) {
 		ctl_stop();
 		daemon_workers_stop(ws, n);
+		daemon_trace_stop();
 		fatal("%s", err);
 	}
 	accounts(cfg, d.accounts, sizeof(d.accounts));
@@ -479,6 +484,7 @@ main(int argc, char **argv)
 	ret = d.ret;
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);
+	daemon_trace_stop();	/* after the workers that feed it */
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);
 	free(ret.cfg);

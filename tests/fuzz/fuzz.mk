@@ -14,7 +14,7 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-paramet
            -Werror -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -MMD -MP \
            $(shell pkg-config --cflags liburing yaml-0.1 wolfssl jansson 2>/dev/null)
-FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson 2>/dev/null) \
+FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson sqlite3 2>/dev/null) \
            -lhiredis -lpthread
 SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb.c core/log.c core/log_sink.c \
            core/utf8.c core/addr.c core/config.c \
