@@ -90,6 +90,18 @@ status_bit(const char *w)
 	return 0;
 }
 
+static bool
+is_keyword(const char *w)
+{
+	static const char *const kw[] = { "id", "sender", "rcpt", "status", "since", "until",
+					  "limit", NULL };
+
+	for (int i = 0; kw[i] != NULL; i++)
+		if (strcmp(w, kw[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Keyword k with value v into f; -EINVAL with sb's line. */
 static int
 keyword(const char *k, const char *v, int64_t now, struct trace_filter *f, struct strb *sb)
@@ -144,10 +156,6 @@ keyword(const char *k, const char *v, int64_t now, struct trace_filter *f, struc
 			return -EINVAL;
 		}
 		f->limit = (uint32_t)n;
-	} else {
-		strb_printf(sb, "unknown word '%.40s': expected id, sender, rcpt, status, since, "
-			    "until or limit", k);
-		return -EINVAL;
 	}
 	return 0;
 twice:
@@ -164,6 +172,11 @@ ctl_trace_parse(char *const *argv, int argc, int64_t now, struct trace_filter *f
 	memset(f, 0, sizeof(*f));
 	strb_init(&sb, err, errlen);
 	for (int i = 0; i < argc; i += 2) {
+		if (!is_keyword(argv[i])) {
+			strb_printf(&sb, "unknown word '%.40s': expected id, sender, rcpt, status, "
+				    "since, until or limit", argv[i]);
+			return -EINVAL;
+		}
 		if (i + 1 == argc) {
 			strb_printf(&sb, "%.40s: expected a value after it", argv[i]);
 			return -EINVAL;
