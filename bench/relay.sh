@@ -4,7 +4,9 @@
 # N / (time until the sink counted N), for sluiced and Postfix in one run.
 # Then outage recovery: OUTAGE_N messages queued while the sink is down,
 # the time from the sink's return to the last delivery.
-# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX.
+# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX, SKIP_OUTAGE; TRACE=1
+# runs the relay with the message trace on (trace: {} added to the
+# built-in configuration), for the trace on/off comparison.
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ] && [ "${BENCH_NETNS:-}" != 1 ]; then
@@ -27,14 +29,22 @@ relay_run() {   # $1 n
   echo "$1 $t0 $t1 $(echo "$r" | awk '{print $1}')" | awk '{printf "%.0f %.0f\n", $1/($3-$2), $4}'
 }
 
-say "# relay $(date -Is) $(uname -r) $(nproc) cpus"
+TRACE=${TRACE:-0}
+TRACE_WORD=$([ "$TRACE" != 0 ] && echo on || echo off)
+say "# relay $(date -Is) $(uname -r) $(nproc) cpus, trace $TRACE_WORD"
 sink_start
-sluiced_start
+if [ "$TRACE" != 0 ]; then
+  "$B/sluiced" -d > "$WORK/relay.yaml" && echo "trace: {}" >> "$WORK/relay.yaml"
+  sluiced_start -c "$WORK/relay.yaml"
+else
+  sluiced_start
+fi
 relay_run 2000 >/dev/null
 for i in $(seq "$REPEAT"); do
-  r=$(relay_run "$N"); say "sluiced: delivered/injected msg/s: $r"
+  r=$(relay_run "$N"); say "sluiced (trace $TRACE_WORD): delivered/injected msg/s: $r"
   echo "$r" | awk '{print $1}' >> "$WORK/s"
 done
+[ "$TRACE" != 0 ] && say "$("$B/sluicectl" --socket "$WORK/var/sluice.sock" show stats | grep '^trace:')"
 sluiced_stop
 
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
@@ -51,6 +61,7 @@ if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
 fi
 
 # outage: the sink is down while OUTAGE_N messages queue; probes every 2-10 s
+[ -n "${SKIP_OUTAGE:-}" ] && { sink_stop; log "results in $OUT"; exit 0; }
 sink_stop
 cat > "$WORK/outage.yaml" <<YAML
 listen: ["127.0.0.1:$RELAY_PORT"]

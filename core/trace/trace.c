@@ -61,6 +61,7 @@ struct trace {
 	uint64_t warned_dropped;	/* drops already reported */
 	uint64_t warned_errors;		/* errors already reported */
 	int64_t warned_at;		/* monotonic s of the last warning */
+	int64_t sized_at;		/* monotonic s used was last read */
 	_Atomic int64_t prune_at;	/* monotonic s of the next prune (0:
 					   now; a reload sets it) */
 };
@@ -239,6 +240,10 @@ writer_main(void *arg)
 		}
 		stop = atomic_load(&t->stopping);
 		drain(t, dberr, sizeof(dberr));
+		if (mono_s() != t->sized_at) {	/* the size, once a second */
+			t->sized_at = mono_s();
+			atomic_store(&t->used, trace_db_used(t->db));
+		}
 		warn_losses(t, dberr);
 		if (stop)
 			break;
