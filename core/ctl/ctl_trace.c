@@ -99,9 +99,10 @@ event_text(struct ctl_run *r, const struct trace_event *e)
 	if (e->has_ms && strcmp(e->kind, "expired") == 0)
 		strb_printf(&sb, " after %lld attempts, age %llds", (long long)e->attempt,
 			    (long long)e->ms);
-	if (e->ref != 0) {
+	if (e->ref != 0) {	/* an NDR's id; on the NDR, the message it reports on */
 		envelope_id_str(e->ref, id);
-		strb_printf(&sb, " as %s", id);
+		strb_printf(&sb, " %s %s", strcmp(e->kind, "received") == 0 ? "report on" : "as",
+			    id);
 	}
 	if (e->detail != NULL && e->detail[0] != '\0')
 		strb_printf(&sb, ": %s", LOG_TEXT(e->detail));
