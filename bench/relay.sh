@@ -44,7 +44,15 @@ for i in $(seq "$REPEAT"); do
   r=$(relay_run "$N"); say "sluiced (trace $TRACE_WORD): delivered/injected msg/s: $r"
   echo "$r" | awk '{print $1}' >> "$WORK/s"
 done
-[ "$TRACE" != 0 ] && say "$("$B/sluicectl" --socket "$WORK/var/sluice.sock" show stats | grep '^trace:')"
+if [ "$TRACE" != 0 ]; then
+  say "$("$B/sluicectl" --socket "$WORK/var/sluice.sock" show stats | grep '^trace:')"
+  hz=$(getconf CLK_TCK)
+  for t in /proc/"$SLUICED_PID"/task/*; do
+    [ "$(cat "$t/comm")" = sluice-trace ] && cpu_w=$(awk -v hz="$hz" '{print ($14+$15)/hz}' "$t/stat")
+  done
+  cpu_all=$(awk -v hz="$hz" '{print ($14+$15)/hz}' /proc/"$SLUICED_PID"/stat)
+  say "trace writer thread: ${cpu_w:-?} s of CPU of sluiced's $cpu_all s"
+fi
 sluiced_stop
 
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then

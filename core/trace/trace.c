@@ -306,6 +306,7 @@ trace_start(const struct trace_conf *c, unsigned nfeeds, struct trace **out, cha
 		snprintf(err, errlen, "trace: cannot start its thread: %s", strerror(-rc));
 		goto fail;
 	}
+	pthread_setname_np(t->thread, "sluice-trace");	/* top -H, the bench */
 	atomic_store(&running, t);
 	*out = t;
 	return 0;
