@@ -14,7 +14,6 @@
 
 #include "core/ctl/ctl_select.h"
 #include "core/strb.h"
-#include "core/trace/trace_db.h"
 
 bool
 ctl_trace_glob(const char *pattern, const char *value)

@@ -4,20 +4,27 @@
  * size.  Used by the trace writer thread only (core/trace/trace.c); the
  * queries are core/trace/trace_query.h, on their own connection.
  *
- * Schema (user_version 1), every time a unix ms:
+ * Schema (user_version 2), every time a unix ms:
  *
  *   msg(id INTEGER PRIMARY KEY   queue id; its high 32 bits are the
  *                                second it was made, so an id range is a
  *                                time range and no time index is needed
- *       t, client, sender, tenant, size, nrcpt,
- *       ref                      an NDR: the message it reports on
- *       seen                     TRACE_SEEN_* bits of its events so far
- *       status)                  its latest event's word
+ *       t, client, helo, sender, tenant, size, nrcpt,
+ *       ref, note)               an NDR: the message it reports on, and
+ *                                "NDR" or "delay notice"
  *   rcpt(msg, addr)              one row per recipient; index on addr
  *                                COLLATE NOCASE (sender too, on msg)
- *   ev(msg, t, kind, result, connector, host, ip, code, mfi, reply,
- *      detail, ms, attempt, rcpts, ref)   one row per record (rcpts: the
- *                                recipients concerned, one a line); index on msg
+ *   ev(msg, seq, t, kind, result, connector, host, ip, code, mfi, reply,
+ *      detail, ms, attempt, rcpts, ref)   one row per record after
+ *                                "received" (which is the msg row),
+ *                                WITHOUT ROWID, keyed (msg, seq): a
+ *                                message's events are one range, in order
+ *
+ * What a message came to (its status, a query's "status") is read from
+ * its events, not kept up to date in msg: a record costs one INSERT (a
+ * received one three: msg, rcpt, and nothing in ev), the fewest b-tree
+ * writes that keep every query indexed.  A message received while the
+ * trace was off has events but no msg row; a query by its id finds it.
  *
  * WAL mode with synchronous=NORMAL: a commit is a write to the WAL, synced
  * only at checkpoints; a power cut may lose the last commits of the trace,
@@ -31,13 +38,6 @@
 #include <stdint.h>
 
 #include "core/trace/trace_rec.h"
-
-/* msg.seen bits: the statuses a query's "status" selects. */
-#define TRACE_SEEN_DELIVERED	0x01
-#define TRACE_SEEN_DEFERRED	0x02
-#define TRACE_SEEN_BOUNCED	0x04
-#define TRACE_SEEN_EXPIRED	0x08
-#define TRACE_SEEN_RETURNED	0x10	/* an NDR went back to the sender */
 
 struct trace_db;
 
@@ -62,17 +62,13 @@ int trace_db_put(struct trace_db *db, const struct trace_rec *rec, char *err, si
  * One step of pruning: delete up to chunk messages (their recipients and
  * events too) made before before_ms, or, when the database holds more than
  * max_size bytes in use (0: no limit), the oldest ones whatever their age.
- * Returns the messages deleted (0: nothing to do) or -EIO.  Also deletes
- * events whose message row is gone and that are older than before_ms.
+ * Returns the messages deleted (0: nothing to do) or -EIO.  Events of
+ * messages without a row go by the same rule.
  */
 long trace_db_prune(struct trace_db *db, int64_t before_ms, uint64_t max_size, unsigned chunk,
 		    char *err, size_t errlen);
 
 /* Bytes in use (pages less free pages, times the page size). */
 uint64_t trace_db_used(struct trace_db *db);
-
-/* The seen bit of an event, 0 for none; and its status word. */
-unsigned trace_seen_bit(enum trace_kind k, enum trace_result r);
-const char *trace_status_word(enum trace_kind k, enum trace_result r);
 
 #endif

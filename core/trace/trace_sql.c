@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/strb.h"
-#include "core/trace/trace_db.h"
 
 #define DEFAULT_LIMIT 100
 
@@ -61,6 +60,21 @@ param_text(struct trace_sql *q, const char *s)
 	snprintf(q->p[q->np++].s, sizeof(q->p[0].s), "%s", s);
 }
 
+/* The condition on an event row of status bit seen (fixed text). */
+static const char *
+seen_sql(unsigned seen)
+{
+	switch (seen) {
+	case TRACE_SEEN_DELIVERED: return "kind = 'attempt' AND result = 'delivered'";
+	case TRACE_SEEN_DEFERRED: return "kind = 'attempt' AND result = 'deferred'";
+	case TRACE_SEEN_BOUNCED: return "(kind = 'attempt' AND result = 'bounced') OR"
+					" kind IN ('bounce', 'fixnow')";
+	case TRACE_SEEN_EXPIRED: return "kind = 'expired'";
+	case TRACE_SEEN_RETURNED: return "kind = 'ndr' AND result = 'sent'";
+	default: return "0";
+	}
+}
+
 /* The condition on column col for pattern pat (two parameters at most). */
 static void
 pattern(struct trace_sql *q, struct strb *sb, const char *col, const char *pat)
@@ -90,7 +104,7 @@ trace_sql_build(const struct trace_filter *f, struct trace_sql *q)
 		return -EINVAL;
 	memset(q, 0, sizeof(*q));
 	strb_init(&sb, q->text, sizeof(q->text));
-	strb_puts(&sb, "SELECT id, t, client, sender, tenant, size, nrcpt, ref, status"
+	strb_puts(&sb, "SELECT id, t, client, helo, sender, tenant, size, nrcpt, ref, note"
 		  " FROM msg WHERE 1");
 	if (f->id != 0) {
 		int64_t id;
@@ -120,8 +134,8 @@ trace_sql_build(const struct trace_filter *f, struct trace_sql *q)
 		strb_puts(&sb, ")");
 	}
 	if (f->seen != 0) {
-		strb_puts(&sb, " AND seen & ? != 0");
-		param_int(q, f->seen);
+		strb_printf(&sb, " AND EXISTS (SELECT 1 FROM ev WHERE ev.msg = msg.id AND (%s))",
+			    seen_sql(f->seen));
 	}
 	strb_puts(&sb, " ORDER BY id DESC LIMIT ?");
 	/* one more than asked: tells the caller there is more */

@@ -16,6 +16,7 @@
  *     the matcher: a scan, bounded by the query's time budget.
  * A time is a range of queue ids: an id's high 32 bits are the second it
  * was made (queue/spool.c), so since/until need no index of their own.
+ * A status is an EXISTS over the message's events (one key range).
  *
  * Pure: no I/O, no allocation.  Unit-tested in
  * tests/unit/core/trace/trace_sql_test.c.
@@ -32,6 +33,14 @@
 #define TRACE_SQL_MAX	1024	/* the query text */
 #define TRACE_SQL_PARAMS 12	/* its parameters at most */
 
+/* A query's "status": the message had such an event at some point. */
+#define TRACE_SEEN_DELIVERED	0x01	/* an attempt delivered */
+#define TRACE_SEEN_DEFERRED	0x02	/* an attempt deferred */
+#define TRACE_SEEN_BOUNCED	0x04	/* refused for good, or returned by the
+					   operator or fix-now */
+#define TRACE_SEEN_EXPIRED	0x08	/* expired */
+#define TRACE_SEEN_RETURNED	0x10	/* an NDR went back to the sender */
+
 /* A query's filters; zeroed: every message (up to the limit). */
 struct trace_filter {
 	uint64_t id;			/* this queue id only; 0 any */
@@ -39,7 +48,7 @@ struct trace_filter {
 	char sender[TRACE_PAT_MAX];	/* its pattern; "" the null sender */
 	bool has_rcpt;			/* rcpt given */
 	char rcpt[TRACE_PAT_MAX];	/* its pattern (not "") */
-	unsigned seen;			/* TRACE_SEEN_* bit (trace_db.h), 0 any */
+	unsigned seen;			/* one TRACE_SEEN_* bit, 0 any */
 	int64_t since;			/* made at or after (unix s), 0 none */
 	int64_t until;			/* made at or before (unix s), 0 none */
 	uint32_t limit;			/* messages at most, 0: the default */

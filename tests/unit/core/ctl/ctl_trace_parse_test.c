@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/ctl/ctl_trace_parse.h"
-#include "core/trace/trace_db.h"
+#include "core/trace/trace_sql.h"
 
 #define NOW 1800000000LL
 
