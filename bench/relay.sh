@@ -4,8 +4,10 @@
 # N / (time until the sink counted N), for sluiced and Postfix in one run.
 # Then outage recovery: OUTAGE_N messages queued while the sink is down,
 # the time from the sink's return to the last delivery.
-# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX; HTTP_POLL=1 runs
-# sluiced with its HTTP listener and polls /metrics and /api/v1/connectors
+# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX, SKIP_OUTAGE; TRACE=1
+# runs the relay with the message trace on (trace: {} added to the
+# built-in configuration), for the trace on/off comparison; HTTP_POLL=1
+# runs it with its HTTP listener and polls /metrics and /api/v1/connectors
 # every 0.5 s while it relays (the cost of being watched).
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
@@ -29,7 +31,7 @@ relay_run() {   # $1 n
   echo "$1 $t0 $t1 $(echo "$r" | awk '{print $1}')" | awk '{printf "%.0f %.0f\n", $1/($3-$2), $4}'
 }
 
-# HTTP_POLL: the built-in config with http:, and a poller (at most 1 h)
+# HTTP_POLL: a poller of the HTTP listener (at most 1 h)
 http_poll() {
   python3 - "$1" <<'PY' &
 import sys, time, urllib.request
@@ -45,24 +47,35 @@ while time.time() - t0 < 3600:
 PY
   POLL_PID=$!
 }
-ARGS=""
-if [ -n "${HTTP_POLL:-}" ]; then
-  "$B/sluiced" -d > "$WORK/http.yaml"
-  printf 'http: {listen: "127.0.0.1:8025"}\n' >> "$WORK/http.yaml"
-  ARGS="-c $WORK/http.yaml"
-fi
-
-say "# relay $(date -Is) $(uname -r) $(nproc) cpus${HTTP_POLL:+, HTTP listener polled every 0.5 s}"
+TRACE=${TRACE:-0}
+TRACE_WORD=$([ "$TRACE" != 0 ] && echo on || echo off)
+say "# relay $(date -Is) $(uname -r) $(nproc) cpus, trace $TRACE_WORD${HTTP_POLL:+, HTTP listener polled every 0.5 s}"
 sink_start
-sluiced_start $ARGS
+if [ "$TRACE" != 0 ] || [ -n "${HTTP_POLL:-}" ]; then
+  "$B/sluiced" -d > "$WORK/relay.yaml"
+  [ "$TRACE" = 0 ] || echo "trace: {}" >> "$WORK/relay.yaml"
+  [ -z "${HTTP_POLL:-}" ] || printf 'http: {listen: "127.0.0.1:8025"}\n' >> "$WORK/relay.yaml"
+  sluiced_start -c "$WORK/relay.yaml"
+else
+  sluiced_start
+fi
 [ -z "${HTTP_POLL:-}" ] || http_poll 8025
 relay_run 2000 >/dev/null
 for i in $(seq "$REPEAT"); do
-  r=$(relay_run "$N"); say "sluiced: delivered/injected msg/s: $r"
+  r=$(relay_run "$N"); say "sluiced (trace $TRACE_WORD): delivered/injected msg/s: $r"
   echo "$r" | awk '{print $1}' >> "$WORK/s"
 done
 [ -z "${POLL_PID:-}" ] || { kill "$POLL_PID" 2>/dev/null; wait "$POLL_PID" 2>/dev/null; POLL_PID=; }
 say "sluiced${HTTP_POLL:+ with its HTTP listener polled}: median of $REPEAT $(median < "$WORK/s") msg/s delivered"
+if [ "$TRACE" != 0 ]; then
+  say "$("$B/sluicectl" --socket "$WORK/var/sluice.sock" show stats | grep '^trace:')"
+  hz=$(getconf CLK_TCK)
+  for t in /proc/"$SLUICED_PID"/task/*; do
+    [ "$(cat "$t/comm")" = sluice-trace ] && cpu_w=$(awk -v hz="$hz" '{print ($14+$15)/hz}' "$t/stat")
+  done
+  cpu_all=$(awk -v hz="$hz" '{print ($14+$15)/hz}' /proc/"$SLUICED_PID"/stat)
+  say "trace writer thread: ${cpu_w:-?} s of CPU of sluiced's $cpu_all s"
+fi
 sluiced_stop
 
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
@@ -79,6 +92,7 @@ if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
 fi
 
 # outage: the sink is down while OUTAGE_N messages queue; probes every 2-10 s
+[ -n "${SKIP_OUTAGE:-}" ] && { sink_stop; log "results in $OUT"; exit 0; }
 sink_stop
 cat > "$WORK/outage.yaml" <<YAML
 listen: ["127.0.0.1:$RELAY_PORT"]

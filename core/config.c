@@ -111,6 +111,7 @@ static const struct cfg_field top_fields[] = {
 	{ "control_group", cfg_f_account, T(control_group), 0, 0, "a group" },
 	{ "log", cfg_f_log, 0, 0, 0, NULL },
 	{ "http", cfg_f_http, 0, 0, 0, NULL },
+	{ "trace", cfg_f_trace, 0, 0, 0, NULL },
 	{ "connectors", cfg_f_connectors, 0, 0, 0, NULL },
 	{ "domains", f_defer_domains, 0, 0, 0, NULL },
 #undef T
@@ -130,6 +131,7 @@ config_defaults(struct config *cfg)
 	cfg_log_defaults(&cfg->log);
 	cfg_http_defaults(&cfg->http);
 	cfg_alerts_defaults(&cfg->alerts);
+	cfg_trace_defaults(&cfg->trace);
 	cfg->tls_proto.min_version = 12;
 }
 

@@ -90,6 +90,18 @@ struct cfg_http {
  * make install rewrites the shipped config for another PREFIX). */
 #define HTTP_STATIC_DIR "/usr/share/sluice/www"
 
+/* trace: the message trace (core/trace/trace.h).  Taken at start; a
+ * reload changes retention and max_size only. */
+struct cfg_trace {
+	bool enabled;			/* record every message's life (false;
+					   true once a trace: section is given) */
+	char *path;			/* the database, NULL: <spool>/trace.db */
+	uint32_t retention;		/* s a message is kept (10d) */
+	uint64_t max_size;		/* bytes the database may use, oldest
+					   messages deleted beyond it (1G);
+					   0: no limit */
+};
+
 struct cfg_listener {
 	struct sockaddr_storage addr;	/* bind address */
 	socklen_t addrlen;		/* length of addr */
@@ -262,6 +274,7 @@ struct config {
 	struct cfg_log log;		/* where and how to log */
 	struct cfg_http http;		/* the HTTP admin listener */
 	struct cfg_alerts alerts;	/* alert thresholds and notices */
+	struct cfg_trace trace;		/* the message trace */
 	void *domain_index;		/* private lookup table */
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */

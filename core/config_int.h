@@ -16,7 +16,7 @@
  *                       resolvers
  *   config_domain.c     domains, tenants, redis, postmaster
  *   config_service.c    how the daemon runs: user, group, control_group,
- *                       log
+ *                       log, trace
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
  *   config_http.c       the HTTP admin listener (http)
  *   config_alerts.c     alerts: thresholds, notice recipients, webhook
@@ -384,6 +384,8 @@ cfg_field_fn cfg_f_postmaster;		/* postmaster */
 cfg_field_fn cfg_f_account;		/* user, group, control_group */
 cfg_field_fn cfg_f_log;			/* log */
 void cfg_log_defaults(struct cfg_log *l);
+cfg_field_fn cfg_f_trace;		/* trace */
+void cfg_trace_defaults(struct cfg_trace *t);
 
 /* config_http.c */
 cfg_field_fn cfg_f_http;		/* http */

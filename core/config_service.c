@@ -2,7 +2,9 @@
  * config_service — how sluiced runs as a system service: the user and
  * group it becomes once its listeners and control socket are open (user,
  * group), the group that may reach the control socket (control_group),
- * and where and how it logs (log: to, path, format, level, facility).
+ * where and how it logs (log: to, path, format, level, facility), and
+ * where it keeps the message trace (trace: enabled, path, retention,
+ * max_size; the database is opened by core/trace/trace.h).
  *
  * Only the text is checked here (a name's characters, a word from a list,
  * which log keys go together).  Whether the user and groups exist is asked
@@ -140,5 +142,38 @@ cfg_log_defaults(struct cfg_log *l)
 		.json = false,
 		.level = LOG_INFO,
 		.facility = 2,		/* mail */
+	};
+}
+
+/* ------------------------------------------------------------------------ */
+/* trace.                                                                   */
+
+/* trace: {enabled, path, retention, max_size}: the section turns it on */
+int
+cfg_f_trace(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+	    void *base)
+{
+	static const struct cfg_field fields[] = {
+		{ "enabled", cfg_f_bool, offsetof(struct cfg_trace, enabled), 0, 0, NULL },
+		{ "path", cfg_f_path, offsetof(struct cfg_trace, path), 0, 0, NULL },
+		{ "retention", cfg_f_duration, offsetof(struct cfg_trace, retention), 1,
+		  3650 * DAY, NULL },
+		{ "max_size", cfg_f_size, offsetof(struct cfg_trace, max_size), 0, 1024 * GIB,
+		  NULL },
+	};
+	struct cfg_trace *t = &ld->cfg->trace;
+
+	t->enabled = true;
+	return cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), t, "trace", "in trace");
+}
+
+void
+cfg_trace_defaults(struct cfg_trace *t)
+{
+	*t = (struct cfg_trace){
+		.enabled = false,
+		.path = NULL,
+		.retention = 10 * DAY,
+		.max_size = GIB,
 	};
 }

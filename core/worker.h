@@ -134,6 +134,7 @@ struct queue;
 struct dns;
 struct smtp_server;
 struct anvil;
+struct trace_feed;
 
 struct worker {
 	unsigned id;			/* 0..n-1, names the spool directory */
@@ -152,6 +153,9 @@ struct worker {
 	struct dns *dns;		/* resolver on this ring (net/dns.h) */
 	struct smtp_server *srv;	/* listeners and SMTP sessions
 					   (net/smtp_server.h) */
+	struct trace_feed *trace;	/* this worker's feed of the message
+					   trace (core/trace/trace.h), NULL
+					   when it is off; set before start */
 	struct anvil *anvil;		/* per-client counters, shared by all
 					   workers (net/anvil.h) */
 

@@ -53,6 +53,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/tenant/tenant_event.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "net/anvil.h"
 #include "net/smtp_proto.h"
@@ -200,6 +201,29 @@ data_account(struct session *s)
 	session_charge(s);
 }
 
+/* The message trace's "received" (core/trace/trace.h): what the log's
+ * "queued id=" line says, and the recipients. */
+static void
+trace_received(struct session *s)
+{
+	struct worker *w = s->w;
+	struct trace_enc *e = trace_begin(w->trace, TRACE_RECEIVED, s->id);
+	const struct cfg_tenant *t;
+
+	if (e == NULL)
+		return;
+	t = s->nrcpt > 0 ? config_addr_tenant(w->cfg, s->rcpt[0].addr) : NULL;
+	trace_enc_str(e, TRACE_S_CLIENT, s->peer);
+	trace_enc_str(e, TRACE_S_HOST, s->helo);	/* the event's host: its HELO */
+	trace_enc_str(e, TRACE_S_IP, s->peer);
+	trace_enc_str(e, TRACE_S_SENDER, s->sender);
+	trace_enc_str(e, TRACE_S_TENANT, t != NULL ? t->name : NULL);
+	trace_enc_num(e, TRACE_N_SIZE, (int64_t)s->data.size);
+	for (uint32_t i = 0; i < s->nrcpt; i++)
+		trace_enc_rcpt(e, s->rcpt[i].addr);
+	trace_commit(w->trace, e);
+}
+
 static void
 data_spooled(struct spool_write *sw, int res)
 {
@@ -221,6 +245,7 @@ data_spooled(struct spool_write *sw, int res)
 				   "from", log_json_s(s->sender), "nrcpt", (int)s->nrcpt,
 				   "size", (json_int_t)s->data.size, "client", s->peer),
 			 "queued");
+		trace_received(s);
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
 		for (uint32_t i = 0; i < s->nrcpt; i++)

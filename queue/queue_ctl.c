@@ -13,16 +13,35 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/log.h"
 #include "core/tenant/directory.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/dsn.h"
 #include "queue/queue_int.h"
+
+/* The trace's record of an operator's action on recipients idx[0..n)
+ * of j (what the log says of it, or that a job was held or released). */
+static void
+trace_action(struct worker *w, const struct qjob *j, enum trace_kind kind,
+	     const uint32_t *idx, uint32_t n, const char *detail)
+{
+	struct trace_enc *e = trace_begin(w->trace, kind, j->msg->id);
+
+	if (e == NULL)
+		return;
+	trace_enc_str(e, TRACE_S_CONNECTOR, j->dest->name);
+	trace_enc_str(e, TRACE_S_DETAIL, detail);
+	for (uint32_t i = 0; i < n; i++)
+		trace_enc_rcpt(e, j->msg->env->rcpt[idx[i]].addr);
+	trace_commit(w->trace, e);
+}
 
 /* A job that is not active goes on hold: off the ready list, no timer. */
 static void
@@ -67,6 +86,7 @@ rcpts_delete(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 	envelope_id_str(m->id, qid);
 	log_info("id=%s: %u recipient(s) for %s deleted by the operator", qid, n,
 		 LOG_FIELD(j->dest->name));
+	trace_action(w, j, TRACE_DELETE, idx, n, "deleted by the operator, no report");
 	w->st.rcpts_deleted += n;
 	for (uint32_t i = 0; i < n; i++)
 		queue_rcpt_final(w, m, idx[i], ENV_RCPT_FAILED);
@@ -104,6 +124,7 @@ rcpts_bounce(struct worker *w, struct qjob *j, const uint32_t *idx, uint32_t n)
 	info = queue_job_dsn(j, idx, n, DSN_ACTION_FAILED, j->last_code == MFI_NONE ? "5.0.0" : NULL,
 			     detail.p, j->last_attempt);
 	log_returned(w, j, idx, n, "operator", "5.0.0", detail.p);
+	trace_action(w, j, TRACE_BOUNCE, idx, n, "returned by the operator");
 	j->dest->st.bounced += n;
 	w->st.rcpts_bounced += n;
 	queue_ndr_send(w, m, idx, info, n, false, 0);
@@ -171,6 +192,18 @@ job_move(struct worker *w, struct qjob *j, struct dest *d, const uint32_t *idx, 
 		queue_dest_kick(w, d);
 }
 
+/* The trace's record of recipients idx[0..n) of j moved to d. */
+static void
+trace_requeue(struct worker *w, const struct qjob *j, const struct dest *d,
+	      const uint32_t *idx, uint32_t n)
+{
+	char detail[600];
+
+	snprintf(detail, sizeof(detail), "requeued by the operator from %.250s to %.250s",
+		 j->dest->name, d->name);
+	trace_action(w, j, TRACE_REQUEUE, idx, n, detail);
+}
+
 /*
  * Route j's recipients again through the worker's current config: those
  * whose destination changed move there (job_move); those nothing routes
@@ -206,6 +239,7 @@ job_requeue(struct worker *w, struct qjob *j, struct queue_ctl_result *res)
 		envelope_id_str(m->id, qid);
 		log_info("id=%s: %u recipient(s) requeued from %s to %s by the operator", qid,
 			 k, LOG_FIELD(j->dest->name), LOG_FIELD(to[i]->name));
+		trace_requeue(w, j, to[i], idx, k);
 		job_move(w, j, to[i], idx, k);
 		moved += k;
 	}
@@ -239,6 +273,7 @@ queue_ctl_after_attempt(struct worker *w, struct qjob *j)
 	switch (j->ctl) {
 	case QUEUE_CTL_HOLD:
 		job_hold(w, j);
+		trace_action(w, j, TRACE_HOLD, j->rcpt, j->nrcpt, "held by the operator");
 		return true;
 	case QUEUE_CTL_DELETE:
 		job_delete(w, j);
@@ -295,11 +330,13 @@ ctl_job(struct worker *w, struct qjob *j, enum queue_ctl_op op, struct queue_ctl
 		if (j->state == QJOB_HELD)
 			return false;
 		job_hold(w, j);
+		trace_action(w, j, TRACE_HOLD, j->rcpt, j->nrcpt, "held by the operator");
 		break;
 	case QUEUE_CTL_RELEASE:
 		if (j->state != QJOB_HELD)
 			return false;
 		j->ctl = QUEUE_CTL_NONE;
+		trace_action(w, j, TRACE_RELEASE, j->rcpt, j->nrcpt, "released by the operator");
 		queue_job_ready(w, j);
 		queue_dest_kick(w, d);
 		break;
@@ -501,6 +538,8 @@ queue_fixnow(struct worker *w, const char *domain)
 			returned += n;
 			j->dest->st.bounced += n;
 			log_returned(w, j, idx, n, "fix-now", "5.1.10", info[0].detail);
+			trace_action(w, j, TRACE_FIXNOW, idx, n, "returned by fix-now: the domain "
+				     "is authoritative and the recipient is not in its directory");
 			queue_ndr_send(w, m, idx, info, n, false, 0);
 			if (keep == 0) {
 				job_unlink(j);

@@ -20,12 +20,14 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/dsn.h"
@@ -266,6 +268,42 @@ ndr_postmaster(struct worker *w, const struct qmsg *m, const uint32_t *idx, size
 }
 
 /*
+ * The trace's record of a report about m (what the log says of it): sent
+ * as message nid to `to` (0: none, and why), for its recipients idx[0..n);
+ * and, when sent, the report's own "received", which refers back to m.
+ */
+static void
+trace_ndr(struct worker *w, const struct qmsg *m, const uint32_t *idx, size_t n,
+	  bool delayed, uint64_t nid, const char *to, const char *why, uint64_t size)
+{
+	struct trace_enc *e = trace_begin(w->trace, TRACE_NDR, m->id);
+	char detail[320];
+
+	if (e == NULL)
+		return;
+	trace_enc_result(e, nid == 0 ? TRACE_R_NOT_SENT : delayed ? TRACE_R_DELAY : TRACE_R_SENT);
+	if (nid != 0)
+		snprintf(detail, sizeof(detail), "%s to <%.255s>", delayed ? "delay notice" : "NDR",
+			 to);
+	else
+		snprintf(detail, sizeof(detail), "no report: %s", why ? why : "?");
+	trace_enc_str(e, TRACE_S_DETAIL, detail);
+	trace_enc_num(e, TRACE_N_REF, (int64_t)nid);
+	for (size_t k = 0; k < n; k++)
+		trace_enc_rcpt(e, m->env->rcpt[idx[k]].addr);
+	trace_commit(w->trace, e);
+	if (nid == 0 || (e = trace_begin(w->trace, TRACE_RECEIVED, nid)) == NULL)
+		return;
+	trace_enc_str(e, TRACE_S_CLIENT, NDR_CLIENT);
+	trace_enc_str(e, TRACE_S_DETAIL, delayed ? "delay notice" : "NDR");
+	trace_enc_str(e, TRACE_S_SENDER, "");
+	trace_enc_num(e, TRACE_N_SIZE, (int64_t)size);
+	trace_enc_num(e, TRACE_N_REF, (int64_t)m->id);
+	trace_enc_rcpt(e, to);
+	trace_commit(w->trace, e);
+}
+
+/*
  * Return recipients idx[0..n) of m to the sender: spool an NDR (or, when
  * none is wanted or possible, just record them as failed).  info[k] says
  * why recipient idx[k] failed.
@@ -313,6 +351,7 @@ queue_ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 			if (!delayed) {
 				log_info("id=%s: %zu recipient(s) returned, no NDR (NOTIFY says "
 					 "no)", qid, n);
+				trace_ndr(w, m, idx, n, false, 0, NULL, "NOTIFY says no", 0);
 				for (size_t k = 0; k < n; k++)
 					queue_rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
 			}
@@ -334,6 +373,8 @@ queue_ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 			 LOG_FIELD(n ? info[0].addr : ""),
 			 LOG_TEXT(n && info[0].reply_text ? info[0].reply_text : ""), why,
 			 cfg->postmaster ? "" : "; set postmaster to receive these");
+		if (!delayed)
+			trace_ndr(w, m, idx, n, false, 0, NULL, why, 0);
 		if (!delayed)
 			for (size_t k = 0; k < n; k++)
 				queue_rcpt_final(w, m, idx[k], ENV_RCPT_FAILED);
@@ -403,6 +444,7 @@ queue_ndr_send(struct worker *w, struct qmsg *m, const uint32_t *idx,
 	envelope_id_str(ne.id, nid);
 	log_info("id=%s: %s for %zu recipient(s) to <%s> queued as %s", qid, kind, nd,
 		 LOG_FIELD(to), nid);
+	trace_ndr(w, m, idx, n, delayed, ne.id, to, NULL, r->b.len);
 	free(dr);
 	spool_append(w->spool, &r->sw);
 }

@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "core/tenant/tenant_event.h"
+#include "core/trace/trace.h"
 #include "core/worker.h"
 #include "core/xalloc.h"
 #include "queue/dsn.h"
@@ -128,6 +129,10 @@ struct outcome {
 					   reply (DNS, connect, TLS, ...) */
 	bool reached;			/* a recipient got as far as MAIL */
 	uint32_t *ok;			/* delivered: recipient indexes (ndeliv) */
+	uint32_t *idx;			/* per recipient of the attempt: its
+					   index in the envelope... */
+	uint8_t *cls;			/* ...and enum trace_result, for the
+					   trace (j->rcpt is reordered) */
 	const struct mfi_attempt *last_fail; /* the last failure seen */
 	enum mfi_code last_code;	/* and its code */
 	struct buf detail;		/* scratch for mfi_detail */
@@ -143,6 +148,8 @@ outcome_init(struct outcome *o, uint32_t n)
 		.texts = xcalloc(n, sizeof(*o->texts)),
 		.details = xcalloc(n, sizeof(*o->details)),
 		.ok = xmalloc(n * sizeof(*o->ok)),
+		.idx = xmalloc(n * sizeof(*o->idx)),
+		.cls = xmalloc(n),
 		.last_code = MFI_NONE,
 	};
 }
@@ -161,6 +168,8 @@ outcome_fini(struct outcome *o)
 	}
 	free(o->texts);
 	free(o->details);
+	free(o->idx);
+	free(o->cls);
 }
 
 /* Recipient i of j failed with code (attempt a): its reply line and detail
@@ -229,10 +238,13 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 		struct env_rcpt *r = &m->env->rcpt[j->rcpt[i]];
 		enum mfi_code code;
 
+		o->idx[i] = j->rcpt[i];
+		o->cls[i] = TRACE_R_DEFERRED;
 		if (a->stage >= MFI_STAGE_MAIL)
 			o->reached = true;
 		if (a->stage == MFI_STAGE_BODY && a->reply_code / 100 == 2) {
 			o->ok[o->ndeliv] = j->rcpt[i];
+			o->cls[i] = TRACE_R_DELIVERED;
 			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
 			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
 			count_queue_time(w, 0, m, now, 1);
@@ -248,6 +260,7 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			o->conn_level = true;
 		note_failure(j, i, a, code, now, o);
 		if (mfi_permanent(a)) {
+			o->cls[i] = TRACE_R_BOUNCED;
 			/* the destination says the recipient does not exist: it
 			   counts against its tenant's invalid-recipient quota */
 			if (mfi_user_unknown(a->reply_text, a->reply_code))
@@ -272,6 +285,38 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 	}
 }
 
+/* The trace's record of one outcome class of the attempt (what the
+ * attempt line says), with the recipients o sorted into that class. */
+static void
+trace_attempt(struct worker *w, const struct qjob *j, enum trace_result result,
+	      const struct mfi_attempt *a, enum mfi_code code, const char *detail,
+	      const struct outcome *o, uint64_t ms)
+{
+	struct trace_enc *e = trace_begin(w->trace, TRACE_ATTEMPT, j->msg->id);
+	const struct cfg_tenant *t = NULL;
+
+	if (e == NULL)
+		return;
+	for (uint32_t i = 0; i < o->nall && t == NULL; i++)	/* the first one's */
+		if (o->cls[i] == result)
+			t = config_addr_tenant(w->cfg, j->msg->env->rcpt[o->idx[i]].addr);
+	trace_enc_result(e, result);
+	trace_enc_str(e, TRACE_S_CONNECTOR, j->dest->connector);
+	trace_enc_str(e, TRACE_S_TENANT, t != NULL ? t->name : NULL);
+	trace_enc_str(e, TRACE_S_HOST, a->host);
+	trace_enc_str(e, TRACE_S_IP, a->ip);
+	trace_enc_str(e, TRACE_S_CODE, code_word(code));
+	trace_enc_str(e, TRACE_S_MFI, code == MFI_NONE ? NULL : mfi_name(code));
+	trace_enc_str(e, TRACE_S_DETAIL, detail);
+	trace_enc_num(e, TRACE_N_REPLY, a->reply_code);
+	trace_enc_num(e, TRACE_N_MS, (int64_t)ms);
+	trace_enc_num(e, TRACE_N_ATTEMPT, (int64_t)j->attempts + 1);
+	for (uint32_t i = 0; i < o->nall; i++)
+		if (o->cls[i] == result)
+			trace_enc_rcpt(e, j->msg->env->rcpt[o->idx[i]].addr);
+	trace_commit(w->trace, e);
+}
+
 /* The attempt events, one per outcome class (and per tenant and line's
  * worth of recipients, queue_log_rcpts). */
 static void
@@ -280,16 +325,60 @@ outcome_log(struct worker *w, const struct qjob *j, const struct mfi_attempt *pe
 {
 	if (o->ndeliv > 0) {
 		struct mfi_attempt ok = per_rcpt[0];
+		uint32_t k = 0;
 		w->st.messages_out++;
 		w->st.bytes_out += j->msg->loc.size;
 		log_attempt(w, j, "delivered", &ok, MFI_NONE, "", o->ok, o->ndeliv, ms);
+		while (k + 1 < o->nall && o->cls[k] != TRACE_R_DELIVERED)
+			k++;	/* the first delivered one's reply */
+		trace_attempt(w, j, TRACE_R_DELIVERED, &per_rcpt[k], MFI_NONE,
+			      per_rcpt[k].reply_text, o, ms);
 	}
-	if (o->nkeep > 0)
+	if (o->nkeep > 0) {
 		log_attempt(w, j, "deferred", o->last_fail, o->last_code, j->last_detail,
 			    j->rcpt, o->nkeep, ms);
-	if (o->nfail > 0)
+		trace_attempt(w, j, TRACE_R_DEFERRED, o->last_fail, o->last_code,
+			      j->last_detail, o, ms);
+	}
+	if (o->nfail > 0) {
 		log_attempt(w, j, "bounced", o->last_fail, o->last_code, j->last_detail,
 			    o->fail, o->nfail, ms);
+		trace_attempt(w, j, TRACE_R_BOUNCED, o->last_fail, o->last_code,
+			      j->last_detail, o, ms);
+	}
+}
+
+/* The tenant of j's first recipient, or NULL (the trace keeps one per
+ * event; the log's events group recipients by tenant). */
+static const char *
+job_tenant(const struct worker *w, const struct qjob *j)
+{
+	const struct cfg_tenant *t = j->nrcpt > 0
+		? config_addr_tenant(w->cfg, j->msg->env->rcpt[j->rcpt[0]].addr) : NULL;
+
+	return t != NULL ? t->name : NULL;
+}
+
+/* The trace's record of j's expiry (what the expired line says). */
+static void
+trace_expired(struct worker *w, const struct qjob *j, int64_t now)
+{
+	struct trace_enc *e = trace_begin(w->trace, TRACE_EXPIRED, j->msg->id);
+
+	if (e == NULL)
+		return;
+	trace_enc_str(e, TRACE_S_CONNECTOR, j->dest->connector);
+	trace_enc_str(e, TRACE_S_TENANT, job_tenant(w, j));
+	trace_enc_str(e, TRACE_S_CODE, code_word(j->last_code));
+	trace_enc_str(e, TRACE_S_MFI, j->last_code == MFI_NONE ? NULL : mfi_name(j->last_code));
+	trace_enc_str(e, TRACE_S_DETAIL, j->last_detail);
+	trace_enc_str(e, TRACE_S_HOST, j->last_host);
+	trace_enc_str(e, TRACE_S_IP, j->last_ip);
+	trace_enc_num(e, TRACE_N_MS, now - j->msg->env->arrival);
+	trace_enc_num(e, TRACE_N_ATTEMPT, (int64_t)j->attempts);
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		trace_enc_rcpt(e, j->msg->env->rcpt[j->rcpt[i]].addr);
+	trace_commit(w->trace, e);
 }
 
 /* The event of j's expiry: its recipients are returned with the last
@@ -308,6 +397,7 @@ log_expired(struct worker *w, const struct qjob *j, int64_t now)
 				  "detail", log_json_s(j->last_detail ? j->last_detail : ""),
 				  "age", (json_int_t)(now - j->msg->env->arrival),
 				  "attempts", (int)j->attempts));
+	trace_expired(w, j, now);
 }
 
 /*

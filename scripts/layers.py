@@ -26,7 +26,7 @@ import sys
 # one rank do not use each other.  bench/ and tests/ sit on top.
 LAYERS = [
     ["core"],
-    ["core/mfi", "core/tenant"],
+    ["core/mfi", "core/tenant", "core/trace"],
     ["tls", "queue"],
     ["net"],
     ["core/ctl"],

@@ -45,6 +45,7 @@
 #include "core/ctl/ctl_show.h"
 #include "core/ctl/ctl_table.h"
 #include "core/ctl/ctl_tenant.h"
+#include "core/ctl/ctl_trace.h"
 #include "core/log.h"
 #include "core/xalloc.h"
 
@@ -105,6 +106,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_show_insights,
 	&ctl_cmd_show_queue,
 	&ctl_cmd_show_message,
+	&ctl_cmd_trace,
 	&ctl_cmd_qshape,
 	&ctl_cmd_show_metrics,
 	&ctl_cmd_flush,

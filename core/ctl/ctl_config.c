@@ -544,6 +544,12 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	} else {
 		cw_put(w, "tls", NULL, json_null(), true, "no STARTTLS offered");
 	}
+	cw_open(w, "trace");
+	cw_bool(w, "enabled", c->trace.enabled, d->trace.enabled);
+	cw_str(w, "path", c->trace.path, d->trace.path, "<spool>/trace.db");
+	cw_dur(w, "retention", c->trace.retention, d->trace.retention);
+	cw_size(w, "max_size", c->trace.max_size, d->trace.max_size);
+	cw_close(w);
 	if (c->redis_host != NULL) {
 		cw_open(w, "redis");
 		cw_str(w, "host", c->redis_host, NULL, NULL);

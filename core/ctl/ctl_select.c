@@ -111,6 +111,16 @@ pattern(const char *key, const char *v, bool null_ok, char *out, struct strb *er
 	return 0;
 }
 
+int
+ctl_sel_pattern(const char *key, const char *v, bool null_ok, char *out, char *err,
+		size_t errlen)
+{
+	struct strb sb;
+
+	strb_init(&sb, err, errlen);
+	return pattern(key, v, null_ok, out, &sb);
+}
+
 static int
 connector(const char *v, struct ctl_sel *sel, struct strb *err)
 {

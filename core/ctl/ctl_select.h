@@ -72,6 +72,12 @@ bool ctl_sel_empty(const struct ctl_sel *sel);
  * recipients (rcpt). */
 bool ctl_sel_filters(const struct ctl_sel *sel);
 
+/* A PATTERN word v of keyword key into out (CTL_PAT_MAX bytes): "<...>"
+ * unwrapped; "" (the null sender) only when null_ok.  0, or -EINVAL with
+ * one line in err. */
+int ctl_sel_pattern(const char *key, const char *v, bool null_ok, char *out, char *err,
+		    size_t errlen);
+
 /* A queue id: 16 hex digits, not zero. */
 bool ctl_sel_parse_id(const char *s, uint64_t *id);
 

@@ -22,6 +22,7 @@
 #include "core/ctl/ctl_table.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
+#include "core/trace/trace.h"
 #include "core/xalloc.h"
 
 /* ---- show info -------------------------------------------------------- */
@@ -109,6 +110,45 @@ const struct ctl_cmd ctl_cmd_show_info = {
 
 /* ---- show stats ------------------------------------------------------- */
 
+/* The message trace's counters (core/trace/trace.h): JSON, or null when
+ * it is not running. */
+static json_t *
+trace_stats_json(void)
+{
+	struct trace *t = trace_running(NULL, 0);
+	struct trace_stats st;
+
+	if (t == NULL)
+		return json_null();
+	trace_get_stats(t, &st);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "trace.records", (json_int_t)st.records,
+			 "trace.dropped", (json_int_t)st.dropped,
+			 "trace.batches", (json_int_t)st.batches,
+			 "trace.errors", (json_int_t)st.errors,
+			 "trace.pruned", (json_int_t)st.pruned,
+			 "trace.bytes", (json_int_t)st.used,
+			 "trace.pending", (json_int_t)st.pending);
+}
+
+/* The same as a line under the table. */
+static void
+trace_stats_text(struct ctl_run *r)
+{
+	struct trace *t = trace_running(NULL, 0);
+	struct trace_stats st;
+
+	if (t == NULL)
+		return;
+	trace_get_stats(t, &st);
+	ctl_printf(r, "trace: %llu records stored in %llu transactions, %llu dropped (the "
+		   "writer behind), %llu lost to errors, %llu messages pruned, %llu bytes in "
+		   "the database, %llu bytes waiting\n", (unsigned long long)st.records,
+		   (unsigned long long)st.batches, (unsigned long long)st.dropped,
+		   (unsigned long long)st.errors, (unsigned long long)st.pruned,
+		   (unsigned long long)st.used, (unsigned long long)st.pending);
+}
+
 static void
 stats_round(struct ctl_run *r)
 {
@@ -126,9 +166,10 @@ stats_round(struct ctl_run *r)
 					(json_int_t)ctl_skey_value(&r->reqs[i]->snap, &ctl_skeys[k])));
 			log_json_append(&per, o);
 		}
-		ctl_json(r, json_pack("{s:I, s:i, s:I, s:o, s:o}", "uptime", (json_int_t)up,
+		ctl_json(r, json_pack("{s:I, s:i, s:I, s:o, s:o, s:o}", "uptime", (json_int_t)up,
 				      "workers", (int)ctl.nw, "time", (json_int_t)time(NULL),
-				      "totals", tot, "per_worker", per));
+				      "totals", tot, "per_worker", per,
+				      "trace", trace_stats_json()));
 	} else {
 		const char **heads = xcalloc(ctl.nw + 3, sizeof(*heads));
 		char (*names)[16] = xcalloc(ctl.nw, sizeof(*names));
@@ -156,6 +197,7 @@ stats_round(struct ctl_run *r)
 			ctl_table_rowv(t, cells);
 		}
 		ctl_table_print(t, r);
+		trace_stats_text(r);
 		free(heads);
 		free(names);
 		free(cells);

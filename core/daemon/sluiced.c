@@ -28,6 +28,7 @@
 #include "core/ctl/ctl.h"
 #include "core/ctl/ctl_reload.h"
 #include "core/daemon/daemon_config.h"
+#include "core/daemon/daemon_trace.h"
 #include "core/daemon/daemon_worker.h"
 #include "core/daemon/notify.h"
 #include "core/daemon/privs.h"
@@ -271,6 +272,7 @@ reload(struct daemon *d)
 	d->cfg = ncfg;
 	workers_reload(d->ws, d->n, d->cfg);
 	log_reload(d->cfg);
+	daemon_trace_reload(d->cfg);
 	if (strcmp(accounts(d->cfg, err, sizeof(err)), d->accounts) != 0)
 		log_warn("user, group and control_group take effect at the next start");
 	if (strcmp(http_settings(d->cfg, err, sizeof(err)), d->http) != 0)
@@ -479,12 +481,15 @@ main(int argc, char **argv)
 	if (pv.drop)
 		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
 			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
+	/* the trace's database is the user's too; its feeds before serving */
+	daemon_trace_start(cfg, ws, n);
 	notified(notify_send("STATUS=starting: recovering the spool"));
 	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0 ||
 	    http_start(err, sizeof(err)) < 0) {
 		http_stop();
 		ctl_stop();
 		daemon_workers_stop(ws, n);
+		daemon_trace_stop();
 		fatal("%s", err);
 	}
 	accounts(cfg, d.accounts, sizeof(d.accounts));
@@ -505,6 +510,7 @@ main(int argc, char **argv)
 	http_stop();		/* before the control socket it asks */
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);
+	daemon_trace_stop();	/* after the workers that feed it */
 	for (unsigned i = 0; i < ret.n; i++)
 		config_free(ret.cfg[i]);
 	free(ret.cfg);

@@ -2,8 +2,8 @@ SHELL := /bin/bash
 # `make fuzz`: libFuzzer targets built with clang, ASan and UBSan into
 # build-fuzz/, each run for FUZZ_SECONDS (default 60) from its corpus in
 # tests/fuzz/corpus/<target>.  `make fuzz FUZZ_SECONDS=0` only builds.
-# `make fuzz-long`: each for FUZZ_LONG_SECONDS (default 90: 12 minutes for
-# the ten), with a summary of the executions per target.
+# `make fuzz-long`: each for FUZZ_LONG_SECONDS (default 90: 17 minutes for
+# the eleven), with a summary of the executions per target.
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 90
 FB      := build-fuzz
@@ -14,7 +14,7 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-paramet
            -Werror -fsanitize=fuzzer-no-link,address,undefined \
            -fno-sanitize-recover=undefined -MMD -MP \
            $(shell pkg-config --cflags liburing yaml-0.1 wolfssl jansson 2>/dev/null)
-FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson 2>/dev/null) \
+FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson sqlite3 2>/dev/null) \
            -lhiredis -lpthread
 SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb.c core/log.c core/log_sink.c \
            core/utf8.c core/addr.c core/config.c \
@@ -22,11 +22,12 @@ SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb
            core/config_domain.c core/config_service.c core/config_tls.c core/config_http.c \
            core/file.c core/tenant/directory.c core/tenant/tenant.c core/tenant/cluster.c core/mpsc.c \
            core/mfi/mfi.c core/mfi/mfi_status.c core/ctl/ctl_parse.c core/ctl/ctl_report.c core/ctl/ctl_table.c core/ctl/ctl_select.c \
+           core/ctl/ctl_trace_parse.c core/trace/trace_rec.c core/trace/trace_sql.c \
            tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
            queue/siphash.c queue/envelope.c \
            queue/crc32c.c queue/dsn.c core/http/http_route.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)
-TARGETS := smtp reply dsn envelope ctl spool config directory logline select http
+TARGETS := smtp reply dsn envelope ctl spool config directory logline select http trace
 
 .PHONY: all long
 all: $(TARGETS:%=$(FB)/fuzz_%)

@@ -158,6 +158,31 @@ class PrivsTest(TestCase):
         r.start()
         self.assertEqual(r.recovered(), 1)
 
+    def test_trace_database_is_the_users(self):
+        """The message trace's database is opened after the drop: it and its
+        WAL files are the user's, and root's sluicectl reads it."""
+        sink = Sink()
+        self.cleanup.append(sink.stop)
+        r = self.relay(extra="user: %s\ngroup: %s\ntrace: {}" % (USER, GROUP),
+                       sink_port=sink.port)
+        r.start()
+        self.cleanup.append(r.stop)
+        send(r.port)
+        wait_for(lambda: sink.messages() == 1, what="delivered")
+        sock = os.path.join(r.dir, "sluice.sock")
+        out = wait_for(lambda: (lambda p: p if p.returncode == 0 and "delivered" in p.stdout
+                                else None)(subprocess.run(
+                                    [SLUICECTL, "--socket", sock, "trace"],
+                                    capture_output=True, text=True, timeout=20)),
+                       what="the delivery in the trace")
+        self.assertIn("1 message", out.stdout)
+        spool = os.path.join(r.dir, "spool")
+        files = {p: u for p, u in owners(spool).items() if "trace.db" in p}
+        self.assertIn(os.path.join(spool, "trace.db"), files)
+        self.assertIn(os.path.join(spool, "trace.db-wal"), files)
+        self.assertEqual({p for p, u in files.items() if u != self.uid}, set(),
+                         "trace files that are not %s's" % USER)
+
     def test_group_defaults_to_primary_and_control_group(self):
         others = [g for g in ("adm", "mail", "daemon") if self.has_group(g)]
         if not others:

@@ -201,3 +201,37 @@ ParameterizedTest(struct bad_case *c, config_service, bad_values)
 {
 	load_bad(c->yaml, c->want);
 }
+
+/* trace: off by default; the section turns it on; its limits and errors. */
+Test(config_service, trace)
+{
+	struct config *cfg = load_ok(config_default_yaml);
+
+	cr_expect_not(cfg->trace.enabled);
+	cr_expect_null(cfg->trace.path);
+	cr_expect_eq(cfg->trace.retention, 10 * 86400);
+	cr_expect_eq(cfg->trace.max_size, 1ull << 30);
+	config_free(cfg);
+	cfg = load_ok(BASE "domains: {d.test: sink}\ntrace: {}\n");
+	cr_expect(cfg->trace.enabled, "the section alone turns it on");
+	config_free(cfg);
+	cfg = load_ok(BASE "domains: {d.test: sink}\n"
+		      "trace: {path: /var/lib/sluice/trace.db, retention: 2d, max_size: 0}\n");
+	cr_expect(cfg->trace.enabled);
+	cr_expect_str_eq(cfg->trace.path, "/var/lib/sluice/trace.db");
+	cr_expect_eq(cfg->trace.retention, 2 * 86400);
+	cr_expect_eq(cfg->trace.max_size, 0, "0: no size limit");
+	config_free(cfg);
+	cfg = load_ok(BASE "domains: {d.test: sink}\ntrace: {enabled: false}\n");
+	cr_expect_not(cfg->trace.enabled);
+	config_free(cfg);
+	load_bad(BASE "domains: {d.test: sink}\ntrace: {retention: 0}\n",
+		 "sluice.yaml:4: trace: expected a duration from 1s to 3650d, got '0'");
+	load_bad(BASE "domains: {d.test: sink}\ntrace: {retension: 1d}\n",
+		 "sluice.yaml:4: unknown key 'retension' in trace (did you mean 'retention'?)");
+	load_bad(BASE "domains: {d.test: sink}\ntrace: {max_size: lots}\n",
+		 "sluice.yaml:4: trace: expected a size like 512K, 10M, 1G or a number of bytes, "
+		 "got 'lots'");
+	load_bad(BASE "domains: {d.test: sink}\ntrace: yes\n",
+		 "sluice.yaml:4: trace: expected a mapping, got 'yes'");
+}
