@@ -11,7 +11,7 @@
  *   GET  /api/v1/messages/ID             show message ID json
  *   GET  /api/v1/trace?id=&sender=&rcpt=&status=&since=&until=&limit=
  *                                        trace FILTER... json (404 while the
- *                                        daemon has no trace command)
+ *                                        trace is off)
  *   GET  /api/v1/history                 the listener's own per-minute ring
  *   POST /api/v1/connectors/NAME/validate  {"rcpt": R, "send": true}
  *                                        validate connector NAME [R [--send]] json
@@ -601,6 +601,7 @@ http_ctl_status(const char *e)
 		{ "unknown command", true, 404 },
 		{ "no connector '", true, 404 },
 		{ "no message ", true, 404 },
+		{ "the message trace is off", true, 404 },
 		{ "is not an accepted domain", false, 404 },
 		{ "is already authoritative", false, 409 },
 		{ "has no tenant with a directory", false, 409 },

@@ -175,7 +175,8 @@ class HttpTest(unittest.TestCase):
         self.assertIn("no message", r.error("/api/v1/messages/0123456789ABCDEF", 404))
         self.assertIn("no connector 'nosuch'", r.error("/api/v1/connectors/nosuch", 404))
         self.assertIn("no such API path", r.error("/api/v1/nothing", 404))
-        self.assertIn("not available", r.error("/api/v1/trace?sender=a@b.test", 404))
+        self.assertIn("the message trace is off",
+                      r.error("/api/v1/trace?sender=a@b.test", 404))
         self.assertEqual(r.error("/nothing.html", 404), "not found")
         st, h, b = r.http("/api/v1/info", method="DELETE")
         self.assertEqual((st, h["Allow"]), (405, "GET, HEAD"))
