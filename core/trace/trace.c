@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,9 @@
 #include "core/xalloc.h"
 
 #define TRACE_BATCH_MAX	20000	/* records per transaction */
+#define TRACE_NICE	10	/* the writer's nice value */
+#define IOPRIO_WHO_PROCESS 1	/* ioprio_set: a thread (linux/ioprio.h) */
+#define IOPRIO_IDLE	(3 << 13)	/* class idle, level 0 */
 #define DROP_WARN_S	10	/* a warning about drops or errors at most this often */
 #define PRUNE_CHUNK	1000	/* messages per pruning transaction */
 #define PRUNE_STEPS	8	/* transactions per prune round */
@@ -225,6 +230,27 @@ prune(struct trace *t, char *dberr, size_t errlen)
 			     now + (keep / 4 < 1 ? 1 : keep / 4 > 60 ? 60 : keep / 4));
 }
 
+/*
+ * The writer yields to the relay: a lower CPU priority (nice 10, this
+ * thread only) and the idle I/O class, so its commits and checkpoints wait
+ * for the spool's syncs instead of delaying a 250.  When that leaves it
+ * behind, the rings fill and records are dropped (counted), as the trace
+ * promises, rather than slowing the mail.  Either may be refused (a
+ * sandbox): then it runs at the relay's priority.
+ */
+static void
+writer_yield(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (setpriority(PRIO_PROCESS, (id_t)tid, TRACE_NICE) < 0) {
+		/* refused: same priority as the workers */
+	}
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, IOPRIO_IDLE) < 0) {
+		/* refused: the best-effort class, like the workers */
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -233,6 +259,7 @@ writer_main(void *arg)
 	char dberr[512] = "";
 	uint64_t v;
 
+	writer_yield();
 	for (;;) {
 		bool stop;
 		if (poll(&pfd, 1, TRACE_FLUSH_MS) > 0 && read(t->efd, &v, sizeof(v)) < 0) {
