@@ -22,7 +22,7 @@ COV     ?=
 comma   := ,
 BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 CC      ?= gcc
-PKGS    := liburing wolfssl libcares yaml-0.1 jansson
+PKGS    := liburing wolfssl libcares yaml-0.1 jansson libmicrohttpd
 TOOLS   ?= /opt/sluice-tools
 FUZZ_SMOKE ?= 12
 

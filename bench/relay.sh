@@ -4,7 +4,9 @@
 # N / (time until the sink counted N), for sluiced and Postfix in one run.
 # Then outage recovery: OUTAGE_N messages queued while the sink is down,
 # the time from the sink's return to the last delivery.
-# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX.
+# Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX; HTTP_POLL=1 runs
+# sluiced with its HTTP listener and polls /metrics and /api/v1/connectors
+# every 0.5 s while it relays (the cost of being watched).
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ] && [ "${BENCH_NETNS:-}" != 1 ]; then
@@ -14,7 +16,7 @@ enter_netns "$@"
 N=${N:-50000}; N_POSTFIX=${N_POSTFIX:-10000}; REPEAT=${REPEAT:-3}; OUTAGE_N=${OUTAGE_N:-100000}
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/relay-$(date +%Y%m%d-%H%M%S).txt
-trap 'sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
+trap '[ -n "${POLL_PID:-}" ] && kill "$POLL_PID"; sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
 say() { echo "$*" | tee -a "$OUT"; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
@@ -27,14 +29,40 @@ relay_run() {   # $1 n
   echo "$1 $t0 $t1 $(echo "$r" | awk '{print $1}')" | awk '{printf "%.0f %.0f\n", $1/($3-$2), $4}'
 }
 
-say "# relay $(date -Is) $(uname -r) $(nproc) cpus"
+# HTTP_POLL: the built-in config with http:, and a poller (at most 1 h)
+http_poll() {
+  python3 - "$1" <<'PY' &
+import sys, time, urllib.request
+base, n, t0 = "http://127.0.0.1:%s" % sys.argv[1], 0, time.time()
+while time.time() - t0 < 3600:
+    for p in ("/metrics", "/api/v1/connectors"):
+        try:
+            urllib.request.urlopen(base + p, timeout=5).read()
+            n += 1
+        except OSError:
+            pass
+    time.sleep(0.5)
+PY
+  POLL_PID=$!
+}
+ARGS=""
+if [ -n "${HTTP_POLL:-}" ]; then
+  "$B/sluiced" -d > "$WORK/http.yaml"
+  printf 'http: {listen: "127.0.0.1:8025"}\n' >> "$WORK/http.yaml"
+  ARGS="-c $WORK/http.yaml"
+fi
+
+say "# relay $(date -Is) $(uname -r) $(nproc) cpus${HTTP_POLL:+, HTTP listener polled every 0.5 s}"
 sink_start
-sluiced_start
+sluiced_start $ARGS
+[ -z "${HTTP_POLL:-}" ] || http_poll 8025
 relay_run 2000 >/dev/null
 for i in $(seq "$REPEAT"); do
   r=$(relay_run "$N"); say "sluiced: delivered/injected msg/s: $r"
   echo "$r" | awk '{print $1}' >> "$WORK/s"
 done
+[ -z "${POLL_PID:-}" ] || { kill "$POLL_PID" 2>/dev/null; wait "$POLL_PID" 2>/dev/null; POLL_PID=; }
+say "sluiced${HTTP_POLL:+ with its HTTP listener polled}: median of $REPEAT $(median < "$WORK/s") msg/s delivered"
 sluiced_stop
 
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then

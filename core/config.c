@@ -109,6 +109,7 @@ static const struct cfg_field top_fields[] = {
 	{ "group", cfg_f_account, T(group), 0, 0, "a group" },
 	{ "control_group", cfg_f_account, T(control_group), 0, 0, "a group" },
 	{ "log", cfg_f_log, 0, 0, 0, NULL },
+	{ "http", cfg_f_http, 0, 0, 0, NULL },
 	{ "connectors", cfg_f_connectors, 0, 0, 0, NULL },
 	{ "domains", f_defer_domains, 0, 0, 0, NULL },
 #undef T
@@ -126,6 +127,7 @@ config_defaults(struct config *cfg)
 	cfg->ndr_return_max = 128 * KIB;
 	cfg_limits_defaults(&cfg->limits);
 	cfg_log_defaults(&cfg->log);
+	cfg_http_defaults(&cfg->http);
 	cfg->tls_proto.min_version = 12;
 }
 

@@ -65,6 +65,31 @@ struct cfg_log {
 	unsigned facility;		/* syslog facility code (mail: 2) */
 };
 
+/* http: the admin listener (core/http/http.h); off unless the section is
+ * given.  Taken at start, like the SMTP listeners: a reload keeps it. */
+struct cfg_http {
+	bool enabled;			/* the http: section is there */
+	struct sockaddr_storage addr;	/* listen address */
+	socklen_t addrlen;		/* its length */
+	char *listen;			/* as written ("127.0.0.1:8025") */
+	char *token_file;		/* the bearer token's file (read as root
+					   at start), or NULL: no token */
+	bool write;			/* POST actions allowed (false; they also
+					   need the token) */
+	bool read_token;		/* GET /api and /metrics need the token
+					   too (false: open to whoever reaches
+					   the address) */
+	uint32_t max_connections;	/* served at once (32); more are
+					   answered 503 and closed */
+	char *static_dir;		/* files served under / (the dashboard),
+					   HTTP_STATIC_DIR by default; missing: a
+					   built-in page */
+};
+
+/* Where the dashboard's files are installed (the Debian package's place;
+ * make install rewrites the shipped config for another PREFIX). */
+#define HTTP_STATIC_DIR "/usr/share/sluice/www"
+
 struct cfg_listener {
 	struct sockaddr_storage addr;	/* bind address */
 	socklen_t addrlen;		/* length of addr */
@@ -212,6 +237,7 @@ struct config {
 	char *control_group;		/* group of the control socket, which is
 					   then mode 0660 (else 0600), or NULL */
 	struct cfg_log log;		/* where and how to log */
+	struct cfg_http http;		/* the HTTP admin listener */
 	void *domain_index;		/* private lookup table */
 	unsigned holds;			/* config_hold count (atomic access
 					   only; the one mutable field) */

@@ -18,6 +18,7 @@
  *   config_service.c    how the daemon runs: user, group, control_group,
  *                       log
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
+ *   config_http.c       the HTTP admin listener (http)
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
  * YAML value, stores the result in the config being built, and on bad input
@@ -350,6 +351,10 @@ int cfg_word(struct cfg_loader *ld, yaml_node_t *v, const char *const *words,
 
 /* config_listen.c */
 cfg_field_fn cfg_f_listen;		/* listen */
+/* An IP literal and port (v) into *ss; else "KEY: expected ... like
+ * 127.0.0.1:EX". 0 or <0 (reported). */
+int cfg_sockaddr(struct cfg_loader *ld, yaml_node_t *v, const char *key, const char *ex,
+		 struct sockaddr_storage *ss, socklen_t *len);
 cfg_field_fn cfg_f_trusted;		/* trusted_networks */
 cfg_field_fn cfg_f_limits;		/* limits */
 cfg_field_fn cfg_f_tls_server;		/* tls: {cert, key} */
@@ -372,6 +377,10 @@ cfg_field_fn cfg_f_postmaster;		/* postmaster */
 cfg_field_fn cfg_f_account;		/* user, group, control_group */
 cfg_field_fn cfg_f_log;			/* log */
 void cfg_log_defaults(struct cfg_log *l);
+
+/* config_http.c */
+cfg_field_fn cfg_f_http;		/* http */
+void cfg_http_defaults(struct cfg_http *h);
 
 /* config_tls.c: fields of a struct cfg_tls_proto (f->off is its offset) */
 cfg_field_fn cfg_f_tls_version;		/* min_version: 1.2 or 1.3 */

@@ -21,44 +21,57 @@
 /* ------------------------------------------------------------------------ */
 /* listen.                                                                  */
 
-static int
-listener_address(struct cfg_loader *ld, yaml_node_t *v, struct cfg_listener *l)
+int
+cfg_sockaddr(struct cfg_loader *ld, yaml_node_t *v, const char *key, const char *ex,
+	     struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct cfg_hostport hp;
 	struct cfg_qbuf q;
 
 	if (!is_scalar(v))
-		return cfg_fail(ld, v, "listen: expected an IP address and port like "
-				"127.0.0.1:2525 or [::1]:2525, got %s", cfg_describe(&q, v));
+		return cfg_fail(ld, v, "%s: expected an IP address and port like "
+				"127.0.0.1:%s or [::1]:%s, got %s", key, ex, ex,
+				cfg_describe(&q, v));
 	switch (cfg_parse_hostport(sval(v), slen(v), 0, false, &hp)) {
 	case CFG_HP_OK:
 		break;
 	case CFG_HP_V6_BARE:
-		return cfg_fail(ld, v, "listen: expected an IPv6 address in brackets "
-				"like [::1]:2525, got %s", cfg_describe(&q, v));
+		return cfg_fail(ld, v, "%s: expected an IPv6 address in brackets "
+				"like [::1]:%s, got %s", key, ex, cfg_describe(&q, v));
 	case CFG_HP_PORT:
-		return cfg_fail(ld, v, "listen: expected a port from 1 to 65535, got %s",
+		return cfg_fail(ld, v, "%s: expected a port from 1 to 65535, got %s", key,
 				cfg_describe(&q, v));
 	default:
-		return cfg_fail(ld, v, "listen: expected an IP address and port like "
-				"127.0.0.1:2525 or [::1]:2525, got %s", cfg_describe(&q, v));
+		return cfg_fail(ld, v, "%s: expected an IP address and port like "
+				"127.0.0.1:%s or [::1]:%s, got %s", key, ex, ex,
+				cfg_describe(&q, v));
 	}
-	memset(&l->addr, 0, sizeof(l->addr));
+	memset(ss, 0, sizeof(*ss));
 	if (hp.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&l->addr;
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(hp.port);
 		memcpy(&sin->sin_addr, hp.addr, 4);
-		l->addrlen = sizeof(*sin);
+		*len = sizeof(*sin);
 	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l->addr;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(hp.port);
 		memcpy(&sin6->sin6_addr, hp.addr, 16);
-		l->addrlen = sizeof(*sin6);
+		*len = sizeof(*sin6);
 	}
+	return 0;
+}
+
+static int
+listener_address(struct cfg_loader *ld, yaml_node_t *v, struct cfg_listener *l)
+{
+	int rc = cfg_sockaddr(ld, v, "listen", "2525", &l->addr, &l->addrlen);
+
+	if (rc < 0)
+		return rc;
 	l->text = cfg_strndup(ld->ix, sval(v), slen(v));
 	return l->text ? 0 : cfg_nomem(ld);
 }

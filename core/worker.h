@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/hist.h"
 #include "core/mpsc.h"
 #include "core/ring.h"
 
@@ -73,6 +74,12 @@ struct worker_ops {
 	void (*release)(struct worker *w);
 };
 
+/* The TLS counters' sizes: protocols (TLS 1.2, TLS 1.3, other) and
+ * reasons (enum mfi_tls of core/mfi/mfi.h, which sits above this folder;
+ * tls/tls.c checks that they fit). */
+#define WORKER_TLS_NPROTO 3
+#define WORKER_TLS_NREASONS 16
+
 /* Counters owned by the worker; others read them as a snapshot. */
 struct worker_stats {
 	uint64_t sessions;		/* SMTP sessions accepted */
@@ -99,6 +106,24 @@ struct worker_stats {
 	uint64_t rcpts_expired;		/* of which at expiry */
 	uint64_t rcpts_deleted;		/* dropped by the operator, no NDR */
 	uint64_t ndrs;			/* NDRs queued */
+	/* histograms (core/hist.h): one count per bucket, not cumulative,
+	   the last above every bound */
+	uint64_t attempt_ms[HIST_ATTEMPT_N + 1];	/* delivery attempts by
+					   duration (queue/queue_outcome.c) */
+	uint64_t attempt_ms_sum;	/* their durations added up, ms */
+	uint64_t queue_s[2][HIST_QUEUE_N + 1];	/* recipients by time from
+					   arrival to their final outcome:
+					   [0] delivered, [1] returned (failed
+					   or expired) */
+	uint64_t queue_s_sum[2];	/* those times added up, s */
+	/* TLS handshakes, [0] inbound (STARTTLS offered to clients), [1]
+	   outbound (to destinations) */
+	uint64_t tls_done[2][WORKER_TLS_NPROTO];	/* completed, by protocol
+					   (tls_proto_index, tls/tls.h) */
+	uint64_t tls_failed[2][WORKER_TLS_NREASONS];	/* failed, by enum
+					   mfi_tls (core/mfi/mfi.h): not offered,
+					   refused, a certificate verdict, or
+					   the handshake itself */
 };
 
 struct spool;

@@ -292,6 +292,7 @@ tls_failed(struct smtp_conn *c, enum mfi_tls reason, const struct smtp_reply *r)
 	}
 	if (reason == MFI_TLS_NONE)
 		reason = MFI_TLS_HANDSHAKE_FAILED;
+	c->w->st.tls_failed[1][reason]++;
 	if (c->tls != NULL)
 		smtp_validate_step(c, reason == MFI_TLS_HANDSHAKE_FAILED ? "tls" : "certificate",
 				   false, "%s", detail[0] ? detail : "handshake failed");
@@ -508,6 +509,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		c->tls_hs = false;
 		c->tls_on = true;
 		conn_note_cert(c);
+		c->w->st.tls_done[1][tls_proto_index(c->tls)]++;
 		smtp_validate_step(c, "tls", true, "%s %s", tls_version(c->tls),
 				   tls_cipher(c->tls));
 		if (conn_cfg(c)->tls == CFG_TLS_VERIFY)

@@ -458,7 +458,7 @@ session_raw(struct session *s, const char *p, size_t n)
 		int rc = tls_handshake(s->tls);
 		if (rc < 0) {
 			char why[256];
-			tls_failure(s->tls, why, sizeof(why));
+			s->w->st.tls_failed[0][tls_failure(s->tls, why, sizeof(why))]++;
 			log_info("session %s: TLS handshake failed: %s", s->peer,
 				 LOG_TEXT(why));
 			session_dirty(s);	/* the alert, if any */
@@ -471,6 +471,7 @@ session_raw(struct session *s, const char *p, size_t n)
 		if (rc == 0)
 			return;
 		s->tls_on = true;
+		s->w->st.tls_done[0][tls_proto_index(s->tls)]++;
 		/* the SNI name is any bytes an unauthenticated client chose */
 		const char *sni = tls_sni(s->tls);
 		log_info("session %s: TLS %s %s%s%s", s->peer, tls_version(s->tls),

@@ -172,6 +172,8 @@ note_failure(struct qjob *j, uint32_t i, const struct mfi_attempt *a, enum mfi_c
 	struct dest *d = j->dest;
 
 	d->st.codes[code < QUEUE_NCODES ? code : 0]++;
+	if (code == MFI_REMOTE)
+		d->st.remote[a->reply_code / 100 == 5]++;
 	o->detail.len = 0;
 	mfi_detail(a, code, &o->detail);
 	buf_append(&o->detail, "", 1);
@@ -194,6 +196,19 @@ note_failure(struct qjob *j, uint32_t i, const struct mfi_attempt *a, enum mfi_c
 		 a->host ? a->host : "?", a->ip ? a->ip : "?");
 	o->last_fail = a;
 	o->last_code = code;
+}
+
+/* n recipients of m reached their final outcome at now: [0] delivered,
+ * [1] returned; their wait goes into the histogram of time in queue. */
+static void
+count_queue_time(struct worker *w, int returned, const struct qmsg *m, int64_t now,
+		 uint32_t n)
+{
+	uint64_t waited = now > m->env->arrival ? (uint64_t)(now - m->env->arrival) : 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		hist_add(w->st.queue_s[returned], hist_queue_s, HIST_QUEUE_N, waited);
+	w->st.queue_s_sum[returned] += waited * n;
 }
 
 /*
@@ -220,6 +235,7 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 			o->ok[o->ndeliv] = j->rcpt[i];
 			tenant_event_rcpt(w, w->cfg->tenant_out, r->addr, (uint64_t)now);
 			queue_rcpt_final(w, m, j->rcpt[i], ENV_RCPT_DELIVERED);
+			count_queue_time(w, 0, m, now, 1);
 			d->st.delivered++;
 			w->st.rcpts_delivered++;
 			o->ndeliv++;
@@ -245,6 +261,7 @@ outcome_classify(struct worker *w, struct qjob *j, const struct mfi_attempt *per
 				.detail = o->details[i], .last_attempt = now,
 			};
 			o->fail[o->nfail++] = j->rcpt[i];
+			count_queue_time(w, 1, m, now, 1);
 			d->st.bounced++;
 			w->st.rcpts_bounced++;
 		} else {
@@ -320,6 +337,7 @@ job_defer_or_expire(struct worker *w, struct qjob *j, const struct cfg_connector
 		for (uint32_t k = 0; k < j->nrcpt; k++)
 			info[k].expired = true;	/* Status 5.4.7: dsn.c */
 		log_expired(w, j, now);
+		count_queue_time(w, 1, m, now, j->nrcpt);
 		d->st.bounced += j->nrcpt;
 		w->st.rcpts_bounced += j->nrcpt;
 		w->st.rcpts_expired += j->nrcpt;
@@ -354,6 +372,8 @@ queue_job_done(struct worker *w, struct qjob *j, const struct mfi_attempt *per_r
 	d->st.attempts++;
 	d->st.last_attempt = now;
 	w->st.attempts++;
+	hist_add(w->st.attempt_ms, hist_attempt_ms, HIST_ATTEMPT_N, elapsed_ms);
+	w->st.attempt_ms_sum += elapsed_ms;
 	if (j->attempts > 0) {
 		w->st.retries++;
 		d->st.retries++;

@@ -142,6 +142,8 @@ struct dest_stats {
 	uint64_t deferred;		/* recipient deferrals */
 	uint64_t bounced;		/* recipients returned */
 	uint64_t codes[QUEUE_NCODES];	/* failures by enum mfi_code */
+	uint64_t remote[2];		/* of codes[MFI_REMOTE], the destination's
+					   own replies: [0] 4xx, [1] 5xx */
 	uint8_t last_code;		/* enum mfi_code of the last failure */
 	int64_t last_time;		/* unix s of the last failure */
 	char last_error[256];		/* its reply / MFI line */

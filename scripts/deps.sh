@@ -11,6 +11,9 @@
 # qemu-user runs the unit tests on a CPU without SSE4.2 (make portability).
 # libsisimai-perl is a real bounce parser: tests/integration/test_ndr.py
 # feeds it the NDRs of expired messages, which it must read as final.
+# libmicrohttpd-dev is the HTTP admin listener's library (core/http/);
+# prometheus ships promtool, which checks /metrics (test_ctl, test_http;
+# its service is not started by the tests).
 set -eu
 TOOLS=${SLUICE_TOOLS:-/opt/sluice-tools}
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
@@ -18,7 +21,8 @@ libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
 clang valgrind gcovr \
-debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl qemu-user"
+debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl qemu-user \
+libmicrohttpd-dev prometheus"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -30,6 +30,7 @@ LAYERS = [
     ["tls", "queue"],
     ["net"],
     ["core/ctl"],
+    ["core/http"],
     ["core/daemon"],
     ["bench"],
 ]

@@ -36,8 +36,8 @@ check_src() {	# like check, without bench/tests: $1 what, $2 regex, $3 allowed f
 }
 check_src "JSON written by hand; build it with jansson" \
   '\{\\"|\\"[A-Za-z_]+\\" *:'
-check_src "JSON dumped outside log_json/ctl_json, which report a failed build" \
-  'json_dumps[a-z]* *\(' 'core/log\.c|core/ctl/ctl_run\.c'
+check_src "JSON dumped outside log_json/ctl_json/the HTTP answers, which report a failed build" \
+  'json_dumps[a-z]* *\(' 'core/log\.c|core/ctl/ctl_run\.c|core/http/http\.c'
 check_src "json_string of a variable; use log_json_str/log_json_s (valid UTF-8 whatever the bytes)" \
   'json_stringn?(_nocheck)? *\( *[^" ]' 'core/log\.c'
 check_src "result of a JSON append/set ignored; use log_json_append/log_json_set or check it" \

@@ -62,6 +62,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/strb.h"
+#include "core/worker.h"
 
 #define TLS_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define TLS_NAME_MAX	256	/* longest SNI name kept, NUL included */
@@ -1162,6 +1163,21 @@ const char *
 tls_version(const struct tls_conn *c)
 {
 	return c->done ? wolfSSL_get_version(c->ssl) : "";
+}
+
+_Static_assert(MFI_TLS_HANDSHAKE_FAILED < WORKER_TLS_NREASONS,
+	       "the workers' TLS failure counters need a slot per enum mfi_tls");
+
+const char *const tls_proto_names[WORKER_TLS_NPROTO] = { "TLSv1.2", "TLSv1.3", "other" };
+
+unsigned
+tls_proto_index(const struct tls_conn *c)
+{
+	const char *v = tls_version(c);
+
+	if (strcmp(v, "TLSv1.2") == 0)
+		return 0;
+	return strcmp(v, "TLSv1.3") == 0 ? 1 : 2;
 }
 
 const char *

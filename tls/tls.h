@@ -225,6 +225,12 @@ int tls_peer_cert(const struct tls_conn *c, struct tls_cert *out);
 /* Negotiated protocol ("TLSv1.3", "TLSv1.2"); "" before the handshake. */
 const char *tls_version(const struct tls_conn *c);
 
+/* The negotiated protocol as an index of the workers' TLS counters
+ * (core/worker.h): 0 TLS 1.2, 1 TLS 1.3, 2 anything else; and the label
+ * of each index ("TLSv1.2", "TLSv1.3", "other"). */
+unsigned tls_proto_index(const struct tls_conn *c);
+extern const char *const tls_proto_names[];
+
 /* Negotiated cipher suite (e.g. "TLS_AES_128_GCM_SHA256"); "" before. */
 const char *tls_cipher(const struct tls_conn *c);
 

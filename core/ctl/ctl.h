@@ -57,7 +57,10 @@
  *    ctl_reload.c (reload);
  *  - ctl.c: this API, the socket, its connections, dispatch, help, quit;
  *  - sluicectl.c: the client, its own program.
- * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h).
+ *  - ctl_client.c: the client side, one request and its answer
+ *    (sluicectl, and the HTTP listener of core/http/).
+ * Only core/daemon/ uses this folder (ctl.h, ctl_reload.h, ctl_worker.h),
+ * and core/http/ its client (ctl_client.h).
  */
 #ifndef SLUICE_CORE_CTL_H
 #define SLUICE_CORE_CTL_H

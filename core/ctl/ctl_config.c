@@ -300,6 +300,25 @@ w_log(struct cw *w, const struct cfg_log *l, const struct cfg_log *d)
 	cw_close(w);
 }
 
+/* http: the admin listener, or a comment that there is none */
+static void
+w_http(struct cw *w, const struct cfg_http *h, const struct cfg_http *d)
+{
+	if (!h->enabled) {
+		cw_put(w, "http", NULL, json_null(), true, "no HTTP listener");
+		return;
+	}
+	cw_open(w, "http");
+	cw_str(w, "listen", h->listen, "127.0.0.1:8025", NULL);
+	cw_str(w, "token_file", h->token_file, d->token_file,
+	       "no token: POST actions are refused");
+	cw_bool(w, "write", h->write, d->write);
+	cw_bool(w, "read_token", h->read_token, d->read_token);
+	cw_u32(w, "max_connections", h->max_connections, d->max_connections);
+	cw_str(w, "static_dir", h->static_dir, d->static_dir, NULL);
+	cw_close(w);
+}
+
 /* A list of strings, as one flow sequence. */
 static void
 cw_list(struct cw *w, const char *key, const char *const *v, size_t n, bool dflt)
@@ -480,6 +499,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	cw_str(w, "control_group", c->control_group, d->control_group,
 	       "the control socket is mode 0600");
 	w_log(w, &c->log, &d->log);
+	w_http(w, &c->http, &d->http);
 	cw_nets(w, "trusted_networks", c->trusted, c->ntrusted,
 		nets_eq(c->trusted, c->ntrusted, d->trusted, d->ntrusted));
 	if (c->nresolvers > 0)

@@ -30,7 +30,7 @@ const struct ctl_skey ctl_skeys[] = {
 	SK64("smtp.in.sessions_limited", "sluice_smtp_in_sessions_limited_total",
 	     "SMTP sessions refused: client over its session or connection-rate limit.",
 	     true, st.sessions_limited),
-	SK32("smtp.in.sessions_active", "sluice_smtp_in_sessions",
+	SK32("smtp.in.sessions_active", "sluice_smtp_in_sessions_active",
 	     "SMTP sessions open now.", false, nsessions),
 	SK64("smtp.in.messages", "sluice_smtp_in_messages_total",
 	     "Messages accepted (answered 250).", true, st.messages_in),
@@ -154,6 +154,8 @@ ctl_agg_merge(struct ctl_run *r, size_t *np)
 				g->old_codes[c] += d->old_codes[c];
 				g->codes[c] += d->st.codes[c];
 			}
+			g->remote[0] += d->st.remote[0];
+			g->remote[1] += d->st.remote[1];
 			g->attempts += d->st.attempts;
 			g->delivered += d->st.delivered;
 			g->deferred += d->st.deferred;

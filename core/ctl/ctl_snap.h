@@ -52,6 +52,7 @@ struct ctl_conn_agg {
 	/* the destinations' delivery counters, summed */
 	uint64_t attempts, delivered, deferred, bounced, retries;
 	uint64_t codes[QUEUE_NCODES];	/* failures by code */
+	uint64_t remote[2];		/* of codes[MFI_REMOTE]: 4xx, 5xx */
 	int64_t last_attempt;		/* unix s */
 	int64_t last_time;		/* last failure, unix s */
 	uint8_t last_code;		/* its code */

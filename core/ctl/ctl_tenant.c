@@ -15,6 +15,7 @@
 #include "core/ctl/ctl_tenant.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,11 +25,32 @@
 #include "core/tenant/cluster.h"
 #include "core/tenant/fixnow.h"
 #include "core/tenant/tenant.h"
+#include "core/xalloc.h"
 
 static const struct config *
 current_cfg(void)
 {
 	return atomic_load_explicit(&ctl.ws[0].acked_cfg, memory_order_acquire);
+}
+
+/* Invalid recipients of tn in the quota window ending at now: the local
+ * count, or the cluster's when Redis knows more (it includes ours; the
+ * local count stands when Redis is away). */
+static uint64_t
+tenant_invalid(const struct config *cfg, const struct cfg_tenant *tn, uint64_t now)
+{
+	uint64_t inv = 0;
+
+	if (cfg->tenant_table == NULL || tn->counter < 0)
+		return 0;
+	inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table, (size_t)tn->counter),
+			       now);
+	if (cfg->cluster != NULL) {
+		uint64_t c = cluster_tenant_total_idx(cfg->cluster, (size_t)tn->counter, now);
+		if (c > inv)
+			inv = c;
+	}
+	return inv;
 }
 
 static void
@@ -58,16 +80,7 @@ cmd_show_tenants(struct ctl_run *r)
 			out = tenant_count_sum(tenant_table_counter(cfg->tenant_out,
 								    (size_t)tn->counter), now);
 		}
-
-		if (cfg->tenant_table != NULL && tn->counter >= 0)
-			inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
-								    (size_t)tn->counter), now);
-		if (cfg->cluster != NULL && tn->counter >= 0) {
-			/* the cluster's count includes ours; local stands when Redis is away */
-			uint64_t c = cluster_tenant_total_idx(cfg->cluster, (size_t)tn->counter, now);
-			if (c > inv)
-				inv = c;
-		}
+		inv = tenant_invalid(cfg, tn, now);
 		for (size_t k = 0; k < cfg->ndomains; k++) {
 			const struct cfg_domain *d = &cfg->domains[k];
 			const char *mode;
@@ -218,17 +231,8 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 
 	for (size_t i = 0; i < cfg->ntenants; i++) {
 		const struct cfg_tenant *tn = &cfg->tenants[i];
-		uint64_t inv = 0;
-		if (tn->quota == 0 || cfg->tenant_table == NULL || tn->counter < 0)
-			continue;
-		inv = tenant_count_sum(tenant_table_counter(cfg->tenant_table,
-							    (size_t)tn->counter), now);
-		if (cfg->cluster != NULL) {
-			uint64_t c = cluster_tenant_total_idx(cfg->cluster, (size_t)tn->counter, now);
-			if (c > inv)
-				inv = c;
-		}
-		if (inv < tn->quota)
+		uint64_t inv = tenant_invalid(cfg, tn, now);
+		if (tn->quota == 0 || inv < tn->quota)
 			continue;
 		n++;
 		if (arr != NULL)
@@ -255,4 +259,21 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 				      "node's own counts until it returns\n", why);
 	}
 	return n;
+}
+
+struct ctl_tenant_use *
+ctl_tenant_usage(size_t *np, int *redis)
+{
+	const struct config *cfg = current_cfg();
+	uint64_t now = (uint64_t)time(NULL);
+	struct ctl_tenant_use *u = xcalloc(cfg->ntenants ? cfg->ntenants : 1, sizeof(*u));
+
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		snprintf(u[i].name, sizeof(u[i].name), "%s", cfg->tenants[i].name);
+		u[i].invalid = tenant_invalid(cfg, &cfg->tenants[i], now);
+		u[i].quota = cfg->tenants[i].quota;
+	}
+	*np = cfg->ntenants;
+	*redis = cfg->cluster == NULL ? -1 : cluster_up(cfg->cluster, NULL, 0);
+	return u;
 }

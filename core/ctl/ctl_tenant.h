@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/ctl/ctl_parse.h"
 
@@ -25,5 +26,17 @@ size_t ctl_fixnow_candidates(const char *connector, const char **out, size_t max
 /* Tenant and cluster insights: printed into r's answer, or appended to
  * *arr when arr is not NULL; returns how many. */
 size_t ctl_tenant_insights(struct ctl_run *r, json_t **arr);
+
+/* One tenant's use of its invalid-recipient quota. */
+struct ctl_tenant_use {
+	char name[65];			/* the tenant (at most 64 bytes) */
+	uint64_t invalid;		/* invalid recipients in the window (the
+					   cluster's count when Redis knows more) */
+	uint32_t quota;			/* per window, 0 none */
+};
+
+/* Every tenant of the running config, in a malloc()ed array of *np (the
+ * caller frees it); *redis: 1 Redis up, 0 down, -1 not configured. */
+struct ctl_tenant_use *ctl_tenant_usage(size_t *np, int *redis);
 
 #endif

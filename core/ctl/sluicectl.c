@@ -38,6 +38,7 @@
 
 #include "core/buf.h"
 #include "core/ctl/ctl.h"
+#include "core/ctl/ctl_client.h"
 #include "core/ctl/ctl_report.h"
 #include "core/ctl/ctl_select.h"
 #include "core/log.h"
@@ -68,54 +69,18 @@ usage(FILE *f)
 static int
 ctl_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	char err[256];
+	int fd = ctl_client_connect(path, err, sizeof(err));
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "sluicectl: socket path %s is too long\n", path);
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "sluicectl: cannot connect to %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	if (fd < 0)
+		fprintf(stderr, "sluicectl: %s\n", err);
+	return fd < 0 ? -1 : fd;
 }
 
 static int
 send_all(int fd, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* The message of an error line, or NULL if line is not one. */
-static char *
-error_of(const char *line, size_t n)
-{
-	if (n >= 7 && memcmp(line, "error: ", 7) == 0)
-		return strndup(line + 7, n - 7);
-	if (n > 0 && line[0] == '{') {	/* a JSON answer: {"error": TEXT} */
-		json_t *j = json_loadb(line, n, 0, NULL);
-		const char *m = json_string_value(json_object_get(j, "error"));
-		char *s = m != NULL && json_object_size(j) == 1 ? strdup(m) : NULL;
-		json_decref(j);
-		return s;
-	}
-	return NULL;
+	return ctl_client_send(fd, p, n) < 0 ? -1 : 0;
 }
 
 /*
@@ -166,7 +131,7 @@ run_command(const char *path, const char *line)
 				if (blank)	/* an empty line inside: print it */
 					fputc('\n', stdout);
 				blank = false;
-				if ((err = error_of(pend.p + off, len)) != NULL) {
+				if ((err = ctl_client_error(pend.p + off, len)) != NULL) {
 					fflush(stdout);
 					fprintf(stderr, "sluicectl: %s\n", err);
 					free(err);

@@ -31,6 +31,7 @@
 #include "core/daemon/daemon_worker.h"
 #include "core/daemon/notify.h"
 #include "core/daemon/privs.h"
+#include "core/http/http.h"
 #include "core/log.h"
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
@@ -201,7 +202,20 @@ struct daemon {
 	struct retired ret;		/* replaced configs not freed yet */
 	char ready[256];		/* the service manager's STATUS= line */
 	char accounts[128];		/* user:group:control_group at start */
+	char http[1024];		/* http: at start (http_settings) */
 };
+
+/* cfg's http: section as one string, to compare. */
+static const char *
+http_settings(const struct config *cfg, char *out, size_t len)
+{
+	const struct cfg_http *h = &cfg->http;
+
+	snprintf(out, len, "%d %s %s %d %d %u %s", h->enabled, h->listen ? h->listen : "",
+		 h->token_file ? h->token_file : "", h->write, h->read_token,
+		 h->max_connections, h->static_dir ? h->static_dir : "");
+	return out;
+}
 
 /* user, group and control_group of cfg as one string, to compare. */
 static const char *
@@ -259,6 +273,9 @@ reload(struct daemon *d)
 	log_reload(d->cfg);
 	if (strcmp(accounts(d->cfg, err, sizeof(err)), d->accounts) != 0)
 		log_warn("user, group and control_group take effect at the next start");
+	if (strcmp(http_settings(d->cfg, err, sizeof(err)), d->http) != 0)
+		log_warn("http: a new listener, token or setting takes effect at the next "
+			 "start");
 	log_info("configuration %s reloaded (listeners and spool keep "
 		 "their start-up values)", d->cfg->path);
 	notified(notify_send("READY=1\nSTATUS=%s", d->ready));
@@ -374,7 +391,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (load(path, &cfg, err, sizeof(err)) < 0 ||
-	    (privs_lookup(cfg, &pv, err, sizeof(err)) < 0 && (config_free(cfg), 1))) {
+	    ((privs_lookup(cfg, &pv, err, sizeof(err)) < 0 ||
+	      http_check(cfg, err, sizeof(err)) < 0) && (config_free(cfg), 1))) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		return 1;
 	}
@@ -442,11 +460,15 @@ main(int argc, char **argv)
 	/* control socket (core/ctl/ctl.h): its thread inherits the signal mask;
 	   its requests wait in the workers' queues until they serve */
 	rc = ctl_start(cfg, ws, n, SLUICE_VERSION, err, sizeof(err));
-	if (rc == 0 && ((rc = privs_control_socket(cfg->control_socket, &pv, err,
+	/* the HTTP listener (core/http/http.h): its token file may be root's */
+	if (rc == 0 && ((rc = http_open(cfg, err, sizeof(err))) < 0 ||
+			(rc = privs_control_socket(cfg->control_socket, &pv, err,
 						   sizeof(err))) < 0 ||
 			(rc = privs_drop(&pv, err, sizeof(err))) < 0 ||
-			(rc = privs_check_later(cfg, &pv, state, err, sizeof(err))) < 0))
+			(rc = privs_check_later(cfg, &pv, state, err, sizeof(err))) < 0)) {
+		http_stop();
 		ctl_stop();
+	}
 	if (rc < 0) {
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
@@ -458,12 +480,15 @@ main(int argc, char **argv)
 		log_info("running as %s:%s (uid %u, gid %u), no capabilities left", pv.name,
 			 pv.group, (unsigned)pv.uid, (unsigned)pv.gid);
 	notified(notify_send("STATUS=starting: recovering the spool"));
-	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0) {
+	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0 ||
+	    http_start(err, sizeof(err)) < 0) {
+		http_stop();
 		ctl_stop();
 		daemon_workers_stop(ws, n);
 		fatal("%s", err);
 	}
 	accounts(cfg, d.accounts, sizeof(d.accounts));
+	http_settings(cfg, d.http, sizeof(d.http));
 	d.path = path;
 	d.cfg = cfg;
 	d.ws = ws;
@@ -477,6 +502,7 @@ main(int argc, char **argv)
 	serve(&d, &set);
 	cfg = d.cfg;
 	ret = d.ret;
+	http_stop();		/* before the control socket it asks */
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);
 	for (unsigned i = 0; i < ret.n; i++)

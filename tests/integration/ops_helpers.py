@@ -16,6 +16,7 @@ SLUICECTL = os.path.join(BUILD, "sluicectl")
 # good: a sink; closed, other: closed ports (an hour between tries, never
 # marked down); bounces: where NDRs to client.test and spam.example go
 CONFIG = CONFIG_HEAD + """\
+@EXTRA@
 connectors:
   good:
     smarthosts: ["127.0.0.1:@GOOD@"]
@@ -88,7 +89,8 @@ def sluicectl(sock, *args, user=None, stdin=None):
 class OpsRelay:
     """sluiced with the connectors above, its sinks, and sluicectl."""
 
-    def __init__(self, test, good=True, workers=2, domains="", start=True, good_args=()):
+    def __init__(self, test, good=True, workers=2, domains="", start=True, good_args=(),
+                 extra=""):
         self.test = test
         self.ndr = Sink(keep=True)
         test.addCleanup(self.ndr.stop)
@@ -103,7 +105,8 @@ class OpsRelay:
                 .replace("@CLOSED@", str(self.closed_port))
                 .replace("@OTHER@", str(self.other_port))
                 .replace("@NDR@", str(self.ndr.port))
-                .replace("@DOMAINS@", domains))
+                .replace("@DOMAINS@", domains)
+                .replace("@EXTRA@", extra))
         self.r = Sluiced(workers=workers, config=text)
         self.sock = os.path.join(self.r.dir, "sluice.sock")
         if start:

@@ -94,7 +94,12 @@ def parse_prometheus(text):
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)( -?\d+)?$", line)
         assert m, "line %d: not a sample: %r" % (n, line)
         name, lab, val = m.group(1), m.group(2), m.group(3)
-        assert name == current, "line %d: %s outside its family block" % (n, name)
+        fam = name
+        if current and fams[current]["type"] == "histogram":
+            for suffix in ("_bucket", "_sum", "_count"):
+                if name == current + suffix:
+                    fam = current
+        assert fam == current, "line %d: %s outside its family block" % (n, name)
         labels = {}
         if lab:
             inner = lab[1:-1]
@@ -112,12 +117,31 @@ def parse_prometheus(text):
         key = (name, tuple(sorted(labels.items())))
         assert key not in seen, "line %d: duplicate sample %r" % (n, key)
         seen.add(key)
-        f = fams[name]
+        f = fams[fam]
         if f["type"] == "counter":
             assert name.endswith("_total") and v >= 0, line
-        fams[name]["samples"].append((name, labels, v))
+        if f["type"] == "histogram" and name.endswith("_bucket"):
+            assert "le" in labels, line
+        fams[fam]["samples"].append((name, labels, v))
     for name, f in fams.items():
         assert f["type"] and f["help"], "family %s lacks TYPE or HELP" % name
+        # OpenMetrics names a counter's family without _total: no other
+        # family (a gauge) may have that name
+        if f["type"] == "counter":
+            assert name[:-len("_total")] not in fams, "%s and %s share a family" % (
+                name, name[:-len("_total")])
+    for name, f in fams.items():
+        if f["type"] == "histogram":   # cumulative buckets, +Inf = _count
+            series = {}
+            for sname, labels, v in f["samples"]:
+                rest = tuple(sorted((k, x) for k, x in labels.items() if k != "le"))
+                series.setdefault(rest, {})[sname[len(name):] + labels.get("le", "")] = v
+            for rest, vals in series.items():
+                buckets = sorted((float(k[len("_bucket"):]), v) for k, v in vals.items()
+                                 if k.startswith("_bucket"))
+                assert [v for _, v in buckets] == sorted(v for _, v in buckets), name
+                assert buckets[-1][0] == float("inf"), name
+                assert vals["_count"] == buckets[-1][1], name
     return fams
 
 
