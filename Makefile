@@ -1,6 +1,6 @@
 # Sluice — one non-recursive Makefile.
 #   make               build every binary into build/
-#   make test          unit tests (Criterion) + integration tests
+#   make test          unit tests (Criterion) + integration tests + browser tests
 #   make run           build, start a sluice-sink on :2526 and sluiced on :2525
 #   make bench         benchmarks against Postfix on the same machine
 #   make SAN=address|undefined|thread   sanitizer build into build-$(SAN)/
@@ -15,6 +15,7 @@
 #   make deb           the Debian package, into build-deb/ (debian/)
 #   make test-package  tests of the shipped files, install and the package (in make test)
 #   make test-service  the package's service booted under systemd (nspawn; in make test)
+#   make test-browser  the dashboard in headless Chromium against sluiced (in make test)
 #   make portability   library and unit tests built by clang without SSE4.2 (in make test)
 
 SAN     ?=
@@ -84,7 +85,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
-	man install uninstall deb package test-package test-service portability FORCE
+	man install uninstall deb package test-package test-service test-browser portability FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -286,6 +287,16 @@ test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
 test-service: deb
 	@./tests/package/service.sh
 
+# The dashboard (www/) in a real browser: headless Chromium driven by
+# Selenium against sluiced's HTTP listener (tests/browser/; skipped with a
+# message when Chromium, chromium-driver or python3-selenium is missing,
+# a failure on CI).  Debian's python3-selenium is for Debian's python3, so
+# that one runs the tests even when another python3 comes first in PATH.
+# Screenshots of every view: $(BUILD)/screenshots/.
+BROWSER_PY ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-browser: $(BINS)
+	@BUILD=$(BUILD) TOOLS=$(TOOLS) $(BROWSER_PY) tests/integration/run.py tests/browser browser
+
 # Portability: the library and the unit tests built by clang for an x86-64
 # without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
 # queue/crc32c.c), into build-portable/, and run.  With qemu-user there,
@@ -318,6 +329,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory test-browser
 
 # Uninitialised reads, which ASan does not see: sluiced under valgrind's
 # memcheck through a short delivery scenario (tests/valgrind/scenario.py),
