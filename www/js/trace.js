@@ -5,7 +5,7 @@
 // actions.  Without a message trace in this sluiced (404) or with it off,
 // the view says so.
 
-import { h, fill, num, badge, code, empty } from "./dom.js";
+import { h, fill, num, badge, code, clock, empty } from "./dom.js";
 import { get, query, state as api, ApiError } from "./api.js";
 
 const KEYS = ["id", "sender", "rcpt", "status", "since", "until", "limit"];
@@ -68,7 +68,7 @@ function message(m, open) {
     h("summary", null,
       statusBadge(m.status),
       h("span.trace-when", null, h("time", { datetime: m.received, title: m.received },
-        new Date(m.received).toLocaleString())),
+        clock(m.received))),
       h("span.trace-addr", null, h("span.addr", null, m.sender || "<>"), " \u2192 ",
         h("span.addr", null, to)),
       h("span.mono.muted.small", null, m.id)),
@@ -90,20 +90,19 @@ export function mount(el, params, ctx) {
   const status = h("select", { name: "status" }, h("option", { value: "" }, "Any"),
     STATUSES.map((s) => h("option", { value: s, selected: q.status === s }, s)));
   const form = h("form.filters", { role: "search" },
-    input("Message ID", "id", "6B15BA0F01000000", { size: 18 }),
-    input("Sender", "sender", "alice@example.com"),
+    input("Message ID", "id", "6B15BA0F01000000", { size: 17, class: "mono" }),
+    input("Sender", "sender", "a@example.com"),
     input("Recipient", "rcpt", "*@example.net"),
     h("label.field", null, h("span", null, "Status"), status),
-    input("Since", "since", "1d", { size: 8 }),
-    input("Until", "until", "now", { size: 8 }),
-    input("At most", "limit", "50", { size: 4, inputmode: "numeric" }),
+    input("Since", "since", "1d", { size: 4 }),
+    input("Until", "until", "now", { size: 4 }),
     h("div.filter-buttons", null, h("button.btn.primary", { type: "submit" }, "Search"),
       h("a.btn.ghost", { href: "#/trace" }, "Clear")));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const o = {};
+    const o = q.limit ? { limit: q.limit } : {};	// a limit from the address stays
     for (const k of KEYS) {
-      const v = form.elements[k].value.trim();
+      const v = form.elements[k] ? form.elements[k].value.trim() : "";
       if (v) o[k] = v;
     }
     ctx.go("#/trace" + query(o));
