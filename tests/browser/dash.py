@@ -93,10 +93,10 @@ def trace_config_ok():
 
 
 class Relay:
-    """sluiced with the dashboard's listener (write on unless asked), the
-    sinks, and the closed port."""
+    """sluiced with the dashboard's listener (write on unless asked; more
+    lines of its http: section in http), the sinks, and the closed port."""
 
-    def __init__(self, test, write=True, trace=False):
+    def __init__(self, test, write=True, trace=False, http=""):
         self.test = test
         self.good = Sink(keep=True)
         test.addCleanup(self.good.stop)
@@ -106,7 +106,8 @@ class Relay:
         self.http_port = free_port()
         while self.http_port in (self.closed_port, self.good.port, self.ndr.port):
             self.http_port = free_port()
-        text = (CONFIG.replace("@HTTP@", str(self.http_port))
+        text = (CONFIG.replace("  static_dir: @WWW@\n", "  static_dir: @WWW@\n" + http)
+                .replace("@HTTP@", str(self.http_port))
                 .replace("@WRITE@", "true" if write else "false")
                 .replace("@WWW@", WWW).replace("@TRACE@", "trace: {{}}" if trace else "")
                 .replace("@CLOSED@", str(self.closed_port))

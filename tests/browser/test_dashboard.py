@@ -7,6 +7,8 @@ the real sluiced HTTP listener: the scenarios of issue 13.
   unknown recipient is refused at RCPT (550), a known one still taken.
 - With http: write: false an action is refused and the page says so
   (without asking for a token first), its buttons then off.
+- With read_token: true the page asks for the token before it shows
+  anything, then reads with it.
 - Each view draws without a script error, at 1280x800 and in a narrow
   window; message detail's Hold and the connector's Disable/Enable work.
 - The message trace finds a delivered and a returned message (skipped,
@@ -133,6 +135,16 @@ class DashboardTest(unittest.TestCase):
             ".every((e) => e.disabled)"), 10, step=0.2, what="the action buttons disabled")
         b.shot("write-off", full=False)
 
+    def test_read_token_asked_before_anything_shows(self):
+        o = Relay(self, http="  read_token: true\n")
+        b = self.b
+        b.open(o.url())
+        self.assertIn("read_token", b.wait_text("dialog[open]"))
+        self.assertEqual(b.texts(".kpi"), [])		# nothing read without it
+        b.give_token()
+        b.wait(".kpi", "Queued now")
+        b.wait("#live", "Live")
+
     def test_views(self):
         o = Relay(self)
         qid = self.stuck(o)
@@ -144,6 +156,9 @@ class DashboardTest(unittest.TestCase):
         b.wait("svg.chart.flow rect.bar")		# this minute's bars
         self.assertIn("Connection refused", b.wait_text("ul.alert-list"))
         b.wait("#n-insights", "1")
+        # the navigation says whether there is a message trace to search
+        trace = b.wait('#nav a[data-view="trace"]')
+        self.assertEqual("unavailable" in trace.get_attribute("class"), not trace_config_ok())
         b.shot("overview")
 
         b.open(o.url("#/queue"))

@@ -174,6 +174,21 @@ async function tick() {
   if (!paused) timer = setTimeout(tick, PERIOD);
 }
 
+// Is there a message trace?  Asked once: without one (404) the
+// navigation says so and the message view offers no trace link.
+async function probeTrace() {
+  try {
+    await get("trace?limit=1");
+  } catch (e) {
+    if (e.status === 404 && /not available/.test(e.message)) {
+      api.traceMissing = true;
+      const a = document.querySelector('#nav a[data-view="trace"]');
+      a.classList.add("unavailable");
+      a.title = "This sluiced has no message trace";
+    }
+  }
+}
+
 function start() {
   $("pause").addEventListener("click", () => {
     paused = !paused;
@@ -194,7 +209,7 @@ function start() {
   hooks.refresh = () => tick();
   banner();
   live("off", "Connecting\u2026");
-  route();
+  probeTrace().finally(route);
 }
 
 start();
