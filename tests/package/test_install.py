@@ -75,6 +75,8 @@ class Install(unittest.TestCase):
             www = prefix + "/share/sluice/www"
             with open(os.path.join(dest, www[1:], "index.html")) as f:
                 self.assertIn('<script type="module" src="js/app.js">', f.read())
+            with open(os.path.join(dest, "etc/sluice/sluice.yaml")) as f:
+                self.assertIn("\n#  static_dir: %s\n" % www, f.read())	# its example
             sluiced = os.path.join(dest, prefix[1:], "sbin/sluiced")
             with Daemon(sluiced, extra='http: {listen: "127.0.0.1:%d"}\n' % free_port()) as d:
                 p = run([os.path.join(BUILD, "sluicectl"), "--socket", d.sock, "show", "config"])
