@@ -18,7 +18,6 @@ import * as insights from "./insights.js";
 import * as tenants from "./tenants.js";
 import { mountQueue, mountMessage } from "./queue.js";
 import * as trace from "./trace.js";
-import { alertCount } from "./insights.js";
 
 const PERIOD = 5000;
 
@@ -70,8 +69,12 @@ function route() {
   main.replaceChildren();
   current = { name: p.name, gen: g, view: VIEWS[p.name].mount(main, params, ctx) };
   for (const a of document.querySelectorAll("#nav a")) {
-    if (a.dataset.view === VIEWS[p.name].nav) a.setAttribute("aria-current", "page");
-    else a.removeAttribute("aria-current");
+    if (a.dataset.view === VIEWS[p.name].nav) {
+      a.setAttribute("aria-current", "page");
+      a.scrollIntoView({ block: "nearest", inline: "nearest" });	// a narrow window's row
+    } else {
+      a.removeAttribute("aria-current");
+    }
   }
   main.focus({ preventScroll: true });
   window.scrollTo(0, 0);
@@ -105,7 +108,7 @@ function header() {
       h("span.muted", null, " \u00B7 sluiced " + i.version + " \u00B7 up " + dur(i.uptime) +
         " \u00B7 " + i.workers + " workers"));
   }
-  const n = alertCount(global.insights);
+  const n = insights.alertCount(global.insights);
   const ni = $("n-insights");
   ni.textContent = n ? String(n) : "";
   ni.hidden = !n;

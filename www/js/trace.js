@@ -119,15 +119,17 @@ export function mount(el, params, ctx) {
     if (id) ev.target.open ? open.add(id) : open.delete(id);
   }, true);
 
+  let missing = false;	// said so once: no message trace to ask again
   return {
     async refresh() {
       let tj;
+      if (missing) return;
       try {
         tj = await get("trace" + query(Object.assign({ limit: "50" }, q)));
       } catch (e) {
         if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 400)) throw e;
         if (e.status === 404 && /not available/.test(e.message)) {
-          api.traceMissing = true;
+          api.traceMissing = missing = true;
           formCard.hidden = true;
           fill(out, h("section.card", null, empty("\u2013", "No message trace here",
             "This sluiced was built without the message trace, so there is nothing to " +
