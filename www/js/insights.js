@@ -14,16 +14,24 @@ export function alertCount(ins) {
     .reduce((n, k) => n + (ins[k] ? ins[k].length : 0), 0);
 }
 
+// A text as a sentence: its first letter a capital.
+function sentence(t) {
+  return t ? t.charAt(0).toUpperCase() + t.slice(1) : t;
+}
+
 function advice(meaning, fix, who) {
   return [h("div.advice-grid", null,
-    meaning ? h("div.advice", null, h("h3", null, "What happened"), h("p", null, meaning)) : null,
-    fix ? h("div.advice", null, h("h3", null, "How to fix"), h("p", null, fix)) : null),
+    meaning ? h("div.advice", null, h("h3", null, "What happened"), h("p", null, sentence(meaning)))
+      : null,
+    fix ? h("div.advice", null, h("h3", null, "How to fix"), h("p", null, sentence(fix))) : null),
   who ? h("p.who", null, h("span.muted", null, "Who should act: "), who) : null];
 }
 
-function table(heads, rows) {
+// A table; the columns whose index is in nums hold numbers (right-aligned).
+function table(heads, rows, nums = []) {
   return h("div.table-wrap", null, h("table.table", null,
-    h("thead", null, h("tr", null, heads.map((t) => h("th", { scope: "col" }, t)))),
+    h("thead", null, h("tr", null, heads.map((t, i) =>
+      h("th" + (nums.includes(i) ? ".num" : ""), { scope: "col" }, t)))),
     h("tbody", null, rows)));
 }
 
@@ -67,7 +75,7 @@ function alertCard(codeName, list, settings) {
           a.destination && hostIp(a.destination).ip ?
             h("span.muted", null, " [" + hostIp(a.destination).ip + "]") : null),
         h("td.num", null, num(a.queued)), h("td.num", null, num(a.messages_over_age)),
-        h("td", null, dur(a.oldest_age)), h("td", null, a.last_error || "\u2013")))),
+        h("td", null, dur(a.oldest_age)), h("td", null, a.last_error || "\u2013"))), [2, 3]),
     domains.length ? h("div.fixnow", null,
       h("h3", null, "Fix now"),
       h("p", null, "These domains belong to a tenant with a directory. If their server was " +
@@ -88,7 +96,7 @@ function loopCard(loops) {
       loops.map((l) => h("tr", null, h("td", null, h("strong", null, l.domain)),
         h("td", null, l.connector), h("td", null, l.route || "\u2013"),
         h("td.num", null, num(l.messages)), h("td.num", null, l.hops + " (" + l.limit + ")"),
-        h("td", null, when(l.first)), h("td", null, when(l.last))))),
+        h("td", null, when(l.first)), h("td", null, when(l.last)))), [3, 4]),
     loops.map((l) => h("div.advice", null, h("h3", null, "How to fix (" + l.domain + ")"),
       h("p", null, l.fix))));
 }
@@ -102,7 +110,7 @@ function certCard(certs) {
     table(["Connector", "Host", "Subject", "State", "Not after", "Left", "TLS"],
       certs.map((c) => h("tr", null, h("td", null, c.connector), h("td", null, c.host),
         h("td", null, c.subject || "\u2013"), h("td", null, badge(kind(c), c.state.replace(/_/g, " "))),
-        h("td", null, c.not_after), h("td.num", null, c.days_left + " d"), h("td", null, c.tls)))),
+        h("td", null, c.not_after), h("td.num", null, c.days_left + " d"), h("td", null, c.tls))), [5]),
     certs.map((c) => [h("h3", null, c.host + " (" + c.connector + ")"),
       advice(c.meaning, c.fix, c.who)]));
 }
@@ -113,10 +121,10 @@ function tenantCard(ts) {
       h("h2", null, "Tenants over their invalid-recipient quota"))),
     table(["Tenant", "Invalid recipients", "Quota"],
       ts.map((t) => h("tr", null, h("td", null, h("a", { href: "#/tenants" }, t.tenant)),
-        h("td.num", null, num(t.invalid_recipients)), h("td.num", null, num(t.quota))))),
+        h("td.num", null, num(t.invalid_recipients)), h("td.num", null, num(t.quota)))), [1, 2]),
     advice("New recipients of " + (ts.length === 1 ? "this tenant" : "these tenants") +
-      " are deferred with 451 4.7.500 while the window holds more invalid recipients than " +
-      "the quota.", ts[0].fix, null));
+      " are deferred with 451 4.7.500 while the window holds as many invalid recipients as " +
+      "the quota, or more.", ts[0].fix, null));
 }
 
 export function mount(el, params, ctx) {
