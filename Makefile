@@ -1,6 +1,6 @@
 # Sluice — one non-recursive Makefile.
 #   make               build every binary into build/
-#   make test          unit tests (Criterion) + integration tests
+#   make test          unit tests (Criterion) + integration tests + browser tests
 #   make run           build, start a sluice-sink on :2526 and sluiced on :2525
 #   make bench         benchmarks against Postfix on the same machine
 #   make SAN=address|undefined|thread   sanitizer build into build-$(SAN)/
@@ -9,12 +9,13 @@
 #   make fuzz-long     every fuzz target for FUZZ_LONG_SECONDS, with a summary
 #   make deps          install the Debian packages (run automatically when missing)
 #   make man           the manual pages (docs/man/*.scd, scdoc) into build/man/
-#   make install       sluiced, sluicectl, man pages, /etc/sluice/sluice.yaml, the
-#                      systemd unit, tmpfiles.d and sysusers.d files (PREFIX, DESTDIR,
-#                      SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
+#   make install       sluiced, sluicectl, man pages, the dashboard (www/), /etc/sluice/
+#                      sluice.yaml, the systemd unit, tmpfiles.d and sysusers.d files
+#                      (PREFIX, DESTDIR, SYSCONFDIR, LOCALSTATEDIR, RUNSTATEDIR); make uninstall
 #   make deb           the Debian package, into build-deb/ (debian/)
 #   make test-package  tests of the shipped files, install and the package (in make test)
 #   make test-service  the package's service booted under systemd (nspawn; in make test)
+#   make test-browser  the dashboard in headless Chromium against sluiced (in make test)
 #   make portability   library and unit tests built by clang without SSE4.2 (in make test)
 
 SAN     ?=
@@ -84,7 +85,7 @@ BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all test unit integration run bench clean deps fuzz fuzz-long lint valgrind coverage layers \
-	man install uninstall deb package test-package test-service portability FORCE
+	man install uninstall deb package test-package test-service test-browser portability FORCE
 all: $(BINS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c Makefile
@@ -122,11 +123,14 @@ $(BUILD)/tests/bench/%: $(BUILD)/tests/unit/bench/%.o $(BENCH_COMMON_OBJS) $(BUI
 # files go where systemd looks under PREFIX (/usr/local/lib/... by default;
 # the Debian package uses PREFIX=/usr and UNITDIR=/lib/systemd/system).
 # sluiced goes to sbin; sluicectl to bin, for the members of the control
-# group.  sluice-sink and sluice-bench are test tools: not installed.
+# group; the dashboard's files (www/) to WWWDIR, which the installed
+# sluiced serves by default (http: static_dir).  sluice-sink and
+# sluice-bench are test tools: not installed.
 PREFIX        ?= /usr/local
 BINDIR        ?= $(PREFIX)/bin
 SBINDIR       ?= $(PREFIX)/sbin
 MANDIR        ?= $(PREFIX)/share/man
+WWWDIR        ?= $(PREFIX)/share/sluice/www
 SYSCONFDIR    ?= /etc
 LOCALSTATEDIR ?= /var
 RUNSTATEDIR   ?= /run
@@ -137,6 +141,7 @@ CTL_SOCKET    ?= $(RUNSTATEDIR)/sluice/sluice.sock
 INSTALL       ?= install
 
 MAN_SRCS := $(sort $(wildcard docs/man/*.scd))
+WWW_FILES := $(sort $(wildcard www/*.html www/*.css www/*.svg www/js/*.js))
 MANS     := $(MAN_SRCS:docs/man/%.scd=$(BUILD)/man/%)
 INST     := $(BUILD)/install
 # The files the paths are written into, from etc/*.in.
@@ -155,7 +160,7 @@ $(BUILD)/man/%: docs/man/%.scd
 
 # The paths above, rewritten only when they change: what is built from
 # them is rebuilt then, and only then.
-INST_PATHS := $(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET)
+INST_PATHS := $(SBINDIR) $(SYSCONFDIR) $(LOCALSTATEDIR) $(RUNSTATEDIR) $(CTL_SOCKET) $(WWWDIR)
 $(INST)/paths: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(INST_PATHS)' | cmp -s - $@ || echo '$(INST_PATHS)' > $@
@@ -169,22 +174,30 @@ $(INST)/sysusers.conf: etc/sysusers.d/sluice.conf.in $(INST)/paths
 # RUNSTATEDIR (the file itself is checked with sluiced -t by the tests).
 $(INST)/sluice.yaml: etc/sluice/sluice.yaml $(INST)/paths
 	sed -e 's|/var/spool/sluice|$(LOCALSTATEDIR)/spool/sluice|g' \
-	    -e 's|/run/sluice/|$(RUNSTATEDIR)/sluice/|g' $< > $@
+	    -e 's|/run/sluice/|$(RUNSTATEDIR)/sluice/|g' \
+	    -e 's|/usr/share/sluice/www|$(WWWDIR)|g' $< > $@
 # sluicectl as installed: its default socket is the installed one.
 $(INST)/sluicectl.o: core/ctl/sluicectl.c Makefile $(INST)/paths
 	$(CC) $(CFLAGS) -DSLUICE_CTL_SOCKET='"$(CTL_SOCKET)"' -c -o $@ $<
 $(INST)/sluicectl: $(INST)/sluicectl.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# sluiced as installed: the dashboard is where install puts it by default
+# (this object comes before the library's, which the link then leaves out).
+$(INST)/config_http.o: core/config_http.c Makefile $(INST)/paths
+	$(CC) $(CFLAGS) -DHTTP_STATIC_DIR='"$(WWWDIR)"' -c -o $@ $<
+$(INST)/sluiced: $(BUILD)/core/daemon/sluiced.o $(INST)/config_http.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 
 # Everything make install copies; the Debian package builds only this.
-package: $(BUILD)/sluiced $(INST)/sluicectl $(MANS) $(INST_GEN)
+package: $(INST)/sluiced $(INST)/sluicectl $(MANS) $(INST_GEN) $(WWW_FILES)
 
 # The configuration is never overwritten: a changed one stays, and the
 # shipped file is put beside it as sluice.yaml.dist.
 install: package
-	$(INSTALL) -D -m 0755 $(BUILD)/sluiced $(DESTDIR)$(SBINDIR)/sluiced
+	$(INSTALL) -D -m 0755 $(INST)/sluiced $(DESTDIR)$(SBINDIR)/sluiced
 	$(INSTALL) -D -m 0755 $(INST)/sluicectl $(DESTDIR)$(BINDIR)/sluicectl
 	$(foreach m,$(MANS),$(INSTALL) -D -m 0644 $m $(DESTDIR)$(call man_dest,$m);)
+	$(foreach f,$(WWW_FILES),$(INSTALL) -D -m 0644 $f $(DESTDIR)$(WWWDIR)/$(f:www/%=%);)
 	$(INSTALL) -D -m 0644 $(INST)/sluice.service $(DESTDIR)$(UNITDIR)/sluice.service
 	$(INSTALL) -D -m 0644 $(INST)/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/sluice.conf
 	$(INSTALL) -D -m 0644 $(INST)/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
@@ -204,7 +217,9 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/sluiced $(DESTDIR)$(BINDIR)/sluicectl \
 		$(foreach m,$(MANS),$(DESTDIR)$(call man_dest,$m)) \
 		$(DESTDIR)$(UNITDIR)/sluice.service $(DESTDIR)$(TMPFILESDIR)/sluice.conf \
-		$(DESTDIR)$(SYSUSERSDIR)/sluice.conf $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml.dist
+		$(DESTDIR)$(SYSUSERSDIR)/sluice.conf $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml.dist \
+		$(WWW_FILES:www/%=$(DESTDIR)$(WWWDIR)/%)
+	rmdir $(DESTDIR)$(WWWDIR)/js $(DESTDIR)$(WWWDIR) $(dir $(DESTDIR)$(WWWDIR)) 2>/dev/null || true
 	@conf=$(DESTDIR)$(SYSCONFDIR)/sluice/sluice.yaml; \
 	if [ -e $$conf ] && ! cmp -s $(INST)/sluice.yaml $$conf 2>/dev/null; then \
 		echo "uninstall: $$conf was changed: kept"; \
@@ -221,7 +236,7 @@ DEB_DIR := build-deb
 deb: deps
 	@mkdir -p $(DEB_DIR)/src
 	@rm -f $(DEB_DIR)/sluice*_*
-	@[ ! debian/rules -nt $(DEB_DIR)/src/build-pkg/sluiced ] || rm -rf $(DEB_DIR)/src/build-pkg
+	@[ ! debian/rules -nt $(DEB_DIR)/src/build-pkg/install/sluiced ] || rm -rf $(DEB_DIR)/src/build-pkg
 	@find $(DEB_DIR)/src -mindepth 1 -maxdepth 1 ! -name build-pkg -exec rm -rf {} +
 	@{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
 	   find . \( -name 'build*' -o -name .git -o -name var \) -prune -o -type f -print0; } | \
@@ -272,6 +287,16 @@ test-package: $(BUILD)/sluiced $(BUILD)/sluicectl
 test-service: deb
 	@./tests/package/service.sh
 
+# The dashboard (www/) in a real browser: headless Chromium driven by
+# Selenium against sluiced's HTTP listener (tests/browser/; skipped with a
+# message when Chromium, chromium-driver or python3-selenium is missing,
+# a failure on CI).  Debian's python3-selenium is for Debian's python3, so
+# that one runs the tests even when another python3 comes first in PATH.
+# Screenshots of every view: $(BUILD)/screenshots/.
+BROWSER_PY ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-browser: $(BINS)
+	@BUILD=$(BUILD) TOOLS=$(TOOLS) $(BROWSER_PY) tests/integration/run.py tests/browser browser
+
 # Portability: the library and the unit tests built by clang for an x86-64
 # without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
 # queue/crc32c.c), into build-portable/, and run.  With qemu-user there,
@@ -304,6 +329,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE)
 	@$(MAKE) --no-print-directory valgrind
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory test-browser
 
 # Uninitialised reads, which ASan does not see: sluiced under valgrind's
 # memcheck through a short delivery scenario (tests/valgrind/scenario.py),

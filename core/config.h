@@ -86,9 +86,11 @@ struct cfg_http {
 					   built-in page */
 };
 
-/* Where the dashboard's files are installed (the Debian package's place;
- * make install rewrites the shipped config for another PREFIX). */
+/* Where the dashboard's files are installed: the Debian package's place;
+ * make install compiles the installed sluiced with its own WWWDIR. */
+#ifndef HTTP_STATIC_DIR
 #define HTTP_STATIC_DIR "/usr/share/sluice/www"
+#endif
 
 /* trace: the message trace (core/trace/trace.h).  Taken at start; a
  * reload changes retention and max_size only. */

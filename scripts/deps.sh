@@ -14,6 +14,9 @@
 # libmicrohttpd-dev is the HTTP admin listener's library (core/http/);
 # prometheus ships promtool, which checks /metrics (test_ctl, test_http;
 # its service is not started by the tests).
+# chromium, chromium-driver and python3-selenium drive the dashboard in a
+# headless browser (make test-browser); fonts-dejavu-core gives its
+# screenshots a font on a system that has none.
 set -eu
 TOOLS=${SLUICE_TOOLS:-/opt/sluice-tools}
 PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
@@ -22,7 +25,7 @@ swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server openssl ca-c
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
 clang valgrind gcovr \
 debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl qemu-user \
-libmicrohttpd-dev prometheus"
+libmicrohttpd-dev prometheus chromium chromium-driver python3-selenium fonts-dejavu-core"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

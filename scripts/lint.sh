@@ -68,6 +68,16 @@ if [ -n "$hits" ]; then
   printf 'lint: a peer'"'"'s text logged without LOG_FIELD()/LOG_TEXT() (core/log.h)\n%s\n' "$hits"
   bad=1
 fi
+# The dashboard (www/) puts the relay's data on the page as text, never as
+# markup (a sender address or a reply is the peer's choice), and loads
+# nothing from another site (only the SVG namespace is a URL).
+hits=$(grep -rnE '\.(inner|outer)HTML|insertAdjacentHTML|document\.write|eval\(|new Function' www;
+       grep -rnE 'https?://|//[a-z0-9-]+\.[a-z]|url\( *[^#" ]|url\( *"[^#]|@import' www |
+         grep -v 'http://www\.w3\.org/2000/svg')
+if [ -n "$hits" ]; then
+  printf 'lint: markup from data, or a resource from elsewhere, in the dashboard\n%s\n' "$hits"
+  bad=1
+fi
 # folders include only what is below them (scripts/layers.py; the symbol
 # graph, which needs objects, is checked by make layers)
 ./scripts/layers.py >/dev/null || bad=1

@@ -223,6 +223,26 @@ const struct ctl_cmd ctl_cmd_show_stats = {
 
 /* ---- show connectors ---------------------------------------------------- */
 
+/* The last error's meaning, fix and who acts (core/mfi/mfi.h), as the
+ * queue flyout of Exchange Online shows them beside the code: Sluice's
+ * own codes have theirs, a destination's reply those of its enhanced
+ * status when it has texts. */
+static void
+last_error_advice(json_t **last, const struct ctl_conn_agg *g)
+{
+	char st[MFI_STATUS_MAX];
+	const char *status = g->last_code == MFI_REMOTE
+			     ? mfi_reply_status(g->last_error, atoi(g->last_error), st)
+			     : mfi_status((enum mfi_code)g->last_code);
+	struct mfi_advice adv;
+
+	if (!mfi_advice((enum mfi_code)g->last_code, status, &adv))
+		return;
+	log_json_set(last, "meaning", log_json_s(adv.meaning));
+	log_json_set(last, "fix", log_json_s(adv.fix));
+	log_json_set(last, "who", log_json_s(adv.who));
+}
+
 /* One connector; its last error is the next hop's reply and its
  * destination a host name from DNS: log_json_s.  NULL if jansson failed. */
 static json_t *
@@ -244,6 +264,8 @@ agg_json(const struct ctl_conn_agg *g, int64_t now)
 				 "text", log_json_s(g->last_error),
 				 "destination", log_json_s(g->last_host),
 				 "time", ctl_json_time(g->last_time));
+		if (last != NULL)
+			last_error_advice(&last, g);
 	}
 	o = json_pack("{s:s, s:s, s:b, s:s, s:b, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, "
 		      "s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",

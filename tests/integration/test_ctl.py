@@ -298,6 +298,10 @@ class CtlTest(unittest.TestCase):
         self.assertEqual(cj["closed"]["queued"], 2)
         self.assertEqual(cj["closed"]["last_error"]["code"], "4.4.316")
         self.assertEqual(cj["closed"]["last_error"]["mfi"], "conn_refused")
+        # the code's meaning, fix and who acts, as the alert says them
+        self.assertIn("refused the connection", cj["closed"]["last_error"]["meaning"])
+        self.assertIn("firewall", cj["closed"]["last_error"]["fix"])
+        self.assertIn("operator", cj["closed"]["last_error"]["who"])
         self.assertEqual(cj["closed"]["state"], "enabled")
         ct = {row["CONNECTOR"]: row for row in table(self.ctl("show connectors").stdout)}
         self.assertEqual(ct["closed"]["QUEUED"], "2")

@@ -14,6 +14,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 CONFIG = os.path.join(ROOT, "etc", "sluice", "sluice.yaml")
 MAN = os.path.join(ROOT, "docs", "man")
+# The dashboard's files, relative to www/ (installed under share/sluice/www).
+WWW = sorted(os.path.relpath(os.path.join(d, f), os.path.join(ROOT, "www"))
+             for d, _, fs in os.walk(os.path.join(ROOT, "www")) for f in fs)
 
 def run(args, **kw):
     """Run a command; its CompletedProcess with text stdout/stderr."""
@@ -66,15 +69,16 @@ def free_port():
 
 class Daemon:
     """sluiced on a loopback port with a scratch spool, for what needs a
-    running daemon (sluicectl help).  Use as a context manager."""
+    running daemon (sluicectl help), with extra lines of configuration.
+    Use as a context manager."""
 
-    def __init__(self, sluiced, control_socket=None):
+    def __init__(self, sluiced, control_socket=None, extra=""):
         self.dir = tempfile.mkdtemp(prefix="sluice-pkg-")
         self.sock = control_socket or os.path.join(self.dir, "ctl.sock")
         self.conf = os.path.join(self.dir, "sluice.yaml")
         with open(self.conf, "w") as f:
             f.write('listen: ["127.0.0.1:%d"]\nspool: %s/spool\ncontrol_socket: %s\n'
-                    'workers: 1\n' % (free_port(), self.dir, self.sock))
+                    'workers: 1\n%s' % (free_port(), self.dir, self.sock, extra))
         self.sluiced = sluiced
         self.proc = None
 

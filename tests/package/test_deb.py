@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-from pkg import ROOT, Daemon, checkable, run
+from pkg import ROOT, WWW, Daemon, checkable, run
 
 DEB_DIR = os.path.join(ROOT, "build-deb")
 WANTED = {
@@ -25,8 +25,8 @@ WANTED = {
     "./lib/systemd/system/sluice.service", "./usr/lib/tmpfiles.d/sluice.conf",
     "./usr/lib/sysusers.d/sluice.conf", "./usr/share/man/man8/sluiced.8.gz",
     "./usr/share/man/man8/sluicectl.8.gz", "./usr/share/man/man5/sluice.yaml.5.gz",
-    "./usr/share/doc/sluice/copyright",
-}
+    "./usr/share/doc/sluice/copyright", "./usr/share/sluice/www/index.html",
+} | {"./usr/share/sluice/www/" + f for f in WWW}
 
 
 def version():

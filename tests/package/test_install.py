@@ -8,7 +8,7 @@ import stat
 import tempfile
 import unittest
 
-from pkg import BUILD, ROOT, checkable, run
+from pkg import BUILD, ROOT, WWW, Daemon, checkable, free_port, run
 
 PATHS = ["PREFIX=/usr", "SYSCONFDIR=/etc", "LOCALSTATEDIR=/var", "RUNSTATEDIR=/run"]
 FILES = {
@@ -21,7 +21,9 @@ FILES = {
     "usr/lib/systemd/system/sluice.service": 0o644,
     "usr/lib/tmpfiles.d/sluice.conf": 0o644,
     "usr/lib/sysusers.d/sluice.conf": 0o644,
+    "usr/share/sluice/www/index.html": 0o644,
 }
+FILES.update({"usr/share/sluice/www/" + f: 0o644 for f in WWW})
 # The exposure systemd-analyze security gives the unit today (2.5 with
 # systemd 252): a change that loosens the sandbox fails here.
 MAX_EXPOSURE = 2.5
@@ -61,6 +63,25 @@ class Install(unittest.TestCase):
         p = run([self.path("usr/sbin/sluiced"), "-t", "-c",
                  checkable(self.path("etc/sluice/sluice.yaml"))])
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_dashboard_where_sluiced_serves_it(self):
+        """The installed sluiced's http: static_dir is where install put
+        the dashboard, for PREFIX=/usr (the package's) and another one."""
+        other = tempfile.mkdtemp(prefix="sluice-destdir-")
+        self.addCleanup(shutil.rmtree, other, True)
+        p = make("install", "DESTDIR=" + other, "PREFIX=/opt/sluice", *PATHS[1:])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for dest, prefix in ((self.dest, "/usr"), (other, "/opt/sluice")):
+            www = prefix + "/share/sluice/www"
+            with open(os.path.join(dest, www[1:], "index.html")) as f:
+                self.assertIn('<script type="module" src="js/app.js">', f.read())
+            with open(os.path.join(dest, "etc/sluice/sluice.yaml")) as f:
+                self.assertIn("\n#  static_dir: %s\n" % www, f.read())	# its example
+            sluiced = os.path.join(dest, prefix[1:], "sbin/sluiced")
+            with Daemon(sluiced, extra='http: {listen: "127.0.0.1:%d"}\n' % free_port()) as d:
+                p = run([os.path.join(BUILD, "sluicectl"), "--socket", d.sock, "show", "config"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn('\n  static_dir: "%s"' % www, p.stdout, sluiced)
 
     def test_sluicectl_default_socket(self):
         """The installed sluicectl talks to the installed socket; the
