@@ -15,10 +15,12 @@ the real sluiced HTTP listener: the scenarios of issue 13.
   saying so, when this sluiced has no message trace).
 
 Screenshots of every view land in build/screenshots/ (test artifacts)."""
+import glob
+import os
 import unittest
 
 from harness import wait_for
-from dash import Browser, Relay, need_browser, rcpt, send, trace_config_ok
+from dash import SHOTS, Browser, Relay, need_browser, rcpt, send, trace_config_ok
 
 
 class DashboardTest(unittest.TestCase):
@@ -27,6 +29,8 @@ class DashboardTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         need_browser()
+        for old in glob.glob(os.path.join(SHOTS, "*.png")):	# this run's only
+            os.remove(old)
         cls.b = Browser()
 
     @classmethod

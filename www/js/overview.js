@@ -13,29 +13,32 @@ function kpi(label, value, kind, sub) {
     sub ? h("div.kpi-sub", null, sub) : null);
 }
 
-// Every open insight as one line: what, where, how many.
+// One open insight: its kind and code, what it is (a link to where it
+// is explained) and where, how many.
+function alertLine(kind, word, c, href, title, ...where) {
+  return h("li", null, h("div.alert-tags", null, badge(kind, word), code(c)),
+    h("div", null, h("a", { href }, title), h("div.muted.small", null, where)));
+}
+
+// Every open insight as one line.
 function alertLines(ins) {
   const lines = [];
   for (const a of ins.alerts || [])
-    lines.push(h("li", null, badge("bad", "Alert"), " ", code(a.code),
-      h("a", { href: "#/insights" }, replyText(a.last_error) || "Queue alert"),
-      h("span.muted", null, " at ", h("strong", null, a.connector), ": " + num(a.queued) +
-        " queued, the oldest " + dur(a.oldest_age))));
+    lines.push(alertLine("bad", "Alert", a.code, "#/insights",
+      replyText(a.last_error) || "Queue alert", h("strong", null, a.connector),
+      ": " + num(a.queued) + " queued, the oldest " + dur(a.oldest_age)));
   for (const l of ins.loops || [])
-    lines.push(h("li", null, badge("bad", "Loop"), " ", code(l.code),
-      h("a", { href: "#/insights" }, "Mail loop"),
-      h("span.muted", null, " for ", h("strong", null, l.domain), ": " + num(l.messages) +
-        " refused")));
+    lines.push(alertLine("bad", "Loop", l.code, "#/insights", "Mail loop",
+      h("strong", null, l.domain), ": " + num(l.messages) + " refused"));
   for (const c of ins.certificates || [])
-    lines.push(h("li", null, badge(c.state === "expired" ? "bad" : "warn", "Certificate"), " ",
-      h("a", { href: "#/insights" }, c.state === "expired" ? "Certificate expired" :
-        "Certificate expires in " + c.days_left + " d"),
-      h("span.muted", null, " at ", h("strong", null, c.host), " (" + c.connector + ")")));
+    lines.push(alertLine(c.state === "expired" ? "bad" : "warn", "Certificate", null,
+      "#/insights", c.state === "expired" ? "Certificate expired"
+        : "Certificate expires in " + c.days_left + " d",
+      h("strong", null, c.host), " (" + c.connector + ")"));
   for (const t of ins.tenants || [])
-    lines.push(h("li", null, badge("warn", "Quota"), " ", code(t.code),
-      h("a", { href: "#/tenants" }, "Tenant over its invalid-recipient quota"),
-      h("span.muted", null, ": ", h("strong", null, t.tenant), " " + num(t.invalid_recipients) +
-        " of " + num(t.quota))));
+    lines.push(alertLine("warn", "Quota", t.code, "#/tenants",
+      "Tenant over its invalid-recipient quota", h("strong", null, t.tenant),
+      ": " + num(t.invalid_recipients) + " of " + num(t.quota) + " invalid recipients"));
   return lines;
 }
 
