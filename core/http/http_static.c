@@ -10,9 +10,7 @@ static const char index_html[] =
 	"<!doctype html>\n"
 	"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	"<title>Sluice</title>\n"
-	"<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:3em auto;"
-	"padding:0 1em;color:#222}code{background:#f2f2f2;padding:0 .2em}"
-	"li{margin:.2em 0}</style>\n"
+	"<link rel=\"stylesheet\" href=\"/builtin.css\">\n"
 	"</head><body>\n"
 	"<h1>Sluice</h1>\n"
 	"<p>This is the admin listener of sluiced. The dashboard is not installed here "
@@ -31,8 +29,16 @@ static const char index_html[] =
 	"<code>man sluiced</code> lists every path.</p>\n"
 	"</body></html>\n";
 
+/* A file of its own, not a <style>: the listener's Content-Security-Policy
+ * (default-src 'self') refuses inline styles. */
+static const char builtin_css[] =
+	"body{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:3em auto;"
+	"padding:0 1em;color:#222}code{background:#f2f2f2;padding:0 .2em}"
+	"li{margin:.2em 0}\n";
+
 static const struct http_file files[] = {
 	{ "index.html", "text/html; charset=utf-8", index_html, sizeof(index_html) - 1 },
+	{ "builtin.css", "text/css; charset=utf-8", builtin_css, sizeof(builtin_css) - 1 },
 };
 
 const struct http_file *

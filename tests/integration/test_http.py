@@ -35,11 +35,17 @@ def stable(v):
     return v
 
 
+NO_WWW = "/nonexistent/sluice-www"
+
+
 class HttpRelay(OpsRelay):
     """OpsRelay (good, closed, other, bounces) with an HTTP listener."""
 
     def __init__(self, test, http="", tenants="", domains="", files=None, **kw):
+        # no dashboard files: the built-in page, whatever is installed
         extra = "http:\n  listen: \"127.0.0.1:@HTTP@\"\n%s%s" % (http, tenants)
+        if "static_dir" not in http:
+            extra = extra.replace("\n", "\n  static_dir: %s\n" % NO_WWW, 1)
         super().__init__(test, extra=extra, domains=domains, start=False, **kw)
         # a port none of the relay's others is (they are not bound yet)
         taken = {self.r.port, self.r.sink_port, self.good_port, self.closed_port,
@@ -154,11 +160,14 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertTrue(hd["Content-Type"].startswith("text/html"))
         self.assertIn(b"/api/v1/connectors", body)
+        self.assertNotIn(b"<style", body, "inline styles are refused by its own CSP")
+        st, hd, css = r.http("/builtin.css")
+        self.assertEqual((st, hd["Content-Type"].split(";")[0]), (200, "text/css"))
         c = r.js("show", "config")["config"]["http"]
         self.assertEqual(c, {"listen": "127.0.0.1:%d" % r.http_port,
                              "token_file": r.token_file, "write": True,
                              "read_token": False, "max_connections": 32,
-                             "static_dir": "/usr/share/sluice/www"})
+                             "static_dir": NO_WWW})
         self.assertTrue(r.r.proc.alive())
         self.assertEqual(len(ids), 2)
 
