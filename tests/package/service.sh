@@ -33,17 +33,23 @@ done
 deb=$(ls build-deb/sluice_*.deb 2>/dev/null | head -1)
 [ -n "$deb" ] || { echo "service: no build-deb/sluice_*.deb: make deb first"; exit 2; }
 
-if [ ! -x "$ROOT/lib/systemd/systemd" ]; then
+# what the root holds: systemd, and the package's own Depends as dpkg-deb
+# reads them from the .deb (so a new library cannot be missed); a root
+# made for another list is made again
+include="systemd,systemd-sysv,dbus,procps,ca-certificates,$(dpkg-deb -f "$deb" Depends |
+	tr ',' '\n' | sed 's/([^)]*)//; s/|.*//; s/ //g' | grep -v '^$' | paste -sd,)"
+if [ ! -x "$ROOT/lib/systemd/systemd" ] ||
+   [ "$(cat build-deb/root.include 2>/dev/null)" != "$include" ]; then
 	echo "service: debootstrap bookworm into $ROOT"
-	rm -rf "$ROOT"
-	debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,adduser,procps,\
-liburing2,libwolfssl35,libc-ares2,libjemalloc2,libyaml-0-2,libjansson4,libhiredis0.14,\
-ca-certificates bookworm "$ROOT" >build-deb/debootstrap.log 2>&1 ||
+	rm -rf "$ROOT" build-deb/root.include
+	debootstrap --variant=minbase --include="$include" \
+		bookworm "$ROOT" >build-deb/debootstrap.log 2>&1 ||
 		{ tail -5 build-deb/debootstrap.log
 		  # no Debian root, no boot: said, not failed (the package tests
 		  # still ran); anything after a root exists is a real failure
 		  echo "service: SKIPPED: debootstrap could not make a Debian 12 root" \
 		       "(no network to the archive?)"; rm -rf "$ROOT"; exit 0; }
+	echo "$include" > build-deb/root.include
 fi
 
 systemd-nspawn --quiet --register=no --keep-unit --volatile=overlay -D "$ROOT" \
