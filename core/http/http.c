@@ -541,7 +541,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /* libmicrohttpd's own messages (a refused connection, a broken request). */
-static void
+static void __attribute__((format(printf, 2, 0)))
 on_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
