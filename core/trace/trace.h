@@ -13,8 +13,9 @@
  * copy into the ring, or, when the ring is full, a drop that is counted.
  * It never blocks, takes no lock and makes no system call but a write to
  * the writer's eventfd when its ring passes half full.  The writer thread
- * wakes every TRACE_FLUSH_MS (or on that kick), drains every ring and
- * stores what it found in one transaction with prepared statements
+ * (named sluice-trace, at nice 10 and in the idle I/O class: it yields to
+ * the workers) wakes every TRACE_FLUSH_MS (or on that kick), drains every
+ * ring and stores what it found in one transaction with prepared statements
  * (core/trace/trace_db.h), then prunes by age and size a chunk at a time.
  * Memory is bounded: workers x the ring's size.
  *
