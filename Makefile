@@ -81,6 +81,7 @@ BINS += $(if $(wildcard core/ctl/sluicectl.c),$(BUILD)/sluicectl)
 BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
 BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
+BINS += $(if $(wildcard bench/quota_bench.c),$(BUILD)/quota-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -109,6 +110,8 @@ $(BUILD)/wheel-bench: $(BUILD)/bench/wheel_bench.o $(BUILD)/libsluice.a
 $(BUILD)/sluice-spoolgen: $(BUILD)/bench/spoolgen.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/quota-bench: $(BUILD)/bench/quota_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
