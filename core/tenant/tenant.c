@@ -3,7 +3,9 @@
  * tenant.h for the window's definition and the threading rules).
  *
  * Job: make counting an event cost one load and one store on the calling
- * worker's own cache line, and make reading the window a lock-free sum.
+ * worker's own cache line (and a fence), make reading the window a
+ * lock-free sum, and make the quota check a few loads that see every
+ * worker's events.
  *
  * Not for: anything with I/O or a clock.
  *
@@ -21,10 +23,19 @@
  * Why no atomic read-modify-write: only the owner writes a shard, so a
  * plain load and store suffice; they are C11 relaxed atomics only so that
  * the concurrent readers are race-free (the language's, and TSan's, sense)
- * and never see a torn word.
+ * and never see a torn word.  The fence after the store is there for the
+ * quota check, not for the count: see tenant_count_add().
  *
- * Two words ahead of the ring, in the shard's first cache line, cache the
- * last full sum for tenant_over_quota(); only the owner touches them.
+ * The quota check.  Of the window's buckets, only the newest two can
+ * still change under a worker's feet: the current one, and the previous
+ * one for a worker that read the clock just before the boundary.  The
+ * older ones (the "closed" buckets) change only when the bucket number
+ * does.  So each worker keeps, in two words ahead of the ring (the shard's
+ * first cache line), the sum over every shard of the closed buckets and
+ * the bucket number it is for; a check reads those two words of its own
+ * and the newest two bucket words of every shard, live.  Only the owner
+ * writes the two words, once per bucket change (and for its own events
+ * stamped in a closed bucket, so those are not missed either).
  */
 #include "core/tenant/tenant.h"
 
@@ -40,9 +51,12 @@
 
 /* Layout of a shard: these words, then the bucket ring. */
 enum {
-	SHARD_CACHE_NOW,	/* `now` of the cached sum, UINT64_MAX: none */
-	SHARD_CACHE_SUM,	/* window sum at that now, plus own events
-				   counted since */
+	SHARD_CLOSED_AT,	/* bucket number (low 32 bits) that
+				   SHARD_CLOSED is for; UINT64_MAX: none */
+	SHARD_CLOSED,		/* events of every shard in the window's
+				   closed buckets (all but the newest two)
+				   at that bucket, plus own events stamped
+				   in those buckets since */
 	SHARD_RING,		/* index of the first bucket word */
 };
 
@@ -92,7 +106,7 @@ tenant_counter_new(unsigned workers, const struct tenant_window *win,
 	c->win = *win;
 	c->refs = 0;
 	for (unsigned w = 0; w < workers; w++)
-		atomic_init(&shard(c, w)[SHARD_CACHE_NOW], UINT64_MAX);
+		atomic_init(&shard(c, w)[SHARD_CLOSED_AT], UINT64_MAX);
 	*out = c;
 	return 0;
 }
@@ -103,12 +117,21 @@ tenant_counter_free(struct tenant_counter *c)
 	free(c);
 }
 
+/* How many buckets older than bucket cur the bucket of word v is, modulo
+ * 2^32 (huge for a bucket later than cur). */
+static inline uint32_t
+age(uint32_t cur, uint64_t v)
+{
+	return cur - (uint32_t)(v >> 32);
+}
+
 void
 tenant_count_add(struct tenant_counter *c, unsigned worker, uint64_t now,
 		 uint32_t n)
 {
 	_Atomic uint64_t *s, *b;
-	uint64_t k, v, count;
+	uint64_t k, v, count, old, at;
+	uint32_t a;
 
 	if (worker >= c->workers)
 		return;
@@ -116,25 +139,32 @@ tenant_count_add(struct tenant_counter *c, unsigned worker, uint64_t now,
 	k = (uint32_t)(now / c->win.bucket_secs);
 	b = &s[SHARD_RING + (now / c->win.bucket_secs) % c->win.buckets];
 	v = atomic_load_explicit(b, memory_order_relaxed);
-	count = (v >> 32) == k ? (uint32_t)v : 0;
-	count += n;
+	old = (v >> 32) == k ? (uint32_t)v : 0;
+	count = old + n;
 	if (count > UINT32_MAX)
 		count = UINT32_MAX;
 	atomic_store_explicit(b, k << 32 | count, memory_order_relaxed);
-	/* Keep the cached sum honest about our own events.  Owner only, so
-	   relaxed load and store again. */
-	if (atomic_load_explicit(&s[SHARD_CACHE_NOW], memory_order_relaxed) ==
-	    now)
-		atomic_store_explicit(&s[SHARD_CACHE_SUM],
-			atomic_load_explicit(&s[SHARD_CACHE_SUM],
-					     memory_order_relaxed) + n,
-			memory_order_relaxed);
+	/* The count is visible to every thread before this worker's next
+	   quota check reads the other shards: without it both sides of a
+	   race could keep counting on stale views (store buffers), and the
+	   overshoot would have no bound (tenant.h: "Slack"). */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* An event stamped in a closed bucket of our cached sum: keep the
+	   sum honest about it.  Owner only, so relaxed load and store. */
+	at = atomic_load_explicit(&s[SHARD_CLOSED_AT], memory_order_relaxed);
+	a = (uint32_t)at - (uint32_t)k;
+	if (at != UINT64_MAX && a >= 2 && a < c->win.buckets)
+		atomic_store_explicit(&s[SHARD_CLOSED],
+			atomic_load_explicit(&s[SHARD_CLOSED],
+					     memory_order_relaxed) +
+			(count - old), memory_order_relaxed);
 }
 
-uint64_t
-tenant_count_sum(const struct tenant_counter *c, uint64_t now)
+/* Events of every shard in the buckets min_age .. buckets - 1 buckets
+ * older than cur.  O(workers x buckets) relaxed loads. */
+static uint64_t
+sum_from_age(const struct tenant_counter *c, uint32_t cur, uint32_t min_age)
 {
-	uint32_t cur = (uint32_t)(now / c->win.bucket_secs);
 	uint32_t nb = c->win.buckets;
 	uint64_t sum = 0;
 
@@ -144,11 +174,43 @@ tenant_count_sum(const struct tenant_counter *c, uint64_t now)
 		for (uint32_t i = 0; i < nb; i++) {
 			uint64_t v = atomic_load_explicit(&ring[i],
 							  memory_order_relaxed);
+			uint32_t a = age(cur, v);
 
-			/* Inside the window: cur - (nb - 1) <= k <= cur. */
-			if ((uint32_t)(cur - (uint32_t)(v >> 32)) < nb)
+			if (a >= min_age && a < nb)
 				sum += (uint32_t)v;
 		}
+	}
+	return sum;
+}
+
+uint64_t
+tenant_count_sum(const struct tenant_counter *c, uint64_t now)
+{
+	return sum_from_age(c, (uint32_t)(now / c->win.bucket_secs), 0);
+}
+
+/* Events of every shard in the newest two buckets of the window ending
+ * with bucket k (only the newest when the window has one): 2 x workers
+ * relaxed loads. */
+static uint64_t
+sum_live(const struct tenant_counter *c, uint64_t k)
+{
+	uint32_t nb = c->win.buckets, cur = (uint32_t)k;
+	uint32_t i = (uint32_t)(k % nb), prev = i == 0 ? nb - 1 : i - 1;
+	uint64_t sum = 0;
+
+	for (unsigned w = 0; w < c->workers; w++) {
+		const _Atomic uint64_t *ring = shard(c, w) + SHARD_RING;
+		uint64_t v = atomic_load_explicit(&ring[i],
+						  memory_order_relaxed);
+
+		if (age(cur, v) == 0)
+			sum += (uint32_t)v;
+		if (nb < 2)
+			continue;
+		v = atomic_load_explicit(&ring[prev], memory_order_relaxed);
+		if (age(cur, v) == 1)
+			sum += (uint32_t)v;
 	}
 	return sum;
 }
@@ -158,25 +220,26 @@ tenant_over_quota(struct tenant_counter *c, unsigned worker, uint64_t now,
 		  uint64_t quota)
 {
 	_Atomic uint64_t *s;
-	uint64_t sum;
+	uint64_t k = now / c->win.bucket_secs, closed;
+	uint32_t cur = (uint32_t)k;
 
 	if (quota == 0)
 		return false;
 	if (worker >= c->workers)
 		return tenant_count_sum(c, now) >= quota;
 	s = shard(c, worker);
-	if (atomic_load_explicit(&s[SHARD_CACHE_NOW], memory_order_relaxed) ==
-	    now) {
-		sum = atomic_load_explicit(&s[SHARD_CACHE_SUM],
-					   memory_order_relaxed);
+	if (atomic_load_explicit(&s[SHARD_CLOSED_AT], memory_order_relaxed) ==
+	    cur) {
+		closed = atomic_load_explicit(&s[SHARD_CLOSED],
+					      memory_order_relaxed);
 	} else {
-		sum = tenant_count_sum(c, now);
-		atomic_store_explicit(&s[SHARD_CACHE_SUM], sum,
+		closed = sum_from_age(c, cur, 2);
+		atomic_store_explicit(&s[SHARD_CLOSED], closed,
 				      memory_order_relaxed);
-		atomic_store_explicit(&s[SHARD_CACHE_NOW], now,
+		atomic_store_explicit(&s[SHARD_CLOSED_AT], cur,
 				      memory_order_relaxed);
 	}
-	return sum >= quota;
+	return closed + sum_live(c, k) >= quota;
 }
 
 unsigned

@@ -29,12 +29,38 @@
  * with the wrong bucket.  A thread that is not a worker and must count
  * events needs a shard of its own (create the counters with workers + 1).
  *
+ * The quota check (tenant_over_quota()) sees every worker's events, not
+ * only its own: it adds the newest two buckets of every shard, read live,
+ * to a per-worker cached sum of the older buckets of the window, which
+ * change only when the bucket number does.  Cost per check: 2 x workers
+ * relaxed loads of lines other workers write only when they count an
+ * event, no write, no lock; once per bucket change per worker, the cached
+ * sum is recomputed (workers x buckets loads) and two words of the
+ * worker's own shard written.
+ *
+ * Slack.  On one node the check is exact but for two races, both bounded:
+ *  - check-then-count: workers that check at the same moment, before any
+ *    of them has counted, all see the same sum; each worker has at most
+ *    one event between its check and its count, so a tenant's window can
+ *    hold at most quota + workers - 1 events counted after a check
+ *    (tenant_count_add() makes its count visible to every thread before
+ *    the worker's next check, which is what bounds it).  Events counted
+ *    without a check (a destination's 5.1.x answers) come on top: nothing
+ *    refuses them;
+ *  - an event stamped more than one bucket before the checking worker's
+ *    `now` by another worker (a worker that stalled over a bucket
+ *    boundary between reading the clock and counting) is seen by the
+ *    checker only from its next bucket change.  Sluice's callers read the
+ *    clock right before they count, so this takes a stall of a bucket's
+ *    width.
+ *
  * Tables are built and freed on the main thread (config load, reload); a
  * built table is immutable, so any thread may look names up in it.
  *
  * Memory: a counter is 64 bytes plus, per worker, (buckets + 2) 8-byte
- * words rounded up to 64 bytes: 512 bytes per worker for 60 buckets, so
- * 10,000 tenants on 8 workers take about 40 MiB.
+ * words rounded up to 64 bytes (the 2: the cached sum of the quota check
+ * and its bucket number): 512 bytes per worker for 60 buckets, so 10,000
+ * tenants on 8 workers take about 40 MiB.
  */
 #ifndef SLUICE_CORE_TENANT_TENANT_H
 #define SLUICE_CORE_TENANT_TENANT_H
@@ -69,9 +95,11 @@ int tenant_counter_new(unsigned workers, const struct tenant_window *win,
 void tenant_counter_free(struct tenant_counter *c);
 
 /* Add n events at time now to worker's shard (saturates at 2^32 - 1 events
- * per bucket and worker).  Worker `worker` only; no locked instruction, one
- * relaxed load and one relaxed store.  worker >= the shard count is
- * ignored. */
+ * per bucket and worker).  Worker `worker` only; no lock: one relaxed load
+ * and one relaxed store on the worker's own shard, then a full fence
+ * (mfence, dmb ish: tens of cycles), which makes the count visible to the
+ * other workers before this worker's next quota check (see "Slack").
+ * worker >= the shard count is ignored. */
 void tenant_count_add(struct tenant_counter *c, unsigned worker,
 		      uint64_t now, uint32_t n);
 
@@ -83,12 +111,13 @@ uint64_t tenant_count_sum(const struct tenant_counter *c, uint64_t now);
  * True when the window ending at now holds quota events or more (quota 0:
  * no quota, never true): "quota" is the number of invalid recipients a
  * tenant may cause per window, and reaching it throttles the tenant.
- * For the hot path: worker `worker` only.  It computes the full sum at most
- * once per distinct `now` per worker and caches it in the worker's shard,
- * adding the worker's own events to the cached sum as they happen, so
- * other workers' events are seen within one second (one change of `now`)
- * and the call costs a compare when nothing changed.  Threads that are not
- * workers use tenant_count_sum(c, now) >= quota instead.
+ * For the hot path: worker `worker` only.  It sees every worker's events
+ * at once (the newest two buckets of every shard read live, the older
+ * ones from a sum cached per worker and bucket number): 2 x workers
+ * relaxed loads, no write but once per bucket change.  Exact but for the
+ * slack stated above (at most workers - 1 events over the quota).  A
+ * worker >= the shard count (a thread that is not a worker) gets the full
+ * sum, tenant_count_sum(c, now) >= quota.
  */
 bool tenant_over_quota(struct tenant_counter *c, unsigned worker,
 		       uint64_t now, uint64_t quota);

@@ -1,17 +1,22 @@
 /*
  * tenant_test — unit tests of core/tenant/tenant: buckets expire exactly
- * at the window's edge (table of window shapes), a bucket slot is reused
- * after a full window, shards sum, the cached quota check, the tenant
- * table (lookup, duplicates, counters kept across a reload), and 4 writer
- * threads against a reader summing all along.  The threaded test is also
- * meant to be run built with -fsanitize=thread (outside Criterion, which
- * does not start under TSan).
+ * at the window's edge (table of window shapes, for the sum and the quota
+ * check), a bucket slot is reused after a full window, shards sum, the
+ * quota check sees another worker's events at once (issue 14: it did not
+ * for up to a second) and agrees with the full sum through bucket changes
+ * (random runs), the tenant table (lookup, duplicates, counters kept
+ * across a reload), 4 writer threads against a reader summing all along,
+ * and 2, 4 and 8 threads racing check-then-count on one quota (at most
+ * threads - 1 over it).  The threaded tests are also meant to be run built
+ * with -fsanitize=thread (outside Criterion, which does not start under
+ * TSan).
  */
 #include "core/tenant/tenant.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -69,6 +74,15 @@ Test(tenant, expiry_is_exact)
 		cr_assert_eq(tenant_count_sum(c, (e->at + e->last_in) / 2), 3,
 			     "case %zu", i);
 		cr_assert_eq(tenant_count_sum(c, e->last_in), 3, "case %zu", i);
+		/* The quota check from worker 0 (the events are worker
+		   1's), from the bucket and just past the edge. */
+		cr_assert(tenant_over_quota(c, 0, e->at, 3), "case %zu", i);
+		cr_assert_not(tenant_over_quota(c, 0, e->at, 4), "case %zu",
+			      i);
+		cr_assert(tenant_over_quota(c, 0, e->last_in, 3), "case %zu",
+			  i);
+		cr_assert_not(tenant_over_quota(c, 0, e->last_in + 1, 1),
+			      "case %zu: still over at the edge", i);
 		cr_assert_eq(tenant_count_sum(c, e->last_in + 1), 0,
 			     "case %zu: still counted at %lu", i,
 			     (unsigned long)(e->last_in + 1));
@@ -167,24 +181,138 @@ Test(tenant, over_quota)
 	tenant_count_add(c, 0, 10, 2);
 	cr_assert_not(tenant_over_quota(c, 0, 10, 3));
 	cr_assert_not(tenant_over_quota(c, 0, 10, 0));	/* no quota */
-	/* Own event: seen at once through the cache. */
 	tenant_count_add(c, 0, 10, 1);
 	cr_assert(tenant_over_quota(c, 0, 10, 3));
 	cr_assert_not(tenant_over_quota(c, 0, 10, 4));
-	/* Another worker's event: seen by worker 0 when `now` changes, by
-	   worker 1 (fresh cache) at once. */
 	tenant_count_add(c, 1, 10, 1);
-	cr_assert_not(tenant_over_quota(c, 0, 10, 4));
+	cr_assert(tenant_over_quota(c, 0, 10, 4));
 	cr_assert(tenant_over_quota(c, 1, 10, 4));
 	cr_assert(tenant_over_quota(c, 0, 11, 4));
 	/* It clears when the window falls below the quota. */
-	cr_assert(tenant_over_quota(c, 0, 11, 4));
 	cr_assert_not(tenant_over_quota(c, 0, 12, 4));
 	cr_assert_not(tenant_over_quota(c, 1, 12, 1));
 	/* Out-of-range worker: full sum, no cache. */
 	tenant_count_add(c, 1, 12, 1);
 	cr_assert(tenant_over_quota(c, 9, 12, 1));
 	tenant_counter_free(c);
+}
+
+/* Window shapes for the checks below: one bucket, two (no closed bucket),
+ * and longer ones (closed buckets cached). */
+static const struct tenant_window shapes[] = {
+	{ 1, 1 }, { 1, 2 }, { 1, 3 }, { 1, 60 }, { 60, 60 }, { 7, 5 },
+};
+#define NSHAPES	(sizeof(shapes) / sizeof(shapes[0]))
+
+/*
+ * Issue 14 item 0: worker 0 checks (and so caches), worker 1 counts within
+ * the same second, and worker 0's next check must see it.  The old check
+ * cached the whole sum per second and saw other workers' events only when
+ * `now` changed, so under a burst every worker let about a quota through.
+ */
+Test(tenant, other_workers_events_seen_at_once)
+{
+	for (size_t i = 0; i < NSHAPES; i++) {
+		struct tenant_counter *c = counter(4, shapes[i].bucket_secs,
+						   shapes[i].buckets);
+		uint64_t now = 1000003 * (uint64_t)shapes[i].bucket_secs + 1;
+
+		tenant_count_add(c, 0, now, 2);
+		cr_assert_not(tenant_over_quota(c, 0, now, 3), "shape %zu", i);
+		tenant_count_add(c, 1, now, 1);
+		cr_assert(tenant_over_quota(c, 0, now, 3),
+			  "shape %zu: worker 1's event not seen by worker 0", i);
+		tenant_count_add(c, 3, now, 1);
+		cr_assert(tenant_over_quota(c, 0, now, 4), "shape %zu", i);
+		cr_assert_not(tenant_over_quota(c, 0, now, 5), "shape %zu", i);
+		/* A worker that read the clock just before the bucket
+		   boundary counts into the previous bucket after the
+		   checker moved on: still seen at once. */
+		if (shapes[i].buckets >= 2) {
+			uint64_t next = now + shapes[i].bucket_secs;
+
+			cr_assert_not(tenant_over_quota(c, 0, next, 5),
+				      "shape %zu", i);
+			tenant_count_add(c, 2, now, 1);
+			cr_assert(tenant_over_quota(c, 0, next, 5),
+				  "shape %zu: late event not seen", i);
+		}
+		tenant_counter_free(c);
+	}
+}
+
+/* Events stamped in a closed bucket (more than one bucket back): the
+ * worker's own are seen at once, another worker's from the checker's next
+ * bucket change (the stated slack). */
+Test(tenant, stale_stamps)
+{
+	struct tenant_counter *c = counter(2, 1, 10);
+
+	cr_assert_not(tenant_over_quota(c, 0, 1000, 1));	/* caches */
+	tenant_count_add(c, 0, 995, 1);
+	cr_assert(tenant_over_quota(c, 0, 1000, 1), "own stale event");
+	cr_assert_not(tenant_over_quota(c, 0, 1000, 2));
+	tenant_count_add(c, 1, 995, 1);
+	cr_assert_not(tenant_over_quota(c, 0, 1000, 2),
+		      "seen before the bucket changed: update the slack");
+	cr_assert(tenant_over_quota(c, 0, 1001, 2));
+	/* Own stale events outside the window, or from the future, do not
+	   count. */
+	tenant_count_add(c, 0, 991, 5);		/* 10 buckets back */
+	tenant_count_add(c, 0, 1002, 5);
+	cr_assert_not(tenant_over_quota(c, 0, 1001, 3));
+	cr_assert_eq(tenant_count_sum(c, 1001), 2);
+	tenant_counter_free(c);
+}
+
+static uint64_t test_rng = 0x9e3779b97f4a7c15ULL;	/* xorshift64 state */
+
+static uint64_t
+rnd(uint64_t n)
+{
+	test_rng ^= test_rng << 13;
+	test_rng ^= test_rng >> 7;
+	test_rng ^= test_rng << 17;
+	return test_rng % n;
+}
+
+/*
+ * The check agrees with the full sum (tenant_count_sum()) at every step of
+ * random runs: workers count (stamped now, or up to a bucket earlier, as a
+ * worker that read the clock just before) and check, while time moves by
+ * steps of zero to a few buckets, and sometimes by more than a window.
+ */
+Test(tenant, check_agrees_with_sum)
+{
+	for (size_t i = 0; i < NSHAPES; i++) {
+		uint32_t secs = shapes[i].bucket_secs;
+		struct tenant_counter *c = counter(5, secs, shapes[i].buckets);
+		uint64_t now = 5000000, span = (uint64_t)secs *
+					       shapes[i].buckets;
+
+		for (int step = 0; step < 20000; step++) {
+			unsigned w = (unsigned)rnd(5);
+			uint64_t r = rnd(100), sum;
+
+			if (r < 40) {
+				tenant_count_add(c, w, now - rnd(secs + 1),
+						 (uint32_t)rnd(3) + 1);
+			} else if (r < 90) {
+				sum = tenant_count_sum(c, now);
+				CHECK(sum == 0 || tenant_over_quota(c, w, now, sum),
+				      "shape %zu step %d: under at %lu", i,
+				      step, (unsigned long)sum);
+				CHECK(!tenant_over_quota(c, w, now, sum + 1),
+				      "shape %zu step %d: over %lu", i, step,
+				      (unsigned long)sum);
+			} else if (r < 99) {
+				now += rnd(3 * secs + 1);
+			} else {
+				now += span + rnd(span);
+			}
+		}
+		tenant_counter_free(c);
+	}
 }
 
 Test(tenant, table)
@@ -345,3 +473,101 @@ Test(tenant, threads_add_while_reader_sums)
 		     (uint64_t)WRITERS * ADDS * 80 / 100);
 	tenant_counter_free(r.c);
 }
+
+/* ---- a burst against the quota ---------------------------------------- */
+
+enum { BURST_QUOTA = 1000, BURST_ROUNDS = 300, BURST_MAX_THREADS = 8 };
+
+/* Shared by the burst threads and the test. */
+struct burst {
+	struct tenant_counter *c;	/* this round's counter */
+	uint64_t now;			/* this round's clock */
+	pthread_barrier_t set, ready, done;	/* round set up by the test,
+					   by the threads, round over */
+	atomic_uint go;			/* round number + 1 once it may
+					   start: the threads spin on it,
+					   to start together */
+	unsigned rounds;		/* rounds to play */
+};
+
+struct burst_arg {
+	struct burst *b;	/* shared state */
+	unsigned worker;	/* this thread's shard */
+};
+
+/* Each round, as the server on an RCPT of an unknown address: check, and
+ * count unless over the quota, until over it. */
+static void *
+burster(void *p)
+{
+	struct burst_arg *a = p;
+	struct burst *b = a->b;
+
+	for (unsigned r = 0; r < b->rounds; r++) {
+		pthread_barrier_wait(&b->set);
+		/* A worker has usually checked already in this second (the
+		   old check's cache was then blind to the others). */
+		(void)tenant_over_quota(b->c, a->worker, b->now, BURST_QUOTA);
+		pthread_barrier_wait(&b->ready);
+		while (atomic_load_explicit(&b->go, memory_order_acquire) != r + 1)
+			sched_yield();	/* more threads than cores */
+		while (!tenant_over_quota(b->c, a->worker, b->now, BURST_QUOTA))
+			tenant_count_add(b->c, a->worker, b->now, 1);
+		pthread_barrier_wait(&b->done);
+	}
+	return NULL;
+}
+
+/* Threads race on fresh counters, round after round, each having
+ * checked once before the start; the count must reach the quota and pass
+ * it by threads - 1 at most.  Half the rounds start with half the quota
+ * in the previous bucket. */
+static void
+burst(unsigned threads)
+{
+	struct burst b = { .rounds = BURST_ROUNDS };
+	struct burst_arg args[BURST_MAX_THREADS];
+	pthread_t th[BURST_MAX_THREADS];
+	uint64_t worst = 0;
+
+	atomic_init(&b.go, 0);
+	cr_assert_eq(pthread_barrier_init(&b.set, NULL, threads + 1), 0);
+	cr_assert_eq(pthread_barrier_init(&b.ready, NULL, threads + 1), 0);
+	cr_assert_eq(pthread_barrier_init(&b.done, NULL, threads + 1), 0);
+	for (unsigned i = 0; i < threads; i++) {
+		args[i] = (struct burst_arg){ .b = &b, .worker = i };
+		cr_assert_eq(pthread_create(&th[i], NULL, burster, &args[i]),
+			     0);
+	}
+	for (unsigned r = 0; r < BURST_ROUNDS; r++) {
+		uint64_t got;
+
+		b.c = counter(threads, 1, 60);
+		b.now = 2000000 + r;
+		if (r % 2)	/* the previous bucket, last second */
+			tenant_count_add(b.c, r % threads, b.now - 1,
+					 BURST_QUOTA / 2);
+		pthread_barrier_wait(&b.set);
+		pthread_barrier_wait(&b.ready);
+		atomic_store_explicit(&b.go, r + 1, memory_order_release);
+		pthread_barrier_wait(&b.done);
+		got = tenant_count_sum(b.c, b.now);
+		CHECK(got >= BURST_QUOTA && got <= BURST_QUOTA + threads - 1,
+		      "%u threads, round %u: %lu counted for a quota of %d",
+		      threads, r, (unsigned long)got, BURST_QUOTA);
+		if (got - BURST_QUOTA > worst)
+			worst = got - BURST_QUOTA;
+		tenant_counter_free(b.c);
+	}
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&b.set);
+	pthread_barrier_destroy(&b.ready);
+	pthread_barrier_destroy(&b.done);
+	cr_log_info("%u threads: at most %lu over the quota in %d rounds",
+		    threads, (unsigned long)worst, BURST_ROUNDS);
+}
+
+Test(tenant, burst_2_threads) { burst(2); }
+Test(tenant, burst_4_threads) { burst(4); }
+Test(tenant, burst_8_threads) { burst(8); }
