@@ -1,12 +1,14 @@
 """Tenants: authoritative domains and the directory, the invalid-recipient
-quota (trips and clears with a test-sized window), 5.1.1 answers from the
-destination counted, fix-now during an outage (unknown recipients returned
-at once, known ones kept, the switch surviving a restart), show tenants."""
+quota (trips and clears with a test-sized window, holds exactly under a
+burst that both workers serve, and across two nodes sharing Redis), 5.1.1
+answers from the destination counted, fix-now during an outage (unknown
+recipients returned at once, known ones kept, the switch surviving a
+restart), show tenants."""
 import json
 import os
 import smtplib
 import subprocess
-import time
+import threading
 import unittest
 
 from harness import BUILD, Sink, Sluiced, free_port, wait_for
@@ -63,6 +65,38 @@ class TenantTest(unittest.TestCase):
             code, msg = s.rcpt(addr)
             return code, msg.decode()
 
+    def burst(self, port, addrs):
+        """RCPT TO each of addrs at once, each on a connection of its own
+        (opened and past MAIL FROM beforehand, so the workers' accepts do
+        not spread the RCPTs out): the [(code, text)] in addrs' order."""
+        conns = []
+        try:
+            for _ in addrs:
+                s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+                conns.append(s)
+                s.ehlo("c.test")
+                s.mail("x@client.test")
+            go = threading.Barrier(len(addrs))
+            out = [None] * len(addrs)
+
+            def one(i):
+                go.wait()
+                code, msg = conns[i].rcpt(addrs[i])
+                out[i] = (code, msg.decode())
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(len(addrs))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            return out
+        finally:
+            for s in conns:
+                s.close()
+
+    def sessions_per_worker(self, r):
+        """smtp.in.sessions of each worker of r."""
+        return [w["smtp.in.sessions"] for w in self.ctl(r, "show", "stats")["per_worker"]]
+
     def test_authoritative_rejects_unknown(self):
         r = self.relay(mode="authoritative")
         self.assertEqual(self.rcpt(r.port, "alice@acme.example")[0], 250)
@@ -82,7 +116,6 @@ class TenantTest(unittest.TestCase):
         r = self.relay(mode="authoritative", quota=3, window="4s")
         for i in range(3):
             self.assertEqual(self.rcpt(r.port, "nobody%d@acme.example" % i)[0], 550)
-        time.sleep(1.1)		# each worker sees the others' counts within a second
         code, msg = self.rcpt(r.port, "alice@acme.example")
         self.assertEqual((code, msg[:7]), (451, "4.7.500"))
         self.assertTrue(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
@@ -91,6 +124,37 @@ class TenantTest(unittest.TestCase):
         wait_for(lambda: self.rcpt(r.port, "alice@acme.example")[0] == 250, 10,
                  step=0.5, what="the window to slide below the quota")
         self.assertFalse(self.ctl(r, "show", "tenants")["tenants"][0]["throttled"])
+
+    def test_quota_holds_under_a_burst(self):
+        """Issue 14 item 0: 28 unknown recipients at once on 28
+        connections, which SO_REUSEPORT spreads over both workers, against
+        a quota of 20: 20 get 550 and 8 get 451 4.7.500.  Each worker used
+        to see the other's events only a second later, so all 28 got 550.
+        The one slack left is the check-then-count race (core/tenant/
+        tenant.h): two workers checking in the same tens of nanoseconds at
+        19 both count, so 21 is allowed (quota + workers - 1); it is rare
+        and reported when it happens."""
+        r = self.relay(mode="authoritative", quota=20, window="60s")
+        before = self.sessions_per_worker(r)
+        got = self.burst(r.port, ["nobody%d@acme.example" % i for i in range(28)])
+        served = [a - b for a, b in zip(self.sessions_per_worker(r), before)]
+        self.assertEqual(len(served), 2)
+        self.assertTrue(all(n > 0 for n in served), "one worker took every connection: %s"
+                        % served)
+        rejected = [m for c, m in got if c == 550]
+        deferred = [m for c, m in got if c == 451]
+        self.assertEqual(len(rejected) + len(deferred), 28, got)
+        self.assertTrue(all(m.startswith("5.1.10") for m in rejected), rejected)
+        self.assertTrue(all(m.startswith("4.7.500") for m in deferred), deferred)
+        self.assertGreaterEqual(len(rejected), 20, got)
+        self.assertLessEqual(len(rejected), 21, "%d rejected, workers served %s"
+                             % (len(rejected), served))
+        if len(rejected) == 21:
+            print("test_quota_holds_under_a_burst: the check-then-count race happened "
+                  "(21 counted for a quota of 20)")
+        t = self.ctl(r, "show", "tenants")["tenants"][0]
+        self.assertEqual(t["invalid_recipients"], len(rejected))
+        self.assertTrue(t["throttled"])
 
     def test_show_tenants_traffic(self):
         sink = Sink()
@@ -184,6 +248,33 @@ class ClusterTest(TenantTest):
             t = self.ctl(node, "show", "tenants")
             self.assertEqual(t["cluster"], "redis up")
             self.assertGreaterEqual(t["tenants"][0]["invalid_recipients"], 4)
+
+    def test_two_nodes_quota_exact_after_each_flush(self):
+        """Node a takes 12 unknown recipients in a burst over both its
+        workers; once node b has read them from Redis, b lets exactly 8
+        more through (one at a time, each waited into the cluster total)
+        and defers the rest.  The cross-node slack is the flush lag only
+        (README: events counted anywhere in the cluster during the last
+        flush interval), which the waits take out."""
+        redis = Redis()
+        self.cleanup.append(redis.stop)
+        a = self.relay(mode="authoritative", quota=20, window="60s", redis=redis.port)
+        b = self.relay(mode="authoritative", quota=20, window="60s", redis=redis.port)
+
+        def invalid(node):
+            return self.ctl(node, "show", "tenants")["tenants"][0]["invalid_recipients"]
+        got = self.burst(a.port, ["a%d@acme.example" % i for i in range(12)])
+        self.assertEqual([c for c, _ in got], [550] * 12)
+        wait_for(lambda: invalid(b) == 12, 10, step=0.1, what="node b to read a's 12")
+        codes = []
+        for i in range(10):
+            codes.append(self.rcpt(b.port, "b%d@acme.example" % i)[0])
+            if codes[-1] == 550:
+                wait_for(lambda: invalid(b) == 12 + codes.count(550), 10, step=0.05,
+                         what="b's event in the cluster total")
+        self.assertEqual(codes, [550] * 8 + [451] * 2)
+        wait_for(lambda: self.rcpt(a.port, "alice@acme.example")[0] == 451, 10, step=0.1,
+                 what="node a to read b's 8")
 
     def test_redis_down_then_up(self):
         redis = Redis()
