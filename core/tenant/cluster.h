@@ -54,8 +54,9 @@
  * Lag.  cluster_tenant_total() is as fresh as the last flush: up to
  * flush_ms (plus a command round trip) behind, for this node's own events
  * too.  A worker should treat the tenant as over quota when either its
- * local window (tenant_over_quota(), immediate for the node's own events)
- * or the cluster total reaches the quota.
+ * local window (tenant_over_quota(), immediate for every worker's events
+ * on this node) or the cluster total reaches the quota; what that misses
+ * is the cluster's events (this node's included) since the last flush.
  *
  * Ownership: the instance borrows the tenant table given to cluster_start()
  * (names, shard count, window); the table must outlive the instance.  A
