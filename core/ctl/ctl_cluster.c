@@ -66,6 +66,12 @@ ctl_cl_kind_find(const char *name)
 
 /* ---- the agent's side ------------------------------------------------- */
 
+char *
+ctl_cluster_text(json_t *j)
+{
+	return ctl_json_text(j);
+}
+
 void
 ctl_cluster_enable(const char *node, unsigned stale_s, bool alerts_cluster)
 {

@@ -92,6 +92,10 @@ char *ctl_cluster_status(void);
  * and whether Redis answered (why: the reason when not). */
 void ctl_cluster_set_view(json_t *nodes, bool up, const char *why);
 
+/* j (consumed) as one compact line of JSON text (malloc()ed), or NULL:
+ * what the agent stores in Redis and in its state file. */
+char *ctl_cluster_text(json_t *j);
+
 /* ---- the control thread's side ---- */
 
 /* True once ctl_cluster_enable was called.  Any thread. */
