@@ -395,7 +395,7 @@ main(int argc, char **argv)
 	int opt, workers = -1, check = 0, lock, rc;
 	struct privs pv;
 	bool created;
-	unsigned n;
+	unsigned n, used;
 	sigset_t set;
 
 	while ((opt = getopt(argc, argv, "c:w:tdvh")) != -1) {
@@ -470,6 +470,17 @@ main(int argc, char **argv)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (n == 0 || n > 256)
 		fatal("worker count %u out of range 1..256", n);
+	used = spool_workers_used(cfg->spool_dir);
+	if (used > n) {
+		if (used > 256)
+			fatal("spool %s holds mail of %u workers, more than 256", cfg->spool_dir,
+			      used);
+		log_warn("spool %s holds mail of %u workers and this start has %u: running %u "
+			 "workers so that all of it is recovered and delivered (to run fewer, "
+			 "drain the queue, stop, and remove the w%u..w%u directories)",
+			 cfg->spool_dir, used, n, used, n, used - 1);
+		n = used;
+	}
 
 	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);

@@ -189,3 +189,32 @@ class ClusterHttpTest(TenantBase):
                                     timeout=10) as f:
             v = json.loads(f.read())
         self.assertEqual(v["nodes"][0]["node"], "web")
+
+
+class AdoptSpoolTest(TenantBase):
+    """A dead node's spool, copied to another host and started there by an
+    instance with fewer workers, is recovered and delivered whole."""
+
+    def test_a_spool_of_four_workers_recovered_by_one(self):
+        import shutil
+        from harness import Sluiced
+        old = Sluiced(workers=4, connector_extra="    retry: {initial: 1h, max: 1h}\n")
+        old.start()
+        self.cleanup.append(old.stop)
+        ids = {send(old.port, body="Subject: m%d\r\nMessage-ID: <adopt%d@client.test>"
+                    "\r\n\r\nhello\r\n" % (i, i)) for i in range(24)}
+        self.assertEqual(len(ids), 24)
+        time.sleep(0.5)
+        old.kill9()
+        used = [w for w in sorted(os.listdir(os.path.join(old.dir, "spool")))
+                if w.startswith("w") and os.listdir(os.path.join(old.dir, "spool", w))]
+        self.assertGreater(len(used), 1, "the load reached one worker only")
+        sink = Sink(keep=True)
+        self.cleanup.append(sink.stop)
+        new = Sluiced(workers=1, sink_port=sink.port)
+        shutil.copytree(os.path.join(old.dir, "spool"), os.path.join(new.dir, "spool"))
+        os.unlink(os.path.join(new.dir, "spool", "lock"))
+        new.start()
+        self.cleanup.append(new.stop)
+        self.assertIn("running 4 workers so that all of it is recovered", new.log())
+        wait_for(lambda: sink.messages() == 24, 30, what="every adopted message delivered")
