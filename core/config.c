@@ -105,6 +105,7 @@ static const struct cfg_field top_fields[] = {
 	{ "quota_bucket", cfg_f_duration, T(quota_bucket), 1, DAY, NULL },
 	{ "cert_expiry_warning", cfg_f_duration, T(cert_expiry_warning), 0, 365 * DAY, NULL },
 	{ "redis", cfg_f_redis, 0, 0, 0, NULL },
+	{ "cluster", cfg_f_cluster, 0, 0, 0, NULL },
 	{ "alerts", cfg_f_alerts, 0, 0, 0, NULL },
 	{ "user", cfg_f_account, T(user), 0, 0, "a user" },
 	{ "group", cfg_f_account, T(group), 0, 0, "a group" },
@@ -130,6 +131,7 @@ config_defaults(struct config *cfg)
 	cfg_limits_defaults(&cfg->limits);
 	cfg_log_defaults(&cfg->log);
 	cfg_http_defaults(&cfg->http);
+	cfg_cluster_defaults(&cfg->cluster_cfg);
 	cfg_alerts_defaults(&cfg->alerts);
 	cfg_trace_defaults(&cfg->trace);
 	cfg->tls_proto.min_version = 12;
@@ -278,6 +280,8 @@ load(struct cfg_loader *ld)
 	if ((rc = cfg_domains_load(ld)) < 0)
 		return rc;
 	if ((rc = cfg_alerts_check(ld)) < 0)
+		return rc;
+	if ((rc = cfg_cluster_check(ld)) < 0)
 		return rc;
 	cfg_connectors_inherit(ld->cfg);
 	return fill_defaults(ld);

@@ -221,6 +221,21 @@ struct cfg_alerts {
 	char *webhook_path;		/* its path and query, "/" at least */
 };
 
+/* cluster: what this node shares with the others through Redis
+ * (core/cluster/agent.h); used only when redis: is set. */
+struct cfg_cluster {
+	char *node;			/* its name in the cluster view, NULL:
+					   the hostname */
+	char *prefix;			/* Redis key prefix ("sluice:") */
+	uint32_t publish;		/* s between status publications (5) */
+	uint32_t stale;			/* s of silence before a node is
+					   flagged as not reporting (20) */
+	char *state_file;		/* the cluster settings' local copy,
+					   NULL: <spool>/cluster-state.json */
+	bool alerts_cluster;		/* queue alerts count the organisation's
+					   queue, not only this node's (false) */
+};
+
 struct config {
 	char *path;			/* file it came from, "(built-in)" */
 	uint32_t workers;		/* worker threads, 0 = one per core */
@@ -267,6 +282,7 @@ struct config {
 	char *redis_host;		/* cluster counters, NULL = local only */
 	uint32_t redis_port;		/* (6379) */
 	char *redis_password;		/* AUTH password, NULL = none */
+	struct cfg_cluster cluster_cfg;	/* the cluster section */
 	char *user;			/* run as this user once the listeners and
 					   the control socket are open, or NULL */
 	char *group;			/* and this group, NULL: the user's

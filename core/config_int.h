@@ -19,6 +19,7 @@
  *                       log, trace
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
  *   config_http.c       the HTTP admin listener (http)
+ *   config_cluster.c    what a node shares with the cluster (cluster)
  *   config_alerts.c     alerts: thresholds, notice recipients, webhook
  *
  * A section parser is a cfg_field_fn named in a field table: it reads one
@@ -137,6 +138,7 @@ struct cfg_loader {
 	yaml_node_t *postmaster;	/* checked against the domains */
 	yaml_node_t *alerts;		/* checked against the connectors and
 					   the domains */
+	yaml_node_t *cluster;		/* checked against redis */
 	uint32_t *conn_line;		/* line of each connector's name */
 	size_t budget;			/* list items and pairs left to visit */
 	char ctx_buf[160];		/* "connector 'x'" / "domain 'x'" */
@@ -386,6 +388,11 @@ cfg_field_fn cfg_f_log;			/* log */
 void cfg_log_defaults(struct cfg_log *l);
 cfg_field_fn cfg_f_trace;		/* trace */
 void cfg_trace_defaults(struct cfg_trace *t);
+
+/* config_cluster.c */
+cfg_field_fn cfg_f_cluster;		/* cluster */
+int cfg_cluster_check(struct cfg_loader *ld);
+void cfg_cluster_defaults(struct cfg_cluster *c);
 
 /* config_http.c */
 cfg_field_fn cfg_f_http;		/* http */

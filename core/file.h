@@ -1,7 +1,8 @@
 /*
  * file — the file system work sluiced does at start-up and on reload: a
  * whole small file into memory (the configuration, the tenants' recipient
- * directories) and a directory path made with its parents (the spool).
+ * directories), a directory path made with its parents (the spool), and a
+ * small state file replaced whole so a crash leaves the old or the new.
  * Not for the spool's records (queue/ maps and appends its segments) nor
  * for anything on a worker's request path: these block.  Any thread.
  */
@@ -27,5 +28,13 @@ int file_read(const char *path, size_t max, char **buf, size_t *len);
  * PATH_MAX), or -errno of the mkdir that failed.
  */
 int file_mkdirs(const char *path, mode_t mode);
+
+/*
+ * Replace the file at path with p[0..n) so that a crash at any moment
+ * leaves either the old contents or the new: write "<path>.tmp" (mode
+ * 0644), fsync it, rename it over path, fsync the directory.  Returns 0 or
+ * -errno of the step that failed (the temporary is removed then).
+ */
+int file_replace(const char *path, const void *p, size_t n);
 
 #endif

@@ -16,7 +16,9 @@
  */
 #include "queue/spool_lock.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -103,4 +105,58 @@ spool_lock(const char *root, char *err, size_t errlen)
 		return rc;
 	}
 	return fd;
+}
+
+/* True when directory path holds a file, directly or one level down (the
+ * segments, and the body files in body/). */
+static bool
+holds_files(const char *path, int depth)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool found = false;
+
+	if (d == NULL)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		char sub[PATH_MAX];
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (e->d_type == DT_DIR) {
+			if (depth > 0 &&
+			    snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) < (int)sizeof(sub))
+				found = holds_files(sub, depth - 1);
+		} else {
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+unsigned
+spool_workers_used(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[PATH_MAX], *end;
+		unsigned long k;
+
+		if (e->d_name[0] != 'w' || e->d_name[1] < '0' || e->d_name[1] > '9')
+			continue;
+		k = strtoul(e->d_name + 1, &end, 10);
+		if (*end != '\0' || k >= 4096 || k + 1 <= n ||
+		    snprintf(path, sizeof(path), "%s/%s", root, e->d_name) >= (int)sizeof(path))
+			continue;
+		if (holds_files(path, 1))
+			n = (unsigned)k + 1;
+	}
+	closedir(d);
+	return n;
 }

@@ -22,4 +22,14 @@
  */
 int spool_lock(const char *root, char *err, size_t errlen);
 
+/*
+ * The number of workers whose directories (w0, w1, ...) in the spool at
+ * root hold a segment or a body file: one more than the highest such
+ * index, 0 when none does.  A spool written by more workers than this
+ * start has must be recovered by at least that many, or the mail of the
+ * others would wait unread (a node moved to a smaller host, a spool
+ * adopted from another node).  Under the lock, before recovery.
+ */
+unsigned spool_workers_used(const char *root);
+
 #endif

@@ -30,7 +30,7 @@ LAYERS = [
     ["tls", "queue"],
     ["net"],
     ["core/ctl"],
-    ["core/http"],
+    ["core/http", "core/cluster"],
     ["core/daemon"],
     ["bench"],
 ]

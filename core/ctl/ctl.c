@@ -36,6 +36,7 @@
 #include "core/config.h"
 #include "core/ctl/ctl_act.h"
 #include "core/ctl/ctl_alert.h"
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_config.h"
 #include "core/ctl/ctl_message.h"
 #include "core/ctl/ctl_metrics.h"
@@ -120,6 +121,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_show_tenants,
 	&ctl_cmd_fixnow,
 	&ctl_cmd_set_alert,
+	&ctl_cmd_cluster,
 	&ctl_cmd_show_config,
 	&ctl_cmd_set_log_level,
 	&ctl_cmd_reload,

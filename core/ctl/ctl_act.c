@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/strb.h"
@@ -38,6 +39,7 @@ struct act {
 	bool any_known;			/* some worker knows the connector */
 	uint32_t found;			/* bit i: some worker has sel.ids[i] */
 	struct queue_ctl_result tot;	/* summed */
+	enum ctl_cl_scope scope;	/* hold|release CONNECTOR: for the cluster? */
 };
 
 static void
@@ -125,6 +127,10 @@ act_done(struct ctl_run *r)
 		if (missing.len > 0)
 			ctl_printf(r, "not in the queue: %s\n", missing.p);
 	}
+	if ((a->op == QUEUE_CTL_HOLD || a->op == QUEUE_CTL_RELEASE) && a->sel.connector[0] &&
+	    a->sel.nids == 0 && !a->sel.all && !ctl_sel_filters(&a->sel) &&
+	    ctl_cluster_post(a->scope, CTL_CL_HOLD, a->sel.connector, a->op == QUEUE_CTL_HOLD))
+		ctl_cluster_said(r);
 	ctl_end(r);
 }
 
@@ -164,6 +170,7 @@ act_start(struct ctl_run *r, enum queue_ctl_op op, const char *verb)
 	r->on_free = act_free;
 	a->op = op;
 	a->verb = verb;
+	a->scope = ctl_cluster_scope(r);
 	if (ctl_sel_parse(r->argv, r->argc, CTL_SEL_ACT, time(NULL), &a->sel, err,
 			  sizeof(err)) < 0) {
 		ctl_fail(r, "%s; usage: %s %s [json]", err, verb, r->cmd->args);
@@ -217,7 +224,8 @@ cmd_hold(struct ctl_run *r)
 const struct ctl_cmd ctl_cmd_hold = {
 	.words = "hold",
 	.args = ACT_ARGS,
-	.help = "stop delivery attempts until released (\"-\" in sluicectl: ids from stdin)",
+	.help = "stop delivery attempts until released (\"-\" in sluicectl: ids from stdin; "
+		"a connector alone: on every node of a cluster, unless followed by local)",
 	.changes = true,
 	.run = cmd_hold,
 };

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "core/ctl/ctl_cert.h"
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_loop.h"
 #include "core/ctl/ctl_notify.h"
 #include "core/ctl/ctl_snap.h"
@@ -108,6 +109,21 @@ dominant(const struct ctl_conn_agg *g)
 	return best;
 }
 
+/* This node's status for the cluster, from what the round merged. */
+static void
+note_cluster(const struct ctl_conn_agg *a, size_t n)
+{
+	size_t nt;
+	int redis;
+	struct ctl_tenant_use *u;
+
+	if (!ctl_cluster_on())
+		return;
+	u = ctl_tenant_usage(&nt, &redis);
+	ctl_cluster_note_round(a, n, alerts, nalerts, u, nt);
+	free(u);
+}
+
 void
 ctl_alerts_update(struct ctl_run *r)
 {
@@ -128,14 +144,15 @@ ctl_alerts_update(struct ctl_run *r)
 	}
 	for (size_t k = 0; k < n; k++) {
 		const struct ctl_conn_agg *g = &a[k];
-		bool cond = g->old >= ctl.alert_threshold && ctl.alert_threshold > 0, updated;
+		uint64_t old = g->old + ctl_cluster_others_old(g->cfg.name);
+		bool cond = old >= ctl.alert_threshold && ctl.alert_threshold > 0, updated;
 		struct ctl_alert *al;
 		uint8_t code;
 		if (!cond) {
 			for (size_t i = 0; i < nalerts; i++)
 				if (alerts[i].open && strcmp(alerts[i].connector, g->cfg.name) == 0) {
 					alerts[i].open = false;
-					alerts[i].old = g->old;
+					alerts[i].old = old;
 					alerts[i].queued = ctl_agg_queued(g);
 					alert_log(&alerts[i], "cleared");
 				}
@@ -149,7 +166,7 @@ ctl_alerts_update(struct ctl_run *r)
 		updated = al->open && code != al->code;
 		al->code = code;
 		ctl_code_text(al->code, g->last_error, al->code_text, sizeof(al->code_text));
-		al->old = g->old;
+		al->old = old;
 		al->queued = ctl_agg_queued(g);
 		al->oldest = g->oldest;
 		snprintf(al->last_error, sizeof(al->last_error), "%s", g->last_error);
@@ -164,6 +181,7 @@ ctl_alerts_update(struct ctl_run *r)
 	}
 	ctl_loops_update(r);
 	ctl_notify_update(r, a, n, alerts, nalerts);
+	note_cluster(a, n);
 	free(a);
 }
 

@@ -556,8 +556,19 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_u32(w, "port", c->redis_port, 6379);
 		cw_secret(w, "password", c->redis_password);
 		cw_close(w);
+		cw_open(w, "cluster");
+		cw_str(w, "node", c->cluster_cfg.node, d->cluster_cfg.node, "the hostname");
+		cw_str(w, "prefix", c->cluster_cfg.prefix, d->cluster_cfg.prefix, NULL);
+		cw_dur(w, "publish_interval", c->cluster_cfg.publish, d->cluster_cfg.publish);
+		cw_dur(w, "stale_after", c->cluster_cfg.stale, d->cluster_cfg.stale);
+		cw_str(w, "state_file", c->cluster_cfg.state_file, d->cluster_cfg.state_file,
+		       "<spool>/cluster-state.json");
+		cw_word(w, "alerts", c->cluster_cfg.alerts_cluster ? "cluster" : "node",
+			d->cluster_cfg.alerts_cluster ? "cluster" : "node");
+		cw_close(w);
 	} else {
 		cw_put(w, "redis", NULL, json_null(), true, "quotas counted on this node only");
+		cw_put(w, "cluster", NULL, json_null(), true, "no cluster without redis");
 	}
 	w_alerts(w, &c->alerts, &d->alerts);
 	if (c->ntenants > 0) {

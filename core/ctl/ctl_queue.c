@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/addr.h"
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/log.h"
@@ -316,8 +317,9 @@ connector_round(struct ctl_run *r)
 		ctl_fail(r, "no connector '%s'", r->argv[1]);
 		return;
 	}
-	log_info("connector %s %s at run time (%u destinations)", r->argv[1],
-		 disable ? "disabled" : "enabled", nd);
+	log_info("connector %s %s at run time (%u destinations)%s", r->argv[1],
+		 disable ? "disabled" : "enabled", nd,
+		 r->reqs[0]->scope == CTL_CL_FROM_CLUSTER ? ", from the cluster" : "");
 	if (r->json) {
 		ctl_json(r, json_pack("{s:s, s:s, s:i}", "connector", r->argv[1], "state",
 				      disable ? "disabled" : "enabled", "destinations", (int)nd));
@@ -330,9 +332,12 @@ connector_round(struct ctl_run *r)
 		ctl_table_print(t, r);
 		if (disable)
 			ctl_printf(r, "mail for %s queues but is not delivered until "
-				      "\"connector enable %s\" (not kept across restarts)\n",
-				   r->argv[1], r->argv[1]);
+				      "\"connector enable %s\"%s\n", r->argv[1], r->argv[1],
+				   ctl_cluster_on() && r->reqs[0]->scope != CTL_CL_LOCAL
+					   ? "" : " (not kept across restarts)");
 	}
+	if (ctl_cluster_post(r->reqs[0]->scope, CTL_CL_DISABLE, r->argv[1], disable))
+		ctl_cluster_said(r);
 	ctl_end(r);
 }
 
@@ -341,10 +346,11 @@ cmd_connector(struct ctl_run *r)
 {
 	struct ctl_wreq tmpl = { .kind = CTL_W_CONNECTOR };
 
+	tmpl.scope = (uint8_t)ctl_cluster_scope(r);
 	if (r->argc != 2 || (strcmp(r->argv[0], "enable") != 0 &&
 			     strcmp(r->argv[0], "disable") != 0) ||
 	    strlen(r->argv[1]) >= sizeof(tmpl.connector)) {
-		ctl_fail(r, "usage: connector enable|disable NAME [json]");
+		ctl_fail(r, "usage: connector enable|disable NAME [local] [json]");
 		return;
 	}
 	tmpl.disable = strcmp(r->argv[0], "disable") == 0;
@@ -355,8 +361,9 @@ cmd_connector(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_connector = {
 	.words = "connector",
-	.args = "enable|disable NAME",
-	.help = "let a connector deliver, or only queue",
+	.args = "enable|disable NAME [local]",
+	.help = "let a connector deliver, or only queue (in a cluster on every node, "
+		"unless local)",
 	.changes = true,
 	.run = cmd_connector,
 };

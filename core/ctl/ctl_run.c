@@ -302,6 +302,7 @@ ctl_round(struct ctl_run *r, const struct ctl_wreq *tmpl)
 		q->limit = tmpl->limit;
 		q->op = tmpl->op;
 		q->disable = tmpl->disable;
+		q->scope = tmpl->scope;
 		ctl_req_send(q);
 	}
 }

@@ -212,6 +212,8 @@ struct ctl_wreq {
 	uint32_t limit;			/* QUEUE: rows at most */
 	enum queue_ctl_op op;		/* ACT */
 	bool disable;			/* CONNECTOR */
+	uint8_t scope;			/* CONNECTOR: enum ctl_cl_scope, for the
+					   round's end (the worker ignores it) */
 	/* answers */
 	int rc;				/* 0 or -errno */
 	bool known;			/* the connector exists in its config */

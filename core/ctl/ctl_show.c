@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
@@ -281,6 +282,14 @@ agg_json(const struct ctl_conn_agg *g, int64_t now)
 		      "deferrals", (json_int_t)g->deferred, "bounced", (json_int_t)g->bounced,
 		      "retries", (json_int_t)g->retries, "failures", codes, "last_error", last,
 		      "last_attempt", ctl_json_time(g->last_attempt));
+	if (ctl_cluster_on()) {
+		char node[CTL_CL_NODE];
+		log_json_set(&o, "state_source",
+			     g->disabled && ctl_cluster_source(CTL_CL_DISABLE, g->cfg.name, node,
+							       sizeof(node))
+				     ? json_pack("{s:s, s:s}", "from", "cluster", "node", node)
+				     : log_json_s(g->disabled ? "local" : "config"));
+	}
 	if (g->oldest != 0) {
 		log_json_set(&o, "oldest_queued", ctl_json_time(g->oldest));
 		log_json_set(&o, "oldest_queued_age", json_integer(now - g->oldest));
@@ -343,7 +352,11 @@ connectors_round(struct ctl_run *r)
 				snprintf(la, sizeof(la), "-");
 			}
 			/* the next hop's text, escaped for the terminal */
-			ctl_table_row(t, g->cfg.name, ctl_agg_state(g), health, q, ac, de, he, old,
+			char node[CTL_CL_NODE];
+			ctl_table_row(t, g->cfg.name,
+				      g->disabled && ctl_cluster_source(CTL_CL_DISABLE, g->cfg.name,
+									node, sizeof(node))
+					      ? "disabled (cluster)" : ctl_agg_state(g), health, q, ac, de, he, old,
 				      exp, code, la, g->last_host[0] ? LOG_TEXT(g->last_host)
 								      : (g->cfg.hosts[0] ? g->cfg.hosts : "-"),
 				      g->last_time ? LOG_TEXT(g->last_error) : "-");

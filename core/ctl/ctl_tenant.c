@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core/config.h"
+#include "core/ctl/ctl_cluster.h"
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_table.h"
 #include "core/tenant/cluster.h"
@@ -84,10 +85,14 @@ cmd_show_tenants(struct ctl_run *r)
 		for (size_t k = 0; k < cfg->ndomains; k++) {
 			const struct cfg_domain *d = &cfg->domains[k];
 			const char *mode;
+			char src[CTL_CL_NODE];
 			if (d->tenant_cfg != tn)
 				continue;
 			mode = d->mode == CFG_DOMAIN_AUTHORITATIVE ? "authoritative"
-			     : fixnow_has(d->name, strlen(d->name)) ? "authoritative (fix-now)"
+			     : fixnow_has(d->name, strlen(d->name))
+				? (ctl_cluster_source(CTL_CL_FIXNOW, d->name, src, sizeof(src))
+					   ? "authoritative (fix-now, cluster)"
+					   : "authoritative (fix-now)")
 			     : "internal_relay";
 			if (jd != NULL)
 				log_json_append(&jd, json_pack("{s:s, s:s}", "domain",
@@ -161,10 +166,11 @@ cmd_fixnow(struct ctl_run *r)
 	const struct config *cfg = current_cfg();
 	const struct cfg_domain *d;
 	struct ctl_wreq tmpl = { .kind = CTL_W_FIXNOW };
+	enum ctl_cl_scope sc = ctl_cluster_scope(r);
 	int rc;
 
 	if (r->argc != 1 || strlen(r->argv[0]) >= sizeof(tmpl.connector)) {
-		ctl_fail(r, "usage: fix-now DOMAIN [json]");
+		ctl_fail(r, "usage: fix-now DOMAIN [local] [json]");
 		return;
 	}
 	for (char *p = r->argv[0]; *p; p++)
@@ -188,7 +194,10 @@ cmd_fixnow(struct ctl_run *r)
 	if (rc < 0)
 		ctl_printf(r, "warning: the state file could not be written (%s): the switch "
 			      "holds until restart\n", strerror(-rc));
-	log_info("fix-now: %s switched to authoritative", r->argv[0]);
+	log_info("fix-now: %s switched to authoritative%s", r->argv[0],
+		 sc == CTL_CL_FROM_CLUSTER ? " (from the cluster)" : "");
+	if (ctl_cluster_post(sc, CTL_CL_FIXNOW, r->argv[0], true))
+		ctl_cluster_said(r);
 	snprintf(tmpl.connector, sizeof(tmpl.connector), "%s", r->argv[0]);
 	r->on_round = fixnow_round;
 	ctl_round(r, &tmpl);
@@ -196,9 +205,10 @@ cmd_fixnow(struct ctl_run *r)
 
 const struct ctl_cmd ctl_cmd_fixnow = {
 	.words = "fix-now",
-	.args = "DOMAIN",
+	.args = "DOMAIN [local]",
 	.help = "make an internal-relay domain authoritative: unknown "
-		"recipients rejected, queued mail to them returned",
+		"recipients rejected, queued mail to them returned (in a cluster on "
+		"every node, unless local)",
 	.changes = true,
 	.run = cmd_fixnow,
 };

@@ -15,6 +15,7 @@
  * includes a header of this folder except its own files.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cluster/agent.h"
 #include "core/config.h"
 #include "core/ctl/ctl.h"
 #include "core/ctl/ctl_reload.h"
@@ -83,6 +85,36 @@ state_path(const struct config *cfg, char *out, size_t len)
 		snprintf(out, len, "%s", cfg->state_file);
 	else
 		snprintf(out, len, "%s/fixnow.txt", cfg->spool_dir);
+}
+
+/* The cluster agent (core/cluster/agent.h) when redis: is set: it
+ * applies settings through the control socket, so it starts once the
+ * workers serve.  Settings of the config it started with; a reload does
+ * not move a node to another cluster. */
+static int
+cluster_agent(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct cfg_cluster *cc = &cfg->cluster_cfg;
+	char state[PATH_MAX];
+	struct agent_config ac = {
+		.redis = { .host = cfg->redis_host, .port = (int)cfg->redis_port,
+			   .password = cfg->redis_password, .timeout_ms = 500 },
+		.node = cc->node ? cc->node : cfg->hostname,
+		.prefix = cc->prefix,
+		.state_file = state,
+		.ctl_path = cfg->control_socket,
+		.publish_s = cc->publish,
+		.stale_s = cc->stale,
+		.alerts_cluster = cc->alerts_cluster,
+	};
+
+	if (cfg->redis_host == NULL)
+		return 0;
+	if (cc->state_file != NULL)
+		snprintf(state, sizeof(state), "%s", cc->state_file);
+	else
+		snprintf(state, sizeof(state), "%s/cluster-state.json", cfg->spool_dir);
+	return agent_start(&ac, err, errlen);
 }
 
 /* -v: debug lines whatever the config's log level says */
@@ -363,7 +395,7 @@ main(int argc, char **argv)
 	int opt, workers = -1, check = 0, lock, rc;
 	struct privs pv;
 	bool created;
-	unsigned n;
+	unsigned n, used;
 	sigset_t set;
 
 	while ((opt = getopt(argc, argv, "c:w:tdvh")) != -1) {
@@ -438,6 +470,17 @@ main(int argc, char **argv)
 		n = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (n == 0 || n > 256)
 		fatal("worker count %u out of range 1..256", n);
+	used = spool_workers_used(cfg->spool_dir);
+	if (used > n) {
+		if (used > 256)
+			fatal("spool %s holds mail of %u workers, more than 256", cfg->spool_dir,
+			      used);
+		log_warn("spool %s holds mail of %u workers and this start has %u: running %u "
+			 "workers so that all of it is recovered and delivered (to run fewer, "
+			 "drain the queue, stop, and remove the w%u..w%u directories)",
+			 cfg->spool_dir, used, n, used, n, used - 1);
+		n = used;
+	}
 
 	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
@@ -485,7 +528,7 @@ main(int argc, char **argv)
 	daemon_trace_start(cfg, ws, n);
 	notified(notify_send("STATUS=starting: recovering the spool"));
 	if (daemon_workers_run(ws, n, cfg, err, sizeof(err)) < 0 ||
-	    http_start(err, sizeof(err)) < 0) {
+	    http_start(err, sizeof(err)) < 0 || cluster_agent(cfg, err, sizeof(err)) < 0) {
 		http_stop();
 		ctl_stop();
 		daemon_workers_stop(ws, n);
@@ -507,6 +550,7 @@ main(int argc, char **argv)
 	serve(&d, &set);
 	cfg = d.cfg;
 	ret = d.ret;
+	agent_stop();		/* before the control socket it applies through */
 	http_stop();		/* before the control socket it asks */
 	ctl_stop();		/* before the workers it talks to */
 	daemon_workers_stop(ws, n);

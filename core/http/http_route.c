@@ -13,6 +13,7 @@
  *                                        trace FILTER... json (404 while the
  *                                        trace is off)
  *   GET  /api/v1/history                 the listener's own per-minute ring
+ *   GET  /api/v1/cluster                 cluster json (an error without redis)
  *   POST /api/v1/connectors/NAME/validate  {"rcpt": R, "send": true}
  *                                        validate connector NAME [R [--send]] json
  *   POST /api/v1/connectors/NAME/enable|disable
@@ -419,6 +420,12 @@ route_get(const struct http_req *rq, struct http_route *o, const struct segs *sg
 			return route_queue(rq, o);
 		if (seg_is(sg, 0, "trace"))
 			return route_trace(rq, o);
+		if (seg_is(sg, 0, "cluster")) {
+			if (rq->nargs > 0)
+				return fail(o, 400, "cluster takes no parameters");
+			line_init(&l, o, "cluster");
+			return line_end(&l, CTL_MS);
+		}
 		if (seg_is(sg, 0, "history")) {
 			o->kind = HTTP_R_HISTORY;
 			return o->kind;

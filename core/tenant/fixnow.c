@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/buf.h"
+#include "core/file.h"
 #include "core/log.h"
 
 static _Atomic(const char **) fixnow_set;	/* NULL-terminated */
@@ -101,9 +103,8 @@ int
 fixnow_add(const char *domain)
 {
 	const char **set;
-	char tmp[4200];
-	FILE *f;
-	int fd;
+	struct buf b = { 0 };
+	int rc;
 
 	if (fixnow_has(domain, strlen(domain)))
 		return 0;
@@ -111,24 +112,15 @@ fixnow_add(const char *domain)
 		return -ENOMEM;
 	if (fixnow_path[0] == '\0')
 		return 1;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", fixnow_path);
-	f = fopen(tmp, "w");
-	if (f == NULL)
-		goto fail;
-	fputs("# domains switched to authoritative by fix-now (sluiced keeps this file)\n", f);
+	buf_puts(&b, "# domains switched to authoritative by fix-now (sluiced keeps this file)\n");
 	set = atomic_load(&fixnow_set);
 	for (size_t i = 0; set[i] != NULL; i++)
-		fprintf(f, "%s\n", set[i]);
-	if (fflush(f) != 0 || (fd = fileno(f)) < 0 || fsync(fd) < 0) {
-		fclose(f);
-		goto fail;
-	}
-	fclose(f);
-	if (rename(tmp, fixnow_path) < 0)
-		goto fail;
-	return 1;
-fail:
+		buf_printf(&b, "%s\n", set[i]);
+	rc = file_replace(fixnow_path, b.p, b.len);
+	buf_free(&b);
+	if (rc == 0)
+		return 1;
 	log_err("fix-now: cannot write %s: %s (the switch holds until restart)",
-		fixnow_path, strerror(errno));
-	return -errno;
+		fixnow_path, strerror(-rc));
+	return rc;
 }

@@ -17,7 +17,9 @@ from test_delivery import CONFIG, attempts, send
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
 
-class TenantTest(unittest.TestCase):
+class TenantBase(unittest.TestCase):
+    """A relay with tenant acme (acme.example, a directory), and helpers."""
+
     def setUp(self):
         self.cleanup = []
 
@@ -28,7 +30,8 @@ class TenantTest(unittest.TestCase):
             except Exception:
                 pass
 
-    def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s", redis=None):
+    def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s", redis=None,
+              more=""):
         self.ndr = Sink(keep=True)
         self.cleanup.append(self.ndr.stop)
         sink_port = sink_port or free_port()
@@ -43,6 +46,7 @@ class TenantTest(unittest.TestCase):
                  "quota_window: %s\nquota_bucket: 1s\n" % (d, quota, window))
         if redis is not None:
             extra += "redis: {host: 127.0.0.1, port: %d}\n" % redis
+        extra += more
         text = r.config_text.replace("connectors:", extra + "connectors:", 1)
         text = text.replace("domains:\n", "domains:\n  acme.example: {connector: sink, "
                             "mode: %s, tenant: acme}\n" % mode, 1)
@@ -97,6 +101,8 @@ class TenantTest(unittest.TestCase):
         """smtp.in.sessions of each worker of r."""
         return [w["smtp.in.sessions"] for w in self.ctl(r, "show", "stats")["per_worker"]]
 
+
+class TenantTest(TenantBase):
     def test_authoritative_rejects_unknown(self):
         r = self.relay(mode="authoritative")
         self.assertEqual(self.rcpt(r.port, "alice@acme.example")[0], 250)
@@ -230,7 +236,7 @@ class Redis:
         self.proc.stop()
 
 
-class ClusterTest(TenantTest):
+class ClusterTest(TenantBase):
     """Two sluiced nodes share one quota through a real Redis."""
 
     def test_two_nodes_cross_the_quota_together(self):
