@@ -556,6 +556,14 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_u32(w, "port", c->redis_port, 6379);
 		cw_secret(w, "password", c->redis_password);
 		cw_close(w);
+	} else if (c->nredis_sentinels > 0) {
+		cw_open(w, "redis");
+		cw_list(w, "sentinels", (const char *const *)c->redis_sentinels,
+			c->nredis_sentinels, false);
+		cw_str(w, "master", c->redis_master, NULL, NULL);
+		cw_secret(w, "password", c->redis_password);
+		cw_secret(w, "sentinel_password", c->redis_sentinel_password);
+		cw_close(w);
 	} else {
 		cw_put(w, "redis", NULL, json_null(), true, "quotas counted on this node only");
 	}
