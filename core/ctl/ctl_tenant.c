@@ -278,7 +278,7 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 	if (cfg->cluster != NULL && !cluster_up(cfg->cluster, why, sizeof(why))) {
 		n++;
 		if (arr != NULL)
-			log_json_append(arr, json_pack("{s:s, s:s, s:o}", "cluster",
+			log_json_append(arr, json_pack("{s:s, s:o}", "cluster",
 						       "redis down", "why", log_json_s(why)));
 		else
 			ctl_printf(r, "cluster: Redis unreachable (%s): quotas are enforced on this "
