@@ -287,6 +287,25 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 	return n;
 }
 
+void
+ctl_redis_state(struct ctl_redis_state *st)
+{
+	const struct config *cfg = current_cfg();
+	struct cluster_stats cs;
+
+	memset(st, 0, sizeof(*st));
+	st->up = -1;
+	if (cfg->cluster == NULL)
+		return;
+	st->up = cluster_up(cfg->cluster, st->why, sizeof(st->why));
+	cluster_addr(cfg->cluster, st->addr, sizeof(st->addr));
+	cluster_stats(cfg->cluster, &cs);
+	st->since = cs.since;
+	st->nsentinels = cfg->nredis_sentinels;
+	if (cfg->redis_master != NULL)
+		snprintf(st->master, sizeof(st->master), "%s", cfg->redis_master);
+}
+
 struct ctl_tenant_use *
 ctl_tenant_usage(size_t *np, int *redis)
 {
