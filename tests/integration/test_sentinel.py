@@ -269,6 +269,47 @@ class SentinelTest(TestCase):
               "%d events" % (seen, up, events))
 
 
+    def test_manual_failover_followed(self):
+        """SENTINEL FAILOVER with the old master alive: the sentinels demote
+        it (and close its clients); the node follows to the new master."""
+        self.start_redis()
+        new = "127.0.0.1:%d" % self.replica.port
+        a = self.node()
+        wait_for(lambda: self.info(a)["state"] == "up", 15, step=0.1, what="redis up")
+        for i in range(3):
+            self.assertEqual(self.rcpt(a.port, "m%d@acme.example" % i)[0], 550)
+        self.assertEqual(redis_cli(self.sentinels[0].port, "SENTINEL", "FAILOVER", MASTER),
+                         ["OK"])
+        wait_for(lambda: (lambda i: i["state"] == "up" and i["address"] == new)(self.info(a)),
+                 30, step=0.05, what="the node on the promoted replica")
+        for i in range(2):
+            self.assertEqual(self.rcpt(a.port, "n%d@acme.example" % i)[0], 550)
+        wait_for(lambda: self.redis_total(self.replica.port, "acme") == 5, 10, step=0.1,
+                 what="the 5 events on the new master")
+        self.assertIn("cluster: redis %s up (master %s, from the sentinels)" % (new, MASTER),
+                      a.log())
+
+    def test_readonly_drops_the_server(self):
+        """A server that turned replica under a node (direct redis:) answers
+        READONLY: the node says so and drops it; back to master, back up."""
+        other = Redis()
+        self.cleanup.append(other.stop)
+        redis = Redis()
+        self.cleanup.append(redis.stop)
+        a = self.relay(mode="authoritative", quota=100, window=WINDOW, redis=redis.port)
+        wait_for(lambda: self.info(a)["state"] == "up", 15, step=0.1, what="redis up")
+        self.assertEqual(redis_cli(redis.port, "REPLICAOF", "127.0.0.1", other.port), ["OK"])
+        self.assertEqual(self.rcpt(a.port, "r1@acme.example")[0], 550)
+        i = wait_for(lambda: (lambda i: i if i["state"] == "down" else None)(self.info(a)),
+                     10, step=0.05, what="READONLY seen")
+        self.assertIn("HSET: READONLY", i["error"])
+        self.assertIn("(not the master: looking for it again)", i["error"])
+        self.assertEqual(redis_cli(redis.port, "REPLICAOF", "NO", "ONE"), ["OK"])
+        wait_for(lambda: self.info(a)["state"] == "up", 15, step=0.1, what="redis up again")
+        wait_for(lambda: self.redis_total(redis.port, "acme") == 1, 10, step=0.1,
+                 what="the event written once it is a master again")
+
+
 class SentinelConfigTest(TestCase):
     def check(self, redis, want):
         d = tempfile.mkdtemp(prefix="sluice-it-")
