@@ -282,7 +282,8 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 						       "redis down", "why", log_json_s(why)));
 		else
 			ctl_printf(r, "cluster: Redis unreachable (%s): quotas are enforced on this "
-				      "node's own counts until it returns\n", why);
+				      "node's own counts plus the other nodes' last known ones until "
+				      "it returns\n", why);
 	}
 	return n;
 }

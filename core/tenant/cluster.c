@@ -302,8 +302,10 @@ set_state(struct cluster *c, const char *why)
 	snprintf(c->why, sizeof(c->why), "%s", up ? "" : why);
 	memcpy(addr, c->addr, sizeof(addr));
 	pthread_mutex_unlock(&c->why_lock);
-	if (was != up) {
-		atomic_store(&c->since, unix_now());
+	/* The first failure is news too: the instance starts down. */
+	if (was != up || (!up && atomic_load(&c->failures) == 0)) {
+		if (was != up)
+			atomic_store(&c->since, unix_now());
 		atomic_store(&c->up, up);
 		if (up && c->nsentinels > 0)
 			log_info("cluster: redis %s up (master %s, from the "

@@ -310,6 +310,21 @@ class SentinelTest(TestCase):
                  what="the event written once it is a master again")
 
 
+    def test_no_sentinel_answers(self):
+        """Nothing at the sentinels' addresses from the start: down, and the
+        reason in show info and in the log."""
+        ports = (free_port(), free_port())
+        a = self.relay(mode="authoritative", quota=100, window=WINDOW,
+                       redis='{sentinels: ["127.0.0.1:%d", "127.0.0.1:%d"], master: %s}'
+                       % (ports + (MASTER,)))
+        why = "sentinels 127.0.0.1:%d, 127.0.0.1:%d: Connection refused" % ports
+        wait_for(lambda: self.info(a)["error"] == why, 10, step=0.05, what="the reason")
+        self.assertEqual(self.info(a)["state"], "down")
+        self.assertIsNone(self.info(a)["address"])
+        wait_for(lambda: "cluster: %s; enforcing tenant quotas" % why in a.log(), 5,
+                 what="the reason in the log")
+
+
 class SentinelConfigTest(TestCase):
     def check(self, redis, want):
         d = tempfile.mkdtemp(prefix="sluice-it-")
