@@ -372,6 +372,7 @@ config_free(struct config *cfg)
 	free(cfg->trusted);
 	free(cfg->client_exempt);
 	free(cfg->resolvers);
+	free(cfg->redis_sentinels);
 	free(cfg->alerts.notify);
 	free(cfg->tenants);
 	for (size_t i = 0; i < cfg->nconnectors; i++)

@@ -279,9 +279,16 @@ struct config {
 					   goes back whole in its NDR, a larger
 					   one only its headers (128 KiB) */
 	char *state_file;		/* fix-now switches are kept here */
-	char *redis_host;		/* cluster counters, NULL = local only */
+	char *redis_host;		/* cluster counters on one Redis, NULL:
+					   sentinels, or local only */
 	uint32_t redis_port;		/* (6379) */
 	char *redis_password;		/* AUTH password, NULL = none */
+	char **redis_sentinels;		/* or through Redis Sentinel: "host:port"
+					   of each sentinel (array freed by
+					   config_free, strings in the pool) */
+	size_t nredis_sentinels;	/* 0: no sentinels */
+	char *redis_master;		/* the master's name at the sentinels */
+	char *redis_sentinel_password;	/* AUTH for the sentinels, NULL = none */
 	struct cfg_cluster cluster_cfg;	/* the cluster section */
 	char *user;			/* run as this user once the listeners and
 					   the control socket are open, or NULL */

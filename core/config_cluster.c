@@ -82,7 +82,7 @@ cfg_cluster_check(struct cfg_loader *ld)
 
 	if (ld->cluster == NULL)
 		return 0;
-	if (ld->cfg->redis_host == NULL)
+	if (ld->cfg->redis_host == NULL && ld->cfg->nredis_sentinels == 0)
 		return cfg_fail(ld, ld->cluster, "cluster: needs redis: (the nodes share "
 				"their settings and status through it)");
 	if (c->stale <= c->publish) {

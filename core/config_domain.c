@@ -2,9 +2,9 @@
  * config_domain — who the relay accepts mail for and on whose behalf:
  * accepted domains (each routed to a connector, checked as an internal
  * relay or against a tenant's directory), the "*" default route, tenants
- * (directory file and invalid-recipient quota), the Redis that shares the
- * tenants' counters across a cluster, and the postmaster address, which a
- * domain must route.  Domains are parsed last: they name connectors and
+ * (directory file and invalid-recipient quota), and the postmaster
+ * address, which a domain must route (the Redis that shares the tenants'
+ * counters across a cluster: core/config_redis.c).  Domains are parsed last: they name connectors and
  * tenants, which may come after them in the file.
  *
  * Not for: loading directories or building the counters (core/tenant/,
@@ -65,53 +65,6 @@ cfg_f_tenants(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 			return rc;
 	}
 	return 0;
-}
-
-/* redis host: a host name or an IP literal */
-static int
-f_redis_host(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
-	     void *base)
-{
-	struct cfg_qbuf q;
-
-	if (!is_scalar(v) || slen(v) == 0 || slen(v) > 253 ||
-	    memchr(sval(v), ' ', slen(v)) != NULL)
-		return cfg_fail(ld, v, "redis: expected a host name or IP address, got %s",
-				cfg_describe(&q, v));
-	return cfg_text(ld, v, "a host", &ld->cfg->redis_host);
-}
-
-/*
- * redis password: sent as AUTH's one argument (hiredis passes it as a
- * separate bulk string, so any byte but NUL is fine).  Never logged.
- */
-static int
-f_redis_password(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
-		 void *base)
-{
-	return cfg_text(ld, v, "a password", CFG_AT(base, f, char *));
-}
-
-/* redis: {host, port, password}: cluster-wide tenant counters */
-int
-cfg_f_redis(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
-	    void *base)
-{
-#define T(m)	offsetof(struct config, m)
-	static const struct cfg_field fields[] = {
-		{ "host", f_redis_host, 0, 0, 0, NULL },
-		{ "port", cfg_f_u32, T(redis_port), 1, 65535, "a port from 1 to 65535" },
-		{ "password", f_redis_password, T(redis_password), 0, 0, NULL },
-	};
-#undef T
-	int rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), ld->cfg, "redis",
-			      "in redis");
-
-	if (rc == 0 && ld->cfg->redis_host == NULL)
-		return cfg_fail(ld, v, "redis: expected a host");
-	if (rc == 0 && ld->cfg->redis_port == 0)
-		ld->cfg->redis_port = 6379;
-	return rc;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -14,7 +14,8 @@
  *   config_listen.c     listen, trusted_networks, limits, inbound tls
  *   config_connector.c  connectors (smart hosts, retry, TLS policy),
  *                       resolvers
- *   config_domain.c     domains, tenants, redis, postmaster
+ *   config_domain.c     domains, tenants, postmaster
+ *   config_redis.c      redis: one Redis, or Redis Sentinel
  *   config_service.c    how the daemon runs: user, group, control_group,
  *                       log, trace
  *   config_tls.c        TLS versions and ciphers, inbound and outbound
@@ -379,7 +380,7 @@ void cfg_connectors_inherit(struct config *cfg);
 
 /* config_domain.c */
 cfg_field_fn cfg_f_tenants;		/* tenants */
-cfg_field_fn cfg_f_redis;		/* redis */
+cfg_field_fn cfg_f_redis;		/* redis (config_redis.c) */
 cfg_field_fn cfg_f_postmaster;		/* postmaster */
 
 /* config_service.c */

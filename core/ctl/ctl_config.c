@@ -556,6 +556,16 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_u32(w, "port", c->redis_port, 6379);
 		cw_secret(w, "password", c->redis_password);
 		cw_close(w);
+	} else if (c->nredis_sentinels > 0) {
+		cw_open(w, "redis");
+		cw_list(w, "sentinels", (const char *const *)c->redis_sentinels,
+			c->nredis_sentinels, false);
+		cw_str(w, "master", c->redis_master, NULL, NULL);
+		cw_secret(w, "password", c->redis_password);
+		cw_secret(w, "sentinel_password", c->redis_sentinel_password);
+		cw_close(w);
+	}
+	if (c->redis_host != NULL || c->nredis_sentinels > 0) {
 		cw_open(w, "cluster");
 		cw_str(w, "node", c->cluster_cfg.node, d->cluster_cfg.node, "the hostname");
 		cw_str(w, "prefix", c->cluster_cfg.prefix, d->cluster_cfg.prefix, NULL);

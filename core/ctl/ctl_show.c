@@ -21,12 +21,52 @@
 #include "core/ctl/ctl_run.h"
 #include "core/ctl/ctl_snap.h"
 #include "core/ctl/ctl_table.h"
+#include "core/ctl/ctl_tenant.h"
 #include "core/log.h"
 #include "core/mfi/mfi.h"
 #include "core/trace/trace.h"
 #include "core/xalloc.h"
 
 /* ---- show info -------------------------------------------------------- */
+
+/* The cluster link as JSON: null without redis:, else its state, the
+ * server it talks to, how that was found and why it is down. */
+static json_t *
+redis_json(const struct ctl_redis_state *st)
+{
+	char since[32];
+
+	if (st->up < 0)
+		return json_null();
+	ctl_fmt_time((int64_t)st->since, since, sizeof(since));
+	return json_pack("{s:s, s:o, s:o, s:I, s:o, s:s}", "state", st->up ? "up" : "down",
+			 "address", st->addr[0] ? log_json_s(st->addr) : json_null(),
+			 "master", st->master[0] ? log_json_s(st->master) : json_null(),
+			 "sentinels", (json_int_t)st->nsentinels,
+			 "error", st->why[0] ? log_json_s(st->why) : json_null(),
+			 "since", since);
+}
+
+/* The same as one line: "up, 127.0.0.1:6380 (master mymaster, from 3
+ * sentinels), since ..." or "down since ...: <reason>". */
+static void
+redis_text(const struct ctl_redis_state *st, char *out, size_t len)
+{
+	char since[32], from[192] = "";
+
+	if (st->up < 0) {
+		snprintf(out, len, "not configured (quotas counted on this node only)");
+		return;
+	}
+	ctl_fmt_time((int64_t)st->since, since, sizeof(since));
+	if (st->nsentinels > 0)
+		snprintf(from, sizeof(from), " (master %s, from %zu sentinel%s)", st->master,
+			 st->nsentinels, st->nsentinels == 1 ? "" : "s");
+	if (st->up)
+		snprintf(out, len, "up, %s%s, since %s", st->addr, from, since);
+	else
+		snprintf(out, len, "down since %s: %s", since, st->why);
+}
 
 static void
 info_round(struct ctl_run *r)
@@ -35,6 +75,9 @@ info_round(struct ctl_run *r)
 	uint64_t spool = 0, queued = 0, mem = 0, sess = 0, conns = 0, segs = 0, age = 0;
 	int64_t up = time(NULL) - ctl.started;
 	char started[32], upt[32];
+	struct ctl_redis_state rs;
+
+	ctl_redis_state(&rs);
 
 	for (unsigned i = 0; i < ctl.nw; i++) {
 		const struct ctl_snap *s = &r->reqs[i]->snap;
@@ -50,7 +93,7 @@ info_round(struct ctl_run *r)
 	ctl_fmt_age(up, upt, sizeof(upt));
 	if (r->json) {
 		ctl_json(r, json_pack("{s:s, s:i, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:I, "
-				      "s:I, s:I, s:I, s:I, s:I}",
+				      "s:I, s:I, s:I, s:I, s:I, s:o}",
 				      "version", ctl.version, "pid", (int)getpid(), "started", started,
 				      "uptime", (json_int_t)up, "workers", (int)ctl.nw,
 				      "config", s0->cfg_path, "hostname", s0->hostname,
@@ -61,10 +104,10 @@ info_round(struct ctl_run *r)
 				      "queued", (json_int_t)queued,
 				      "queue_memory_bytes", (json_int_t)mem,
 				      "sessions", (json_int_t)sess, "connections_out",
-				      (json_int_t)conns));
+				      (json_int_t)conns, "redis", redis_json(&rs)));
 	} else {
 		struct ctl_table *t = ctl_table_new((const char *[]){ "KEY", "VALUE", NULL });
-		char v[10][96];
+		char v[10][96], redis[640];
 		snprintf(v[0], 96, "%d", (int)getpid());
 		snprintf(v[1], 96, "%s (%s)", upt, started);
 		snprintf(v[2], 96, "%u", ctl.nw);
@@ -90,6 +133,8 @@ info_round(struct ctl_run *r)
 		ctl_table_row(t, "sessions", v[6]);
 		ctl_table_row(t, "connections_out", v[7]);
 		ctl_table_row(t, "control_socket", ctl.path);
+		redis_text(&rs, redis, sizeof(redis));
+		ctl_table_row(t, "redis", redis);
 		ctl_table_print(t, r);
 	}
 	ctl_end(r);

@@ -288,13 +288,33 @@ ctl_tenant_insights(struct ctl_run *r, json_t **arr)
 	if (cfg->cluster != NULL && !cluster_up(cfg->cluster, why, sizeof(why))) {
 		n++;
 		if (arr != NULL)
-			log_json_append(arr, json_pack("{s:s, s:s, s:o}", "cluster",
+			log_json_append(arr, json_pack("{s:s, s:o}", "cluster",
 						       "redis down", "why", log_json_s(why)));
 		else
 			ctl_printf(r, "cluster: Redis unreachable (%s): quotas are enforced on this "
-				      "node's own counts until it returns\n", why);
+				      "node's own counts plus the other nodes' last known ones until "
+				      "it returns\n", why);
 	}
 	return n;
+}
+
+void
+ctl_redis_state(struct ctl_redis_state *st)
+{
+	const struct config *cfg = current_cfg();
+	struct cluster_stats cs;
+
+	memset(st, 0, sizeof(*st));
+	st->up = -1;
+	if (cfg->cluster == NULL)
+		return;
+	st->up = cluster_up(cfg->cluster, st->why, sizeof(st->why));
+	cluster_addr(cfg->cluster, st->addr, sizeof(st->addr));
+	cluster_stats(cfg->cluster, &cs);
+	st->since = cs.since;
+	st->nsentinels = cfg->nredis_sentinels;
+	if (cfg->redis_master != NULL)
+		snprintf(st->master, sizeof(st->master), "%s", cfg->redis_master);
 }
 
 struct ctl_tenant_use *

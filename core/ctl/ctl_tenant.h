@@ -38,6 +38,20 @@ struct ctl_tenant_use {
 /* Every tenant of the running config, in a malloc()ed array of *np (the
  * caller frees it); *redis: 1 Redis up, 0 down, -1 not configured. */
 struct ctl_tenant_use *ctl_tenant_usage(size_t *np, int *redis);
+/* The running config's cluster link (redis:), for show info. */
+struct ctl_redis_state {
+	int up;				/* 1 up, 0 down, -1 no redis: */
+	char master[129];		/* master name with sentinels, "" direct */
+	size_t nsentinels;		/* sentinels configured, 0 direct */
+	char addr[272];			/* server of the current (or, down, the
+					   last) connection, "" before the first */
+	char why[256];			/* reason for being down, "" when up */
+	uint64_t since;			/* UNIX time up or down began */
+};
+
+/* Fill st from the running config.  Control thread. */
+void ctl_redis_state(struct ctl_redis_state *st);
+
 struct config;
 
 /* A tenant over its invalid-recipient quota. */

@@ -127,11 +127,15 @@ daemon_config_tenants(struct config *cfg, unsigned workers, const struct config 
 		cfg->tenants[i].counter = tenant_table_find(cfg->tenant_table,
 							    cfg->tenants[i].name,
 							    strlen(cfg->tenants[i].name));
-	if (cfg->redis_host != NULL) {
-		struct cluster_config cc = { .host = cfg->redis_host,
-					     .port = (int)cfg->redis_port,
-					     .password = cfg->redis_password,
-					     .node = cfg->hostname };
+	if (cfg->redis_host != NULL || cfg->nredis_sentinels > 0) {
+		struct cluster_config cc = {
+			.host = cfg->redis_host, .port = (int)cfg->redis_port,
+			.sentinels = (const char *const *)cfg->redis_sentinels,
+			.nsentinels = cfg->nredis_sentinels, .master = cfg->redis_master,
+			.password = cfg->redis_password,
+			.sentinel_password = cfg->redis_sentinel_password,
+			.node = cfg->hostname,
+		};
 		rc = cluster_start(&cc, cfg->tenant_table, &cfg->cluster);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: redis: %s", cfg->path, strerror(-rc));

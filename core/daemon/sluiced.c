@@ -98,7 +98,11 @@ cluster_agent(const struct config *cfg, char *err, size_t errlen)
 	char state[PATH_MAX];
 	struct agent_config ac = {
 		.redis = { .host = cfg->redis_host, .port = (int)cfg->redis_port,
-			   .password = cfg->redis_password, .timeout_ms = 500 },
+			   .sentinels = (const char *const *)cfg->redis_sentinels,
+			   .nsentinels = cfg->nredis_sentinels, .master = cfg->redis_master,
+			   .password = cfg->redis_password,
+			   .sentinel_password = cfg->redis_sentinel_password,
+			   .timeout_ms = 500 },
 		.node = cc->node ? cc->node : cfg->hostname,
 		.prefix = cc->prefix,
 		.state_file = state,
@@ -108,7 +112,7 @@ cluster_agent(const struct config *cfg, char *err, size_t errlen)
 		.alerts_cluster = cc->alerts_cluster,
 	};
 
-	if (cfg->redis_host == NULL)
+	if (cfg->redis_host == NULL && cfg->nredis_sentinels == 0)
 		return 0;
 	if (cc->state_file != NULL)
 		snprintf(state, sizeof(state), "%s", cc->state_file);

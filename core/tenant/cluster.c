@@ -48,10 +48,13 @@
 
 #include "core/log.h"
 #include "core/strb.h"
+#include "core/tenant/redis_link.h"
 
 #define CACHE_LINE	64
 #define WORDS_PER_LINE	(CACHE_LINE / sizeof(uint64_t))
 #define WHY_LEN		256
+#define ADDR_LEN	272		/* "host:port", "[v6]:port" */
+#define SENTINEL_BACKOFF_MS 1000	/* backoff cap with sentinels */
 
 /* What a command in the pipeline was, to handle its reply. */
 enum op_kind { OP_WRITE, OP_EXPIRE, OP_READ };
@@ -69,9 +72,13 @@ struct cluster {
 	unsigned workers;		/* accumulator shards */
 	uint32_t width;			/* bucket_secs */
 	uint32_t nb;			/* buckets in the window */
-	char *host;			/* Redis host */
-	int port;			/* Redis port */
+	char *host;			/* Redis host (direct) */
+	int port;			/* Redis port (direct) */
 	char *password;			/* AUTH password or NULL */
+	char **sentinels;		/* "host:port" of each sentinel */
+	size_t nsentinels;		/* 0: direct */
+	char *master;			/* master name at the sentinels */
+	char *sentinel_password;	/* AUTH for the sentinels or NULL */
 	unsigned flush_ms;		/* cycle period */
 	unsigned timeout_ms;		/* connect/command timeout */
 	unsigned backoff_max_ms;	/* reconnect backoff cap */
@@ -88,8 +95,10 @@ struct cluster {
 	_Atomic uint64_t since;		/* UNIX time `up` last changed */
 	_Atomic uint64_t flushes, connects, failures, writes, dropped,
 			 unsent;	/* struct cluster_stats */
-	pthread_mutex_t why_lock;	/* guards why */
+	pthread_mutex_t why_lock;	/* guards why and addr */
 	char why[WHY_LEN];		/* reason for being down, "" if up */
+	char addr[ADDR_LEN];		/* server of the current (or last)
+					   connection, "" before the first */
 
 	/* Thread control. */
 	pthread_t thread;		/* the cluster thread */
@@ -134,13 +143,6 @@ static uint64_t
 unix_now(void)
 {
 	return clock_ms(CLOCK_REALTIME) / 1000;
-}
-
-static struct timeval
-ms_tv(unsigned ms)
-{
-	return (struct timeval){ .tv_sec = ms / 1000,
-				 .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 }
 
 /* Is bucket b inside the window ending with bucket cur? */
@@ -256,6 +258,20 @@ cluster_stats(const struct cluster *c, struct cluster_stats *st)
 	st->unsent = atomic_load(&c->unsent);
 }
 
+void
+cluster_addr(const struct cluster *c, char *buf, size_t len)
+{
+	struct cluster *m = (struct cluster *)c;	/* the lock only */
+	struct strb sb;
+
+	if (len == 0)
+		return;
+	strb_init(&sb, buf, len);
+	pthread_mutex_lock(&m->why_lock);
+	strb_puts(&sb, c->addr);
+	pthread_mutex_unlock(&m->why_lock);
+}
+
 const char *
 cluster_node_id(const struct cluster *c)
 {
@@ -280,29 +296,33 @@ static void
 set_state(struct cluster *c, const char *why)
 {
 	bool was = atomic_load(&c->up), up = why == NULL;
+	char addr[ADDR_LEN];
 
 	pthread_mutex_lock(&c->why_lock);
 	snprintf(c->why, sizeof(c->why), "%s", up ? "" : why);
+	memcpy(addr, c->addr, sizeof(addr));
 	pthread_mutex_unlock(&c->why_lock);
-	if (was != up) {
-		atomic_store(&c->since, unix_now());
+	/* The first failure is news too: the instance starts down. */
+	if (was != up || (!up && atomic_load(&c->failures) == 0)) {
+		if (was != up)
+			atomic_store(&c->since, unix_now());
 		atomic_store(&c->up, up);
-		if (up)
-			log_info("cluster: redis %s:%d up, node %s", c->host,
-				 c->port, c->node);
+		if (up && c->nsentinels > 0)
+			log_info("cluster: redis %s up (master %s, from the "
+				 "sentinels), node %s", addr, c->master, c->node);
+		else if (up)
+			log_info("cluster: redis %s up, node %s", addr, c->node);
 		else
 			log_warn("cluster: %s; enforcing tenant quotas on "
 				 "local counts until it returns", why);
 	}
 }
 
-/* Connection or command failure: drop the connection, plan the retry. */
+/* Redis is unreachable for reason why: drop the connection, plan the
+ * retry. */
 static void
-fail(struct cluster *c, const char *what)
+down(struct cluster *c, const char *why)
 {
-	char why[WHY_LEN];
-
-	snprintf(why, sizeof(why), "redis %s:%d: %s", c->host, c->port, what);
 	set_state(c, why);
 	atomic_fetch_add(&c->failures, 1);
 	if (c->rc != NULL) {
@@ -312,6 +332,21 @@ fail(struct cluster *c, const char *what)
 	c->next_connect_ms = clock_ms(CLOCK_MONOTONIC) + c->backoff_ms;
 	c->backoff_ms = c->backoff_ms * 2 > c->backoff_max_ms ?
 			c->backoff_max_ms : c->backoff_ms * 2;
+}
+
+/* A command failed on the connection to c->addr (what: the reason). */
+static void
+fail(struct cluster *c, const char *what)
+{
+	char why[WHY_LEN];
+	struct strb sb;
+
+	strb_init(&sb, why, sizeof(why));
+	pthread_mutex_lock(&c->why_lock);
+	strb_printf(&sb, "redis %s: %s", c->addr, what);
+	pthread_mutex_unlock(&c->why_lock);
+	strb_mark_cut(&sb, "...");
+	down(c, why);
 }
 
 static void
@@ -376,33 +411,24 @@ drain(struct cluster *c, uint32_t cur)
 static void
 connect_redis(struct cluster *c)
 {
-	struct timeval tv = ms_tv(c->timeout_ms);
-	redisContext *rc = redisConnectWithTimeout(c->host, c->port, tv);
+	const struct redis_target where = {
+		.host = c->host, .port = c->port,
+		.sentinels = (const char *const *)c->sentinels,
+		.nsentinels = c->nsentinels, .master = c->master,
+		.password = c->password,
+		.sentinel_password = c->sentinel_password,
+		.timeout_ms = c->timeout_ms,
+	};
+	char addr[ADDR_LEN], why[WHY_LEN];
 
-	if (rc == NULL || rc->err) {
-		c->rc = rc;	/* fail() frees it */
-		fail(c, rc == NULL ? "out of memory" : rc->errstr);
+	c->rc = redis_link_connect(&where, addr, sizeof(addr), why, sizeof(why));
+	if (c->rc == NULL) {
+		down(c, why);
 		return;
 	}
-	if (redisSetTimeout(rc, tv) != REDIS_OK) {
-		c->rc = rc;
-		fail(c, "cannot set the command timeout");
-		return;
-	}
-	c->rc = rc;
-	if (c->password != NULL) {
-		redisReply *r = redisCommand(rc, "AUTH %s", c->password);
-		char why[WHY_LEN];
-
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(why, sizeof(why), "AUTH: %s", r != NULL ?
-				 r->str : rc->errstr);
-			freeReplyObject(r);
-			fail(c, why);
-			return;
-		}
-		freeReplyObject(r);
-	}
+	pthread_mutex_lock(&c->why_lock);
+	memcpy(c->addr, addr, sizeof(c->addr));
+	pthread_mutex_unlock(&c->why_lock);
 	atomic_fetch_add(&c->connects, 1);
 	for (size_t i = 0; i < c->nactive; i++) {
 		size_t t = c->active[i];
@@ -578,10 +604,15 @@ sync_redis(struct cluster *c, uint32_t cur)
 			break;
 		}
 		if (r->type == REDIS_REPLY_ERROR) {
-			snprintf(what, sizeof(what), "%s: %s",
+			/* A demoted master (READONLY) or one still loading:
+			   fail() drops it and the next connect asks the
+			   sentinels again. */
+			snprintf(what, sizeof(what), "%s: %s%s",
 				 o->kind == OP_WRITE ? "HSET" :
 				 o->kind == OP_EXPIRE ? "EXPIREAT" : "HGETALL",
-				 r->str);
+				 r->str, redis_link_reply_stale(r) ?
+				 " (not the master: looking for it again)" :
+				 "");
 			freeReplyObject(r);
 			rc = -1;
 			break;
@@ -721,6 +752,11 @@ cluster_free(struct cluster *c)
 	pthread_mutex_destroy(&c->why_lock);
 	free(c->host);
 	free(c->password);
+	for (size_t i = 0; i < c->nsentinels; i++)
+		free(c->sentinels[i]);
+	free(c->sentinels);
+	free(c->master);
+	free(c->sentinel_password);
 	free(c->prefix);
 	free(c->node);
 	free(c->acc);
@@ -760,6 +796,39 @@ make_node_id(const char *node)
 	return strdup(buf);
 }
 
+/* strdup, NULL for NULL or "". */
+static int
+dup_opt(const char *s, char **out)
+{
+	*out = NULL;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	*out = strdup(s);
+	return *out == NULL ? -ENOMEM : 0;
+}
+
+/* Copy where Redis is (the passwords, the sentinels, the master name). */
+static int
+copy_target(struct cluster *c, const struct cluster_config *cfg)
+{
+	if (dup_opt(cfg->password, &c->password) < 0 ||
+	    dup_opt(cfg->sentinel_password, &c->sentinel_password) < 0 ||
+	    dup_opt(cfg->master, &c->master) < 0)
+		return -ENOMEM;
+	if (cfg->nsentinels == 0)
+		return 0;
+	c->sentinels = calloc(cfg->nsentinels, sizeof(*c->sentinels));
+	if (c->sentinels == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nsentinels; i++) {
+		if (dup_opt(cfg->sentinels[i], &c->sentinels[c->nsentinels]) < 0)
+			return -ENOMEM;
+		if (c->sentinels[c->nsentinels] != NULL)
+			c->nsentinels++;
+	}
+	return c->nsentinels > 0 ? 0 : -EINVAL;
+}
+
 int
 cluster_start(const struct cluster_config *cfg, const struct tenant_table *t,
 	      struct cluster **out)
@@ -769,7 +838,8 @@ cluster_start(const struct cluster_config *cfg, const struct tenant_table *t,
 	size_t cells;
 	int rc;
 
-	if (cfg == NULL || t == NULL || cfg->port < 0 || cfg->port > 65535)
+	if (cfg == NULL || t == NULL || cfg->port < 0 || cfg->port > 65535 ||
+	    (cfg->nsentinels > 0 && (cfg->master == NULL || cfg->master[0] == '\0')))
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -786,16 +856,19 @@ cluster_start(const struct cluster_config *cfg, const struct tenant_table *t,
 	c->flush_ms = cfg->flush_ms ? cfg->flush_ms : 250;
 	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 500;
 	c->backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 5000;
+	/* Asking the sentinels costs a few commands, and a failover ends
+	   within seconds: look for the new master at least every second. */
+	if (cfg->nsentinels > 0 && c->backoff_max_ms > SENTINEL_BACKOFF_MS)
+		c->backoff_max_ms = SENTINEL_BACKOFF_MS;
 	if (c->backoff_max_ms < c->flush_ms)
 		c->backoff_max_ms = c->flush_ms;
 	c->backoff_ms = c->flush_ms;
 	c->host = strdup(cfg->host != NULL && cfg->host[0] != '\0' ?
 			 cfg->host : "127.0.0.1");
 	c->prefix = strdup(cfg->prefix != NULL ? cfg->prefix : "sluice:tq:");
-	if (cfg->password != NULL && cfg->password[0] != '\0' &&
-	    (c->password = strdup(cfg->password)) == NULL) {
+	if ((rc = copy_target(c, cfg)) < 0) {
 		cluster_free(c);
-		return -ENOMEM;
+		return rc;
 	}
 	c->node = make_node_id(cfg->node);
 	snprintf(c->why, sizeof(c->why), "not connected yet");

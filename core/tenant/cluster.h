@@ -40,7 +40,17 @@
  * other nodes + this node's own live count", cluster_up() answers false
  * with the last error ("redis 10.0.0.5:6379: Connection refused") for show
  * info / show insights, and the thread reconnects with exponential backoff
- * (flush_ms doubling up to backoff_max_ms).  The buffer of unsent counts is
+ * (flush_ms doubling up to backoff_max_ms, at most 1 s with sentinels).
+ *
+ * Failover (Redis Sentinel).  Each connect asks the sentinels for the
+ * current master (core/tenant/redis_link.h).  A lost connection, a timeout
+ * or a reply saying the server is not the master any more (READONLY from a
+ * demoted master) drops the connection like any outage; the next connect
+ * finds the promoted replica, and the resync below rewrites every count of
+ * the window there, which also restores what asynchronous replication had
+ * not copied before the old master died.  While the sentinels still name
+ * a dead master, the reason says so ("sentinels A, B, C: master mymaster
+ * at 10.0.0.5:6379: Connection refused").  The buffer of unsent counts is
  * bounded by construction: one count per tenant and bucket of the window;
  * counts whose bucket has left the window are dropped (nobody would read
  * them).  On reconnect everything in the window is written again.
@@ -74,14 +84,22 @@
 
 #include "core/tenant/tenant.h"
 
-/* Where Redis is and how to talk to it.  Zero fields take the default. */
+/* Where Redis is and how to talk to it.  Zero fields take the default.
+ * Either host and port (one Redis) or sentinels and master (Redis Sentinel:
+ * the master is looked up at each connect, core/tenant/redis_link.h). */
 struct cluster_config {
 	const char *host;	/* Redis host name or address ("127.0.0.1") */
 	int port;		/* Redis TCP port (6379) */
+	const char *const *sentinels;	/* "host:port" of each sentinel */
+	size_t nsentinels;	/* 0: host and port */
+	const char *master;	/* the master's name at the sentinels */
+	const char *sentinel_password;	/* AUTH for the sentinels, NULL or
+				   "": none */
 	unsigned flush_ms;	/* drain, write and read period (250) */
 	unsigned timeout_ms;	/* connect and command timeout (500) */
 	unsigned backoff_max_ms;	/* reconnect backoff cap (5000) */
-	const char *password;	/* AUTH password, NULL or "": none */
+	const char *password;	/* AUTH password of Redis (the master), NULL
+				   or "": none */
 	const char *prefix;	/* key prefix ("sluice:tq:"), to share one
 				   Redis between clusters */
 	const char *node;	/* readable node name (host name); the node id
@@ -111,7 +129,8 @@ struct cluster;
  * cluster_add(), its window the cluster's window) and its thread, which
  * connects in the background: the instance starts "down" and cluster_start()
  * succeeds whether Redis answers or not.  *out is the caller's:
- * cluster_stop().  Returns 0, -EINVAL (no host, port out of range), -ENOMEM,
+ * cluster_stop().  Returns 0, -EINVAL (port out of range, sentinels without
+ * a master name), -ENOMEM,
  * or the negative errno of the thread or eventfd creation.  Main thread.
  */
 int cluster_start(const struct cluster_config *cfg,
@@ -149,6 +168,10 @@ bool cluster_up(const struct cluster *c, char *why, size_t len);
 
 /* Fill st with c's counters.  Any thread. */
 void cluster_stats(const struct cluster *c, struct cluster_stats *st);
+
+/* "host:port" of the Redis server of the current connection, or of the
+ * last one while down; "" before the first.  Any thread. */
+void cluster_addr(const struct cluster *c, char *buf, size_t len);
 
 /* This instance's node id (the field suffix in Redis). */
 const char *cluster_node_id(const struct cluster *c);

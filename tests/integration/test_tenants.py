@@ -31,7 +31,11 @@ class TenantBase(unittest.TestCase):
                 pass
 
     def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s", redis=None,
-              more=""):
+              tenants_extra="", domains_extra="", more=""):
+        """A sluiced with tenant acme on acme.example (plus tenants_extra
+        under tenants: and domains_extra under domains:, where "{dir}" is
+        the node's directory, and more at the top level); redis: a port, or
+        the YAML of redis:."""
         self.ndr = Sink(keep=True)
         self.cleanup.append(self.ndr.stop)
         sink_port = sink_port or free_port()
@@ -42,14 +46,17 @@ class TenantBase(unittest.TestCase):
         d = os.path.join(r.dir, "acme.txt")
         with open(d, "w") as f:
             f.write("# acme's mailboxes\nalice@acme.example\nBob@Acme.Example\n")
-        extra = ("tenants:\n  acme:\n    directory: %s\n    invalid_recipient_quota: %d\n"
-                 "quota_window: %s\nquota_bucket: 1s\n" % (d, quota, window))
-        if redis is not None:
+        extra = ("tenants:\n  acme:\n    directory: %s\n    invalid_recipient_quota: %d\n%s"
+                 "quota_window: %s\nquota_bucket: 1s\n"
+                 % (d, quota, tenants_extra.replace("{dir}", r.dir), window))
+        if isinstance(redis, str):
+            extra += "redis: %s\n" % redis
+        elif redis is not None:
             extra += "redis: {host: 127.0.0.1, port: %d}\n" % redis
         extra += more
         text = r.config_text.replace("connectors:", extra + "connectors:", 1)
         text = text.replace("domains:\n", "domains:\n  acme.example: {connector: sink, "
-                            "mode: %s, tenant: acme}\n" % mode, 1)
+                            "mode: %s, tenant: acme}\n%s" % (mode, domains_extra), 1)
         with open(r.config, "w") as f:
             f.write(text)
         r.start()
@@ -292,6 +299,10 @@ class ClusterTest(TenantBase):
         wait_for(lambda: self.ctl(a, "show", "tenants")["cluster"] == "redis down", 10,
                  what="redis seen down")
         self.assertTrue(self.ctl(a, "show", "tenants")["cluster_error"])
+        # (show insights json took the daemon down while Redis was down)
+        ins = self.ctl(a, "show", "insights")["tenants"]
+        self.assertEqual([x["cluster"] for x in ins], ["redis down"])
+        self.assertIn("127.0.0.1:%d" % port, ins[0]["why"])
         for i in range(3):				# local counting goes on
             self.assertEqual(self.rcpt(a.port, "y%d@acme.example" % i)[0], 550)
         self.assertEqual(self.ctl(a, "show", "tenants")["tenants"][0]["invalid_recipients"], 3)

@@ -432,7 +432,7 @@ ParameterizedTestParameters(config, bad_input)
 	{ BASE "tenants:\n  t: {quota: 5}\n",
 	  NAME ":6: unknown key 'quota' in tenant 't'" },
 	{ BASE "redis: {port: 6379}\n",
-	  NAME ":5: redis: expected a host" },
+	  NAME ":5: redis: expected a host (one Redis), or sentinels and master (Redis Sentinel)" },
 	/* a value with a newline still gives one line */
 	{ BASE "workers: \"1\\n2\"\n",
 	  NAME ":5: workers: expected an integer from 0 to 1024, got '1?2'" },

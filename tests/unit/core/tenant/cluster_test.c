@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tests/unit/core/tenant/loopback.h"
 
 static pid_t redis_pid = -1;	/* the test's redis-server, -1 if none */
 static int redis_port;		/* its port */
@@ -54,22 +55,6 @@ have_redis(void)
 		p = e != NULL ? e + 1 : NULL;
 	}
 	return false;
-}
-
-/* A loopback TCP port nobody listens on (right now). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert(fd >= 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	close(fd);
-	return ntohs(sin.sin_port);
 }
 
 static redisContext *
