@@ -317,6 +317,7 @@ static void
 connect_redis(void)
 {
 	char why[256];
+	unsigned max;
 
 	if (mono_ms() < A.next_connect_ms)
 		return;
@@ -324,8 +325,9 @@ connect_redis(void)
 	if (A.rc == NULL) {
 		snprintf(A.why, sizeof(A.why), "%s", why);
 		A.next_connect_ms = mono_ms() + A.backoff_ms;
-		A.backoff_ms = A.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-								 : A.backoff_ms * 2;
+		/* with sentinels a new master is named within seconds: look soon */
+		max = A.rt.nsentinels > 0 ? 1000 : BACKOFF_MAX_MS;
+		A.backoff_ms = A.backoff_ms * 2 > max ? max : A.backoff_ms * 2;
 		ctl_cluster_set_view(NULL, false, A.why);
 		return;
 	}

@@ -66,6 +66,30 @@ class Sentinel:
         self.proc.stop()
 
 
+def redis_ha(cleanup):
+    """A Redis master, its replica in sync and three sentinels that know
+    them and each other (a failover needs the quorum); each stop added to
+    cleanup.  (master, replica, [sentinels])."""
+    master = Redis()
+    cleanup.append(master.stop)
+    replica = Redis(args=["--replicaof", "127.0.0.1", str(master.port)])
+    cleanup.append(replica.stop)
+    wait_for(lambda: "master_link_status:up" in
+             "\n".join(redis_cli(replica.port, "INFO", "replication") or []),
+             15, step=0.1, what="the replica in sync")
+    sentinels = []
+    for _ in range(3):
+        s = Sentinel(master.port)
+        cleanup.append(s.stop)
+        sentinels.append(s)
+    # hello messages every 2 s
+    wait_for(lambda: all(s.master_info().get("num-other-sentinels") == "2" and
+                         s.master_info().get("num-slaves") == "1"
+                         for s in sentinels), 30, step=0.2,
+             what="the sentinels to find each other and the replica")
+    return master, replica, sentinels
+
+
 class Load:
     """Unknown recipients sent to one node, one SMTP session each, in a
     thread: what each answer was and how long the longest session took."""
@@ -112,24 +136,7 @@ class SentinelTest(TestCase):
     rcpt = TenantTest.rcpt
 
     def start_redis(self):
-        self.master = Redis()
-        self.cleanup.append(self.master.stop)
-        self.replica = Redis(args=["--replicaof", "127.0.0.1", str(self.master.port)])
-        self.cleanup.append(self.replica.stop)
-        wait_for(lambda: "master_link_status:up" in
-                 "\n".join(redis_cli(self.replica.port, "INFO", "replication") or []),
-                 15, step=0.1, what="the replica in sync")
-        self.sentinels = []
-        for _ in range(3):
-            s = Sentinel(self.master.port)
-            self.cleanup.append(s.stop)
-            self.sentinels.append(s)
-        # every sentinel knows the replica and the two other sentinels (hello
-        # messages every 2 s): a failover needs the quorum
-        wait_for(lambda: all(s.master_info().get("num-other-sentinels") == "2" and
-                             s.master_info().get("num-slaves") == "1"
-                             for s in self.sentinels), 30, step=0.2,
-                 what="the sentinels to find each other and the replica")
+        self.master, self.replica, self.sentinels = redis_ha(self.cleanup)
 
     def node(self):
         redis = "{sentinels: [%s], master: %s}" % (
