@@ -368,6 +368,8 @@ config_free(struct config *cfg)
 		return;
 	if (cfg->built_free != NULL)
 		cfg->built_free(cfg);
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		free(cfg->listeners[i].proxy_from);
 	free(cfg->listeners);
 	free(cfg->trusted);
 	free(cfg->client_exempt);

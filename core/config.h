@@ -109,6 +109,12 @@ struct cfg_listener {
 	socklen_t addrlen;		/* length of addr */
 	char *text;			/* "127.0.0.1:2525" as written */
 	bool require_tls;		/* 530 5.7.0 before STARTTLS */
+	bool proxy_protocol;		/* a PROXY protocol header (v1 or v2)
+					   comes before the client's first byte
+					   (net/smtp_server_proxy.c) */
+	struct cfg_net *proxy_from;	/* the load balancers that may send it
+					   (given whenever proxy_protocol is) */
+	size_t nproxy_from;		/* their number */
 };
 
 struct cfg_net {
@@ -185,6 +191,8 @@ struct cfg_limits {
 	uint32_t data_timeout;		/* s without bytes inside DATA (180) */
 	uint32_t send_timeout;		/* s for a reply to be taken (60) */
 	uint32_t drain_timeout;		/* s given to sessions on SIGTERM (10) */
+	uint32_t proxy_timeout;		/* s for a balancer's PROXY header to
+					   arrive complete, from the accept (5) */
 	uint32_t max_sessions;		/* per worker (20000) */
 	/* per client address (IPv6: /64), all workers (net/anvil.h) */
 	uint32_t client_sessions;	/* concurrent sessions (50), 0 = none */
@@ -378,6 +386,10 @@ const struct cfg_connector *config_connector_find(const struct config *cfg,
  * hosts.
  */
 extern const struct cfg_connector config_connector_default;
+
+/* True when addr (an AF_INET/AF_INET6 sockaddr; an IPv4-mapped IPv6
+ * address counts as its IPv4 address) is inside one of nets[0..n). */
+bool config_nets_contain(const struct cfg_net *nets, size_t n, const struct sockaddr *addr);
 
 /* True when addr (AF_INET/AF_INET6 sockaddr) is inside trusted_networks. */
 bool config_is_trusted(const struct config *cfg, const struct sockaddr *addr);

@@ -1,9 +1,11 @@
 /*
  * config_listen — the inbound side of the configuration: the addresses
- * sluiced listens on (listen), who may relay (trusted_networks), the
- * session limits (limits, with client_exempt), and the certificate inbound
- * STARTTLS presents (tls).  Also answers, for a loaded config, whether a
- * client address is trusted or exempt from the per-client limits.
+ * sluiced listens on (listen, each with require_tls and, behind a load
+ * balancer, proxy_protocol and the balancers it trusts, proxy_from), who
+ * may relay (trusted_networks), the session limits (limits, with
+ * client_exempt), and the certificate inbound STARTTLS presents (tls).
+ * Also answers, for a loaded config, whether an address is inside a list
+ * of networks: trusted, exempt from the per-client limits, a balancer.
  *
  * Not for: binding the sockets (net/smtp_server.c, listener_open) or
  * enforcing the limits (net/smtp_server.c, net/anvil.c).  Loading: main
@@ -20,6 +22,9 @@
 
 /* ------------------------------------------------------------------------ */
 /* listen.                                                                  */
+
+static int net_list(struct cfg_loader *ld, yaml_node_t *v, struct cfg_net **out,
+		    size_t *nout);
 
 int
 cfg_sockaddr(struct cfg_loader *ld, yaml_node_t *v, const char *key, const char *ex,
@@ -83,15 +88,47 @@ f_listen_address(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 	return listener_address(ld, v, base);
 }
 
-int
-cfg_f_listen(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
-	     void *base)
+/* listen: {proxy_from}: the load balancers that may send a PROXY header */
+static int
+f_proxy_from(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v, void *base)
+{
+	struct cfg_listener *l = base;
+
+	ld->ctx = "listen.proxy_from";
+	return net_list(ld, v, &l->proxy_from, &l->nproxy_from);
+}
+
+/* One listener given as a mapping. */
+static int
+listener_map(struct cfg_loader *ld, yaml_node_t *e, struct cfg_listener *l)
 {
 	static const struct cfg_field fields[] = {
 		{ "address", f_listen_address, 0, 0, 0, NULL },
 		{ "require_tls", cfg_f_bool, offsetof(struct cfg_listener, require_tls),
 		  0, 0, NULL },
+		{ "proxy_protocol", cfg_f_bool,
+		  offsetof(struct cfg_listener, proxy_protocol), 0, 0, NULL },
+		{ "proxy_from", f_proxy_from, 0, 0, 0, NULL },
 	};
+	int rc = cfg_load_map(ld, e, fields, CFG_NFIELDS(fields), l, "listen", "in listen");
+
+	if (rc < 0)
+		return rc;
+	if (l->text == NULL)
+		return cfg_fail(ld, e, "listen: expected an address like 127.0.0.1:2525 "
+				"in each item");
+	/* without it anyone who reaches the port could name any client */
+	if (l->proxy_protocol && l->nproxy_from == 0)
+		return cfg_fail(ld, e, "listen %s: proxy_protocol: true needs proxy_from, "
+				"the addresses or networks of the load balancers that "
+				"may send the PROXY header", l->text);
+	return 0;
+}
+
+int
+cfg_f_listen(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
+	     void *base)
+{
 	struct config *cfg = ld->cfg;
 	struct cfg_list list;
 	struct cfg_qbuf q;
@@ -117,18 +154,14 @@ cfg_f_listen(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 			rc = -EINVAL;
 			break;
 		}
-		if (e->type == YAML_MAPPING_NODE) {
-			rc = cfg_load_map(ld, e, fields, 2, l, "listen", "in listen");
-			if (rc == 0 && l->text == NULL)
-				rc = cfg_fail(ld, e, "listen: expected an address like "
-					      "127.0.0.1:2525 in each item");
-		} else {
+		cfg->nlisteners = i + 1;	/* config_free frees its proxy_from */
+		if (e->type == YAML_MAPPING_NODE)
+			rc = listener_map(ld, e, l);
+		else
 			rc = listener_address(ld, e, l);
-		}
 		if (rc < 0)
 			break;
 		lines[i] = cfg_line(e);
-		cfg->nlisteners = i + 1;
 		for (size_t j = 0; j < i; j++) {
 			if (cfg->listeners[j].addrlen == l->addrlen &&
 			    memcmp(&cfg->listeners[j].addr, &l->addr, l->addrlen) == 0) {
@@ -268,6 +301,7 @@ cfg_f_limits(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		{ "data_timeout", cfg_f_duration, L(data_timeout), 1, DAY, NULL },
 		{ "send_timeout", cfg_f_duration, L(send_timeout), 1, DAY, NULL },
 		{ "drain_timeout", cfg_f_duration, L(drain_timeout), 0, DAY, NULL },
+		{ "proxy_timeout", cfg_f_duration, L(proxy_timeout), 1, 5 * MINUTE, NULL },
 		{ "max_sessions", cfg_f_u32, L(max_sessions), 1, 1000000, NULL },
 		{ "client_sessions", cfg_f_u32, L(client_sessions), 0, 1000000, NULL },
 		{ "client_rate", cfg_f_u32, L(client_rate), 0, 100000000,
@@ -298,6 +332,7 @@ cfg_limits_defaults(struct cfg_limits *l)
 		.data_timeout = 180,
 		.send_timeout = 60,
 		.drain_timeout = 10,
+		.proxy_timeout = 5,
 		.max_sessions = 20000,
 		.client_sessions = 50,
 		.client_rate = 600,
@@ -347,8 +382,8 @@ net_contains(const struct cfg_net *net, int family, const uint8_t *addr)
 	       ((net->addr[full] ^ addr[full]) & (uint8_t)(0xff00 >> rest)) == 0;
 }
 
-static bool
-nets_contain(const struct cfg_net *nets, size_t n, const struct sockaddr *addr)
+bool
+config_nets_contain(const struct cfg_net *nets, size_t n, const struct sockaddr *addr)
 {
 	const uint8_t *v4 = NULL, *v6 = NULL;
 
@@ -379,7 +414,7 @@ nets_contain(const struct cfg_net *nets, size_t n, const struct sockaddr *addr)
 bool
 config_is_trusted(const struct config *cfg, const struct sockaddr *addr)
 {
-	return cfg != NULL && nets_contain(cfg->trusted, cfg->ntrusted, addr);
+	return cfg != NULL && config_nets_contain(cfg->trusted, cfg->ntrusted, addr);
 }
 
 bool
@@ -389,5 +424,5 @@ config_client_exempt(const struct config *cfg, const struct sockaddr *addr)
 		return false;
 	if (!cfg->client_exempt_set)
 		return config_is_trusted(cfg, addr);
-	return nets_contain(cfg->client_exempt, cfg->nclient_exempt, addr);
+	return config_nets_contain(cfg->client_exempt, cfg->nclient_exempt, addr);
 }

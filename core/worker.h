@@ -89,6 +89,9 @@ struct worker_stats {
 	uint64_t sessions_refused;	/* refused: over max_sessions */
 	uint64_t sessions_limited;	/* refused: client over its session or
 					   connection-rate limit (net/anvil.h) */
+	uint64_t proxy_refused;		/* closed before the banner on a
+					   proxy_protocol listener: a peer not in
+					   proxy_from, a bad or late PROXY header */
 	uint64_t messages_in;		/* messages acknowledged with 250 */
 	uint64_t bytes_in;		/* their size */
 	uint64_t rcpts_in;		/* their recipients */

@@ -1,8 +1,10 @@
 /*
  * smtp_server — listeners and sessions of one worker: accepting, and a
  * session's input.  What a command gets is smtp_server_cmd.c's, the
- * session's replies, timers and lifetime smtp_server_session.c's (both
- * lower layers than this file: net/smtp_server_int.h).
+ * session's replies, timers and lifetime smtp_server_session.c's, the
+ * PROXY header that comes first on a proxy_protocol listener
+ * smtp_server_proxy.c's (lower layers than this file:
+ * net/smtp_server_int.h).
  *
  * A session is fed bytes from multishot recv completions.  Complete command
  * lines are answered at once into s->out; the replies of one loop turn go
@@ -78,7 +80,12 @@ struct smtp_listener {
 	bool armed;			/* accept is in flight */
 	bool stopped;			/* no re-arm (draining) */
 	bool require_tls;		/* sessions must STARTTLS before MAIL */
-	const char *text;		/* address as configured, for logs */
+	char *text;			/* address as configured, for logs (a
+					   copy: a reload frees the config) */
+	struct cfg_net *proxy_from;	/* with proxy_protocol: the balancers
+					   that may send a PROXY header (a copy),
+					   else NULL */
+	size_t nproxy_from;		/* their number */
 };
 
 static void session_process(struct session *s);
@@ -241,10 +248,13 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.rcpts_in += s->nrcpt;
 		w->st.bytes_in += s->data.size;
 		/* an event, written at any level: the report counts it */
-		log_json(json_pack("{s:s, s:s, s:o, s:i, s:I, s:s}", "event", "queued", "id", id,
-				   "from", log_json_s(s->sender), "nrcpt", (int)s->nrcpt,
-				   "size", (json_int_t)s->data.size, "client", s->peer),
-			 "queued");
+		json_t *ev = json_pack("{s:s, s:s, s:o, s:i, s:I, s:s}", "event", "queued",
+				       "id", id, "from", log_json_s(s->sender),
+				       "nrcpt", (int)s->nrcpt, "size", (json_int_t)s->data.size,
+				       "client", s->peer);
+		if (s->proxy[0] != '\0')	/* the balancer it came through */
+			log_json_set(&ev, "proxy", log_json_s(s->proxy));
+		log_json(ev, "queued");
 		trace_received(s);
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);
@@ -513,10 +523,16 @@ session_raw(struct session *s, const char *p, size_t n)
 		session_dirty(s);
 }
 
-static void
-session_recv_done(struct op *op, int res, uint32_t flags)
+/*
+ * A completion of the session's multishot recv: bytes go to feed, the end
+ * or an error closes, and the recv is armed again when it stopped.  Inlined
+ * into each of the two callbacks, so a session's input costs no test of
+ * whether it still waits for a PROXY header.
+ */
+static inline void
+session_recv(struct session *s, int res, uint32_t flags,
+	     void (*feed)(struct session *s, const char *p, size_t n))
 {
-	struct session *s = container_of(op, struct session, recv_op);
 	struct worker *w = s->w;
 
 	if (!(flags & IORING_CQE_F_MORE)) {
@@ -527,7 +543,7 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
 		ring_filled(worker_buf(w, bid), res);
 		if (!s->closing)
-			session_raw(s, worker_buf(w, bid), (size_t)res);
+			feed(s, worker_buf(w, bid), (size_t)res);
 		worker_buf_put(w, bid);
 	} else if (res == 0) {
 		session_close(s);
@@ -541,6 +557,12 @@ session_recv_done(struct op *op, int res, uint32_t flags)
 	if (!s->recv_armed && !s->closing && !s->rx_paused)
 		session_arm_recv(s);
 	session_release(s);
+}
+
+static void
+session_recv_done(struct op *op, int res, uint32_t flags)
+{
+	session_recv(container_of(op, struct session, recv_op), res, flags, session_raw);
 }
 
 static void
@@ -593,8 +615,51 @@ session_admit(struct worker *w, struct session *s, const struct sockaddr *sa)
 	return false;
 }
 
+/*
+ * The client of s is known (sa; AF_UNSPEC: it could not be told, or it is
+ * a balancer's health check, not counted) and may proceed when the
+ * per-client limits admit it: the banner.  False when they refused it
+ * (answered 421 already).
+ */
+static bool
+session_greet(struct session *s, const struct sockaddr *sa)
+{
+	struct worker *w = s->w;
+
+	if (sa->sa_family != AF_UNSPEC && !session_admit(w, s, sa))
+		return false;
+	w->st.sessions++;
+	s->state = SS_CMD;
+	session_timer(s);
+	session_replyf(s, "220 %s ESMTP Sluice", w->cfg->hostname);
+	return true;
+}
+
+/* Bytes of a session still waiting for its PROXY header. */
 static void
-session_new(struct worker *w, int fd, bool require_tls)
+session_proxy_raw(struct session *s, const char *p, size_t n)
+{
+	struct sockaddr_storage client;
+
+	if (session_proxy_input(s, p, n, &client) <= 0)
+		return;			/* more to come, or closed */
+	s->recv_op.cb = session_recv_done;
+	if (!session_greet(s, (const struct sockaddr *)&client)) {
+		session_close(s);
+		return;
+	}
+	session_process(s);		/* what came after the header */
+}
+
+static void
+session_proxy_recv_done(struct op *op, int res, uint32_t flags)
+{
+	session_recv(container_of(op, struct session, recv_op), res, flags,
+		     session_proxy_raw);
+}
+
+static void
+session_new(struct worker *w, int fd, const struct smtp_listener *l)
 {
 	const struct config *cfg = w->cfg;
 	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
@@ -618,35 +683,36 @@ session_new(struct worker *w, int fd, bool require_tls)
 	}
 	s->w = w;
 	s->fd = fd;
-	s->require_tls = require_tls;
+	s->require_tls = l->require_tls;
 	s->recv_op.cb = session_recv_done;
 	s->send_op.cb = session_send_done;
 	wheel_timer_init(&s->data_timer, session_data_budget_fire);
 	smtp_spill_init(&s->spill, session_spill_done);
 	list_init(&s->link);
 	list_init(&s->dirty);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, s->peer,
-				  sizeof(s->peer));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, s->peer,
-				  sizeof(s->peer));
-		s->trusted = config_is_trusted(cfg, (struct sockaddr *)&ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		ss.ss_family = AF_UNSPEC;
+	session_identify(s, (struct sockaddr *)&ss);
+	if (l->proxy_from != NULL) {
+		/* the banner waits for the balancer's header */
+		if (!session_proxy_begin(s, (struct sockaddr *)&ss, l->proxy_from,
+					 l->nproxy_from, l->text)) {
+			close(fd);
+			free(s);
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		s->recv_op.cb = session_proxy_recv_done;
+		session_arm_recv(s);
+		return;
 	}
-	if (s->peer[0] == '\0')
-		snprintf(s->peer, sizeof(s->peer), "unknown");
-	if (ss.ss_family != AF_UNSPEC && !session_admit(w, s, (struct sockaddr *)&ss)) {
+	if (!session_greet(s, (struct sockaddr *)&ss)) {
 		close(fd);
 		free(s);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	w->srv->nsessions++;
-	w->st.sessions++;
-	s->state = SS_CMD;
-	session_timer(s);
-	session_replyf(s, "220 %s ESMTP Sluice", cfg->hostname);
 	session_arm_recv(s);
 }
 
@@ -668,7 +734,7 @@ listener_done(struct op *op, int res, uint32_t flags)
 	if (!(flags & IORING_CQE_F_MORE))
 		l->armed = false;
 	if (res >= 0)
-		session_new(l->w, res, l->require_tls);
+		session_new(l->w, res, l);
 	else if (res != -ECANCELED)
 		log_warn("listener %s: accept: %s", l->text, strerror(-res));
 	/* EMFILE and friends: re-arm from the next tick, not in a hot loop */
@@ -700,6 +766,25 @@ listener_open(const struct cfg_listener *cl, char *err, size_t errlen)
 	return fd;
 }
 
+/* What a listener keeps of its configuration, copied: the listeners keep
+ * their start-up settings while a reload replaces (and frees) the config. */
+static int
+listener_settings(struct smtp_listener *l, const struct cfg_listener *cl)
+{
+	l->require_tls = cl->require_tls;
+	l->text = strdup(cl->text);
+	if (l->text == NULL)
+		return -ENOMEM;
+	if (!cl->proxy_protocol)
+		return 0;
+	l->proxy_from = calloc(cl->nproxy_from, sizeof(*l->proxy_from));
+	if (l->proxy_from == NULL)
+		return -ENOMEM;
+	memcpy(l->proxy_from, cl->proxy_from, cl->nproxy_from * sizeof(*l->proxy_from));
+	l->nproxy_from = cl->nproxy_from;
+	return 0;
+}
+
 int
 smtp_server_listen(struct worker *w, char *err, size_t errlen)
 {
@@ -711,6 +796,7 @@ smtp_server_listen(struct worker *w, char *err, size_t errlen)
 	list_init(&srv->idle);
 	list_init(&srv->data);
 	list_init(&srv->dirty);
+	list_init(&srv->proxy);
 	w->srv = srv;
 	srv->listeners = calloc(cfg->nlisteners, sizeof(*srv->listeners));
 	if (srv->listeners == NULL)
@@ -723,9 +809,9 @@ smtp_server_listen(struct worker *w, char *err, size_t errlen)
 		l->op.cb = listener_done;
 		l->w = w;
 		l->fd = fd;
-		l->text = cfg->listeners[i].text;
-		l->require_tls = cfg->listeners[i].require_tls;
 		w->srv->nlisteners++;
+		if (listener_settings(l, &cfg->listeners[i]) < 0)
+			return -ENOMEM;
 		listener_arm(l);
 	}
 	return 0;
@@ -754,9 +840,21 @@ smtp_server_tick(struct worker *w)
 
 	expire(&w->srv->idle, w->now, lim->idle_timeout, "idle");
 	expire(&w->srv->data, w->now, lim->data_timeout, "data");
+	session_proxy_expire(w);
 	for (size_t i = 0; i < w->srv->nlisteners; i++)
 		if (!w->srv->listeners[i].armed && !w->srv->listeners[i].stopped)
 			listener_arm(&w->srv->listeners[i]);
+}
+
+/* Close every session on the list head at once. */
+static void
+sessions_close(struct list *head)
+{
+	while (!list_empty(head)) {
+		struct session *s = container_of(head->next, struct session, link);
+		session_close(s);	/* unlinks it */
+		session_release(s);
+	}
 }
 
 void
@@ -773,6 +871,7 @@ smtp_server_drain(struct worker *w)
 			op_set(sqe, NULL);
 		}
 	}
+	sessions_close(&w->srv->proxy);	/* before their banner: without one */
 	/* sessions between transactions go now; the others after their 250 */
 	while (!list_empty(&w->srv->idle)) {
 		struct session *s = container_of(w->srv->idle.next, struct session, link);
@@ -798,15 +897,9 @@ smtp_server_idle(const struct worker *w)
 void
 smtp_server_abort(struct worker *w)
 {
-	struct list *heads[] = { &w->srv->idle, &w->srv->data };
-
-	for (size_t i = 0; i < 2; i++) {
-		while (!list_empty(heads[i])) {
-			struct session *s = container_of(heads[i]->next, struct session, link);
-			session_close(s);	/* unlinks it */
-			session_release(s);
-		}
-	}
+	sessions_close(&w->srv->idle);
+	sessions_close(&w->srv->data);
+	sessions_close(&w->srv->proxy);
 }
 
 unsigned
@@ -834,8 +927,11 @@ smtp_server_fini(struct worker *w)
 
 	if (srv == NULL)
 		return;
-	for (size_t i = 0; i < srv->nlisteners; i++)
+	for (size_t i = 0; i < srv->nlisteners; i++) {
 		close(srv->listeners[i].fd);
+		free(srv->listeners[i].text);
+		free(srv->listeners[i].proxy_from);
+	}
 	free(srv->listeners);
 	free(srv);
 	w->srv = NULL;

@@ -10,7 +10,11 @@
  * no cycle, which this order implies:
  *
  *   smtp_server_session.c  replies and their sending, the transaction's
- *                          reset, DATA memory, timers, lifetime
+ *                          reset, DATA memory, timers, lifetime; who the
+ *                          client is (address text, trusted)
+ *   smtp_server_proxy.c    on a proxy_protocol listener, before the
+ *                          banner: the balancer's PROXY header, its
+ *                          deadline, the client it names
  *   smtp_server_cmd.c      the answer to each command: parameters, relay,
  *                          directory and quota decisions, DATA, STARTTLS
  *   smtp_server.c          listeners and accepting; a session's input (the
@@ -26,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "core/list.h"
@@ -40,6 +45,7 @@
 #include "queue/wheel.h"
 
 struct smtp_listener;
+struct cfg_net;
 
 /* The SMTP server of one worker (w->srv): its listeners and sessions. */
 struct smtp_server {
@@ -48,6 +54,8 @@ struct smtp_server {
 	struct list idle;		/* sessions awaiting a command, LRU */
 	struct list data;		/* sessions inside DATA, LRU */
 	struct list dirty;		/* sessions with replies to send */
+	struct list proxy;		/* sessions waiting for their PROXY
+					   header, oldest first */
 	unsigned nsessions;		/* live sessions */
 	uint64_t data_mem;		/* bytes of DATA buffers of sessions in a
 					   transaction (limits.data_memory) */
@@ -59,6 +67,7 @@ enum session_state {
 	SS_CMD,		/* reading commands */
 	SS_DATA,	/* reading the message */
 	SS_SPOOL,	/* message handed to the spool, waiting for the sync */
+	SS_PROXY,	/* reading the balancer's PROXY header: no banner yet */
 };
 
 struct session {
@@ -92,7 +101,10 @@ struct session {
 	struct buf flight;		/* replies being sent */
 	size_t flight_off;		/* bytes of flight already taken */
 	char *helo;			/* EHLO/HELO argument */
-	char peer[48];			/* client IP as text */
+	char peer[48];			/* client IP as text (behind a balancer:
+					   the one its PROXY header names) */
+	char proxy[48];			/* the balancer's IP as text when a PROXY
+					   header named the client, else "" */
 	struct anvil_ticket anvil;	/* its count in the per-client limits */
 
 	/* the transaction (MAIL .. end of data) */
@@ -149,6 +161,11 @@ void session_charge(struct session *s);
  * LRU list (idle, data) for the timeouts, or off it (waiting for the spool). */
 void session_timer(struct session *s);
 
+/* The client of s is at sa (AF_INET or AF_INET6; another family, or a
+ * NULL sa, gives "unknown"): its address text (s->peer) and whether it is
+ * inside trusted_networks (s->trusted). */
+void session_identify(struct session *s, const struct sockaddr *sa);
+
 /* Tear s down (unlinked, recv cancelled, socket shut); idempotent. */
 void session_close(struct session *s);
 
@@ -168,6 +185,34 @@ void session_send_done(struct op *op, int res, uint32_t flags);
  * the wheel timer's callback (s->data_timer) ends a session past it. */
 void session_data_budget_arm(struct session *s);
 void session_data_budget_fire(struct wheel_timer *t, void *arg);
+
+/* ---- smtp_server_proxy.c ---- */
+
+/*
+ * A session accepted on a proxy_protocol listener from the balancer at sa,
+ * s->peer its address.  True: it waits for the header (SS_PROXY, counted
+ * in the server's sessions) for limits.proxy_timeout; the caller arms its
+ * recv.  False: sa is not in proxy_from[0..n) of the listener named
+ * listen; logged and counted, the caller closes and frees s.
+ */
+bool session_proxy_begin(struct session *s, const struct sockaddr *sa,
+			 const struct cfg_net *from, size_t n, const char *listen);
+
+/*
+ * Bytes p[0..n) of a session waiting for its header.  0: more are needed.
+ * 1: the header is complete; s->peer and s->trusted are the client it
+ * names (s->proxy the balancer), or stay the balancer's for a LOCAL or
+ * UNKNOWN header; *client is the client's address for the per-client
+ * limits (AF_UNSPEC for LOCAL or UNKNOWN: not counted);
+ * s->in holds what followed the header, SMTP input.  -1: not a valid
+ * header; logged, counted, s closed.
+ */
+int session_proxy_input(struct session *s, const char *p, size_t n,
+			struct sockaddr_storage *client);
+
+/* Once a second: close the sessions whose header is not complete
+ * limits.proxy_timeout after their accept. */
+void session_proxy_expire(struct worker *w);
 
 /* ---- smtp_server_cmd.c ---- */
 

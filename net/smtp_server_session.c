@@ -4,7 +4,8 @@
  * (smtp_server_flush), in clear or through TLS; the transaction's reset;
  * the DATA memory it is charged; the LRU lists the idle and data timeouts
  * walk, and the DATA phase's time budget on the wheel; and its lifetime
- * (close, end after the output, release when nothing refers to it).
+ * (close, end after the output, release when nothing refers to it); and
+ * who its client is (session_identify).
  *
  * The bottom of the server's files (net/smtp_server_int.h): it neither
  * reads input nor decides anything about a command, and calls neither
@@ -13,7 +14,9 @@
  * end of a callback, once no recv, send or spool write refers to it any
  * more.  Worker thread only.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,27 @@ session_replyf(struct session *s, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	session_reply(s, line);
+}
+
+/* ---- the client ----------------------------------------------------- */
+
+/* Its address text and whether it may relay: what the replies, the
+ * Received: line, the envelope, the logs and the trace say of it. */
+void
+session_identify(struct session *s, const struct sockaddr *sa)
+{
+	s->peer[0] = '\0';
+	s->trusted = false;
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			  s->peer, sizeof(s->peer));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  s->peer, sizeof(s->peer));
+	if (s->peer[0] == '\0')
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+	else
+		s->trusted = config_is_trusted(s->w->cfg, sa);
 }
 
 /* ---- lifetime ------------------------------------------------------- */

@@ -339,17 +339,27 @@ cw_list(struct cw *w, const char *key, const char *const *v, size_t n, bool dflt
 	buf_free(&t);
 }
 
+#define NET_TEXT (INET6_ADDRSTRLEN + 8)	/* "addr/prefix" and its NUL */
+
+/* A network as CIDR text. */
+static void
+net_text(const struct cfg_net *net, char out[NET_TEXT])
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(net->family, net->addr, a, sizeof(a));
+	snprintf(out, NET_TEXT, "%s/%u", a, net->prefix);
+}
+
 /* Networks as CIDR text. */
 static void
 cw_nets(struct cw *w, const char *key, const struct cfg_net *nets, size_t n, bool dflt)
 {
-	char (*text)[INET6_ADDRSTRLEN + 8] = xcalloc(n ? n : 1, sizeof(*text));
+	char (*text)[NET_TEXT] = xcalloc(n ? n : 1, sizeof(*text));
 	const char **v = xcalloc(n ? n : 1, sizeof(*v));
 
 	for (size_t i = 0; i < n; i++) {
-		char a[INET6_ADDRSTRLEN] = "?";
-		inet_ntop(nets[i].family, nets[i].addr, a, sizeof(a));
-		snprintf(text[i], sizeof(text[i]), "%s/%u", a, nets[i].prefix);
+		net_text(&nets[i], text[i]);
 		v[i] = text[i];
 	}
 	cw_list(w, key, v, n, dflt);
@@ -366,6 +376,40 @@ nets_eq(const struct cfg_net *a, size_t na, const struct cfg_net *b, size_t nb)
 
 /* ---- the sections ----------------------------------------------------- */
 
+/* A listener with settings besides its address, as a flow mapping into t
+ * and a JSON object. */
+static json_t *
+listener_map(struct buf *t, const struct cfg_listener *l, const char *quoted)
+{
+	json_t *o = json_pack("{s:o}", "address", log_json_s(l->text));
+
+	buf_printf(t, "{address: %s", quoted);
+	if (l->require_tls) {
+		buf_puts(t, ", require_tls: true");
+		log_json_set(&o, "require_tls", json_true());
+	}
+	if (l->proxy_protocol) {
+		buf_puts(t, ", proxy_protocol: true");
+		log_json_set(&o, "proxy_protocol", json_true());
+	}
+	if (l->nproxy_from > 0) {
+		json_t *a = json_array();
+
+		buf_puts(t, ", proxy_from: [");
+		for (size_t i = 0; i < l->nproxy_from; i++) {
+			char net[NET_TEXT];
+
+			net_text(&l->proxy_from[i], net);
+			buf_printf(t, "%s\"%s\"", i ? ", " : "", net);
+			log_json_append(&a, log_json_s(net));
+		}
+		buf_puts(t, "]");
+		log_json_set(&o, "proxy_from", a);
+	}
+	buf_puts(t, "}");
+	return o;
+}
+
 static void
 w_listen(struct cw *w, const struct config *c)
 {
@@ -377,12 +421,11 @@ w_listen(struct cw *w, const struct config *c)
 		const struct cfg_listener *l = &c->listeners[i];
 		STRB_LOCAL(q, 300);
 		yaml_quote(&q, l->text);
-		if (l->require_tls) {
-			buf_printf(&t, "%s{address: %s, require_tls: true}", i ? ", " : "", q.p);
-			log_json_append(&a, json_pack("{s:o, s:b}", "address",
-						      log_json_s(l->text), "require_tls", 1));
+		buf_puts(&t, i ? ", " : "");
+		if (l->require_tls || l->proxy_protocol || l->nproxy_from > 0) {
+			log_json_append(&a, listener_map(&t, l, q.p));
 		} else {
-			buf_printf(&t, "%s%s", i ? ", " : "", q.p);
+			buf_puts(&t, q.p);
 			log_json_append(&a, log_json_s(l->text));
 		}
 	}
@@ -407,6 +450,7 @@ w_limits(struct cw *w, const struct cfg_limits *l, const struct cfg_limits *d,
 	cw_dur(w, "data_timeout", l->data_timeout, d->data_timeout);
 	cw_dur(w, "send_timeout", l->send_timeout, d->send_timeout);
 	cw_dur(w, "drain_timeout", l->drain_timeout, d->drain_timeout);
+	cw_dur(w, "proxy_timeout", l->proxy_timeout, d->proxy_timeout);
 	cw_u32(w, "max_sessions", l->max_sessions, d->max_sessions);
 	cw_u32(w, "client_sessions", l->client_sessions, d->client_sessions);
 	cw_u32(w, "client_rate", l->client_rate, d->client_rate);

@@ -30,6 +30,9 @@ const struct ctl_skey ctl_skeys[] = {
 	SK64("smtp.in.sessions_limited", "sluice_smtp_in_sessions_limited_total",
 	     "SMTP sessions refused: client over its session or connection-rate limit.",
 	     true, st.sessions_limited),
+	SK64("smtp.in.proxy_refused", "sluice_smtp_in_proxy_refused_total",
+	     "Connections closed before the banner on a proxy_protocol listener: a peer "
+	     "not in proxy_from, or a malformed or late PROXY header.", true, st.proxy_refused),
 	SK32("smtp.in.sessions_active", "sluice_smtp_in_sessions_active",
 	     "SMTP sessions open now.", false, nsessions),
 	SK64("smtp.in.messages", "sluice_smtp_in_messages_total",

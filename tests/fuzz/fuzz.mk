@@ -2,8 +2,8 @@ SHELL := /bin/bash
 # `make fuzz`: libFuzzer targets built with clang, ASan and UBSan into
 # build-fuzz/, each run for FUZZ_SECONDS (default 60) from its corpus in
 # tests/fuzz/corpus/<target>.  `make fuzz FUZZ_SECONDS=0` only builds.
-# `make fuzz-long`: each for FUZZ_LONG_SECONDS (default 90: 17 minutes for
-# the eleven), with a summary of the executions per target.
+# `make fuzz-long`: each for FUZZ_LONG_SECONDS (default 90: 20 minutes for
+# the thirteen), with a summary of the executions per target.
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 90
 FB      := build-fuzz
@@ -16,7 +16,7 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-paramet
            $(shell pkg-config --cflags liburing yaml-0.1 wolfssl jansson 2>/dev/null)
 FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson sqlite3 2>/dev/null) \
            -lhiredis -lpthread
-SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb.c core/log.c core/log_sink.c \
+SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c net/proxy_proto.c core/buf.c core/strb.c core/log.c core/log_sink.c \
            core/utf8.c core/addr.c core/config.c \
            core/config_parse.c core/config_scalar.c core/config_listen.c core/config_connector.c \
            core/config_domain.c core/config_redis.c core/config_service.c core/config_tls.c core/config_http.c core/config_alerts.c \
@@ -27,7 +27,7 @@ SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c core/buf.c core/strb
            queue/siphash.c queue/envelope.c \
            queue/crc32c.c queue/dsn.c core/http/http_route.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)
-TARGETS := smtp reply dsn envelope ctl spool config directory logline select http trace
+TARGETS := smtp reply dsn envelope ctl spool config directory logline select http trace proxy
 
 .PHONY: all long
 all: $(TARGETS:%=$(FB)/fuzz_%)

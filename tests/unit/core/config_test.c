@@ -51,6 +51,7 @@ assert_limits_default(const struct cfg_limits *l)
 	cr_expect_eq(l->data_timeout, 180);
 	cr_expect_eq(l->send_timeout, 60);
 	cr_expect_eq(l->drain_timeout, 10);
+	cr_expect_eq(l->proxy_timeout, 5);
 	cr_expect_eq(l->max_sessions, 20000);
 	cr_expect_eq(l->client_sessions, 50);
 	cr_expect_eq(l->client_rate, 600);
@@ -149,6 +150,8 @@ static const char full_yaml[] =
 	"  - \"127.0.0.1:2525\"\n"
 	"  - \"[::1]:2525\"\n"
 	"  - {address: \"0.0.0.0:587\", require_tls: yes}\n"
+	"  - {address: \"0.0.0.0:2587\", proxy_protocol: true, require_tls: true,\n"
+	"     proxy_from: [\"10.0.0.5\", \"192.168.0.0/16\", \"fd00::/8\"]}\n"
 	"trusted_networks: [\"127.0.0.0/8\", \"::1/128\", \"10.1.2.3\", \"::ffff:192.168.0.0/112\"]\n"
 	"limits:\n"
 	"  message_size: 20M\n"
@@ -161,6 +164,7 @@ static const char full_yaml[] =
 	"  data_timeout: 3m\n"
 	"  send_timeout: 45\n"
 	"  drain_timeout: 0\n"
+	"  proxy_timeout: 2s\n"
 	"  max_sessions: 1000\n"
 	"  data_memory: 8M\n"
 	"  data_spill: 64K\n"
@@ -214,13 +218,21 @@ check_full(struct config *cfg)
 	cr_expect_str_eq(cfg->resolvers[1], "[::1]");
 	cr_expect_eq(cfg->dns_timeout_ms, 500);
 
-	cr_assert_eq(cfg->nlisteners, 3);
+	cr_assert_eq(cfg->nlisteners, 4);
 	cr_expect_str_eq(cfg->listeners[0].text, "127.0.0.1:2525");
 	cr_expect_str_eq(cfg->listeners[1].text, "[::1]:2525");
 	cr_expect_str_eq(cfg->listeners[2].text, "0.0.0.0:587");
 	cr_expect_not(cfg->listeners[0].require_tls);
 	cr_expect_not(cfg->listeners[1].require_tls);
 	cr_expect(cfg->listeners[2].require_tls);
+	cr_expect_not(cfg->listeners[2].proxy_protocol);
+	cr_expect_eq(cfg->listeners[2].nproxy_from, 0);
+	cr_expect(cfg->listeners[3].proxy_protocol);
+	cr_expect(cfg->listeners[3].require_tls);
+	cr_assert_eq(cfg->listeners[3].nproxy_from, 3);
+	cr_expect_eq(cfg->listeners[3].proxy_from[0].prefix, 32);
+	cr_expect_eq(cfg->listeners[3].proxy_from[1].prefix, 16);
+	cr_expect_eq(cfg->listeners[3].proxy_from[2].family, AF_INET6);
 	sin6 = (const struct sockaddr_in6 *)&cfg->listeners[1].addr;
 	cr_expect_eq(sin6->sin6_family, AF_INET6);
 	cr_expect_eq(cfg->listeners[1].addrlen, sizeof(*sin6));
@@ -248,6 +260,7 @@ check_full(struct config *cfg)
 	cr_expect_eq(cfg->limits.data_timeout, 180);
 	cr_expect_eq(cfg->limits.send_timeout, 45);
 	cr_expect_eq(cfg->limits.drain_timeout, 0);
+	cr_expect_eq(cfg->limits.proxy_timeout, 2);
 	cr_expect_eq(cfg->limits.max_sessions, 1000);
 	cr_expect_eq(cfg->limits.data_memory, 8 * 1024 * 1024);
 	cr_expect_eq(cfg->limits.data_spill, 64 * 1024);
@@ -507,6 +520,25 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":3: listen: duplicate address '[::1]:0025' (first at line 2)" },
 	{ "listen: [{require_tls: true}]\n" CONN,
 	  NAME ":1: listen: expected an address like 127.0.0.1:2525 in each item" },
+	{ "listen: [{address: \"127.0.0.1:25\", proxy_protocol: true}]\n" CONN,
+	  NAME ":1: listen 127.0.0.1:25: proxy_protocol: true needs proxy_from, the addresses "
+	  "or networks of the load balancers that may send the PROXY header" },
+	{ "listen:\n  - {address: \"127.0.0.1:25\", proxy_protocol: yes, proxy_from: []}\n" CONN,
+	  NAME ":2: listen 127.0.0.1:25: proxy_protocol: true needs proxy_from, the addresses "
+	  "or networks of the load balancers that may send the PROXY header" },
+	{ "listen:\n  - {address: \"127.0.0.1:25\", proxy_protocol: true,\n"
+	  "     proxy_from: [\"10.0.0.0/8\", \"10.0.0.1/8\"]}\n" CONN,
+	  NAME ":3: listen.proxy_from: host bits set in '10.0.0.1/8', expected '10.0.0.0/8'" },
+	{ "listen: [{address: \"127.0.0.1:25\", proxy_from: [\"lb.example\"]}]\n" CONN,
+	  NAME ":1: listen.proxy_from: expected an IP address or network like 10.0.0.0/8 or ::1/128, got 'lb.example'" },
+	{ "listen: [{address: \"127.0.0.1:25\", proxy_protocol: 2}]\n" CONN,
+	  NAME ":1: listen: expected true or false, got '2'" },
+	{ "listen: [{address: \"127.0.0.1:25\", proxy: true}]\n" CONN,
+	  NAME ":1: unknown key 'proxy' in listen" },
+	{ "listen: [{address: \"127.0.0.1:25\", proxy_protcol: true}]\n" CONN,
+	  NAME ":1: unknown key 'proxy_protcol' in listen (did you mean 'proxy_protocol'?)" },
+	{ BASE "limits:\n  proxy_timeout: 6m\n",
+	  NAME ":6: limits: expected a duration from 1s to 5m, got '6m'" },
 	{ "listen: []\n" CONN,
 	  NAME ":1: listen: expected at least one address like 127.0.0.1:2525" },
 	{ CONN "workers: 1\n",
@@ -909,6 +941,42 @@ Test(config, is_trusted_v4_v6_and_mapped)
 
 	cr_expect_not(config_is_trusted(cfg, (struct sockaddr *)&un));
 	cr_expect_not(config_is_trusted(cfg, NULL));
+	config_free(cfg);
+}
+
+/* listen.proxy_from: who may send a PROXY header, by the same rules */
+Test(config, proxy_from_matches_the_balancers_only)
+{
+	struct config *cfg = load_ok(
+		"listen:\n  - \"127.0.0.1:2525\"\n"
+		"  - {address: \"127.0.0.1:2526\", proxy_protocol: true,\n"
+		"     proxy_from: [\"127.0.0.1\", \"10.8.0.0/16\", \"::1\"]}\n" CONN);
+	const struct cfg_listener *l = &cfg->listeners[1];
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct { const char *ip; bool in; } cases[] = {
+		{ "127.0.0.1", true }, { "127.0.0.2", false }, { "10.8.255.1", true },
+		{ "10.9.0.1", false }, { "::1", true }, { "::ffff:127.0.0.1", true },
+		{ "::ffff:10.8.0.9", true }, { "::2", false }, { "::ffff:127.0.0.9", false },
+	};
+
+	cr_expect_not(cfg->listeners[0].proxy_protocol);
+	cr_expect_null(cfg->listeners[0].proxy_from);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct sockaddr *sa;
+
+		if (strchr(cases[i].ip, ':')) {
+			cr_assert_eq(inet_pton(AF_INET6, cases[i].ip, &sin6.sin6_addr), 1);
+			sa = (const struct sockaddr *)&sin6;
+		} else {
+			cr_assert_eq(inet_pton(AF_INET, cases[i].ip, &sin.sin_addr), 1);
+			sa = (const struct sockaddr *)&sin;
+		}
+		cr_expect_eq(config_nets_contain(l->proxy_from, l->nproxy_from, sa), cases[i].in,
+			     "%s", cases[i].ip);
+	}
+	/* nothing is inside no networks */
+	cr_expect_not(config_nets_contain(NULL, 0, (const struct sockaddr *)&sin));
 	config_free(cfg);
 }
 
