@@ -649,6 +649,7 @@ session_proxy_raw(struct session *s, const char *p, size_t n)
 		return;
 	}
 	session_process(s);		/* what came after the header */
+	session_flow(s);
 }
 
 static void
