@@ -277,6 +277,13 @@ unit: $(UNIT_BINS)
 integration: $(BINS)
 	@BUILD=$(BUILD) TOOLS=$(TOOLS) python3 tests/integration/run.py
 
+# The edge cluster (docs/CLUSTER.md): PROXY protocol through HAProxy, Redis
+# Sentinel failover, organisation-wide settings and the cluster view, the
+# node-loss test.  make test runs them within make integration.
+cluster-test: $(BINS)
+	@BUILD=$(BUILD) TOOLS=$(TOOLS) TESTS="test_proxy test_sentinel test_cluster \
+	test_node_loss test_tenants.ClusterTest" python3 tests/integration/run.py
+
 # The shipped files, make install/uninstall, the unit, the Debian package
 # (tests/package/; 40 s when make deb has little to compile, 100 s when it
 # compiles everything).  As root with CI or SLUICE_PKG_INSTALL=1 set, apt

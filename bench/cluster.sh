@@ -52,7 +52,7 @@ node() {
 haproxy_start() { # addresses of the nodes...
   local i=1 a
   sed -e "s/10\.0\.0\.5:25/127.0.0.1:$RELAY_PORT/" -e '/^    server /d' \
-      -e 's|log /dev/log local0||' docs/haproxy-sluice.cfg > "$WORK/haproxy.cfg"
+      -e 's|log /dev/log local0||' -e 's/maxconn 20000/maxconn 2000/' docs/haproxy-sluice.cfg > "$WORK/haproxy.cfg"
   for a in "$@"; do
     echo "    server edge$i $a:$RELAY_PORT" >> "$WORK/haproxy.cfg"; i=$((i + 1))
   done

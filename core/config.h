@@ -234,6 +234,8 @@ struct cfg_alerts {
 struct cfg_cluster {
 	char *node;			/* its name in the cluster view, NULL:
 					   the hostname */
+	uint32_t number;		/* this node's number, 0..255, in every
+					   queue id it makes (0) */
 	char *prefix;			/* Redis key prefix ("sluice:") */
 	uint32_t publish;		/* s between status publications (5) */
 	uint32_t stale;			/* s of silence before a node is

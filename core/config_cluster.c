@@ -4,6 +4,7 @@
  *
  *   cluster:
  *     node: edge1              # its name in the cluster view (hostname)
+ *     number: 1                # 0..255, in its queue ids: unique per node
  *     prefix: "sluice:"        # Redis key prefix, to share one Redis
  *     publish_interval: 5s     # how often the node publishes its status
  *     stale_after: 20s         # a node silent this long is flagged
@@ -54,7 +55,7 @@ f_cluster_prefix(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 	return rc;
 }
 
-/* cluster: {node, prefix, publish_interval, stale_after, state_file, alerts} */
+/* cluster: {node, number, prefix, publish_interval, stale_after, state_file, alerts} */
 int
 cfg_f_cluster(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 	      void *base)
@@ -62,6 +63,7 @@ cfg_f_cluster(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 #define C(m)	offsetof(struct cfg_cluster, m)
 	static const struct cfg_field fields[] = {
 		{ "node", f_cluster_node, C(node), 0, 0, NULL },
+		{ "number", cfg_f_u32, C(number), 0, 255, "a node number from 0 to 255" },
 		{ "prefix", f_cluster_prefix, C(prefix), 0, 0, NULL },
 		{ "publish_interval", cfg_f_duration, C(publish), 1, 3600, NULL },
 		{ "stale_after", cfg_f_duration, C(stale), 2, 86400, NULL },

@@ -150,18 +150,29 @@ seg_new(struct spool *sp)
 	return 0;
 }
 
+/* The node's number in its cluster (cluster: number), for the ids. */
+static unsigned id_node;
+
+void
+spool_id_node(unsigned node)
+{
+	id_node = node & 0xff;
+}
+
 uint64_t
 spool_new_id(struct spool *sp)
 {
+	uint64_t mine = (uint64_t)id_node << 24 | (uint64_t)(sp->worker & 0xff) << 16;
 	struct timespec ts;
 	uint64_t base;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	base = ((uint64_t)(uint32_t)ts.tv_sec << 32) | ((uint64_t)(sp->worker & 0xff) << 24);
+	base = (uint64_t)(uint32_t)ts.tv_sec << 32 | mine;
 	if (base > sp->last_id)
 		sp->last_id = base;
-	else if ((sp->last_id & 0xffffff) == 0xffffff)	/* counter full: next second */
-		sp->last_id = (sp->last_id & ~0xffffffull) + (1ull << 32);
+	else if ((sp->last_id & 0xffff0000) != mine ||	/* recovered: not ours */
+		 (sp->last_id & 0xffff) == 0xffff)	/* counter full */
+		sp->last_id = ((sp->last_id >> 32) + 1) << 32 | mine;	/* next second */
 	else
 		sp->last_id++;
 	return sp->last_id;

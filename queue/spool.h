@@ -152,8 +152,18 @@ int spool_open(struct spool **out, const char *root, unsigned worker,
 /* Close files and free.  No write may be in flight. */
 void spool_close(struct spool *sp);
 
-/* A new queue id, unique across workers and restarts (time-ordered). */
+/*
+ * A new queue id, unique across workers and restarts, and across the nodes
+ * of a cluster that gave each node its own number (time-ordered): the UNIX
+ * second in the high 32 bits, then the node's number (8 bits), the worker
+ * (8 bits) and a counter (16 bits); a worker that hands out more than
+ * 65,536 ids in a second goes on in the next second's ids.
+ */
 uint64_t spool_new_id(struct spool *sp);
+
+/* The node's number (0..255, cluster: number) in the ids from now on.
+ * Main thread, before the workers start. */
+void spool_id_node(unsigned node);
 
 /* Start a record in b: appends a header placeholder, returns its offset. */
 size_t spool_rec_begin(struct buf *b, enum spool_rec_type type, uint64_t id);

@@ -580,7 +580,7 @@ agent_start(const struct agent_config *cfg, char *err, size_t errlen)
 	A.stop = false;
 	snprintf(A.addr, sizeof(A.addr), "%s", "(not connected)");
 	state_load();
-	ctl_cluster_enable(A.node, A.stale_s, cfg->alerts_cluster);
+	ctl_cluster_enable(A.node, cfg->number, A.stale_s, cfg->alerts_cluster);
 	ctl_cluster_set_settings(A.applied, A.napplied);
 	pthread_mutex_init(&A.mu, NULL);
 	pthread_condattr_init(&ca);

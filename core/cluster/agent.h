@@ -48,6 +48,7 @@
 struct agent_config {
 	struct redis_target redis;	/* where Redis is (copied) */
 	const char *node;		/* this node's name (copied) */
+	unsigned number;		/* its number in queue ids */
 	const char *prefix;		/* Redis key prefix ("sluice:") */
 	const char *state_file;		/* the settings' local copy */
 	const char *ctl_path;		/* the daemon's control socket */

@@ -37,6 +37,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	bool on;			/* ctl_cluster_enable was called */
 	char node[CTL_CL_NODE];		/* this node */
+	unsigned number;		/* its number */
 	unsigned stale;			/* s of silence: stale */
 	bool alerts_cluster;		/* alerts count the cluster */
 	struct ctl_cl_setting posts[CTL_CL_POSTS];	/* the outbox, a ring */
@@ -73,11 +74,12 @@ ctl_cluster_text(json_t *j)
 }
 
 void
-ctl_cluster_enable(const char *node, unsigned stale_s, bool alerts_cluster)
+ctl_cluster_enable(const char *node, unsigned number, unsigned stale_s, bool alerts_cluster)
 {
 	pthread_mutex_lock(&mu);
 	C.on = true;
 	snprintf(C.node, sizeof(C.node), "%s", node);
+	C.number = number;
 	C.stale = stale_s;
 	C.alerts_cluster = alerts_cluster;
 	snprintf(C.why, sizeof(C.why), "not connected yet");
@@ -266,10 +268,12 @@ ctl_cluster_note_round(const struct ctl_conn_agg *a, size_t n, const struct ctl_
 	json_t *st, *conns, *al, *tn;
 	uint64_t queued = 0;
 	char node[CTL_CL_NODE], *text;
+	unsigned number;
 	bool on;
 
 	pthread_mutex_lock(&mu);
 	on = C.on;
+	number = C.number;
 	snprintf(node, sizeof(node), "%s", C.node);
 	pthread_mutex_unlock(&mu);
 	if (!on)
@@ -293,8 +297,8 @@ ctl_cluster_note_round(const struct ctl_conn_agg *a, size_t n, const struct ctl_
 		log_json_append(&tn, json_pack("{s:s, s:I, s:I}", "name", u[i].name, "invalid",
 					       (json_int_t)u[i].invalid, "quota",
 					       (json_int_t)u[i].quota));
-	st = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "node", node, "version",
-		       ctl.version, "started", (json_int_t)ctl.started, "at",
+	st = json_pack("{s:s, s:i, s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "node", node, "number",
+		       (int)number, "version", ctl.version, "started", (json_int_t)ctl.started, "at",
 		       (json_int_t)time(NULL), "queued", (json_int_t)queued, "connectors", conns,
 		       "alerts", al, "tenants", tn);
 	text = ctl_json_text(st);
@@ -449,6 +453,32 @@ settings_json(void)
 	return a;
 }
 
+/* Node numbers that more than one reporting node uses: their queue ids
+ * can collide. */
+static json_t *
+number_conflicts(const json_t *nodes)
+{
+	json_t *out = json_array(), *a, *b;
+	size_t i, k;
+
+	json_array_foreach(nodes, i, a) {
+		bool seen = false;
+		if (!json_is_true(json_object_get(a, "reporting")) || jint(a, "number") < 0)
+			continue;
+		json_array_foreach(nodes, k, b)
+			if (k < i && json_is_true(json_object_get(b, "reporting")) &&
+			    jint(b, "number") == jint(a, "number"))
+				seen = true;
+		json_array_foreach(out, k, b)
+			if (jint(b, "number") == jint(a, "number"))
+				seen = false;	/* listed already */
+		if (seen)
+			log_json_append(&out, json_pack("{s:I}", "number",
+							(json_int_t)jint(a, "number")));
+	}
+	return out;
+}
+
 json_t *
 ctl_cluster_view_json(void)
 {
@@ -465,8 +495,11 @@ ctl_cluster_view_json(void)
 		const char *name = jstr(o, "node");
 
 		nfresh += ok;
-		log_json_append(&nodes, json_pack("{s:s, s:b, s:b, s:I, s:I, s:s, s:I, s:I, s:I}",
-						  "node", name, "self",
+		log_json_append(&nodes, json_pack("{s:s, s:I, s:b, s:b, s:I, s:I, s:s, s:I, s:I, s:I}",
+						  "node", name, "number",
+						  (json_int_t)(json_object_get(st, "number")
+								       ? jint(st, "number") : -1),
+						  "self",
 						  strcmp(name, C.node) == 0, "reporting", ok,
 						  "last_seen", (json_int_t)jint(o, "last_seen"),
 						  "age", (json_int_t)(now - jint(o, "last_seen")),
@@ -485,11 +518,12 @@ ctl_cluster_view_json(void)
 			log_json_append(&alerts, a);
 		}
 	}
-	o = json_pack("{s:b, s:s, s:s, s:I, s:i, s:i, s:o, s:o, s:o, s:o, s:o}", "on", C.on,
+	o = json_pack("{s:b, s:s, s:s, s:I, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "on", C.on,
 		      "node", C.node, "redis", C.up ? "up" : "down", "stale_after",
 		      (json_int_t)C.stale, "nodes_total", (int)json_array_size(nodes),
 		      "nodes_reporting", (int)nfresh, "nodes", nodes, "connectors", conns,
-		      "alerts", alerts, "tenants", tenants, "settings", settings_json());
+		      "alerts", alerts, "tenants", tenants, "settings", settings_json(),
+		      "number_conflicts", number_conflicts(nodes));
 	if (!C.up)
 		log_json_set(&o, "redis_error", log_json_s(C.why));
 	pthread_mutex_unlock(&mu);
@@ -628,6 +662,14 @@ cmd_cluster(struct ctl_run *r)
 		   jstr(v, "node"), (long long)jint(v, "nodes_total"),
 		   (long long)jint(v, "nodes_reporting"), jstr(v, "redis"),
 		   json_object_get(v, "redis_error") ? ": " : "", jstr(v, "redis_error"));
+	{
+		size_t i;
+		json_t *c;
+		json_array_foreach(json_object_get(v, "number_conflicts"), i, c)
+			ctl_printf(r, "WARNING: more than one node has number %lld: their queue ids "
+				      "can collide (give each its own cluster: number)\n\n",
+				   (long long)jint(c, "number"));
+	}
 	print_nodes(r, json_object_get(v, "nodes"), now);
 	ctl_printf(r, "\n");
 	print_connectors(r, json_object_get(v, "connectors"), now);

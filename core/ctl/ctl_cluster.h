@@ -68,10 +68,12 @@ int ctl_cl_kind_find(const char *name);
 
 /* ---- the agent's side (any thread) ---- */
 
-/* The cluster is on: this node is called node, a node that has not
- * published for stale_s seconds is flagged, and alerts_cluster says
- * whether queue alerts count the other nodes' queues. */
-void ctl_cluster_enable(const char *node, unsigned stale_s, bool alerts_cluster);
+/* The cluster is on: this node is called node and has number number (in
+ * its queue ids), a node that has not published for stale_s seconds is
+ * flagged, and alerts_cluster says whether queue alerts count the other
+ * nodes' queues. */
+void ctl_cluster_enable(const char *node, unsigned number, unsigned stale_s,
+			bool alerts_cluster);
 
 /* Move up to max posted settings, oldest first, into out. */
 size_t ctl_cluster_take_posts(struct ctl_cl_setting *out, size_t max);

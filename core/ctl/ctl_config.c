@@ -612,6 +612,7 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 	if (c->redis_host != NULL || c->nredis_sentinels > 0) {
 		cw_open(w, "cluster");
 		cw_str(w, "node", c->cluster_cfg.node, d->cluster_cfg.node, "the hostname");
+		cw_u32(w, "number", c->cluster_cfg.number, d->cluster_cfg.number);
 		cw_str(w, "prefix", c->cluster_cfg.prefix, d->cluster_cfg.prefix, NULL);
 		cw_dur(w, "publish_interval", c->cluster_cfg.publish, d->cluster_cfg.publish);
 		cw_dur(w, "stale_after", c->cluster_cfg.stale, d->cluster_cfg.stale);

@@ -39,6 +39,7 @@
 #include "core/tenant/fixnow.h"
 #include "core/worker.h"
 #include "net/listen_probe.h"
+#include "queue/spool.h"
 #include "queue/spool_lock.h"
 
 #define SLUICE_VERSION "0.1.0"
@@ -104,6 +105,7 @@ cluster_agent(const struct config *cfg, char *err, size_t errlen)
 			   .sentinel_password = cfg->redis_sentinel_password,
 			   .timeout_ms = 500 },
 		.node = cc->node ? cc->node : cfg->hostname,
+		.number = cc->number,
 		.prefix = cc->prefix,
 		.state_file = state,
 		.ctl_path = cfg->control_socket,
@@ -488,6 +490,7 @@ main(int argc, char **argv)
 
 	if (daemon_config_tenants(cfg, n, NULL, err, sizeof(err)) < 0)
 		fatal("%s", err);
+	spool_id_node(cfg->cluster_cfg.number);	/* in every queue id, from the start */
 	state_path(cfg, state, sizeof(state));
 	if (fixnow_load(state, err, sizeof(err)) < 0)
 		fatal("fix-now state: %s", err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run every tests/integration/test_*.py (unittest) and print a final
-"N passed, N failed" line.  TESTS=substring limits which tests run.
+"N passed, N failed" line.  TESTS="substring ..." limits which tests run
+(a test runs when its id holds any of them).
 `run.py DIR LABEL` runs the test_*.py of another folder (tests/package)."""
 import os
 import sys
@@ -16,14 +17,14 @@ def main(here=HERE, label="integration"):
         sys.path.insert(0, here)
     loader = unittest.TestLoader()
     suite = loader.discover(here, pattern="test_*.py", top_level_dir=here)
-    only = os.environ.get("TESTS")
+    only = os.environ.get("TESTS", "").split()	# substrings, any of them
     flat = []
 
     def walk(s):
         for t in s:
             if isinstance(t, unittest.TestSuite):
                 walk(t)
-            elif not only or only in t.id():
+            elif not only or any(o in t.id() for o in only):
                 flat.append(t)
     walk(suite)
     t0 = time.time()

@@ -209,6 +209,43 @@ Test(spool, group_commit_and_recover)
 	free_made();
 }
 
+/* Ids carry the node's number: two nodes (same worker index, same second)
+ * never hand out the same id, and a node that recovered another node's
+ * records (an adopted spool) goes on in its own id space. */
+Test(spool, ids_are_unique_across_nodes)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct spool *sp = open_sp(&f, &st, 0);
+	uint64_t a[1000], b, first;
+
+	spool_id_node(1);
+	for (int i = 0; i < 1000; i++) {
+		a[i] = spool_new_id(sp);
+		cr_assert_eq((a[i] >> 24) & 0xff, 1);
+		cr_assert_eq((a[i] >> 16) & 0xff, 0);
+		if (i > 0)
+			cr_assert_gt(a[i], a[i - 1]);
+	}
+	spool_id_node(2);
+	first = spool_new_id(sp);	/* after a[], in node 2's space */
+	cr_assert_eq((first >> 24) & 0xff, 2);
+	cr_assert_gt(first, a[999]);
+	for (int i = 0; i < 1000; i++) {
+		b = i ? spool_new_id(sp) : first;
+		for (int k = 0; k < 1000; k++)
+			cr_assert_neq(b, a[k]);
+	}
+	/* node 1 again after node 2's ids in the same second: its next id is
+	   in the next second, in its own space */
+	spool_id_node(1);
+	b = spool_new_id(sp);
+	cr_assert_eq((b >> 24) & 0xff, 1);
+	cr_assert_gt(b, first);
+	spool_id_node(0);
+	spool_close(sp);
+}
+
 Test(spool, done_and_rcpt_records)
 {
 	struct spool_recovery st;

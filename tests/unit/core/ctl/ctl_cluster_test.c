@@ -62,7 +62,7 @@ Test(ctl_cluster, outbox_keeps_order_and_bounds)
 
 	/* off: nothing is posted */
 	cr_assert_not(ctl_cluster_post(CTL_CL_ORG, CTL_CL_DISABLE, "sink", true));
-	ctl_cluster_enable("n0", 20, false);
+	ctl_cluster_enable("n0", 0, 20, false);
 	cr_assert_not(ctl_cluster_post(CTL_CL_LOCAL, CTL_CL_DISABLE, "sink", true));
 	cr_assert_not(ctl_cluster_post(CTL_CL_FROM_CLUSTER, CTL_CL_DISABLE, "sink", true));
 	cr_assert(ctl_cluster_post(CTL_CL_ORG, CTL_CL_DISABLE, "a", true));
@@ -124,7 +124,7 @@ Test(ctl_cluster, view_merges_reporting_nodes_only)
 	int64_t now = time(NULL);
 	json_t *nodes = json_array(), *v, *c;
 
-	ctl_cluster_enable("n0", 20, true);
+	ctl_cluster_enable("n0", 0, 20, true);
 	json_array_append_new(nodes, node("n0", now, 3, 2, "enabled"));
 	json_array_append_new(nodes, node("n1", now - 5, 4, 5, "disabled"));
 	json_array_append_new(nodes, node("n2", now - 600, 100, 100, "enabled"));
@@ -150,7 +150,7 @@ Test(ctl_cluster, view_merges_reporting_nodes_only)
 	/* the cluster's alerts: other reporting nodes only */
 	cr_assert_eq(ctl_cluster_others_old("sink"), 5);
 	cr_assert_eq(ctl_cluster_others_old("other"), 0);
-	ctl_cluster_enable("n0", 20, false);
+	ctl_cluster_enable("n0", 0, 20, false);
 	cr_assert_eq(ctl_cluster_others_old("sink"), 0);
 
 	/* Redis away: the last view stays, with the reason */
