@@ -6,7 +6,8 @@
 #   redis       the same node with redis: and cluster: (settings polled every
 #               250 ms, status published every second)
 #   haproxy-1   that node behind HAProxy (mode tcp, send-proxy-v2, health
-#               checks every second)
+#               checks every second); haproxy-1-plain: the same without
+#               the PROXY header (to tell its cost from the balancer's)
 #   haproxy-3   three nodes of 1 worker each behind HAProxy, sharing Redis
 # On 2 cores the point is the overhead of the balancer and the shared
 # state, not scaling.  Knobs: N (messages per run, 30000), REPEAT (3).
@@ -49,15 +50,32 @@ node() {
   PIDS="$PIDS $!"
 }
 
-haproxy_start() { # addresses of the nodes...
+haproxy_start() { # addresses of the nodes... (PLAIN=1: no PROXY header)
   local i=1 a
   sed -e "s/10\.0\.0\.5:25/127.0.0.1:$RELAY_PORT/" -e '/^    server /d' \
+      -e "${PLAIN:+s/ send-proxy-v2 check-send-proxy//}" \
       -e 's|log /dev/log local0||' -e 's/maxconn 20000/maxconn 2000/' docs/haproxy-sluice.cfg > "$WORK/haproxy.cfg"
   for a in "$@"; do
     echo "    server edge$i $a:$RELAY_PORT" >> "$WORK/haproxy.cfg"; i=$((i + 1))
   done
   haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
   PIDS="$PIDS $!"
+}
+
+# CPU time per message of the case's processes (sluiced, haproxy), from
+# /proc: $1 label, $2 messages the case carried
+cpu_report() {
+  local hz p comm t line=""
+  hz=$(getconf CLK_TCK)
+  for comm in sluiced haproxy; do
+    t=0
+    for p in $PIDS; do
+      [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$comm" ] || continue
+      t=$(awk -v hz="$hz" -v t="$t" '{print t + ($14+$15)/hz}' /proc/"$p"/stat)
+    done
+    [ "$t" = 0 ] || line="$line $comm $(awk -v t="$t" -v n="$2" 'BEGIN{printf "%.1f", t*1e6/n}') us/msg"
+  done
+  say "$1: CPU per message:$line"
 }
 
 stop_all() {
@@ -67,14 +85,10 @@ stop_all() {
   rm -rf "$WORK"/n* "$WORK"/haproxy.*
 }
 
-wait_addr() {     # $1 address: its greeting on RELAY_PORT
+wait_ready() {    # $1 node name: its log says ready
   local i=0
-  while ! python3 - "$1" "$RELAY_PORT" <<'PY' 2>/dev/null; do
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-sys.exit(0 if s.recv(64).startswith(b"220") else 1)
-PY
-    i=$((i + 1)); [ $i -gt 300 ] && { log "no greeting at $1"; return 1; }; sleep 0.1
+  until grep -q " ready: " "$WORK/$1/sluiced.log" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 300 ] && { log "$1 not ready"; return 1; }; sleep 0.1
   done
 }
 
@@ -91,6 +105,7 @@ run_case() {      # $1 label; the relay is up on 127.0.0.1:RELAY_PORT
   done
   RES=$(median < "$WORK/m")
   say "$1: median of $REPEAT $RES msg/s"
+  cpu_report "$1" $((2000 + REPEAT * N))
 }
 
 say "# cluster $(date -Is) $(uname -r) $(nproc) cpus, $(haproxy -v | head -1 | cut -d' ' -f1-3)"
@@ -99,15 +114,17 @@ redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" --appendonly no \
   > "$WORK/redis.log" 2>&1 &
 PIDS_REDIS=$!
 
-node n1 127.0.0.1 2 0 0; wait_addr 127.0.0.1 && run_case direct; D=$RES; stop_all
-node n1 127.0.0.1 2 1 0; wait_addr 127.0.0.1 && run_case redis; R=$RES; stop_all
-node n1 127.0.0.11 2 0 1; wait_addr 127.0.0.11; haproxy_start 127.0.0.11
+node n1 127.0.0.1 2 0 0; wait_ready n1 && run_case direct; D=$RES; stop_all
+node n1 127.0.0.1 2 1 0; wait_ready n1 && run_case redis; R=$RES; stop_all
+node n1 127.0.0.11 2 0 1; wait_ready n1; haproxy_start 127.0.0.11
 sleep 2; wait_banner $RELAY_PORT 20 && run_case haproxy-1; H1=$RES; stop_all
+node n1 127.0.0.11 2 0 0; wait_ready n1; PLAIN=1 haproxy_start 127.0.0.11
+sleep 2; wait_banner $RELAY_PORT 20 && run_case haproxy-1-plain; H1P=$RES; stop_all
 for i in 1 2 3; do node n$i 127.0.0.1$i 1 1 1; done
-for i in 1 2 3; do wait_addr 127.0.0.1$i; done
+for i in 1 2 3; do wait_ready n$i; done
 haproxy_start 127.0.0.11 127.0.0.12 127.0.0.13
 sleep 2; wait_banner $RELAY_PORT 20 && run_case haproxy-3; H3=$RES; stop_all
 kill $PIDS_REDIS 2>/dev/null; wait $PIDS_REDIS 2>/dev/null
 sink_stop
-say "RESULT cluster (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions): direct $D msg/s; with Redis settings+view $R ($(awk -v a="$R" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}')); behind HAProxy $H1 ($(awk -v a="$H1" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}')); 3 nodes behind HAProxy with Redis $H3 ($(awk -v a="$H3" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}'))"
+say "RESULT cluster (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions): direct $D msg/s; with Redis settings+view $R ($(awk -v a="$R" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}')); behind HAProxy $H1 ($(awk -v a="$H1" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}')), without the PROXY header $H1P ($(awk -v a="$H1P" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}')); 3 nodes behind HAProxy with Redis $H3 ($(awk -v a="$H3" -v b="$D" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}'))"
 log "results in $OUT"

@@ -421,6 +421,31 @@ sync_settings(void)
 	return 0;
 }
 
+static int
+by_name(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "node"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "node"));
+
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/* The nodes in name order, for a stable view. */
+static void
+sort_by_name(json_t *view)
+{
+	size_t n = json_array_size(view);
+	json_t **v = xcalloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(view, i));
+	qsort(v, n, sizeof(*v), by_name);
+	json_array_clear(view);
+	for (size_t i = 0; i < n; i++)
+		log_json_append(&view, v[i]);
+	free(v);
+}
+
 /* Publish this node's status, then read every node's into the view. */
 static int
 publish_and_read(void)
@@ -474,6 +499,7 @@ publish_and_read(void)
 		log_json_append(&view, o);
 	}
 	freeReplyObject(r);
+	sort_by_name(view);
 	ctl_cluster_set_view(view, true, NULL);
 	return 0;
 }

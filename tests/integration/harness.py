@@ -125,15 +125,18 @@ def events(log, name):
 
 class TestCase(unittest.TestCase):
     """A test whose clean-ups (self.cleanup, callables) run in reverse at
-    its end, whatever happened; a failing clean-up does not hide the rest."""
+    its end, whatever happened, also when setUp itself failed half-way
+    (unittest skips tearDown then, but not addCleanup's); a failing
+    clean-up does not hide the rest."""
 
     def setUp(self):
         self.cleanup = []
+        self.addCleanup(self.run_cleanup)
 
-    def tearDown(self):
-        for fn in reversed(self.cleanup):
+    def run_cleanup(self):
+        while self.cleanup:
             try:
-                fn()
+                self.cleanup.pop()()
             except Exception:
                 pass
 

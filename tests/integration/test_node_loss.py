@@ -87,7 +87,7 @@ class HAProxy:
 
 class NodeLossTest(TestCase):
     def setUp(self):
-        super().setUp()
+        super().setUp()		# self.cleanup runs even if the rest fails
         self.master, self.replica, self.sentinels = redis_ha(self.cleanup)
         redis = "{sentinels: [%s], master: %s}" % (
             ", ".join('"127.0.0.1:%d"' % s.port for s in self.sentinels), MASTER)

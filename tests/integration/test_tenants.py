@@ -11,24 +11,15 @@ import subprocess
 import threading
 import unittest
 
-from harness import BUILD, Sink, Sluiced, free_port, wait_for
+from harness import BUILD, Sink, Sluiced, TestCase, free_port, wait_for
 from test_delivery import CONFIG, attempts, send
 
 SLUICECTL = os.path.join(BUILD, "sluicectl")
 
 
-class TenantBase(unittest.TestCase):
-    """A relay with tenant acme (acme.example, a directory), and helpers."""
-
-    def setUp(self):
-        self.cleanup = []
-
-    def tearDown(self):
-        for f in reversed(self.cleanup):
-            try:
-                f()
-            except Exception:
-                pass
+class TenantBase(TestCase):
+    """A relay with tenant acme (acme.example, a directory), and helpers
+    (self.cleanup as harness.TestCase's)."""
 
     def relay(self, mode="internal_relay", quota=0, sink_port=None, window="10s", redis=None,
               tenants_extra="", domains_extra="", more=""):
