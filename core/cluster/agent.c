@@ -387,17 +387,6 @@ sync_settings(void)
 
 	if (r == NULL)
 		return -1;
-	if (r->type == REDIS_REPLY_NIL && A.napplied > 0) {
-		/* no version at all: this Redis never had the settings, or lost
-		   them (restarted empty); the ones in force here go back in,
-		   instead of being ended everywhere by an empty hash */
-		freeReplyObject(r);
-		log_warn("cluster: redis %s has no settings (new, or restarted empty): storing "
-			 "the %zu in force here", A.addr, A.napplied);
-		for (size_t i = 0; i < A.napplied; i++)
-			ctl_cluster_repost(&A.applied[i]);
-		return write_posts();
-	}
 	if (r->type == REDIS_REPLY_STRING)
 		ver = strtoll(r->str, NULL, 10);
 	freeReplyObject(r);

@@ -102,12 +102,6 @@ ctl_cluster_take_posts(struct ctl_cl_setting *out, size_t max)
 }
 
 void
-ctl_cluster_repost(const struct ctl_cl_setting *s)
-{
-	ctl_cluster_unpost(s, 1);
-}
-
-void
 ctl_cluster_unpost(const struct ctl_cl_setting *s, size_t n)
 {
 	pthread_mutex_lock(&mu);

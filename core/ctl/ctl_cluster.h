@@ -78,10 +78,6 @@ void ctl_cluster_enable(const char *node, unsigned number, unsigned stale_s,
 /* Move up to max posted settings, oldest first, into out. */
 size_t ctl_cluster_take_posts(struct ctl_cl_setting *out, size_t max);
 
-/* Post s again as it is (its node and time kept), to be stored first:
- * for a Redis that lost the settings. */
-void ctl_cluster_repost(const struct ctl_cl_setting *s);
-
 /* Give back n settings take_posts handed out that could not be stored
  * (Redis down): they are stored first next time. */
 void ctl_cluster_unpost(const struct ctl_cl_setting *s, size_t n);

@@ -218,31 +218,3 @@ class AdoptSpoolTest(TenantBase):
         self.cleanup.append(new.stop)
         self.assertIn("running 4 workers so that all of it is recovered", new.log())
         wait_for(lambda: sink.messages() == 24, 30, what="every adopted message delivered")
-
-
-class ClusterRedisLossTest(TenantBase):
-    def test_a_redis_restarted_empty_gets_the_settings_back(self):
-        redis = Redis()
-        port = redis.port
-        sink = free_port()
-        a, b = [self.relay(redis=port, sink_port=sink, more=node_cfg("n%d" % i))
-                for i in range(2)]
-        self.assertEqual(subprocess.run([SLUICECTL, "--socket", os.path.join(a.dir, "sluice.sock"),
-                                         "connector", "disable", "sink"],
-                                        capture_output=True).returncode, 0)
-        conn = lambda r: [c for c in self.ctl(r, "show", "connectors")["connectors"]
-                          if c["name"] == "sink"][0]["state"]
-        wait_for(lambda: conn(b) == "disabled", 5, what="disabled on b")
-        redis.stop()			# no persistence: it comes back empty
-        redis = Redis(port=port)
-        self.cleanup.append(redis.stop)
-        wait_for(lambda: self.ctl(a, "cluster")["redis"] == "up" and
-                 self.ctl(b, "cluster")["redis"] == "up", 10, what="both back on redis")
-        time.sleep(2)
-        self.assertEqual((conn(a), conn(b)), ("disabled", "disabled"))
-        self.assertIn("has no settings (new, or restarted empty)", a.log() + b.log())
-        # and the restored hash is the cluster's again: enable travels
-        self.assertEqual(subprocess.run([SLUICECTL, "--socket", os.path.join(b.dir, "sluice.sock"),
-                                         "connector", "enable", "sink"],
-                                        capture_output=True).returncode, 0)
-        wait_for(lambda: conn(a) == "enabled", 5, what="enabled on a")
