@@ -860,7 +860,8 @@ tls_explain(struct tls_conn *c, enum mfi_tls r, int e)
 	    WOLFSSL_SUCCESS && h.last_rx.level == alert_fatal) {
 		snprintf(c->detail, sizeof(c->detail), "peer sent alert: %s",
 			 wolfSSL_alert_desc_string_long(h.last_rx.code));
-	} else if (e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E) {
+	} else if (e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E ||
+		   e == WOLFSSL_ERROR_SYSCALL) {	/* 5.7: the transport's EOF */
 		snprintf(c->detail, sizeof(c->detail),
 			 "connection closed during the TLS handshake");
 	} else {
@@ -1072,6 +1073,7 @@ tls_read(struct tls_conn *c, void *buf, size_t n)
 		return -ESHUTDOWN;
 	case SOCKET_PEER_CLOSED_E:
 	case SOCKET_ERROR_E:
+	case WOLFSSL_ERROR_SYSCALL:	/* what 5.7 says for the transport's EOF */
 		wolfSSL_ERR_clear_error();
 		return -ECONNRESET;
 	default:
