@@ -35,6 +35,7 @@
 #define NODE_FORGET 86400	/* s of silence before a node is dropped */
 #define SETTINGS_MAX 4096	/* settings in force at most */
 #define BACKOFF_MAX_MS 5000	/* reconnect backoff cap */
+#define ANY_REPLY (-2)		/* call(): errors are replies too */
 
 static struct {
 	pthread_t thread;
@@ -68,16 +69,17 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A name that can travel as one word of a control command. */
+/* A name that can travel as one word of a control command, which takes
+ * printable ASCII only, and shorter than max. */
 static bool
-name_ok(const char *s)
+name_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= CTL_CL_NAME)
+	if (n == 0 || n >= max)
 		return false;
 	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
 			return false;
 	return true;
 }
@@ -156,7 +158,7 @@ setting_parse(const char *kind, const char *name, const json_t *v, struct ctl_cl
 	const char *node = json_string_value(json_object_get(v, "node"));
 	const json_t *at = json_object_get(v, "at");
 
-	if (k < 0 || !name_ok(name))
+	if (k < 0 || !name_ok(name, CTL_CL_NAME))
 		return false;
 	memset(s, 0, sizeof(*s));
 	s->kind = (uint8_t)k;
@@ -286,7 +288,8 @@ disconnect(const char *what, const char *detail)
 }
 
 /* A command's reply, or NULL after dropping the connection (error reply,
- * I/O error).  want: the reply type expected, -1 any non-error. */
+ * I/O error).  want: the reply type expected, -1 any non-error, ANY_REPLY
+ * any reply, an error too (a key of another writer's type). */
 static redisReply *
 call(int want, const char *fmt, ...)
 {
@@ -300,7 +303,8 @@ call(int want, const char *fmt, ...)
 		disconnect("lost", A.rc->errstr[0] ? A.rc->errstr : "no reply");
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR || (want >= 0 && r->type != want)) {
+	if (want != ANY_REPLY &&
+	    (r->type == REDIS_REPLY_ERROR || (want >= 0 && r->type != want))) {
 		char msg[200];
 		bool stale = r->type == REDIS_REPLY_ERROR && redis_link_reply_stale(r);
 
@@ -477,11 +481,15 @@ publish_and_read(void)
 		const redisReply *name = r->element[i], *score = r->element[i + 1];
 		json_t *o;
 
-		if (name->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING)
+		/* not a node's name (another writer's): skipped, not shown */
+		if (name->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING ||
+		    strlen(name->str) != name->len || !name_ok(name->str, CTL_CL_NAME))
 			continue;
-		o = json_pack("{s:s%, s:I}", "node", name->str, name->len, "last_seen",
+		o = json_pack("{s:s, s:I}", "node", name->str, "last_seen",
 			      (json_int_t)strtoll(score->str, NULL, 10));
-		m = o ? call(-1, "GET %snode:%b", A.prefix, name->str, name->len) : NULL;
+		/* at most STATUS_MAX + 1 bytes travel: a larger one is skipped */
+		m = o ? call(ANY_REPLY, "GETRANGE %snode:%s 0 %d", A.prefix, name->str, STATUS_MAX)
+		      : NULL;
 		if (m == NULL) {
 			json_decref(o);
 			json_decref(view);
