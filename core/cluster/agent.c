@@ -272,17 +272,18 @@ apply_diff(struct ctl_cl_setting *next, size_t n)
 
 /* ---- Redis ------------------------------------------------------------ */
 
+/* Drop the connection.  detail may point into A.rc (its errstr): it is
+ * copied before A.rc is freed. */
 static void
 disconnect(const char *what, const char *detail)
 {
+	snprintf(A.why, sizeof(A.why), "redis %s: %s%s%s", A.addr, what, detail ? ": " : "",
+		 detail ? detail : "");
 	if (A.rc != NULL) {
-		log_warn("cluster: redis %s: %s%s%s; settings and view as last known", A.addr,
-			 what, detail ? ": " : "", detail ? detail : "");
+		log_warn("cluster: %s; settings and view as last known", A.why);
 		redisFree(A.rc);
 		A.rc = NULL;
 	}
-	snprintf(A.why, sizeof(A.why), "redis %s: %s%s%s", A.addr, what, detail ? ": " : "",
-		 detail ? detail : "");
 	A.next_connect_ms = mono_ms() + A.backoff_ms;
 	ctl_cluster_set_view(NULL, false, A.why);
 }
