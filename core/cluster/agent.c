@@ -11,6 +11,7 @@
 #include "core/cluster/agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -56,6 +57,9 @@ static struct {
 	int64_t next_connect_ms;	/* monotonic ms of the next try */
 	int64_t next_publish;		/* monotonic s of the next publication */
 	long long ver;			/* org:ver applied, -1 none */
+	long long synced;		/* the last org:ver synced to, kept in the
+					   state file across reconnects and restarts;
+					   -1 none */
 	struct ctl_cl_setting *applied;	/* settings in force */
 	size_t napplied;
 } A;
@@ -136,7 +140,7 @@ state_save(void)
 		log_json_set(&o, "name", log_json_s(A.applied[i].name));
 		log_json_append(&arr, o);
 	}
-	text = ctl_cluster_text(json_pack("{s:I, s:o}", "version", (json_int_t)A.ver, "settings",
+	text = ctl_cluster_text(json_pack("{s:I, s:o}", "version", (json_int_t)A.synced, "settings",
 				       arr));
 	if (text == NULL) {
 		log_err("cluster: cannot encode the settings for %s", A.state_file);
@@ -182,6 +186,8 @@ state_load(void)
 				 je.line);
 		return;
 	}
+	if (json_is_integer(json_object_get(root, "version")))
+		A.synced = json_integer_value(json_object_get(root, "version"));
 	json_array_foreach(json_object_get(root, "settings"), i, o) {
 		struct ctl_cl_setting s;
 		const char *kind = json_string_value(json_object_get(o, "setting"));
@@ -381,6 +387,41 @@ write_posts(void)
 	return 0;
 }
 
+/* Redis has the settings at version ver, older than the one this node
+ * synced to: a change only ever raises it, so Redis lost them (restarted
+ * without persistence, flushed, a replica that lagged promoted).  Rather
+ * than end every setting on every node, the settings in force here are
+ * stored again and the version raised past both, so that every node reads
+ * them.  0, or -1 (connection dropped). */
+static int
+restore(long long ver)
+{
+	redisReply *r;
+	long long up;
+
+	log_warn("cluster: redis %s has the settings at version %lld, older than the %lld this "
+		 "node had: it lost them; the %zu in force here are stored again (\"connector "
+		 "enable\", \"release\" end them)", A.addr, ver, A.synced, A.napplied);
+	for (size_t i = 0; i < A.napplied; i++) {
+		char field[CTL_CL_NAME + 32], *v = ctl_cluster_text(setting_json(&A.applied[i]));
+
+		snprintf(field, sizeof(field), "%s:%s", ctl_cl_kind_name(A.applied[i].kind),
+			 A.applied[i].name);
+		r = v ? call(-1, "HSET %sorg %s %s", A.prefix, field, v) : NULL;
+		free(v);
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+	}
+	if (__builtin_sub_overflow(A.synced, ver, &up) || up == LLONG_MAX)
+		up = 0;		/* another writer's numbers: one step */
+	r = call(REDIS_REPLY_INTEGER, "INCRBY %sorg:ver %lld", A.prefix, up + 1);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
 /* Read the settings when their version moved, and apply the change. */
 static int
 sync_settings(void)
@@ -397,6 +438,8 @@ sync_settings(void)
 	freeReplyObject(r);
 	if (ver == A.ver)
 		return 0;
+	if (ver < A.synced && A.napplied > 0)
+		return restore(ver);
 	if ((h = call(REDIS_REPLY_ARRAY, "HGETALL %sorg", A.prefix)) == NULL)
 		return -1;
 	next = xcalloc(h->elements / 2 + 1, sizeof(*next));
@@ -422,6 +465,7 @@ sync_settings(void)
 	freeReplyObject(h);
 	apply_diff(next, n);
 	A.ver = ver;
+	A.synced = ver;
 	state_save();
 	return 0;
 }
@@ -612,6 +656,7 @@ agent_start(const struct agent_config *cfg, char *err, size_t errlen)
 	A.stale_s = cfg->stale_s ? cfg->stale_s : 20;
 	A.backoff_ms = TICK_MS;
 	A.ver = -1;
+	A.synced = -1;
 	A.stop = false;
 	snprintf(A.addr, sizeof(A.addr), "%s", "(not connected)");
 	state_load();

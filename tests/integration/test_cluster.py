@@ -187,6 +187,29 @@ class ClusterStateTest(TenantBase):
             self.assertNotIn("settings and view as last known", r.log())  # link kept
             self.assertIn("is not a setting: ignored", r.log())
 
+    def test_redis_that_lost_the_settings_gets_them_again(self):
+        """FLUSHALL (as Redis restarted without persistence, or a lagging
+        replica promoted) while a connector is disabled: the version went
+        back, so the nodes store their settings again instead of ending
+        them; an enable afterwards still ends it everywhere."""
+        a, b = self.nodes()
+        rc, out = self.text(a, "connector", "disable", "sink")
+        self.assertEqual(rc, 0, out)
+        wait_for(lambda: self.conn(b)["state"].startswith("disabled"), 5,
+                 what="the disable on the other node")
+        self.assertEqual(resp(self.redis.port, b"FLUSHALL"), b"+OK")
+        wait_for(lambda: resp(self.redis.port, b"HEXISTS", b"sluice:org",
+                              b"connector-disable:sink") == b":1", 5,
+                 what="the setting stored again")
+        time.sleep(1.5)
+        for r in (a, b):
+            self.assertTrue(self.conn(r)["state"].startswith("disabled"), r.log())
+        self.assertIn("it lost them", a.log() + b.log())
+        rc, out = self.text(b, "connector", "enable", "sink")
+        self.assertEqual(rc, 0, out)
+        wait_for(lambda: self.conn(a)["state"] == "enabled", 5,
+                 what="the enable on the other node")
+
     def test_a_node_alone_is_not_a_cluster(self):
         r = self.relay()
         rc, out = self.text(r, "cluster")
