@@ -11,6 +11,7 @@
 #include "core/cluster/agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@
 #define NODE_FORGET 86400	/* s of silence before a node is dropped */
 #define SETTINGS_MAX 4096	/* settings in force at most */
 #define BACKOFF_MAX_MS 5000	/* reconnect backoff cap */
+#define ANY_REPLY (-2)		/* call(): errors are replies too */
 
 static struct {
 	pthread_t thread;
@@ -55,6 +57,9 @@ static struct {
 	int64_t next_connect_ms;	/* monotonic ms of the next try */
 	int64_t next_publish;		/* monotonic s of the next publication */
 	long long ver;			/* org:ver applied, -1 none */
+	long long synced;		/* the last org:ver synced to, kept in the
+					   state file across reconnects and restarts;
+					   -1 none */
 	struct ctl_cl_setting *applied;	/* settings in force */
 	size_t napplied;
 } A;
@@ -68,16 +73,17 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A name that can travel as one word of a control command. */
+/* A name that can travel as one word of a control command, which takes
+ * printable ASCII only, and shorter than max. */
 static bool
-name_ok(const char *s)
+name_ok(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= CTL_CL_NAME)
+	if (n == 0 || n >= max)
 		return false;
 	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
 			return false;
 	return true;
 }
@@ -134,7 +140,7 @@ state_save(void)
 		log_json_set(&o, "name", log_json_s(A.applied[i].name));
 		log_json_append(&arr, o);
 	}
-	text = ctl_cluster_text(json_pack("{s:I, s:o}", "version", (json_int_t)A.ver, "settings",
+	text = ctl_cluster_text(json_pack("{s:I, s:o}", "version", (json_int_t)A.synced, "settings",
 				       arr));
 	if (text == NULL) {
 		log_err("cluster: cannot encode the settings for %s", A.state_file);
@@ -156,7 +162,7 @@ setting_parse(const char *kind, const char *name, const json_t *v, struct ctl_cl
 	const char *node = json_string_value(json_object_get(v, "node"));
 	const json_t *at = json_object_get(v, "at");
 
-	if (k < 0 || !name_ok(name))
+	if (k < 0 || !name_ok(name, CTL_CL_NAME))
 		return false;
 	memset(s, 0, sizeof(*s));
 	s->kind = (uint8_t)k;
@@ -180,6 +186,8 @@ state_load(void)
 				 je.line);
 		return;
 	}
+	if (json_is_integer(json_object_get(root, "version")))
+		A.synced = json_integer_value(json_object_get(root, "version"));
 	json_array_foreach(json_object_get(root, "settings"), i, o) {
 		struct ctl_cl_setting s;
 		const char *kind = json_string_value(json_object_get(o, "setting"));
@@ -270,23 +278,25 @@ apply_diff(struct ctl_cl_setting *next, size_t n)
 
 /* ---- Redis ------------------------------------------------------------ */
 
+/* Drop the connection.  detail may point into A.rc (its errstr): it is
+ * copied before A.rc is freed. */
 static void
 disconnect(const char *what, const char *detail)
 {
+	snprintf(A.why, sizeof(A.why), "redis %s: %s%s%s", A.addr, what, detail ? ": " : "",
+		 detail ? detail : "");
 	if (A.rc != NULL) {
-		log_warn("cluster: redis %s: %s%s%s; settings and view as last known", A.addr,
-			 what, detail ? ": " : "", detail ? detail : "");
+		log_warn("cluster: %s; settings and view as last known", A.why);
 		redisFree(A.rc);
 		A.rc = NULL;
 	}
-	snprintf(A.why, sizeof(A.why), "redis %s: %s%s%s", A.addr, what, detail ? ": " : "",
-		 detail ? detail : "");
 	A.next_connect_ms = mono_ms() + A.backoff_ms;
 	ctl_cluster_set_view(NULL, false, A.why);
 }
 
 /* A command's reply, or NULL after dropping the connection (error reply,
- * I/O error).  want: the reply type expected, -1 any non-error. */
+ * I/O error).  want: the reply type expected, -1 any non-error, ANY_REPLY
+ * any reply, an error too (a key of another writer's type). */
 static redisReply *
 call(int want, const char *fmt, ...)
 {
@@ -300,7 +310,8 @@ call(int want, const char *fmt, ...)
 		disconnect("lost", A.rc->errstr[0] ? A.rc->errstr : "no reply");
 		return NULL;
 	}
-	if (r->type == REDIS_REPLY_ERROR || (want >= 0 && r->type != want)) {
+	if (want != ANY_REPLY &&
+	    (r->type == REDIS_REPLY_ERROR || (want >= 0 && r->type != want))) {
 		char msg[200];
 		bool stale = r->type == REDIS_REPLY_ERROR && redis_link_reply_stale(r);
 
@@ -376,6 +387,41 @@ write_posts(void)
 	return 0;
 }
 
+/* Redis has the settings at version ver, older than the one this node
+ * synced to: a change only ever raises it, so Redis lost them (restarted
+ * without persistence, flushed, a replica that lagged promoted).  Rather
+ * than end every setting on every node, the settings in force here are
+ * stored again and the version raised past both, so that every node reads
+ * them.  0, or -1 (connection dropped). */
+static int
+restore(long long ver)
+{
+	redisReply *r;
+	long long up;
+
+	log_warn("cluster: redis %s has the settings at version %lld, older than the %lld this "
+		 "node had: it lost them; the %zu in force here are stored again (\"connector "
+		 "enable\", \"release\" end them)", A.addr, ver, A.synced, A.napplied);
+	for (size_t i = 0; i < A.napplied; i++) {
+		char field[CTL_CL_NAME + 32], *v = ctl_cluster_text(setting_json(&A.applied[i]));
+
+		snprintf(field, sizeof(field), "%s:%s", ctl_cl_kind_name(A.applied[i].kind),
+			 A.applied[i].name);
+		r = v ? call(-1, "HSET %sorg %s %s", A.prefix, field, v) : NULL;
+		free(v);
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+	}
+	if (__builtin_sub_overflow(A.synced, ver, &up) || up == LLONG_MAX)
+		up = 0;		/* another writer's numbers: one step */
+	r = call(REDIS_REPLY_INTEGER, "INCRBY %sorg:ver %lld", A.prefix, up + 1);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
 /* Read the settings when their version moved, and apply the change. */
 static int
 sync_settings(void)
@@ -392,6 +438,8 @@ sync_settings(void)
 	freeReplyObject(r);
 	if (ver == A.ver)
 		return 0;
+	if (ver < A.synced && A.napplied > 0)
+		return restore(ver);
 	if ((h = call(REDIS_REPLY_ARRAY, "HGETALL %sorg", A.prefix)) == NULL)
 		return -1;
 	next = xcalloc(h->elements / 2 + 1, sizeof(*next));
@@ -417,6 +465,7 @@ sync_settings(void)
 	freeReplyObject(h);
 	apply_diff(next, n);
 	A.ver = ver;
+	A.synced = ver;
 	state_save();
 	return 0;
 }
@@ -477,11 +526,15 @@ publish_and_read(void)
 		const redisReply *name = r->element[i], *score = r->element[i + 1];
 		json_t *o;
 
-		if (name->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING)
+		/* not a node's name (another writer's): skipped, not shown */
+		if (name->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING ||
+		    strlen(name->str) != name->len || !name_ok(name->str, CTL_CL_NAME))
 			continue;
-		o = json_pack("{s:s%, s:I}", "node", name->str, name->len, "last_seen",
+		o = json_pack("{s:s, s:I}", "node", name->str, "last_seen",
 			      (json_int_t)strtoll(score->str, NULL, 10));
-		m = o ? call(-1, "GET %snode:%b", A.prefix, name->str, name->len) : NULL;
+		/* at most STATUS_MAX + 1 bytes travel: a larger one is skipped */
+		m = o ? call(ANY_REPLY, "GETRANGE %snode:%s 0 %d", A.prefix, name->str, STATUS_MAX)
+		      : NULL;
 		if (m == NULL) {
 			json_decref(o);
 			json_decref(view);
@@ -603,6 +656,7 @@ agent_start(const struct agent_config *cfg, char *err, size_t errlen)
 	A.stale_s = cfg->stale_s ? cfg->stale_s : 20;
 	A.backoff_ms = TICK_MS;
 	A.ver = -1;
+	A.synced = -1;
 	A.stop = false;
 	snprintf(A.addr, sizeof(A.addr), "%s", "(not connected)");
 	state_load();

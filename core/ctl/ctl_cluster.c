@@ -139,9 +139,100 @@ ctl_cluster_status(void)
 	return s;
 }
 
+/* ---- a status read from Redis, kept to what the view reads ---------- */
+
+#define VIEW_ENTRIES_MAX 16384	/* connectors, alerts, tenants kept over all nodes */
+#define VIEW_STR_MAX 1024	/* a longer string member is dropped */
+#define VIEW_INT_MAX ((json_int_t)1 << 53)	/* integers clamped to +-this */
+
+static const char *const status_keys[] = { "number", "version", "started", "at", "queued",
+					   NULL };
+static const char *const conn_keys[] = { "name", "state", "queued", "old", "oldest", "code",
+					 "last_error", "last_time", NULL };
+static const char *const alert_keys[] = { "connector", "since", "code", "queued", "old",
+					  NULL };
+static const char *const tenant_keys[] = { "name", "invalid", "quota", NULL };
+
+static json_t *
+clamped(json_int_t v)
+{
+	return json_integer(v > VIEW_INT_MAX ? VIEW_INT_MAX : v < -VIEW_INT_MAX ? -VIEW_INT_MAX
+										 : v);
+}
+
+/* The members keys of o that are integers (clamped) or short strings. */
+static json_t *
+clean_members(const json_t *o, const char *const *keys)
+{
+	json_t *out = json_object(), *v;
+
+	for (; *keys != NULL; keys++) {
+		v = json_object_get(o, *keys);
+		if (json_is_integer(v))
+			log_json_set(&out, *keys, clamped(json_integer_value(v)));
+		else if (json_is_string(v) && json_string_length(v) <= VIEW_STR_MAX)
+			log_json_set(&out, *keys, json_copy(v));
+	}
+	return out;
+}
+
+/* The objects of list a whose member named is a string, cleaned, while
+ * *budget lasts. */
+static json_t *
+clean_list(const json_t *a, const char *named, const char *const *keys, size_t *budget)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+
+	json_array_foreach(a, i, e) {
+		if (*budget == 0)
+			break;
+		if (!json_is_string(json_object_get(e, named)))
+			continue;
+		(*budget)--;
+		log_json_append(&out, clean_members(e, keys));
+	}
+	return out;
+}
+
+/* Node o as the view keeps it: whatever another writer put into Redis,
+ * only the members the view reads, of the types it reads, and no more
+ * entries than *budget allows (merging them stays cheap, memory bounded). */
+static json_t *
+clean_node(const json_t *o, size_t *budget)
+{
+	const json_t *st = json_object_get(o, "status"), *seen = json_object_get(o, "last_seen");
+	const char *name = json_string_value(json_object_get(o, "node"));
+	json_t *out = json_pack("{s:s, s:o}", "node", name ? name : "", "last_seen",
+				clamped(json_is_integer(seen) ? json_integer_value(seen) : 0));
+	json_t *c;
+
+	if (!json_is_object(st))
+		return out;
+	c = clean_members(st, status_keys);
+	log_json_set(&c, "connectors", clean_list(json_object_get(st, "connectors"), "name",
+						  conn_keys, budget));
+	log_json_set(&c, "alerts", clean_list(json_object_get(st, "alerts"), "connector",
+					      alert_keys, budget));
+	log_json_set(&c, "tenants", clean_list(json_object_get(st, "tenants"), "name",
+					       tenant_keys, budget));
+	log_json_set(&out, "status", c);
+	return out;
+}
+
 void
 ctl_cluster_set_view(json_t *nodes, bool up, const char *why)
 {
+	size_t budget = VIEW_ENTRIES_MAX, i;
+	json_t *clean = NULL, *o;
+
+	if (nodes != NULL) {
+		clean = json_array();
+		json_array_foreach(nodes, i, o)
+			log_json_append(&clean, clean_node(o, &budget));
+		json_decref(nodes);
+		nodes = clean;
+	}
 	pthread_mutex_lock(&mu);
 	if (nodes != NULL) {
 		json_decref(C.view);
@@ -360,32 +451,35 @@ ctl_cluster_others_old(const char *connector)
 
 /* ---- the merged view -------------------------------------------------- */
 
-/* The entry of arr whose key member is name, or a new one (appended). */
+/* The entry of arr whose key member is name, or a new one (appended);
+ * idx maps names to arr's entries, so that a merge is linear. */
 static json_t *
-entry(json_t *arr, const char *key, const char *name)
+entry(json_t *arr, json_t *idx, const char *key, const char *name)
 {
-	size_t i;
-	json_t *e;
+	json_t *e = json_object_get(idx, name);
 
-	json_array_foreach(arr, i, e)
-		if (strcmp(jstr(e, key), name) == 0)
-			return e;
+	if (e != NULL)
+		return e;
 	e = json_pack("{s:s}", key, name);
-	if (e == NULL || json_array_append_new(arr, e) < 0)
+	if (e == NULL || json_array_append_new(arr, e) < 0 || json_object_set(idx, name, e) < 0)
 		return NULL;
 	return e;
 }
 
-/* Add v to integer member key of o. */
+/* Add v to integer member key of o (saturating). */
 static void
 add_int(json_t *o, const char *key, int64_t v)
 {
-	log_json_set(&o, key, json_integer(jint(o, key) + v));
+	int64_t sum;
+
+	if (__builtin_add_overflow(jint(o, key), v, &sum))
+		sum = v > 0 ? INT64_MAX : INT64_MIN;
+	log_json_set(&o, key, json_integer(sum));
 }
 
 /* Fold one fresh node's connectors into the merged ones. */
 static void
-merge_connectors(json_t *merged, const char *node, const json_t *conns)
+merge_connectors(json_t *merged, json_t *idx, const char *node, const json_t *conns)
 {
 	size_t i;
 	json_t *c, *m;
@@ -393,7 +487,7 @@ merge_connectors(json_t *merged, const char *node, const json_t *conns)
 	json_array_foreach(conns, i, c) {
 		int64_t oldest = jint(c, "oldest");
 
-		if ((m = entry(merged, "name", jstr(c, "name"))) == NULL)
+		if ((m = entry(merged, idx, "name", jstr(c, "name"))) == NULL)
 			continue;
 		add_int(m, "nodes", 1);
 		add_int(m, "queued", jint(c, "queued"));
@@ -419,13 +513,13 @@ merge_connectors(json_t *merged, const char *node, const json_t *conns)
 /* Fold one fresh node's tenants in: the largest count wins (each node's
  * count already is the cluster's when Redis knows it). */
 static void
-merge_tenants(json_t *merged, const json_t *tenants)
+merge_tenants(json_t *merged, json_t *idx, const json_t *tenants)
 {
 	size_t i;
 	json_t *t, *m;
 
 	json_array_foreach(tenants, i, t) {
-		if ((m = entry(merged, "name", jstr(t, "name"))) == NULL)
+		if ((m = entry(merged, idx, "name", jstr(t, "name"))) == NULL)
 			continue;
 		if (jint(t, "invalid") >= jint(m, "invalid"))
 			log_json_set(&m, "invalid", json_integer(jint(t, "invalid")));
@@ -485,6 +579,7 @@ ctl_cluster_view_json(void)
 	int64_t now = time(NULL);
 	json_t *nodes = json_array(), *conns = json_array(), *alerts = json_array();
 	json_t *tenants = json_array(), *o, *v;
+	json_t *conn_idx = json_object(), *tenant_idx = json_object();
 	unsigned nfresh = 0;
 	size_t i, k;
 
@@ -510,8 +605,8 @@ ctl_cluster_view_json(void)
 							  json_object_get(st, "alerts"))));
 		if (!ok)
 			continue;
-		merge_connectors(conns, name, json_object_get(st, "connectors"));
-		merge_tenants(tenants, json_object_get(st, "tenants"));
+		merge_connectors(conns, conn_idx, name, json_object_get(st, "connectors"));
+		merge_tenants(tenants, tenant_idx, json_object_get(st, "tenants"));
 		json_array_foreach(json_object_get(st, "alerts"), k, v) {
 			json_t *a = json_deep_copy(v);
 			log_json_set(&a, "node", log_json_s(name));
@@ -527,6 +622,8 @@ ctl_cluster_view_json(void)
 	if (!C.up)
 		log_json_set(&o, "redis_error", log_json_s(C.why));
 	pthread_mutex_unlock(&mu);
+	json_decref(conn_idx);
+	json_decref(tenant_idx);
 	return o;
 }
 
@@ -648,6 +745,10 @@ cmd_cluster(struct ctl_run *r)
 		return;
 	}
 	v = ctl_cluster_view_json();
+	if (v == NULL) {
+		ctl_fail(r, "cannot build the cluster view (out of memory)");
+		return;
+	}
 	if (!json_is_true(json_object_get(v, "on"))) {
 		json_decref(v);
 		ctl_fail(r, "this node is not in a cluster (no redis: in its configuration)");

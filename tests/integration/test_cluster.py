@@ -6,6 +6,7 @@ status and flags a node that stopped reporting; queue alerts may count the
 organisation's queue."""
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.request
@@ -13,6 +14,14 @@ import urllib.request
 from harness import Sink, free_port, wait_for
 from test_delivery import send
 from test_tenants import SLUICECTL, Redis, TenantBase
+
+
+def resp(port, *args):
+    """One Redis command, binary-safe (RESP), its reply's first line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a)
+                                                     for a in args))
+        return s.recv(4096).split(b"\r\n")[0]
 
 
 def node_cfg(name, publish="1s", stale="3s", alerts="node"):
@@ -149,6 +158,57 @@ class ClusterStateTest(TenantBase):
         wait_for(lambda: raised(a) and raised(b), 15,
                  what="an alert on each node from the cluster's total")
         self.assertIn("alert", a.log())
+
+    def test_hostile_redis_contents_are_skipped(self):
+        """What another writer may put into the shared Redis: a node name and
+        a setting name that are not printable ASCII, a status key of another
+        type, one larger than any status.  The view goes on (both nodes
+        reporting), the link stays up, nothing of it is applied or shown."""
+        a, b = self.nodes()
+        wait_for(lambda: self.ctl(a, "cluster")["nodes_reporting"] == 2, 10,
+                 what="both nodes in the view")
+        now = str(int(time.time()) + 60).encode()
+        resp(self.redis.port, b"ZADD", b"sluice:nodes", now, b"\xff\xfe", now, b"wrongtype",
+             now, b"huge")
+        resp(self.redis.port, b"HSET", b"sluice:node:wrongtype", b"a", b"b")
+        resp(self.redis.port, b"SET", b"sluice:node:huge", b"[" + b" " * (2 << 20) + b"]")
+        resp(self.redis.port, b"HSET", b"sluice:org", b"hold:\xff",
+             b'{"node": "evil", "at": 1}')
+        resp(self.redis.port, b"INCR", b"sluice:org:ver")
+        time.sleep(5)	# stale_after 3s: a view stuck since the writes shows 0 reporting
+        v = self.ctl(a, "cluster")
+        self.assertEqual(v["nodes_reporting"], 2, v["nodes"])
+        self.assertEqual(sorted(n["node"] for n in v["nodes"]), ["huge", "n0", "n1",
+                                                                 "wrongtype"])
+        self.assertEqual(v["settings"], [])
+        rc, out = self.text(b, "cluster")
+        self.assertEqual(rc, 0, out)
+        for r in (a, b):
+            self.assertNotIn("settings and view as last known", r.log())  # link kept
+            self.assertIn("is not a setting: ignored", r.log())
+
+    def test_redis_that_lost_the_settings_gets_them_again(self):
+        """FLUSHALL (as Redis restarted without persistence, or a lagging
+        replica promoted) while a connector is disabled: the version went
+        back, so the nodes store their settings again instead of ending
+        them; an enable afterwards still ends it everywhere."""
+        a, b = self.nodes()
+        rc, out = self.text(a, "connector", "disable", "sink")
+        self.assertEqual(rc, 0, out)
+        wait_for(lambda: self.conn(b)["state"].startswith("disabled"), 5,
+                 what="the disable on the other node")
+        self.assertEqual(resp(self.redis.port, b"FLUSHALL"), b"+OK")
+        wait_for(lambda: resp(self.redis.port, b"HEXISTS", b"sluice:org",
+                              b"connector-disable:sink") == b":1", 5,
+                 what="the setting stored again")
+        time.sleep(1.5)
+        for r in (a, b):
+            self.assertTrue(self.conn(r)["state"].startswith("disabled"), r.log())
+        self.assertIn("it lost them", a.log() + b.log())
+        rc, out = self.text(b, "connector", "enable", "sink")
+        self.assertEqual(rc, 0, out)
+        wait_for(lambda: self.conn(a)["state"] == "enabled", 5,
+                 what="the enable on the other node")
 
     def test_a_node_alone_is_not_a_cluster(self):
         r = self.relay()

@@ -162,3 +162,48 @@ Test(ctl_cluster, view_merges_reporting_nodes_only)
 	cr_assert_eq(json_integer_value(json_object_get(v, "nodes_total")), 5);
 	json_decref(v);
 }
+
+/* What another writer may put into Redis as a node's status: list items
+ * that are not objects, sums past INT64_MAX, and more connectors than any
+ * node has.  The view still builds, sums saturate, and it keeps a bounded
+ * number of entries (merging them is linear, not quadratic). */
+Test(ctl_cluster, view_survives_hostile_statuses, .timeout = 20)
+{
+	int64_t now = time(NULL);
+	json_t *nodes = json_array(), *v, *c, *many;
+	char name[32];
+
+	ctl_cluster_enable("n0", 0, 20, false);
+	json_array_append_new(nodes, json_pack(
+		"{s:s, s:I, s:{s:[i, s, n, {s:s, s:I}], s:[i, {s:[]}, {s:s}], s:[i, [i]]}}",
+		"node", "n1", "last_seen", (json_int_t)now, "status", "connectors", 1, "a",
+		"name", "sink", "queued", (json_int_t)INT64_MAX, "alerts", 1, "connector",
+		"connector", "sink", "tenants", 2, 3));
+	json_array_append_new(nodes, json_pack("{s:s, s:I, s:{s:[{s:s, s:I}]}}", "node", "n2",
+					       "last_seen", (json_int_t)INT64_MIN, "status",
+					       "connectors", "name", "sink", "queued",
+					       (json_int_t)INT64_MAX));
+	for (int n = 3; n < 7; n++) {
+		many = json_array();
+		for (int i = 0; i < 30000; i++) {
+			snprintf(name, sizeof(name), "c%d-%d", n, i);
+			json_array_append_new(many, json_pack("{s:s, s:s}", "name", name,
+							      "state", "x"));
+		}
+		snprintf(name, sizeof(name), "n%d", n);
+		json_array_append_new(nodes, json_pack("{s:s, s:I, s:{s:o}}", "node", name,
+						       "last_seen", (json_int_t)now, "status",
+						       "connectors", many));
+	}
+	ctl_cluster_set_view(nodes, true, NULL);
+	v = ctl_cluster_view_json();
+	cr_assert_not_null(v);
+	cr_assert(json_is_true(json_object_get(v, "on")));
+	cr_assert_eq(json_array_size(json_object_get(v, "alerts")), 1);
+	c = json_array_get(json_object_get(v, "connectors"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(c, "name")), "sink");
+	cr_assert_gt(json_integer_value(json_object_get(c, "queued")), 0);
+	cr_assert_leq(json_array_size(json_object_get(v, "connectors")), 16384);
+	json_decref(v);
+	ctl_cluster_set_view(json_array(), true, NULL);
+}
