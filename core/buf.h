@@ -25,6 +25,8 @@ void buf_reserve(struct buf *b, size_t n);
 static inline void
 buf_append(struct buf *b, const void *p, size_t n)
 {
+	if (n == 0)		/* p may be NULL then: memcpy must not see it */
+		return;
 	if (b->cap - b->len < n)
 		buf_reserve(b, n);
 	memcpy(b->p + b->len, p, n);
