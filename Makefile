@@ -17,13 +17,28 @@
 #   make test-service  the package's service booted under systemd (nspawn; in make test)
 #   make test-browser  the dashboard in headless Chromium against sluiced (in make test)
 #   make portability   library and unit tests built by clang without SSE4.2 (in make test)
+#   make WOLFSSL=private  link a wolfSSL built for speed (scripts/wolfssl.sh, once, into
+#                      build-wolfssl/) instead of Debian's, objects in build-wolfssl-*/
 
 SAN     ?=
 COV     ?=
 comma   := ,
-BUILD   := build$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
+BUILD   := build$(if $(filter private,$(WOLFSSL)),-wolfssl-obj)$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson libmicrohttpd sqlite3
+# WOLFSSL=system: Debian's libwolfssl; private: scripts/wolfssl.sh's static
+# build, made once when missing (pkg-config then finds it first).
+WOLFSSL ?= system
+WOLFSSL_PREFIX := $(CURDIR)/build-wolfssl/prefix
+ifeq ($(WOLFSSL),private)
+ifeq ($(wildcard $(WOLFSSL_PREFIX)/.sluice-wolfssl),)
+$(info building wolfSSL into $(WOLFSSL_PREFIX) (once; scripts/wolfssl.sh))
+$(if $(shell ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),,$(error scripts/wolfssl.sh failed))
+endif
+PKG_CONFIG := PKG_CONFIG_PATH=$(WOLFSSL_PREFIX)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)) pkg-config
+else
+PKG_CONFIG := pkg-config
+endif
 TOOLS   ?= /opt/sluice-tools
 FUZZ_SMOKE ?= 12
 
@@ -39,9 +54,9 @@ HARDEN  := -fstack-protector-strong -fPIE -Wformat=2 -Wformat-security \
 CFLAGS  := -std=gnu11 $(OPT) -g -pipe -fno-strict-aliasing -D_GNU_SOURCE \
            -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter $(WERROR) -I. $(HARDEN) -MMD -MP \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+           $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhiredis -lpthread -lm
+LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lhiredis -lpthread -lm
 # FORTIFY needs the optimiser and gets in the sanitizers' way.
 ifeq ($(SAN)$(filter -O0,$(OPT)),)
 CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3

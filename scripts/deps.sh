@@ -23,7 +23,7 @@ PKGS="build-essential pkg-config liburing-dev libwolfssl-dev libc-ares-dev \
 libjemalloc-dev libcriterion-dev libyaml-dev libjansson-dev libhiredis-dev libsqlite3-dev \
 swaks libnet-ssleay-perl python3 iproute2 dnsmasq-base redis-server redis-sentinel haproxy openssl ca-certificates \
 libicu72 libdb5.3 libnsl2 libsasl2-2 libssl3 procps psmisc \
-clang valgrind gcovr \
+clang valgrind gcovr autoconf automake libtool dpkg-dev \
 debhelper lintian scdoc systemd debootstrap systemd-container libsisimai-perl qemu-user \
 libmicrohttpd-dev prometheus chromium chromium-driver python3-selenium fonts-dejavu-core"
 
