@@ -20,8 +20,6 @@ WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/cluster-$(date +%Y%m%d-%H%M%S).txt
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; sink_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 command -v haproxy >/dev/null || { log "haproxy is not installed (make deps)"; exit 1; }
 
 # node NAME ADDR WORKERS REDIS(0/1) PROXY(0/1): start one sluiced

@@ -10,8 +10,6 @@ WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/ctl-$(date +%Y%m%d-%H%M%S).txt
 trap 'kill $QP 2>/dev/null; sluiced_stop; sink_stop; rm -rf "$WORK"' EXIT
 QP=""
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 sink_start
 sluiced_start
 bench_client 2000 10 10 1024 >/dev/null

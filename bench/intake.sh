@@ -17,8 +17,6 @@ RECOVER_N=${RECOVER_N:-1000000}; IDLE_N=${IDLE_N:-10000}
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/intake-$(date +%Y%m%d-%H%M%S).txt
 trap 'sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 say "# intake $(date -Is) $(uname -r) $(nproc) cpus; disk: $(df -T "$WORK" | awk 'NR==2{print $2}')"
 say "# sync latency now: $(dd if=/dev/zero of=$WORK/dd bs=4k count=200 oflag=dsync 2>&1 | awk '/copied/{printf "%.2f ms per 4k dsync write", $(NF-3)*1000/200}')"; rm -f "$WORK/dd"

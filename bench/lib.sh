@@ -8,6 +8,8 @@ RELAY_PORT=2525
 SINK_PORT=2526
 mkdir -p "$RESULTS"
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+say() { echo "$*" | tee -a "$OUT"; }	# a result line, also into the script's $OUT
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }	# of stdin's numbers
 now() { date +%s.%N; }
 
 # Re-run the calling script inside a private network namespace with only

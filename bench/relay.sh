@@ -19,8 +19,6 @@ N=${N:-50000}; N_POSTFIX=${N_POSTFIX:-10000}; REPEAT=${REPEAT:-3}; OUTAGE_N=${OU
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/relay-$(date +%Y%m%d-%H%M%S).txt
 trap '[ -n "${POLL_PID:-}" ] && kill "$POLL_PID"; sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 # one run: inject n with sluice-bench, wait for the sink; prints "delivered inject"
 relay_run() {   # $1 n

@@ -19,8 +19,6 @@ CONCURRENT=${CONCURRENT:-1000}
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/sizes-$(date +%Y%m%d-%H%M%S).txt
 trap 'sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 kib() { awk -v b="$1" 'BEGIN{ if (b >= 1048576) printf "%d MiB", b/1048576; else printf "%d KiB", b/1024 }'; }
 
 # messages per run at size $1: BYTES of payload, 200 to 20,000 messages

@@ -9,7 +9,6 @@ SLOW_N=${SLOW_N:-10000}; SLOW_MS=${SLOW_MS:-1000}
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/slow-$(date +%Y%m%d-%H%M%S).txt
 trap 'sluiced_stop; sink_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536
 cat > "$WORK/slow.yaml" <<YAML
 listen: ["127.0.0.1:$RELAY_PORT"]

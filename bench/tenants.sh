@@ -12,8 +12,6 @@ TENANTS=${TENANTS:-10000}; ADDRS=${ADDRS:-100}; N=${N:-30000}; REPEAT=${REPEAT:-
 WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/tenants-$(date +%Y%m%d-%H%M%S).txt
 trap 'sluiced_stop; sink_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 python3 - "$WORK" "$TENANTS" "$ADDRS" <<'PY'
 import os, sys

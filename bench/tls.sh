@@ -32,8 +32,6 @@ WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/tls-$(date +%Y%m%d-%H%M%S).txt
 SSL_PID=""
 trap 'sluiced_stop; sink_stop; [ -n "$SSL_PID" ] && kill "$SSL_PID" 2>/dev/null; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN{ if (b > 0) printf f, a/b; else printf "n/a" }'; }
 
 # CPU ticks (utime + stime, every thread) of a process; comm may hold spaces.
