@@ -20,10 +20,10 @@ import time
 from harness import BUILD, CONFIG_HEAD, Proc, Sink, Sluiced, TestCase, free_port, wait_for
 from test_proxy import haproxy_stat
 from test_sentinel import MASTER, redis_ha
+from test_tenants import TenantBase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(BUILD, "sluice-bench")
-SLUICECTL = os.path.join(BUILD, "sluicectl")
 ADDRS = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 
 # each node: its PROXY listener for HAProxy, and a plain one on {port} for
@@ -113,12 +113,7 @@ class NodeLossTest(TestCase):
         wait_for(lambda: set(self.hp.states().values()) == {"UP"}, 20, step=0.2,
                  what="HAProxy to see three nodes up")
 
-    def ctl(self, n, *args):
-        import json
-        out = subprocess.run([SLUICECTL, "--socket", os.path.join(n.dir, "sluice.sock"),
-                              "--json"] + list(args), capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        return json.loads(out.stdout)
+    ctl = TenantBase.ctl	# sluicectl --json on a node
 
     def rcpt(self, host, port, addr):
         with smtplib.SMTP(host, port, timeout=10) as s:
