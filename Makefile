@@ -17,23 +17,28 @@
 #   make test-service  the package's service booted under systemd (nspawn; in make test)
 #   make test-browser  the dashboard in headless Chromium against sluiced (in make test)
 #   make portability   library and unit tests built by clang without SSE4.2 (in make test)
-#   make WOLFSSL=private  link a wolfSSL built for speed (scripts/wolfssl.sh, once, into
-#                      build-wolfssl/) instead of Debian's, objects in build-wolfssl-*/
+#   make WOLFSSL=system   link Debian's libwolfssl instead of the wolfSSL built for speed
+#                      (the default, scripts/wolfssl.sh, once, into build-wolfssl/);
+#                      objects in build-syswolfssl*/
 
 SAN     ?=
 COV     ?=
 comma   := ,
-BUILD   := build$(if $(filter private,$(WOLFSSL)),-wolfssl-obj)$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
+BUILD   := build$(if $(filter system,$(WOLFSSL)),-syswolfssl)$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson libmicrohttpd sqlite3
-# WOLFSSL=system: Debian's libwolfssl; private: scripts/wolfssl.sh's static
-# build, made once when missing (pkg-config then finds it first).
-WOLFSSL ?= system
+# WOLFSSL=private (the default): scripts/wolfssl.sh's static build, made
+# once when missing, after the packages it needs (pkg-config then finds it
+# first); system: Debian's libwolfssl (the .deb uses it, so that Debian's
+# security updates reach it).  make deps and make clean need neither.
+WOLFSSL ?= private
 WOLFSSL_PREFIX := $(CURDIR)/build-wolfssl/prefix
 ifeq ($(WOLFSSL),private)
 ifeq ($(wildcard $(WOLFSSL_PREFIX)/.sluice-wolfssl),)
+ifneq ($(filter-out deps clean,$(or $(MAKECMDGOALS),all)),)
 $(info building wolfSSL into $(WOLFSSL_PREFIX) (once; scripts/wolfssl.sh))
-$(if $(shell ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),,$(error scripts/wolfssl.sh failed))
+$(if $(shell ./scripts/deps.sh >&2 && ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),,$(error scripts/wolfssl.sh failed))
+endif
 endif
 PKG_CONFIG := PKG_CONFIG_PATH=$(WOLFSSL_PREFIX)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)) pkg-config
 else
@@ -381,6 +386,6 @@ fuzz-long:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk long
 
 clean:
-	rm -rf build build-* 
+	rm -rf build $(filter-out build-wolfssl,$(wildcard build-*))
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
