@@ -34,7 +34,7 @@ PKGS    := liburing wolfssl libcares yaml-0.1 jansson libmicrohttpd sqlite3
 WOLFSSL ?= private
 WOLFSSL_PREFIX := $(CURDIR)/build-wolfssl/prefix
 ifeq ($(WOLFSSL),private)
-ifeq ($(wildcard $(WOLFSSL_PREFIX)/.sluice-wolfssl),)
+ifneq ($(words $(wildcard $(WOLFSSL_PREFIX)/.sluice-wolfssl $(WOLFSSL_PREFIX)/include/wolfssl/options.h)),2)
 ifneq ($(filter-out deps clean,$(or $(MAKECMDGOALS),all)),)
 $(info building wolfSSL into $(WOLFSSL_PREFIX) (once; scripts/wolfssl.sh))
 $(if $(shell ./scripts/deps.sh >&2 && ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),,$(error scripts/wolfssl.sh failed))
@@ -102,6 +102,7 @@ BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
 BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 BINS += $(if $(wildcard bench/quota_bench.c),$(BUILD)/quota-bench)
+BINS += $(BUILD)/tls-bench
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -133,6 +134,8 @@ $(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/quota-bench: $(BUILD)/bench/quota_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tls-bench: $(BUILD)/bench/tls_bench.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)

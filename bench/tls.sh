@@ -18,7 +18,9 @@
 # "tls: required" / "smtp_tls_security_level = encrypt" happened over TLS
 # or not at all, so counting at the sink is enough; sluice-bench --tls
 # stops (exit 2) if the relay does not offer STARTTLS.
-# Knobs: N, N_POSTFIX, N_HS, REPEAT, SKIP_POSTFIX.
+# Knobs: N, N_POSTFIX, N_HS, REPEAT, SKIP_POSTFIX; SUITES="A B ..." (TLS 1.3
+# suite names) runs b) once more per suite, that suite alone on both legs,
+# for the cipher choice by measurement (sluiced CPU us/msg per suite).
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ] && [ "${BENCH_NETNS:-}" != 1 ]; then
@@ -41,19 +43,21 @@ sh tests/tls/make-certs.sh "$WORK/certs" || { log "cannot make certificates"; ex
 CERT=$WORK/certs/valid.pem; KEY=$WORK/certs/valid.key
 
 # sluiced configs: the built-in default's values, spelled out, plus TLS.
-relay_yaml() {    # $1 file, $2 inbound cert (yes/no), $3 connector tls, $4 msgs per connection
+relay_yaml() {    # $1 file, $2 inbound cert (yes/no), $3 connector tls, $4 msgs per connection, $5 suite
+  local suite=${5:-}
   {
     echo "workers: 0"
     echo "listen: [\"127.0.0.1:$RELAY_PORT\"]"
     echo "spool: ./var/spool"
     echo "control_socket: ./var/sluice.sock"
     echo "trusted_networks: [\"127.0.0.1/32\", \"::1/128\"]"
-    [ "$2" = yes ] && echo "tls: {cert: \"$CERT\", key: \"$KEY\"}"
+    [ "$2" = yes ] && echo "tls: {cert: \"$CERT\", key: \"$KEY\"${suite:+, ciphersuites: \"$suite\"}}"
     echo "connectors:"
     echo "  default:"
     echo "    smarthosts: [\"127.0.0.1:$SINK_PORT\"]"
     echo "    tls: $3"
     echo "    max_messages_per_connection: $4"
+    [ -n "$suite" ] && echo "    tls_ciphersuites: \"$suite\""
     echo "domains:"
     echo "  example.test: default"
   } > "$1"
@@ -123,6 +127,20 @@ sluiced_stop
 a=$(median < "$WORK/a"); b=$(median < "$WORK/b")
 acpu=$(median < "$WORK/a.cpu"); bcpu=$(median < "$WORK/b.cpu")
 say "RESULT tls relay (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions x 10): sluiced plaintext $a msg/s delivered, TLS on both legs $b msg/s = $(awk -v a="$a" -v b="$b" 'BEGIN{ if (a > 0) printf "%.0f", 100*b/a; else printf "n/a" }') % of plaintext (target >= 60 %); sluiced CPU $acpu vs $bcpu us/msg ($(awk -v a="$acpu" -v b="$bcpu" 'BEGIN{ if (b > 0) printf "%.0f", 100*a/b; else printf "n/a" }') % by CPU)"
+
+# b') the same, one TLS 1.3 suite at a time on both legs (SUITES)
+for suite in ${SUITES:-}; do
+  relay_yaml "$WORK/suite.yaml" yes required 100 "$suite"
+  sluiced_start -c "$WORK/suite.yaml" || exit 1
+  tls_run 2000 10 "" --tls >/dev/null
+  rm -f "$WORK/s.rate" "$WORK/s.cpu"
+  for i in $(seq "$REPEAT"); do
+    r=$(tls_run "$N" 10 "$SLUICED_PID" --tls); say "b') sluiced TLS both legs, $suite: $(echo "$r" | cut -d' ' -f1-5) ($(echo "$r" | cut -d' ' -f7))"
+    echo "$r" | awk '{print $1}' >> "$WORK/s.rate"; echo "$r" | awk '{print $3}' >> "$WORK/s.cpu"
+  done
+  sluiced_stop
+  say "RESULT tls suite $suite (median of $REPEAT): $(median < "$WORK/s.rate") msg/s delivered, sluiced CPU $(median < "$WORK/s.cpu") us/msg"
+done
 
 # c) Postfix with TLS on both legs, against the same TLS sink
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then

@@ -22,7 +22,7 @@ case "$(uname -m)" in
 esac
 FLAGS=$(echo $FLAGS)
 STAMP="$PREFIX/.sluice-wolfssl"
-if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$STAMP" ] &&
+if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$PREFIX/include/wolfssl/options.h" ] && [ -f "$STAMP" ] &&
    [ "$(sed -n 2p "$STAMP")" = "$FLAGS" ]; then
   exit 0
 fi
@@ -52,6 +52,10 @@ cd "$TOP/src/tree"
 make -j"$(nproc)" >"$TOP/src/make.log" 2>&1 || { tail -20 "$TOP/src/make.log" >&2; exit 1; }
 rm -rf "$PREFIX"
 make install >"$TOP/src/install.log" 2>&1
+# Debian's patches leave the generated options.h out of make install (its
+# packaging copies it): without it the compiler would take the system's
+# (another version's options, other struct layouts) from /usr/include.
+install -m 644 wolfssl/options.h "$PREFIX/include/wolfssl/options.h"
 # static only: the linker must not find a shared one next to it
 rm -f "$PREFIX"/lib/libwolfssl.so* "$PREFIX"/lib/libwolfssl.la
 printf '%s\n%s\n' "$version" "$FLAGS" > "$STAMP"

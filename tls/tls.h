@@ -93,13 +93,26 @@ struct tls_proto {
 	const char *suites;	/* TLS 1.3 suite names, ':' between, or NULL */
 };
 
-/* The built-in orders (see tls.c for why): TLS 1.3 suites, TLS 1.2 ciphers. */
-#define TLS_SUITES_DEFAULT \
+/*
+ * The built-in orders (measured with bench/tls_bench.c, see tls.c): AES-GCM
+ * first where wolfSSL and the CPU have AES instructions, ChaCha20-Poly1305
+ * first where they do not.  TLS 1.3 suites, then TLS 1.2 ciphers.
+ */
+#define TLS_SUITES_AES_FIRST \
+	"TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384"
+#define TLS_SUITES_CHACHA_FIRST \
 	"TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384"
-#define TLS_CIPHERS_DEFAULT \
+#define TLS_CIPHERS_AES_FIRST \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+#define TLS_CIPHERS_CHACHA_FIRST \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+
+/* Whether this process puts AES-GCM first (the above, decided once). */
+bool tls_aes_first(void);
 
 /*
  * Apply p to ctx before any session is made from it: the lowest version,
