@@ -425,9 +425,58 @@ data_emit(struct smtp_data *d, struct buf *out, const char *p, size_t n)
 static inline void
 data_line(struct smtp_data *d, size_t n)
 {
-	d->linelen += (uint32_t)n;
+	/* saturate: a line of gigabytes must not wrap the counter */
+	d->linelen = n > UINT32_MAX - d->linelen ? UINT32_MAX : d->linelen + (uint32_t)n;
 	if (d->max_line && d->linelen > d->max_line)
 		d->flags |= SMTP_DATA_LONG_LINE;
+}
+
+/*
+ * The fast path, from p[i] in the middle of a line (D_MID): the longest run
+ * that needs no change, i.e. text with no bare CR or LF, ending in CRLF
+ * where the next line does not start with '.', found with memchr (which
+ * is vectorised) and emitted in one piece.  Where the run stops (on a bare
+ * CR or LF, a dot at the start of a line, a CR at the end of the input),
+ * the byte-at-a-time states take over: in D_MID the next byte is then
+ * always a CR or an LF.  Returns where it stopped and sets d->state for
+ * that place.
+ */
+static size_t
+data_run(struct smtp_data *d, const char *p, size_t i, size_t n, struct buf *out)
+{
+	size_t j = i;
+	bool bol = false;
+
+	for (;;) {
+		const char *cr = memchr(p + j, '\r', n - j);
+		size_t e = cr != NULL ? (size_t)(cr - p) : n;
+		const char *lf = memchr(p + j, '\n', e - j);
+
+		if (lf != NULL) {		/* a bare LF before the CR */
+			if ((size_t)(lf - p) > j) {
+				data_line(d, (size_t)(lf - p) - j);
+				j = (size_t)(lf - p);
+				bol = false;
+			}
+			break;
+		}
+		if (e + 1 >= n || p[e + 1] != '\n') {
+			data_line(d, e - j);	/* text; the CR (if any) is for later */
+			j = e;
+			bol = false;
+			break;
+		}
+		data_line(d, e + 2 - j);	/* a whole line */
+		d->linelen = 0;
+		j = e + 2;
+		bol = true;
+		if (j == n || p[j] == '.')
+			break;
+	}
+	if (j > i)
+		data_emit(d, out, p + i, j - i);
+	d->state = bol ? D_BOL : D_MID;
+	return j;
 }
 
 size_t
@@ -440,13 +489,8 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n, struct buf *out)
 
 		switch (d->state) {
 		case D_MID: {
-			size_t j = i;
-			while (j < n && p[j] != '\r' && p[j] != '\n')
-				j++;
+			size_t j = data_run(d, p, i, n, out);
 			if (j > i) {
-				/* cap the line counter so it cannot wrap */
-				data_line(d, j - i > 0x10000 ? 0x10000 : j - i);
-				data_emit(d, out, p + i, j - i);
 				i = j;
 				continue;
 			}
@@ -461,8 +505,12 @@ smtp_data_feed(struct smtp_data *d, const char *p, size_t n, struct buf *out)
 			continue;
 		}
 		case D_BOL:
-			i++;
 			d->linelen = 0;
+			if (c != '.' && c != '\r' && c != '\n') {
+				d->state = D_MID;	/* the fast path takes it */
+				continue;
+			}
+			i++;
 			data_line(d, 1);
 			if (c == '.') {
 				d->state = D_DOT;
