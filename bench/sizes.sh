@@ -61,6 +61,13 @@ for size in $SIZES; do
   sluiced_stop
 done
 
+# The ceiling for big messages: every byte acknowledged is on disk first,
+# so the spool's file system cannot take more than its synced write rate
+# (one sequential 256 MiB file, dd conv=fdatasync, in the spool's place).
+dd_out=$(dd if=/dev/zero of="$WORK/dd.test" bs=1M count=256 conv=fdatasync 2>&1 | tail -1)
+rm -f "$WORK/dd.test"
+say "disk: synced sequential write of 256 MiB where the spool is: $(echo "$dd_out" | awk -F, '{print $NF}' | sed 's/^ //') (the bound of any relay that syncs before 250)"
+
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
   postfix_config || exit 1; PF=1
   postfix_start
