@@ -343,9 +343,9 @@ portability:
 		EXTRA_CFLAGS="$(PORT_CFLAGS)" $(PORT_UNITS)
 	@./tests/run-unit.sh $(PORT_UNITS)
 	@if [ -n "$(PORT_CFLAGS)" ] && command -v qemu-x86_64 >/dev/null; then \
-		echo "portability: on an emulated CPU without SSE4.2 (qemu64):"; \
+		echo "portability: on an emulated CPU without SSE4.2, AES-NI or AVX (qemu64):"; \
 		RUN="qemu-x86_64 -cpu qemu64" ./tests/run-unit.sh \
-			$(filter %/crc32c_test %/spool_test,$(PORT_UNITS)); \
+			$(filter %/crc32c_test %/spool_test %/tls_test,$(PORT_UNITS)); \
 	else echo "portability: qemu-user not installed, table path of CRC32C not run"; fi
 
 # Unit tests also run under ASan+UBSan, and every fuzz target gets a short run.
