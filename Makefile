@@ -333,8 +333,9 @@ test-browser: $(BINS)
 # Portability: the library and the unit tests built by clang for an x86-64
 # without SSE4.2 (CRC32C takes its table path at run time on such a CPU:
 # queue/crc32c.c), into build-portable/, and run.  With qemu-user there,
-# the CRC32C and spool tests run again on an emulated CPU without SSE4.2,
-# so that the table path itself is exercised.
+# the CRC32C, spool and TLS tests run again on an emulated CPU without
+# SSE4.2, AES-NI or AVX, so that the table path itself is exercised, and
+# the wolfSSL built for speed shows it picks its code by the CPU at run time.
 PORT_BUILD  := build-portable
 PORT_CFLAGS := $(if $(filter x86_64,$(shell uname -m)),-mno-sse4.2)
 PORT_UNITS  := $(UNIT_BINS:$(BUILD)/%=$(PORT_BUILD)/%)
