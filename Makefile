@@ -24,26 +24,39 @@
 SAN     ?=
 COV     ?=
 comma   := ,
-BUILD   := build$(if $(filter system,$(WOLFSSL)),-syswolfssl)$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 CC      ?= gcc
 PKGS    := liburing wolfssl libcares yaml-0.1 jansson libmicrohttpd sqlite3
 # WOLFSSL=private (the default): scripts/wolfssl.sh's static build, made
 # once when missing, after the packages it needs (pkg-config then finds it
 # first); system: Debian's libwolfssl (the .deb uses it, so that Debian's
-# security updates reach it).  make deps and make clean need neither.
+# security updates reach it).  make deps and make clean need neither.  If
+# the private build fails (no network to fetch the source, say), the build
+# says so and links Debian's library, until build-wolfssl/failed is removed.
 WOLFSSL ?= private
 WOLFSSL_PREFIX := $(CURDIR)/build-wolfssl/prefix
+WOLFSSL_FAILED := $(CURDIR)/build-wolfssl/failed
+WOLFSSL_USE := $(WOLFSSL)
 ifeq ($(WOLFSSL),private)
 ifneq ($(words $(wildcard $(WOLFSSL_PREFIX)/.sluice-wolfssl $(WOLFSSL_PREFIX)/include/wolfssl/options.h)),2)
-ifneq ($(filter-out deps clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(wildcard $(WOLFSSL_FAILED)),)
+$(warning wolfSSL could not be built ($(WOLFSSL_FAILED)): linking Debian's instead; remove that file to try again)
+WOLFSSL_USE := system
+else ifneq ($(filter-out deps clean,$(or $(MAKECMDGOALS),all)),)
 $(info building wolfSSL into $(WOLFSSL_PREFIX) (once; scripts/wolfssl.sh))
-$(if $(shell ./scripts/deps.sh >&2 && ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),,$(error scripts/wolfssl.sh failed))
+ifeq ($(shell ./scripts/deps.sh >&2 && ./scripts/wolfssl.sh $(WOLFSSL_PREFIX) >&2 && echo ok),)
+$(shell mkdir -p $(dir $(WOLFSSL_FAILED)) && date > $(WOLFSSL_FAILED))
+$(warning scripts/wolfssl.sh failed: linking Debian's wolfSSL instead; remove $(WOLFSSL_FAILED) to try again)
+WOLFSSL_USE := system
 endif
 endif
+endif
+endif
+ifeq ($(WOLFSSL_USE),private)
 PKG_CONFIG := PKG_CONFIG_PATH=$(WOLFSSL_PREFIX)/lib/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)) pkg-config
 else
 PKG_CONFIG := pkg-config
 endif
+BUILD   := build$(if $(filter system,$(WOLFSSL_USE)),-syswolfssl)$(if $(SAN),-$(subst $(comma),-,$(SAN)))$(if $(COV),-cov)
 TOOLS   ?= /opt/sluice-tools
 FUZZ_SMOKE ?= 12
 
