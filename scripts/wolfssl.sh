@@ -7,6 +7,9 @@
 # (single-precision math with assembly, AES-NI and the Intel assembly on
 # x86-64, the ARMv8 crypto instructions on aarch64; TLS 1.3, session
 # tickets, SNI), built once and installed into PREFIX as a static library.
+# Without the fixed-point ECC cache and SAKKE, which --enable-distro brings:
+# their tables are thread-local (1.4 MB of static TLS that every thread of
+# the process gets and zeroes, and more than a 256 KiB thread stack holds).
 # A stamp in PREFIX names the source and the options: the same call again
 # does nothing (no network), a change of either builds again.
 set -eu
@@ -14,8 +17,8 @@ PREFIX=${1:?usage: scripts/wolfssl.sh PREFIX}
 SUITE=${WOLFSSL_SUITE:-trixie}
 TOP=$(dirname "$PREFIX")
 FLAGS="--enable-static --disable-shared --enable-distro --disable-oldtls --enable-tls13
-  --enable-session-ticket --enable-sni --enable-sp=yes --disable-examples
-  --disable-crypttests --disable-benchmark"
+  --enable-session-ticket --enable-sni --enable-sp=yes --disable-fpecc --disable-sakke
+  --disable-examples --disable-crypttests --disable-benchmark"
 case "$(uname -m)" in
   x86_64) FLAGS="$FLAGS --enable-sp-asm --enable-aesni --enable-intelasm" ;;
   aarch64) FLAGS="$FLAGS --enable-sp-asm --enable-armasm" ;;

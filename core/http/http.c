@@ -540,6 +540,11 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* Why libmicrohttpd did not start: its last message while http_start waits
+ * for it (its threads may log later; only the start reads this). */
+static char start_why[160];
+static atomic_bool starting;
+
 /* libmicrohttpd's own messages (a refused connection, a broken request). */
 static void __attribute__((format(printf, 2, 0)))
 on_log(void *cls, const char *fmt, va_list ap)
@@ -548,6 +553,8 @@ on_log(void *cls, const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	if (atomic_load(&starting))
+		snprintf(start_why, sizeof(start_why), "%.*s", (int)sizeof(start_why) - 1, line);
 	log_debug("http: %s", LOG_TEXT(line));
 }
 
@@ -661,19 +668,24 @@ http_start(char *err, size_t errlen)
 	if (H.fd < 0)
 		return 0;
 	sem_init(&H.calls, 0, HTTP_CTL_CALLS);
+	start_why[0] = '\0';
+	atomic_store(&starting, true);
+	/* the logger first, or messages about the options before it go to stderr */
 	H.mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 				 MHD_USE_POLL | MHD_USE_ERROR_LOG,
 				 0, NULL, NULL, on_request, NULL,
+				 MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
 				 MHD_OPTION_LISTEN_SOCKET, H.fd,
 				 MHD_OPTION_CONNECTION_LIMIT, (unsigned)H.max_conns,
 				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
 				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEAD_MAX,
 				 MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256u << 10),
 				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				 MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
 				 MHD_OPTION_END);
+	atomic_store(&starting, false);
 	if (H.mhd == NULL) {
-		snprintf(err, errlen, "http: listen %s: libmicrohttpd did not start", H.listen);
+		snprintf(err, errlen, "http: listen %s: libmicrohttpd did not start%s%s", H.listen,
+			 start_why[0] ? ": " : "", start_why);
 		close(H.fd);
 		H.fd = -1;
 		return -EINVAL;

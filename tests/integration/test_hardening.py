@@ -2,7 +2,8 @@
 each program is a position-independent executable (ELF type DYN with the
 PIE flag), fully RELRO (a GNU_RELRO segment and BIND_NOW), with a
 non-executable stack, stack-protector canaries (__stack_chk_fail) and,
-in release builds, fortified libc calls (__*_chk).
+in release builds, fortified libc calls (__*_chk); and each thread's
+static thread-local block stays small.
 
 Sanitizer builds (BUILD=build-address-...) have no FORTIFY by design
 (ASan replaces those functions); the other properties hold for them too.
@@ -50,6 +51,18 @@ class Hardening(unittest.TestCase):
                                 re.search(r"\(FLAGS_1\).*\bNOW\b", dyn) or
                                 re.search(r"\(BIND_NOW\)", dyn),
                                 "%s: partial RELRO only (no BIND_NOW)" % name)
+
+    def test_small_thread_locals(self):
+        """Every thread gets (and zeroes) the static thread-local block:
+        the wolfSSL built with its thread-local ECC caches had 1.4 MB of it,
+        more than the HTTP listener's 256 KiB thread stacks hold."""
+        for name, path in self.programs():
+            with self.subTest(name):
+                m = re.search(r"^\s*TLS\s+(?:0x[0-9a-f]+\s+){4}(0x[0-9a-f]+)",
+                              readelf("-l", path), re.M)
+                size = int(m.group(1), 16) if m else 0
+                self.assertLess(size, 64 << 10, "%s: %d bytes of static thread-local "
+                                "storage per thread" % (name, size))
 
     def test_stack_not_executable(self):
         for name, path in self.programs():
