@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,15 @@ rec_segment(struct spool *sp, struct spool_index *x, struct spool_seg *seg,
 			st->records++;
 			rec_apply(sp, x, &h, map + off + SPOOL_HDR_SIZE, seg->seq, off, st);
 			off += SPOOL_HDR_SIZE + h.len;
+			/* the next record's slot in the index (a cache miss in a
+			   large table) loads while that record's tags are checked;
+			   its id is not verified yet, but a prefetch is only a hint */
+			if (off + SPOOL_HDR_SIZE <= size) {
+				uint64_t next_id;
+				memcpy(&next_id, map + off + offsetof(struct spool_rec_hdr, id),
+				       sizeof(next_id));
+				spool_index_prefetch(x, next_id);
+			}
 			continue;
 		}
 		/* damaged: resynchronise on the next record sealed for its place */

@@ -147,6 +147,8 @@ struct spool_index_msg *spool_index_find(struct spool_index *x, uint64_t id);
  * is live already, -EINVAL for the ids 0 and UINT64_MAX, or -ENOMEM. */
 int spool_index_add(struct spool_index *x, uint64_t id, struct envelope *env,
 		    const struct spool_loc *loc);
+/* id's slot is about to be used: start loading it (a hint, any id). */
+void spool_index_prefetch(const struct spool_index *x, uint64_t id);
 /* Drop a live message found by spool_index_find: frees its envelope. */
 void spool_index_drop(struct spool_index *x, struct spool_index_msg *e);
 void spool_index_fini(struct spool_index *x);
