@@ -65,6 +65,7 @@ recover_once() {
   "$B/sluice-spoolgen" "$WORK/var/spool" "$(nproc)" "$RECOVER_N" 1024 >/dev/null
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
   local t0 t1 cpu rec
+  rm -f "$WORK/sluiced.log"	# the last run's "ready:" must not count
   t0=$(now)
   ( cd "$WORK" && exec "$OLDPWD/$B/sluiced" ) > "$WORK/sluiced.log" 2>&1 &
   SLUICED_PID=$!
