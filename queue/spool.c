@@ -48,7 +48,6 @@
 #include <unistd.h>
 
 #include "core/file.h"
-#include "core/hash.h"
 #include "core/list.h"
 #include "core/log.h"
 
