@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/xalloc.h"
 
@@ -76,13 +77,17 @@ hash_slots(size_t n, size_t min)
  * Rehash a chained table into nnew buckets (a power of two): tab is an
  * array of nold head pointers (NULL when nold is 0), the entries link
  * through their member `link`, and HASH(e) is entry e's hash.  tab is freed
- * and replaced; the new array comes from xcalloc (out of memory aborts).
+ * and replaced; the new array comes from xmalloc (out of memory aborts)
+ * and is zeroed by writing it: calloc's fresh pages would be the kernel's
+ * zero page, and the first push into each (a read, then a write) would
+ * take a copy-on-write fault and a TLB shootdown per 4 KiB.
  * Each entry is pushed at the head of its new chain.
  */
 #define HASH_CHAIN_REHASH(tab, nold, nnew, link, HASH)				\
 	do {									\
-		__typeof__(tab) hcr_new = xcalloc((nnew), sizeof(*hcr_new));	\
+		__typeof__(tab) hcr_new = xmalloc((nnew) * sizeof(*hcr_new));	\
 										\
+		memset(hcr_new, 0, (nnew) * sizeof(*hcr_new));			\
 		for (size_t hcr_i = 0; hcr_i < (size_t)(nold); hcr_i++) {	\
 			__typeof__(*hcr_new) hcr_e = (tab)[hcr_i], hcr_next;	\
 										\

@@ -57,11 +57,16 @@ queue_dest_policy(struct worker *w, const struct dest *d)
 
 /* ---- tables --------------------------------------------------------- */
 
+/* Make room for want messages in the id table, at most half full. */
 static void
-msgs_grow(struct queue *q)
+msgs_grow(struct queue *q, size_t want)
 {
-	uint32_t n = q->nmsgslots ? q->nmsgslots * 2 : 1024;
+	uint32_t n = q->nmsgslots ? q->nmsgslots : 1024;
 
+	while ((size_t)n < 2 * want)
+		n *= 2;
+	if (n == q->nmsgslots)
+		return;
 	HASH_CHAIN_REHASH(q->msgs, q->nmsgslots, n, hnext, msg_hash);
 	q->nmsgslots = n;
 }
@@ -82,13 +87,19 @@ queue_msg_new(struct worker *w, struct envelope *env, const struct spool_loc *lo
 		if (env->rcpt[i].state == ENV_RCPT_PENDING)
 			m->pending++;
 	if ((q->nmsgs + 1) * 2 > q->nmsgslots)
-		msgs_grow(q);
+		msgs_grow(q, q->nmsgs + 1);
 	h = (uint32_t)(msg_hash(m) & (q->nmsgslots - 1));
 	m->hnext = q->msgs[h];
 	q->msgs[h] = m;
 	q->nmsgs++;
 	list_add_tail(&q->all, &m->link);
 	return m;
+}
+
+void
+queue_msgs_reserve(struct queue *q, size_t n)
+{
+	msgs_grow(q, q->nmsgs + n);
 }
 
 void
@@ -557,7 +568,7 @@ queue_init(struct worker *w, const struct queue_transport *t)
 	wheel_init(&q->wheel, w->now, w);
 	list_init(&q->all);
 	q->rng = (uint64_t)time(NULL) ^ ((uint64_t)w->id << 32) ^ (uint64_t)(uintptr_t)q;
-	msgs_grow(q);
+	msgs_grow(q, 0);
 }
 
 /*
@@ -610,7 +621,7 @@ queue_trim(struct worker *w)
 		free(q->msgs);
 		q->msgs = NULL;
 		q->nmsgslots = 0;
-		msgs_grow(q);
+		msgs_grow(q, 0);
 	}
 }
 

@@ -57,9 +57,11 @@ void queue_fini(struct worker *w);
 void queue_accept(struct worker *w, struct buf *rec, size_t start,
 		  const struct spool_loc *loc);
 
-/* A message found by spool recovery (env is taken over). */
+/* A message found by spool recovery (env is taken over); total: how many
+ * this recovery hands over in all (struct spool_recovery.messages), so the
+ * tables are sized once. */
 void queue_recovered(struct worker *w, struct envelope *env,
-		     const struct spool_loc *loc);
+		     const struct spool_loc *loc, uint64_t total);
 
 /*
  * A message Sluice writes itself for its operators (an alert notice, built

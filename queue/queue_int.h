@@ -42,6 +42,10 @@ const struct cfg_connector *queue_dest_cfg(struct worker *w, const struct dest *
 struct qmsg *queue_msg_new(struct worker *w, struct envelope *env,
 			   const struct spool_loc *loc);
 
+/* Size the id table for n more messages at once (one rehash, not one per
+ * doubling). */
+void queue_msgs_reserve(struct queue *q, size_t n);
+
 /* Take m out of the id table (not out of q->all). */
 void queue_msgs_del(struct queue *q, struct qmsg *m);
 

@@ -621,8 +621,11 @@ queue_accept(struct worker *w, struct buf *rec, size_t start, const struct spool
 }
 
 void
-queue_recovered(struct worker *w, struct envelope *env, const struct spool_loc *loc)
+queue_recovered(struct worker *w, struct envelope *env, const struct spool_loc *loc,
+		uint64_t total)
 {
+	if (w->q->nmsgs == 0)	/* the first one */
+		queue_msgs_reserve(w->q, (size_t)total);
 	queue_msg_new(w, env, loc);	/* routed into jobs by queue_start */
 	w->st.queued++;
 }

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,6 @@
 #include <unistd.h>
 
 #include "core/file.h"
-#include "core/hash.h"
 #include "core/list.h"
 #include "core/log.h"
 
@@ -202,103 +202,40 @@ spool_rec_end(struct buf *b, size_t start, uint64_t aux)
 
 /* ---- recovery ------------------------------------------------------- */
 
-/* Open-addressing table id -> live message, used only during recovery. */
-struct rec_entry {
-	uint64_t id;			/* 0 = empty slot */
-	struct envelope *env;		/* decoded envelope (owned) */
-	struct spool_loc loc;		/* where its MSG record is */
-};
-
-struct rec_table {
-	struct rec_entry *e;		/* slots */
-	size_t cap, n, tomb;		/* slots, live entries, deleted slots */
-};
-
-#define REC_TOMB UINT64_MAX
-
-static size_t
-rec_hash(uint64_t id, size_t cap)
-{
-	return (size_t)hash_mix64(id) & (cap - 1);
-}
-
-static struct rec_entry *
-rec_find(struct rec_table *t, uint64_t id)
-{
-	if (t->cap == 0)
-		return NULL;
-	for (size_t i = rec_hash(id, t->cap);; i = (i + 1) & (t->cap - 1)) {
-		if (t->e[i].id == id)
-			return &t->e[i];
-		if (t->e[i].id == 0)
-			return NULL;
-	}
-}
-
-static int
-rec_insert(struct rec_table *t, uint64_t id, struct envelope *env,
-	   const struct spool_loc *loc)
-{
-	if ((t->n + t->tomb + 1) * 4 >= t->cap * 3) {
-		struct rec_table nt = { 0 };
-		nt.cap = t->cap ? (t->n * 4 >= t->cap ? t->cap * 2 : t->cap) : 1024;
-		nt.e = calloc(nt.cap, sizeof(*nt.e));
-		if (nt.e == NULL)
-			return -ENOMEM;
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->e[i].id != 0 && t->e[i].id != REC_TOMB)
-				rec_insert(&nt, t->e[i].id, t->e[i].env, &t->e[i].loc);
-		free(t->e);
-		*t = nt;
-	}
-	for (size_t i = rec_hash(id, t->cap);; i = (i + 1) & (t->cap - 1)) {
-		if (t->e[i].id == 0 || t->e[i].id == REC_TOMB) {
-			if (t->e[i].id == REC_TOMB)
-				t->tomb--;
-			t->e[i] = (struct rec_entry){ id, env, *loc };
-			t->n++;
-			return 0;
-		}
-	}
-}
-
 /* Forget a message: finished, or impossible to deliver. */
 static void
-rec_drop(struct spool *sp, struct rec_table *t, struct rec_entry *e)
+rec_drop(struct spool *sp, struct spool_index *x, struct spool_index_msg *e)
 {
 	struct spool_seg *seg = spool_seg_find(sp, e->loc.seg);
 
 	if (seg != NULL && seg->live > 0)
 		seg->live--;
-	free(e->env);
-	e->id = REC_TOMB;
-	e->env = NULL;
-	t->n--;
-	t->tomb++;
+	spool_index_drop(x, e);
 }
 
 /* Does a live message own body file id?  (spool_body_sweep) */
 static bool
 rec_live(void *arg, uint64_t id)
 {
-	struct rec_entry *e = id != 0 && id != REC_TOMB ? rec_find(arg, id) : NULL;
+	struct spool_index_msg *e = spool_index_find(arg, id);
 
 	return e != NULL && e->loc.body;
 }
 
 /* Apply one valid record to the table. */
 static void
-rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
+rec_apply(struct spool *sp, struct spool_index *x, const struct spool_rec_hdr *h,
 	  const uint8_t *payload, uint32_t seq, uint64_t off,
 	  struct spool_recovery *st)
 {
-	struct rec_entry *e;
+	struct spool_index_msg *e;
 
-	if (h->id == 0 || h->id == REC_TOMB) {	/* the table's own markers */
+	if (h->id == 0 || h->id == UINT64_MAX) {	/* the index's own markers */
 		st->bad_records++;
 		return;
 	}
-	e = rec_find(t, h->id);
+	/* a MSG's id is looked up by spool_index_add, only when it may be live */
+	e = h->type != SPOOL_REC_MSG ? spool_index_find(x, h->id) : NULL;
 
 	switch (h->type) {
 	case SPOOL_REC_MSG: {
@@ -306,7 +243,7 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 					 false };
 		struct spool_body_ref ref;
 		struct envelope *env;
-		if (e != NULL || h->aux > h->len) {
+		if (h->aux > h->len) {
 			st->bad_records++;
 			return;
 		}
@@ -323,7 +260,7 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 			st->bad_records++;
 			return;
 		}
-		if (rec_insert(t, h->id, env, &loc) < 0) {
+		if (spool_index_add(x, h->id, env, &loc) < 0) {	/* -EEXIST too */
 			free(env);
 			st->bad_records++;
 			return;
@@ -339,7 +276,7 @@ rec_apply(struct spool *sp, struct rec_table *t, const struct spool_rec_hdr *h,
 		break;
 	case SPOOL_REC_DONE:
 		if (e != NULL)
-			rec_drop(sp, t, e);
+			rec_drop(sp, x, e);
 		break;
 	case SPOOL_REC_TRIED:
 		for (uint32_t k = 0; e != NULL && k + 1 <= h->len / sizeof(uint32_t); k++) {
@@ -411,7 +348,7 @@ rec_resync(struct spool *sp, const uint8_t *map, uint64_t size, uint32_t seq, ui
 
 /* Walk one segment.  last: the newest segment, whose torn tail is cut. */
 static int
-rec_segment(struct spool *sp, struct rec_table *t, struct spool_seg *seg,
+rec_segment(struct spool *sp, struct spool_index *x, struct spool_seg *seg,
 	    bool last, struct spool_recovery *st, char *err, size_t errlen)
 {
 	struct spool_rec_hdr h;
@@ -444,8 +381,17 @@ rec_segment(struct spool *sp, struct rec_table *t, struct spool_seg *seg,
 	while (off < size) {
 		if (spool_rec_check(sp->key, map + off, size - off, seg->seq, off, &h) == 0) {
 			st->records++;
-			rec_apply(sp, t, &h, map + off + SPOOL_HDR_SIZE, seg->seq, off, st);
+			rec_apply(sp, x, &h, map + off + SPOOL_HDR_SIZE, seg->seq, off, st);
 			off += SPOOL_HDR_SIZE + h.len;
+			/* the next record's slot in the index (a cache miss in a
+			   large table) loads while that record's tags are checked;
+			   its id is not verified yet, but a prefetch is only a hint */
+			if (off + SPOOL_HDR_SIZE <= size) {
+				uint64_t next_id;
+				memcpy(&next_id, map + off + offsetof(struct spool_rec_hdr, id),
+				       sizeof(next_id));
+				spool_index_prefetch(x, next_id);
+			}
 			continue;
 		}
 		/* damaged: resynchronise on the next record sealed for its place */
@@ -495,7 +441,7 @@ static int
 spool_recover(struct spool *sp, spool_recover_cb cb, void *arg,
 	      struct spool_recovery *st, char *err, size_t errlen)
 {
-	struct rec_table t = { 0 };
+	struct spool_index x = { 0 };
 	uint32_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
@@ -543,35 +489,32 @@ spool_recover(struct spool *sp, spool_recover_cb cb, void *arg,
 				close(fd);
 			goto out;
 		}
-		rc = rec_segment(sp, &t, seg_cur(sp), i + 1 == n, st, err, errlen);
+		rc = rec_segment(sp, &x, seg_cur(sp), i + 1 == n, st, err, errlen);
 		if (rc < 0)
 			goto out;
 	}
 	/* a live message's body must be there: it was synced before its record */
-	for (size_t i = 0; i < t.cap; i++) {
-		struct rec_entry *e = &t.e[i];
-		if (e->id == 0 || e->id == REC_TOMB || !e->loc.body ||
-		    spool_body_present(sp, e->id, e->loc.size))
+	for (size_t i = 0; i < x.n; i++) {
+		struct spool_index_msg *e = &x.m[i];
+		if (e->env == NULL || !e->loc.body || spool_body_present(sp, e->id, e->loc.size))
 			continue;
 		log_err("spool %s: message %016llX has no body file of %llu bytes; it "
 			"cannot be delivered", sp->dir, (unsigned long long)e->id,
 			(unsigned long long)e->loc.size);
 		st->lost_bodies++;
-		rec_drop(sp, &t, e);
+		rec_drop(sp, &x, e);
 	}
-	spool_body_sweep(sp, rec_live, &t, st);
-	for (size_t i = 0; i < t.cap; i++) {
-		if (t.e[i].id == 0 || t.e[i].id == REC_TOMB)
+	spool_body_sweep(sp, rec_live, &x, st);
+	/* in the order the records were written: the queue gets the oldest first */
+	st->messages = x.live;
+	for (size_t i = 0; i < x.n; i++) {
+		if (x.m[i].env == NULL)
 			continue;
-		st->messages++;
-		cb(arg, t.e[i].env, &t.e[i].loc);
-		t.e[i].env = NULL;
+		cb(arg, x.m[i].env, &x.m[i].loc);
+		x.m[i].env = NULL;
 	}
 out:
-	for (size_t i = 0; i < t.cap; i++)
-		if (t.e[i].id != 0 && t.e[i].id != REC_TOMB)
-			free(t.e[i].env);
-	free(t.e);
+	spool_index_fini(&x);
 	free(seqs);
 	return rc;
 }

@@ -109,7 +109,8 @@ struct spool;
 struct spool_recovery {
 	uint64_t segments;	/* segment files read */
 	uint64_t records;	/* valid records seen */
-	uint64_t messages;	/* live messages handed to the callback */
+	uint64_t messages;	/* live messages handed to the callback (all
+				   counted before the first is handed) */
 	uint64_t bad_records;	/* damaged or unauthentic records skipped */
 	uint64_t torn_bytes;	/* bytes cut from a torn tail */
 	uint64_t deleted;	/* empty segments unlinked */

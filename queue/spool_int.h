@@ -4,7 +4,7 @@
  * the list below.  Not for other modules: they use queue/spool.h.
  *
  * The files are layers, bottom first: each calls only files earlier in
- * this list (lower layers), never a later one; the first two do not call
+ * this list (lower layers), never a later one; the first three do not call
  * each other.  This is the intended order; scripts/layers.py checks only
  * that the objects' symbol graph has no cycle, which this order implies:
  *
@@ -12,6 +12,7 @@
  *   spool_body.c   body files of spilled messages: written through the
  *                  ring with their CRC-32C, synced, found and swept at
  *                  recovery, unlinked
+ *   spool_index.c  recovery's table of live messages (memory only)
  *   spool.c        segments, the group commit, recovery, the collection
  *                  of finished segments
  *   spool_read.c   a message's data read back, from its segment or its
@@ -112,5 +113,44 @@ int spool_body_open_read(struct spool *sp, uint64_t id);
 /* Unlink body files for which live(arg, id) is false; count the others. */
 void spool_body_sweep(struct spool *sp, bool (*live)(void *arg, uint64_t id), void *arg,
 		      struct spool_recovery *st);
+
+/*
+ * Recovery's live messages (spool_index.c): a dense array in the order
+ * their MSG records were found, and an open-addressing table of 16-byte
+ * slots over it.  Zero-initialise; spool_index_fini frees (also the
+ * envelopes still held).
+ */
+struct spool_index_msg {
+	uint64_t id;			/* queue id */
+	struct envelope *env;		/* owned; NULL once dropped */
+	struct spool_loc loc;		/* where its MSG record is */
+};
+
+struct spool_index_slot {
+	uint64_t id;			/* 0 = empty, UINT64_MAX = dropped */
+	uint32_t idx;			/* its entry in m */
+};
+
+struct spool_index {
+	struct spool_index_msg *m;	/* the messages added, in order (dropped
+					   ones: env NULL until a rehash) */
+	size_t n, cap;			/* entries used / allocated */
+	struct spool_index_slot *slot;	/* nslots (a power of two) */
+	size_t nslots, used;		/* slots, slots not empty (tombs too) */
+	size_t live;			/* entries not dropped */
+	uint64_t max_id;		/* highest id ever added */
+};
+
+/* The live message id, or NULL.  Good until the next spool_index_add. */
+struct spool_index_msg *spool_index_find(struct spool_index *x, uint64_t id);
+/* Add message id (env taken over on success).  Returns 0, -EEXIST when id
+ * is live already, -EINVAL for the ids 0 and UINT64_MAX, or -ENOMEM. */
+int spool_index_add(struct spool_index *x, uint64_t id, struct envelope *env,
+		    const struct spool_loc *loc);
+/* id's slot is about to be used: start loading it (a hint, any id). */
+void spool_index_prefetch(const struct spool_index *x, uint64_t id);
+/* Drop a live message found by spool_index_find: frees its envelope. */
+void spool_index_drop(struct spool_index *x, struct spool_index_msg *e);
+void spool_index_fini(struct spool_index *x);
 
 #endif

@@ -40,7 +40,9 @@ static struct spool_recovery *recovered;
 static void
 recover_msg(void *arg, struct envelope *env, const struct spool_loc *loc)
 {
-	queue_recovered(arg, env, loc);
+	struct worker *w = arg;
+
+	queue_recovered(w, env, loc, recovered[w->id].messages);
 }
 
 /* The listeners, while the process may still bind any port.  Their

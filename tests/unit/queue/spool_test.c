@@ -28,7 +28,7 @@ struct rec {
 
 static struct io_uring ring;
 static char root[64];
-static struct buf *made[64];	/* record buffers to free at teardown */
+static struct buf *made[128];	/* record buffers to free at teardown */
 static size_t nmade;
 
 static void
@@ -272,6 +272,75 @@ Test(spool, done_and_rcpt_records)
 	for (size_t i = 0; i < f.n; i++)
 		if (f.ids[i] == m[2].id)
 			cr_expect_eq(f.state0[i], ENV_RCPT_DELIVERED);
+	spool_close(sp);
+	free_made();
+}
+
+/* What the callback saw: the order, and the count it was told first. */
+struct seen {
+	const struct spool_recovery *st;	/* the stats being filled */
+	uint64_t told;				/* st->messages at the first call */
+	uint64_t ids[64];			/* ids in the order handed over */
+	size_t n;				/* how many */
+};
+
+static void
+note(void *arg, struct envelope *env, const struct spool_loc *loc)
+{
+	struct seen *s = arg;
+
+	if (s->n == 0)
+		s->told = s->st->messages;
+	if (s->n < 64)
+		s->ids[s->n++] = env->id;
+	free(env);
+}
+
+/* The queue sizes its tables from the count it is told before the first
+ * message, and takes the messages in the order their records were
+ * written (not in id order, not in any table's order); a second MSG
+ * record with a live message's id is refused even when it is not the
+ * highest id. */
+Test(spool, recovery_hands_over_in_spool_order_counted_first)
+{
+	struct spool_recovery st;
+	struct found f;
+	struct rec m[40], d[2], dup;
+	struct spool_rec_hdr h;
+	struct spool *sp = open_sp(&f, &st, 0);
+	char err[256];
+
+	for (int i = 0; i < 40; i++)
+		make_msg(sp, &m[i], "x\r\n");
+	for (int i = 39; i >= 0; i--)	/* spool order: highest id first */
+		spool_append(sp, &m[i].sw);
+	run(sp);
+	make_rec(&d[0], SPOOL_REC_DONE, m[7].id, 0);
+	make_rec(&d[1], SPOOL_REC_DONE, m[30].id, 0);
+	make_msg(sp, &dup, "forged twin\r\n");
+	memcpy(&h, dup.b.p, sizeof(h));
+	h.id = m[20].id;		/* below the highest id seen */
+	memcpy(dup.b.p, &h, sizeof(h));
+	spool_append(sp, &d[0].sw);
+	spool_append(sp, &dup.sw);
+	spool_append(sp, &d[1].sw);
+	run(sp);
+	spool_close(sp);
+
+	struct seen s = { .st = &st };
+	cr_assert_eq(spool_open(&sp, root, 0, 0, note, &s, &st, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_expect_eq(st.messages, 38);
+	cr_expect_eq(s.told, 38);
+	cr_expect_eq(s.n, 38);
+	cr_expect_eq(st.bad_records, 1);	/* the twin */
+	size_t k = 0;
+	for (int i = 39; i >= 0; i--) {
+		if (i == 7 || i == 30)
+			continue;
+		cr_expect_eq(s.ids[k], m[i].id, "message %zu handed over out of order", k);
+		k++;
+	}
 	spool_close(sp);
 	free_made();
 }
