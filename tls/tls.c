@@ -137,6 +137,9 @@ struct tls_conn {
 	char *cache_key;		/* client: its sessions' key in this
 					   thread's cache (tls_conn_resume), or
 					   NULL: none cached */
+	int64_t verified;		/* unix s of the full handshake the
+					   offered session descends from; 0:
+					   none offered (this one is full) */
 };
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -1041,12 +1044,13 @@ tls_conn_resume(struct tls_conn *c, const char *dest)
 	 * checked for. */
 	snprintf(c->cache_key, len, "%llu %s %s", (unsigned long long)c->ctx->id, dest,
 		 name);
-	s = tls_cache_get(c->cache_key);
+	s = tls_cache_get(c->cache_key, &c->verified);
 	if (s == NULL)
 		return 0;
 	if (wolfSSL_set_session(c->ssl, s) != WOLFSSL_SUCCESS) {
 		tls_cache_drop(c->cache_key);
 		wolfSSL_ERR_clear_error();
+		c->verified = 0;
 		return 0;
 	}
 	return 1;
@@ -1064,17 +1068,18 @@ static int
 tls_new_session_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
 {
 	struct tls_conn *c = wolfSSL_get_app_data(ssl);
-	bool trusted;
+	bool resumed, trusted;
 
 	if (c == NULL || c->cache_key == NULL || c->failed)
 		return 0;
-	trusted = !c->ctx->verify || c->peer_name == NULL || c->name_checked ||
-		  wolfSSL_session_reused(ssl);
+	resumed = wolfSSL_session_reused(ssl) && c->verified != 0;
+	trusted = !c->ctx->verify || c->peer_name == NULL || c->name_checked || resumed;
 	/* TLS 1.3 resumes only with a ticket; the end of its handshake
 	 * brings a session without one, which would replace a good one. */
 	if (trusted && (wolfSSL_SESSION_has_ticket(sess) ||
 			wolfSSL_version(ssl) < TLS1_3_VERSION))
-		tls_cache_put(c->cache_key, wolfSSL_SESSION_dup(sess));
+		tls_cache_put(c->cache_key, wolfSSL_SESSION_dup(sess),
+			      resumed ? c->verified : (int64_t)time(NULL));
 	return 0;
 }
 

@@ -153,13 +153,16 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, bool server,
 /*
  * Client, before the first tls_handshake: offer the session this thread
  * has cached for the same context, destination dest (the next hop, e.g.
- * "192.0.2.1:25") and peer name, and cache the sessions this connection
- * gets (the TLS 1.2 session at the end of the handshake, TLS 1.3 tickets
- * whenever they arrive, during tls_read) under that key.  A session is
- * cached only once the handshake passed the context's verification for
- * that name, and is offered only to the same context: never across
- * another CA, policy or name.  A handshake that fails forgets the key's
- * session.  Per thread, TLS_CACHE_MAX (tls/tls_cache.h) sessions at most.
+ * "[192.0.2.1]:25") and peer name, and cache the sessions this
+ * connection receives (the TLS 1.2 session at the end of the handshake,
+ * TLS 1.3 tickets whenever they arrive, during tls_read) under that key.
+ * A session is cached only once the handshake passed the context's
+ * verification for that name, and is offered only to the same context:
+ * never across another CA, policy or name.  A handshake that fails
+ * forgets the key's session, and sessions descending from a full
+ * handshake more than an hour old (TLS_CACHE_REVERIFY) are not offered:
+ * the certificate is checked again at least that often.  Per thread,
+ * TLS_CACHE_MAX (tls/tls_cache.h) sessions at most.
  * Returns 1 if a session was offered, 0 if none, -ENOMEM.
  */
 int tls_conn_resume(struct tls_conn *c, const char *dest);

@@ -18,6 +18,8 @@ struct tls_cache_ent {
 	uint64_t hash;		/* of key */
 	WOLFSSL_SESSION *s;	/* owned */
 	uint64_t used;		/* tls_cache_tick at the last get or put */
+	int64_t verified;	/* unix s of the full handshake s descends
+				   from */
 };
 
 static _Thread_local struct tls_cache_ent tls_cache[TLS_CACHE_MAX];
@@ -53,24 +55,27 @@ tls_cache_free_ent(struct tls_cache_ent *e)
 }
 
 WOLFSSL_SESSION *
-tls_cache_get(const char *key)
+tls_cache_get(const char *key, int64_t *verified)
 {
 	struct tls_cache_ent *e = tls_cache_find(key, tls_cache_hash(key));
-	long t;
+	int64_t now = (int64_t)time(NULL);
 
 	if (e == NULL)
 		return NULL;
-	t = wolfSSL_SESSION_get_time(e->s);
-	if ((long)time(NULL) - t >= wolfSSL_SESSION_get_timeout(e->s)) {
+	/* A TLS 1.3 resumption brings a ticket as fresh as the last one: on
+	 * its own, a chain of them would never show a certificate again. */
+	if (now - wolfSSL_SESSION_get_time(e->s) >= wolfSSL_SESSION_get_timeout(e->s) ||
+	    now - e->verified >= TLS_CACHE_REVERIFY || now < e->verified) {
 		tls_cache_free_ent(e);
 		return NULL;
 	}
 	e->used = ++tls_cache_tick;
+	*verified = e->verified;
 	return e->s;
 }
 
 void
-tls_cache_put(const char *key, WOLFSSL_SESSION *s)
+tls_cache_put(const char *key, WOLFSSL_SESSION *s, int64_t verified)
 {
 	uint64_t h = tls_cache_hash(key);
 	struct tls_cache_ent *e = tls_cache_find(key, h), *lru = &tls_cache[0];
@@ -80,6 +85,7 @@ tls_cache_put(const char *key, WOLFSSL_SESSION *s)
 	if (e != NULL) {
 		wolfSSL_SESSION_free(e->s);
 		e->s = s;
+		e->verified = verified;
 		e->used = ++tls_cache_tick;
 		return;
 	}
@@ -95,6 +101,7 @@ tls_cache_put(const char *key, WOLFSSL_SESSION *s)
 	}
 	lru->hash = h;
 	lru->s = s;
+	lru->verified = verified;
 	lru->used = ++tls_cache_tick;
 }
 
