@@ -3,19 +3,25 @@ session of a first STARTTLS connection and offers it on a second, which
 says "Reused" (TLS 1.3 and TLS 1.2 tickets), a ticket from another
 process's keys is not reused, and two relays given the same
 ticket_key_file accept each other's tickets; outbound, two messages to a
-TLS sink go on two connections and the second resumes.  show stats and
-show metrics count full and resumed handshakes both ways."""
+TLS sink (TLS 1.3), or to an OpenSSL server capped at TLS 1.2, go on two
+connections and the second resumes.  show stats and show metrics count
+full and resumed handshakes both ways; a key file too short to be a
+secret stops sluiced -t."""
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import unittest
 
-from harness import CONFIG_HEAD, Certs, Sink, Sluiced, wait_for
+from harness import CONFIG_HEAD, SLUICED, Certs, Sink, Sluiced, wait_for
 from ops_helpers import sluicectl
+import test_tls
 from test_delivery import send
+from test_tls import OpenSSLSmtpServer
 
 CERTS = Certs()
+test_tls.CERTS = CERTS      # OpenSSLSmtpServer's certificates
 setUpModule = CERTS.make
 tearDownModule = CERTS.remove
 
@@ -131,6 +137,38 @@ class TlsResumeTest(unittest.TestCase):
         m = self.metrics(r)
         self.assertEqual(m["sluice_tls_out_handshakes_resumed_total"], "1")
         self.assertEqual(m["sluice_tls_out_handshakes_full_total"], "1")
+
+
+    def test_outbound_tls12_openssl_peer_resumes(self):
+        srv = OpenSSLSmtpServer("valid")
+        srv.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.addCleanup(srv.stop)
+        r = self.relay(sink_port=srv.port)
+        send(r.port)
+        wait_for(lambda: len(srv.got) == 1, 20, what="first delivery")
+        send(r.port)
+        wait_for(lambda: len(srv.got) == 2, 20, what="second delivery")
+        self.assertEqual([g[0] for g in srv.got], ["TLSv1.2", "TLSv1.2"])
+        wait_for(lambda: self.stats(r)["tls.out.handshakes_resumed"] == 1, 10,
+                 what="the second connection resumed")
+        self.assertEqual(self.stats(r)["tls.out.handshakes_full"], 1)
+
+    def test_bad_ticket_key_file(self):
+        tmp = tempfile.mkdtemp(prefix="sluice-key-")
+        key = os.path.join(tmp, "ticket.key")
+        with open(key, "wb") as f:
+            f.write(b"too short")
+        c, k = CERTS.pair("valid")
+        conf = os.path.join(tmp, "sluice.yaml")
+        with open(conf, "w") as f:
+            f.write(CONFIG.replace("@CERT@", c).replace("@KEY@", k)
+                    .replace("@CA@", CERTS.path("ca.pem"))
+                    .replace("@TICKETS@", ", ticket_key_file: " + key)
+                    .format(workers=1, port=2525, dir=tmp, sink_port=2526))
+        p = subprocess.run([SLUICED, "-t", "-c", conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("ticket key file has 9 bytes, expected at least 32", p.stderr + p.stdout)
 
 
 if __name__ == "__main__":
