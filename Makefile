@@ -102,6 +102,7 @@ BINS += $(if $(wildcard bench/wheel_bench.c),$(BUILD)/wheel-bench)
 BINS += $(BUILD)/sluice-spoolgen
 BINS += $(if $(wildcard bench/directory_bench.c),$(BUILD)/directory-bench)
 BINS += $(if $(wildcard bench/quota_bench.c),$(BUILD)/quota-bench)
+BINS += $(if $(wildcard bench/handshake_bench.c),$(BUILD)/handshake-bench)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -132,6 +133,8 @@ $(BUILD)/sluice-spoolgen: $(BUILD)/bench/spoolgen.o $(BUILD)/libsluice.a
 $(BUILD)/directory-bench: $(BUILD)/bench/directory_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/quota-bench: $(BUILD)/bench/quota_bench.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/handshake-bench: $(BUILD)/bench/handshake_bench.o $(BUILD)/libsluice.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsluice.a
 	@mkdir -p $(dir $@)
