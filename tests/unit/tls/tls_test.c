@@ -4,7 +4,8 @@
  * certificates from tests/tls/make-certs.sh (made once per run, before the
  * first test, into a temporary directory named by SLUICE_TLS_CERTS).
  * Covers the handshake, data both ways, each certificate verdict, the
- * verify-off policy, truncation, garbage and the output buffer rule.
+ * verify-off policy, truncation, garbage, the output buffer rule, and
+ * session resumption (tickets and their keys, the client cache).
  */
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "tls/tls.h"
+#include "tls/tls_cache.h"
 
 #define CERTS_ENV	"SLUICE_TLS_CERTS"
 
@@ -1063,4 +1065,52 @@ Test(tls, resume_across_contexts_sharing_a_key_file)
 	cr_expect(strstr(err, "has 5 bytes, expected at least 32") != NULL, "%s", err);
 	cr_expect_eq(tls_ctx_ticket_keys(cli.ctx, path, err, sizeof(err)), -EINVAL);
 	unlink(path);
+}
+
+/* ---- the client session cache itself (tls/tls_cache.h) -------------------- */
+
+/* A session for the cache: empty, and valid for as long as wolfSSL's
+ * clock can say (wolfSSL 5.5 has no way to set its time). */
+static WOLFSSL_SESSION *
+cache_session(void)
+{
+	WOLFSSL_SESSION *s = wolfSSL_SESSION_new();
+
+	cr_assert_not_null(s);
+	wolfSSL_SSL_SESSION_set_timeout(s, 0x7fffffff);
+	return s;
+}
+
+Test(tls, cache_bounded_lru_and_reverified)
+{
+	int64_t now = (int64_t)time(NULL), v = 0;
+	char key[32];
+
+	contexts();	/* wolfSSL initialised */
+	for (int i = 0; i <= TLS_CACHE_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		tls_cache_put(key, cache_session(), now);
+		if (i == TLS_CACHE_MAX - 1)	/* full: k0 used last, k1 is the LRU */
+			cr_assert_not_null(tls_cache_get("k0", &v));
+	}
+	cr_expect_null(tls_cache_get("k1", &v), "the least recently used one stayed");
+	cr_expect_not_null(tls_cache_get("k0", &v), "a recently used one went");
+	cr_expect_not_null(tls_cache_get("k2", &v));
+	cr_expect_eq(v, now);
+	snprintf(key, sizeof(key), "k%d", TLS_CACHE_MAX);
+	cr_expect_not_null(tls_cache_get(key, &v));
+	/* replaced under the same key, with its own time */
+	tls_cache_put("k0", cache_session(), now - 10);
+	cr_expect_not_null(tls_cache_get("k0", &v));
+	cr_expect_eq(v, now - 10);
+	/* a full handshake over an hour ago, or in the future: see the
+	   certificate again */
+	tls_cache_put("k0", cache_session(), now - TLS_CACHE_REVERIFY);
+	cr_expect_null(tls_cache_get("k0", &v));
+	tls_cache_put("k2", cache_session(), now + 100);
+	cr_expect_null(tls_cache_get("k2", &v));
+	tls_cache_drop("k3");
+	cr_expect_null(tls_cache_get("k3", &v));
+	tls_cache_clear();
+	cr_expect_null(tls_cache_get("k4", &v));
 }
