@@ -21,7 +21,6 @@ from test_delivery import send
 from test_tls import OpenSSLSmtpServer
 
 CERTS = Certs()
-test_tls.CERTS = CERTS      # OpenSSLSmtpServer's certificates
 setUpModule = CERTS.make
 tearDownModule = CERTS.remove
 
@@ -140,7 +139,13 @@ class TlsResumeTest(unittest.TestCase):
 
 
     def test_outbound_tls12_openssl_peer_resumes(self):
-        srv = OpenSSLSmtpServer("valid")
+        # its certificate from this module's directory (test_tls's own may
+        # not be made, and test_tls's tests may run in this process too)
+        theirs, test_tls.CERTS = test_tls.CERTS, CERTS
+        try:
+            srv = OpenSSLSmtpServer("valid")
+        finally:
+            test_tls.CERTS = theirs
         srv.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         self.addCleanup(srv.stop)
         r = self.relay(sink_port=srv.port)
