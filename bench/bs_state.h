@@ -127,6 +127,8 @@ struct bench {
 	char *sni;				/* -H host name sent as SNI (NULL: none) */
 	int fatal;				/* stopped by something no retry fixes */
 	unsigned long long handshakes;		/* TLS handshakes completed */
+	unsigned long long resumed;		/* of which resumed a session */
+	int tls_resume;				/* --tls-resume */
 	char tls_desc[96];			/* version and cipher of the first one */
 	char *cmds;				/* MAIL + RCPTs + DATA, one block */
 	size_t cmds_len;			/* its length */

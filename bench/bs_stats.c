@@ -135,19 +135,21 @@ void bs_print_result(double secs)
 		       "\"msg_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,"
 		       "\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},"
 		       "\"sessions\":%u,\"size\":%llu,\"rcpts\":%u,"
-		       "\"tls\":%s,\"handshakes\":%llu,\"tls_version\":\"%s\","
-		       "\"cpu_s\":%.3f}\n",
+		       "\"tls\":%s,\"handshakes\":%llu,\"resumed\":%llu,"
+		       "\"tls_version\":\"%s\",\"cpu_s\":%.3f}\n",
 		       sent, bench.ok, bench.failed, bench.errors, bench.lost,
 		       bench.connections, secs, rate, p50, p99, p999, pmax,
 		       bench.conc, bench.size, bench.rcpts,
-		       bench.tls ? "true" : "false", bench.handshakes, bench.tls_desc, cpu);
+		       bench.tls ? "true" : "false", bench.handshakes, bench.resumed,
+		       bench.tls_desc, cpu);
 	else
 		printf("sent %llu msgs (ok %llu, failed %llu, errors %llu) in %.3f s: "
 		       "%.1f msg/s; latency ms p50 %.3f p99 %.3f p999 %.3f max %.3f%s",
 		       sent, bench.ok, bench.failed, bench.errors, secs, rate, p50,
 		       p99, p999, pmax, bench.tls ? "" : "\n");
 	if (!bench.json && bench.tls)
-		printf("; TLS handshakes %llu (%.1f/s) %s\n", bench.handshakes,
-		       secs > 0 ? (double)bench.handshakes / secs : 0.0, bench.tls_desc);
+		printf("; TLS handshakes %llu (%.1f/s, %llu resumed) %s\n", bench.handshakes,
+		       secs > 0 ? (double)bench.handshakes / secs : 0.0, bench.resumed,
+		       bench.tls_desc);
 	fflush(stdout);
 }

@@ -12,8 +12,9 @@
  * tls_feed(); commands and the message are encrypted with tls_write() and
  * sent from tls_out_ptr() by the engine (bs_send, bs_flush_tls), pinned
  * until the send's CQE releases it with tls_out_consume() (see tls/tls.h),
- * so at most one send is in flight per session here too. No session
- * resumption: every connection makes a full handshake. Plaintext runs
+ * so at most one send is in flight per session here too. Every
+ * connection makes a full handshake, unless --tls-resume: then it offers
+ * the session the last one received (tls_conn_resume). Plaintext runs
  * never come here.
  *
  * Between the engine and the dialogue: called by bs_smtp.c, it reads
@@ -39,6 +40,11 @@ void bs_start_tls(struct bs_session *s)
 		s->tin = malloc(BS_TIN_CAP);
 	if (s->tin != NULL)
 		s->tls = tls_conn_new(bench.tls_ctx, false, bench.sni);
+	/* one destination: every connection offers the newest session */
+	if (s->tls != NULL && bench.tls_resume && tls_conn_resume(s->tls, "bench") < 0) {
+		tls_conn_free(s->tls);
+		s->tls = NULL;
+	}
 	if (s->tls == NULL) {
 		bs_error(s, "STARTTLS", ENOMEM);
 		return;
@@ -80,6 +86,7 @@ int bs_tls_feed(struct bs_session *s, size_t n)
 	}
 	s->tls_on = 1;
 	bench.handshakes++;
+	bench.resumed += tls_resumed(s->tls);
 	if (bench.tls_desc[0] == '\0')
 		snprintf(bench.tls_desc, sizeof(bench.tls_desc), "%s %s",
 			 tls_version(s->tls), tls_cipher(s->tls));

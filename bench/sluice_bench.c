@@ -51,7 +51,7 @@ static void bs_usage(FILE *f)
 	fprintf(f,
 		"usage: sluice-bench [-c N] [-n N] [-m N] [-s BYTES] [-r N] [--rate R]\n"
 		"                    [-f sender] [-t rcpt] [-H host:port] [--ids FILE]\n"
-		"                    [--timeout S] [--tls] [-q] [--json]\n"
+		"                    [--timeout S] [--tls] [--tls-resume] [-q] [--json]\n"
 		"  -c N          concurrent sessions (10)\n"
 		"  -n N          messages in total (1000)\n"
 		"  -m N          messages per connection before QUIT, 0: no limit (10)\n"
@@ -67,6 +67,8 @@ static void bs_usage(FILE *f)
 		"                exit 2 at once if the server does not offer it.\n"
 		"                The certificate is NOT verified (any will do).\n"
 		"                -m 1: a full handshake per message\n"
+		"  --tls-resume  --tls, and offer the session (ticket) of an\n"
+		"                earlier connection: resumed handshakes\n"
 		"  -q            no error messages on stderr\n"
 		"  --json        print the result as one JSON object\n");
 }
@@ -89,6 +91,7 @@ static int bs_options(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "tls", no_argument, NULL, 'S' },
+		{ "tls-resume", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,6 +169,9 @@ static int bs_options(int argc, char **argv)
 			break;
 		case 'S':
 			bench.tls = 1;
+			break;
+		case 'E':
+			bench.tls = bench.tls_resume = 1;
 			break;
 		case 'h':
 			bs_usage(stdout);

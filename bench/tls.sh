@@ -7,8 +7,9 @@
 #     STARTTLS sink, outbound connections reused (100 messages each);
 #  c) Postfix with TLS on both legs (bench/postfix/main-tls.cf, outbound
 #     reuse through tlsproxy), same load;
-#  d) full handshakes, one message per connection: inbound (sluice-bench
-#     --tls -m 1) and outbound (max_messages_per_connection: 1), as
+#  d) handshakes, one message per connection: inbound (sluice-bench
+#     --tls -m 1: full; --tls-resume -m 1: resumed) and outbound
+#     (max_messages_per_connection: 1; resumed since issue 15), as
 #     handshakes/s and per CPU second of sluiced (utime+stime from
 #     /proc/PID/stat, all threads), each next to the same run without TLS
 #     so the handshake's own CPU cost can be told from the message's; the
@@ -78,7 +79,10 @@ try:
     r = json.load(sys.stdin)
 except ValueError:
     print("0 0 0 0 - -"); sys.exit(0)
-print("%.0f %d %d %.3f %s %.0f" % (r["msg_per_s"], r.get("handshakes", 0), r["ok"],
+hs = "%d" % r.get("handshakes", 0)
+if r.get("resumed"):
+    hs += "/%d-resumed" % r["resumed"]
+print("%.0f %s %d %.3f %s %.0f" % (r["msg_per_s"], hs, r["ok"],
       r["seconds"], (r.get("tls_version") or "-").replace(" ", "/"),
       r.get("cpu_s", 0) * 1e6 / max(r["ok"], 1)))'
 }
@@ -98,7 +102,7 @@ tls_run() {       # $1 n, $2 msgs per session, $3 PID for CPU or "", more sluice
   else
     cpu=-
   fi
-  echo "$n $t0 $t1 $r $cpu" | awk '{printf "%.0f %.0f %s %d %s %s %s\n", $1/($3-$2), $4, $10, $5, $9, $7, $8}'
+  echo "$n $t0 $t1 $r $cpu" | awk '{printf "%.0f %.0f %s %s %s %s %s\n", $1/($3-$2), $4, $10, $5, $9, $7, $8}'
 }
 
 say "# tls $(date -Is) $(uname -r) $(nproc) cpus; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -170,6 +174,9 @@ tls_run 1000 1 "" --tls >/dev/null
 r0=$(tls_run "$N_HS" 1 "$SLUICED_PID"); say "d) inbound -m 1 plaintext: $(echo "$r0" | cut -d' ' -f1-5)"
 r1=$(tls_run "$N_HS" 1 "$SLUICED_PID" --tls); say "d) inbound -m 1 TLS: $(echo "$r1" | cut -d' ' -f1-5) ($(echo "$r1" | cut -d' ' -f7))"
 in_secs=$(echo "$r1" | awk '{print $6}')
+if "$B/sluice-bench" --help | grep -q -- --tls-resume; then
+  r2=$(tls_run "$N_HS" 1 "$SLUICED_PID" --tls-resume); say "d) inbound -m 1 TLS resumed: $(echo "$r2" | cut -d' ' -f1-5) ($(echo "$r2" | cut -d' ' -f7))"
+fi
 sluiced_stop
 #  outbound: plaintext in with reuse; one message per outbound connection
 sluiced_start -c "$WORK/hs-out-plain.yaml" || exit 1
@@ -190,6 +197,7 @@ hs_report() {     # $1 label, $2 plain run, $3 TLS run, $4 which rate (1 deliver
     printf "RESULT tls handshakes %s: %.0f handshakes/s (1 per message; plaintext twin %.0f msg/s); sluiced CPU %.0f us per TLS message vs %.0f plaintext: %.0f handshakes per CPU-second gross, %.0f net of the message\n", l, rate, $k, ct, cp, gross, net }'
 }
 say "$(hs_report "inbound (sluice-bench --tls -m 1)" "$r0" "$r1" 2)"
+[ -n "${r2:-}" ] && say "$(hs_report "inbound resumed (sluice-bench --tls-resume -m 1)" "$r0" "$r2" 2)"
 say "$(hs_report "outbound (max_messages_per_connection: 1)" "$o0" "$o1" 1)"
 
 #  reference: openssl s_server / s_time -new, same certificate, same seconds

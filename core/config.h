@@ -255,6 +255,9 @@ struct config {
 	char *control_socket;		/* unix socket path */
 	char *tls_cert;			/* PEM certificate for STARTTLS, or NULL */
 	char *tls_key;			/* its PEM private key */
+	char *tls_ticket_key;		/* secret the session ticket keys are
+					   derived from (shared by a cluster),
+					   NULL: a random one per process */
 	struct cfg_tls_proto tls_proto;	/* inbound versions and ciphers */
 	struct tls_ctx *tls_server;	/* built from them by the daemon */
 	char **resolvers;		/* DNS servers "ip[:port]", NULL = resolv.conf */

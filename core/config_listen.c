@@ -343,8 +343,8 @@ cfg_limits_defaults(struct cfg_limits *l)
 	};
 }
 
-/* tls: {cert, key, min_version, ciphers, ciphersuites}: what inbound
- * STARTTLS presents and accepts */
+/* tls: {cert, key, min_version, ciphers, ciphersuites, ticket_key_file}:
+ * what inbound STARTTLS presents and accepts */
 int
 cfg_f_tls_server(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *v,
 		 void *base)
@@ -356,6 +356,7 @@ cfg_f_tls_server(struct cfg_loader *ld, const struct cfg_field *f, yaml_node_t *
 		{ "min_version", cfg_f_tls_version, T(tls_proto.min_version), 0, 0, NULL },
 		{ "ciphers", cfg_f_tls_ciphers, T(tls_proto.ciphers), 0, 0, NULL },
 		{ "ciphersuites", cfg_f_tls_suites, T(tls_proto.ciphersuites), 0, 0, NULL },
+		{ "ticket_key_file", cfg_f_path, T(tls_ticket_key), 0, 0, NULL },
 	};
 #undef T
 	int rc = cfg_load_map(ld, v, fields, CFG_NFIELDS(fields), ld->cfg, "tls", "in tls");

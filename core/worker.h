@@ -130,6 +130,8 @@ struct worker_stats {
 					   mfi_tls (core/mfi/mfi.h): not offered,
 					   refused, a certificate verdict, or
 					   the handshake itself */
+	uint64_t tls_resumed[2][2];	/* completed, [0] full handshakes,
+					   [1] resumed sessions (tls_resumed) */
 };
 
 struct spool;

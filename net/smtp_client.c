@@ -276,6 +276,23 @@ conn_note_cert(struct smtp_conn *c)
 }
 
 /*
+ * Offer the session cached for this address, port and name (tls/tls.h,
+ * tls_conn_resume), and cache the ones this handshake brings.  Not on a
+ * test connection: validate connector shows a full handshake and the
+ * certificate as it is now.  Returns 0 or -ENOMEM.
+ */
+static int
+conn_tls_resume(struct smtp_conn *c)
+{
+	char dest[96];
+
+	if (c->val_conn)
+		return 0;
+	snprintf(dest, sizeof(dest), "[%s]:%u", c->ip, c->port);
+	return tls_conn_resume(c->tls, dest) < 0 ? -ENOMEM : 0;
+}
+
+/*
  * The connector's TLS policy is not met (reason): this address failed; an
  * opportunistic handshake failure instead retries in clear on the same
  * address (the only policy that ever falls back).
@@ -392,7 +409,7 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 		}
 		c->tls = tls_conn_new(cc->tls_client, false,
 				      cc->tls_domain ? cc->tls_domain : c->host);
-		if (c->tls == NULL)
+		if (c->tls == NULL || conn_tls_resume(c) < 0)
 			return tls_failed(c, MFI_TLS_HANDSHAKE_FAILED, NULL);
 		c->tls_hs = true;
 		c->nexpect = c->ex = c->unsent = 0;
@@ -510,6 +527,7 @@ conn_tls_input(struct smtp_conn *c, size_t n)
 		c->tls_on = true;
 		conn_note_cert(c);
 		c->w->st.tls_done[1][tls_proto_index(c->tls)]++;
+		c->w->st.tls_resumed[1][tls_resumed(c->tls)]++;
 		smtp_validate_step(c, "tls", true, "%s %s", tls_version(c->tls),
 				   tls_cipher(c->tls));
 		if (conn_cfg(c)->tls == CFG_TLS_VERIFY)

@@ -507,10 +507,12 @@ session_raw(struct session *s, const char *p, size_t n)
 			return;
 		s->tls_on = true;
 		s->w->st.tls_done[0][tls_proto_index(s->tls)]++;
+		s->w->st.tls_resumed[0][tls_resumed(s->tls)]++;
 		/* the SNI name is any bytes an unauthenticated client chose */
 		const char *sni = tls_sni(s->tls);
-		log_info("session %s: TLS %s %s%s%s", s->peer, tls_version(s->tls),
-			 tls_cipher(s->tls), sni ? " sni=" : "", LOG_FIELD(sni));
+		log_info("session %s: TLS %s %s%s%s%s", s->peer, tls_version(s->tls),
+			 tls_cipher(s->tls), tls_resumed(s->tls) ? " resumed" : "",
+			 sni ? " sni=" : "", LOG_FIELD(sni));
 	}
 	while (!s->closing && !s->quit && (r = tls_read(s->tls, plain, sizeof(plain))) != 0) {
 		if (r < 0) {

@@ -39,9 +39,16 @@
  * of it, per session).  The verdict itself comes from the native error
  * code (tls_reason_of).
  *
+ * Resumption: server contexts seal tickets with the process's keys
+ * (tls_ticket.c); client contexts ask for tickets and, for connections
+ * that call tls_conn_resume, keep each new session in the thread's cache
+ * (tls_cache.c) under a key naming the context, destination and peer
+ * name, so a session is offered again only where it was verified.
+ *
  * Threading: a tls_ctx is read-only after tls_*_ctx_new; each tls_conn is
- * used by one thread.  Nothing here has global state besides wolfSSL's
- * own (initialised once through pthread_once).
+ * used by one thread.  Global state: wolfSSL's own (initialised once
+ * through pthread_once), the contexts' id counter, the ticket secret and
+ * rotation count (tls_ticket.c) and each thread's session cache.
  */
 #include "tls/tls.h"
 
@@ -49,6 +56,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +72,8 @@
 #include "core/log.h"
 #include "core/strb.h"
 #include "core/worker.h"
+#include "tls/tls_cache.h"
+#include "tls/tls_ticket.h"
 
 #define TLS_SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
 #define TLS_NAME_MAX	256	/* longest SNI name kept, NUL included */
@@ -75,7 +85,13 @@ struct tls_ctx {
 	WOLFSSL_CTX *w;		/* shared read-only by every session */
 	bool server;		/* made by tls_server_ctx_new */
 	bool verify;		/* client: verify chain and name */
+	uint64_t id;		/* unique in the process: cached sessions are
+				   offered only to the context they came from */
+	struct tls_ticket_secret *tickets;	/* server: the key file's
+				   secret (tls_ctx_ticket_keys), or NULL */
 };
+
+static atomic_uint_fast64_t tls_ctx_ids;	/* last tls_ctx.id given */
 
 /* One output buffer; bytes [off, b.len) are unsent. */
 struct tls_obuf {
@@ -118,6 +134,12 @@ struct tls_conn {
 	char sni[TLS_NAME_MAX];		/* SNI sent (client) or received */
 	struct tls_cert leaf;		/* client: the peer's certificate */
 	bool leaf_seen;			/* leaf is filled */
+	char *cache_key;		/* client: its sessions' key in this
+					   thread's cache (tls_conn_resume), or
+					   NULL: none cached */
+	int64_t verified;		/* unix s of the full handshake the
+					   offered session descends from; 0:
+					   none offered (this one is full) */
 };
 
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -154,6 +176,7 @@ tls_thread_end(void)
 #ifdef FP_ECC
 	wc_ecc_fp_free();
 #endif
+	tls_cache_clear();
 }
 
 /* ---- memory I/O --------------------------------------------------------- */
@@ -326,6 +349,7 @@ tls_ctx_alloc(bool server, char *err, size_t errlen)
 		return NULL;
 	}
 	t->server = server;
+	t->id = atomic_fetch_add(&tls_ctx_ids, 1) + 1;
 	/* The "v23" methods negotiate the highest version both sides have
 	 * (TLS 1.3 here); SetMinVersion cuts off below 1.2. */
 	t->w = wolfSSL_CTX_new(server ? wolfSSLv23_server_method() :
@@ -441,6 +465,7 @@ tls_server_ctx_new(const char *cert_pem, const char *key_pem, char *err,
 	}
 	wolfSSL_CTX_set_verify(t->w, WOLFSSL_VERIFY_NONE, NULL);
 	wolfSSL_CTX_set_servername_callback(t->w, tls_sni_cb);
+	tls_ticket_setup(t->w, NULL);
 	/* wolfSSL 5.5.4's key check passes any EC key: prove the pair. */
 	if (tls_selftest(t, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "%s does not match the certificate in %s "
@@ -454,6 +479,7 @@ fail:
 }
 
 static int tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
+static int tls_new_session_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess);
 
 struct tls_ctx *
 tls_client_ctx_new(const char *ca_file, bool verify, const char *crl_file,
@@ -466,6 +492,10 @@ tls_client_ctx_new(const char *ca_file, bool verify, const char *crl_file,
 	if (t == NULL)
 		return NULL;
 	t->verify = verify;
+	/* Resumption (tls_conn_resume): ask for TLS 1.2 tickets too, and
+	 * hear of every session and TLS 1.3 ticket as it arrives. */
+	wolfSSL_CTX_UseSessionTicket(t->w);
+	wolfSSL_CTX_sess_set_new_cb(t->w, tls_new_session_cb);
 	if (!verify) {
 		wolfSSL_CTX_set_verify(t->w, WOLFSSL_VERIFY_NONE, NULL);
 		return t;
@@ -501,7 +531,26 @@ tls_ctx_free(struct tls_ctx *t)
 		return;
 	if (t->w != NULL)
 		wolfSSL_CTX_free(t->w);
+	tls_ticket_secret_free(t->tickets);
 	free(t);
+}
+
+int
+tls_ctx_ticket_keys(struct tls_ctx *t, const char *path, char *err, size_t errlen)
+{
+	struct tls_ticket_secret *sec;
+
+	if (!t->server) {
+		snprintf(err, errlen, "ticket keys are for a server context");
+		return -EINVAL;
+	}
+	sec = tls_ticket_secret_load(path, err, errlen);
+	if (sec == NULL)
+		return -EINVAL;
+	tls_ticket_setup(t->w, sec);
+	tls_ticket_secret_free(t->tickets);
+	t->tickets = sec;
+	return 0;
 }
 
 /* ---- verification detail ------------------------------------------------ */
@@ -1001,7 +1050,71 @@ tls_conn_free(struct tls_conn *c)
 	buf_free(&c->out[0].b);
 	buf_free(&c->out[1].b);
 	free(c->peer_name);
+	free(c->cache_key);
 	free(c);
+}
+
+int
+tls_conn_resume(struct tls_conn *c, const char *dest)
+{
+	const char *name = c->peer_name != NULL ? c->peer_name : "";
+	size_t len = strlen(dest) + strlen(name) + 32;
+	WOLFSSL_SESSION *s;
+
+	if (c->server)
+		return 0;
+	free(c->cache_key);
+	c->cache_key = malloc(len);
+	if (c->cache_key == NULL)
+		return -ENOMEM;
+	/* Everything a session's trust depends on: the context (CA file,
+	 * CRL, verify or not, versions), where it goes and the name it was
+	 * checked for. */
+	snprintf(c->cache_key, len, "%llu %s %s", (unsigned long long)c->ctx->id, dest,
+		 name);
+	s = tls_cache_get(c->cache_key, &c->verified);
+	if (s == NULL)
+		return 0;
+	if (wolfSSL_set_session(c->ssl, s) != WOLFSSL_SUCCESS) {
+		tls_cache_drop(c->cache_key);
+		wolfSSL_ERR_clear_error();
+		c->verified = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * wolfSSL has a new client session: the TLS 1.2 one as the handshake
+ * ends, or a TLS 1.3 ticket (NewSessionTicket, any time after).  Cache a
+ * copy when the connection asked for it and its peer passed the
+ * context's checks: verified for this name (the verify callback ran the
+ * name check), or resumed from a session that was.  Returning 0 leaves
+ * sess to wolfSSL.
+ */
+static int
+tls_new_session_cb(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
+{
+	struct tls_conn *c = wolfSSL_get_app_data(ssl);
+	bool resumed, trusted;
+
+	if (c == NULL || c->cache_key == NULL || c->failed)
+		return 0;
+	resumed = wolfSSL_session_reused(ssl) && c->verified != 0;
+	trusted = !c->ctx->verify || c->peer_name == NULL || c->name_checked || resumed;
+	/* TLS 1.3 resumes only with a ticket; the end of its handshake
+	 * brings a session without one, which would replace a good one. */
+	if (trusted && (wolfSSL_SESSION_has_ticket(sess) ||
+			wolfSSL_version(ssl) < TLS1_3_VERSION))
+		tls_cache_put(c->cache_key, wolfSSL_SESSION_dup(sess),
+			      resumed ? c->verified : (int64_t)time(NULL));
+	return 0;
+}
+
+bool
+tls_resumed(const struct tls_conn *c)
+{
+	return c->done && wolfSSL_session_reused(c->ssl);
 }
 
 int
@@ -1054,8 +1167,11 @@ tls_handshake(struct tls_conn *c)
 		return -EPROTO;
 	rc = wolfSSL_negotiate(c->ssl);
 	if (rc == WOLFSSL_SUCCESS) {
+		/* A resumed session was verified for this name when it was
+		 * made (tls_conn_resume's key); no certificate comes now. */
 		if (!c->server && c->ctx->verify && c->peer_name != NULL &&
-		    !c->name_checked && tls_check_name_late(c) < 0) {
+		    !c->name_checked && !wolfSSL_session_reused(c->ssl) &&
+		    tls_check_name_late(c) < 0) {
 			tls_fail(c, DOMAIN_NAME_MISMATCH);
 			/* We finished; the server did not: tell it why. */
 			wolfSSL_shutdown(c->ssl);
@@ -1075,6 +1191,8 @@ tls_handshake(struct tls_conn *c)
 	if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
 		return 0;
 	tls_fail(c, e);
+	if (c->cache_key != NULL)	/* do not offer it again */
+		tls_cache_drop(c->cache_key);
 	return -EPROTO;
 }
 

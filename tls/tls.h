@@ -124,6 +124,24 @@ bool tls_aes_first(void);
 int tls_ctx_proto(struct tls_ctx *ctx, const struct tls_proto *p, char *err,
 		  size_t errlen);
 
+/*
+ * Session tickets (server contexts, TLS 1.3 and 1.2): sealed with a key
+ * that changes every TLS_TICKET_PERIOD seconds, the previous key still
+ * accepted, so a ticket lives one period (tls_ticket.c says how).  By
+ * default the keys come from a random secret of this process, the same
+ * for every server context and worker.  tls_ctx_ticket_keys derives them
+ * from the secret in file path instead (32 to 1024 bytes, read now), so
+ * that nodes given the same file accept each other's tickets.  Returns 0
+ * or -EINVAL with a message in err.  Main thread, before any session.
+ */
+#define TLS_TICKET_PERIOD	3600
+int tls_ctx_ticket_keys(struct tls_ctx *ctx, const char *path, char *err,
+			size_t errlen);
+
+/* Start the next key period now: tickets of the current key still open
+ * for one period, older ones no more.  Any thread (tests, mostly). */
+void tls_ticket_rotate(void);
+
 /* Release a context (NULL is fine).  Main thread, after its conns. */
 void tls_ctx_free(struct tls_ctx *ctx);
 
@@ -144,6 +162,26 @@ void tls_thread_end(void);
  */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx, bool server,
 			      const char *peer_name);
+
+/*
+ * Client, before the first tls_handshake: offer the session this thread
+ * has cached for the same context, destination dest (the next hop, e.g.
+ * "[192.0.2.1]:25") and peer name, and cache the sessions this
+ * connection receives (the TLS 1.2 session at the end of the handshake,
+ * TLS 1.3 tickets whenever they arrive, during tls_read) under that key.
+ * A session is cached only once the handshake passed the context's
+ * verification for that name, and is offered only to the same context:
+ * never across another CA, policy or name.  A handshake that fails
+ * forgets the key's session, and sessions descending from a full
+ * handshake more than an hour old (TLS_CACHE_REVERIFY) are not offered:
+ * the certificate is checked again at least that often.  Per thread,
+ * TLS_CACHE_MAX (tls/tls_cache.h) sessions at most.
+ * Returns 1 if a session was offered, 0 if none, -ENOMEM.
+ */
+int tls_conn_resume(struct tls_conn *c, const char *dest);
+
+/* The handshake is done and resumed a session (no certificate exchanged). */
+bool tls_resumed(const struct tls_conn *c);
 
 /* Release a session and both output buffers (NULL is fine).  No send
  * may still be in flight from tls_out_ptr(). */

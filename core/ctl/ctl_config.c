@@ -584,6 +584,8 @@ w_config(struct cw *w, const struct config *c, const struct config *d)
 		cw_str(w, "cert", c->tls_cert, NULL, NULL);
 		cw_str(w, "key", c->tls_key, NULL, NULL);
 		cw_tls_proto(w, "", &c->tls_proto, &d->tls_proto);
+		cw_str(w, "ticket_key_file", c->tls_ticket_key, NULL,
+		       "a random secret per process");
 		cw_close(w);
 	} else {
 		cw_put(w, "tls", NULL, json_null(), true, "no STARTTLS offered");

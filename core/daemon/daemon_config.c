@@ -48,7 +48,10 @@ daemon_config_build(struct config *cfg, char *err, size_t errlen)
 		cfg->tls_server = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, why,
 						     sizeof(why));
 		if (cfg->tls_server == NULL ||
-		    apply_proto(cfg->tls_server, &cfg->tls_proto, why, sizeof(why)) < 0) {
+		    apply_proto(cfg->tls_server, &cfg->tls_proto, why, sizeof(why)) < 0 ||
+		    (cfg->tls_ticket_key != NULL &&
+		     tls_ctx_ticket_keys(cfg->tls_server, cfg->tls_ticket_key, why,
+					 sizeof(why)) < 0)) {
 			snprintf(err, errlen, "%s: tls: %s", cfg->path, why);
 			return -EINVAL;
 		}

@@ -354,6 +354,7 @@ privs_check_later(const struct config *cfg, const struct privs *p, const char *s
 		reload_reads(cfg->path, "config", p);
 	reload_reads(cfg->tls_cert, "tls cert", p);
 	reload_reads(cfg->tls_key, "tls key", p);
+	reload_reads(cfg->tls_ticket_key, "tls ticket_key_file", p);
 	for (size_t i = 0; i < cfg->nconnectors; i++)
 		reload_reads(cfg->connectors[i].tls_ca, "tls_ca", p);
 	for (size_t i = 0; i < cfg->ntenants; i++)

@@ -4,7 +4,8 @@
  * certificates from tests/tls/make-certs.sh (made once per run, before the
  * first test, into a temporary directory named by SLUICE_TLS_CERTS).
  * Covers the handshake, data both ways, each certificate verdict, the
- * verify-off policy, truncation, garbage and the output buffer rule.
+ * verify-off policy, truncation, garbage, the output buffer rule, and
+ * session resumption (tickets and their keys, the client cache).
  */
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "tls/tls.h"
+#include "tls/tls_cache.h"
 
 #define CERTS_ENV	"SLUICE_TLS_CERTS"
 
@@ -904,4 +906,212 @@ Test(tls, proto_unknown_names_refused)
 	p.min_version = 13;
 	cr_expect_eq(tls_ctx_proto(t, &p, err, sizeof(err)), 0, "%s", err);
 	tls_ctx_free(t);
+}
+
+/* ---- resumption ------------------------------------------------------------ */
+
+/*
+ * A new connection between the contexts already in cli and srv: the
+ * client to peer, offering what this thread cached for dest; then the
+ * data that follows the handshake, which carries a TLS 1.3 ticket to the
+ * client.  Returns what tls_conn_resume said (1: a session was offered).
+ */
+static int
+connect_again(const char *peer, const char *dest)
+{
+	char buf[16];
+	int offered;
+
+	tls_conn_free(cli.c);
+	tls_conn_free(srv.c);
+	srv.c = tls_conn_new(srv.ctx, true, NULL);
+	cli.c = tls_conn_new(cli.ctx, false, peer);
+	cr_assert(srv.c != NULL && cli.c != NULL);
+	offered = tls_conn_resume(cli.c, dest);
+	cr_assert_geq(offered, 0);
+	pump();
+	expect_ok();
+	cr_assert_eq(transfer(srv.c, cli.c, "250 ok\r\n", 8, 8, buf, sizeof(buf)), 8);
+	return offered;
+}
+
+/* A verifying client and a server on "valid", no connection yet. */
+static void
+contexts(void)
+{
+	char err[256];
+
+	srv.ctx = tls_server_ctx_new(cert("valid.pem"), cert("valid.key"), err, sizeof(err));
+	cr_assert_not_null(srv.ctx, "server ctx: %s", err);
+	cli.ctx = tls_client_ctx_new(cert("ca.pem"), true, NULL, err, sizeof(err));
+	cr_assert_not_null(cli.ctx, "client ctx: %s", err);
+}
+
+Test(tls, resume_on_second_connection)
+{
+	contexts();
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 0, "nothing cached yet");
+	cr_expect_not(tls_resumed(cli.c));
+	cr_expect_not(tls_resumed(srv.c));
+	cr_expect_str_eq(tls_version(cli.c), "TLSv1.3");
+
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 1, "the ticket is cached");
+	cr_expect(tls_resumed(cli.c), "client resumed");
+	cr_expect(tls_resumed(srv.c), "server resumed");
+	/* and again, with the ticket the resumed connection brought */
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 1);
+	cr_expect(tls_resumed(srv.c));
+}
+
+Test(tls, resume_rotated_keys)
+{
+	contexts();
+	connect_again("localhost", "127.0.0.1:25");
+	/* the previous key still opens its tickets (and a new one comes) */
+	tls_ticket_rotate();
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect(tls_resumed(srv.c), "ticket of the previous key refused");
+	/* two periods on, that ticket's key is gone: a full handshake */
+	tls_ticket_rotate();
+	tls_ticket_rotate();
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 1, "offered all the same");
+	cr_expect_not(tls_resumed(srv.c), "ticket of a rotated-out key accepted");
+	cr_expect_not(tls_resumed(cli.c));
+	/* which brought a ticket of the current key */
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect(tls_resumed(srv.c));
+}
+
+Test(tls, resume_keyed_by_destination)
+{
+	contexts();
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:587"), 0, "another port");
+	cr_expect_not(tls_resumed(srv.c));
+	cr_expect_eq(connect_again("localhost", "127.0.0.2:25"), 0, "another address");
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 1, "the first again");
+	cr_expect(tls_resumed(srv.c));
+}
+
+Test(tls, resume_never_across_names_or_policies)
+{
+	struct tls_ctx *verifying;
+	char err[256];
+
+	contexts();
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect_eq(connect_again("mx.test.example", "127.0.0.1:25"), 0, "another name");
+	cr_expect_not(tls_resumed(cli.c));
+	cr_expect_eq(connect_again(NULL, "127.0.0.1:25"), 0, "no name checked");
+	/* the same name and destination under another context (here: one
+	   that does not verify) is another policy */
+	verifying = cli.ctx;
+	cli.ctx = tls_client_ctx_new(NULL, false, NULL, err, sizeof(err));
+	cr_assert_not_null(cli.ctx, "%s", err);
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 0, "another context");
+	cr_expect_not(tls_resumed(cli.c));
+	tls_conn_free(cli.c);
+	cli.c = NULL;
+	tls_ctx_free(cli.ctx);
+	cli.ctx = verifying;
+	cr_expect_eq(connect_again("localhost", "127.0.0.1:25"), 1);
+	cr_expect(tls_resumed(cli.c));
+}
+
+/* Replace the server's context by a new one on "valid", its tickets
+ * sealed with keys from key_file (NULL: the process's own). */
+static void
+new_server(const char *key_file)
+{
+	char err[256];
+
+	tls_conn_free(srv.c);
+	srv.c = NULL;
+	tls_ctx_free(srv.ctx);
+	srv.ctx = tls_server_ctx_new(cert("valid.pem"), cert("valid.key"), err, sizeof(err));
+	cr_assert_not_null(srv.ctx, "%s", err);
+	if (key_file != NULL)
+		cr_assert_eq(tls_ctx_ticket_keys(srv.ctx, key_file, err, sizeof(err)), 0,
+			     "%s", err);
+}
+
+Test(tls, resume_across_contexts_sharing_a_key_file)
+{
+	char path[256], err[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ticket.key", getenv(CERTS_ENV));
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("0123456789abcdef0123456789abcdef-a node's shared secret", f);
+	fclose(f);
+	contexts();
+	cr_assert_eq(tls_ctx_ticket_keys(srv.ctx, path, err, sizeof(err)), 0, "%s", err);
+	connect_again("localhost", "127.0.0.1:25");
+	/* another node (here: another context) with the same file */
+	new_server(path);
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect(tls_resumed(srv.c), "the same key file does not open the ticket");
+	/* a context with the process's own keys does not open it */
+	new_server(NULL);
+	connect_again("localhost", "127.0.0.1:25");
+	cr_expect_not(tls_resumed(srv.c), "another secret opened the ticket");
+
+	/* a file too short to be a secret */
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("short", f);
+	fclose(f);
+	cr_expect_eq(tls_ctx_ticket_keys(srv.ctx, path, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "has 5 bytes, expected at least 32") != NULL, "%s", err);
+	cr_expect_eq(tls_ctx_ticket_keys(cli.ctx, path, err, sizeof(err)), -EINVAL);
+	unlink(path);
+}
+
+/* ---- the client session cache itself (tls/tls_cache.h) -------------------- */
+
+/* A session for the cache: empty, and valid for as long as wolfSSL's
+ * clock can say (wolfSSL 5.5 has no way to set its time). */
+static WOLFSSL_SESSION *
+cache_session(void)
+{
+	WOLFSSL_SESSION *s = wolfSSL_SESSION_new();
+
+	cr_assert_not_null(s);
+	wolfSSL_SSL_SESSION_set_timeout(s, 0x7fffffff);
+	return s;
+}
+
+Test(tls, cache_bounded_lru_and_reverified)
+{
+	int64_t now = (int64_t)time(NULL), v = 0;
+	char key[32];
+
+	contexts();	/* wolfSSL initialised */
+	for (int i = 0; i <= TLS_CACHE_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		tls_cache_put(key, cache_session(), now);
+		if (i == TLS_CACHE_MAX - 1)	/* full: k0 used last, k1 is the LRU */
+			cr_assert_not_null(tls_cache_get("k0", &v));
+	}
+	cr_expect_null(tls_cache_get("k1", &v), "the least recently used one stayed");
+	cr_expect_not_null(tls_cache_get("k0", &v), "a recently used one went");
+	cr_expect_not_null(tls_cache_get("k2", &v));
+	cr_expect_eq(v, now);
+	snprintf(key, sizeof(key), "k%d", TLS_CACHE_MAX);
+	cr_expect_not_null(tls_cache_get(key, &v));
+	/* replaced under the same key, with its own time */
+	tls_cache_put("k0", cache_session(), now - 10);
+	cr_expect_not_null(tls_cache_get("k0", &v));
+	cr_expect_eq(v, now - 10);
+	/* a full handshake over an hour ago, or in the future: see the
+	   certificate again */
+	tls_cache_put("k0", cache_session(), now - TLS_CACHE_REVERIFY);
+	cr_expect_null(tls_cache_get("k0", &v));
+	tls_cache_put("k2", cache_session(), now + 100);
+	cr_expect_null(tls_cache_get("k2", &v));
+	tls_cache_drop("k3");
+	cr_expect_null(tls_cache_get("k3", &v));
+	tls_cache_clear();
+	cr_expect_null(tls_cache_get("k4", &v));
 }
