@@ -2,7 +2,8 @@
 #   make               build every binary into build/
 #   make test          unit tests (Criterion) + integration tests + browser tests
 #   make run           build, start a sluice-sink on :2526 and sluiced on :2525
-#   make bench         benchmarks against Postfix on the same machine
+#   make bench         benchmarks against Postfix on the same machine (WHAT="intake
+#                      relay source sizes slow tls tenants ctl cluster" picks)
 #   make SAN=address|undefined|thread   sanitizer build into build-$(SAN)/
 #   make valgrind      a delivery scenario with sluiced under memcheck
 #   make fuzz          libFuzzer targets (clang) into build-fuzz/

@@ -27,7 +27,7 @@ sink_start
 sluiced_start
 bench_client 2000 10 10 1024 >/dev/null                 # warm-up
 for i in $(seq "$REPEAT"); do
-  r=$(bench_client "$N" 50 10 1024); say "sluiced sluice-bench: $r (msg/s p50 p99 p999 ok)"
+  r=$(bench_client "$N" 50 10 1024); say "sluiced sluice-bench: $r (msg/s p50 p99 p999 ok cpu_s)"
   echo "$r" | awk '{print $1}' >> "$WORK/s.bench"
   r=$(source_client "$N" 50 1024); say "sluiced smtp-source: $r msg/s"; echo "$r" >> "$WORK/s.source"
 done
@@ -38,7 +38,7 @@ if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
   postfix_start
   bench_client 2000 10 10 1024 >/dev/null
   for i in $(seq "$REPEAT"); do
-    r=$(bench_client "$N_POSTFIX" 50 10 1024); say "postfix sluice-bench: $r (msg/s p50 p99 p999 ok)"
+    r=$(bench_client "$N_POSTFIX" 50 10 1024); say "postfix sluice-bench: $r (msg/s p50 p99 p999 ok cpu_s)"
     echo "$r" | awk '{print $1}' >> "$WORK/p.bench"
     r=$(source_client "$N_POSTFIX" 50 1024); say "postfix smtp-source: $r msg/s"; echo "$r" >> "$WORK/p.source"
     postsuper -d ALL >/dev/null 2>&1

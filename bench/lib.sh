@@ -41,6 +41,20 @@ wait_gone() {     # $1 pid, $2 seconds
   done
 }
 
+# CPU accounting, in microseconds of utime+stime from /proc/PID/stat.
+# cpu_tree_us: the process, its live children, and the children they all
+# reaped (cutime+cstime): Postfix's master reaps its daemons, so an smtpd
+# that exited after max_use stays counted; threads are in their process.
+HZ=$(getconf CLK_TCK)
+cpu_tree_us() {   # $1 pid
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v hz="$HZ" '
+    { pid = $1; sub(/^[0-9]+ \(.*\) /, "")	# after "pid (comm) ": $2 ppid, $12.. times
+      if (pid == root || $2 == root) t += $12 + $13 + $14 + $15 }
+    END { printf "%.0f\n", t * 1e6 / hz }'
+}
+postfix_master_pid() { cat "$(postconf -h queue_directory)/pid/master.pid" 2>/dev/null | tr -d ' '; }
+per_msg() { awk -v a="$1" -v n="$2" 'BEGIN{printf "%.1f", n > 0 ? a / n : 0}'; }	# $1 us, $2 msgs
+
 SINK_PID=""
 sink_start() {    # extra sluice-sink args...
   rm -f "$WORK/sink.count"
@@ -105,14 +119,15 @@ postfix_stop() {
   sleep 1
 }
 
-# sluice-bench against the relay: prints "msg/s p50 p99 p999" of the 250s.
+# sluice-bench against the relay: prints "msg/s p50 p99 p999 ok cpu_s" (the
+# 250s; cpu_s: sluice-bench's own CPU seconds).
 bench_client() {  # $1 N, $2 sessions, $3 msgs per session, $4 size
   "$B/sluice-bench" -H 127.0.0.1:$RELAY_PORT -n "$1" -c "$2" -m "$3" -s "$4" --json -q \
     --timeout 60 | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 l = r["latency_ms"]
-print("%.0f %.2f %.2f %.2f %d" % (r["msg_per_s"], l["p50"], l["p99"], l["p999"], r["ok"]))'
+print("%.0f %.2f %.2f %.2f %d %.3f" % (r["msg_per_s"], l["p50"], l["p99"], l["p999"], r["ok"], r["cpu_s"]))'
 }
 
 # Postfix smtp-source with the same load, for a second opinion on the client.

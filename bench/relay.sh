@@ -4,6 +4,9 @@
 # N / (time until the sink counted N), for sluiced and Postfix in one run.
 # Then outage recovery: OUTAGE_N messages queued while the sink is down,
 # the time from the sink's return to the last delivery.
+# CPU: us per delivered message of the relay (sluiced's /proc/PID/stat;
+# Postfix's master with its live and reaped daemons), the sink and the
+# load generator, over each measured run.
 # Knobs: N, N_POSTFIX, REPEAT, OUTAGE_N, SKIP_POSTFIX, SKIP_OUTAGE; TRACE=1
 # runs the relay with the message trace on (trace: {} added to the
 # built-in configuration), for the trace on/off comparison; HTTP_POLL=1
@@ -20,14 +23,19 @@ WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 OUT=$RESULTS/relay-$(date +%Y%m%d-%H%M%S).txt
 trap '[ -n "${POLL_PID:-}" ] && kill "$POLL_PID"; sluiced_stop; sink_stop; [ -n "${PF:-}" ] && postfix_stop; rm -rf "$WORK"' EXIT
 
-# one run: inject n with sluice-bench, wait for the sink; prints "delivered inject"
-relay_run() {   # $1 n
-  local base t0 r t1
-  base=$(sink_count); t0=$(now)
+# one run: inject n with sluice-bench, wait for the sink; prints "delivered
+# injected relay sink load": msg/s, then CPU us per message of the relay
+# (PID $2 with its children, cpu_tree_us), the sink and sluice-bench.
+relay_run() {   # $1 n, $2 relay pid
+  local base t0 r t1 c0 c1 s0 s1
+  base=$(sink_count); c0=$(cpu_tree_us "$2"); s0=$(cpu_tree_us "$SINK_PID"); t0=$(now)
   r=$(bench_client "$1" 50 10 1024)
-  t1=$(sink_wait $((base + $1)) 300) || { echo "0 0"; return; }
-  echo "$1 $t0 $t1 $(echo "$r" | awk '{print $1}')" | awk '{printf "%.0f %.0f\n", $1/($3-$2), $4}'
+  t1=$(sink_wait $((base + $1)) 300) || { echo "0 0 0 0 0"; return; }
+  c1=$(cpu_tree_us "$2"); s1=$(cpu_tree_us "$SINK_PID")
+  echo "$1 $t0 $t1 $r $c0 $c1 $s0 $s1" | awk '{n = $1
+    printf "%.0f %.0f %.1f %.1f %.1f\n", n/($3-$2), $4, ($11-$10)/n, ($13-$12)/n, $9*1e6/n}'
 }
+RUN_WORDS="delivered/injected msg/s, CPU us/msg of relay/sink/sluice-bench"
 
 # HTTP_POLL: a poller of the HTTP listener (at most 1 h)
 http_poll() {
@@ -58,13 +66,13 @@ else
   sluiced_start
 fi
 [ -z "${HTTP_POLL:-}" ] || http_poll 8025
-relay_run 2000 >/dev/null
+relay_run 2000 "$SLUICED_PID" >/dev/null
 for i in $(seq "$REPEAT"); do
-  r=$(relay_run "$N"); say "sluiced (trace $TRACE_WORD): delivered/injected msg/s: $r"
-  echo "$r" | awk '{print $1}' >> "$WORK/s"
+  r=$(relay_run "$N" "$SLUICED_PID"); say "sluiced (trace $TRACE_WORD): $RUN_WORDS: $r"
+  echo "$r" | awk '{print $1}' >> "$WORK/s"; echo "$r" | awk '{print $3}' >> "$WORK/s.cpu"
 done
 [ -z "${POLL_PID:-}" ] || { kill "$POLL_PID" 2>/dev/null; wait "$POLL_PID" 2>/dev/null; POLL_PID=; }
-say "sluiced${HTTP_POLL:+ with its HTTP listener polled}: median of $REPEAT $(median < "$WORK/s") msg/s delivered"
+say "sluiced${HTTP_POLL:+ with its HTTP listener polled}: median of $REPEAT $(median < "$WORK/s") msg/s delivered, $(median < "$WORK/s.cpu") us CPU/msg"
 if [ "$TRACE" != 0 ]; then
   say "$("$B/sluicectl" --socket "$WORK/var/sluice.sock" show stats | grep '^trace:')"
   hz=$(getconf CLK_TCK)
@@ -79,14 +87,15 @@ sluiced_stop
 if [ -z "${SKIP_POSTFIX:-}" ] && [ "$(id -u)" = 0 ]; then
   postfix_config || exit 1; PF=1
   postfix_start
-  relay_run 2000 >/dev/null
+  PF_PID=$(postfix_master_pid)
+  relay_run 2000 "$PF_PID" >/dev/null
   for i in $(seq "$REPEAT"); do
-    r=$(relay_run "$N_POSTFIX"); say "postfix: delivered/injected msg/s: $r"
-    echo "$r" | awk '{print $1}' >> "$WORK/p"
+    r=$(relay_run "$N_POSTFIX" "$PF_PID"); say "postfix: $RUN_WORDS: $r"
+    echo "$r" | awk '{print $1}' >> "$WORK/p"; echo "$r" | awk '{print $3}' >> "$WORK/p.cpu"
   done
   postfix_stop; PF=
   s=$(median < "$WORK/s"); p=$(median < "$WORK/p")
-  say "RESULT relay (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions): sluiced $s msg/s delivered, postfix $p msg/s, ratio $(awk -v a="$s" -v b="$p" 'BEGIN{printf "%.1f", a/b}')x"
+  say "RESULT relay (median of $REPEAT, 1 KiB, 1 rcpt, 50 sessions): sluiced $s msg/s delivered, postfix $p msg/s, ratio $(awk -v a="$s" -v b="$p" 'BEGIN{printf "%.1f", a/b}')x; CPU us/msg: sluiced $(median < "$WORK/s.cpu"), postfix (master and its daemons) $(median < "$WORK/p.cpu")"
 fi
 
 # outage: the sink is down while OUTAGE_N messages queue; probes every 2-10 s

@@ -234,7 +234,6 @@ worker_setup(struct worker *w)
 	}
 	w->now = mono_now();
 	w->tick_ts.tv_sec = 1;
-	w->send_ts.tv_sec = w->cfg->limits.send_timeout;
 	w->tick_op.cb = tick_done;
 	w->ev_op.cb = event_done;
 	return w->ops->bind != NULL ? w->ops->bind(w) : 0;
@@ -286,7 +285,6 @@ worker_control(struct worker *w)
 
 	if (cfg != w->cfg) {
 		w->cfg = cfg;
-		w->send_ts.tv_sec = cfg->limits.send_timeout;
 		atomic_store_explicit(&w->acked_cfg, cfg, memory_order_release);
 	}
 	if (!w->draining && atomic_load_explicit(&w->stop, memory_order_acquire)) {

@@ -172,8 +172,6 @@ struct worker {
 	uint64_t now;			/* CLOCK_MONOTONIC seconds, per turn */
 	struct op tick_op;		/* 1 s timeout driving timers */
 	struct __kernel_timespec tick_ts;	/* its interval */
-	struct __kernel_timespec send_ts;	/* limits.send_timeout, the linked
-						   timeout of a reply's send */
 	char date[40];			/* RFC 5322 date of date_sec */
 	int64_t date_sec;		/* wall-clock second date is for */
 

@@ -563,6 +563,7 @@ conn_io_done(struct op *op, int res, uint32_t flags)
 	struct smtp_conn *c = container_of(op, struct smtp_conn, op);
 
 	c->busy = false;
+	c->io_deadline = 0;
 	if (c->state == CS_QUIT) {
 		smtp_conn_free(c);
 		return;
@@ -685,6 +686,7 @@ client_open(struct worker *w, struct dest *d, struct qjob *j)
 	c->d = d;
 	c->fd = -1;
 	c->op.cb = conn_io_done;
+	wheel_timer_init(&c->io_timer, smtp_conn_deadline_fire);
 	list_init(&c->link);
 	queue_conn_opened(w, d);
 	smtp_conn_job_begin(c, j);
@@ -814,6 +816,7 @@ smtp_client_validate(struct worker *w, const char *connector, const char *rcpt,
 	c->d = d;
 	c->fd = -1;
 	c->op.cb = conn_io_done;
+	wheel_timer_init(&c->io_timer, smtp_conn_deadline_fire);
 	list_init(&c->link);
 	conn_start(c, cc);
 	return 0;

@@ -66,6 +66,7 @@ smtp_conn_free(struct smtp_conn *c)
 
 	if (c->dq != NULL)
 		dns_cancel(w->dns, c->dq);
+	wheel_cancel(queue_wheel(w), &c->io_timer);
 	if (c->state == CS_IDLE) {
 		list_del(&c->link);
 		d->nidle--;
@@ -317,6 +318,50 @@ smtp_conn_link_timeout(struct smtp_conn *c, bool connecting)
 	op_set(sqe, NULL);
 }
 
+/*
+ * The send or recv just issued must end within connect_timeout (waiting
+ * for the banner) or command_timeout.  A deadline the wheel checks, not a
+ * timeout linked to the op: that is one SQE, one CQE and a kernel timer
+ * less for each of the sends and recvs of every message.  The timer is
+ * lazy: it stays armed across ops and is moved only when it fires before
+ * the deadline or a deadline comes before it.  The cancelled op completes
+ * with -ECANCELED, which conn_io_done takes for a timeout, as before.
+ */
+static void
+conn_deadline(struct smtp_conn *c, bool connecting)
+{
+	struct wheel *wh = queue_wheel(c->w);
+	uint64_t when = c->w->now + conn_timeout(c, connecting);
+
+	c->io_deadline = when;
+	if (wheel_pending(&c->io_timer)) {
+		if (c->io_timer_at <= when)
+			return;
+		wheel_cancel(wh, &c->io_timer);
+	}
+	c->io_timer_at = when;
+	wheel_insert(wh, &c->io_timer, when);
+}
+
+void
+smtp_conn_deadline_fire(struct wheel_timer *t, void *arg)
+{
+	struct smtp_conn *c = WHEEL_CONTAINER(t, struct smtp_conn, io_timer);
+	struct io_uring_sqe *sqe;
+
+	if (!c->busy || c->io_deadline == 0)
+		return;		/* no timed op in flight: re-armed by the next */
+	if (c->io_deadline > c->w->now) {
+		c->io_timer_at = c->io_deadline;
+		wheel_insert(queue_wheel(c->w), t, c->io_deadline);
+		return;
+	}
+	c->io_deadline = 0;
+	sqe = ring_sqe(&c->w->ring);
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->op, 0);
+	op_set(sqe, NULL);
+}
+
 /* Send what TLS has to say (records, handshake messages). */
 void
 smtp_conn_tls_send(struct smtp_conn *c)
@@ -325,9 +370,8 @@ smtp_conn_tls_send(struct smtp_conn *c)
 
 	ring_sending(tls_out_ptr(c->tls), tls_out_len(c->tls));
 	io_uring_prep_send(sqe, c->fd, tls_out_ptr(c->tls), tls_out_len(c->tls), MSG_NOSIGNAL);
-	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
-	smtp_conn_link_timeout(c, false);
+	conn_deadline(c, false);
 	c->busy = true;
 	c->sending = true;
 	c->tls_send = true;
@@ -352,9 +396,8 @@ smtp_conn_send_to(struct smtp_conn *c, size_t end)
 	ring_sending(c->out.p + c->out_off, end - c->out_off);
 	io_uring_prep_send(sqe, c->fd, c->out.p + c->out_off, end - c->out_off,
 			   MSG_NOSIGNAL);
-	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
-	smtp_conn_link_timeout(c, false);
+	conn_deadline(c, false);
 	c->busy = true;
 	c->sending = true;
 }
@@ -373,10 +416,8 @@ smtp_conn_recv(struct smtp_conn *c)
 
 	buf_reserve(b, c->tls ? 16384 : 4096);
 	io_uring_prep_recv(sqe, c->fd, b->p + b->len, b->cap - b->len, 0);
-	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &c->op);
-	smtp_conn_link_timeout(c, c->state == CS_GREET && c->ex == 0 &&
-				  c->expect[0] == EX_BANNER);
+	conn_deadline(c, c->state == CS_GREET && c->ex == 0 && c->expect[0] == EX_BANNER);
 	c->busy = true;
 	c->sending = false;
 }

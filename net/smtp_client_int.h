@@ -37,6 +37,7 @@
 #include "net/smtp_client.h"
 #include "net/smtp_proto.h"
 #include "queue/queue_types.h"
+#include "queue/wheel.h"
 
 #define CONN_MAX_ADDRS 16	/* addresses tried per host */
 #define CONN_MAX_HOSTS 16	/* hosts tried per connection */
@@ -113,7 +114,12 @@ struct smtp_conn {
 	struct buf in;			/* received, not yet parsed */
 	struct buf out;			/* to send */
 	size_t out_off;			/* bytes of out already sent */
-	struct __kernel_timespec ts;	/* the linked timeout of the op */
+	struct __kernel_timespec ts;	/* the linked timeout of a connect */
+	struct wheel_timer io_timer;	/* checks io_deadline (lazy: armed
+					   at io_timer_at, moved when it fires) */
+	uint64_t io_deadline;		/* w->now past which the send or recv
+					   in flight is cancelled; 0: none */
+	uint64_t io_timer_at;		/* the second io_timer is armed for */
 	size_t send_end;		/* the send in flight ends here in out */
 	struct sockaddr_storage sa;	/* address being connected to */
 
@@ -188,9 +194,11 @@ void smtp_conn_job_fill(struct smtp_conn *c, const struct mfi_attempt *a);
 /* Hand the job's results to the queue (queue_job_done); c has no job after. */
 void smtp_conn_job_report(struct smtp_conn *c);
 
-/* Link a timeout to the op just prepared: connect_timeout (connecting, or
- * waiting for the banner) or command_timeout. */
+/* Link a timeout to the connect just prepared (connect_timeout). */
 void smtp_conn_link_timeout(struct smtp_conn *c, bool connecting);
+
+/* io_timer's callback (wheel_timer_init it with this at allocation). */
+void smtp_conn_deadline_fire(struct wheel_timer *t, void *arg);
 
 /* Send what TLS has to say (records, handshake messages). */
 void smtp_conn_tls_send(struct smtp_conn *c);

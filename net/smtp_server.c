@@ -693,6 +693,7 @@ session_new(struct worker *w, int fd, const struct smtp_listener *l)
 	smtp_spill_init(&s->spill, session_spill_done);
 	list_init(&s->link);
 	list_init(&s->dirty);
+	list_init(&s->sending);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		ss.ss_family = AF_UNSPEC;
 	session_identify(s, (struct sockaddr *)&ss);
@@ -799,6 +800,7 @@ smtp_server_listen(struct worker *w, char *err, size_t errlen)
 	list_init(&srv->idle);
 	list_init(&srv->data);
 	list_init(&srv->dirty);
+	list_init(&srv->sending);
 	list_init(&srv->proxy);
 	w->srv = srv;
 	srv->listeners = calloc(cfg->nlisteners, sizeof(*srv->listeners));
@@ -843,6 +845,7 @@ smtp_server_tick(struct worker *w)
 
 	expire(&w->srv->idle, w->now, lim->idle_timeout, "idle");
 	expire(&w->srv->data, w->now, lim->data_timeout, "data");
+	session_send_expire(w);
 	session_proxy_expire(w);
 	for (size_t i = 0; i < w->srv->nlisteners; i++)
 		if (!w->srv->listeners[i].armed && !w->srv->listeners[i].stopped)

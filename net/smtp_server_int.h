@@ -54,6 +54,8 @@ struct smtp_server {
 	struct list idle;		/* sessions awaiting a command, LRU */
 	struct list data;		/* sessions inside DATA, LRU */
 	struct list dirty;		/* sessions with replies to send */
+	struct list sending;		/* sessions with a send in flight,
+					   oldest first (limits.send_timeout) */
 	struct list proxy;		/* sessions waiting for their PROXY
 					   header, oldest first */
 	unsigned nsessions;		/* live sessions */
@@ -95,6 +97,9 @@ struct session {
 	uint16_t errors;		/* bad commands so far */
 	struct list link;		/* on w->srv->idle or w->srv->data */
 	struct list dirty;		/* on w->srv->dirty */
+	struct list sending;		/* on w->srv->sending while a send is
+					   in flight */
+	uint64_t send_since;		/* w->now when that send was issued */
 	uint64_t last;			/* w->now of the last input */
 	struct buf in;			/* input not yet processed */
 	struct buf out;			/* replies not yet sent */
@@ -180,6 +185,9 @@ void session_error(struct session *s);
 
 /* The completion of a session's send (its send_op.cb). */
 void session_send_done(struct op *op, int res, uint32_t flags);
+
+/* Cancel the sends in flight for limits.send_timeout (the tick's). */
+void session_send_expire(struct worker *w);
 
 /* The DATA phase's budget (data_total, data_min_rate): armed at the 354;
  * the wheel timer's callback (s->data_timer) ends a session past it. */

@@ -229,12 +229,36 @@ session_send(struct session *s)
 		io_uring_prep_send(sqe, s->fd, s->flight.p + s->flight_off,
 				   s->flight.len - s->flight_off, MSG_NOSIGNAL);
 	}
-	sqe->flags |= IOSQE_IO_LINK;
 	op_set(sqe, &s->send_op);
-	sqe = ring_sqe(&w->ring);
-	io_uring_prep_link_timeout(sqe, &w->send_ts, 0);
-	op_set(sqe, NULL);
 	s->send_busy = true;
+	s->send_since = w->now;
+	list_move_tail(&w->srv->sending, &s->sending);
+}
+
+/*
+ * The send timeout is kept by the tick, not by a timeout linked to every
+ * send: a linked timeout is one more SQE, one more CQE and a kernel timer
+ * armed and cancelled per reply, a visible part of the cost of a message.
+ * Sends are issued in time order, so the oldest is at the head; the
+ * cancelled send completes with -ECANCELED and session_send_done closes
+ * the session, within a second of limits.send_timeout.
+ */
+void
+session_send_expire(struct worker *w)
+{
+	uint32_t timeout = w->cfg->limits.send_timeout;
+
+	while (!list_empty(&w->srv->sending)) {
+		struct session *s = container_of(w->srv->sending.next, struct session, sending);
+		struct io_uring_sqe *sqe;
+
+		if (s->send_since + timeout > w->now)
+			break;
+		list_del(&s->sending);
+		sqe = ring_sqe(&w->ring);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&s->send_op, 0);
+		op_set(sqe, NULL);
+	}
 }
 
 /* The send of s->flight (or of TLS output) completed. */
@@ -244,6 +268,7 @@ session_send_done(struct op *op, int res, uint32_t flags)
 	struct session *s = container_of(op, struct session, send_op);
 
 	s->send_busy = false;
+	list_del(&s->sending);
 	if (res <= 0) {
 		if (res == -ECANCELED && !s->closing)
 			log_info("session %s: client did not read replies for %us, closed",

@@ -4,13 +4,14 @@
  * second, O(1) insert and cancel, intrusive timers.
  *
  * Job: hold one worker's timers that fire at a given second (job retries
- * and expiries, destination probes, sessions' DATA budgets: see
- * docs/ARCHITECTURE.md, Timers) and fire them when the worker's fixed 1 s
- * tick advances the wheel (queue_tick calls wheel_advance()).  It can also
- * say when the next one is due (wheel_next_expiry()), which only the unit
- * tests use: the worker ticks whatever the wheel holds.
+ * and expiries, destination probes, sessions' DATA budgets, outbound
+ * connections' send and recv timeouts: see docs/ARCHITECTURE.md, Timers)
+ * and fire them when the worker's fixed 1 s tick advances the wheel
+ * (queue_tick calls wheel_advance()).  It can also say when the next one
+ * is due (wheel_next_expiry()), which only the unit tests use: the worker
+ * ticks whatever the wheel holds.
  *
- * Not for: sub-second timeouts (network ops carry linked timeouts on the
+ * Not for: sub-second timeouts (a connect carries a linked timeout on the
  * ring), inactivity timeouts that every read would move (the SMTP server
  * and client keep those on lists in order of last activity), reading a clock (the caller passes monotonic seconds in; the wheel
  * does no I/O at all), or being shared between threads.
