@@ -160,6 +160,11 @@ tls_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
 		explicit_bzero(&k, sizeof(k));
 		return rc;
 	}
+	/* The tag fills the front of wolfSSL's MAC field; the rest is sealed
+	 * as zeros and must still be, or a ticket altered there would open. */
+	for (size_t i = CHACHA20_POLY1305_AEAD_AUTHTAG_SIZE; i < WOLFSSL_TICKET_MAC_SZ; i++)
+		if (mac[i] != 0)
+			return WOLFSSL_TICKET_RET_REJECT;
 	/* This period's key, then the previous one (renew what it opens). */
 	for (uint64_t age = 0; age < 2 && n >= age; age++) {
 		if (tls_ticket_key(sec, n - age, &k) < 0)

@@ -39,6 +39,29 @@ domains:
 """
 
 
+def der_item(der, i):
+    """The tag, content start and content end of the DER item at i."""
+    n = der[i + 1]
+    if n < 0x80:
+        return der[i], i + 2, i + 2 + n
+    k = n & 0x7f
+    n = int.from_bytes(der[i + 2:i + 2 + k], "big")
+    return der[i], i + 2 + k, i + 2 + k + n
+
+
+def ticket_span(der):
+    """Where the ticket is in an OpenSSL session (DER): the OCTET STRING
+    in the SEQUENCE's [10] field (RFC 5077 ticket)."""
+    _, i, end = der_item(der, 0)
+    while i < end:
+        tag, start, stop = der_item(der, i)
+        if tag == 0xaa:
+            _, t0, t1 = der_item(der, start)
+            return t0, t1
+        i = stop
+    raise AssertionError("no ticket in the session")
+
+
 class TlsResumeTest(unittest.TestCase):
 
     def relay(self, sink_port=None, key_file=None):
@@ -119,6 +142,27 @@ class TlsResumeTest(unittest.TestCase):
         for version in ("-tls1_3", "-tls1_2"):
             self.s_client(c.port, version, sess_out=sess)
             self.assertIn("Reused, ", self.s_client(d.port, version, sess_in=sess), version)
+
+    def test_inbound_tampered_ticket_refused(self):
+        """A ticket changed anywhere, the unused end of wolfSSL's 32-byte
+        MAC field included (the 16-byte tag fills its front), gets a full
+        handshake."""
+        r = self.relay()
+        tmp = tempfile.mkdtemp(prefix="sluice-sess-")
+        for version in ("-tls1_3", "-tls1_2"):
+            sess = os.path.join(tmp, version)
+            self.s_client(r.port, version, sess_out=sess)
+            der = subprocess.run(["openssl", "sess_id", "-in", sess, "-outform", "DER"],
+                                 capture_output=True, check=True).stdout
+            start, end = ticket_span(der)
+            for off in (start + 40, end - 17, end - 1):   # sealed text, tag, MAC's end
+                bad = bytearray(der)
+                bad[off] ^= 1
+                subprocess.run(["openssl", "sess_id", "-inform", "DER", "-out", sess],
+                               input=bytes(bad), capture_output=True, check=True)
+                self.assertIn("New, TLSv1.", self.s_client(r.port, version, sess_in=sess),
+                              "%s: byte %d of %d" % (version, off - start, end - start))
+        self.assertEqual(self.stats(r)["tls.in.handshakes_resumed"], 0)
 
     def test_outbound_second_connection_resumes(self):
         c, k = CERTS.pair("valid")
