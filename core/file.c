@@ -74,6 +74,16 @@ read_fd(int fd, size_t max, char **bufp, size_t *lenp)
 }
 
 int
+file_is_regular(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISREG(st.st_mode);
+}
+
+int
 file_read(const char *path, size_t max, char **buf, size_t *len)
 {
 	int fd, rc;

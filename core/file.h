@@ -13,6 +13,13 @@
 #include <sys/types.h>
 
 /*
+ * Whether path is a regular file (after symlinks): 1 yes, 0 it is something
+ * else (a FIFO, whose open would wait for a writer; a directory; a device),
+ * -errno when stat fails.  For files that must be read whole at start.
+ */
+int file_is_regular(const char *path);
+
+/*
  * Read all of the file at path into a new malloc'd buffer: *buf (caller
  * frees; not NUL-terminated) and its length *len.  A file of more than max
  * bytes is refused, a regular file before any read (max < SIZE_MAX).

@@ -70,6 +70,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/file.h"
 #include "core/strb.h"
 #include "core/worker.h"
 #include "tls/tls_cache.h"
@@ -436,14 +437,31 @@ tls_sni_cb(WOLFSSL *ssl, int *alert, void *arg)
 	return 0;	/* SSL_TLSEXT_ERR_OK: one certificate for any name */
 }
 
+/* wolfSSL reads these whole at start: a FIFO among them would hang it, a
+ * directory gives a vaguer error.  -1 with err set if one is neither
+ * missing (wolfSSL says so) nor a regular file. */
+static int
+tls_files_regular(const char *const *paths, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (paths[i] != NULL && file_is_regular(paths[i]) == 0) {
+			snprintf(err, errlen, "%s: not a regular file", paths[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct tls_ctx *
 tls_server_ctx_new(const char *cert_pem, const char *key_pem, char *err,
 		   size_t errlen)
 {
-	struct tls_ctx *t = tls_ctx_alloc(true, err, errlen);
+	const char *files[] = { cert_pem, key_pem };
+	struct tls_ctx *t;
 	char why[TLS_DETAIL_MAX];
 
-	if (t == NULL)
+	if (tls_files_regular(files, 2, err, errlen) < 0 ||
+	    (t = tls_ctx_alloc(true, err, errlen)) == NULL)
 		return NULL;
 	if (wolfSSL_CTX_use_certificate_chain_file(t->w, cert_pem) !=
 	    WOLFSSL_SUCCESS) {
@@ -485,11 +503,13 @@ struct tls_ctx *
 tls_client_ctx_new(const char *ca_file, bool verify, const char *crl_file,
 		   char *err, size_t errlen)
 {
-	struct tls_ctx *t = tls_ctx_alloc(false, err, errlen);
+	const char *files[] = { verify ? ca_file : NULL, verify ? crl_file : NULL };
 	const char *ca = ca_file != NULL ? ca_file : TLS_SYSTEM_CA;
+	struct tls_ctx *t;
 	int rc;
 
-	if (t == NULL)
+	if (tls_files_regular(files, 2, err, errlen) < 0 ||
+	    (t = tls_ctx_alloc(false, err, errlen)) == NULL)
 		return NULL;
 	t->verify = verify;
 	/* Resumption (tls_conn_resume): ask for TLS 1.2 tickets too, and

@@ -207,8 +207,13 @@ tls_ticket_secret_load(const char *path, char *err, size_t errlen)
 	struct tls_ticket_secret *sec;
 	char *buf = NULL;
 	size_t len = 0;
-	int rc = file_read(path, TLS_TICKET_SECRET_MAX, &buf, &len);
+	int rc;
 
+	if (file_is_regular(path) == 0) {	/* a FIFO would hang the start */
+		snprintf(err, errlen, "%s: the ticket key file is not a regular file", path);
+		return NULL;
+	}
+	rc = file_read(path, TLS_TICKET_SECRET_MAX, &buf, &len);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: cannot read the ticket key file: %s", path,
 			 rc == -EFBIG ? "more than 1024 bytes" : strerror(-rc));

@@ -16,14 +16,15 @@ FCFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Wall -Wextra -Wno-unused-paramet
            $(shell pkg-config --cflags liburing yaml-0.1 wolfssl jansson 2>/dev/null)
 FLIBS   := $(shell pkg-config --libs liburing yaml-0.1 wolfssl jansson sqlite3 2>/dev/null) \
            -lhiredis -lpthread
-# every core/config*.c: the loader's sections come and go, and a section
-# missing here only shows as a link error of the fuzz smoke
+# every core/config*.c, tls/*.c and queue/spool*.c: the loader's sections
+# and those modules' files come and go, and a file missing here only shows
+# as a link error of the fuzz smoke
 SRCS    := net/smtp_proto.c net/smtp_ehlo.c net/smtp_hops.c net/proxy_proto.c core/buf.c core/strb.c core/log.c core/log_sink.c \
            core/utf8.c core/addr.c $(sort $(wildcard core/config*.c)) \
            core/file.c core/tenant/directory.c core/tenant/tenant.c core/tenant/cluster.c core/tenant/redis_link.c core/mpsc.c \
            core/mfi/mfi.c core/mfi/mfi_status.c core/ctl/ctl_parse.c core/ctl/ctl_report.c core/ctl/ctl_table.c core/ctl/ctl_select.c \
            core/ctl/ctl_trace_parse.c core/trace/trace_rec.c core/trace/trace_sql.c \
-           tls/tls.c queue/spool.c queue/spool_seal.c queue/spool_body.c \
+           $(sort $(wildcard tls/*.c queue/spool*.c)) \
            queue/siphash.c queue/envelope.c \
            queue/crc32c.c queue/dsn.c core/http/http_route.c
 OBJS    := $(SRCS:%.c=$(FB)/obj/%.o)

@@ -219,6 +219,27 @@ class TlsResumeTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("ticket key file has 9 bytes, expected at least 32", p.stderr + p.stdout)
 
+    def test_fifo_files_refused_not_waited_on(self):
+        """A FIFO as a file read whole at start would block its open until
+        a writer comes: sluiced -t must say what it is at once instead."""
+        tmp = tempfile.mkdtemp(prefix="sluice-fifo-")
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        c, k = CERTS.pair("valid")
+        for cert, key, tickets in ((c, k, fifo), (fifo, k, None), (c, fifo, None)):
+            with self.subTest(cert=cert, key=key, tickets=tickets):
+                conf = os.path.join(tmp, "sluice.yaml")
+                with open(conf, "w") as f:
+                    f.write(CONFIG.replace("@CERT@", cert).replace("@KEY@", key)
+                            .replace("@CA@", CERTS.path("ca.pem"))
+                            .replace("@TICKETS@", ", ticket_key_file: " + tickets if tickets
+                                     else "")
+                            .format(workers=1, port=2525, dir=tmp, sink_port=2526))
+                p = subprocess.run([SLUICED, "-t", "-c", conf], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn("not a regular file", p.stderr + p.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
