@@ -498,9 +498,15 @@ spool_recover(struct spool *sp, spool_recover_cb cb, void *arg,
 		struct spool_index_msg *e = &x.m[i];
 		if (e->env == NULL || !e->loc.body || spool_body_present(sp, e->id, e->loc.size))
 			continue;
-		log_err("spool %s: message %016llX has no body file of %llu bytes; it "
-			"cannot be delivered", sp->dir, (unsigned long long)e->id,
-			(unsigned long long)e->loc.size);
+		if (spool_body_keep_damaged(sp, e->id))
+			log_err("spool %s: message %016llX: its body file is not %llu bytes "
+				"long; it cannot be delivered (the file is kept as "
+				"body/%016llX.damaged)", sp->dir, (unsigned long long)e->id,
+				(unsigned long long)e->loc.size, (unsigned long long)e->id);
+		else
+			log_err("spool %s: message %016llX has no body file of %llu bytes; "
+				"it cannot be delivered", sp->dir, (unsigned long long)e->id,
+				(unsigned long long)e->loc.size);
 		st->lost_bodies++;
 		rec_drop(sp, &x, e);
 	}

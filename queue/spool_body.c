@@ -201,6 +201,16 @@ spool_body_present(struct spool *sp, uint64_t id, uint64_t size)
 	       (uint64_t)sb.st_size == size;
 }
 
+bool
+spool_body_keep_damaged(struct spool *sp, uint64_t id)
+{
+	char name[17], kept[32];
+
+	body_name(id, name);
+	snprintf(kept, sizeof(kept), "%s.damaged", name);
+	return renameat(sp->bodyfd, name, sp->bodyfd, kept) == 0;
+}
+
 int
 spool_body_open_read(struct spool *sp, uint64_t id)
 {

@@ -107,6 +107,11 @@ int spool_rec_check(const uint8_t key[SPOOL_KEY_SIZE], const uint8_t *p, uint64_
 /* Body files (spool_body.c). */
 int spool_body_dir_open(struct spool *sp, char *err, size_t errlen);
 bool spool_body_present(struct spool *sp, uint64_t id, uint64_t size);
+
+/* A live message's body file of the wrong size: renamed to "ID.damaged",
+ * which the sweep leaves alone, for the operator to look at.  Returns
+ * true if there was such a file. */
+bool spool_body_keep_damaged(struct spool *sp, uint64_t id);
 void spool_body_unlink(struct spool *sp, uint64_t id);
 /* Open body/<id> for reading: the fd, or -errno. */
 int spool_body_open_read(struct spool *sp, uint64_t id);

@@ -1100,18 +1100,21 @@ Test(spool, recovery_removes_orphan_bodies_and_drops_lost_ones)
 {
 	struct spool_recovery st;
 	struct found f;
-	struct rec m, lost;
-	struct bodyw bw, bw2, half;
+	struct rec m, lost, cut;
+	struct bodyw bw, bw2, bw3, half;
 	struct spool *sp = open_sp(&f, &st, 0);
-	char path[256];
+	char path[256], kept[300];
 
 	spill_msg(sp, &m, &bw, "kept body\r\n", 11);
 	spill_msg(sp, &lost, &bw2, "lost body\r\n", 11);
+	spill_msg(sp, &cut, &bw3, "long body\r\n", 11);
 	spool_append(sp, &m.sw);
 	spool_append(sp, &lost.sw);
+	spool_append(sp, &cut.sw);
 	run(sp);
 	spool_body_close(&bw.b, true);
 	spool_body_close(&bw2.b, true);
+	spool_body_close(&bw3.b, true);
 	/* a crash mid-spill: a body file whose record was never written */
 	memset(&half, 0, sizeof(half));
 	half.b.cb = body_cb;
@@ -1123,11 +1126,17 @@ Test(spool, recovery_removes_orphan_bodies_and_drops_lost_ones)
 	/* and a body file lost although its record is there */
 	body_path(path, sizeof(path), lost.id);
 	cr_assert_eq(unlink(path), 0);
+	/* and one cut short: kept for the operator, not swept as an orphan */
+	body_path(path, sizeof(path), cut.id);
+	cr_assert_eq(truncate(path, 5), 0);
 
 	sp = open_sp(&f, &st, 0);
 	cr_expect_eq(st.orphans, 1);
-	cr_expect_eq(st.lost_bodies, 1);
+	cr_expect_eq(st.lost_bodies, 2);
 	cr_expect_eq(f.n, 1);
+	snprintf(kept, sizeof(kept), "%s.damaged", path);
+	cr_expect_eq(access(kept, F_OK), 0, "the damaged body file was not kept");
+	cr_expect_neq(access(path, F_OK), 0);
 	cr_expect(has(&f, m.id));
 	body_path(path, sizeof(path), half.b.id);
 	cr_expect_neq(access(path, F_OK), 0, "orphan body file kept");
