@@ -335,11 +335,10 @@ conn_deadline(struct smtp_conn *c, bool connecting)
 
 	c->io_deadline = when;
 	if (wheel_pending(&c->io_timer)) {
-		if (c->io_timer_at <= when)
+		if (c->io_timer.expires <= when)
 			return;
 		wheel_cancel(wh, &c->io_timer);
 	}
-	c->io_timer_at = when;
 	wheel_insert(wh, &c->io_timer, when);
 }
 
@@ -352,7 +351,6 @@ smtp_conn_deadline_fire(struct wheel_timer *t, void *arg)
 	if (!c->busy || c->io_deadline == 0)
 		return;		/* no timed op in flight: re-armed by the next */
 	if (c->io_deadline > c->w->now) {
-		c->io_timer_at = c->io_deadline;
 		wheel_insert(queue_wheel(c->w), t, c->io_deadline);
 		return;
 	}

@@ -115,11 +115,10 @@ struct smtp_conn {
 	struct buf out;			/* to send */
 	size_t out_off;			/* bytes of out already sent */
 	struct __kernel_timespec ts;	/* the linked timeout of a connect */
-	struct wheel_timer io_timer;	/* checks io_deadline (lazy: armed
-					   at io_timer_at, moved when it fires) */
+	struct wheel_timer io_timer;	/* checks io_deadline (lazy: moved
+					   only when it fires early) */
 	uint64_t io_deadline;		/* w->now past which the send or recv
 					   in flight is cancelled; 0: none */
-	uint64_t io_timer_at;		/* the second io_timer is armed for */
 	size_t send_end;		/* the send in flight ends here in out */
 	struct sockaddr_storage sa;	/* address being connected to */
 

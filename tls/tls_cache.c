@@ -6,6 +6,7 @@
  * Thread-local, so no locks; tls_cache_clear() frees a thread's entries
  * when the thread ends.
  */
+#include "core/hash.h"
 #include "tls/tls_cache.h"
 
 #include <stdint.h>
@@ -25,15 +26,10 @@ struct tls_cache_ent {
 static _Thread_local struct tls_cache_ent tls_cache[TLS_CACHE_MAX];
 static _Thread_local uint64_t tls_cache_tick;
 
-/* FNV-1a: keys are our own text, not chosen by peers to collide. */
 static uint64_t
 tls_cache_hash(const char *key)
 {
-	uint64_t h = 14695981039346656037ULL;
-
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
+	return hash_fnv1a(key, strlen(key));
 }
 
 static struct tls_cache_ent *
