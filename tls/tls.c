@@ -221,7 +221,7 @@ tls_io_send(WOLFSSL *ssl, char *p, int sz, void *arg)
  * 3.1 + 3.3 us.  Without AES instructions (Debian's generic 5.5.4, or a
  * CPU without them) GCM falls back to 4-bit tables and ChaCha20 is twice
  * as fast instead (10 vs 22 us per 1,400-byte record).  AES-256 costs
- * 5-10 % more than AES-128 for nothing a relay needs, so it comes last.
+ * 0-5 % more than AES-128 for nothing a relay needs, so it comes last.
  */
 bool
 tls_aes_first(void)
