@@ -57,8 +57,9 @@ TRACE=${TRACE:-0}
 TRACE_WORD=$([ "$TRACE" != 0 ] && echo on || echo off)
 say "# relay $(date -Is) $(uname -r) $(nproc) cpus, trace $TRACE_WORD${HTTP_POLL:+, HTTP listener polled every 0.5 s}"
 sink_start
-if [ "$TRACE" != 0 ] || [ -n "${HTTP_POLL:-}" ]; then
+if [ "$TRACE" != 0 ] || [ -n "${HTTP_POLL:-}" ] || [ -n "${LOG_LEVEL:-}" ]; then
   "$B/sluiced" -d > "$WORK/relay.yaml"
+  [ -z "${LOG_LEVEL:-}" ] || echo "log: {level: $LOG_LEVEL}" >> "$WORK/relay.yaml"
   [ "$TRACE" = 0 ] || echo "trace: {}" >> "$WORK/relay.yaml"
   [ -z "${HTTP_POLL:-}" ] || printf 'http: {listen: "127.0.0.1:8025"}\n' >> "$WORK/relay.yaml"
   sluiced_start -c "$WORK/relay.yaml"

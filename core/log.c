@@ -22,6 +22,7 @@
 #include "core/log_sink.h"
 #include "core/strb.h"
 #include "core/utf8.h"
+#include "core/xalloc.h"
 
 static _Atomic int log_min = LOG_INFO;
 static bool log_json_fmt;		/* every line one JSON object */
@@ -100,20 +101,35 @@ log_batch_end(void)
 	log_batch = NULL;
 }
 
-/* "2026-11-27T03:35:25.123Z" (UTC, milliseconds) into out[32]. */
+/* "2026-11-27T03:35:25.123Z" (UTC, milliseconds) into out[32]; the
+ * second's text is made once per second and thread. */
 static void
 log_stamp(char out[32])
 {
+	static __thread time_t sec_at = -1;
+	static __thread char sec[24];
 	struct timespec ts;
-	struct tm tm;
-	struct strb sb;
-	char sec[24];
+	unsigned ms;
+	size_t n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	strb_init(&sb, out, 32);
-	strb_printf(&sb, "%s.%03uZ", sec, (unsigned)(ts.tv_nsec / 1000000) % 1000);
+	if (ts.tv_sec != sec_at) {
+		struct tm tm;
+
+		gmtime_r(&ts.tv_sec, &tm);
+		if (strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			sec[0] = '\0';
+		sec_at = ts.tv_sec;
+	}
+	ms = (unsigned)(ts.tv_nsec / 1000000) % 1000;
+	n = strlen(sec);	/* 19 */
+	memcpy(out, sec, n);
+	out[n] = '.';
+	out[n + 1] = (char)('0' + ms / 100);
+	out[n + 2] = (char)('0' + ms / 10 % 10);
+	out[n + 3] = (char)('0' + ms % 10);
+	out[n + 4] = 'Z';
+	out[n + 5] = '\0';
 }
 
 /*
@@ -225,6 +241,15 @@ log_cp_hostile(uint32_t c)
 	       (c >= 0x2066 && c <= 0x2069);
 }
 
+/* A byte that every mode keeps as it is: printable ASCII but for the
+ * escaper's own \\ and ", and a space unless LOG_ESC_SPACE. */
+static inline bool
+log_plain(unsigned char c, unsigned flags)
+{
+	return c > 0x20 ? c < 0x7F && c != '\\' && c != '"'
+			: c == ' ' && !(flags & LOG_ESC_SPACE);
+}
+
 char *
 log_esc(char *out, size_t cap, const char *p, size_t n, unsigned flags)
 {
@@ -238,9 +263,25 @@ log_esc(char *out, size_t cap, const char *p, size_t n, unsigned flags)
 		n = 0;
 	while (i < n) {
 		char unit[16];	/* one character's rendering */
-		size_t k = 0, len;
+		size_t k = 0, len, run = 0;
 		uint32_t cp;
-		unsigned char c = (unsigned char)p[i];
+		unsigned char c;
+
+		/* a run of printable ASCII that stays as it is, at once */
+		while (i + run < n && o + run < cap - 1 &&
+		       log_plain((unsigned char)p[i + run], flags))
+			run++;
+		if (run > 0) {
+			memcpy(out + o, p + i, run);
+			if (o + run + 3 <= cap - 1)
+				mark = o + run;
+			else if (cap >= 4 && o + 4 <= cap - 1)
+				mark = cap - 4;	/* the last of the run with room */
+			o += run;
+			i += run;
+			continue;
+		}
+		c = (unsigned char)p[i];
 
 		len = utf8_seq(p + i, n - i, &cp);
 		if (len == 0 || c == 0 ||
@@ -331,167 +372,366 @@ log_json_set(json_t **obj, const char *key, json_t *v)
 	return true;
 }
 
+/* ---- events ----------------------------------------------------------- */
+
 /* Whether s reads as a number, true or false in a text event. */
 static bool
-log_kv_word(const char *s)
+log_kv_word(const char *s, size_t n)
 {
-	const char *d = s + (s[0] == '-');
+	const char *d = s + (n > 0 && s[0] == '-'), *end = s + n;
 
-	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)
+	if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0))
 		return true;
-	if (*d == '\0')
+	if (d == end)
 		return false;
-	while (*d >= '0' && *d <= '9')
+	while (d < end && *d >= '0' && *d <= '9')
 		d++;
-	return *d == '\0';
+	return d == end;
 }
 
 /* A text event's value: bare when it is one plain word, else quoted; the
  * escaper's \" and \\ keep a quoted value closed, and a list's elements
  * have their commas and spaces escaped so ',' only separates them. */
 static void
-log_kv_str(struct strb *sb, const char *s, size_t n, bool elem)
+log_kv_str(struct buf *b, const char *s, size_t n, bool elem)
 {
-	char small[LOG_ESC_MAX * 4], *esc = small;
-	size_t cap = n * 4 + 1;	/* every byte as \xNN at worst */
+	size_t at, len;
+	char *esc;
 	bool quote = n == 0;
 
-	if (cap > sizeof(small) && (esc = malloc(cap)) == NULL) {
-		esc = small;
-		cap = sizeof(small);	/* cut, marked "...", rather than lost */
-	}
-	log_esc(esc, cap < sizeof(small) ? sizeof(small) : cap, s, n, 0);
-	for (const char *c = esc; *c != '\0' && !quote; c++)
-		quote = *c == ' ' || *c == '=' || *c == '"' || *c == '\\';
+	buf_reserve(b, n * 4 + 3);	/* every byte as \xNN at worst, quotes */
+	at = b->len + 1;		/* room for an opening quote */
+	esc = log_esc(b->p + at, n * 4 + 1, s, n, 0);
+	len = strlen(esc);
+	for (size_t i = 0; i < len && !quote; i++)
+		quote = esc[i] == ' ' || esc[i] == '=' || esc[i] == '"' || esc[i] == '\\';
 	/* a string that would read back as another type is quoted too: a
 	   number, "-" (null, or in a list the empty list), true, false */
-	if (!quote && (log_kv_word(esc) || (esc[0] == '-' && esc[1] == '\0'))) {
+	if (!quote && (log_kv_word(esc, len) || (len == 1 && esc[0] == '-'))) {
 		if (elem) {
-			strb_puts(sb, esc[0] == '-' && esc[1] == '\0' ? "\\x2D" : esc);
-			goto out;
+			if (len == 1 && esc[0] == '-')
+				buf_puts(b, "\\x2D");
+			else {
+				memmove(b->p + b->len, esc, len);
+				b->len += len;
+			}
+			return;
 		}
 		quote = true;
 	}
-	if (quote && !elem)
-		strb_putn(sb, "\"", 1);
-	for (const char *c = esc; *c != '\0'; c++)
-		if (elem && (*c == ',' || *c == ' '))
-			strb_puts(sb, *c == ',' ? "\\x2C" : "\\x20");
-		else
-			strb_putn(sb, c, 1);
-	if (quote && !elem)
-		strb_putn(sb, "\"", 1);
-out:
-	if (esc != small)
-		free(esc);
+	if (elem) {	/* escape commas and spaces: may grow, so from a copy */
+		char small[256], *copy = len < sizeof(small) ? small : xmalloc(len);
+
+		memcpy(copy, esc, len);
+		for (size_t i = 0; i < len; i++)
+			if (copy[i] == ',' || copy[i] == ' ')
+				buf_puts(b, copy[i] == ',' ? "\\x2C" : "\\x20");
+			else
+				buf_append(b, copy + i, 1);
+		if (copy != small)
+			free(copy);
+		return;
+	}
+	if (quote) {
+		b->p[b->len] = '"';
+		b->len += len + 1;
+		buf_append(b, "\"", 1);
+	} else {
+		memmove(b->p + b->len, esc, len);
+		b->len += len;
+	}
+}
+
+/* A JSON string of untrusted bytes, ASCII only (as jansson's
+ * JSON_ENSURE_ASCII writes it): what is not UTF-8, and NUL, first become
+ * \xNN text (log_esc with LOG_ESC_JSON).  Never cut. */
+static void
+log_json_put(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char small[LOG_JSON_MAX], *clean = NULL;
+
+	if (memchr(s, '\0', n) != NULL || !utf8_valid(s, n)) {
+		size_t cap = n * 4 + 1;
+
+		clean = cap <= sizeof(small) ? small : xmalloc(cap);
+		log_esc(clean, cap, s, n, LOG_ESC_JSON);
+		s = clean;
+		n = strlen(clean);
+	}
+	buf_reserve(b, n * 12 + 2);	/* a 4-byte character: two \uXXXX */
+	b->p[b->len++] = '"';
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		uint32_t cp;
+		char *o = b->p + b->len;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*o = (char)c;
+			b->len++;
+			i++;
+			continue;
+		}
+		if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ||
+		    c == '\b' || c == '\f') {
+			o[0] = '\\';
+			o[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' :
+			       c == '\b' ? 'b' : c == '\f' ? 'f' : (char)c;
+			b->len += 2;
+			i++;
+			continue;
+		}
+		i += c < 0x80 ? (cp = c, 1) : utf8_seq(s + i, n - i, &cp);
+		if (cp >= 0x10000) {	/* a surrogate pair */
+			uint32_t v = cp - 0x10000;
+			uint32_t hi = 0xD800 | (v >> 10), lo = 0xDC00 | (v & 0x3FF);
+
+			for (int k = 0; k < 2; k++) {
+				uint32_t u = k == 0 ? hi : lo;
+				char *q = b->p + b->len;
+
+				q[0] = '\\', q[1] = 'u';
+				q[2] = hex[u >> 12], q[3] = hex[(u >> 8) & 15];
+				q[4] = hex[(u >> 4) & 15], q[5] = hex[u & 15];
+				b->len += 6;
+			}
+			continue;
+		}
+		o[0] = '\\', o[1] = 'u';
+		o[2] = hex[cp >> 12], o[3] = hex[(cp >> 8) & 15];
+		o[4] = hex[(cp >> 4) & 15], o[5] = hex[cp & 15];
+		b->len += 6;
+	}
+	b->p[b->len++] = '"';
+	if (clean != small)
+		free(clean);
 }
 
 static void
-log_kv_val(struct strb *sb, json_t *v, bool elem)
+log_put_int(struct buf *b, long long v)
+{
+	char d[24], *p = d + sizeof(d);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	buf_append(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+/* Each thread's line under construction, kept from one event to the next
+ * so an event costs no allocation; given back when one grew it past
+ * LOG_EV_KEEP.  An event begun while another is open takes its own. */
+#define LOG_EV_KEEP (64u << 10)
+static __thread struct buf log_ev_line;
+static __thread bool log_ev_busy;
+
+void
+log_ev_begin(struct log_ev *e, const char *event)
+{
+	char stamp[32], head[256];
+	size_t hl = log_sink_head(head, sizeof(head), LOG_INFO);
+
+	e->json = log_json_fmt;
+	e->own = (struct buf){ 0 };
+	e->b = log_ev_busy ? &e->own : &log_ev_line;
+	log_ev_busy = true;
+	e->b->len = 0;
+	e->n = 0;
+	buf_append(e->b, head, hl);
+	log_stamp(stamp);
+	if (e->json) {
+		buf_puts(e->b, "{\"ts\":\"");
+		buf_puts(e->b, stamp);
+		buf_puts(e->b, "\",\"level\":\"info\",\"event\":");
+		log_json_put(e->b, event, strlen(event));
+		return;
+	}
+	if (hl == 0) {
+		buf_puts(e->b, stamp);
+		buf_append(e->b, " ", 1);
+	}
+	buf_puts(e->b, "info: ");
+	buf_puts(e->b, event);
+}
+
+static void
+log_ev_key(struct log_ev *e, const char *key)
+{
+	if (e->json) {
+		buf_append(e->b, ",\"", 2);
+		buf_puts(e->b, key);
+		buf_append(e->b, "\":", 2);
+	} else {
+		buf_append(e->b, " ", 1);
+		buf_puts(e->b, key);
+		buf_append(e->b, "=", 1);
+	}
+}
+
+/* A string value (also a list's element): JSON, or text bare or quoted. */
+static void
+log_ev_val(struct log_ev *e, const char *s, size_t n, bool elem)
+{
+	if (s == NULL)
+		buf_puts(e->b, e->json ? "null" : "-");
+	else if (e->json)
+		log_json_put(e->b, s, n);
+	else
+		log_kv_str(e->b, s, n, elem);
+}
+
+void
+log_ev_strn(struct log_ev *e, const char *key, const char *s, size_t n)
+{
+	log_ev_key(e, key);
+	log_ev_val(e, s, n, false);
+}
+
+void
+log_ev_str(struct log_ev *e, const char *key, const char *s)
+{
+	log_ev_strn(e, key, s, log_len(s));
+}
+
+void
+log_ev_int(struct log_ev *e, const char *key, long long v)
+{
+	log_ev_key(e, key);
+	log_put_int(e->b, v);
+}
+
+void
+log_ev_kv(struct log_ev *e, const struct log_kv *f)
+{
+	if (f->type == LOG_KV_INT)
+		log_ev_int(e, f->key, f->i);
+	else if (f->type == LOG_KV_STR)
+		log_ev_str(e, f->key, f->s);
+}
+
+void
+log_ev_list_begin(struct log_ev *e, const char *key)
+{
+	log_ev_key(e, key);
+	if (e->json)
+		buf_append(e->b, "[", 1);
+	e->n = 0;
+}
+
+void
+log_ev_list_strn(struct log_ev *e, const char *s, size_t n)
+{
+	if (e->n++ > 0)
+		buf_append(e->b, ",", 1);
+	log_ev_val(e, s, n, true);
+}
+
+void
+log_ev_list_str(struct log_ev *e, const char *s)
+{
+	log_ev_list_strn(e, s, log_len(s));
+}
+
+void
+log_ev_list_end(struct log_ev *e)
+{
+	if (e->json)
+		buf_append(e->b, "]", 1);
+	else if (e->n == 0)
+		buf_append(e->b, "-", 1);
+}
+
+void
+log_ev_end(struct log_ev *e)
+{
+	if (e->json)
+		buf_append(e->b, "}", 1);
+	buf_append(e->b, "\n", 1);
+	log_write(e->b->p, e->b->len);
+	if (e->b == &log_ev_line) {
+		log_ev_busy = false;
+		if (log_ev_line.cap > LOG_EV_KEEP)
+			buf_free(&log_ev_line);
+	}
+	buf_free(&e->own);
+}
+
+/* A jansson value as an event's field: strings as log_ev_val, the rest
+ * as they read in text (a list a,b,c), or compact JSON. */
+static void
+log_ev_json(struct log_ev *e, json_t *v, bool elem)
 {
 	char *s;
+	size_t i;
+	json_t *x;
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		log_kv_str(sb, json_string_value(v), json_string_length(v), elem);
-		break;
+		log_ev_val(e, json_string_value(v), json_string_length(v), elem);
+		return;
 	case JSON_INTEGER:
-		strb_printf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		break;
-	case JSON_REAL:
-		strb_printf(sb, "%g", json_real_value(v));
-		break;
+		log_put_int(e->b, (long long)json_integer_value(v));
+		return;
+	case JSON_ARRAY:
+		if (elem && !e->json)
+			break;	/* nested in a text list: as compact JSON */
+		if (e->json)
+			buf_append(e->b, "[", 1);
+		json_array_foreach(v, i, x) {
+			if (i > 0)
+				buf_append(e->b, ",", 1);
+			log_ev_json(e, x, true);
+		}
+		if (e->json)
+			buf_append(e->b, "]", 1);
+		else if (json_array_size(v) == 0)
+			buf_append(e->b, "-", 1);
+		return;
 	case JSON_TRUE:
 	case JSON_FALSE:
 	case JSON_NULL:
-		strb_puts(sb, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "-");
-		break;
-	case JSON_ARRAY:
-		if (!elem) {	/* a list: a,b,c ("-" when empty) */
-			size_t i;
-			json_t *e;
-
-			json_array_foreach(v, i, e) {
-				if (i > 0)
-					strb_putn(sb, ",", 1);
-				log_kv_val(sb, e, true);
-			}
-			if (json_array_size(v) == 0)
-				strb_putn(sb, "-", 1);
-			break;
-		}
-		__attribute__((fallthrough));	/* nested: as compact JSON */
-	case JSON_OBJECT:
-		s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
-		log_kv_str(sb, s, log_len(s), elem);
-		free(s);
-		break;
-	}
-}
-
-/*
- * An event in text format: "TIME info: EVENT key=value ..." in the
- * object's order, "event" itself first and not repeated.  The heap takes
- * a line the stack cannot, so an event is never cut.
- */
-static void
-log_event_text(json_t *o, const char *stamp, const char *event)
-{
-	char small[8192], head[256], *big = NULL;
-	size_t hl = log_sink_head(head, sizeof(head), LOG_INFO), cap = sizeof(small);
-	const char *key, *name = json_string_value(json_object_get(o, "event"));
-	struct strb sb;
-	json_t *v;
-
-	for (;;) {
-		strb_init(&sb, big ? big : small, cap);
-		if (hl == 0)
-			strb_printf(&sb, "%s ", stamp);
-		strb_printf(&sb, "%s: %s", log_names[LOG_INFO], name ? name : event);
-		json_object_foreach(o, key, v) {
-			if (strcmp(key, "event") == 0)
-				continue;
-			strb_printf(&sb, " %s=", key);
-			log_kv_val(&sb, v, false);
-		}
-		if (!sb.trunc || cap >= (1u << 24))
-			break;
-		free(big);
-		cap *= 4;
-		if ((big = malloc(cap)) == NULL) {
-			log_err("%s: the log line could not be built (out of memory)", event);
-			json_decref(o);
+		if (!e->json) {
+			buf_puts(e->b, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "-");
 			return;
 		}
+		break;
+	default:
+		break;
 	}
-	log_record(LOG_INFO, sb.p, sb.len);
-	free(big);
-	json_decref(o);
+	s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+	if (s == NULL)
+		buf_puts(e->b, e->json ? "null" : "-");	/* out of memory */
+	else if (e->json)
+		buf_puts(e->b, s);
+	else
+		log_kv_str(e->b, s, strlen(s), elem);
+	free(s);
 }
 
 void
 log_json(json_t *o, const char *event)
 {
-	char stamp[32];
-	json_t *line;
+	const char *key, *name;
+	struct log_ev e;
+	json_t *v;
 
-	log_stamp(stamp);
 	if (o == NULL) {
-		log_dump(o, LOG_INFO, event);
+		log_err("%s: the JSON log line could not be built (out of memory)", event);
 		return;
 	}
-	if (!log_json_fmt) {
-		log_event_text(o, stamp, event);
-		return;
+	name = json_string_value(json_object_get(o, "event"));
+	log_ev_begin(&e, name != NULL ? name : event);
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "event") == 0)
+			continue;
+		log_ev_key(&e, key);
+		log_ev_json(&e, v, false);
 	}
-	/* ts and level first, then the event's own fields */
-	line = json_pack("{s:s, s:s}", "ts", stamp, "level", log_names[LOG_INFO]);
-	if (line != NULL && json_object_update(line, o) < 0) {
-		json_decref(line);
-		line = NULL;
-	}
+	log_ev_end(&e);
 	json_decref(o);
-	log_dump(line, LOG_INFO, event);
 }
 
 void

@@ -20,8 +20,9 @@
  * names, destination domains) reaches a log line only through log_esc:
  * in a text line as an argument LOG_FIELD(s) or LOG_TEXT(s), in a JSON
  * line as a string made by log_json_str, and JSON lines are built by
- * jansson and written by log_json.  So no byte a peer sends can end a
- * line, forge a field or a whole event, or make a JSON line invalid.
+ * jansson and written by log_json, or built by log_ev, whose strings pass
+ * the same escaper.  So no byte a peer sends can end a line, forge a
+ * field or a whole event, or make a JSON line invalid.
  * Configuration and operator input (connector names, the control line)
  * are trusted and printed as they are.
  */
@@ -32,6 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "core/buf.h"
 
 struct json_t;
 
@@ -157,6 +160,45 @@ bool log_json_set(struct json_t **obj, const char *key, struct json_t *v);
  * half.  Not filtered by the level: these are the events of record.
  */
 void log_json(struct json_t *o, const char *event);
+
+/*
+ * An event built field by field, without jansson: the line log_json
+ * writes for an object with these fields in this order (the per-message
+ * events, queued and attempt, are built this way).  Every string is
+ * untrusted and escaped as log_json_str and log_esc would; NULL is null
+ * ("-" in text).  log_ev_begin .. log_ev_end on one thread, with nothing
+ * between them that returns early: log_ev_end writes the line.
+ */
+struct log_ev {
+	struct buf *b;		/* the line: the thread's, or own */
+	struct buf own;		/* for an event begun inside another */
+	bool json;		/* JSON format */
+	unsigned n;		/* elements of the open list */
+};
+
+/* A field for a helper that writes many events alike (queue_log_rcpts):
+ * a string, a number, or a slot the helper fills in. */
+enum log_kv_type { LOG_KV_STR, LOG_KV_INT, LOG_KV_SLOT };
+struct log_kv {
+	const char *key;
+	enum log_kv_type type;
+	const char *s;
+	long long i;
+};
+#define LOG_KV_S(k, v) { (k), LOG_KV_STR, (v), 0 }
+#define LOG_KV_I(k, v) { (k), LOG_KV_INT, NULL, (long long)(v) }
+#define LOG_KV_SLOT(k) { (k), LOG_KV_SLOT, NULL, 0 }
+
+void log_ev_begin(struct log_ev *e, const char *event);
+void log_ev_str(struct log_ev *e, const char *key, const char *s);
+void log_ev_strn(struct log_ev *e, const char *key, const char *s, size_t n);
+void log_ev_int(struct log_ev *e, const char *key, long long v);
+void log_ev_kv(struct log_ev *e, const struct log_kv *f);	/* not a slot */
+void log_ev_list_begin(struct log_ev *e, const char *key);	/* a,b,c */
+void log_ev_list_str(struct log_ev *e, const char *s);
+void log_ev_list_strn(struct log_ev *e, const char *s, size_t n);
+void log_ev_list_end(struct log_ev *e);
+void log_ev_end(struct log_ev *e);
 
 /*
  * Batching for a worker thread: after log_batch_begin, this thread's lines

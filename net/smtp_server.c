@@ -248,13 +248,17 @@ data_spooled(struct spool_write *sw, int res)
 		w->st.rcpts_in += s->nrcpt;
 		w->st.bytes_in += s->data.size;
 		/* an event, written at any level: the report counts it */
-		json_t *ev = json_pack("{s:s, s:s, s:o, s:i, s:I, s:s}", "event", "queued",
-				       "id", id, "from", log_json_s(s->sender),
-				       "nrcpt", (int)s->nrcpt, "size", (json_int_t)s->data.size,
-				       "client", s->peer);
+		struct log_ev ev;
+
+		log_ev_begin(&ev, "queued");
+		log_ev_str(&ev, "id", id);
+		log_ev_str(&ev, "from", s->sender);
+		log_ev_int(&ev, "nrcpt", s->nrcpt);
+		log_ev_int(&ev, "size", (long long)s->data.size);
+		log_ev_str(&ev, "client", s->peer);
 		if (s->proxy[0] != '\0')	/* the balancer it came through */
-			log_json_set(&ev, "proxy", log_json_s(s->proxy));
-		log_json(ev, "queued");
+			log_ev_str(&ev, "proxy", s->proxy);
+		log_ev_end(&ev);
 		trace_received(s);
 		if (!s->closing)
 			session_replyf(s, "250 2.0.0 Ok: queued as %s", id);

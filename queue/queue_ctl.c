@@ -101,11 +101,13 @@ log_returned(struct worker *w, const struct qjob *j, const uint32_t *idx, uint32
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	queue_log_rcpts(w, j->msg, idx, n, "returned",
-			json_pack("{s:s, s:s, s:s, s:n, s:s, s:n, s:s, s:o, s:i}",
-				  "event", "returned", "id", qid, "connector", j->dest->connector,
-				  "tenant", "by", by, "rcpts", "code", status,
-				  "detail", log_json_s(detail), "attempts", (int)j->attempts));
+	const struct log_kv f[] = {
+		LOG_KV_S("id", qid), LOG_KV_S("connector", j->dest->connector),
+		LOG_KV_SLOT("tenant"), LOG_KV_S("by", by), LOG_KV_SLOT("rcpts"),
+		LOG_KV_S("code", status), LOG_KV_S("detail", detail),
+		LOG_KV_I("attempts", j->attempts),
+	};
+	queue_log_rcpts(w, j->msg, idx, n, "returned", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* Return recipients idx[0..n) of j to the sender now, with an NDR. */

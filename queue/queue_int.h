@@ -87,16 +87,16 @@ void queue_dest_kick(struct worker *w, struct dest *d);
 void queue_job_tried(struct worker *w, const struct qjob *j);
 
 /*
- * Log event base (consumed; its "tenant" and "rcpts" keys are null
- * placeholders) for recipients idx[0..n) of m: once per group that shares
- * a tenant and holds at most QUEUE_LOG_RCPT_BYTES of addresses, so a line
- * stays within what syslog keeps whole and each tenant's recipients count
- * as its own (`sluicectl report`).  "tenant" is dropped when they have none.
+ * Log event with fields f[0..nf) for recipients idx[0..n) of m: once per
+ * group that shares a tenant and holds at most QUEUE_LOG_RCPT_BYTES of
+ * addresses, so a line stays within what syslog keeps whole and each
+ * tenant's recipients count as their own (`sluicectl report`).  The slots
+ * "tenant" (left out when they have none) and "rcpts" are filled in here.
  */
 #define QUEUE_LOG_RCPT_BYTES 1500
-struct json_t;
+struct log_kv;
 void queue_log_rcpts(struct worker *w, const struct qmsg *m, const uint32_t *idx, uint32_t n,
-		     const char *event, struct json_t *base);
+		     const char *event, const struct log_kv *f, size_t nf);
 /* Record recipient i of m delivered or failed (a RCPT record, unless it was
  * the last pending one: DONE says it then). */
 void queue_rcpt_final(struct worker *w, struct qmsg *m, uint32_t i,

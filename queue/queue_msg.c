@@ -115,44 +115,65 @@ queue_job_tried(struct worker *w, const struct qjob *j)
 					 j->nrcpt * sizeof(*j->rcpt), tried_rec_done)->sw);
 }
 
+/* The "rcpts" list of the group that starts at i: the recipients after
+ * it with its tenant, up to QUEUE_LOG_RCPT_BYTES; marked done. */
+static void
+log_rcpt_group(struct log_ev *e, const struct qmsg *m, const uint32_t *idx, uint32_t n,
+	       const struct cfg_tenant **t, bool *done, uint32_t i)
+{
+	size_t bytes = 0;
+
+	log_ev_list_begin(e, "rcpts");
+	for (uint32_t k = i; k < n; k++) {
+		const char *a = m->env->rcpt[idx[k]].addr;
+		size_t len = strlen(a);
+
+		if (done[k] || t[k] != t[i])
+			continue;
+		if (bytes > 0 && bytes + len > QUEUE_LOG_RCPT_BYTES)
+			break;	/* the next line takes it */
+		log_ev_list_str(e, a);
+		bytes += len + 1;
+		done[k] = true;
+	}
+	log_ev_list_end(e);
+}
+
 void
 queue_log_rcpts(struct worker *w, const struct qmsg *m, const uint32_t *idx, uint32_t n,
-		const char *event, json_t *base)
+		const char *event, const struct log_kv *f, size_t nf)
 {
-	const struct cfg_tenant **t = n > 0 ? xmalloc(n * sizeof(*t)) : NULL;
-	bool *done = n > 0 ? xcalloc(n, sizeof(*done)) : NULL;
+	const struct cfg_tenant *small_t[8], **t = small_t;
+	bool small_done[8], *done = small_done;
 
-	for (uint32_t i = 0; i < n; i++)
-		t[i] = config_addr_tenant(w->cfg, m->env->rcpt[idx[i]].addr);
+	if (n > 8) {
+		t = xmalloc(n * sizeof(*t));
+		done = xmalloc(n * sizeof(*done));
+	}
 	for (uint32_t i = 0; i < n; i++) {
-		json_t *o, *rcpts;
-		size_t bytes = 0;
+		t[i] = config_addr_tenant(w->cfg, m->env->rcpt[idx[i]].addr);
+		done[i] = false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct log_ev e;
 
 		if (done[i])
 			continue;
-		rcpts = json_array();
-		for (uint32_t k = i; k < n; k++) {
-			const char *a = m->env->rcpt[idx[k]].addr;
-
-			if (done[k] || t[k] != t[i])
-				continue;
-			if (bytes > 0 && bytes + strlen(a) > QUEUE_LOG_RCPT_BYTES)
-				break;	/* the next line takes it */
-			log_json_append(&rcpts, log_json_s(a));
-			bytes += strlen(a) + 1;
-			done[k] = true;
+		log_ev_begin(&e, event);
+		for (size_t k = 0; k < nf; k++) {
+			if (f[k].type != LOG_KV_SLOT)
+				log_ev_kv(&e, &f[k]);
+			else if (strcmp(f[k].key, "tenant") == 0 && t[i] != NULL)
+				log_ev_str(&e, "tenant", t[i]->name);
+			else if (strcmp(f[k].key, "rcpts") == 0)
+				log_rcpt_group(&e, m, idx, n, t, done, i);
 		}
-		o = base != NULL ? json_copy(base) : NULL;
-		if (t[i] != NULL)
-			log_json_set(&o, "tenant", log_json_s(t[i]->name));
-		else if (o != NULL)
-			json_object_del(o, "tenant");
-		log_json_set(&o, "rcpts", rcpts);
-		log_json(o, event);
+		log_ev_end(&e);
 	}
-	json_decref(base);
-	free(done);
-	free(t);
+	if (t != small_t) {
+		free(done);
+		free(t);
+	}
 }
 
 /* Record a recipient's final state; skipped when DONE will say it all. */

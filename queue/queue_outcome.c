@@ -56,14 +56,14 @@ log_attempt(struct worker *w, const struct qjob *j, const char *result,
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	queue_log_rcpts(w, j->msg, idx, n, "attempt",
-			json_pack("{s:s, s:s, s:s, s:n, s:s, s:o, s:s?, s:n, s:s, s:s, s:o, s:I, "
-				  "s:i}",
-				  "event", "attempt", "id", qid, "connector", j->dest->connector,
-				  "tenant", "result", result, "host", log_json_s(a->host),
-				  "ip", a->ip, "rcpts", "code", code_word(code),
-				  "mfi", mfi_name(code), "detail", log_json_s(detail ? detail : ""),
-				  "ms", (json_int_t)ms, "attempt", (int)j->attempts + 1));
+	const struct log_kv f[] = {
+		LOG_KV_S("id", qid), LOG_KV_S("connector", j->dest->connector),
+		LOG_KV_SLOT("tenant"), LOG_KV_S("result", result), LOG_KV_S("host", a->host),
+		LOG_KV_S("ip", a->ip), LOG_KV_SLOT("rcpts"), LOG_KV_S("code", code_word(code)),
+		LOG_KV_S("mfi", mfi_name(code)), LOG_KV_S("detail", detail ? detail : ""),
+		LOG_KV_I("ms", ms), LOG_KV_I("attempt", j->attempts + 1),
+	};
+	queue_log_rcpts(w, j->msg, idx, n, "attempt", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* Job j's attempt into its history (show message): what happened to its
@@ -389,14 +389,14 @@ log_expired(struct worker *w, const struct qjob *j, int64_t now)
 	char qid[17];
 
 	envelope_id_str(j->msg->id, qid);
-	queue_log_rcpts(w, j->msg, j->rcpt, j->nrcpt, "expired",
-			json_pack("{s:s, s:s, s:s, s:n, s:n, s:s, s:s, s:o, s:I, s:i}",
-				  "event", "expired", "id", qid, "connector", j->dest->connector,
-				  "tenant", "rcpts", "code", code_word(j->last_code),
-				  "mfi", mfi_name(j->last_code),
-				  "detail", log_json_s(j->last_detail ? j->last_detail : ""),
-				  "age", (json_int_t)(now - j->msg->env->arrival),
-				  "attempts", (int)j->attempts));
+	const struct log_kv f[] = {
+		LOG_KV_S("id", qid), LOG_KV_S("connector", j->dest->connector),
+		LOG_KV_SLOT("tenant"), LOG_KV_SLOT("rcpts"), LOG_KV_S("code", code_word(j->last_code)),
+		LOG_KV_S("mfi", mfi_name(j->last_code)),
+		LOG_KV_S("detail", j->last_detail ? j->last_detail : ""),
+		LOG_KV_I("age", now - j->msg->env->arrival), LOG_KV_I("attempts", j->attempts),
+	};
+	queue_log_rcpts(w, j->msg, j->rcpt, j->nrcpt, "expired", f, sizeof(f) / sizeof(f[0]));
 	trace_expired(w, j, now);
 }
 

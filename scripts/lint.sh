@@ -34,8 +34,8 @@ check_src() {	# like check, without bench/tests: $1 what, $2 regex, $3 allowed f
     bad=1
   fi
 }
-check_src "JSON written by hand; build it with jansson" \
-  '\{\\"|\\"[A-Za-z_]+\\" *:'
+check_src "JSON written by hand; build it with jansson, or for a log event log_ev (core/log.c, the one hand-made writer)" \
+  '\{\\"|\\"[A-Za-z_]+\\" *:' 'core/log\.c'
 check_src "JSON dumped outside log_json/ctl_json/the HTTP answers, which report a failed build" \
   'json_dumps[a-z]* *\(' 'core/log\.c|core/ctl/ctl_run\.c|core/http/http\.c'
 check_src "json_string of a variable; use log_json_str/log_json_s (valid UTF-8 whatever the bytes)" \

@@ -98,6 +98,58 @@ Test(log, escape_cuts_at_a_boundary)
 	}
 }
 
+/*
+ * Any bytes, any room: what log_esc writes with cap bytes is the whole
+ * rendering when it fits, else a prefix of it that ends where a
+ * character's rendering ends, then "...", never past cap (the run of
+ * plain ASCII taken at once must cut where the byte-by-byte path would).
+ */
+Test(log, escape_cut_is_a_prefix_of_the_whole)
+{
+	static const char pool[] = "ab \"\\\n\x7F\xC3\xA9\xFF\xE2\x80\xA8\0z=";
+	char in[64], whole[64 * 4 + 1], out[300];
+	unsigned seed = 7;
+
+	for (int round = 0; round < 3000; round++) {
+		size_t n = (seed = seed * 1103515245 + 12345) >> 16 & 31;
+		unsigned flags = round % 3 == 0 ? LOG_ESC_SPACE : round % 3 == 1 ? 0 : LOG_ESC_JSON;
+		size_t wl, bounds[65], nb = 0;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = pool[((seed = seed * 1103515245 + 12345) >> 16) % (sizeof(pool) - 1)];
+		log_esc(whole, sizeof(whole), in, n, flags);
+		wl = strlen(whole);
+		/* where a character's rendering ends: the renderings of the
+		   input's prefixes that are prefixes of the whole */
+		for (size_t len = 0; len <= n; len++) {
+			log_esc(out, sizeof(out), in, len, flags);
+			if (strncmp(whole, out, strlen(out)) == 0)
+				bounds[nb++] = strlen(out);
+		}
+		for (size_t cap = 1; cap <= wl + 2; cap++) {
+			size_t ol, keep;
+			bool at_bound = false;
+
+			memset(out, 'G', sizeof(out));
+			log_esc(out, cap, in, n, flags);
+			ol = strlen(out);
+			cr_assert_lt(ol, cap, "round %d cap %zu: %zu bytes", round, cap, ol);
+			cr_assert_eq(out[cap], 'G', "round %d cap %zu wrote past", round, cap);
+			if (wl < cap) {
+				cr_assert_str_eq(out, whole, "round %d cap %zu", round, cap);
+				continue;
+			}
+			keep = ol >= 3 && strcmp(out + ol - 3, "...") == 0 ? ol - 3 : ol;
+			cr_assert_eq(strncmp(out, whole, keep), 0, "round %d cap %zu: %s / %s",
+				     round, cap, out, whole);
+			for (size_t b = 0; b < nb; b++)
+				at_bound |= bounds[b] == keep;
+			cr_assert(at_bound, "round %d cap %zu: cut inside a rendering: %s / %s",
+				  round, cap, out, whole);
+		}
+	}
+}
+
 Test(log, field_macros)
 {
 	char big[3000];

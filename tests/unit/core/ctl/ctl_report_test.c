@@ -79,6 +79,98 @@ Test(ctl_report, text_events_read_back_as_they_were)
 	json_decref(want);
 }
 
+/* The line the event builder writes (log_ev), as logged() does. */
+static char *
+built(bool json, const char *detail, size_t dlen)
+{
+	struct log_setup s = { .to = LOG_TO_STDERR, .json = json };
+	static char out[65536];
+	char err[256];
+	struct log_ev e;
+	int fds[2];
+	ssize_t n;
+
+	cr_assert_eq(log_open(&s, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	log_ev_begin(&e, "attempt");
+	log_ev_str(&e, "id", "6B1597C001000003");
+	log_ev_str(&e, "connector", "partner");
+	log_ev_str(&e, "result", "deferred");
+	log_ev_str(&e, "host", "mx.example");
+	log_ev_str(&e, "ip", NULL);
+	log_ev_list_begin(&e, "rcpts");
+	log_ev_list_str(&e, "\"a, b\"@x.test");
+	log_ev_list_str(&e, "r\xC3\xA9sum\xC3\xA9@x.test");
+	log_ev_list_str(&e, "c=d@x.test");
+	log_ev_list_end(&e);
+	log_ev_str(&e, "code", "4.4.316");
+	log_ev_str(&e, "mfi", "conn_refused");
+	log_ev_strn(&e, "detail", detail, dlen);
+	log_ev_int(&e, "ms", 0);
+	log_ev_int(&e, "attempt", 12);
+	log_ev_end(&e);
+	log_set_fd(2);
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	cr_assert_gt(n, 0);
+	out[n - 1] = '\0';
+	return out;
+}
+
+/* The builder's lines, from raw hostile bytes (a line end, a forged pair,
+ * quotes, NUL, bytes that are not UTF-8, U+2028, a character beyond the
+ * BMP), read back as the object log_json writes from sanitised strings:
+ * in both formats, one ASCII-safe line. */
+Test(ctl_report, built_events_read_back_as_log_json_writes_them)
+{
+	static const char detail[] = "refused\r\n info: attempt result=delivered \\ \"q\" \xFF"
+				     "\0x \xE2\x80\xA8 \xF0\x9F\x98\x80 tab\t del\x7F";
+	json_t *want = hostile_attempt(), *got;
+	char *line;
+
+	json_object_set_new(want, "detail", log_json_str(detail, sizeof(detail) - 1));
+	for (int json = 0; json <= 1; json++) {
+		line = built(json, detail, sizeof(detail) - 1);
+		cr_expect_null(strchr(line, '\n'));
+		cr_expect_null(strchr(line, '\r'));
+		if (json)
+			for (const char *c = line; *c; c++)
+				cr_expect((unsigned char)*c < 0x80, "non-ASCII in %s", line);
+		got = ctl_report_event(line, strlen(line));
+		cr_assert_not_null(got, "not read: %s", line);
+		json_object_del(got, "ts");
+		json_object_del(got, "level");
+		cr_expect(json_equal(got, want), "%s\nread as %s", line,
+			  json_string_value(json_object_get(got, "detail")));
+		json_decref(got);
+	}
+	json_decref(want);
+}
+
+/* Same fields, same line: log_json and the builder differ only in the
+ * stamp (valid strings, so both see the same bytes). */
+Test(ctl_report, builder_and_log_json_write_the_same_line)
+{
+	static const char detail[] = "a b, \"c\" = \\d";
+	char a[65536];
+
+	for (int json = 0; json <= 1; json++) {
+		json_t *o = hostile_attempt();
+		char *b, *sa, *sb;
+
+		json_object_set_new(o, "detail", json_string(detail));
+		snprintf(a, sizeof(a), "%s", logged(o, json));
+		b = built(json, detail, strlen(detail));
+		/* past the stamp: "...Z info: " or "...Z\",\"level" */
+		sa = strchr(a, 'Z');
+		sb = strchr(b, 'Z');
+		cr_assert(sa != NULL && sb != NULL);
+		cr_expect_str_eq(sa, sb);
+	}
+}
+
 Test(ctl_report, what_is_not_an_event)
 {
 	static const char *const lines[] = {
