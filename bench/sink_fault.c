@@ -5,8 +5,8 @@
  * A mode is one of: accept (a well-behaved server); blackhole (accept the
  * TCP connection, never say a word); banner=CODE (greet with CODE and
  * close); ehlo=CODE (answer EHLO and HELO with CODE, so MAIL gets 503);
- * close-after=N (reset the connection once N bytes of DATA payload have
- * come); slow=MS (hold every reply batch MS milliseconds). no-starttls is
+ * close-after=N (reset the connection once N bytes of DATA payload, or of
+ * BDAT chunks, have come); slow=MS (hold every reply batch MS milliseconds). no-starttls is
  * a flag beside the mode. This file parses them and owns the greeting,
  * the cut and the delays; the one-line checks for blackhole (sink_smtp.c
  * reads nothing), ehlo= and no-starttls sit where the protocol decides.

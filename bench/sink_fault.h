@@ -20,8 +20,8 @@ int sink_parse_mode(const char *arg);
  * quit after it), or nothing (blackhole). */
 void sink_fault_greet(struct sink_session *s);
 
-/* True (1) when close-after= has had its bytes of DATA payload: the
- * caller resets the connection. */
+/* True (1) when close-after= has had its bytes of DATA payload (or of
+ * BDAT chunks): the caller resets the connection. */
 int sink_fault_cut(const struct sink_session *s);
 
 /* True (1) when the reply batch in out[] waits first (slow=, or the

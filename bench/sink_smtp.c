@@ -1,6 +1,9 @@
 /*
  * sink_smtp.c - sluice-sink's side of the SMTP dialogue: split in[] into
- * command lines, answer each into out[], read DATA payload.
+ * command lines, answer each into out[], read DATA payload and BDAT
+ * chunks (RFC 3030: exactly the size each announces, raw; a reply per
+ * chunk, the message's after BDAT LAST, through the same checks and
+ * store as after DATA's final dot).
  *
  * It is as strict as the strictest real servers, because it is what the
  * relay's client is tested against: MAIL and RCPT lines are checked by
@@ -67,6 +70,7 @@ static void sink_txn_reset(struct sink_session *s)
 	s->has_mail = 0;
 	s->utf8_txn = 0;
 	s->in_data = 0;
+	s->bdat_txn = 0;
 	s->reject_hit = 0;
 	s->too_big = 0;
 	s->store_failed = 0;
@@ -207,6 +211,8 @@ static void sink_cmd_helo(struct sink_session *s, int ehlo, const char *line,
 	}
 	SINK_REPLY(s, "250-8BITMIME\r\n"
 		   "250-ENHANCEDSTATUSCODES\r\n");
+	if (!sink.no_chunking)
+		SINK_REPLY(s, "250-CHUNKING\r\n");
 	if (sink.dsn)
 		SINK_REPLY(s, "250-DSN\r\n");
 	if (sink_starttls_offered() && !s->tls_rx)
@@ -301,8 +307,12 @@ static void sink_cmd_rcpt(struct sink_session *s, const char *line,
 	SINK_REPLY(s, "250 2.1.5 Ok\r\n");
 }
 
-static void sink_cmd_data(struct sink_session *s)
+static void sink_cmd_data(struct sink_session *s, const char *line, size_t len)
 {
+	if (s->bdat_txn) {	/* RFC 3030 s. 3: not in one transaction */
+		sink_refuse(s, line, len, "503 5.5.1 Error: DATA after BDAT\r\n");
+		return;
+	}
 	if (!s->has_mail) {
 		SINK_REPLY(s, "503 5.5.1 Error: need MAIL command\r\n");
 		return;
@@ -317,8 +327,9 @@ static void sink_cmd_data(struct sink_session *s)
 	SINK_REPLY(s, "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
-/* The terminating dot arrived: answer the transaction. */
-static void sink_data_end(struct sink_session *s)
+/* The terminating dot (or the last BDAT chunk, chunked) arrived: answer
+ * the transaction. */
+static void sink_data_end(struct sink_session *s, int chunked)
 {
 	char buf[64], *p;
 	unsigned long long seq;
@@ -341,11 +352,95 @@ static void sink_data_end(struct sink_session *s)
 			*p++ = '\n';
 			sink_reply(s, buf, (size_t)(p - buf));
 			sink.messages++;
+			sink.bdat += chunked != 0;
 			sink.recipients += s->nrcpt;
 			sink_count_changed();
 		}
 	}
 	sink_txn_reset(s);
+}
+
+/* A BDAT chunk has been read: its reply; after the last one the
+ * message's (or the refusal's: the transaction is over either way). */
+static void sink_bdat_end(struct sink_session *s)
+{
+	char buf[64], *p;
+
+	s->in_bdat = 0;
+	if (s->bdat_refuse != NULL) {
+		sink_reply(s, s->bdat_refuse, strlen(s->bdat_refuse));
+		if (s->bdat_last)
+			sink_txn_reset(s);
+		return;
+	}
+	if (s->bdat_last) {
+		sink_data_end(s, 1);
+		return;
+	}
+	p = buf;
+	memcpy(p, "250 2.0.0 Ok: ", 14);
+	p = sink_u64(p + 14, s->bdat_size);
+	memcpy(p, " bytes\r\n", 8);
+	sink_reply(s, buf, (size_t)(p + 8 - buf));
+}
+
+/*
+ * BDAT <size> [LAST] (RFC 3030), offered unless --no-chunking. The size
+ * bytes after the line are read whatever the answer (sink_parse), raw,
+ * and the reply waits until they are in: 503 without MAIL, 554 without
+ * an accepted recipient (Postfix's words), else 250 with the chunk's
+ * size, or after LAST the message's reply. A line that cannot be read,
+ * or BDAT where it was not offered, leaves no way to tell where the
+ * chunk ends: 501 (502) and the connection is closed.
+ */
+static void sink_cmd_bdat(struct sink_session *s, const char *line, size_t len)
+{
+	unsigned long long size = 0;
+	size_t i = 5;
+	unsigned d;
+
+	if (!s->ehlo || sink.no_chunking) {
+		sink_refuse(s, line, len, "502 5.5.1 Error: command not implemented\r\n");
+		s->quit = 1;
+		return;
+	}
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
+		d = (unsigned)(line[i] - '0');
+		if (size > (~0ull - d) / 10)
+			break;		/* too large: refused below */
+		size = size * 10 + d;
+	}
+	if (i == 5 || i > len ||
+	    (i < len && (len - i != 5 || strncasecmp(line + i, " LAST", 5) != 0))) {
+		sink_refuse(s, line, len, "501 5.5.4 Syntax: BDAT count [LAST]\r\n");
+		s->quit = 1;
+		return;
+	}
+	s->in_bdat = 1;
+	s->bdat_left = s->bdat_size = size;
+	s->bdat_last = i < len;
+	s->bdat_refuse = NULL;
+	if (!s->has_mail)
+		s->bdat_refuse = "503 5.5.1 Error: need MAIL command\r\n";
+	else if (s->nrcpt == 0)
+		s->bdat_refuse = "554 5.5.1 Error: no valid recipients\r\n";
+	if (s->bdat_refuse == NULL)
+		s->bdat_txn = 1;
+	if (size == 0)		/* nothing to wait for */
+		sink_bdat_end(s);
+}
+
+/* Take BDAT chunk bytes from p[0..n): the message's (sink_data_emit, which
+ * also enforces the size limit as for DATA), or dropped after a refusal.
+ * Returns the bytes used. */
+static size_t sink_bdat_scan(struct sink_session *s, const char *p, size_t n)
+{
+	size_t used = n < s->bdat_left ? n : (size_t)s->bdat_left;
+
+	if (s->bdat_refuse == NULL)
+		sink_data_emit(s, p, used);
+	s->bdat_left -= used;
+	return used;
 }
 
 /*
@@ -388,8 +483,10 @@ static void sink_command(struct sink_session *s, const char *line,
 		sink_cmd_mail(s, line, len);
 	else if (strncasecmp(line, "RCPT", 4) == 0)
 		sink_cmd_rcpt(s, line, len);
+	else if (strncasecmp(line, "BDAT", 4) == 0)
+		sink_cmd_bdat(s, line, len);
 	else if (strncasecmp(line, "DATA", 4) == 0)
-		sink_cmd_data(s);
+		sink_cmd_data(s, line, len);
 	else if (strncasecmp(line, "EHLO", 4) == 0)
 		sink_cmd_helo(s, 1, line, len);
 	else if (strncasecmp(line, "HELO", 4) == 0)
@@ -464,6 +561,19 @@ static void sink_parse(struct sink_session *s)
 	       SINK_OUT_CAP - s->out_len >= SINK_OUT_LOW) {
 		p = s->in + s->in_off;
 		end = s->in + s->in_len;
+		if (s->in_bdat) {
+			used = sink_bdat_scan(s, p, (size_t)(end - p));
+			s->in_off += used;
+			s->data_bytes += used;
+			if (used > 0 && sink_fault_cut(s)) {
+				sink_close(s, 1);
+				return;
+			}
+			if (s->bdat_left > 0)
+				break;
+			sink_bdat_end(s);
+			continue;
+		}
 		if (s->in_data) {
 			used = sink_data_scan(s, p, (size_t)(end - p), &done);
 			s->in_off += used;
@@ -474,7 +584,7 @@ static void sink_parse(struct sink_session *s)
 			}
 			if (!done)
 				break;
-			sink_data_end(s);
+			sink_data_end(s, 0);
 			continue;
 		}
 		nl = memchr(p, '\n', (size_t)(end - p));

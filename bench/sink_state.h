@@ -39,7 +39,7 @@ enum sink_mode {
 	SINK_MODE_ACCEPT,	/* a well-behaved server */
 	SINK_MODE_BLACKHOLE,	/* accept TCP, never say anything */
 	SINK_MODE_BANNER,	/* greet with an error code, then close */
-	SINK_MODE_CLOSE_AFTER,	/* RST after N bytes of DATA payload */
+	SINK_MODE_CLOSE_AFTER,	/* RST after N bytes of DATA (or BDAT) payload */
 	SINK_MODE_SLOW,		/* delay every reply batch */
 	SINK_MODE_EHLO,		/* answer EHLO/HELO with an error code */
 };
@@ -96,6 +96,10 @@ struct sink_session {
 	unsigned utf8_txn : 1;		/* this transaction's MAIL had SMTPUTF8 */
 	unsigned has_mail : 1;		/* MAIL accepted, transaction open */
 	unsigned in_data : 1;		/* reading DATA payload */
+	unsigned in_bdat : 1;		/* reading a BDAT chunk (bdat_left more) */
+	unsigned bdat_last : 1;		/* that chunk is BDAT ... LAST */
+	unsigned bdat_txn : 1;		/* this transaction has had a chunk
+					   taken: DATA is out of place */
 	unsigned data_bol : 1;		/* payload scanner is at a line start */
 	unsigned reject_hit : 1;	/* an accepted RCPT matches --reject-data */
 	unsigned too_big : 1;		/* --out copy exceeded SINK_MSG_MAX */
@@ -112,7 +116,13 @@ struct sink_session {
 	unsigned nrcpt;			/* accepted recipients in this transaction */
 	size_t recv_off;		/* where in in[] the recv writes */
 	struct tls_conn *tls;		/* the TLS session, NULL before STARTTLS */
-	unsigned long long data_bytes;	/* raw DATA payload bytes this session */
+	unsigned long long data_bytes;	/* raw DATA payload and BDAT chunk bytes
+					   this session */
+	unsigned long long bdat_size;	/* the BDAT chunk's size (its 250 says it) */
+	unsigned long long bdat_left;	/* bytes of it still to come */
+	const char *bdat_refuse;	/* the reply the chunk gets once read
+					   (no MAIL, no recipient), or NULL:
+					   its bytes are the message's */
 	size_t in_off;			/* parsed prefix of in[] */
 	size_t in_len;			/* bytes received into in[] */
 	size_t out_len;			/* reply bytes queued in out[] */
@@ -148,6 +158,7 @@ struct sink {
 	unsigned long long size_max;		/* its number (0: no limit) */
 	int helo_only;				/* --helo-only: EHLO gets 502 */
 	int dsn;				/* --dsn: advertise DSN */
+	int no_chunking;			/* --no-chunking: no CHUNKING (BDAT) */
 	unsigned long long refused;		/* commands refused as malformed */
 	int listen_fd;				/* listening socket */
 	struct bench_op op_accept;		/* multishot accept */
@@ -165,6 +176,8 @@ struct sink {
 	unsigned long long msg_seq;		/* last queue id handed out */
 	unsigned long long messages;		/* accepted messages */
 	unsigned long long recipients;		/* recipients of those */
+	unsigned long long bdat;		/* of the messages, those that came
+						   in BDAT chunks */
 	unsigned long long sessions;		/* connections accepted */
 	unsigned long long active;		/* connections open now */
 	int accept_warned;			/* EMFILE logged once */

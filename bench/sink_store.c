@@ -97,15 +97,15 @@ int sink_store(struct sink_session *s, unsigned long long seq)
 
 void sink_count_write(void)
 {
-	char tmp[4096 + 8], buf[128];
+	char tmp[4096 + 8], buf[160];
 	int fd, n;
 
 	sink.count_dirty = 0;
 	if (sink.count_file == NULL)
 		return;
 	n = snprintf(buf, sizeof(buf), "messages=%llu recipients=%llu sessions=%llu "
-		     "refused=%llu\n", sink.messages, sink.recipients, sink.sessions,
-		     sink.refused);
+		     "refused=%llu bdat=%llu\n", sink.messages, sink.recipients,
+		     sink.sessions, sink.refused, sink.bdat);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sink.count_file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)

@@ -4,14 +4,16 @@
  *
  * The downstream server of Sluice's integration tests and benchmarks. It
  * speaks enough ESMTP for a relay's client side (PIPELINING, 8BITMIME,
- * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, DSN with --dsn, STARTTLS with
- * --tls-cert; no AUTH, no CHUNKING) and can misbehave on purpose: stay
- * silent, greet with an error, reset the connection mid-DATA, answer
- * slowly, refuse EHLO, fail chosen recipients, hide or refuse STARTTLS,
- * stall the STARTTLS 220. It is not a mail store: --out writes what it
- * accepted so a test can look at it, without fsync; a message that came
- * over TLS carries an X-Sink-TLS: <version> line, and every message the
- * exact MAIL and RCPT command lines it came with.
+ * SIZE, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING as Postfix offers it
+ * unless --no-chunking, DSN with --dsn, STARTTLS with --tls-cert; no AUTH,
+ * no BINARYMIME) and can misbehave on purpose: stay silent, greet with an
+ * error, reset the connection mid-DATA (or mid-chunk), answer slowly,
+ * refuse EHLO, fail chosen recipients, hide or refuse STARTTLS, stall the
+ * STARTTLS 220. It is not a mail store: --out writes what it accepted so
+ * a test can look at it, without fsync; a message that came over TLS
+ * carries an X-Sink-TLS: <version> line, and every message the exact MAIL
+ * and RCPT command lines it came with. The count file says how many of
+ * the messages came in BDAT chunks rather than after DATA.
  *
  * It is as strict as the strictest real servers (sink_smtp.c,
  * sink_check.c), and each refusal goes to stderr. What is advertised can
@@ -127,7 +129,7 @@ static void sink_usage(FILE *f)
 		"                   [--out DIR] [--count-file PATH]\n"
 		"                   [--tls-cert PEM --tls-key PEM] [--starttls-reply CODE]\n"
 		"                   [--starttls-delay MS] [--size N|bare|none] [--helo-only]\n"
-		"                   [--dsn]\n"
+		"                   [--dsn] [--no-chunking]\n"
 		"  -l, --listen ADDR     listen address (default 127.0.0.1:2526; [::1]:2526)\n"
 		"  --mode MODE           accept | blackhole | banner=CODE | close-after=N |\n"
 		"                        slow=MS | ehlo=CODE (default accept); also\n"
@@ -142,13 +144,16 @@ static void sink_usage(FILE *f)
 		"                        SIZE, or no SIZE at all\n"
 		"  --helo-only           answer EHLO with 502: HELO, no extensions\n"
 		"  --dsn                 advertise DSN (RET, ENVID, NOTIFY, ORCPT)\n"
+		"  --no-chunking         do not advertise CHUNKING (BDAT is then refused)\n"
 		"  --tempfail SUBSTR     RCPT containing SUBSTR: 451 4.2.0\n"
 		"  --user-unknown SUBSTR RCPT containing SUBSTR: 550 5.1.1\n"
-		"  --reject-data SUBSTR  end-of-data 554 5.6.0 if an accepted RCPT contains SUBSTR\n"
+		"  --reject-data SUBSTR  end-of-data (or BDAT LAST) 554 5.6.0 if an accepted\n"
+		"                        RCPT contains SUBSTR\n"
 		"  --out DIR             write accepted messages to DIR/<seq>.eml (with\n"
 		"                        X-Sink-TLS: <version> when it came over TLS)\n"
-		"  --count-file PATH     keep 'messages=N recipients=R sessions=S refused=F'\n"
-		"                        in PATH (F: commands refused as malformed)\n"
+		"  --count-file PATH     keep 'messages=N recipients=R sessions=S refused=F\n"
+		"                        bdat=B' in PATH (F: commands refused as malformed;\n"
+		"                        B: messages that came in BDAT chunks)\n"
 		"MAIL and RCPT lines are checked strictly (advertised parameters only,\n"
 		"well-formed paths and values, 8-bit text only with SMTPUTF8); every\n"
 		"refused line is written to stderr, escaped.\n");
@@ -204,6 +209,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 'z' },
 		{ "helo-only", no_argument, NULL, 'H' },
 		{ "dsn", no_argument, NULL, 'N' },
+		{ "no-chunking", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -291,6 +297,9 @@ int main(int argc, char **argv)
 		case 'N':
 			sink.dsn = 1;
 			break;
+		case 'K':
+			sink.no_chunking = 1;
+			break;
 		case 'h':
 			sink_usage(stdout);
 			return 0;
@@ -364,8 +373,8 @@ int main(int argc, char **argv)
 	close(sink.listen_fd);
 	io_uring_queue_exit(&sink.ring);
 	sink_count_write();
-	printf("messages=%llu recipients=%llu sessions=%llu\n", sink.messages,
-	       sink.recipients, sink.sessions);
+	printf("messages=%llu recipients=%llu sessions=%llu bdat=%llu\n", sink.messages,
+	       sink.recipients, sink.sessions, sink.bdat);
 	fflush(stdout);
 	return rc < 0 ? 1 : 0;
 }

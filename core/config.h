@@ -155,6 +155,8 @@ struct cfg_connector {
 	char *tls_domain;		/* name to verify, NULL = smart host */
 	char *tls_ca;			/* CA bundle path, NULL = system */
 	bool enabled;			/* false: queue, do not deliver */
+	bool chunking;			/* BDAT when the next hop offers
+					   CHUNKING and PIPELINING (true) */
 	struct tls_ctx *tls_client;	/* built by the daemon, or NULL */
 };
 

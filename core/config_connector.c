@@ -140,6 +140,7 @@ static const struct cfg_field connector_fields[] = {
 	{ "tls_ciphers", cfg_f_tls_ciphers, C(tls_proto.ciphers), 0, 0, NULL },
 	{ "tls_ciphersuites", cfg_f_tls_suites, C(tls_proto.ciphersuites), 0, 0, NULL },
 	{ "enabled", cfg_f_bool, C(enabled), 0, 0, NULL },
+	{ "chunking", cfg_f_bool, C(chunking), 0, 0, NULL },
 #undef C
 };
 
@@ -159,6 +160,7 @@ const struct cfg_connector config_connector_default = {
 	.tls = CFG_TLS_NONE,
 	.tls_proto = { .min_version = 12 },
 	.enabled = true,
+	.chunking = true,
 };
 
 /* c (its name already set) with every other setting at its default. */

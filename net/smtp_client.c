@@ -9,7 +9,8 @@
  * closed from that op's callback, or while idle.  Replies are matched to
  * the commands sent in order through a small expectation list; with
  * PIPELINING a whole transaction (RSET, MAIL, every RCPT, DATA) goes out in
- * one send, without it one command at a time.
+ * one send, without it one command at a time; with CHUNKING too, the first
+ * BDAT chunk of the message goes in that send (smtp_client_txn.c).
  *
  * Before a connection is ready it works through its targets: the smart
  * hosts in order (or the MX hosts by preference), each host's addresses in
@@ -245,6 +246,9 @@ ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
 
 	smtp_ehlo_parse(r, &e);
 	c->pipelining = e.pipelining;
+	/* BDAT is worth it only pipelined: MAIL, RCPT and the message in one
+	   send, their replies in one receive */
+	c->chunking = e.chunking && e.pipelining && conn_cfg(c)->chunking;
 	c->eightbit = e.eightbit;
 	c->smtputf8 = e.smtputf8;
 	c->dsn = e.dsn;
@@ -368,7 +372,8 @@ conn_reply(struct smtp_conn *c, const struct smtp_reply *r)
 			if (ex == EX_EHLO) {
 				ehlo_parse(c, r);
 			} else {
-				c->pipelining = c->eightbit = c->smtputf8 = c->dsn = false;
+				c->pipelining = c->chunking = false;
+				c->eightbit = c->smtputf8 = c->dsn = false;
 				c->size_max = 0;
 			}
 			c->nexpect = c->ex = c->unsent = 0;
@@ -454,6 +459,11 @@ conn_input(struct smtp_conn *c)
 		if (act == R_IO)
 			return;
 	}
+	if (!c->busy && c->body_on) {
+		/* BDAT: the replies of enough chunks are in to send more */
+		smtp_conn_body_send(c);
+		return;
+	}
 	if (!c->busy && c->ex < c->nexpect) {
 		/* Without PIPELINING the next command waits until every one
 		   sent has its reply (RFC 2920 s. 3.1): a server that did not
@@ -465,7 +475,10 @@ conn_input(struct smtp_conn *c)
 	}
 }
 
-/* The stage a failure at this point of the dialogue belongs to. */
+/* The stage a failure at this point of the dialogue belongs to.  A BDAT
+ * transaction went out with its message (its first chunk at least): a
+ * connection lost before its replies were read is lost at the body, like
+ * one lost before the reply to the final dot. */
 static enum mfi_stage
 conn_stage(const struct smtp_conn *c)
 {
@@ -473,6 +486,8 @@ conn_stage(const struct smtp_conn *c)
 		return MFI_STAGE_BODY;
 	if (c->ex >= c->nexpect)
 		return MFI_STAGE_MAIL;
+	if (c->bdat && c->state == CS_TXN)
+		return MFI_STAGE_BODY;
 	switch (c->expect[c->ex]) {
 	case EX_BANNER: return MFI_STAGE_BANNER;
 	case EX_EHLO:
@@ -480,7 +495,8 @@ conn_stage(const struct smtp_conn *c)
 	case EX_STARTTLS: return MFI_STAGE_STARTTLS;
 	case EX_RCPT: return MFI_STAGE_RCPT;
 	case EX_DATA: return MFI_STAGE_DATA;
-	case EX_BODY: return MFI_STAGE_BODY;
+	case EX_BODY:
+	case EX_BDAT: return MFI_STAGE_BODY;
 	default: return MFI_STAGE_MAIL;
 	}
 }

@@ -11,8 +11,9 @@
  *   smtp_client_conn.c  the plumbing: I/O on the ring, commands and the
  *                       replies they expect, the job's results and their
  *                       report to the queue, the validation record, teardown
- *   smtp_client_txn.c   once ready: the transactions (MAIL, RCPT, DATA and
- *                       the body), per-recipient replies, the next job
+ *   smtp_client_txn.c   once ready: the transactions (MAIL, RCPT, then DATA
+ *                       and the body, or the body in BDAT chunks),
+ *                       per-recipient replies, the next job
  *   smtp_client.c       set-up and the op callbacks: DNS (MX, then A/AAAA),
  *                       connect, banner, EHLO/HELO, STARTTLS and the
  *                       certificate, the dispatch of every reply, the
@@ -51,10 +52,11 @@ enum conn_state {
 	CS_QUIT,	/* QUIT sent, closing */
 };
 
-/* What a reply answers. */
+/* What a reply answers.  EX_BODY is the message's outcome: the reply to
+ * the final dot, or to BDAT LAST; EX_BDAT a BDAT chunk before the last. */
 enum expect {
 	EX_BANNER, EX_EHLO, EX_HELO, EX_STARTTLS, EX_RSET, EX_MAIL, EX_RCPT, EX_DATA,
-	EX_BODY,
+	EX_BODY, EX_BDAT,
 };
 
 /* What handling a reply did with the connection. */
@@ -77,6 +79,8 @@ struct smtp_conn {
 	bool busy;			/* op in flight */
 	bool sending;			/* that op is a send */
 	bool pipelining;		/* server offers PIPELINING */
+	bool chunking;			/* it offers CHUNKING and PIPELINING, and
+					   the connector allows BDAT (chunking) */
 	bool eightbit;			/* 8BITMIME */
 	bool smtputf8;			/* SMTPUTF8 */
 	bool dsn;			/* DSN */
@@ -139,9 +143,15 @@ struct smtp_conn {
 	uint64_t t0;			/* ms when the job started */
 	struct queue_data data;		/* the job's message data: open from
 					   MAIL until the job is reported */
-	struct smtp_stuffer stuff;	/* dot-stuffing state between chunks */
-	bool body_on;			/* after the 354, until the chunk with
-					   the final dot is built */
+	struct smtp_stuffer stuff;	/* dot-stuffing state between chunks
+					   (BDAT: the message's tail) */
+	bool bdat;			/* this transaction sends BDAT, not DATA */
+	bool body_on;			/* chunks are left to send: after the 354
+					   until the chunk with the final dot is
+					   built; with BDAT from MAIL until BDAT
+					   LAST is built, or a chunk failed */
+	uint32_t bdat_wait;		/* BDAT chunks sent whose reply has not
+					   been read */
 	struct buf tmp;			/* a chunk read from the spool (at most
 					   CONN_CHUNK; unused for a message the
 					   queue holds in memory) */
@@ -228,12 +238,14 @@ void smtp_conn_ready(struct smtp_conn *c);
 /* Build and send the transaction of c->job (RSET first when needed). */
 void smtp_conn_start_txn(struct smtp_conn *c);
 
-/* Send the next chunk of the body; false when c is gone (the spool could
- * not give it). */
+/* Send the next chunk of the body (with BDAT, first read the replies of
+ * earlier chunks when too many are unread); false when c is gone (the
+ * spool could not give it). */
 bool smtp_conn_body_send(struct smtp_conn *c);
 
-/* A reply of a transaction (RSET, MAIL, RCPT, DATA, the end of data) or of
- * a test connection once ready; text is r flattened (smtp_reply_flat). */
+/* A reply of a transaction (RSET, MAIL, RCPT, DATA, a BDAT chunk, the end
+ * of data) or of a test connection once ready; text is r flattened
+ * (smtp_reply_flat). */
 enum reply_act smtp_conn_txn_reply(struct smtp_conn *c, enum expect ex,
 				   const struct smtp_reply *r, const char *text);
 

@@ -9,6 +9,18 @@
  * connection (validate connector) sends MAIL FROM:<> and RCPT here, then
  * RSET, or with --send DATA and the test message (net/smtp_testmsg.h).
  *
+ * When the next hop offers CHUNKING and PIPELINING (and the connector has
+ * not turned chunking off) the body goes as BDAT chunks instead (RFC
+ * 3030): MAIL, the RCPTs and the first chunk in one send, the rest each
+ * as the previous one has been sent, and their replies read at the end,
+ * in one receive for a message of one chunk: one round trip where DATA
+ * takes two, and no dot-stuffing.  The reply to BDAT LAST is the
+ * message's outcome as the reply to the final dot is; a chunk refused
+ * before it fails the transaction at the same stage, and no chunk follows
+ * (RFC 3030 s. 2).  The replies of at most CONN_BDAT_WINDOW chunks are
+ * left unread while sending, so a server that writes a reply per chunk
+ * and waits until it is taken cannot block the two sides on each other.
+ *
  * Built on smtp_client_conn.c (I/O, results, teardown) and on the queue;
  * the connection set-up above (smtp_client.c) calls in when the connection
  * is ready and hands over every reply of a transaction.  Nothing here calls
@@ -28,6 +40,8 @@
 #include "queue/queue.h"
 
 #define CONN_CHUNK (64u << 10)	/* message bytes read and sent at a time */
+#define CONN_BDAT_WINDOW 64	/* BDAT chunks sent before their replies are
+				   read (4 MiB; their replies: a few KiB) */
 
 /* What a job gets when its message cannot be read back from the spool. */
 #define UNREADABLE "451 4.3.0 Message data unreadable in the local spool"
@@ -88,6 +102,43 @@ smtp_conn_ready(struct smtp_conn *c)
 	conn_run_job(c);
 }
 
+/* What a failed read of the spool (-errno) says in the log. */
+static const char *
+read_error(int err)
+{
+	return err == -EIO ? "damaged: not the bytes that were written" : strerror(-err);
+}
+
+/* The job's data cannot be opened or read (what, why) before anything of
+ * its transaction was sent: its recipients wait for a retry with 451, and
+ * the connection takes the next job. */
+static void
+txn_unreadable(struct smtp_conn *c, const char *what, const char *why)
+{
+	struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 451,
+				 .reply_text = UNREADABLE };
+	char qid[17];
+
+	envelope_id_str(c->job->msg->id, qid);
+	log_err("id=%s: cannot %s its data in the local spool: %s", qid, what, why);
+	smtp_conn_job_fill(c, &a);
+	smtp_conn_job_report(c);
+	conn_run_job(c);
+}
+
+/* Append the BDAT chunk of the n bytes at p to out, the last one (BDAT
+ * LAST) once the message's data is used up, and expect its reply. */
+static void
+bdat_chunk(struct smtp_conn *c, const char *p, size_t n)
+{
+	bool last = c->data.off == c->data.size;
+
+	smtp_bdat_chunk(&c->stuff, p, n, last, &c->out);
+	smtp_conn_expect(c, last ? EX_BODY : EX_BDAT, c->out.len);
+	c->bdat_wait++;
+	c->body_on = !last;
+}
+
 /* Build and send the transaction of c->job (RSET first when needed). */
 void
 smtp_conn_start_txn(struct smtp_conn *c)
@@ -95,22 +146,25 @@ smtp_conn_start_txn(struct smtp_conn *c)
 	struct qjob *j = c->job;
 	const struct envelope *env = j->msg->env;
 	STRB_LOCAL(params, 512);
+	const char *chunk = NULL;
+	long n = 0;
 	int rc;
 
 	c->state = CS_TXN;
 	c->out.len = c->out_off = 0;
 	c->nexpect = c->ex = c->unsent = 0;
+	c->bdat = c->chunking;
 	queue_data_close(&c->data);
 	if ((rc = queue_data_open(c->w, j->msg, &c->data)) < 0) {
-		struct mfi_attempt a = { .stage = MFI_STAGE_MAIL, .reply_code = 451,
-					 .reply_text = UNREADABLE };
-		char qid[17];
-		envelope_id_str(j->msg->id, qid);
-		log_err("id=%s: cannot open its data in the local spool: %s", qid,
-			strerror(-rc));
-		smtp_conn_job_fill(c, &a);
-		smtp_conn_job_report(c);
-		conn_run_job(c);
+		txn_unreadable(c, "open", strerror(-rc));
+		return;
+	}
+	/* BDAT's first chunk goes with MAIL: read it before anything is
+	   built, so that a spool that cannot give it leaves the connection
+	   as it was (a damaged body is found here, at its last read, for
+	   every message of one chunk) */
+	if (c->bdat && (n = queue_data_read(c->w, &c->data, CONN_CHUNK, &c->tmp, &chunk)) < 0) {
+		txn_unreadable(c, "read", read_error((int)n));
 		return;
 	}
 	if (env->smtputf8 && !c->smtputf8) {
@@ -157,6 +211,14 @@ smtp_conn_start_txn(struct smtp_conn *c)
 			strb_printf(&rp, " ORCPT=%.500s", r->orcpt);
 		smtp_conn_cmd(c, EX_RCPT, "RCPT TO:<%s>%s", r->addr, rp.p);
 	}
+	if (c->bdat) {		/* the first chunk, and all of it in one send */
+		smtp_stuff_init(&c->stuff);
+		c->bdat_wait = 0;
+		bdat_chunk(c, chunk, (size_t)n);
+		c->unsent = 0;
+		smtp_conn_send(c);
+		return;
+	}
 	smtp_conn_cmd(c, EX_DATA, "DATA");
 	smtp_conn_flush(c);	/* the body follows the 354, a chunk at a time */
 }
@@ -164,11 +226,12 @@ smtp_conn_start_txn(struct smtp_conn *c)
 /*
  * The spool could not give the rest of the body: a damaged or short body
  * file, found at the latest on the read of its last chunk, when all the
- * rest may already have gone out.  The final dot must never follow, or the
- * next hop would take a corrupt message for a whole one; so the connection
- * is closed here, mid-data, which makes the next hop drop what it has
- * (RFC 5321 4.1.1.4: no dot, no message).  The recipients get the same 451
- * as a message unreadable before MAIL, and wait for a retry.
+ * rest may already have gone out.  The final dot (or BDAT LAST) must never
+ * follow, or the next hop would take a corrupt message for a whole one; so
+ * the connection is closed here, mid-data, which makes the next hop drop
+ * what it has (RFC 5321 4.1.1.4: no dot, no message; RFC 3030 likewise
+ * without the last chunk).  The recipients get the same 451 as a message
+ * unreadable before MAIL, and wait for a retry.
  */
 static void
 body_unreadable(struct smtp_conn *c, int err)
@@ -179,10 +242,10 @@ body_unreadable(struct smtp_conn *c, int err)
 
 	envelope_id_str(c->job->msg->id, qid);
 	log_err("id=%s: its data in the local spool is unreadable (%s) after %llu of %llu "
-		"bytes went to %s [%s]: connection closed without the final dot",
-		qid, err == -EIO ? "damaged: not the bytes that were written" : strerror(-err),
-		(unsigned long long)c->stuff.n,
-		(unsigned long long)c->data.size, c->host, c->ip);
+		"bytes went to %s [%s]: connection closed without %s",
+		qid, read_error(err), (unsigned long long)c->stuff.n,
+		(unsigned long long)c->data.size, c->host, c->ip,
+		c->bdat ? "BDAT LAST" : "the final dot");
 	smtp_conn_job_fill(c, &a);
 	smtp_conn_job_report(c);
 	smtp_conn_free(c);
@@ -190,14 +253,17 @@ body_unreadable(struct smtp_conn *c, int err)
 
 /*
  * Build the next chunk of the body in out (CONN_CHUNK bytes of the message,
- * dot-stuffed; the last one with the end marker) and send it.  Called after
- * the 354 and then each time a chunk has been sent (through TLS too, which
- * encrypts out as it is sent), so a connection holds one chunk however
- * large the message: out (at most 1.5 times CONN_CHUNK stuffed) and tmp,
- * the bytes read from the spool.  The read is a synchronous pread of
- * CONN_CHUNK, usually from the page cache; the socket's own buffer keeps
+ * dot-stuffed; the last one with the end marker; or a BDAT chunk) and send
+ * it.  Called after the 354 (with BDAT, after the send of MAIL and the
+ * first chunk) and then each time a chunk has been sent (through TLS too,
+ * which encrypts out as it is sent), so a connection holds one chunk
+ * however large the message: out (at most 1.5 times CONN_CHUNK stuffed)
+ * and tmp, the bytes read from the spool.  The read is a synchronous pread
+ * of CONN_CHUNK, usually from the page cache; the socket's own buffer keeps
  * the wire busy while it runs, so no second chunk is prepared ahead.
- * Returns false when c is gone (body_unreadable).
+ * With CONN_BDAT_WINDOW chunks unanswered it receives instead, and the
+ * replies (smtp_client.c) call it again.  Returns false when c is gone
+ * (body_unreadable).
  */
 bool
 smtp_conn_body_send(struct smtp_conn *c)
@@ -205,11 +271,20 @@ smtp_conn_body_send(struct smtp_conn *c)
 	const char *p;
 	long n;
 
+	if (c->bdat && c->bdat_wait >= CONN_BDAT_WINDOW) {
+		smtp_conn_recv(c);
+		return true;
+	}
 	c->out.len = c->out_off = 0;
 	n = queue_data_read(c->w, &c->data, CONN_CHUNK, &c->tmp, &p);
 	if (n < 0) {
 		body_unreadable(c, (int)n);
 		return false;
+	}
+	if (c->bdat) {
+		bdat_chunk(c, p, (size_t)n);
+		smtp_conn_send(c);
+		return true;
 	}
 	smtp_stuff_chunk(&c->stuff, p, (size_t)n, &c->out);
 	if (c->data.off == c->data.size) {
@@ -247,6 +322,31 @@ txn_done(struct smtp_conn *c)
 	smtp_conn_job_report(c);
 	conn_run_job(c);
 	return R_IO;
+}
+
+/*
+ * The reply to a BDAT chunk before the last.  A failure is the outcome of
+ * every recipient still waiting for one, at the body stage, as a refused
+ * final dot would be; no chunk follows it (RFC 3030 s. 2: the server
+ * discards the rest of the message, and the client must not go on), and
+ * the next transaction starts with RSET, since BDAT LAST never came.  The
+ * replies of the chunks already sent are read (and ignored: the
+ * recipients have their outcome) before the transaction is over.
+ */
+static enum reply_act
+bdat_reply(struct smtp_conn *c, const struct smtp_reply *r, const char *text)
+{
+	c->bdat_wait--;
+	if (r->code / 100 != 2) {
+		for (uint32_t i = 0; i < c->nres; i++)
+			if (res_accepted(c, i))
+				res_set(c, i, MFI_STAGE_BODY, r, text);
+		c->need_rset = true;
+		c->body_on = false;
+	}
+	if (!c->body_on && c->ex == c->nexpect)	/* stopped, and every reply is in */
+		return txn_done(c);
+	return R_NEXT;
 }
 
 /* A test connection says goodbye. */
@@ -392,7 +492,11 @@ smtp_conn_txn_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply
 				res_set(c, i, MFI_STAGE_DATA, r, text);
 		c->need_rset = true;
 		return txn_done(c);
+	case EX_BDAT:
+		return bdat_reply(c, r, text);
 	case EX_BODY:
+		if (c->bdat)
+			c->bdat_wait--;
 		for (uint32_t i = 0; i < c->nres; i++)
 			if (res_accepted(c, i))
 				res_set(c, i, MFI_STAGE_BODY, r, text);

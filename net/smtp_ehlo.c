@@ -64,6 +64,8 @@ smtp_ehlo_parse(const struct smtp_reply *r, struct smtp_ehlo *e)
 			;
 		if (word_is(line + k, w - k, "PIPELINING")) {
 			e->pipelining = true;
+		} else if (word_is(line + k, w - k, "CHUNKING")) {
+			e->chunking = true;
 		} else if (word_is(line + k, w - k, "8BITMIME")) {
 			e->eightbit = true;
 		} else if (word_is(line + k, w - k, "SMTPUTF8")) {

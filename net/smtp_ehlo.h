@@ -1,7 +1,7 @@
 /*
  * smtp_ehlo — what a server's EHLO reply offers (RFC 5321 4.1.1.1 and the
- * extensions the client uses: RFC 1870 SIZE, 2920 PIPELINING, 3207
- * STARTTLS, 3461 DSN, 6152 8BITMIME, 6531 SMTPUTF8).
+ * extensions the client uses: RFC 1870 SIZE, 2920 PIPELINING, 3030
+ * CHUNKING, 3207 STARTTLS, 3461 DSN, 6152 8BITMIME, 6531 SMTPUTF8).
  *
  * Pure: reads a reply parsed by smtp_reply_parse() (net/smtp_proto.h),
  * writes a struct.  No I/O, no allocation, any thread; unit-tested and
@@ -19,6 +19,7 @@
 /* The extensions the client cares about.  All false / 0 after HELO. */
 struct smtp_ehlo {
 	bool pipelining;	/* PIPELINING */
+	bool chunking;		/* CHUNKING (BDAT) */
 	bool eightbit;		/* 8BITMIME */
 	bool smtputf8;		/* SMTPUTF8 */
 	bool dsn;		/* DSN */

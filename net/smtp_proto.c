@@ -17,6 +17,7 @@
  */
 #include "net/smtp_proto.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -687,6 +688,27 @@ smtp_reply_flat(const struct smtp_reply *r, char *out, size_t max)
 	out[o] = '\0';
 }
 
+/* Note the last two bytes of the message seen so far (n > 0). */
+static void
+stuff_tail(struct smtp_stuffer *st, const char *data, size_t n)
+{
+	if (n >= 2) {
+		st->tail[0] = data[n - 2];
+		st->tail[1] = data[n - 1];
+	} else {		/* a CRLF may be split across pieces */
+		st->tail[0] = st->tail[1];
+		st->tail[1] = data[0];
+	}
+	st->n += n;
+}
+
+/* True if the message seen so far ends with CRLF. */
+static bool
+stuff_ends_crlf(const struct smtp_stuffer *st)
+{
+	return st->n >= 2 && st->tail[0] == '\r' && st->tail[1] == '\n';
+}
+
 void
 smtp_stuff_init(struct smtp_stuffer *st)
 {
@@ -710,22 +732,35 @@ smtp_stuff_chunk(struct smtp_stuffer *st, const char *data, size_t n, struct buf
 		st->mid = nl == NULL;	/* a piece may end inside a line */
 		off = end;
 	}
-	if (n >= 2) {
-		st->tail[0] = data[n - 2];
-		st->tail[1] = data[n - 1];
-	} else {		/* a CRLF may be split across pieces */
-		st->tail[0] = st->tail[1];
-		st->tail[1] = data[0];
-	}
-	st->n += n;
+	stuff_tail(st, data, n);
 }
 
 void
 smtp_stuff_end(struct smtp_stuffer *st, struct buf *out)
 {
-	if (st->n < 2 || st->tail[0] != '\r' || st->tail[1] != '\n')
+	if (!stuff_ends_crlf(st))
 		buf_append(out, "\r\n", 2);
 	buf_append(out, ".\r\n", 3);
+}
+
+void
+smtp_bdat_chunk(struct smtp_stuffer *st, const char *data, size_t n, bool last,
+		struct buf *out)
+{
+	char head[40];
+	bool crlf;
+	int k;
+
+	if (n > 0)
+		stuff_tail(st, data, n);
+	crlf = last && !stuff_ends_crlf(st);
+	k = snprintf(head, sizeof(head), "BDAT %zu%s\r\n", n + (crlf ? 2 : 0),
+		     last ? " LAST" : "");
+	buf_reserve(out, (size_t)k + n + 2);
+	buf_append(out, head, (size_t)k);
+	buf_append(out, data, n);
+	if (crlf)
+		buf_append(out, "\r\n", 2);
 }
 
 /* Written apart from the streaming stuffer on purpose: the tests and the

@@ -1,7 +1,8 @@
 /*
- * smtp_proto — the pure part of SMTP (RFC 5321, 1869, 1870, 2920, 3461,
- * 6152, 6531): command lines, paths and ESMTP parameters, and the DATA
- * reader that un-stuffs dots and finds the end of the message.
+ * smtp_proto — the pure part of SMTP (RFC 5321, 1869, 1870, 2920, 3030,
+ * 3461, 6152, 6531): command lines, paths and ESMTP parameters, the DATA
+ * reader that un-stuffs dots and finds the end of the message, and what
+ * delivery sends a message as: dot-stuffed after DATA, or BDAT chunks.
  *
  * No I/O and no allocation except into a caller's struct buf, so every
  * function here is unit-tested and fuzzed directly.  Parsers return NULL on
@@ -189,5 +190,18 @@ void smtp_stuff_chunk(struct smtp_stuffer *st, const char *data, size_t n,
 /* The message is complete: a CRLF if it did not end with one, then the
  * end marker ".\r\n" (5 bytes at most). */
 void smtp_stuff_end(struct smtp_stuffer *st, struct buf *out);
+
+/*
+ * BDAT (RFC 3030): append the next n bytes of the message to out as one
+ * chunk, "BDAT <size>\r\n" and the bytes as they are (no stuffing), or
+ * for the last piece "BDAT <size> LAST\r\n".  The last chunk carries a
+ * CRLF more (counted in its size) when the message did not end with one,
+ * so the next hop gets the same message as smtp_stuff_chunk and
+ * smtp_stuff_end would deliver through DATA.  st (smtp_stuff_init before
+ * the first piece) keeps the message's tail across pieces; n may be 0.
+ * out grows by at most n + 32 bytes.
+ */
+void smtp_bdat_chunk(struct smtp_stuffer *st, const char *data, size_t n, bool last,
+		     struct buf *out);
 
 #endif

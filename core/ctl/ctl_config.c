@@ -506,6 +506,7 @@ w_connector(struct cw *w, const struct cfg_connector *c, const struct cfg_connec
 	cw_str(w, "tls_ca", c->tls_ca, d->tls_ca, "the system's CA bundle");
 	cw_tls_proto(w, "tls_", &c->tls_proto, &d->tls_proto);
 	cw_bool(w, "enabled", c->enabled, d->enabled);
+	cw_bool(w, "chunking", c->chunking, d->chunking);
 	cw_close(w);
 }
 

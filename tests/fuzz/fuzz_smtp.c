@@ -4,6 +4,8 @@
  * sanitizer report or broken invariant (DATA consumed more than given,
  * body larger than the limit, a result that depends on how the input was
  * split, the streaming dot-stuffer disagreeing with the whole-message one,
+ * BDAT chunks of the same pieces not carrying the message and its missing
+ * final CRLF exactly,
  * the Received: counter of net/smtp_hops.c disagreeing with a plain
  * line-by-line count or with itself fed in pieces) is a bug.  The client's reply parser has its own target,
  * fuzz_reply.c.
@@ -70,6 +72,43 @@ check_hops(const char *msg, size_t n)
 	}
 	if (whole.count != want || cut.count != want || smtp_hops_done(&whole) != done ||
 	    smtp_hops_done(&cut) != done)
+		abort();
+}
+
+/* The BDAT chunks in w[0..wn) carry msg[0..n) and a CRLF when it did not
+ * end with one: every chunk has the size it announces, only the last
+ * says LAST. */
+static void
+check_bdat(const char *msg, size_t n, const char *w, size_t wn)
+{
+	bool crlf = n >= 2 && msg[n - 2] == '\r' && msg[n - 1] == '\n';
+	size_t off = 0, got = 0;
+
+	for (;;) {
+		const char *nl = memchr(w + off, '\n', wn - off);
+		size_t size = 0, i = off + 5;
+		bool last;
+
+		if (nl == NULL || wn - off < 8 || memcmp(w + off, "BDAT ", 5) != 0)
+			abort();
+		while (w[i] >= '0' && w[i] <= '9')
+			size = size * 10 + (size_t)(w[i++] - '0');
+		last = (size_t)(nl - w) - i == 6 && memcmp(w + i, " LAST\r", 6) == 0;
+		if (!last && ((size_t)(nl - w) - i != 1 || w[i] != '\r'))
+			abort();
+		off = (size_t)(nl - w) + 1;
+		if (size > wn - off)
+			abort();
+		if (got + size > n + 2 || memcmp(w + off, msg + got,
+						  got + size > n ? n - got : size) != 0)
+			abort();
+		got += size;
+		off += size;
+		if (last)
+			break;
+	}
+	if (off != wn || got != n + (crlf ? 0 : 2) ||
+	    (!crlf && memcmp(w + off - 2, "\r\n", 2) != 0))
 		abort();
 }
 
@@ -158,24 +197,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 5: {
 		/* the streaming stuffer, in pieces cut where the input's own
-		   bytes say, gives what the whole-message one gives */
-		struct buf out = { 0 }, st_out = { 0 };
-		struct smtp_stuffer st;
+		   bytes say, gives what the whole-message one gives; BDAT
+		   chunks of the same pieces carry the message as it is */
+		struct buf out = { 0 }, st_out = { 0 }, bdat = { 0 };
+		struct smtp_stuffer st, bt;
 		size_t off = 0, k = 0;
 		smtp_stuff(p, n, &out);
 		smtp_stuff_init(&st);
+		smtp_stuff_init(&bt);
 		while (off < n) {
 			size_t piece = 1 + (unsigned char)p[k++ % n] % 7;
 			if (piece > n - off)
 				piece = n - off;
 			smtp_stuff_chunk(&st, p + off, piece, &st_out);
+			smtp_bdat_chunk(&bt, p + off, piece, off + piece == n, &bdat);
 			off += piece;
 		}
+		if (n == 0)
+			smtp_bdat_chunk(&bt, p, 0, true, &bdat);
 		smtp_stuff_end(&st, &st_out);
 		if (out.len != st_out.len || memcmp(out.p, st_out.p, out.len) != 0)
 			abort();
+		check_bdat(p, n, bdat.p, bdat.len);
 		buf_free(&out);
 		buf_free(&st_out);
+		buf_free(&bdat);
 		break;
 	}
 	}

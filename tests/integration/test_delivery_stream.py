@@ -1,14 +1,17 @@
 """Delivery streams a message from the spool in 64 KiB chunks (issue 9,
-defect 8 on the delivery side; net/smtp_client_txn.c, smtp_conn_body_send).
+defect 8 on the delivery side; net/smtp_client_txn.c, smtp_conn_body_send),
+after DATA or as BDAT chunks (the sink offers CHUNKING unless
+--no-chunking).
 
 - Dot-stuffing across chunk boundaries: a 2 MiB message whose lines start
   with dots, in a 21-byte pattern, so that over its 32 chunks every cut
   falls at every place in a line (a dot that begins a chunk and a line, a
   CRLF split, a line of only "."), arrives byte for byte, in clear and
-  through TLS.
+  through TLS, after DATA and in BDAT chunks.
 - A body file damaged in the spool is found only when its last chunk is
   read, after the rest went out: the connection is closed without the
-  final dot, so the next hop keeps nothing, and the message stays queued.
+  final dot (or BDAT LAST), so the next hop keeps nothing, and the message
+  stays queued.
 - An NDR reads only what it returns: the head of a large message for its
   headers; with RET=FULL the whole message only up to ndr_return_max.
 """
@@ -59,28 +62,50 @@ class StreamIntegrityTest(unittest.TestCase):
         finally:
             r.stop()
 
-    def test_dots_at_every_chunk_offset_in_clear(self):
-        sink = Sink(keep=True)
+    def in_clear(self, args):
+        sink = Sink(keep=True, args=args)
         try:
             self.deliver(sink, RETRY)
+            wait_for(lambda: sink.messages() == 1, 5, what="the count file")
+            return int(sink.counts()["bdat"])
         finally:
             sink.stop()
 
-    def test_dots_at_every_chunk_offset_through_tls(self):
+    def through_tls(self, args):
         c, k = CERTS.pair("valid")
-        sink = Sink(keep=True, args=["--tls-cert", c, "--tls-key", k])
+        sink = Sink(keep=True, args=["--tls-cert", c, "--tls-key", k] + args)
         try:
             self.deliver(sink, RETRY + "\n    tls: verify\n    tls_ca: %s\n"
                          "    tls_domain: localhost" % CERTS.path("ca.pem"))
             raw = [open(os.path.join(sink.out, n), "rb").read()
                    for n in os.listdir(sink.out) if n.endswith(".eml")]
             self.assertIn(b"X-Sink-TLS: TLSv1.3", raw[0])
+            wait_for(lambda: sink.messages() == 1, 5, what="the count file")
+            return int(sink.counts()["bdat"])
         finally:
             sink.stop()
+
+    def test_dots_at_every_chunk_offset_in_clear(self):
+        self.assertEqual(self.in_clear(["--no-chunking"]), 0)
+
+    def test_dots_at_every_chunk_offset_through_tls(self):
+        self.assertEqual(self.through_tls(["--no-chunking"]), 0)
+
+    def test_bdat_chunks_in_clear(self):
+        self.assertEqual(self.in_clear([]), 1)
+
+    def test_bdat_chunks_through_tls(self):
+        self.assertEqual(self.through_tls([]), 1)
 
 
 class DamagedBodyTest(unittest.TestCase):
     def test_damaged_body_file_closes_without_the_final_dot(self):
+        self.damaged(["--no-chunking"], "the final dot")
+
+    def test_damaged_body_file_closes_without_bdat_last(self):
+        self.damaged([], "BDAT LAST")
+
+    def damaged(self, args, without):
         sink_port = free_port()		# nothing listens yet: the message waits
         r = Sluiced(workers=1, sink_port=sink_port, connector_extra=RETRY)
         sink = None
@@ -100,13 +125,13 @@ class DamagedBodyTest(unittest.TestCase):
                 b = f.read(1)
                 f.seek(size - 100)
                 f.write(b"X" if b != b"X" else b"Y")
-            sink = Sink(port=sink_port, keep=True)
+            sink = Sink(port=sink_port, keep=True, args=args)
             a = wait_for(lambda: [x for x in attempts(r.log()) if "unreadable" in x["detail"]],
                          20, what="an attempt that found the damage")[0]
             self.assertEqual(a["result"], "deferred", a)
             self.assertIn("451 4.3.0", a["detail"])
             m = re.search(r"unreadable \(.*\) after (\d+) of (\d+) bytes went to .*"
-                          r"without the final dot", r.log())
+                          r"without " + without, r.log())
             self.assertTrue(m, r.log()[-2000:])
             sent, total = int(m.group(1)), int(m.group(2))
             self.assertGreater(sent, total // 2, "the damage should show after data went out")

@@ -80,6 +80,7 @@ assert_connector_default(const struct cfg_connector *c)
 	cr_expect_null(c->tls_domain);
 	cr_expect_null(c->tls_ca);
 	cr_expect(c->enabled);
+	cr_expect(c->chunking);
 }
 
 Test(config, default_parses_with_documented_values)
@@ -184,6 +185,7 @@ static const char full_yaml[] =
 	"    tls_domain: mail.partner.test\n"
 	"    tls_ca: /etc/ssl/certs/ca-certificates.crt\n"
 	"    enabled: false\n"
+	"    chunking: false\n"
 	"  by-mx:\n"
 	"    mx: true\n"
 	"    tls: opportunistic\n"
@@ -292,6 +294,7 @@ check_full(struct config *cfg)
 	cr_expect_str_eq(c->tls_domain, "mail.partner.test");
 	cr_expect_str_eq(c->tls_ca, "/etc/ssl/certs/ca-certificates.crt");
 	cr_expect_not(c->enabled);
+	cr_expect_not(c->chunking);
 
 	c = config_connector_find(cfg, "by-mx");
 	cr_assert_eq(c, &cfg->connectors[1]);
@@ -301,6 +304,7 @@ check_full(struct config *cfg)
 	cr_expect_eq(c->tls, CFG_TLS_OPPORTUNISTIC);
 	cr_expect_eq(c->retry_initial, 60);
 	cr_expect(c->enabled);
+	cr_expect(c->chunking);
 	cr_expect_null(config_connector_find(cfg, "Sink"));
 	cr_expect_null(config_connector_find(cfg, "nope"));
 
@@ -399,6 +403,10 @@ ParameterizedTestParameters(config, bad_input)
 	  NAME ":5: connector 'sink': expected true or false, got 'maybe'" },
 	{ BASE "    enabled: True\n",
 	  NAME ":5: connector 'sink': expected true or false, got 'True'" },
+	{ BASE "    chunking: off\n",
+	  NAME ":5: connector 'sink': expected true or false, got 'off'" },
+	{ BASE "    chunking: [false]\n",
+	  NAME ":5: connector 'sink': expected true or false, got a list" },
 	{ BASE "workers: 99999999999999999999\n",
 	  NAME ":5: workers: expected an integer from 0 to 1024, got '99999999999999999999'" },
 	{ BASE "workers: 18446744073709551616\n",

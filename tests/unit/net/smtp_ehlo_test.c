@@ -19,8 +19,16 @@ static const struct ehlo_case ehlo_cases[] = {
 	  "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n"
 	  "250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
 	  "250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
-	  { .pipelining = true, .eightbit = true, .smtputf8 = true, .dsn = true,
-	    .starttls = true, .size = true, .size_max = 10240000 } },
+	  { .pipelining = true, .chunking = true, .eightbit = true, .smtputf8 = true,
+	    .dsn = true, .starttls = true, .size = true, .size_max = 10240000 } },
+	{ "exchange: CHUNKING among others",
+	  "250-mx.example.net Hello [192.0.2.1]\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n"
+	  "250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-8BITMIME\r\n"
+	  "250-BINARYMIME\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n",
+	  { .pipelining = true, .chunking = true, .eightbit = true, .smtputf8 = true,
+	    .dsn = true, .starttls = true, .size = true, .size_max = 37748736 } },
+	{ "CHUNKING without PIPELINING is still read (the client needs both)",
+	  "250-mx\r\n250 chunking\r\n", { .chunking = true } },
 	{ "postfix with message_size_limit = 0: bare SIZE",
 	  "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE\r\n250 8BITMIME\r\n",
 	  { .pipelining = true, .eightbit = true, .size = true } },
@@ -34,7 +42,8 @@ static const struct ehlo_case ehlo_cases[] = {
 	  "250-mx\r\n250-pipelining\r\n250-Size 42\r\n250 starttls\r\n",
 	  { .pipelining = true, .starttls = true, .size = true, .size_max = 42 } },
 	{ "whole words only",
-	  "250-mx\r\n250-PIPELININGX\r\n250-DSNX\r\n250-SIZEX 5\r\n250 AUTH=LOGIN\r\n", { 0 } },
+	  "250-mx\r\n250-PIPELININGX\r\n250-DSNX\r\n250-SIZEX 5\r\n250-CHUNKINGS\r\n"
+	  "250 AUTH=LOGIN\r\n", { 0 } },
 	{ "a limit that is not a number is unknown",
 	  "250-mx\r\n250 SIZE 10M\r\n", { .size = true } },
 	{ "a negative limit is not a number",
@@ -69,6 +78,7 @@ Test(smtp_ehlo, table)
 		memset(&e, 0xa5, sizeof(e));	/* every field must be written */
 		smtp_ehlo_parse(&r, &e);
 		cr_expect_eq(e.pipelining, c->want.pipelining, "%s: PIPELINING", c->name);
+		cr_expect_eq(e.chunking, c->want.chunking, "%s: CHUNKING", c->name);
 		cr_expect_eq(e.eightbit, c->want.eightbit, "%s: 8BITMIME", c->name);
 		cr_expect_eq(e.smtputf8, c->want.smtputf8, "%s: SMTPUTF8", c->name);
 		cr_expect_eq(e.dsn, c->want.dsn, "%s: DSN", c->name);

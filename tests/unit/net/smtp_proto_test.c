@@ -2,7 +2,8 @@
  * smtp_proto unit tests: command splitting, MAIL/RCPT paths and parameters,
  * and the DATA reader (dot-stuffing, the end marker, smuggling variants,
  * limits), table driven; the delivery side's streaming dot-stuffer against
- * the whole-message one, cut at every place.
+ * the whole-message one, cut at every place; its BDAT chunks against what
+ * DATA delivers, cut at every place.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -440,9 +441,10 @@ Test(smtp_proto, stuff)
 	}
 }
 
-/* The pieces of a message, written "a|b|c" ('|' cuts; "\|" is not used). */
+/* The pieces of a message, written "a|b|c" ('|' cuts; "\|" is not used),
+ * dot-stuffed, or as BDAT chunks (bdat). */
 static void
-stuff_pieces(const char *spec, struct buf *out)
+stuff_pieces(const char *spec, bool bdat, struct buf *out)
 {
 	struct smtp_stuffer st;
 	const char *p = spec;
@@ -451,12 +453,16 @@ stuff_pieces(const char *spec, struct buf *out)
 	for (;;) {
 		const char *bar = strchr(p, '|');
 		size_t n = bar ? (size_t)(bar - p) : strlen(p);
-		smtp_stuff_chunk(&st, p, n, out);
+		if (bdat)
+			smtp_bdat_chunk(&st, p, n, bar == NULL, out);
+		else
+			smtp_stuff_chunk(&st, p, n, out);
 		if (bar == NULL)
 			break;
 		p = bar + 1;
 	}
-	smtp_stuff_end(&st, out);
+	if (!bdat)
+		smtp_stuff_end(&st, out);
 }
 
 /* The message a spec describes, cuts removed. */
@@ -515,7 +521,7 @@ Test(smtp_proto, stuff_chunked)
 		char whole[64];
 		size_t n = spec_whole(t[i].pieces, whole);
 
-		stuff_pieces(t[i].pieces, &a);
+		stuff_pieces(t[i].pieces, false, &a);
 		smtp_stuff(whole, n, &b);
 		cr_expect(a.len == strlen(t[i].out) && memcmp(a.p, t[i].out, a.len) == 0,
 			  "pieces '%s' -> '%.*s'", t[i].pieces, (int)a.len, a.p);
@@ -526,43 +532,172 @@ Test(smtp_proto, stuff_chunked)
 	}
 }
 
+/* Messages to cut at every place: dots, CR and LF in every arrangement. */
+static const char *const cut_msgs[] = {
+	"Subject: x\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n",
+	".\r\n.\r\n.\r\n",
+	".\n.\n.\n.",
+	"no line end at all .",
+	"\r\n\r\n.\r\n\r\n",
+	"a\rb\r.\r\n.\n\r.",
+	"\xc3\xa9t\xc3\xa9 8-bit \xff\xfe\r\n.\r\n",
+	"",
+};
+
+/* Message s of n bytes in three pieces cut at i and j, dot-stuffed or as
+ * BDAT chunks (bdat), into out; checks the growth bound of each piece. */
+static void
+cut_in_three(const char *s, size_t n, size_t i, size_t j, bool bdat, struct buf *out)
+{
+	struct smtp_stuffer st;
+	size_t cut[4] = { 0, i, j, n };
+
+	smtp_stuff_init(&st);
+	for (int k = 0; k < 3; k++) {
+		size_t before = out->len, len = cut[k + 1] - cut[k];
+		if (bdat) {
+			smtp_bdat_chunk(&st, s + cut[k], len, k == 2, out);
+			cr_expect_leq(out->len - before, len + 32);
+		} else {
+			smtp_stuff_chunk(&st, s + cut[k], len, out);
+			cr_expect_leq(out->len - before, len + len / 2 + 1);
+		}
+	}
+	if (!bdat)
+		smtp_stuff_end(&st, out);
+}
+
 /* Every way of cutting a message into three pieces gives smtp_stuff's
  * result, and the growth bound holds for each piece. */
 Test(smtp_proto, stuff_chunked_every_cut)
 {
-	static const char *const msgs[] = {
-		"Subject: x\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n",
-		".\r\n.\r\n.\r\n",
-		".\n.\n.\n.",
-		"no line end at all .",
-		"\r\n\r\n.\r\n\r\n",
-		"a\rb\r.\r\n.\n\r.",
-	};
-	for (size_t m = 0; m < N(msgs); m++) {
-		const char *s = msgs[m];
+	for (size_t m = 0; m < N(cut_msgs); m++) {
+		const char *s = cut_msgs[m];
 		size_t n = strlen(s);
 		struct buf want = { 0 };
 
 		smtp_stuff(s, n, &want);
 		for (size_t i = 0; i <= n; i++)
 			for (size_t j = i; j <= n; j++) {
-				struct smtp_stuffer st;
 				struct buf got = { 0 };
-				size_t cut[4] = { 0, i, j, n };
 
-				smtp_stuff_init(&st);
-				for (int k = 0; k < 3; k++) {
-					size_t before = got.len, len = cut[k + 1] - cut[k];
-					smtp_stuff_chunk(&st, s + cut[k], len, &got);
-					cr_expect_leq(got.len - before, len + len / 2 + 1);
-				}
-				smtp_stuff_end(&st, &got);
+				cut_in_three(s, n, i, j, false, &got);
 				cr_expect(got.len == want.len && memcmp(got.p, want.p, got.len) == 0,
 					  "message %zu cut at %zu, %zu: '%.*s'", m, i, j,
 					  (int)got.len, got.p);
 				buf_free(&got);
 			}
 		buf_free(&want);
+	}
+}
+
+Test(smtp_proto, bdat_chunks)
+{
+	static const struct {
+		const char *pieces, *out;
+	} t[] = {
+		{ "a\r\n", "BDAT 3 LAST\r\na\r\n" },
+		/* no dot-stuffing: dots are data */
+		{ ".x\r\n.\r\n", "BDAT 7 LAST\r\n.x\r\n.\r\n" },
+		/* a missing final CRLF is added inside the last chunk's count */
+		{ "abc|d", "BDAT 3\r\nabcBDAT 3 LAST\r\nd\r\n" },
+		{ "abc\n", "BDAT 6 LAST\r\nabc\n\r\n" },
+		{ "abc|\r", "BDAT 3\r\nabcBDAT 3 LAST\r\n\r\r\n" },
+		/* ... but not when it came split over two chunks */
+		{ "a\r|\n", "BDAT 2\r\na\rBDAT 1 LAST\r\n\n" },
+		/* the data ran out with a chunk: the last one is empty */
+		{ "a\r\n|", "BDAT 3\r\na\r\nBDAT 0 LAST\r\n" },
+		{ "a|", "BDAT 1\r\naBDAT 2 LAST\r\n\r\n" },
+		/* the empty message is an empty line, as after DATA */
+		{ "", "BDAT 2 LAST\r\n\r\n" },
+		{ "\r\n", "BDAT 2 LAST\r\n\r\n" },
+	};
+	for (size_t i = 0; i < N(t); i++) {
+		struct buf a = { 0 };
+
+		stuff_pieces(t[i].pieces, true, &a);
+		cr_expect(a.len == strlen(t[i].out) && memcmp(a.p, t[i].out, a.len) == 0,
+			  "pieces '%s' -> '%.*s'", t[i].pieces, (int)a.len, a.p);
+		buf_free(&a);
+	}
+}
+
+/* Read BDAT chunks as a server does: the payloads into msg; false if the
+ * input is not chunks that end with exactly one LAST. */
+static bool
+bdat_read(const char *p, size_t n, struct buf *msg)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		const char *nl = memchr(p + off, '\n', n - off);
+		char line[64], *end;
+		unsigned long long size;
+		size_t len;
+		bool last;
+
+		if (nl == NULL || (len = (size_t)(nl - p - off)) < 7 || len >= sizeof(line) ||
+		    p[off + len - 1] != '\r')
+			return false;
+		memcpy(line, p + off, len - 1);
+		line[len - 1] = '\0';
+		if (strncmp(line, "BDAT ", 5) != 0)
+			return false;
+		size = strtoull(line + 5, &end, 10);
+		last = strcmp(end, " LAST") == 0;
+		if (end == line + 5 || (!last && *end != '\0'))
+			return false;
+		off += len + 1;
+		if (size > n - off)
+			return false;
+		buf_append(msg, p + off, (size_t)size);
+		off += (size_t)size;
+		if (last)
+			return off == n;
+	}
+	return false;
+}
+
+/* Every way of cutting a message into three chunks delivers what DATA
+ * delivers: the message, with a CRLF when it lacked one (for a message of
+ * CRLF lines, what a server's DATA reader takes from smtp_stuff's
+ * output); and every chunk has the bytes it announces. */
+Test(smtp_proto, bdat_every_cut)
+{
+	for (size_t m = 0; m < N(cut_msgs); m++) {
+		const char *s = cut_msgs[m];
+		size_t n = strlen(s);
+		bool crlf = n >= 2 && s[n - 2] == '\r' && s[n - 1] == '\n';
+		struct buf want = { 0 }, stuffed = { 0 }, via_data = { 0 };
+		struct smtp_data d;
+
+		buf_append(&want, s, n);
+		if (!crlf)
+			buf_append(&want, "\r\n", 2);
+		smtp_stuff(s, n, &stuffed);
+		smtp_data_init(&d, 0, 0);
+		smtp_data_feed(&d, stuffed.p, stuffed.len, &via_data);
+		if (d.flags == 0)	/* no bare CR or LF: DATA carries it as it is */
+			cr_expect(via_data.len == want.len &&
+				  memcmp(via_data.p, want.p, want.len) == 0,
+				  "message %zu through DATA", m);
+		for (size_t i = 0; i <= n; i++)
+			for (size_t j = i; j <= n; j++) {
+				struct buf wire = { 0 }, got = { 0 };
+
+				cut_in_three(s, n, i, j, true, &wire);
+				cr_expect(bdat_read(wire.p, wire.len, &got),
+					  "message %zu cut at %zu, %zu: bad chunks '%.*s'", m, i, j,
+					  (int)wire.len, wire.p);
+				cr_expect(got.len == want.len && memcmp(got.p, want.p, got.len) == 0,
+					  "message %zu cut at %zu, %zu: '%.*s'", m, i, j,
+					  (int)got.len, got.p);
+				buf_free(&wire);
+				buf_free(&got);
+			}
+		buf_free(&want);
+		buf_free(&stuffed);
+		buf_free(&via_data);
 	}
 }
 
