@@ -399,7 +399,7 @@ static void sink_cmd_bdat(struct sink_session *s, const char *line, size_t len)
 	size_t i = 5;
 	unsigned d;
 
-	if (!s->ehlo || sink.no_chunking) {
+	if (!s->ehlo || sink.no_chunking || sink.refuse_bdat) {
 		sink_refuse(s, line, len, "502 5.5.1 Error: command not implemented\r\n");
 		s->quit = 1;
 		return;

@@ -159,6 +159,8 @@ struct sink {
 	int helo_only;				/* --helo-only: EHLO gets 502 */
 	int dsn;				/* --dsn: advertise DSN */
 	int no_chunking;			/* --no-chunking: no CHUNKING (BDAT) */
+	int refuse_bdat;			/* --refuse-bdat: offer CHUNKING, then
+						   refuse BDAT (a broken server) */
 	unsigned long long refused;		/* commands refused as malformed */
 	int listen_fd;				/* listening socket */
 	struct bench_op op_accept;		/* multishot accept */

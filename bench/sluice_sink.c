@@ -129,7 +129,7 @@ static void sink_usage(FILE *f)
 		"                   [--out DIR] [--count-file PATH]\n"
 		"                   [--tls-cert PEM --tls-key PEM] [--starttls-reply CODE]\n"
 		"                   [--starttls-delay MS] [--size N|bare|none] [--helo-only]\n"
-		"                   [--dsn] [--no-chunking]\n"
+		"                   [--dsn] [--no-chunking] [--refuse-bdat]\n"
 		"  -l, --listen ADDR     listen address (default 127.0.0.1:2526; [::1]:2526)\n"
 		"  --mode MODE           accept | blackhole | banner=CODE | close-after=N |\n"
 		"                        slow=MS | ehlo=CODE (default accept); also\n"
@@ -145,6 +145,8 @@ static void sink_usage(FILE *f)
 		"  --helo-only           answer EHLO with 502: HELO, no extensions\n"
 		"  --dsn                 advertise DSN (RET, ENVID, NOTIFY, ORCPT)\n"
 		"  --no-chunking         do not advertise CHUNKING (BDAT is then refused)\n"
+		"  --refuse-bdat         advertise CHUNKING but refuse BDAT (502 and close),\n"
+		"                        as a broken server does\n"
 		"  --tempfail SUBSTR     RCPT containing SUBSTR: 451 4.2.0\n"
 		"  --user-unknown SUBSTR RCPT containing SUBSTR: 550 5.1.1\n"
 		"  --reject-data SUBSTR  end-of-data (or BDAT LAST) 554 5.6.0 if an accepted\n"
@@ -210,6 +212,7 @@ int main(int argc, char **argv)
 		{ "helo-only", no_argument, NULL, 'H' },
 		{ "dsn", no_argument, NULL, 'N' },
 		{ "no-chunking", no_argument, NULL, 'K' },
+		{ "refuse-bdat", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -299,6 +302,9 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			sink.no_chunking = 1;
+			break;
+		case 'B':
+			sink.refuse_bdat = 1;
 			break;
 		case 'h':
 			sink_usage(stdout);

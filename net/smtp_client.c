@@ -248,7 +248,7 @@ ehlo_parse(struct smtp_conn *c, const struct smtp_reply *r)
 	c->pipelining = e.pipelining;
 	/* BDAT is worth it only pipelined: MAIL, RCPT and the message in one
 	   send, their replies in one receive */
-	c->chunking = e.chunking && e.pipelining && conn_cfg(c)->chunking;
+	c->chunking = e.chunking && e.pipelining && conn_cfg(c)->chunking && !c->d->no_bdat;
 	c->eightbit = e.eightbit;
 	c->smtputf8 = e.smtputf8;
 	c->dsn = e.dsn;

@@ -325,6 +325,32 @@ txn_done(struct smtp_conn *c)
 }
 
 /*
+ * A next hop that offers CHUNKING yet refuses BDAT as a command (500, 502,
+ * 504) is at fault, not the mail: its recipients wait for a retry (451 in
+ * *r and *text, built in soft and sb) instead of bouncing, and the
+ * destination gets DATA from now on.  False for any other reply.
+ */
+static bool
+bdat_refused(struct smtp_conn *c, const struct smtp_reply **r, const char **text,
+	     struct smtp_reply *soft, struct strb *sb)
+{
+	int code = (*r)->code;
+
+	if (code != 500 && code != 502 && code != 504)
+		return false;
+	if (!c->d->no_bdat)
+		log_warn("%s: %s [%s] offers CHUNKING but refused BDAT (%s): DATA from now on",
+			 c->d->name, LOG_FIELD(c->host), c->ip, LOG_TEXT(*text));
+	c->d->no_bdat = true;
+	strb_printf(sb, "451 4.5.1 BDAT refused by the next hop (%s); to be sent again with DATA",
+		    *text);
+	*soft = (struct smtp_reply){ .code = 451, .text = sb->p, .len = sb->len };
+	*r = soft;
+	*text = sb->p;
+	return true;
+}
+
+/*
  * The reply to a BDAT chunk before the last.  A failure is the outcome of
  * every recipient still waiting for one, at the body stage, as a refused
  * final dot would be; no chunk follows it (RFC 3030 s. 2: the server
@@ -336,7 +362,11 @@ txn_done(struct smtp_conn *c)
 static enum reply_act
 bdat_reply(struct smtp_conn *c, const struct smtp_reply *r, const char *text)
 {
+	struct smtp_reply soft;
+	STRB_LOCAL(sb, 700);
+
 	c->bdat_wait--;
+	bdat_refused(c, &r, &text, &soft, &sb);
 	if (r->code / 100 != 2) {
 		for (uint32_t i = 0; i < c->nres; i++)
 			if (res_accepted(c, i))
@@ -444,6 +474,9 @@ enum reply_act
 smtp_conn_txn_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply *r,
 		    const char *text)
 {
+	struct smtp_reply soft;
+	STRB_LOCAL(sb, 700);
+
 	if (c->val_conn && c->state == CS_TXN)
 		return val_reply(c, ex, r, text);
 	switch (ex) {
@@ -495,8 +528,10 @@ smtp_conn_txn_reply(struct smtp_conn *c, enum expect ex, const struct smtp_reply
 	case EX_BDAT:
 		return bdat_reply(c, r, text);
 	case EX_BODY:
-		if (c->bdat)
+		if (c->bdat) {
 			c->bdat_wait--;
+			bdat_refused(c, &r, &text, &soft, &sb);
+		}
 		for (uint32_t i = 0; i < c->nres; i++)
 			if (res_accepted(c, i))
 				res_set(c, i, MFI_STAGE_BODY, r, text);

@@ -199,6 +199,9 @@ struct dest {
 	struct dest_cert *certs;	/* its hosts' certificates (NULL until
 					   the first handshake that notes one) */
 	uint32_t ncerts;		/* their number, <= DEST_CERTS_MAX */
+	bool no_bdat;			/* a host of it offered CHUNKING but
+					   refused BDAT as a command: DATA
+					   from now on (until a restart) */
 };
 
 struct queue_transport;

@@ -127,6 +127,22 @@ class ChunkingTest(RelayCase):
         self.assertEqual(int(sink.counts()["bdat"]), 0)
         self.assertTrue(by_id(sink)[1].endswith(body))
 
+    def test_a_server_that_refuses_bdat_gets_data_and_nothing_bounces(self):
+        """CHUNKING offered, BDAT refused as a command (502): the mail is
+        not at fault, so it waits (451) and goes again with DATA."""
+        sink = Sink(keep=True, args=["--refuse-bdat"])
+        self.cleanup.append(sink.stop)
+        r = self.relay(sink_port=sink.port)
+        body = dotted(1, 1000)
+        send(r.port, ["a@example.test"], body)
+        wait_for(lambda: sink.messages() == 1, 30, what="the message, sent again with DATA")
+        self.assertEqual(int(sink.counts()["bdat"]), 0)
+        self.assertTrue(by_id(sink)[1].endswith(body))
+        self.assertEqual(attempts(r.log(), "bounced"), [])
+        d = attempts(r.log(), "deferred")
+        self.assertTrue(d and "BDAT refused by the next hop" in d[0]["detail"], d)
+        self.assertIn("offers CHUNKING but refused BDAT", r.log())
+
     def test_reject_on_the_last_chunk_bounces_as_on_the_final_dot(self):
         chunked, plain = self.sinks(args=["--reject-data", "bad"], keep=False)
         r = self.relay2(chunked, plain)
