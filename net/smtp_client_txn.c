@@ -340,7 +340,7 @@ bdat_refused(struct smtp_conn *c, const struct smtp_reply **r, const char **text
 		return false;
 	if (!c->d->no_bdat)
 		log_warn("%s: %s [%s] offers CHUNKING but refused BDAT (%s): DATA from now on",
-			 c->d->name, LOG_FIELD(c->host), c->ip, LOG_TEXT(*text));
+			 LOG_FIELD(c->d->name), LOG_FIELD(c->host), c->ip, LOG_TEXT(*text));
 	c->d->no_bdat = true;
 	strb_printf(sb, "451 4.5.1 BDAT refused by the next hop (%s); to be sent again with DATA",
 		    *text);
