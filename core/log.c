@@ -56,6 +56,8 @@ log_reopen(char *err, size_t errlen)
 	return log_sink_reopen(err, errlen);
 }
 
+static __thread struct buf log_ev_line;	/* see log_ev_begin */
+
 /* Per-thread batch: a worker collects a loop turn's lines, one write(2). */
 #define LOG_BATCH 65536
 static __thread char *log_batch;	/* NULL: write each line at once */
@@ -99,6 +101,7 @@ log_batch_end(void)
 	log_batch_flush();
 	free(log_batch);
 	log_batch = NULL;
+	buf_free(&log_ev_line);
 }
 
 /* "2026-11-27T03:35:25.123Z" (UTC, milliseconds) into out[32]; the
@@ -521,11 +524,11 @@ log_put_int(struct buf *b, long long v)
 	buf_append(b, p, (size_t)(d + sizeof(d) - p));
 }
 
-/* Each thread's line under construction, kept from one event to the next
- * so an event costs no allocation; given back when one grew it past
- * LOG_EV_KEEP.  An event begun while another is open takes its own. */
+/* Each thread's line under construction (log_ev_line, above): a batching
+ * thread keeps it from one event to the next, so an event costs no
+ * allocation, unless one grew it past LOG_EV_KEEP.  An event begun while
+ * another is open takes its own. */
 #define LOG_EV_KEEP (64u << 10)
-static __thread struct buf log_ev_line;
 static __thread bool log_ev_busy;
 
 void
@@ -653,7 +656,9 @@ log_ev_end(struct log_ev *e)
 	log_write(e->b->p, e->b->len);
 	if (e->b == &log_ev_line) {
 		log_ev_busy = false;
-		if (log_ev_line.cap > LOG_EV_KEEP)
+		/* kept only by a batching thread, which frees it at the end
+		   (log_batch_end): a thread-local pointer dies with its thread */
+		if (log_batch == NULL || log_ev_line.cap > LOG_EV_KEEP)
 			buf_free(&log_ev_line);
 	}
 	buf_free(&e->own);
