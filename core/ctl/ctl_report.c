@@ -79,7 +79,8 @@ unescape(struct buf *b, const char *p, size_t n)
 }
 
 /* A JSON string of the unescaped value p[0..n) (valid UTF-8 or escaped
- * again by log_json_str). */
+ * again), whole as log_ev wrote it: the JSON line of the same event is
+ * read whole too, and the report must not depend on the format. */
 static json_t *
 str_value(const char *p, size_t n)
 {
@@ -87,7 +88,7 @@ str_value(const char *p, size_t n)
 	json_t *s;
 
 	unescape(&b, p, n);
-	s = log_json_str(b.p != NULL ? b.p : "", b.len);
+	s = log_json_whole(b.p != NULL ? b.p : "", b.len);
 	buf_free(&b);
 	return s;
 }

@@ -149,6 +149,33 @@ Test(ctl_report, built_events_read_back_as_log_json_writes_them)
 	json_decref(want);
 }
 
+/* A value longer than LOG_JSON_MAX (the builder never cuts) reads back
+ * whole, and the same, from the text and the JSON line: a reader that cut
+ * the text one would give two reports of one log. */
+Test(ctl_report, long_values_read_back_whole_in_both_formats)
+{
+	static char detail[3000];
+	json_t *got[2];
+
+	for (size_t i = 0; i < sizeof(detail); i++)
+		detail[i] = i % 500 == 7 ? '\xFF' : i % 61 == 3 ? '"' : (char)('a' + i % 26);
+	for (int json = 0; json <= 1; json++) {
+		char *line = built(json, detail, sizeof(detail));
+
+		got[json] = ctl_report_event(line, strlen(line));
+		cr_assert_not_null(got[json], "not read: %.200s", line);
+		json_object_del(got[json], "ts");
+		json_object_del(got[json], "level");
+	}
+	cr_expect_eq(json_string_length(json_object_get(got[1], "detail")),
+		     sizeof(detail) + 6 * 3, "JSON: every byte, the 6 bad ones as \\xFF");
+	cr_expect(json_equal(got[0], got[1]), "text %.80s...\nJSON %.80s...",
+		  json_string_value(json_object_get(got[0], "detail")),
+		  json_string_value(json_object_get(got[1], "detail")));
+	json_decref(got[0]);
+	json_decref(got[1]);
+}
+
 /* Same fields, same line: log_json and the builder differ only in the
  * stamp (valid strings, so both see the same bytes). */
 Test(ctl_report, builder_and_log_json_write_the_same_line)
