@@ -308,6 +308,33 @@ Test(ctl_report, counts_a_day)
 	ctl_report_free(rp);
 }
 
+/* A detail longer than a key keeps (900 bytes), with a character across
+ * the cut: one row for its deferrals, not one row each (a key cut inside
+ * the character is not UTF-8, and the index would refuse it). */
+Test(ctl_report, a_long_detail_is_one_row)
+{
+	static const char head[] = "2026-12-06T08:00:00.000Z info: attempt id=X connector=c "
+				   "result=deferred host=h ip=- rcpts=a@b code=4.4.1 mfi=remote "
+				   "detail=";
+	struct ctl_report *rp = ctl_report_new();
+	struct buf line = { 0 };
+	json_t *j, *rows;
+
+	buf_puts(&line, head);
+	for (int i = 0; i < 899; i++)
+		buf_append(&line, "a", 1);
+	buf_puts(&line, "\xC3\xA9tail ms=1 attempt=1");
+	for (int i = 0; i < 3; i++)
+		ctl_report_line(rp, line.p, line.len);
+	j = ctl_report_json(rp, 10);
+	rows = json_object_get(j, "deferral_reasons");
+	cr_assert_eq(json_array_size(rows), 1, "%zu rows", json_array_size(rows));
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(rows, 0), "deferred")), 3);
+	json_decref(j);
+	buf_free(&line);
+	ctl_report_free(rp);
+}
+
 Test(ctl_report, text_tables)
 {
 	struct ctl_report *rp = day_report();
