@@ -340,6 +340,23 @@ log_json_str(const char *p, size_t n)
 }
 
 json_t *
+log_json_whole(const char *p, size_t n)
+{
+	char *clean;
+	json_t *s;
+
+	if (p == NULL)
+		return json_null();
+	if (memchr(p, '\0', n) == NULL && utf8_valid(p, n))
+		return json_stringn(p, n);
+	clean = xmalloc(n * 4 + 1);	/* every byte as \xNN at worst */
+	log_esc(clean, n * 4 + 1, p, n, LOG_ESC_JSON);
+	s = json_string(clean);
+	free(clean);
+	return s;
+}
+
+json_t *
 log_json_s(const char *s)
 {
 	return log_json_str(s, log_len(s));

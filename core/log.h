@@ -138,6 +138,10 @@ struct json_t *log_json_str(const char *p, size_t n);
 /* Same for a C string (NULL gives json null). */
 struct json_t *log_json_s(const char *s);
 
+/* As log_json_str, but never cut: what a log_ev string field reads back
+ * as (log_ev never cuts either), for a reader of its lines. */
+struct json_t *log_json_whole(const char *p, size_t n);
+
 /*
  * Build JSON without losing a failure: append v to the array *arr (set
  * v as member key of the object *obj).  v is consumed either way.  If v
@@ -165,7 +169,8 @@ void log_json(struct json_t *o, const char *event);
  * An event built field by field, without jansson: the line log_json
  * writes for an object with these fields in this order (the per-message
  * events, queued and attempt, are built this way).  Every string is
- * untrusted and escaped as log_json_str and log_esc would; NULL is null
+ * untrusted and escaped as log_json_whole and log_esc would (never cut:
+ * the line is as long as it takes); NULL is null
  * ("-" in text).  log_ev_begin .. log_ev_end on one thread, with nothing
  * between them that returns early: log_ev_end writes the line.
  */

@@ -79,7 +79,8 @@ unescape(struct buf *b, const char *p, size_t n)
 }
 
 /* A JSON string of the unescaped value p[0..n) (valid UTF-8 or escaped
- * again by log_json_str). */
+ * again), whole as log_ev wrote it: the JSON line of the same event is
+ * read whole too, and the report must not depend on the format. */
 static json_t *
 str_value(const char *p, size_t n)
 {
@@ -87,7 +88,7 @@ str_value(const char *p, size_t n)
 	json_t *s;
 
 	unescape(&b, p, n);
-	s = log_json_str(b.p != NULL ? b.p : "", b.len);
+	s = log_json_whole(b.p != NULL ? b.p : "", b.len);
 	buf_free(&b);
 	return s;
 }
@@ -314,8 +315,9 @@ str_or(json_t *o, const char *key, const char *dflt)
 	return s != NULL && s[0] != '\0' ? s : dflt;
 }
 
-/* The key "a\x1Fb\x1Fc" (each part cut at 900 bytes) into sb; b and c
- * may be NULL. */
+/* The key "a\x1Fb\x1Fc" (each part cut at 900 bytes, at a character's
+ * start: a key that is not UTF-8 is one the index refuses) into sb; b and
+ * c may be NULL. */
 static void
 key_of(struct strb *sb, const char *a, const char *b, const char *c)
 {
@@ -323,11 +325,16 @@ key_of(struct strb *sb, const char *a, const char *b, const char *c)
 
 	strb_reset(sb);
 	for (int k = 0; k < 3 && part[k] != NULL; k++) {
+		size_t n = strnlen(part[k], 901);
+
+		if (n > 900)
+			for (n = 900; n > 0 && ((unsigned char)part[k][n] & 0xC0) == 0x80; n--)
+				;
 		if (k > 0)
 			strb_putn(sb, SEP, 1);
 		/* a separator inside a value (a peer's byte) would split it */
-		for (const char *q = part[k]; *q != '\0' && q - part[k] < 900; q++)
-			strb_putn(sb, *q == SEP[0] ? "?" : q, 1);
+		for (size_t i = 0; i < n; i++)
+			strb_putn(sb, part[k][i] == SEP[0] ? "?" : part[k] + i, 1);
 	}
 }
 

@@ -75,11 +75,29 @@ check_built(const json_t *want, bool json, const char *d, size_t dn, const char 
 	json_decref(got);
 }
 
+/* The attempt event of the two strings, each made a JSON string by str
+ * (log_json_str as log_json's callers do, or log_json_whole, uncut, as the
+ * builder writes it). */
+static json_t *
+attempt(json_t *(*str)(const char *, size_t), const char *d, size_t dn, const char *r,
+	size_t rn, size_t size)
+{
+	json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:i}", "event", "attempt",
+			      "result", "deferred", "detail", str(d, dn),
+			      "rcpts", json_pack("[o]", str(r, rn)), "ms", (int)size);
+
+	if (o == NULL)
+		abort();
+	return o;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data, *nul = memchr(p, '\0', size);
 	size_t la = nul != NULL ? (size_t)(nul - p) : size;
+	const char *r = nul != NULL ? nul + 1 : "";
+	size_t rn = nul != NULL ? size - la - 1 : 0;
 	json_t *want, *got;
 	struct ctl_report *rp;
 	struct buf out = { 0 };
@@ -90,13 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (fds[0] < 0 && pipe(fds) < 0)
 		abort();
-	want = json_pack("{s:s, s:s, s:o, s:o, s:i}", "event", "attempt", "result", "deferred",
-			 "detail", log_json_str(p, la),
-			 "rcpts", json_pack("[o]", log_json_str(nul ? nul + 1 : "",
-							  nul ? size - la - 1 : 0)),
-			 "ms", (int)size);
-	if (want == NULL)
-		abort();
+	want = attempt(log_json_str, p, la, r, rn, size);
 	if (log_open(&text, NULL, err, sizeof(err)) != 0)
 		abort();
 	log_set_fd(fds[1]);
@@ -114,8 +126,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	json_decref(got);
-	check_built(want, false, p, la, nul ? nul + 1 : "", nul ? size - la - 1 : 0, size);
-	check_built(want, true, p, la, nul ? nul + 1 : "", nul ? size - la - 1 : 0, size);
+	/* the builder never cuts a value (log_json_str does, past LOG_JSON_MAX) */
+	json_decref(want);
+	want = attempt(log_json_whole, p, la, r, rn, size);
+	check_built(want, false, p, la, r, rn, size);
+	check_built(want, true, p, la, r, rn, size);
 	json_decref(want);
 
 	rp = ctl_report_new();

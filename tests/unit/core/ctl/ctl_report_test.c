@@ -149,6 +149,33 @@ Test(ctl_report, built_events_read_back_as_log_json_writes_them)
 	json_decref(want);
 }
 
+/* A value longer than LOG_JSON_MAX (the builder never cuts) reads back
+ * whole, and the same, from the text and the JSON line: a reader that cut
+ * the text one would give two reports of one log. */
+Test(ctl_report, long_values_read_back_whole_in_both_formats)
+{
+	static char detail[3000];
+	json_t *got[2];
+
+	for (size_t i = 0; i < sizeof(detail); i++)
+		detail[i] = i % 500 == 7 ? '\xFF' : i % 61 == 3 ? '"' : (char)('a' + i % 26);
+	for (int json = 0; json <= 1; json++) {
+		char *line = built(json, detail, sizeof(detail));
+
+		got[json] = ctl_report_event(line, strlen(line));
+		cr_assert_not_null(got[json], "not read: %.200s", line);
+		json_object_del(got[json], "ts");
+		json_object_del(got[json], "level");
+	}
+	cr_expect_eq(json_string_length(json_object_get(got[1], "detail")),
+		     sizeof(detail) + 6 * 3, "JSON: every byte, the 6 bad ones as \\xFF");
+	cr_expect(json_equal(got[0], got[1]), "text %.80s...\nJSON %.80s...",
+		  json_string_value(json_object_get(got[0], "detail")),
+		  json_string_value(json_object_get(got[1], "detail")));
+	json_decref(got[0]);
+	json_decref(got[1]);
+}
+
 /* Same fields, same line: log_json and the builder differ only in the
  * stamp (valid strings, so both see the same bytes). */
 Test(ctl_report, builder_and_log_json_write_the_same_line)
@@ -278,6 +305,33 @@ Test(ctl_report, counts_a_day)
 		json_dumpf(j, stderr, JSON_INDENT(1));
 	json_decref(j);
 	json_decref(want);
+	ctl_report_free(rp);
+}
+
+/* A detail longer than a key keeps (900 bytes), with a character across
+ * the cut: one row for its deferrals, not one row each (a key cut inside
+ * the character is not UTF-8, and the index would refuse it). */
+Test(ctl_report, a_long_detail_is_one_row)
+{
+	static const char head[] = "2026-12-06T08:00:00.000Z info: attempt id=X connector=c "
+				   "result=deferred host=h ip=- rcpts=a@b code=4.4.1 mfi=remote "
+				   "detail=";
+	struct ctl_report *rp = ctl_report_new();
+	struct buf line = { 0 };
+	json_t *j, *rows;
+
+	buf_puts(&line, head);
+	for (int i = 0; i < 899; i++)
+		buf_append(&line, "a", 1);
+	buf_puts(&line, "\xC3\xA9tail ms=1 attempt=1");
+	for (int i = 0; i < 3; i++)
+		ctl_report_line(rp, line.p, line.len);
+	j = ctl_report_json(rp, 10);
+	rows = json_object_get(j, "deferral_reasons");
+	cr_assert_eq(json_array_size(rows), 1, "%zu rows", json_array_size(rows));
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(rows, 0), "deferred")), 3);
+	json_decref(j);
+	buf_free(&line);
 	ctl_report_free(rp);
 }
 
