@@ -325,35 +325,53 @@ log_esc(char *out, size_t cap, const char *p, size_t n, unsigned flags)
 	return out;
 }
 
-json_t *
-log_json_str(const char *p, size_t n)
+/*
+ * The n bytes at p as jansson and JSON lines take them: p itself when they
+ * are UTF-8 without NUL (and fewer than max), else rendered by log_esc with
+ * LOG_ESC_JSON into at most max bytes (0: room for all), in small when they
+ * fit there or on the heap (*heap, for the caller to free).  *n is updated.
+ */
+static const char *
+log_json_clean(const char *p, size_t *n, size_t max, char *small, size_t smallcap,
+	       char **heap)
 {
-	char buf[LOG_JSON_MAX];
+	size_t cap = max != 0 ? max : *n * 4 + 1;	/* every byte as \xNN */
+
+	*heap = NULL;
+	if ((max == 0 || *n < max) && memchr(p, '\0', *n) == NULL && utf8_valid(p, *n))
+		return p;
+	if (cap > smallcap)
+		small = *heap = xmalloc(cap);
+	log_esc(small, cap, p, *n, LOG_ESC_JSON);
+	*n = strlen(small);
+	return small;
+}
+
+/* log_json_str and log_json_whole: cut at max bytes (0: never). */
+static json_t *
+log_json_cut(const char *p, size_t n, size_t max)
+{
+	char small[LOG_JSON_MAX], *heap;
+	json_t *s;
 
 	if (p == NULL)
 		return json_null();
-	/* the usual case, and the only one jansson takes as it is */
-	if (n < sizeof(buf) && memchr(p, '\0', n) == NULL && utf8_valid(p, n))
-		return json_stringn(p, n);
-	log_esc(buf, sizeof(buf), p, n, LOG_ESC_JSON);
-	return json_string(buf);
+	p = log_json_clean(p, &n, max, small, sizeof(small), &heap);
+	s = json_stringn(p, n);
+	free(heap);
+	return s;
+}
+
+json_t *
+log_json_str(const char *p, size_t n)
+{
+	return log_json_cut(p, n, LOG_JSON_MAX);
 }
 
 json_t *
 log_json_whole(const char *p, size_t n)
 {
-	char *clean;
-	json_t *s;
-
-	if (p == NULL)
-		return json_null();
-	if (memchr(p, '\0', n) == NULL && utf8_valid(p, n))
-		return json_stringn(p, n);
-	clean = xmalloc(n * 4 + 1);	/* every byte as \xNN at worst */
-	log_esc(clean, n * 4 + 1, p, n, LOG_ESC_JSON);
-	s = json_string(clean);
-	free(clean);
-	return s;
+	return log_json_cut(p, n, 0);
 }
 
 json_t *
@@ -462,23 +480,28 @@ log_kv_str(struct buf *b, const char *s, size_t n, bool elem)
 	}
 }
 
+/* "\\uXXXX" for u < 0x10000, into room reserved before. */
+static void
+json_put_u(struct buf *b, uint32_t u)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *q = b->p + b->len;
+
+	q[0] = '\\', q[1] = 'u';
+	q[2] = hex[u >> 12 & 15], q[3] = hex[u >> 8 & 15];
+	q[4] = hex[u >> 4 & 15], q[5] = hex[u & 15];
+	b->len += 6;
+}
+
 /* A JSON string of untrusted bytes, ASCII only (as jansson's
  * JSON_ENSURE_ASCII writes it): what is not UTF-8, and NUL, first become
  * \xNN text (log_esc with LOG_ESC_JSON).  Never cut. */
 static void
 log_json_put(struct buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char small[LOG_JSON_MAX], *clean = NULL;
+	char small[LOG_JSON_MAX], *heap;
 
-	if (memchr(s, '\0', n) != NULL || !utf8_valid(s, n)) {
-		size_t cap = n * 4 + 1;
-
-		clean = cap <= sizeof(small) ? small : xmalloc(cap);
-		log_esc(clean, cap, s, n, LOG_ESC_JSON);
-		s = clean;
-		n = strlen(clean);
-	}
+	s = log_json_clean(s, &n, 0, small, sizeof(small), &heap);
 	buf_reserve(b, n * 12 + 2);	/* a 4-byte character: two \uXXXX */
 	b->p[b->len++] = '"';
 	for (size_t i = 0; i < n;) {
@@ -503,28 +526,14 @@ log_json_put(struct buf *b, const char *s, size_t n)
 		}
 		i += c < 0x80 ? (cp = c, 1) : utf8_seq(s + i, n - i, &cp);
 		if (cp >= 0x10000) {	/* a surrogate pair */
-			uint32_t v = cp - 0x10000;
-			uint32_t hi = 0xD800 | (v >> 10), lo = 0xDC00 | (v & 0x3FF);
-
-			for (int k = 0; k < 2; k++) {
-				uint32_t u = k == 0 ? hi : lo;
-				char *q = b->p + b->len;
-
-				q[0] = '\\', q[1] = 'u';
-				q[2] = hex[u >> 12], q[3] = hex[(u >> 8) & 15];
-				q[4] = hex[(u >> 4) & 15], q[5] = hex[u & 15];
-				b->len += 6;
-			}
-			continue;
+			json_put_u(b, 0xD800 | ((cp - 0x10000) >> 10));
+			json_put_u(b, 0xDC00 | ((cp - 0x10000) & 0x3FF));
+		} else {
+			json_put_u(b, cp);
 		}
-		o[0] = '\\', o[1] = 'u';
-		o[2] = hex[cp >> 12], o[3] = hex[(cp >> 8) & 15];
-		o[4] = hex[(cp >> 4) & 15], o[5] = hex[cp & 15];
-		b->len += 6;
 	}
 	b->p[b->len++] = '"';
-	if (clean != small)
-		free(clean);
+	free(heap);
 }
 
 static void
